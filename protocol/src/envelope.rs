@@ -1,0 +1,1 @@
+//! `envelope`: being built (see the foundation issue).

@@ -1,0 +1,1 @@
+//! `qr`: being built (see the foundation issue).

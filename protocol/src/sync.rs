@@ -1,0 +1,1 @@
+//! `sync`: being built (see the foundation issue).

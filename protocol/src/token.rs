@@ -1,0 +1,1 @@
+//! `token`: being built (see the foundation issue).

@@ -1,0 +1,4 @@
+//! # tillpass-tests
+//!
+//! Shared helpers for the end-to-end tests in `tests/tests/`.
+#![forbid(unsafe_code)]
