@@ -1,4 +1,22 @@
 //! # tillpass-installer
 //!
-//! Installs tillpass on a till. (Being built: see the installer issue.)
+//! `tillpass-install` puts tillpass on a Linux till and keeps it healthy: install and enrol,
+//! upgrade with rollback, uninstall without losing unsynced sales, and `doctor`.
+//!
+//! ## Map
+//! - [`layout`]: every path tillpass uses, below an optional staging root (`--root`).
+//! - [`fsops`]: idempotent, atomic file-system steps that report what they changed.
+//! - [`assets`]: the embedded systemd unit, udev rules, sysusers.d and tmpfiles.d files.
+//! - [`keys`]: the till's Ed25519 key and the POS API bearer token.
+//!
+//! ## Rules
+//! - **Safe to re-run.** Every step first looks at what is there; a second `install`
+//!   changes nothing that is already right.
+//! - **Never destroys unsynced sales.** Nothing here deletes the state directory while the
+//!   outbox holds events central has not acknowledged, unless forced.
 #![forbid(unsafe_code)]
+
+pub mod assets;
+pub mod fsops;
+pub mod keys;
+pub mod layout;
