@@ -7,6 +7,7 @@
 //! - [`layout`]: every path tillpass uses, below an optional staging root (`--root`).
 //! - [`fsops`]: idempotent, atomic file-system steps that report what they changed.
 //! - [`assets`]: the embedded systemd unit, udev rules, sysusers.d and tmpfiles.d files.
+//! - [`doctor`]: read-only checks of an installed till, each with what to do about it.
 //! - [`keys`]: the till's Ed25519 key and the POS API bearer token.
 //!
 //! ## Rules
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod assets;
+pub mod doctor;
 pub mod fsops;
 pub mod keys;
 pub mod layout;

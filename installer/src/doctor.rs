@@ -1,0 +1,274 @@
+//! `tillpass-install doctor`: looks at an installed till and says what is wrong and what to
+//! do about it.
+//!
+//! Each check is a small function returning [`Finding`]s; none of them changes anything.
+//! Checks that need a live system (the unit's state, the service user's access) say
+//! "skipped" on a staged root instead of guessing.
+
+use std::fmt;
+use std::path::Path;
+
+use crate::assets;
+use crate::fsops::mode_of;
+use crate::keys;
+use crate::layout::Layout;
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    /// All is well.
+    Ok,
+    /// Not possible to check here (for example on a staged root).
+    Skipped,
+    /// Works, but will cause trouble.
+    Warn,
+    /// Broken: the till cannot work properly until it is fixed.
+    Fail,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Ok => "ok",
+            Status::Skipped => "skipped",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+        })
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// A short stable name, e.g. `key-mode`.
+    pub check: &'static str,
+    /// How it came out.
+    pub status: Status,
+    /// What was seen.
+    pub detail: String,
+    /// What to do about it, for anything but `Ok`.
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    fn ok(check: &'static str, detail: impl Into<String>) -> Finding {
+        Finding {
+            check,
+            status: Status::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn bad(
+        check: &'static str,
+        status: Status,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            check,
+            status,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{:>7}] {}: {}", self.status, self.check, self.detail)?;
+        if let Some(fix) = &self.fix {
+            write!(f, "\n          → {fix}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether any finding is a failure.
+pub fn has_failures(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| f.status == Status::Fail)
+}
+
+/// The checks that look only at files: system files, secrets and their modes, disk space.
+pub fn check_files(layout: &Layout) -> Vec<Finding> {
+    let mut findings = vec![
+        check_system_file(
+            "unit-file",
+            &layout.unit_file(),
+            assets::UNIT,
+            "re-run `tillpass-install install` to restore the systemd unit",
+        ),
+        check_system_file(
+            "udev-rules",
+            &layout.udev_rules(),
+            assets::UDEV_RULES,
+            "re-run `tillpass-install install` to restore the scanner udev rules, then \
+             `udevadm control --reload && udevadm trigger`",
+        ),
+        check_system_file(
+            "sysusers",
+            &layout.sysusers(),
+            assets::SYSUSERS,
+            "re-run `tillpass-install install` to restore the service user entry",
+        ),
+    ];
+    findings.push(check_secret_mode("till-key", &layout.till_key()));
+    findings.push(check_till_key(&layout.till_key()));
+    findings.push(check_secret_mode("api-token", &layout.api_token()));
+    findings.push(check_config_present(&layout.config_file()));
+    findings.push(check_disk_space(layout));
+    findings
+}
+
+fn check_system_file(check: &'static str, path: &Path, expected: &str, fix: &str) -> Finding {
+    match std::fs::read_to_string(path) {
+        Ok(text) if text == expected => Finding::ok(check, path.display().to_string()),
+        Ok(_) => Finding::bad(
+            check,
+            Status::Warn,
+            format!("{} differs from this installer's version", path.display()),
+            fix,
+        ),
+        Err(_) => Finding::bad(
+            check,
+            Status::Fail,
+            format!("{} is missing", path.display()),
+            fix,
+        ),
+    }
+}
+
+fn check_secret_mode(check: &'static str, path: &Path) -> Finding {
+    match mode_of(path) {
+        None => Finding::bad(
+            check,
+            Status::Fail,
+            format!("{} is missing", path.display()),
+            "re-run `tillpass-install install`; the till must be enrolled again if its key \
+             is lost",
+        ),
+        Some(0o600) | Some(0o400) => Finding::ok(check, format!("{} mode 0600", path.display())),
+        Some(mode) => Finding::bad(
+            check,
+            Status::Fail,
+            format!(
+                "{} has mode {mode:04o}: other users can read a secret",
+                path.display()
+            ),
+            format!("chmod 0600 {}", path.display()),
+        ),
+    }
+}
+
+fn check_till_key(path: &Path) -> Finding {
+    match std::fs::read_to_string(path) {
+        Err(_) => Finding::bad(
+            "till-key-format",
+            Status::Skipped,
+            "no key file to read",
+            "see till-key",
+        ),
+        Ok(text) => match keys::parse_till_key(&text) {
+            Ok(key) => Finding::ok(
+                "till-key-format",
+                format!("public key {}", keys::public_hex(&key)),
+            ),
+            Err(e) => Finding::bad(
+                "till-key-format",
+                Status::Fail,
+                e.to_string(),
+                "the key is damaged: restore it from backup, or remove it and enrol the till \
+                 again with a new enrolment code",
+            ),
+        },
+    }
+}
+
+fn check_config_present(path: &Path) -> Finding {
+    match std::fs::read_to_string(path) {
+        Ok(_) => Finding::ok("config", path.display().to_string()),
+        Err(_) => Finding::bad(
+            "config",
+            Status::Fail,
+            format!("{} is missing", path.display()),
+            "re-run `tillpass-install install --central URL --enrol CODE`",
+        ),
+    }
+}
+
+/// Below this much free space a till is one busy day from refusing sales.
+pub const MIN_FREE_BYTES: u64 = 200 * 1024 * 1024;
+
+fn check_disk_space(layout: &Layout) -> Finding {
+    let dir = if layout.state_dir().exists() {
+        layout.state_dir()
+    } else {
+        layout.root().to_path_buf()
+    };
+    match nix::sys::statvfs::statvfs(&dir) {
+        Err(e) => Finding::bad(
+            "disk-space",
+            Status::Warn,
+            format!("could not read free space of {}: {e}", dir.display()),
+            "check the file system with `df -h`",
+        ),
+        Ok(stat) => {
+            let free = stat.blocks_available().saturating_mul(stat.fragment_size());
+            let mib = free / (1024 * 1024);
+            if free < MIN_FREE_BYTES {
+                Finding::bad(
+                    "disk-space",
+                    Status::Fail,
+                    format!("only {mib} MiB free at {}", dir.display()),
+                    "free space on that file system: the agent refuses sales when SQLite \
+                     cannot write",
+                )
+            } else {
+                Finding::ok("disk-space", format!("{mib} MiB free at {}", dir.display()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsops::{ensure_dir, ensure_file};
+
+    #[test]
+    fn an_empty_root_fails_with_fixes() {
+        let dir = tempfile::tempdir().unwrap();
+        let findings = check_files(&Layout::new(dir.path()));
+        assert!(has_failures(&findings));
+        for f in findings.iter().filter(|f| f.status == Status::Fail) {
+            assert!(f.fix.is_some(), "{f}");
+        }
+        let names: Vec<_> = findings
+            .iter()
+            .filter(|f| f.status == Status::Fail)
+            .map(|f| f.check)
+            .collect();
+        assert!(names.contains(&"unit-file"));
+        assert!(names.contains(&"till-key"));
+        assert!(names.contains(&"config"));
+    }
+
+    #[test]
+    fn a_readable_key_is_a_failure_naming_chmod() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        ensure_dir(&layout.config_dir(), 0o750).unwrap();
+        let key = crate::keys::new_till_key_file().unwrap();
+        ensure_file(&layout.till_key(), key.as_bytes(), 0o644).unwrap();
+        let finding = check_secret_mode("till-key", &layout.till_key());
+        assert_eq!(finding.status, Status::Fail);
+        assert!(finding.fix.unwrap().starts_with("chmod 0600"));
+        ensure_file(&layout.till_key(), key.as_bytes(), 0o600).unwrap();
+        assert_eq!(
+            check_secret_mode("till-key", &layout.till_key()).status,
+            Status::Ok
+        );
+        assert_eq!(check_till_key(&layout.till_key()).status, Status::Ok);
+    }
+}
