@@ -28,7 +28,7 @@ pub enum Status {
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Status::Ok => "ok",
             Status::Skipped => "skipped",
             Status::Warn => "WARN",
@@ -145,8 +145,12 @@ fn check_secret_mode(check: &'static str, path: &Path) -> Finding {
             check,
             Status::Fail,
             format!("{} is missing", path.display()),
-            "re-run `tillpass-install install`; the till must be enrolled again if its key \
-             is lost",
+            if check == "till-key" {
+                "the till key is lost: enrol the till again with a new enrolment code \
+                 (`tillpass-install install --central URL --enrol CODE`)"
+            } else {
+                "re-run `tillpass-install install` to make a new one, then give it to the POS"
+            },
         ),
         Some(0o600) | Some(0o400) => Finding::ok(check, format!("{} mode 0600", path.display())),
         Some(mode) => Finding::bad(
