@@ -1,0 +1,45 @@
+//! Germany (Windows "German"): QWERTZ; dead `^`, `´` and `` ` ``; `@ € ~ \ | { [ ] }` on
+//! AltGr.
+
+use super::{Row, c, d, key, key3, letter};
+use crate::keycode::*;
+
+#[rustfmt::skip]
+pub(super) const ROWS: &[Row] = &[
+    key(KEY_GRAVE, d('^'), c('°')),
+    key(KEY_1, c('1'), c('!')),
+    key3(KEY_2, c('2'), c('"'), c('²')),
+    key3(KEY_3, c('3'), c('§'), c('³')),
+    key(KEY_4, c('4'), c('$')),
+    key(KEY_5, c('5'), c('%')),
+    key(KEY_6, c('6'), c('&')),
+    key3(KEY_7, c('7'), c('/'), c('{')),
+    key3(KEY_8, c('8'), c('('), c('[')),
+    key3(KEY_9, c('9'), c(')'), c(']')),
+    key3(KEY_0, c('0'), c('='), c('}')),
+    key3(KEY_MINUS, c('ß'), c('?'), c('\\')),
+    key(KEY_EQUAL, d('´'), d('`')),
+    key3(KEY_Q, c('q'), c('Q'), c('@')),
+    letter(KEY_W, 'w'),
+    key3(KEY_E, c('e'), c('E'), c('€')),
+    letter(KEY_R, 'r'), letter(KEY_T, 't'),
+    letter(KEY_Y, 'z'),
+    letter(KEY_U, 'u'), letter(KEY_I, 'i'), letter(KEY_O, 'o'), letter(KEY_P, 'p'),
+    key(KEY_LEFTBRACE, c('ü'), c('Ü')),
+    key3(KEY_RIGHTBRACE, c('+'), c('*'), c('~')),
+    letter(KEY_A, 'a'), letter(KEY_S, 's'), letter(KEY_D, 'd'), letter(KEY_F, 'f'),
+    letter(KEY_G, 'g'), letter(KEY_H, 'h'), letter(KEY_J, 'j'), letter(KEY_K, 'k'),
+    letter(KEY_L, 'l'),
+    key(KEY_SEMICOLON, c('ö'), c('Ö')),
+    key(KEY_APOSTROPHE, c('ä'), c('Ä')),
+    key(KEY_BACKSLASH, c('#'), c('\'')),
+    key3(KEY_102ND, c('<'), c('>'), c('|')),
+    letter(KEY_Z, 'y'),
+    letter(KEY_X, 'x'), letter(KEY_C, 'c'), letter(KEY_V, 'v'), letter(KEY_B, 'b'),
+    letter(KEY_N, 'n'),
+    key3(KEY_M, c('m'), c('M'), c('µ')),
+    key(KEY_COMMA, c(','), c(';')),
+    key(KEY_DOT, c('.'), c(':')),
+    key(KEY_SLASH, c('-'), c('_')),
+    key(KEY_SPACE, c(' '), c(' ')),
+];

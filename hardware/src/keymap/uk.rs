@@ -1,0 +1,45 @@
+//! United Kingdom (Windows "United Kingdom"): QWERTY with `"` on 2, `@` and `#` moved,
+//! AltGr for `€`, `¦` and acute vowels. No dead keys.
+
+use super::{Row, c, key, key3, key4, letter};
+use crate::keycode::*;
+
+#[rustfmt::skip]
+pub(super) const ROWS: &[Row] = &[
+    key3(KEY_GRAVE, c('`'), c('¬'), c('¦')),
+    key(KEY_1, c('1'), c('!')),
+    key(KEY_2, c('2'), c('"')),
+    key(KEY_3, c('3'), c('£')),
+    key3(KEY_4, c('4'), c('$'), c('€')),
+    key(KEY_5, c('5'), c('%')),
+    key(KEY_6, c('6'), c('^')),
+    key(KEY_7, c('7'), c('&')),
+    key(KEY_8, c('8'), c('*')),
+    key(KEY_9, c('9'), c('(')),
+    key(KEY_0, c('0'), c(')')),
+    key(KEY_MINUS, c('-'), c('_')),
+    key(KEY_EQUAL, c('='), c('+')),
+    letter(KEY_Q, 'q'), letter(KEY_W, 'w'),
+    key4(KEY_E, c('e'), c('E'), c('é'), c('É')),
+    letter(KEY_R, 'r'), letter(KEY_T, 't'), letter(KEY_Y, 'y'),
+    key4(KEY_U, c('u'), c('U'), c('ú'), c('Ú')),
+    key4(KEY_I, c('i'), c('I'), c('í'), c('Í')),
+    key4(KEY_O, c('o'), c('O'), c('ó'), c('Ó')),
+    letter(KEY_P, 'p'),
+    key(KEY_LEFTBRACE, c('['), c('{')),
+    key(KEY_RIGHTBRACE, c(']'), c('}')),
+    key4(KEY_A, c('a'), c('A'), c('á'), c('Á')),
+    letter(KEY_S, 's'), letter(KEY_D, 'd'), letter(KEY_F, 'f'),
+    letter(KEY_G, 'g'), letter(KEY_H, 'h'), letter(KEY_J, 'j'), letter(KEY_K, 'k'),
+    letter(KEY_L, 'l'),
+    key(KEY_SEMICOLON, c(';'), c(':')),
+    key(KEY_APOSTROPHE, c('\''), c('@')),
+    key(KEY_BACKSLASH, c('#'), c('~')),
+    letter(KEY_Z, 'z'), letter(KEY_X, 'x'), letter(KEY_C, 'c'), letter(KEY_V, 'v'),
+    letter(KEY_B, 'b'), letter(KEY_N, 'n'), letter(KEY_M, 'm'),
+    key(KEY_COMMA, c(','), c('<')),
+    key(KEY_DOT, c('.'), c('>')),
+    key(KEY_SLASH, c('/'), c('?')),
+    key(KEY_102ND, c('\\'), c('|')),
+    key(KEY_SPACE, c(' '), c(' ')),
+];

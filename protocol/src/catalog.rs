@@ -1,1 +1,0 @@
-//! `catalog`: being built (see the foundation issue).

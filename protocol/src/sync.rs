@@ -1,1 +1,0 @@
-//! `sync`: being built (see the foundation issue).

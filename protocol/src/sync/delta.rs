@@ -1,0 +1,434 @@
+//! Delta pages: what changed at central since a cursor, one kind of data at a time.
+//!
+//! `GET /v1/deltas/{kind}?cursor=…&limit=…` ([`super::paths::deltas`]), signed by the till,
+//! answers a [`DeltaPage`] of that kind's items. The till stores `next_cursor` only after it
+//! applied the page, and asks again while `has_more`. Cursors are opaque: the till never
+//! parses one. An empty cursor means "from the beginning".
+//!
+//! Each item is the **current state** of one entity (an upsert) or its removal; an entity
+//! that changed several times since the cursor appears once. Erasing a customer at central
+//! (GDPR) yields [`CustomerDelta::Erased`]: the till deletes every trace of that customer.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::VERSION;
+use super::ids::{CustomerRef, GiftCardRef, PromotionId};
+use crate::lang::Lang;
+use crate::money::Money;
+
+/// The most items one page may hold; central may send fewer.
+pub const MAX_PAGE_ITEMS: u32 = 1000;
+
+/// The longest cursor, in bytes.
+pub const MAX_CURSOR_LEN: usize = 256;
+
+/// The kinds of delta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeltaKind {
+    /// Customer profiles and erasure tombstones: [`CustomerDelta`].
+    Customers,
+    /// Savings balances and debts: [`BalanceDelta`].
+    Balances,
+    /// Gift cards: [`GiftCardDelta`].
+    GiftCards,
+    /// Personal promotions: [`PersonalPromotionDelta`].
+    PersonalPromotions,
+    /// Revoked tokens, keys and subjects: [`RevocationEnvelope`].
+    Revocations,
+}
+
+impl DeltaKind {
+    /// Every kind, in the order a till should pull them.
+    pub const ALL: [DeltaKind; 5] = [
+        DeltaKind::Revocations,
+        DeltaKind::Customers,
+        DeltaKind::Balances,
+        DeltaKind::GiftCards,
+        DeltaKind::PersonalPromotions,
+    ];
+
+    /// The path segment: `customers`, `balances`, `gift-cards`, `personal-promotions`,
+    /// `revocations`.
+    pub fn segment(self) -> &'static str {
+        match self {
+            DeltaKind::Customers => "customers",
+            DeltaKind::Balances => "balances",
+            DeltaKind::GiftCards => "gift-cards",
+            DeltaKind::PersonalPromotions => "personal-promotions",
+            DeltaKind::Revocations => "revocations",
+        }
+    }
+
+    /// The kind for a path segment.
+    pub fn from_segment(segment: &str) -> Option<DeltaKind> {
+        DeltaKind::ALL.into_iter().find(|k| k.segment() == segment)
+    }
+}
+
+impl fmt::Display for DeltaKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.segment())
+    }
+}
+
+/// An opaque position in a delta stream: 0 to 256 characters of ASCII letters, digits,
+/// `-`, `_` and `.` (safe in a query string as is).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cursor(String);
+
+impl Cursor {
+    /// The cursor before everything.
+    pub fn start() -> Cursor {
+        Cursor(String::new())
+    }
+
+    /// Checks and wraps a cursor; `None` when it is too long or holds other characters.
+    pub fn new(text: impl Into<String>) -> Option<Cursor> {
+        let text = text.into();
+        let ok = text.len() <= MAX_CURSOR_LEN
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        ok.then_some(Cursor(text))
+    }
+
+    /// The cursor's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is the cursor before everything.
+    pub fn is_start(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl TryFrom<String> for Cursor {
+    type Error = &'static str;
+    fn try_from(text: String) -> Result<Cursor, &'static str> {
+        Cursor::new(text).ok_or("malformed cursor")
+    }
+}
+
+impl From<Cursor> for String {
+    fn from(cursor: Cursor) -> String {
+        cursor.0
+    }
+}
+
+/// The query of a delta request: `?cursor=…&limit=…`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeltaQuery {
+    /// Where to start; absent or empty for the beginning.
+    #[serde(default)]
+    pub cursor: Cursor,
+    /// How many items at most; absent for central's default, capped at
+    /// [`MAX_PAGE_ITEMS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+impl DeltaQuery {
+    /// The query string, without the `?`. Cursors need no escaping.
+    pub fn to_query_string(&self) -> String {
+        match self.limit {
+            Some(limit) => format!("cursor={}&limit={limit}", self.cursor.as_str()),
+            None => format!("cursor={}", self.cursor.as_str()),
+        }
+    }
+
+    /// The limit to use: the asked one capped at [`MAX_PAGE_ITEMS`], at least 1, or
+    /// `default`.
+    pub fn effective_limit(&self, default: u32) -> u32 {
+        self.limit.unwrap_or(default).clamp(1, MAX_PAGE_ITEMS)
+    }
+}
+
+/// One page of a delta stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeltaPage<T> {
+    /// The message version, [`VERSION`].
+    pub v: u16,
+    /// The changes, oldest first.
+    pub items: Vec<T>,
+    /// Where the next request starts. Stored by the till once the page is applied.
+    pub next_cursor: Cursor,
+    /// Whether more items wait past `next_cursor`.
+    pub has_more: bool,
+}
+
+impl<T> DeltaPage<T> {
+    /// A page of the current version.
+    pub fn new(items: Vec<T>, next_cursor: Cursor, has_more: bool) -> DeltaPage<T> {
+        DeltaPage {
+            v: VERSION,
+            items,
+            next_cursor,
+            has_more,
+        }
+    }
+}
+
+/// What a customer allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Consent {
+    /// Digital receipts may be produced and sent to them.
+    pub receipts: bool,
+    /// They may receive marketing messages.
+    pub marketing: bool,
+}
+
+/// A customer as a till keeps them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerRecord {
+    /// The opaque reference (the pass's subject).
+    pub customer: CustomerRef,
+    /// The first name, to greet them at the till. Empty for earn-only profiles.
+    pub first_name: String,
+    /// The loyalty tier, one of the catalog's tiers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// Their language.
+    pub lang: Lang,
+    /// What they allow.
+    pub consent: Consent,
+    /// A profile created by a till for a customer central had not sent yet: it may earn
+    /// but not redeem.
+    #[serde(default)]
+    pub earn_only: bool,
+}
+
+/// A change to a customer. Serialized with an `op` tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum CustomerDelta {
+    /// The customer as they are now.
+    Upsert {
+        /// The profile.
+        customer: CustomerRecord,
+    },
+    /// The customer was erased (GDPR): delete every trace of them.
+    Erased {
+        /// Who.
+        customer: CustomerRef,
+        /// When central erased them: unix seconds.
+        erased_at: i64,
+    },
+}
+
+/// A change to a savings balance. Serialized with an `op` tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum BalanceDelta {
+    /// The balance as it is now.
+    Upsert {
+        /// Whose.
+        customer: CustomerRef,
+        /// The savings the customer may spend.
+        savings: Money,
+        /// What the customer owes from offline overspends (zero or positive).
+        debt: Money,
+        /// When central last changed it: unix seconds.
+        updated_at: i64,
+    },
+    /// The account is gone (its customer was erased).
+    Removed {
+        /// Whose.
+        customer: CustomerRef,
+    },
+}
+
+/// The state of a gift card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GiftCardStatus {
+    /// Usable.
+    Active,
+    /// Blocked by central (lost, stolen, disputed).
+    Blocked,
+}
+
+/// A gift card as a till keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GiftCardRecord {
+    /// The card.
+    pub card: GiftCardRef,
+    /// What is left on it.
+    pub balance: Money,
+    /// What the card owes from offline overspends (zero or positive).
+    pub debt: Money,
+    /// Usable or not.
+    pub status: GiftCardStatus,
+    /// When it stops being usable: unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+/// A change to a gift card. Serialized with an `op` tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum GiftCardDelta {
+    /// The card as it is now.
+    Upsert {
+        /// The card.
+        card: GiftCardRecord,
+    },
+    /// The card is gone.
+    Removed {
+        /// The card.
+        card: GiftCardRef,
+    },
+}
+
+/// A promotion offered to one customer, which they may switch on and off in the chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonalPromotion {
+    /// This offer's id.
+    pub id: PromotionId,
+    /// Whose.
+    pub customer: CustomerRef,
+    /// The catalog promotion it unlocks.
+    pub promotion_id: PromotionId,
+    /// Switched on by the customer.
+    pub enabled: bool,
+    /// From when: unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<i64>,
+    /// Until when: unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<i64>,
+}
+
+/// A change to a personal promotion. Serialized with an `op` tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum PersonalPromotionDelta {
+    /// The offer as it is now.
+    Upsert {
+        /// The offer.
+        promotion: PersonalPromotion,
+    },
+    /// The offer is gone.
+    Removed {
+        /// The offer's id.
+        id: PromotionId,
+        /// Whose it was.
+        customer: CustomerRef,
+    },
+}
+
+/// Revocations, as a delta item: a `revocations` envelope (`crate::envelope`, purpose
+/// `revocations`, signed by a sync key) whose payload is a `crate::token::RevocationDelta`
+/// holding every revocation between the request's cursor and the page's `next_cursor`.
+///
+/// Central seals it for this answer, so its issued-at is fresh and its sequence is above
+/// any revocations envelope it sealed before; a till opens it with the sequence of the
+/// last one it accepted. A page holds at most one such item (none when nothing changed).
+/// Revocations are never withdrawn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationEnvelope {
+    /// The envelope's sequence number (also inside its signed header).
+    pub sequence: u64,
+    /// The envelope bytes, hex-encoded.
+    #[serde(with = "super::hex::blob")]
+    pub envelope: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Currency;
+
+    #[test]
+    fn pages_round_trip() {
+        let page = DeltaPage::new(
+            vec![
+                CustomerDelta::Upsert {
+                    customer: CustomerRecord {
+                        customer: CustomerRef::new("c1").unwrap(),
+                        first_name: "Lucía".into(),
+                        tier: Some("gold".into()),
+                        lang: Lang::Es,
+                        consent: Consent {
+                            receipts: true,
+                            marketing: false,
+                        },
+                        earn_only: false,
+                    },
+                },
+                CustomerDelta::Erased {
+                    customer: CustomerRef::new("c2").unwrap(),
+                    erased_at: 5,
+                },
+            ],
+            Cursor::new("17").unwrap(),
+            true,
+        );
+        let json = serde_json::to_string(&page).unwrap();
+        assert!(json.contains(r#""op":"erased""#), "{json}");
+        assert!(
+            json.contains(r#""next_cursor":"17","has_more":true"#),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<DeltaPage<CustomerDelta>>(&json).unwrap(),
+            page
+        );
+
+        let balances = DeltaPage::new(
+            vec![BalanceDelta::Upsert {
+                customer: CustomerRef::new("c1").unwrap(),
+                savings: Money::new(120, Currency::EUR),
+                debt: Money::zero(Currency::EUR),
+                updated_at: 9,
+            }],
+            Cursor::start(),
+            false,
+        );
+        let json = serde_json::to_string(&balances).unwrap();
+        assert_eq!(
+            serde_json::from_str::<DeltaPage<BalanceDelta>>(&json).unwrap(),
+            balances
+        );
+
+        let revocations = DeltaPage::new(
+            vec![RevocationEnvelope {
+                sequence: 7,
+                envelope: vec![0xd2, 0x84, 0x43],
+            }],
+            Cursor::new("9").unwrap(),
+            false,
+        );
+        let json = serde_json::to_string(&revocations).unwrap();
+        assert!(
+            json.contains(r#""sequence":7,"envelope":"d28443""#),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<DeltaPage<RevocationEnvelope>>(&json).unwrap(),
+            revocations
+        );
+    }
+
+    #[test]
+    fn kinds_and_cursors() {
+        for kind in DeltaKind::ALL {
+            assert_eq!(DeltaKind::from_segment(kind.segment()), Some(kind));
+        }
+        assert_eq!(DeltaKind::from_segment("nope"), None);
+        assert!(Cursor::new("a&b").is_none());
+        assert!(Cursor::new("x".repeat(257)).is_none());
+        assert!(serde_json::from_str::<Cursor>("\"a b\"").is_err());
+        let query = DeltaQuery {
+            cursor: Cursor::new("abc").unwrap(),
+            limit: Some(5000),
+        };
+        assert_eq!(query.to_query_string(), "cursor=abc&limit=5000");
+        assert_eq!(query.effective_limit(100), MAX_PAGE_ITEMS);
+        assert_eq!(DeltaQuery::default().effective_limit(100), 100);
+    }
+}

@@ -1,0 +1,780 @@
+//! Journal events: what a till uploads after the fact.
+//!
+//! Every event has a globally unique [`EventId`], the till and store it happened at, the
+//! time it happened (unix seconds, the till's clock), the till's own sequence number and a
+//! typed [`EventPayload`]. Central applies them idempotently by id.
+//!
+//! **Balance changes travel as their own events** ([`EventPayload::SavingsEarned`],
+//! [`EventPayload::SavingsRedeemed`], [`EventPayload::SavingsReversed`] and the gift-card
+//! movements). The savings and tender figures of [`SaleClosed`] and [`ReturnRecorded`] are
+//! a summary for receipts and reports: central never applies them a second time.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::VERSION;
+use super::ids::{
+    CustomerRef, EventId, GiftCardRef, HoldId, PromotionId, SaleId, StoreId, Subject, TillId,
+    TokenId,
+};
+use crate::lang::Lang;
+use crate::money::{Currency, Money};
+
+/// The most lines, effects or tenders one sale or return may carry.
+pub const MAX_ITEMS_PER_EVENT: usize = 1000;
+
+/// The longest free text (a SKU, a label, a detail) in an event, in bytes.
+pub const MAX_TEXT_LEN: usize = 256;
+
+/// One journal event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEvent {
+    /// The message version, [`VERSION`]. Events live in a till's outbox across agent
+    /// upgrades, so each carries its own version.
+    pub v: u16,
+    /// The event's globally unique id.
+    pub id: EventId,
+    /// The till's own sequence number for this event, increasing by one per event.
+    pub seq: u64,
+    /// The till the event happened at.
+    pub till: TillId,
+    /// The store the event happened at.
+    pub store: StoreId,
+    /// When it happened: unix seconds by the till's clock.
+    pub occurred_at: i64,
+    /// What happened.
+    pub payload: EventPayload,
+}
+
+impl JournalEvent {
+    /// An event of the current version whose id is derived from `till` and `seq`
+    /// ([`EventId::for_till_seq`]).
+    pub fn new(
+        till: TillId,
+        store: StoreId,
+        seq: u64,
+        occurred_at: i64,
+        payload: EventPayload,
+    ) -> JournalEvent {
+        JournalEvent {
+            v: VERSION,
+            id: EventId::for_till_seq(&till, seq),
+            seq,
+            till,
+            store,
+            occurred_at,
+            payload,
+        }
+    }
+
+    /// Checks what serde cannot: the version, positive amounts, one currency per sale,
+    /// totals that add up, bounded lists and texts.
+    pub fn check(&self) -> Result<(), EventError> {
+        if self.v != VERSION {
+            return Err(EventError::UnsupportedVersion(self.v));
+        }
+        self.payload.check()
+    }
+}
+
+/// What happened, by kind. Serialized with a `type` tag: `{"type": "savings_earned", …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventPayload {
+    /// A sale was closed at the till.
+    SaleClosed(SaleClosed),
+    /// Goods of an earlier sale were returned.
+    ReturnRecorded(ReturnRecorded),
+    /// A token (customer pass, gift card, voucher) was accepted at the till.
+    TokenUsed(TokenUsed),
+    /// A customer earned savings.
+    SavingsEarned(SavingsMovement),
+    /// A customer spent savings.
+    SavingsRedeemed(SavingsMovement),
+    /// An earlier earn or redemption was reversed (a return, a cancelled sale).
+    SavingsReversed(SavingsReversal),
+    /// A gift card paid (part of) a sale.
+    GiftCardDebited(GiftCardMovement),
+    /// A gift card was credited (a refund to the card, a reversed debit, a top-up).
+    GiftCardCredited(GiftCardMovement),
+    /// An amount of a gift card was held during a sale.
+    GiftCardHeld(GiftCardHold),
+    /// A hold was released without a debit.
+    GiftCardReleased(GiftCardRelease),
+    /// The till created an earn-only profile for a customer it did not know.
+    CustomerCreated(LocalCustomer),
+}
+
+impl EventPayload {
+    /// The stable wire name of the kind, e.g. `savings_earned`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventPayload::SaleClosed(_) => "sale_closed",
+            EventPayload::ReturnRecorded(_) => "return_recorded",
+            EventPayload::TokenUsed(_) => "token_used",
+            EventPayload::SavingsEarned(_) => "savings_earned",
+            EventPayload::SavingsRedeemed(_) => "savings_redeemed",
+            EventPayload::SavingsReversed(_) => "savings_reversed",
+            EventPayload::GiftCardDebited(_) => "gift_card_debited",
+            EventPayload::GiftCardCredited(_) => "gift_card_credited",
+            EventPayload::GiftCardHeld(_) => "gift_card_held",
+            EventPayload::GiftCardReleased(_) => "gift_card_released",
+            EventPayload::CustomerCreated(_) => "customer_created",
+        }
+    }
+
+    /// The customer the event concerns, if any.
+    pub fn customer(&self) -> Option<&CustomerRef> {
+        match self {
+            EventPayload::SaleClosed(sale) => sale.customer.as_ref(),
+            EventPayload::ReturnRecorded(ret) => ret.customer.as_ref(),
+            EventPayload::SavingsEarned(m) | EventPayload::SavingsRedeemed(m) => Some(&m.customer),
+            EventPayload::SavingsReversed(r) => Some(&r.customer),
+            EventPayload::CustomerCreated(c) => Some(&c.customer),
+            EventPayload::TokenUsed(_)
+            | EventPayload::GiftCardDebited(_)
+            | EventPayload::GiftCardCredited(_)
+            | EventPayload::GiftCardHeld(_)
+            | EventPayload::GiftCardReleased(_) => None,
+        }
+    }
+
+    fn check(&self) -> Result<(), EventError> {
+        match self {
+            EventPayload::SaleClosed(sale) => sale.check(),
+            EventPayload::ReturnRecorded(ret) => ret.check(),
+            EventPayload::TokenUsed(_) => Ok(()),
+            EventPayload::SavingsEarned(m) | EventPayload::SavingsRedeemed(m) => {
+                positive("amount", m.amount)
+            }
+            EventPayload::SavingsReversed(r) => positive("amount", r.amount),
+            EventPayload::GiftCardDebited(m) | EventPayload::GiftCardCredited(m) => {
+                positive("amount", m.amount)
+            }
+            EventPayload::GiftCardHeld(h) => positive("amount", h.amount),
+            EventPayload::GiftCardReleased(_) => Ok(()),
+            EventPayload::CustomerCreated(c) => match &c.first_name {
+                Some(name) => text("first_name", name),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+/// A closed sale: what was sold, what the promotions did, how it was paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleClosed {
+    /// The POS's transaction id.
+    pub sale_id: SaleId,
+    /// The identified customer, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerRef>,
+    /// The lines sold.
+    pub lines: Vec<SaleLine>,
+    /// What the promotions did, one entry per applied promotion.
+    #[serde(default)]
+    pub effects: Vec<EffectSummary>,
+    /// How it was paid.
+    pub tenders: Vec<Tender>,
+    /// The totals.
+    pub totals: SaleTotals,
+    /// Savings earned by this sale (also sent as a [`EventPayload::SavingsEarned`] event).
+    pub savings_earned: Money,
+    /// Savings spent in this sale (also sent as a [`EventPayload::SavingsRedeemed`] event).
+    pub savings_redeemed: Money,
+}
+
+impl SaleClosed {
+    fn check(&self) -> Result<(), EventError> {
+        let currency = self.totals.net.currency;
+        bounded("lines", self.lines.len())?;
+        bounded("effects", self.effects.len())?;
+        bounded("tenders", self.tenders.len())?;
+        for line in &self.lines {
+            text("lines.line_id", &line.line_id)?;
+            text("lines.sku", &line.sku)?;
+            for (field, amount) in [
+                ("lines.unit_price", line.unit_price),
+                ("lines.discount", line.discount),
+                ("lines.total", line.total),
+            ] {
+                same_currency(field, amount, currency)?;
+                not_negative(field, amount)?;
+            }
+        }
+        for effect in &self.effects {
+            text("effects.kind", &effect.kind)?;
+            same_currency("effects.amount", effect.amount, currency)?;
+        }
+        for tender in &self.tenders {
+            same_currency("tenders.amount", tender.amount(), currency)?;
+            not_negative("tenders.amount", tender.amount())?;
+        }
+        self.totals.check(currency)?;
+        for (field, amount) in [
+            ("savings_earned", self.savings_earned),
+            ("savings_redeemed", self.savings_redeemed),
+        ] {
+            same_currency(field, amount, currency)?;
+            not_negative(field, amount)?;
+        }
+        Ok(())
+    }
+}
+
+/// How much of an article a line holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quantity {
+    /// Whole units: `{"units": 3}`.
+    Units(u32),
+    /// A weight in grams, priced per kilogram: `{"grams": 350}`.
+    Grams(u32),
+}
+
+/// One line of a closed sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleLine {
+    /// The POS's id for the line.
+    pub line_id: String,
+    /// The article's SKU.
+    pub sku: String,
+    /// How much.
+    pub quantity: Quantity,
+    /// The tax-inclusive price of one unit (or one kilogram).
+    pub unit_price: Money,
+    /// The discount allocated to this line by all promotions.
+    pub discount: Money,
+    /// What the line cost after discounts.
+    pub total: Money,
+}
+
+/// What one promotion did to a sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EffectSummary {
+    /// The promotion (of the catalog, or personal).
+    pub promotion_id: PromotionId,
+    /// The kind of rule that applied, e.g. `percent_off`.
+    pub kind: String,
+    /// The discount it gave (or the bonus savings it earned, for a savings rule).
+    pub amount: Money,
+    /// The lines it applied to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<String>,
+}
+
+/// One payment of a sale, or one refund of a return. Serialized with a `kind` tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Tender {
+    /// Cash.
+    Cash {
+        /// How much.
+        amount: Money,
+    },
+    /// A bank card, taken by the POS's payment terminal.
+    Card {
+        /// How much.
+        amount: Money,
+    },
+    /// The customer's savings balance.
+    Savings {
+        /// How much.
+        amount: Money,
+    },
+    /// A gift card.
+    GiftCard {
+        /// Which card.
+        card: GiftCardRef,
+        /// How much.
+        amount: Money,
+    },
+    /// A voucher token.
+    Voucher {
+        /// The voucher token's id.
+        token_id: TokenId,
+        /// How much.
+        amount: Money,
+    },
+    /// Anything else the POS takes.
+    Other {
+        /// What the POS calls it.
+        label: String,
+        /// How much.
+        amount: Money,
+    },
+}
+
+impl Tender {
+    /// The amount of the tender.
+    pub fn amount(&self) -> Money {
+        match self {
+            Tender::Cash { amount }
+            | Tender::Card { amount }
+            | Tender::Savings { amount }
+            | Tender::GiftCard { amount, .. }
+            | Tender::Voucher { amount, .. }
+            | Tender::Other { amount, .. } => *amount,
+        }
+    }
+}
+
+/// The totals of a sale: `gross - discounts = net`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleTotals {
+    /// Before discounts.
+    pub gross: Money,
+    /// All discounts.
+    pub discounts: Money,
+    /// What the customer paid.
+    pub net: Money,
+}
+
+impl SaleTotals {
+    fn check(&self, currency: Currency) -> Result<(), EventError> {
+        for (field, amount) in [
+            ("totals.gross", self.gross),
+            ("totals.discounts", self.discounts),
+            ("totals.net", self.net),
+        ] {
+            same_currency(field, amount, currency)?;
+            not_negative(field, amount)?;
+        }
+        match self.gross.checked_sub(self.discounts) {
+            Ok(net) if net == self.net => Ok(()),
+            _ => Err(EventError::Invalid {
+                field: "totals",
+                reason: "gross - discounts must equal net",
+            }),
+        }
+    }
+}
+
+/// Goods of an earlier sale returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnRecorded {
+    /// The POS's transaction id of the return.
+    pub return_id: SaleId,
+    /// The sale the goods came from.
+    pub original_sale_id: SaleId,
+    /// The customer of the original sale, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerRef>,
+    /// The lines returned.
+    pub lines: Vec<ReturnLine>,
+    /// How the money went back.
+    pub refunds: Vec<Tender>,
+    /// Savings taken back for the returned goods (also sent as a
+    /// [`EventPayload::SavingsReversed`] event).
+    pub savings_reversed: Money,
+}
+
+impl ReturnRecorded {
+    fn check(&self) -> Result<(), EventError> {
+        let currency = self.savings_reversed.currency;
+        bounded("lines", self.lines.len())?;
+        bounded("refunds", self.refunds.len())?;
+        not_negative("savings_reversed", self.savings_reversed)?;
+        for line in &self.lines {
+            text("lines.line_id", &line.line_id)?;
+            same_currency("lines.refund", line.refund, currency)?;
+            not_negative("lines.refund", line.refund)?;
+        }
+        for tender in &self.refunds {
+            same_currency("refunds.amount", tender.amount(), currency)?;
+            not_negative("refunds.amount", tender.amount())?;
+        }
+        Ok(())
+    }
+}
+
+/// One returned line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnLine {
+    /// The line of the original sale.
+    pub line_id: String,
+    /// How much of it came back.
+    pub quantity: Quantity,
+    /// The money refunded for it.
+    pub refund: Money,
+}
+
+/// The kind of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// A customer pass.
+    CustomerPass,
+    /// A gift card.
+    GiftCard,
+    /// A voucher.
+    Voucher,
+}
+
+impl TokenKind {
+    /// The stable wire name.
+    pub fn code(self) -> &'static str {
+        match self {
+            TokenKind::CustomerPass => "customer_pass",
+            TokenKind::GiftCard => "gift_card",
+            TokenKind::Voucher => "voucher",
+        }
+    }
+}
+
+/// A token accepted at a till. The store and till are the event's own: central compares
+/// them across tills to flag one token used at two stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsed {
+    /// The token's id.
+    pub token_id: TokenId,
+    /// Its kind.
+    pub kind: TokenKind,
+    /// Its subject: the customer, gift card or voucher.
+    pub subject: Subject,
+    /// The id of the key that signed it (4 bytes, 8 hex digits).
+    #[serde(with = "super::hex::array")]
+    pub key_id: [u8; 4],
+    /// The sale it identified or paid, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_id: Option<SaleId>,
+}
+
+/// Savings earned or spent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavingsMovement {
+    /// Whose savings.
+    pub customer: CustomerRef,
+    /// How much (positive).
+    pub amount: Money,
+    /// The sale it belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_id: Option<SaleId>,
+}
+
+/// What a reversal undoes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reverses {
+    /// An earn: the balance goes down (never below zero at the till).
+    Earn,
+    /// A redemption: the balance goes back up.
+    Redemption,
+}
+
+/// An earlier savings movement reversed, wholly or in part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavingsReversal {
+    /// Whose savings.
+    pub customer: CustomerRef,
+    /// How much (positive).
+    pub amount: Money,
+    /// What is reversed.
+    pub reverses: Reverses,
+    /// The event that is reversed, when the till knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_event: Option<EventId>,
+    /// The sale or return it belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_id: Option<SaleId>,
+}
+
+/// A gift card debited or credited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GiftCardMovement {
+    /// Which card.
+    pub card: GiftCardRef,
+    /// How much (positive).
+    pub amount: Money,
+    /// The sale or return it belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_id: Option<SaleId>,
+    /// The hold this debit settles, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_id: Option<HoldId>,
+}
+
+/// An amount of a gift card held during a sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GiftCardHold {
+    /// Which card.
+    pub card: GiftCardRef,
+    /// The hold.
+    pub hold_id: HoldId,
+    /// How much (positive).
+    pub amount: Money,
+    /// When the hold lapses on its own: unix seconds.
+    pub expires_at: i64,
+}
+
+/// A hold released without a debit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GiftCardRelease {
+    /// Which card.
+    pub card: GiftCardRef,
+    /// The hold.
+    pub hold_id: HoldId,
+}
+
+/// An earn-only profile the till created for a customer it did not know (a valid pass
+/// whose customer has not reached the till yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalCustomer {
+    /// The customer's reference (the pass's subject).
+    pub customer: CustomerRef,
+    /// The first name, if the cashier asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    /// The language to speak to them in, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<Lang>,
+}
+
+/// An event that is well formed JSON but does not make sense.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The event's version is not one this build speaks.
+    #[error("unsupported event version {0}")]
+    UnsupportedVersion(u16),
+    /// A field has a value that cannot be right.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+impl EventError {
+    /// The field at fault, if any.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            EventError::Invalid { field, .. } => Some(field),
+            EventError::UnsupportedVersion(_) => None,
+        }
+    }
+}
+
+fn positive(field: &'static str, amount: Money) -> Result<(), EventError> {
+    if amount.amount > 0 {
+        Ok(())
+    } else {
+        Err(EventError::Invalid {
+            field,
+            reason: "must be above zero",
+        })
+    }
+}
+
+fn not_negative(field: &'static str, amount: Money) -> Result<(), EventError> {
+    if amount.amount >= 0 {
+        Ok(())
+    } else {
+        Err(EventError::Invalid {
+            field,
+            reason: "must not be negative",
+        })
+    }
+}
+
+fn same_currency(field: &'static str, amount: Money, currency: Currency) -> Result<(), EventError> {
+    if amount.currency == currency {
+        Ok(())
+    } else {
+        Err(EventError::Invalid {
+            field,
+            reason: "currency differs from the rest of the event",
+        })
+    }
+}
+
+fn bounded(field: &'static str, len: usize) -> Result<(), EventError> {
+    if len <= MAX_ITEMS_PER_EVENT {
+        Ok(())
+    } else {
+        Err(EventError::Invalid {
+            field,
+            reason: "too many entries",
+        })
+    }
+}
+
+fn text(field: &'static str, value: &str) -> Result<(), EventError> {
+    if value.len() <= MAX_TEXT_LEN && !value.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err(EventError::Invalid {
+            field,
+            reason: "too long or not printable",
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn eur(amount: i64) -> Money {
+        Money::new(amount, Currency::EUR)
+    }
+
+    pub(crate) fn sale_event(seq: u64) -> JournalEvent {
+        JournalEvent::new(
+            TillId::new("S001-T01").unwrap(),
+            StoreId::new("S001").unwrap(),
+            seq,
+            1_751_371_200,
+            EventPayload::SaleClosed(SaleClosed {
+                sale_id: SaleId::new("POS-42").unwrap(),
+                customer: Some(CustomerRef::new("c0ffee").unwrap()),
+                lines: vec![SaleLine {
+                    line_id: "1".into(),
+                    sku: "SKU-1".into(),
+                    quantity: Quantity::Units(2),
+                    unit_price: eur(1000),
+                    discount: eur(200),
+                    total: eur(1800),
+                }],
+                effects: vec![EffectSummary {
+                    promotion_id: PromotionId::new("SUMMER-10").unwrap(),
+                    kind: "percent_off".into(),
+                    amount: eur(200),
+                    lines: vec!["1".into()],
+                }],
+                tenders: vec![
+                    Tender::Savings { amount: eur(300) },
+                    Tender::GiftCard {
+                        card: GiftCardRef::new("GC-1").unwrap(),
+                        amount: eur(500),
+                    },
+                    Tender::Card { amount: eur(1000) },
+                ],
+                totals: SaleTotals {
+                    gross: eur(2000),
+                    discounts: eur(200),
+                    net: eur(1800),
+                },
+                savings_earned: eur(18),
+                savings_redeemed: eur(300),
+            }),
+        )
+    }
+
+    #[test]
+    fn every_payload_round_trips() {
+        let till = TillId::new("T").unwrap();
+        let store = StoreId::new("S").unwrap();
+        let customer = CustomerRef::new("c1").unwrap();
+        let card = GiftCardRef::new("g1").unwrap();
+        let payloads = vec![
+            sale_event(1).payload,
+            EventPayload::ReturnRecorded(ReturnRecorded {
+                return_id: SaleId::new("R-1").unwrap(),
+                original_sale_id: SaleId::new("POS-42").unwrap(),
+                customer: Some(customer.clone()),
+                lines: vec![ReturnLine {
+                    line_id: "1".into(),
+                    quantity: Quantity::Grams(350),
+                    refund: eur(900),
+                }],
+                refunds: vec![Tender::Cash { amount: eur(900) }],
+                savings_reversed: eur(9),
+            }),
+            EventPayload::TokenUsed(TokenUsed {
+                token_id: TokenId::new(&[1; 8]).unwrap(),
+                kind: TokenKind::CustomerPass,
+                subject: Subject::new("c1").unwrap(),
+                key_id: [1, 2, 3, 4],
+                sale_id: None,
+            }),
+            EventPayload::SavingsEarned(SavingsMovement {
+                customer: customer.clone(),
+                amount: eur(18),
+                sale_id: None,
+            }),
+            EventPayload::SavingsRedeemed(SavingsMovement {
+                customer: customer.clone(),
+                amount: eur(300),
+                sale_id: Some(SaleId::new("POS-42").unwrap()),
+            }),
+            EventPayload::SavingsReversed(SavingsReversal {
+                customer: customer.clone(),
+                amount: eur(9),
+                reverses: Reverses::Earn,
+                original_event: Some(EventId([3; 16])),
+                sale_id: None,
+            }),
+            EventPayload::GiftCardDebited(GiftCardMovement {
+                card: card.clone(),
+                amount: eur(500),
+                sale_id: None,
+                hold_id: Some(HoldId::new("h1").unwrap()),
+            }),
+            EventPayload::GiftCardCredited(GiftCardMovement {
+                card: card.clone(),
+                amount: eur(100),
+                sale_id: None,
+                hold_id: None,
+            }),
+            EventPayload::GiftCardHeld(GiftCardHold {
+                card: card.clone(),
+                hold_id: HoldId::new("h1").unwrap(),
+                amount: eur(500),
+                expires_at: 1_751_372_100,
+            }),
+            EventPayload::GiftCardReleased(GiftCardRelease {
+                card,
+                hold_id: HoldId::new("h1").unwrap(),
+            }),
+            EventPayload::CustomerCreated(LocalCustomer {
+                customer,
+                first_name: None,
+                lang: Some(Lang::En),
+            }),
+        ];
+        for (seq, payload) in payloads.into_iter().enumerate() {
+            let kind = payload.kind();
+            let seq = u64::try_from(seq).unwrap();
+            let event = JournalEvent::new(till.clone(), store.clone(), seq, 1, payload);
+            assert_eq!(event.check(), Ok(()), "{kind}");
+            let json = serde_json::to_string(&event).unwrap();
+            assert!(json.contains(&format!("\"type\":\"{kind}\"")), "{json}");
+            let back: JournalEvent = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, event);
+        }
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        let mut event = sale_event(1);
+        if let EventPayload::SaleClosed(sale) = &mut event.payload {
+            sale.totals.net = eur(1700);
+        }
+        assert_eq!(event.check().unwrap_err().field(), Some("totals"));
+
+        let mut event = sale_event(1);
+        event.v = 99;
+        assert_eq!(event.check(), Err(EventError::UnsupportedVersion(99)));
+
+        let event = JournalEvent::new(
+            TillId::new("T").unwrap(),
+            StoreId::new("S").unwrap(),
+            1,
+            1,
+            EventPayload::SavingsRedeemed(SavingsMovement {
+                customer: CustomerRef::new("c").unwrap(),
+                amount: eur(0),
+                sale_id: None,
+            }),
+        );
+        assert_eq!(event.check().unwrap_err().field(), Some("amount"));
+
+        let json = serde_json::to_string(&sale_event(1)).unwrap();
+        let unknown = json.replace("sale_closed", "sale_exploded");
+        assert!(serde_json::from_str::<JournalEvent>(&unknown).is_err());
+    }
+}

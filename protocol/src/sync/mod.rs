@@ -1,0 +1,106 @@
+//! The till ↔ central messages.
+//!
+//! ## Map
+//! - [`ids`] — the identifiers both sides use: [`TillId`], [`StoreId`], [`RegionId`],
+//!   [`CustomerRef`], [`GiftCardRef`], [`SaleId`], [`HoldId`], [`PromotionId`],
+//!   [`Subject`], [`EventId`] and [`TokenId`]. Checked when built and when deserialized.
+//! - [`enrol`] — [`EnrolRequest`] (one-time code, till public key, agent version, hostname)
+//!   and [`EnrolResponse`] (ids, root key, trust list envelope, [`OfflinePolicy`]).
+//! - [`journal`] — [`JournalEvent`] and its typed [`EventPayload`]: sale closed, return,
+//!   token used, savings earned / redeemed / reversed, gift-card debit / credit / hold /
+//!   release, customer created locally.
+//! - [`batch`] — [`UploadBatch`] (at most [`MAX_BATCH_EVENTS`]) and [`BatchAck`]: per event
+//!   `accepted | duplicate | rejected{code, detail}`, plus [`EventFlag`]s.
+//! - [`delta`] — [`DeltaPage`]s by opaque [`Cursor`] for customers (with erasure
+//!   tombstones), balances, gift cards, personal promotions and revocations (as signed
+//!   envelopes).
+//! - [`request`] — the signed-request scheme (headers, canonical string,
+//!   [`verify_request`]).
+//! - [`time`] — [`ServerTime`], central's clock signed with the sync key, in every answer.
+//!
+//! ## Versions
+//! Paths are versioned (`/v1/…`, see [`paths`]) and every top-level message carries
+//! `"v": 1` ([`VERSION`]); journal events carry their own `v` because they wait in a
+//! till's outbox across upgrades. A change to a landed message is a new version.
+//!
+//! ## Encoding
+//! JSON. Money is `{"amount": minor units, "currency": "EUR"}`; times are unix seconds;
+//! byte strings (keys, signatures, ids, envelopes) are lowercase hex. Enum kinds are
+//! tagged (`type`, `op`, `kind`, `what`, `status`) with snake_case names; codes a newer
+//! central may add ([`RejectCode`], [`EventFlag`]) deserialize to `Unknown`.
+
+pub mod batch;
+pub mod delta;
+pub mod enrol;
+mod hex;
+pub mod ids;
+pub mod journal;
+pub mod request;
+pub mod time;
+
+pub use batch::{
+    AckOutcome, BatchAck, BatchError, EventAck, EventFlag, MAX_BATCH_EVENTS, RejectCode,
+    UploadBatch,
+};
+pub use delta::{
+    BalanceDelta, Consent, Cursor, CustomerDelta, CustomerRecord, DeltaKind, DeltaPage, DeltaQuery,
+    GiftCardDelta, GiftCardRecord, GiftCardStatus, MAX_PAGE_ITEMS, PersonalPromotion,
+    PersonalPromotionDelta, RevocationEnvelope,
+};
+pub use enrol::{EnrolRequest, EnrolResponse, OfflinePolicy, ReplayPolicy};
+pub use ids::{
+    CustomerRef, EventId, GiftCardRef, HoldId, IdError, PromotionId, RegionId, SaleId, StoreId,
+    Subject, TillId, TokenId,
+};
+pub use journal::{
+    EffectSummary, EventError, EventPayload, GiftCardHold, GiftCardMovement, GiftCardRelease,
+    JournalEvent, LocalCustomer, Quantity, ReturnLine, ReturnRecorded, Reverses, SaleClosed,
+    SaleLine, SaleTotals, SavingsMovement, SavingsReversal, Tender, TokenKind, TokenUsed,
+};
+pub use request::{
+    DEFAULT_WINDOW_SECS, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TILL, HEADER_TIMESTAMP,
+    RequestError, RequestNonce, RequestParts, SignedHeaders, VerifiedRequest, canonical_string,
+    verify_request,
+};
+pub use time::{HEADER_SERVER_TIME, ServerTime, ServerTimeError, key_id_of};
+
+/// The version of every sync message defined here.
+pub const VERSION: u16 = 1;
+
+/// The paths of central's till-facing API.
+pub mod paths {
+    use super::DeltaKind;
+
+    /// `POST`: enrol with a one-time code ([`super::EnrolRequest`] →
+    /// [`super::EnrolResponse`]). Not signed.
+    pub const ENROL: &str = "/v1/enrol";
+    /// `POST`, signed: upload a journal batch ([`super::UploadBatch`] →
+    /// [`super::BatchAck`]).
+    pub const JOURNAL: &str = "/v1/journal";
+    /// `GET`, signed, with `ETag` / `If-None-Match`: the current trust list envelope
+    /// (`application/cose`).
+    pub const TRUST_LIST: &str = "/v1/trust-list";
+    /// `GET`, signed, with `ETag` / `If-None-Match`: the newest promotion catalog envelope
+    /// (`application/cose`).
+    pub const CATALOG: &str = "/v1/catalog";
+    /// `GET`: central's signed time ([`super::ServerTime`]) as a JSON body, as well as in
+    /// the header every answer carries.
+    pub const TIME: &str = "/v1/time";
+    /// The prefix of delta paths.
+    pub const DELTAS_PREFIX: &str = "/v1/deltas/";
+
+    /// `GET`, signed: a [`super::DeltaPage`] of `kind`, e.g. `/v1/deltas/customers`.
+    pub fn deltas(kind: DeltaKind) -> String {
+        format!("{DELTAS_PREFIX}{}", kind.segment())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delta_paths() {
+        assert_eq!(paths::deltas(DeltaKind::GiftCards), "/v1/deltas/gift-cards");
+    }
+}

@@ -1,0 +1,19 @@
+//! Integration tests of the cryptographic half of `tillpass-protocol`, as one binary:
+//!
+//! - `token_props`: property tests of tokens (round trip, truncations, bit flips, hostile
+//!   text).
+//! - `envelope_props`: property tests of signed envelopes and the trust list.
+//! - `vectors`: the committed test vectors `tests/vectors/tokens.json`: regenerated and
+//!   compared byte for byte, then every vector checked from the file alone.
+//! - `qr_scan`: a token rendered as PNG and read back by an independent QR decoder, and
+//!   the measured sizes against the targets.
+
+// A test binary: helpers outside `#[test]` functions may unwrap too, as clippy.toml allows
+// inside them; a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod envelope_props;
+mod qr_scan;
+mod token_props;
+mod util;
+mod vectors;
