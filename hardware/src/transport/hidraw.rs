@@ -41,7 +41,8 @@ pub(super) async fn open(config: &HidPosConfig) -> Result<Connection, ScannerErr
     let (rx, stopper) = spawn_reader_thread(name, move |stop, tx| {
         let mut file = file;
         let mut buf = [0u8; 256];
-        while !stop.load(Ordering::Relaxed) {
+        // Stop when asked, or when the connection was dropped without being closed.
+        while !stop.load(Ordering::Relaxed) && !tx.is_closed() {
             let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::from(TICK_MS)) {
                 Ok(0) | Err(nix::errno::Errno::EINTR) => continue,

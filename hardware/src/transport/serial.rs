@@ -39,7 +39,8 @@ pub(super) async fn open(config: &SerialConfig) -> Result<Connection, ScannerErr
     let (rx, stopper) = spawn_reader_thread(name, move |stop, tx| {
         let mut port = port;
         let mut buf = [0u8; 1024];
-        while !stop.load(Ordering::Relaxed) {
+        // Stop when asked, or when the connection was dropped without being closed.
+        while !stop.load(Ordering::Relaxed) && !tx.is_closed() {
             let item = match port.read(&mut buf) {
                 Ok(0) => Err(DisconnectReason::EndOfFile),
                 Ok(n) => Ok(Chunk::Bytes(buf[..n].to_vec(), Timestamp::now())),
