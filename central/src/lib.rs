@@ -1,4 +1,59 @@
 //! # tillpass-central
 //!
-//! The reference central loyalty service. (Being built: see the central service issue.)
+//! The reference central loyalty service: it issues customers' QR passes (what the
+//! WhatsApp bot sends), enrols tills, ingests their journals idempotently, and serves them
+//! deltas, the trust list and signed promotion catalogs — the store-facing protocol of
+//! [`tillpass_protocol::sync`], on one SQLite file.
+//!
+//! ## Map
+//! - [`db`], [`migrations`]: the SQLite database (WAL, `synchronous=FULL`, foreign keys)
+//!   and its numbered, never-edited migrations.
+//! - [`keys`]: root, token, catalog and sync keys; private keys on disk (0600); rotation
+//!   and revocation.
+//! - [`envelopes`]: signed envelopes central publishes, the trust list first (re-sealed
+//!   before it grows too old to open).
+//! - [`customers`]: customers, savings accounts, personal promotions, GDPR erasure.
+//! - [`giftcards`]: gift cards.
+//! - [`passes`]: customer passes, gift-card tokens and vouchers: text, SVG, PNG.
+//! - [`enrol`]: one-time enrolment codes and till enrolment.
+//! - [`auth`]: till request signatures with a nonce replay cache; the admin token.
+//! - [`journal`]: batch ingestion, per-event acknowledgement, balances, debts, flags.
+//! - [`receipts`]: digital receipts, only with the customer's consent.
+//! - [`flags`]: what ingestion noticed: overspend debts, a token at two stores.
+//! - [`changes`], [`deltas`], [`revocations`]: the change log, delta pages by cursor, and
+//!   revocations sealed as envelopes.
+//! - [`catalogs`]: catalog publication (validated TOML), activation, signed envelopes.
+//! - [`settings`]: the offline policy and envelope sequence counters.
+//! - [`http`]: the axum API (till, admin, problem+json, signed server time on every answer).
+//! - [`clock`], [`error`]: the clock as a value; the library's error type.
+//!
+//! ## Invariants
+//! - Money is integer minor units; a debit the balance cannot cover becomes a recorded,
+//!   flagged debt, never a silent drop and never a negative balance.
+//! - Every change a till must learn is written to the change log in the same transaction.
+//! - An event id is applied at most once; a batch is committed before it is acknowledged.
+//! - HTTP errors never carry internal detail; it goes to the log.
 #![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod catalogs;
+pub mod changes;
+pub mod clock;
+pub mod customers;
+pub mod db;
+pub mod deltas;
+pub mod enrol;
+pub mod envelopes;
+pub mod error;
+pub mod flags;
+pub mod giftcards;
+pub mod http;
+pub mod journal;
+pub mod keys;
+pub mod migrations;
+pub mod passes;
+pub mod receipts;
+pub mod revocations;
+pub mod settings;
+
+pub use error::{Error, Result};

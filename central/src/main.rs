@@ -1,12 +1,584 @@
 //! `tillpass-central`: the reference central loyalty service.
-use clap::Parser;
+//!
+//! `serve` runs the HTTP API; every other subcommand works on the database and key
+//! directory directly (stop nothing: SQLite's WAL lets both run at once).
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tillpass_central::auth::AdminToken;
+use tillpass_central::customers::{self, NewCustomer};
+use tillpass_central::db::Db;
+use tillpass_central::enrol::{self, NewCode};
+use tillpass_central::giftcards::{self, NewGiftCard};
+use tillpass_central::http::{self, AppState};
+use tillpass_central::keys::{self, KeyDir, Purpose};
+use tillpass_central::passes::{self, IssueOptions, IssuedToken, NewVoucher};
+use tillpass_central::{catalogs, clock, envelopes, flags, revocations, settings};
+use tillpass_protocol::lang::Lang;
+use tillpass_protocol::qr::{TerminalBackground, TokenQr};
+use tillpass_protocol::sync::{
+    Consent, CustomerRef, GiftCardRef, PromotionId, RegionId, StoreId, TillId,
+};
+use tillpass_protocol::token::{TokenId, TokenKind};
 
 /// The reference central loyalty service.
 #[derive(Debug, Parser)]
 #[command(name = "tillpass-central", version, about)]
-struct Cli {}
+struct Cli {
+    /// The SQLite database.
+    #[arg(
+        long,
+        env = "TILLPASS_CENTRAL_DB",
+        default_value = "central.db",
+        global = true
+    )]
+    db: PathBuf,
+    /// The directory of private keys (created 0700; keys 0600).
+    #[arg(
+        long,
+        env = "TILLPASS_CENTRAL_KEYS",
+        default_value = "keys",
+        global = true
+    )]
+    keys: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    anyhow::bail!("tillpass-central is not built yet; see the central service issue")
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (makes missing keys and the first trust list).
+    Serve {
+        /// Where to listen.
+        #[arg(
+            long,
+            env = "TILLPASS_CENTRAL_LISTEN",
+            default_value = "127.0.0.1:8440"
+        )]
+        listen: SocketAddr,
+        /// A file holding the admin bearer token (at least 16 characters).
+        #[arg(long, env = "TILLPASS_CENTRAL_ADMIN_TOKEN_FILE")]
+        admin_token_file: Option<PathBuf>,
+    },
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Publish a fresh trust list now.
+    TrustList,
+    /// Customers.
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+    /// Gift cards.
+    #[command(subcommand, name = "gift-card")]
+    GiftCard(GiftCardCommand),
+    /// Issue a voucher token.
+    Voucher {
+        /// The voucher code (1 to 16 characters).
+        code: String,
+        /// The promotion it unlocks.
+        #[arg(long)]
+        promotion: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long)]
+        lifetime: Option<u32>,
+        /// Write `{code}.svg` and `{code}.png` there.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Make a one-time enrolment code for a till.
+    EnrolCode {
+        /// The store.
+        #[arg(long)]
+        store: String,
+        /// The till id (`{store}-T{n}` when absent).
+        #[arg(long)]
+        till: Option<String>,
+        /// The region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Days the code stays usable.
+        #[arg(long, default_value_t = 7)]
+        ttl_days: i64,
+    },
+    /// Promotion catalogs.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Revoke a token, or every token of a subject issued until now.
+    #[command(subcommand)]
+    Revoke(RevokeCommand),
+    /// List flags (overspend debts, tokens at two stores…).
+    Flags,
+    /// The offline policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make every missing key.
+    Init,
+    /// List the keys.
+    List,
+    /// Replace the token, catalog or sync key; publishes a new trust list.
+    Rotate {
+        /// token, catalog or sync.
+        purpose: String,
+        /// Days the old key stays trusted.
+        #[arg(long, default_value_t = 400)]
+        grace_days: i64,
+    },
+    /// Revoke a key by id; publishes a new trust list and a revocation.
+    Revoke {
+        /// The key id (8 hex digits).
+        kid: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CustomerCommand {
+    /// Create a customer.
+    Create {
+        /// The opaque reference (1 to 16 characters).
+        reference: String,
+        /// First name.
+        #[arg(long)]
+        first_name: String,
+        /// Tier.
+        #[arg(long)]
+        tier: Option<String>,
+        /// Language: es or en.
+        #[arg(long, default_value = "es")]
+        lang: String,
+        /// Allows digital receipts.
+        #[arg(long)]
+        receipts: bool,
+        /// Allows marketing.
+        #[arg(long)]
+        marketing: bool,
+        /// Opening savings, minor units.
+        #[arg(long, default_value_t = 0)]
+        savings: i64,
+    },
+    /// Show a customer.
+    Show {
+        /// The reference.
+        reference: String,
+    },
+    /// Erase a customer (GDPR): tills receive the erasure in their next delta.
+    Erase {
+        /// The reference.
+        reference: String,
+    },
+    /// Issue a pass: prints the text and the QR; writes SVG and PNG with --out.
+    Pass {
+        /// The reference.
+        reference: String,
+        /// Lifetime in seconds.
+        #[arg(long)]
+        lifetime: Option<u32>,
+        /// Write `{reference}.svg` and `{reference}.png` there.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GiftCardCommand {
+    /// Create a gift card.
+    Create {
+        /// The card reference (1 to 16 characters).
+        reference: String,
+        /// Opening balance, minor units.
+        #[arg(long)]
+        balance: i64,
+        /// Expiry, unix seconds.
+        #[arg(long)]
+        expires_at: Option<i64>,
+    },
+    /// Show a gift card.
+    Show {
+        /// The reference.
+        reference: String,
+    },
+    /// Issue a gift-card token.
+    Token {
+        /// The reference.
+        reference: String,
+        /// Lifetime in seconds.
+        #[arg(long)]
+        lifetime: Option<u32>,
+        /// Write `{reference}.svg` and `{reference}.png` there.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Validate, sign and publish a catalog written in TOML.
+    Publish {
+        /// The TOML file.
+        file: PathBuf,
+        /// Serve it from this time on (unix seconds); now when absent.
+        #[arg(long)]
+        activates_at: Option<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RevokeCommand {
+    /// One token by id (16 hex digits).
+    Token {
+        /// The token id.
+        token_id: String,
+    },
+    /// Every token of a subject issued until now.
+    Subject {
+        /// customer_pass, gift_card or voucher.
+        kind: String,
+        /// The subject.
+        subject: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Print the offline policy as JSON.
+    Show,
+    /// Replace it with the JSON in a file.
+    Set {
+        /// The JSON file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "tillpass-central: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn out(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    Ok(())
+}
+
+fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    out(&serde_json::to_string_pretty(value)?)
+}
+
+fn open(cli: &Cli) -> anyhow::Result<(Db, KeyDir)> {
+    if let Some(parent) = cli.db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let db = Db::open(&cli.db).with_context(|| format!("opening {}", cli.db.display()))?;
+    let keys = KeyDir::open(&cli.keys)?;
+    Ok((db, keys))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let (db, dir) = open(&cli)?;
+    let now = clock::now();
+    match cli.command {
+        Command::Serve {
+            listen,
+            admin_token_file,
+        } => serve(db, dir, listen, admin_token_file.as_deref()),
+        Command::Keys(command) => keys_command(&db, &dir, command, now),
+        Command::TrustList => {
+            let published = db.with(|c| envelopes::publish_trust_list(c, &dir, now))?;
+            out(&format!(
+                "trust list {} published ({} bytes)",
+                published.sequence,
+                published.envelope.len()
+            ))
+        }
+        Command::Customer(command) => customer_command(&db, &dir, command, now),
+        Command::GiftCard(command) => gift_card_command(&db, &dir, command, now),
+        Command::Voucher {
+            code,
+            promotion,
+            lifetime,
+            out: out_dir,
+        } => {
+            let new = NewVoucher {
+                code: PromotionId::new(code)?,
+                promotion_id: promotion.map(PromotionId::new).transpose()?,
+                options: IssueOptions {
+                    lifetime_secs: lifetime,
+                    module_px: None,
+                },
+            };
+            let issued = db.with(|c| passes::voucher(c, &dir, &new, now))?;
+            show_token(&issued, out_dir.as_deref())
+        }
+        Command::EnrolCode {
+            store,
+            till,
+            region,
+            ttl_days,
+        } => {
+            let new = NewCode {
+                store: StoreId::new(store)?,
+                till: till.map(TillId::new).transpose()?,
+                region: region.map(RegionId::new).transpose()?,
+                ttl_secs: Some(ttl_days.saturating_mul(86_400)),
+            };
+            let code = db.with(|c| enrol::create_code(c, &new, now))?;
+            json(&code)
+        }
+        Command::Catalog(CatalogCommand::Publish { file, activates_at }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let publication = db.with(|c| catalogs::publish(c, &dir, &text, activates_at, now))?;
+            json(&publication)
+        }
+        Command::Revoke(RevokeCommand::Token { token_id }) => {
+            let mut id = [0u8; 8];
+            hex::decode_to_slice(&token_id, &mut id).context("a token id is 16 hex digits")?;
+            db.with(|c| revocations::add_token(c, TokenId(id), now))?;
+            out("revoked")
+        }
+        Command::Revoke(RevokeCommand::Subject { kind, subject }) => {
+            let Some(kind) = TokenKind::from_code(&kind) else {
+                bail!("kind: customer_pass, gift_card or voucher");
+            };
+            db.with(|c| revocations::add_subject(c, kind, subject.as_bytes(), now + 1, now))?;
+            out("revoked")
+        }
+        Command::Flags => json(&db.with(|c| flags::list(c))?),
+        Command::Policy(PolicyCommand::Show) => json(&db.with(|c| settings::policy(c))?),
+        Command::Policy(PolicyCommand::Set { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let policy = serde_json::from_str(&text).context("the policy file")?;
+            db.with(|c| settings::set_policy(c, &policy))?;
+            out("offline policy set")
+        }
+    }
+}
+
+fn keys_command(db: &Db, dir: &KeyDir, command: KeysCommand, now: i64) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Init => {
+            let made = db.with(|c| keys::init(c, dir, now))?;
+            if !made.is_empty() {
+                db.with(|c| envelopes::publish_trust_list(c, dir, now))?;
+            }
+            json(&made)
+        }
+        KeysCommand::List => json(&db.with(|c| keys::list(c))?),
+        KeysCommand::Rotate {
+            purpose,
+            grace_days,
+        } => {
+            let Some(purpose) = Purpose::from_code(&purpose) else {
+                bail!("purpose: token, catalog or sync");
+            };
+            let made = db.with(|c| {
+                let made = keys::rotate(c, dir, purpose, now, grace_days.saturating_mul(86_400))?;
+                envelopes::publish_trust_list(c, dir, now)?;
+                Ok(made)
+            })?;
+            json(&made)
+        }
+        KeysCommand::Revoke { kid } => {
+            let info = db.with(|c| {
+                let info = keys::revoke(c, dir, &kid, now)?;
+                envelopes::publish_trust_list(c, dir, now)?;
+                Ok(info)
+            })?;
+            json(&info)
+        }
+    }
+}
+
+fn customer_command(
+    db: &Db,
+    dir: &KeyDir,
+    command: CustomerCommand,
+    now: i64,
+) -> anyhow::Result<()> {
+    match command {
+        CustomerCommand::Create {
+            reference,
+            first_name,
+            tier,
+            lang,
+            receipts,
+            marketing,
+            savings,
+        } => {
+            let new = NewCustomer {
+                customer: CustomerRef::new(reference)?,
+                first_name,
+                tier,
+                lang: Lang::from_code(&lang).context("lang: es or en")?,
+                consent: Consent {
+                    receipts,
+                    marketing,
+                },
+                currency: None,
+                savings,
+            };
+            json(&db.with(|c| customers::create(c, &new, now))?)
+        }
+        CustomerCommand::Show { reference } => match db.with(|c| customers::get(c, &reference))? {
+            Some(view) => json(&view),
+            None => bail!("no customer {reference}"),
+        },
+        CustomerCommand::Erase { reference } => {
+            db.with(|c| customers::erase(c, &reference, now))?;
+            out("erased")
+        }
+        CustomerCommand::Pass {
+            reference,
+            lifetime,
+            out: out_dir,
+        } => {
+            let options = IssueOptions {
+                lifetime_secs: lifetime,
+                module_px: None,
+            };
+            let issued = db.with(|c| passes::customer_pass(c, dir, &reference, &options, now))?;
+            show_token(&issued, out_dir.as_deref())
+        }
+    }
+}
+
+fn gift_card_command(
+    db: &Db,
+    dir: &KeyDir,
+    command: GiftCardCommand,
+    now: i64,
+) -> anyhow::Result<()> {
+    match command {
+        GiftCardCommand::Create {
+            reference,
+            balance,
+            expires_at,
+        } => {
+            let new = NewGiftCard {
+                card: GiftCardRef::new(reference)?,
+                balance,
+                currency: None,
+                expires_at,
+            };
+            json(&db.with(|c| giftcards::create(c, &new, now))?)
+        }
+        GiftCardCommand::Show { reference } => match db.with(|c| giftcards::get(c, &reference))? {
+            Some(card) => json(&card),
+            None => bail!("no gift card {reference}"),
+        },
+        GiftCardCommand::Token {
+            reference,
+            lifetime,
+            out: out_dir,
+        } => {
+            let options = IssueOptions {
+                lifetime_secs: lifetime,
+                module_px: None,
+            };
+            let issued = db.with(|c| passes::gift_card_token(c, dir, &reference, &options, now))?;
+            show_token(&issued, out_dir.as_deref())
+        }
+    }
+}
+
+/// Prints a token's text and QR; writes its SVG and PNG into `out_dir` if given.
+fn show_token(issued: &IssuedToken, out_dir: Option<&Path>) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let qr = TokenQr::from_text(&issued.text)?;
+    out(&qr.to_terminal(TerminalBackground::Dark))?;
+    out(&issued.text)?;
+    out(&format!(
+        "token {} ({}) expires at {}",
+        issued.token_id, issued.kind, issued.expires_at
+    ))?;
+    if let Some(dir) = out_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let svg = dir.join(format!("{}.svg", issued.subject));
+        let png = dir.join(format!("{}.png", issued.subject));
+        std::fs::write(&svg, &issued.svg).with_context(|| format!("writing {}", svg.display()))?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(&issued.png_base64)?;
+        std::fs::write(&png, bytes).with_context(|| format!("writing {}", png.display()))?;
+        out(&format!("wrote {} and {}", svg.display(), png.display()))?;
+    }
+    Ok(())
+}
+
+fn serve(
+    db: Db,
+    dir: KeyDir,
+    listen: SocketAddr,
+    admin_token_file: Option<&Path>,
+) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let admin = match admin_token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(AdminToken::new(&text)?)
+        }
+        None => {
+            tracing::warn!("no admin token file: the admin API refuses every request");
+            None
+        }
+    };
+    let now = clock::now();
+    db.with(|c| {
+        if !keys::init(c, &dir, now)?.is_empty() {
+            envelopes::publish_trust_list(c, &dir, now)?;
+        }
+        Ok(())
+    })?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        tracing::info!(address = %listener.local_addr()?, "tillpass-central listening");
+        let state = AppState::new(db, dir, admin, clock::system());
+        http::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("tillpass-central stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
 }

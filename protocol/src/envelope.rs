@@ -5,8 +5,8 @@
 //! - [`EnvelopeHeader`]: the protected header: purpose, sequence, issued-at, maximum age
 //!   (the key id and algorithm are added by [`sign`]).
 //! - [`sign`] and [`open`]; [`Opened`] is what a checked envelope yields.
-//! - [`SignerKeys`]: where [`open`] finds the signer's key ([`TrustStore`],
-//!   [`crate::trust::RootKey`]).
+//! - [`SignerKeys`]: where [`open`] finds the signer's key
+//!   ([`crate::trust::TrustStore`], [`crate::trust::RootKey`]).
 //! - [`EnvelopeError`]: every refusal, with a stable [`EnvelopeError::code`].
 //!
 //! [`open`] checks, in this order: size bound → COSE/CBOR shape (tagged COSE_Sign1,
@@ -28,7 +28,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
-use crate::trust::{KeyId, KeyLookupError, KeyPurpose, TrustStore};
+use crate::trust::{KeyId, KeyLookupError, KeyPurpose};
 
 /// How far in the future an envelope's issued-at may be before it is refused, in seconds.
 pub const CLOCK_SKEW_SECS: u64 = 300;
@@ -101,12 +101,6 @@ impl EnvelopePurpose {
     }
 }
 
-impl fmt::Display for EnvelopePurpose {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
 /// The signed facts about an envelope, carried in its protected header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnvelopeHeader {
@@ -150,17 +144,6 @@ pub trait SignerKeys {
     ) -> Result<&VerifyingKey, KeyLookupError>;
 }
 
-impl SignerKeys for TrustStore {
-    fn signer(
-        &self,
-        kid: KeyId,
-        purpose: KeyPurpose,
-        at: u64,
-    ) -> Result<&VerifyingKey, KeyLookupError> {
-        self.lookup(kid, purpose, at).map(|k| k.verifying_key())
-    }
-}
-
 /// Why an envelope was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -199,7 +182,7 @@ pub enum EnvelopeError {
     #[error("bad signature")]
     BadSignature,
     /// The signed purpose is not the one expected.
-    #[error("expected a {expected} envelope, got {found}")]
+    #[error("expected a {} envelope, got {}", expected.code(), found.code())]
     PurposeMismatch {
         /// The purpose the caller asked for.
         expected: EnvelopePurpose,
@@ -481,7 +464,7 @@ impl<'de> Deserialize<'de> for CborBytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trust::TrustedKey;
+    use crate::trust::{TrustStore, TrustedKey};
     use coset::CborSerializable;
 
     const NOW: u64 = 1_750_000_000;

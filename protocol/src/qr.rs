@@ -106,10 +106,12 @@ impl TokenQr {
     /// Whether the module at column `x`, row `y` is dark. Outside the symbol (the quiet
     /// zone and beyond) everything is light.
     pub fn is_dark(&self, x: usize, y: usize) -> bool {
-        x < self.width()
+        let w = self.width();
+        x < w
+            && y < w
             && self
                 .colors
-                .get(y * self.width() + x)
+                .get(y * w + x)
                 .is_some_and(|c| *c == Color::Dark)
     }
 
@@ -307,5 +309,6 @@ mod tests {
         }
         assert!(!qr.is_dark(w - 1, w - 1 - 7), "separator");
         assert!(!qr.is_dark(w, 0), "outside the symbol");
+        assert!(!qr.is_dark(0, usize::MAX), "far outside, without overflow");
     }
 }

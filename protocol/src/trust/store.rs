@@ -1,8 +1,10 @@
 //! The trust store: the keys in force, looked up by key id, purpose and time.
 
+use ed25519_dalek::VerifyingKey;
 use thiserror::Error;
 
 use super::key::{KeyId, KeyPurpose, TrustError, TrustedKey};
+use crate::envelope::SignerKeys;
 
 /// Why no key could be found for a signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -97,6 +99,17 @@ impl TrustStore {
             return Err(KeyLookupError::OutsideValidity { kid, at });
         }
         Ok(key)
+    }
+}
+
+impl SignerKeys for TrustStore {
+    fn signer(
+        &self,
+        kid: KeyId,
+        purpose: KeyPurpose,
+        at: u64,
+    ) -> Result<&VerifyingKey, KeyLookupError> {
+        self.lookup(kid, purpose, at).map(|k| k.verifying_key())
     }
 }
 

@@ -1,0 +1,113 @@
+//! Promotion catalogs: `catalog publish promos.toml` validates the TOML
+//! ([`Catalog::from_toml`]: every error names the promotion and the field), stores the
+//! catalog as CBOR with a publication number and an activation time, and tills fetch the
+//! newest activated one as a `catalog` envelope signed by the catalog key, with an ETag.
+//!
+//! Activation is central's: a catalog is served from its activation time on. The envelope
+//! is sealed when a catalog becomes current, and sealed again under a new sequence number
+//! once half its maximum age (the offline policy's `max_catalog_age_secs`) has passed, so
+//! a till that syncs never holds a catalog too old to use.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tillpass_protocol::catalog::Catalog;
+use tillpass_protocol::envelope::{self, EnvelopeHeader, EnvelopePurpose};
+
+use crate::clock::to_u64;
+use crate::envelopes::{self, Published};
+use crate::error::{Error, Result};
+use crate::keys::{self, KeyDir, Purpose};
+use crate::settings;
+
+/// The envelope purpose name of catalogs.
+pub const CATALOG: &str = "catalog";
+
+/// A catalog just published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Publication {
+    /// The publication number: increases with every publication.
+    pub number: i64,
+    /// How many promotions it holds.
+    pub promotions: usize,
+    /// When it was published: unix seconds.
+    pub published_at: i64,
+    /// From when it is served: unix seconds.
+    pub activates_at: i64,
+    /// The sequence number of its envelope, if it is already current.
+    pub envelope_sequence: Option<u64>,
+}
+
+/// Validates and publishes a catalog written in TOML. `activates_at` (unix seconds)
+/// defaults to now.
+pub fn publish(
+    conn: &mut Connection,
+    dir: &KeyDir,
+    toml_text: &str,
+    activates_at: Option<i64>,
+    now: i64,
+) -> Result<Publication> {
+    let catalog = Catalog::from_toml(toml_text).map_err(|e| Error::Catalog(e.to_string()))?;
+    let mut cbor = Vec::new();
+    ciborium::into_writer(&catalog, &mut cbor).map_err(Error::internal)?;
+    let activates_at = activates_at.unwrap_or(now);
+    let tx = conn.transaction()?;
+    let number: i64 = tx.query_row(
+        "INSERT INTO catalogs (source_sha256, body_cbor, promotions, published_at, activates_at)
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        params![
+            hex::encode(Sha256::digest(toml_text.as_bytes())),
+            cbor,
+            i64::try_from(catalog.promotions.len()).map_err(Error::internal)?,
+            now,
+            activates_at
+        ],
+        |row| row.get(0),
+    )?;
+    let envelope_sequence = current(&tx, dir, now)?
+        .filter(|p| p.source == Some(number))
+        .map(|p| p.sequence);
+    tx.commit()?;
+    Ok(Publication {
+        number,
+        promotions: catalog.promotions.len(),
+        published_at: now,
+        activates_at,
+        envelope_sequence,
+    })
+}
+
+/// The envelope of the newest activated catalog, sealed (again) if needed; `None` before
+/// any catalog is active.
+pub fn current(conn: &Connection, dir: &KeyDir, now: i64) -> Result<Option<Published>> {
+    let newest: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT id, body_cbor FROM catalogs WHERE activates_at <= ?1
+             ORDER BY activates_at DESC, id DESC LIMIT 1",
+            [now],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let Some((number, cbor)) = newest else {
+        return Ok(None);
+    };
+    if let Some(published) = envelopes::latest(conn, CATALOG)?
+        && published.source == Some(number)
+        && !published.is_stale(now)
+    {
+        return Ok(Some(published));
+    }
+    let max_age = settings::policy(conn)?.max_catalog_age_secs;
+    let sequence = settings::next_sequence(conn, CATALOG)?;
+    let header = EnvelopeHeader {
+        purpose: EnvelopePurpose::Catalog,
+        sequence,
+        issued_at: to_u64(now),
+        max_age_secs: max_age,
+    };
+    let key = keys::active(conn, dir, Purpose::Catalog)?;
+    let bytes = envelope::sign(&header, &cbor, &key)
+        .map_err(|e| Error::internal(format!("sealing the catalog: {e}")))?;
+    let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
+    envelopes::store(conn, CATALOG, sequence, now, max_age, bytes, Some(number)).map(Some)
+}

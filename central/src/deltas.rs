@@ -1,0 +1,137 @@
+//! Delta pages for tills: the current state of every customer, balance, gift card and
+//! personal promotion changed after the cursor (from [`crate::changes`]), or the
+//! revocations made after it, sealed as one envelope ([`crate::revocations`]).
+
+use ed25519_dalek::SigningKey;
+use rusqlite::Connection;
+use serde::Serialize;
+use tillpass_protocol::sync::{
+    BalanceDelta, CustomerDelta, CustomerRef, DeltaKind, DeltaPage, DeltaQuery, GiftCardDelta,
+    GiftCardRef, PersonalPromotionDelta, PromotionId,
+};
+
+use crate::changes::{self, Changed, decode_cursor, encode_cursor};
+use crate::error::{Error, Result};
+use crate::{customers, giftcards, revocations};
+
+/// Items per page when the till does not say.
+pub const DEFAULT_LIMIT: u32 = 200;
+
+/// A page of any kind, serialized as the page itself.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum AnyPage {
+    /// Customers.
+    Customers(DeltaPage<CustomerDelta>),
+    /// Balances.
+    Balances(DeltaPage<BalanceDelta>),
+    /// Gift cards.
+    GiftCards(DeltaPage<GiftCardDelta>),
+    /// Personal promotions.
+    PersonalPromotions(DeltaPage<PersonalPromotionDelta>),
+    /// Revocations.
+    Revocations(DeltaPage<tillpass_protocol::sync::RevocationEnvelope>),
+}
+
+/// The page of `kind` after `query.cursor`. `sync_key` seals revocations.
+pub fn page(
+    conn: &Connection,
+    kind: DeltaKind,
+    query: &DeltaQuery,
+    sync_key: &SigningKey,
+    now: i64,
+) -> Result<AnyPage> {
+    let after = decode_cursor(&query.cursor)?;
+    let limit = query.effective_limit(DEFAULT_LIMIT);
+    if kind == DeltaKind::Revocations {
+        let (item, last, has_more) = revocations::page(conn, sync_key, after, limit, now)?;
+        return Ok(AnyPage::Revocations(DeltaPage::new(
+            item.into_iter().collect(),
+            encode_cursor(last)?,
+            has_more,
+        )));
+    }
+    let (changed, has_more) = changes::since(conn, kind, after, limit)?;
+    let next = encode_cursor(changed.last().map_or(after, |c| c.seq))?;
+    Ok(match kind {
+        DeltaKind::Customers => AnyPage::Customers(DeltaPage::new(
+            collect(conn, &changed, customer)?,
+            next,
+            has_more,
+        )),
+        DeltaKind::Balances => AnyPage::Balances(DeltaPage::new(
+            collect(conn, &changed, balance)?,
+            next,
+            has_more,
+        )),
+        DeltaKind::GiftCards => AnyPage::GiftCards(DeltaPage::new(
+            collect(conn, &changed, gift_card)?,
+            next,
+            has_more,
+        )),
+        DeltaKind::PersonalPromotions | DeltaKind::Revocations => AnyPage::PersonalPromotions(
+            DeltaPage::new(collect(conn, &changed, personal_promotion)?, next, has_more),
+        ),
+    })
+}
+
+fn collect<T>(
+    conn: &Connection,
+    changed: &[Changed],
+    item: impl Fn(&Connection, &Changed) -> Result<Option<T>>,
+) -> Result<Vec<T>> {
+    let mut items = Vec::with_capacity(changed.len());
+    for c in changed {
+        items.extend(item(conn, c)?);
+    }
+    Ok(items)
+}
+
+fn customer(conn: &Connection, c: &Changed) -> Result<Option<CustomerDelta>> {
+    if let Some(record) = customers::record(conn, &c.key)? {
+        return Ok(Some(CustomerDelta::Upsert { customer: record }));
+    }
+    customers::erased_at(conn, &c.key)?
+        .map(|erased_at| {
+            Ok(CustomerDelta::Erased {
+                customer: CustomerRef::new(c.key.clone()).map_err(Error::internal)?,
+                erased_at,
+            })
+        })
+        .transpose()
+}
+
+fn balance(conn: &Connection, c: &Changed) -> Result<Option<BalanceDelta>> {
+    let customer = CustomerRef::new(c.key.clone()).map_err(Error::internal)?;
+    Ok(Some(match customers::balance(conn, &c.key)? {
+        Some((savings, debt, updated_at)) => BalanceDelta::Upsert {
+            customer,
+            savings,
+            debt,
+            updated_at,
+        },
+        None => BalanceDelta::Removed { customer },
+    }))
+}
+
+fn gift_card(conn: &Connection, c: &Changed) -> Result<Option<GiftCardDelta>> {
+    Ok(Some(match giftcards::get(conn, &c.key)? {
+        Some(card) => GiftCardDelta::Upsert { card },
+        None => GiftCardDelta::Removed {
+            card: GiftCardRef::new(c.key.clone()).map_err(Error::internal)?,
+        },
+    }))
+}
+
+fn personal_promotion(conn: &Connection, c: &Changed) -> Result<Option<PersonalPromotionDelta>> {
+    if let Some(promotion) = customers::promotion(conn, &c.key)? {
+        return Ok(Some(PersonalPromotionDelta::Upsert { promotion }));
+    }
+    let Some(owner) = &c.owner else {
+        return Ok(None);
+    };
+    Ok(Some(PersonalPromotionDelta::Removed {
+        id: PromotionId::new(c.key.clone()).map_err(Error::internal)?,
+        customer: CustomerRef::new(owner.clone()).map_err(Error::internal)?,
+    }))
+}

@@ -1,0 +1,63 @@
+//! The one error type of the central library. Each variant says what the HTTP layer
+//! should answer; the detail of internal failures is logged, never sent.
+
+use thiserror::Error;
+
+/// What can go wrong in central.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request is not acceptable as sent (a bad field, a bad id). The text is safe to
+    /// show to the caller: it names the field, never internal state.
+    #[error("{0}")]
+    Invalid(String),
+    /// The thing asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with the current state (an id taken, a code already used).
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller is not who they claim, or did not say who they are.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A catalog failed validation; every problem is listed.
+    #[error("catalog refused:\n{0}")]
+    Catalog(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// A file (a key, the database directory) could not be read or written.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Something central itself got wrong (a key missing, a value that cannot encode).
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// An [`Error::Invalid`] from anything displayable.
+    pub fn invalid(message: impl std::fmt::Display) -> Error {
+        Error::Invalid(message.to_string())
+    }
+
+    /// An [`Error::Internal`] from anything displayable.
+    pub fn internal(message: impl std::fmt::Display) -> Error {
+        Error::Internal(message.to_string())
+    }
+
+    /// An [`Error::Io`] with its context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// The result type of the central library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

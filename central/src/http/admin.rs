@@ -1,0 +1,424 @@
+//! The administrators' API (and the WhatsApp bot's), behind the admin bearer token.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | `POST` | `/admin/v1/customers` | create a customer (and savings account) |
+//! | `GET`, `PATCH`, `DELETE` | `/admin/v1/customers/{ref}` | read, change, **erase** |
+//! | `POST` | `/admin/v1/customers/{ref}/savings` | `{amount}`: credit or debit savings |
+//! | `PUT`, `DELETE` | `/admin/v1/customers/{ref}/promotions/{id}` | personal promotions |
+//! | `GET` | `/admin/v1/customers/{ref}/receipts` | digital receipts |
+//! | `POST` | `/v1/customers/{ref}/pass` | issue a pass: text, SVG, PNG |
+//! | `POST` | `/admin/v1/gift-cards` | create a gift card |
+//! | `GET` | `/admin/v1/gift-cards/{card}` | read it |
+//! | `POST` | `/admin/v1/gift-cards/{card}/block`, `/unblock` | block, unblock |
+//! | `POST` | `/v1/gift-cards/{card}/token` | issue a gift-card token |
+//! | `POST` | `/v1/vouchers` | issue a voucher token |
+//! | `POST` | `/admin/v1/enrolment-codes` | a one-time enrolment code |
+//! | `POST` | `/admin/v1/tills/{id}/revoke` | refuse a till from now on |
+//! | `POST` | `/admin/v1/catalogs?activates_at=` | publish a catalog (TOML body) |
+//! | `GET` | `/admin/v1/keys` | the keys |
+//! | `POST` | `/admin/v1/keys/{purpose}/rotate`, `/admin/v1/keys/{kid}/revoke` | rotate, revoke |
+//! | `POST` | `/admin/v1/revocations` | revoke a token or a subject's tokens |
+//! | `GET` | `/admin/v1/flags` | overspends, tokens at two stores… |
+//! | `GET`, `PUT` | `/admin/v1/offline-policy` | the offline policy |
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use tillpass_protocol::sync::{
+    CustomerRef, GiftCardStatus, OfflinePolicy, PersonalPromotion, PromotionId,
+};
+use tillpass_protocol::token::{TokenId, TokenKind};
+
+use super::{AppState, Problem};
+use crate::customers::{self, CustomerPatch, NewCustomer};
+use crate::enrol::{self, NewCode};
+use crate::error::Error;
+use crate::giftcards::{self, NewGiftCard};
+use crate::keys::{self, Purpose};
+use crate::passes::{self, IssueOptions, NewVoucher};
+use crate::{catalogs, envelopes, flags, receipts, revocations, settings};
+
+type Answer = Result<Response, Problem>;
+
+/// The largest catalog source accepted: 8 MiB of TOML.
+pub const MAX_CATALOG_BYTES: usize = 8 * 1024 * 1024;
+
+/// The admin routes, guarded by the bearer token.
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/admin/v1/customers", post(create_customer))
+        .route(
+            "/admin/v1/customers/{customer}",
+            get(get_customer)
+                .patch(patch_customer)
+                .delete(erase_customer),
+        )
+        .route(
+            "/admin/v1/customers/{customer}/savings",
+            post(adjust_savings),
+        )
+        .route(
+            "/admin/v1/customers/{customer}/promotions/{id}",
+            put(put_promotion).delete(delete_promotion),
+        )
+        .route(
+            "/admin/v1/customers/{customer}/receipts",
+            get(list_receipts),
+        )
+        .route("/v1/customers/{customer}/pass", post(issue_pass))
+        .route("/admin/v1/gift-cards", post(create_gift_card))
+        .route("/admin/v1/gift-cards/{card}", get(get_gift_card))
+        .route("/admin/v1/gift-cards/{card}/block", post(block_gift_card))
+        .route(
+            "/admin/v1/gift-cards/{card}/unblock",
+            post(unblock_gift_card),
+        )
+        .route("/v1/gift-cards/{card}/token", post(issue_gift_card_token))
+        .route("/v1/vouchers", post(issue_voucher))
+        .route("/admin/v1/enrolment-codes", post(create_code))
+        .route("/admin/v1/tills/{id}/revoke", post(revoke_till))
+        .route(
+            "/admin/v1/catalogs",
+            post(publish_catalog).layer(DefaultBodyLimit::max(MAX_CATALOG_BYTES)),
+        )
+        .route("/admin/v1/keys", get(list_keys))
+        .route("/admin/v1/keys/{id}/rotate", post(rotate_key))
+        .route("/admin/v1/keys/{id}/revoke", post(revoke_key))
+        .route("/admin/v1/revocations", post(revoke))
+        .route("/admin/v1/flags", get(list_flags))
+        .route("/admin/v1/offline-policy", get(get_policy).put(set_policy))
+        .route_layer(middleware::from_fn_with_state(state, guard))
+}
+
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match &state.admin {
+        Some(token) if token.matches(authorization) => next.run(request).await,
+        _ => Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the admin API needs the admin bearer token",
+        )
+        .into_response(),
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Problem> {
+    if body.is_empty() {
+        return serde_json::from_slice(b"{}")
+            .map_err(|e| Problem::from(Error::invalid(format!("body: {e}"))));
+    }
+    serde_json::from_slice(body).map_err(|e| Problem::from(Error::invalid(format!("body: {e}"))))
+}
+
+fn created<T: serde::Serialize>(value: T) -> Response {
+    (StatusCode::CREATED, Json(value)).into_response()
+}
+
+async fn create_customer(State(s): State<AppState>, body: Bytes) -> Answer {
+    let new: NewCustomer = json(&body)?;
+    let now = s.now();
+    let view = s.db.call(move |c| customers::create(c, &new, now)).await?;
+    Ok(created(view))
+}
+
+async fn get_customer(State(s): State<AppState>, Path(customer): Path<String>) -> Answer {
+    let view =
+        s.db.call(move |c| customers::get(c, &customer))
+            .await?
+            .ok_or(Error::NotFound("customer"))?;
+    Ok(Json(view).into_response())
+}
+
+async fn patch_customer(
+    State(s): State<AppState>,
+    Path(customer): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let patch: CustomerPatch = json(&body)?;
+    let now = s.now();
+    let view =
+        s.db.call(move |c| customers::update(c, &customer, &patch, now))
+            .await?;
+    Ok(Json(view).into_response())
+}
+
+async fn erase_customer(State(s): State<AppState>, Path(customer): Path<String>) -> Answer {
+    let now = s.now();
+    s.db.call(move |c| customers::erase(c, &customer, now))
+        .await?;
+    tracing::info!("customer erased");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Adjustment {
+    amount: i64,
+}
+
+async fn adjust_savings(
+    State(s): State<AppState>,
+    Path(customer): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let adjustment: Adjustment = json(&body)?;
+    let now = s.now();
+    let balance =
+        s.db.call(move |c| customers::adjust_savings(c, &customer, adjustment.amount, now))
+            .await?;
+    Ok(Json(serde_json::json!({ "savings": balance })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromotionBody {
+    promotion_id: PromotionId,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    valid_from: Option<i64>,
+    #[serde(default)]
+    valid_until: Option<i64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn put_promotion(
+    State(s): State<AppState>,
+    Path((customer, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    let b: PromotionBody = json(&body)?;
+    let promotion = PersonalPromotion {
+        id: PromotionId::new(id).map_err(Error::invalid)?,
+        customer: CustomerRef::new(customer).map_err(Error::invalid)?,
+        promotion_id: b.promotion_id,
+        enabled: b.enabled,
+        valid_from: b.valid_from,
+        valid_until: b.valid_until,
+    };
+    let now = s.now();
+    let answer = promotion.clone();
+    s.db.call(move |c| customers::put_promotion(c, &promotion, now))
+        .await?;
+    Ok(Json(answer).into_response())
+}
+
+async fn delete_promotion(
+    State(s): State<AppState>,
+    Path((_customer, id)): Path<(String, String)>,
+) -> Answer {
+    let now = s.now();
+    s.db.call(move |c| customers::remove_promotion(c, &id, now))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_receipts(State(s): State<AppState>, Path(customer): Path<String>) -> Answer {
+    let list = s.db.call(move |c| receipts::list(c, &customer)).await?;
+    Ok(Json(list).into_response())
+}
+
+async fn issue_pass(
+    State(s): State<AppState>,
+    Path(customer): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let options: IssueOptions = json(&body)?;
+    let (dir, now) = (s.keys.clone(), s.now());
+    let issued =
+        s.db.call(move |c| passes::customer_pass(c, &dir, &customer, &options, now))
+            .await?;
+    Ok(created(issued))
+}
+
+async fn create_gift_card(State(s): State<AppState>, body: Bytes) -> Answer {
+    let new: NewGiftCard = json(&body)?;
+    let now = s.now();
+    let card = s.db.call(move |c| giftcards::create(c, &new, now)).await?;
+    Ok(created(card))
+}
+
+async fn get_gift_card(State(s): State<AppState>, Path(card): Path<String>) -> Answer {
+    let card =
+        s.db.call(move |c| giftcards::get(c, &card))
+            .await?
+            .ok_or(Error::NotFound("gift card"))?;
+    Ok(Json(card).into_response())
+}
+
+async fn set_card_status(s: AppState, card: String, status: GiftCardStatus) -> Answer {
+    let now = s.now();
+    let card =
+        s.db.call(move |c| giftcards::set_status(c, &card, status, now))
+            .await?;
+    Ok(Json(card).into_response())
+}
+
+async fn block_gift_card(State(s): State<AppState>, Path(card): Path<String>) -> Answer {
+    set_card_status(s, card, GiftCardStatus::Blocked).await
+}
+
+async fn unblock_gift_card(State(s): State<AppState>, Path(card): Path<String>) -> Answer {
+    set_card_status(s, card, GiftCardStatus::Active).await
+}
+
+async fn issue_gift_card_token(
+    State(s): State<AppState>,
+    Path(card): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let options: IssueOptions = json(&body)?;
+    let (dir, now) = (s.keys.clone(), s.now());
+    let issued =
+        s.db.call(move |c| passes::gift_card_token(c, &dir, &card, &options, now))
+            .await?;
+    Ok(created(issued))
+}
+
+async fn issue_voucher(State(s): State<AppState>, body: Bytes) -> Answer {
+    let new: NewVoucher = json(&body)?;
+    let (dir, now) = (s.keys.clone(), s.now());
+    let issued =
+        s.db.call(move |c| passes::voucher(c, &dir, &new, now))
+            .await?;
+    Ok(created(issued))
+}
+
+async fn create_code(State(s): State<AppState>, body: Bytes) -> Answer {
+    let new: NewCode = json(&body)?;
+    let now = s.now();
+    let code = s.db.call(move |c| enrol::create_code(c, &new, now)).await?;
+    Ok(created(code))
+}
+
+async fn revoke_till(State(s): State<AppState>, Path(id): Path<String>) -> Answer {
+    let now = s.now();
+    s.db.call(move |c| enrol::revoke_till(c, &id, now)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct PublishQuery {
+    #[serde(default)]
+    activates_at: Option<i64>,
+}
+
+async fn publish_catalog(
+    State(s): State<AppState>,
+    Query(query): Query<PublishQuery>,
+    body: Bytes,
+) -> Answer {
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| Error::invalid("body: the catalog must be UTF-8 TOML"))?;
+    let (dir, now) = (s.keys.clone(), s.now());
+    let publication =
+        s.db.call(move |c| catalogs::publish(c, &dir, &text, query.activates_at, now))
+            .await?;
+    Ok(created(publication))
+}
+
+async fn list_keys(State(s): State<AppState>) -> Answer {
+    let list = s.db.call(|c| keys::list(c)).await?;
+    Ok(Json(list).into_response())
+}
+
+/// Grace of a rotated-out key over HTTP: the longest pass lifetime, so nothing it signed
+/// stops verifying early.
+const ROTATION_GRACE_SECS: i64 = 400 * 86_400;
+
+async fn rotate_key(State(s): State<AppState>, Path(purpose): Path<String>) -> Answer {
+    let purpose = Purpose::from_code(&purpose)
+        .ok_or_else(|| Error::invalid("purpose: token, catalog or sync"))?;
+    let (dir, now) = (s.keys.clone(), s.now());
+    let made =
+        s.db.call(move |c| {
+            let made = keys::rotate(c, &dir, purpose, now, ROTATION_GRACE_SECS)?;
+            envelopes::publish_trust_list(c, &dir, now)?;
+            Ok(made)
+        })
+        .await?;
+    s.forget_sync_key();
+    Ok(created(made))
+}
+
+async fn revoke_key(State(s): State<AppState>, Path(kid): Path<String>) -> Answer {
+    let (dir, now) = (s.keys.clone(), s.now());
+    let info =
+        s.db.call(move |c| {
+            let info = keys::revoke(c, &dir, &kid, now)?;
+            envelopes::publish_trust_list(c, &dir, now)?;
+            Ok(info)
+        })
+        .await?;
+    s.forget_sync_key();
+    Ok(Json(info).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "what", rename_all = "snake_case", deny_unknown_fields)]
+enum RevokeBody {
+    Token {
+        token_id: String,
+    },
+    Subject {
+        kind: String,
+        subject: String,
+        #[serde(default)]
+        before: Option<i64>,
+    },
+}
+
+async fn revoke(State(s): State<AppState>, body: Bytes) -> Answer {
+    let body: RevokeBody = json(&body)?;
+    let now = s.now();
+    s.db.call(move |c| match body {
+        RevokeBody::Token { token_id } => {
+            let mut id = [0u8; 8];
+            hex::decode_to_slice(&token_id, &mut id)
+                .map_err(|_| Error::invalid("token_id: 16 hex digits"))?;
+            revocations::add_token(c, TokenId(id), now)
+        }
+        RevokeBody::Subject {
+            kind,
+            subject,
+            before,
+        } => {
+            let kind = TokenKind::from_code(&kind)
+                .ok_or_else(|| Error::invalid("kind: customer_pass, gift_card or voucher"))?;
+            let before = before.unwrap_or(now.saturating_add(1));
+            revocations::add_subject(c, kind, subject.as_bytes(), before, now)
+        }
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_flags(State(s): State<AppState>) -> Answer {
+    let list = s.db.call(|c| flags::list(c)).await?;
+    Ok(Json(list).into_response())
+}
+
+async fn get_policy(State(s): State<AppState>) -> Answer {
+    let policy = s.db.call(|c| settings::policy(c)).await?;
+    Ok(Json(policy).into_response())
+}
+
+async fn set_policy(State(s): State<AppState>, body: Bytes) -> Answer {
+    let policy: OfflinePolicy = json(&body)?;
+    let answer = policy.clone();
+    s.db.call(move |c| settings::set_policy(c, &policy)).await?;
+    Ok(Json(answer).into_response())
+}

@@ -1,0 +1,179 @@
+//! The HTTP API: [`router`] builds it, [`serve`] runs it on a bound listener until a
+//! shutdown future completes.
+//!
+//! - [`till`]: what tills call — enrolment (`POST /v1/enrol`, by one-time code), and,
+//!   signed with the till key, journal upload, deltas, trust list and catalog (ETag).
+//! - [`admin`]: what administrators and the WhatsApp bot call with the admin bearer token
+//!   — customers, gift cards, personal promotions, erasure, enrolment codes, passes,
+//!   catalogs, keys, revocations, flags, offline policy.
+//! - [`problem`]: errors as `application/problem+json`.
+//!
+//! Every answer, errors and `304` included, carries the signed server time header
+//! (`Tillpass-Server-Time`), echoing the request's `Tillpass-Nonce` when it had one.
+
+pub mod admin;
+pub mod problem;
+pub mod till;
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ed25519_dalek::SigningKey;
+use tillpass_protocol::sync::{HEADER_NONCE, HEADER_SERVER_TIME, RequestNonce, ServerTime};
+
+use crate::auth::AdminToken;
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::error::Result;
+use crate::keys::{self, KeyDir, Purpose};
+
+pub use problem::Problem;
+
+/// How long the server keeps using a loaded sync key before looking for a rotation.
+pub const SYNC_KEY_TTL_SECS: i64 = 60;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// The key directory.
+    pub keys: KeyDir,
+    /// The admin bearer token; the admin API answers 401 to everyone without one.
+    pub admin: Option<AdminToken>,
+    /// The clock.
+    pub clock: Clock,
+    /// How far a till request's timestamp may be from the clock, in seconds.
+    pub window_secs: u64,
+    sync_key: Arc<RwLock<Option<(SigningKey, i64)>>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("window_secs", &self.window_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// The state of a server over `db` and `keys`.
+    pub fn new(db: Db, keys: KeyDir, admin: Option<AdminToken>, clock: Clock) -> AppState {
+        AppState {
+            db,
+            keys,
+            admin,
+            clock,
+            window_secs: tillpass_protocol::sync::DEFAULT_WINDOW_SECS,
+            sync_key: Arc::new(RwLock::new(None)),
+        }
+    }
+
+    /// Now, by the state's clock.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// The active sync key, reloaded at most every [`SYNC_KEY_TTL_SECS`] (a rotation made
+    /// with the CLI is picked up within a minute; one made over HTTP at once).
+    pub async fn sync_key(&self) -> Result<SigningKey> {
+        let now = self.now();
+        if let Ok(guard) = self.sync_key.read()
+            && let Some((key, loaded)) = guard.as_ref()
+            && now.saturating_sub(*loaded) < SYNC_KEY_TTL_SECS
+        {
+            return Ok(key.clone());
+        }
+        let dir = self.keys.clone();
+        let key = self
+            .db
+            .call(move |conn| keys::active(conn, &dir, Purpose::Sync))
+            .await?;
+        if let Ok(mut guard) = self.sync_key.write() {
+            *guard = Some((key.clone(), now));
+        }
+        Ok(key)
+    }
+
+    /// Forgets the cached sync key (after a rotation).
+    pub fn forget_sync_key(&self) {
+        if let Ok(mut guard) = self.sync_key.write() {
+            *guard = None;
+        }
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/livez", get(livez))
+        .merge(till::routes())
+        .merge(admin::routes(state.clone()))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), server_time))
+        .with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` completes, then drains.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn livez() -> &'static str {
+    "ok\n"
+}
+
+async fn not_found() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not found",
+        "no such endpoint",
+    )
+}
+
+/// Adds the signed server time to every answer.
+async fn server_time(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let nonce = request
+        .headers()
+        .get(HEADER_NONCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.parse::<RequestNonce>().ok());
+    let mut response = next.run(request).await;
+    match state.sync_key().await {
+        Ok(key) => {
+            let time = ServerTime::sign(state.now(), nonce, &key);
+            if let Ok(value) = HeaderValue::from_str(&time.to_header_value()) {
+                response.headers_mut().insert(HEADER_SERVER_TIME, value);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot sign the server time"),
+    }
+    response
+}
+
+/// `GET /v1/time`: the signed server time as a JSON body.
+pub(crate) async fn time(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let nonce = headers
+        .get(HEADER_NONCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.parse::<RequestNonce>().ok());
+    match state.sync_key().await {
+        Ok(key) => axum::Json(ServerTime::sign(state.now(), nonce, &key)).into_response(),
+        Err(e) => Problem::from(e).into_response(),
+    }
+}

@@ -1,0 +1,87 @@
+//! Errors as `application/problem+json` (RFC 9457). Internal failures are logged in full
+//! and answered with a generic text: no SQL, path or key ever reaches a caller.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::error::Error;
+
+/// An HTTP error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The status.
+    pub status: StatusCode,
+    /// A short, stable summary of the kind of problem.
+    pub title: &'static str,
+    /// What went wrong with this request, safe to show.
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'static str,
+    status: u16,
+    detail: &'a str,
+}
+
+impl Problem {
+    /// A problem with this status, title and detail.
+    pub fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            title,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = Body {
+            kind: "about:blank",
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+        };
+        let text = serde_json::to_string(&body).unwrap_or_default();
+        let mut response = (self.status, text).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(error: Error) -> Problem {
+        match error {
+            Error::Invalid(detail) => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid request", detail)
+            }
+            Error::NotFound(what) => Problem::new(
+                StatusCode::NOT_FOUND,
+                "not found",
+                format!("{what} not found"),
+            ),
+            Error::Conflict(detail) => Problem::new(StatusCode::CONFLICT, "conflict", detail),
+            Error::Unauthorized(detail) => {
+                Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+            }
+            Error::Catalog(detail) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "catalog refused", detail)
+            }
+            other => {
+                tracing::error!(error = %other, "request failed");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error",
+                    "the server could not complete the request; the detail is in its log",
+                )
+            }
+        }
+    }
+}

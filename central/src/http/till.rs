@@ -1,0 +1,204 @@
+//! The till-facing API.
+//!
+//! | method | path | auth | body → answer |
+//! |---|---|---|---|
+//! | `POST` | `/v1/enrol` | one-time code | `EnrolRequest` → `EnrolResponse` |
+//! | `POST` | `/v1/journal` | till signature | `UploadBatch` → `BatchAck` |
+//! | `GET` | `/v1/deltas/{kind}?cursor=&limit=` | till signature | → `DeltaPage` |
+//! | `GET` | `/v1/trust-list` | till signature | → envelope (`application/cose`), ETag |
+//! | `GET` | `/v1/catalog` | till signature | → envelope (`application/cose`), ETag |
+//! | `GET` | `/v1/time` | none | → `ServerTime` |
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tillpass_protocol::sync::{
+    DeltaKind, DeltaQuery, EnrolRequest, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TILL,
+    HEADER_TIMESTAMP, RequestParts, SignedHeaders, paths,
+};
+
+use super::{AppState, Problem};
+use crate::enrol::{self, Till};
+use crate::envelopes::Published;
+use crate::error::Error;
+use crate::journal::{self, RawBatch};
+use crate::{auth, catalogs, deltas, envelopes};
+
+/// The largest journal upload accepted: 16 MiB.
+pub const MAX_JOURNAL_BYTES: usize = 16 * 1024 * 1024;
+
+/// The till routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(paths::ENROL, post(enrol_till))
+        .route(
+            paths::JOURNAL,
+            post(upload).layer(DefaultBodyLimit::max(MAX_JOURNAL_BYTES)),
+        )
+        .route("/v1/deltas/{kind}", get(delta))
+        .route(paths::TRUST_LIST, get(trust_list))
+        .route(paths::CATALOG, get(catalog))
+        .route(paths::TIME, get(super::time))
+}
+
+async fn enrol_till(State(state): State<AppState>, body: Bytes) -> Result<Response, Problem> {
+    let request: EnrolRequest =
+        serde_json::from_slice(&body).map_err(|e| Error::invalid(format!("body: {e}")))?;
+    let dir = state.keys.clone();
+    let now = state.now();
+    let response = state
+        .db
+        .call(move |conn| enrol::enrol(conn, &dir, &request, now))
+        .await?;
+    tracing::info!(till = %response.till, store = %response.store, "till enrolled");
+    Ok(Json(response).into_response())
+}
+
+/// Checks a till's signed request; the till it comes from.
+async fn signed(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Till, Problem> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let parsed = SignedHeaders::from_headers(
+        get(HEADER_TILL),
+        get(HEADER_TIMESTAMP),
+        get(HEADER_NONCE),
+        get(HEADER_SIGNATURE),
+    )
+    .map_err(|e| Error::Unauthorized(e.to_string()))?;
+    let method = method.as_str().to_owned();
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    let body = body.clone();
+    let now = state.now();
+    let window = state.window_secs;
+    let result = state
+        .db
+        .call(move |conn| {
+            let parts = RequestParts {
+                method: &method,
+                path_and_query: &path,
+                body: &body,
+            };
+            auth::verify_till(conn, &parts, &parsed, now, window)
+        })
+        .await;
+    result.map_err(|e| {
+        if let Error::Unauthorized(reason) = &e {
+            tracing::warn!(%reason, "till request refused");
+        }
+        Problem::from(e)
+    })
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let till = signed(&state, &method, &uri, &headers, &body).await?;
+    let batch: RawBatch =
+        serde_json::from_slice(&body).map_err(|e| Error::invalid(format!("body: {e}")))?;
+    let now = state.now();
+    let ack = state
+        .db
+        .call(move |conn| journal::ingest(conn, &till, batch, now))
+        .await?;
+    Ok(Json(ack).into_response())
+}
+
+async fn delta(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    signed(&state, &method, &uri, &headers, &body).await?;
+    let kind = DeltaKind::from_segment(&kind).ok_or(Error::NotFound("delta kind"))?;
+    let Query(query) = Query::<DeltaQuery>::try_from_uri(&uri)
+        .map_err(|e| Error::invalid(format!("query: {}", e.body_text())))?;
+    let sync_key = state.sync_key().await?;
+    let now = state.now();
+    let page = state
+        .db
+        .call(move |conn| deltas::page(conn, kind, &query, &sync_key, now))
+        .await?;
+    Ok(Json(page).into_response())
+}
+
+async fn trust_list(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    signed(&state, &method, &uri, &headers, &body).await?;
+    let dir = state.keys.clone();
+    let now = state.now();
+    let published = state
+        .db
+        .call(move |conn| envelopes::trust_list(conn, &dir, now))
+        .await?;
+    Ok(envelope_response(&headers, &published))
+}
+
+async fn catalog(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    signed(&state, &method, &uri, &headers, &body).await?;
+    let dir = state.keys.clone();
+    let now = state.now();
+    let published = state
+        .db
+        .call(move |conn| catalogs::current(conn, &dir, now))
+        .await?
+        .ok_or(Error::NotFound("active catalog"))?;
+    Ok(envelope_response(&headers, &published))
+}
+
+/// `200` with the envelope, or `304` when `If-None-Match` names its ETag.
+pub fn envelope_response(headers: &HeaderMap, published: &Published) -> Response {
+    let etag = HeaderValue::from_str(&published.etag).ok();
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == "*" || t == published.etag)
+        });
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = published.envelope.clone().into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/cose"),
+        );
+        r
+    };
+    if let Some(etag) = etag {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}

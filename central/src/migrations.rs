@@ -1,0 +1,222 @@
+//! The schema, as numbered migrations. A landed migration is never edited: a change is a
+//! new migration appended to [`MIGRATIONS`]. `PRAGMA user_version` records how many ran.
+
+/// Every migration, in order. Index `i` brings the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+/// Version 1: keys, trust lists, customers, savings, gift cards, personal promotions,
+/// revocations, the change log, enrolment, tills, nonces, journal, debts, flags, token
+/// uses, holds, receipts, catalogs, issued tokens and settings.
+const V1: &str = r#"
+CREATE TABLE keys (
+    kid         TEXT PRIMARY KEY,
+    purpose     TEXT NOT NULL CHECK (purpose IN ('root', 'token', 'catalog', 'sync')),
+    public_key  BLOB NOT NULL CHECK (length(public_key) = 32),
+    created_at  INTEGER NOT NULL,
+    retired_at  INTEGER,
+    not_after   INTEGER,
+    revoked_at  INTEGER
+);
+
+CREATE TABLE envelopes (
+    purpose     TEXT NOT NULL,
+    sequence    INTEGER NOT NULL,
+    issued_at   INTEGER NOT NULL,
+    max_age     INTEGER NOT NULL,
+    envelope    BLOB NOT NULL,
+    etag        TEXT NOT NULL,
+    source      INTEGER,
+    PRIMARY KEY (purpose, sequence)
+);
+
+CREATE TABLE settings (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL
+);
+
+CREATE TABLE customers (
+    ref                 TEXT PRIMARY KEY,
+    first_name          TEXT NOT NULL,
+    tier                TEXT,
+    lang                TEXT NOT NULL,
+    consent_receipts    INTEGER NOT NULL,
+    consent_marketing   INTEGER NOT NULL,
+    earn_only           INTEGER NOT NULL DEFAULT 0,
+    created_by          TEXT NOT NULL,
+    created_at          INTEGER NOT NULL,
+    updated_at          INTEGER NOT NULL
+);
+
+CREATE TABLE erased_customers (
+    ref         TEXT PRIMARY KEY,
+    erased_at   INTEGER NOT NULL
+);
+
+CREATE TABLE savings_accounts (
+    customer    TEXT PRIMARY KEY REFERENCES customers (ref) ON DELETE CASCADE,
+    currency    TEXT NOT NULL,
+    balance     INTEGER NOT NULL CHECK (balance >= 0),
+    debt        INTEGER NOT NULL DEFAULT 0 CHECK (debt >= 0),
+    updated_at  INTEGER NOT NULL
+);
+
+CREATE TABLE personal_promotions (
+    id              TEXT PRIMARY KEY,
+    customer        TEXT NOT NULL REFERENCES customers (ref) ON DELETE CASCADE,
+    promotion_id    TEXT NOT NULL,
+    enabled         INTEGER NOT NULL,
+    valid_from      INTEGER,
+    valid_until     INTEGER,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX personal_promotions_customer ON personal_promotions (customer);
+
+CREATE TABLE gift_cards (
+    ref         TEXT PRIMARY KEY,
+    currency    TEXT NOT NULL,
+    balance     INTEGER NOT NULL CHECK (balance >= 0),
+    debt        INTEGER NOT NULL DEFAULT 0 CHECK (debt >= 0),
+    status      TEXT NOT NULL CHECK (status IN ('active', 'blocked')),
+    expires_at  INTEGER,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+
+CREATE TABLE changes (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind    TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    owner   TEXT,
+    at      INTEGER NOT NULL
+);
+CREATE INDEX changes_kind_seq ON changes (kind, seq);
+
+CREATE TABLE revocations (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    what        TEXT NOT NULL CHECK (what IN ('key', 'token', 'subject')),
+    value       BLOB NOT NULL,
+    token_kind  TEXT,
+    before      INTEGER,
+    revoked_at  INTEGER NOT NULL
+);
+
+CREATE TABLE enrolment_codes (
+    code_sha256 TEXT PRIMARY KEY,
+    store       TEXT NOT NULL,
+    till        TEXT NOT NULL,
+    region      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    used_at     INTEGER
+);
+
+CREATE TABLE tills (
+    id              TEXT PRIMARY KEY,
+    store           TEXT NOT NULL,
+    region          TEXT NOT NULL,
+    public_key      BLOB NOT NULL CHECK (length(public_key) = 32),
+    agent_version   TEXT NOT NULL,
+    hostname        TEXT NOT NULL,
+    enrolled_at     INTEGER NOT NULL,
+    last_seen_at    INTEGER,
+    revoked_at      INTEGER
+);
+
+CREATE TABLE nonces (
+    till            TEXT NOT NULL,
+    nonce           TEXT NOT NULL,
+    forget_after    INTEGER NOT NULL,
+    PRIMARY KEY (till, nonce)
+);
+CREATE INDEX nonces_forget ON nonces (forget_after);
+
+CREATE TABLE events (
+    id          TEXT PRIMARY KEY,
+    till        TEXT NOT NULL,
+    store       TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    occurred_at INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    payload     TEXT NOT NULL
+);
+CREATE INDEX events_till_seq ON events (till, seq);
+
+CREATE TABLE debts (
+    id          INTEGER PRIMARY KEY,
+    event_id    TEXT NOT NULL REFERENCES events (id),
+    account     TEXT NOT NULL CHECK (account IN ('savings', 'gift_card')),
+    holder      TEXT NOT NULL,
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    currency    TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE flags (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    event_id    TEXT NOT NULL REFERENCES events (id),
+    subject     TEXT,
+    detail      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE token_uses (
+    token_id    TEXT NOT NULL,
+    event_id    TEXT NOT NULL REFERENCES events (id),
+    kind        TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    store       TEXT NOT NULL,
+    till        TEXT NOT NULL,
+    used_at     INTEGER NOT NULL
+);
+CREATE INDEX token_uses_token ON token_uses (token_id);
+
+CREATE TABLE gift_card_holds (
+    card        TEXT NOT NULL,
+    hold_id     TEXT NOT NULL,
+    amount      INTEGER NOT NULL,
+    currency    TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    released_at INTEGER,
+    event_id    TEXT NOT NULL REFERENCES events (id),
+    PRIMARY KEY (card, hold_id)
+);
+
+CREATE TABLE receipts (
+    till        TEXT NOT NULL,
+    sale_id     TEXT NOT NULL,
+    customer    TEXT NOT NULL REFERENCES customers (ref) ON DELETE CASCADE,
+    event_id    TEXT NOT NULL REFERENCES events (id),
+    body        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (till, sale_id)
+);
+CREATE INDEX receipts_customer ON receipts (customer);
+
+CREATE TABLE catalogs (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    source_sha256   TEXT NOT NULL,
+    body_cbor       BLOB NOT NULL,
+    promotions      INTEGER NOT NULL,
+    published_at    INTEGER NOT NULL,
+    activates_at    INTEGER NOT NULL
+);
+
+CREATE TABLE issued_tokens (
+    token_id    TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    kid         TEXT NOT NULL,
+    issued_at   INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+CREATE INDEX issued_tokens_subject ON issued_tokens (subject);
+
+CREATE TABLE vouchers (
+    code            TEXT PRIMARY KEY,
+    promotion_id    TEXT,
+    created_at      INTEGER NOT NULL
+);
+"#;

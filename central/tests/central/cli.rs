@@ -1,0 +1,98 @@
+//! The CLI, run as a process against a database and key directory in a temporary folder.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tillpass-central"))
+        .arg("--db")
+        .arg(dir.join("central.db"))
+        .arg("--keys")
+        .arg(dir.join("keys"))
+        .args(args)
+        .env_remove("TILLPASS_CENTRAL_DB")
+        .env_remove("TILLPASS_CENTRAL_KEYS")
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let output = run(dir, args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn the_cli_works_on_the_database_directly() {
+    let dir = tempfile::tempdir().unwrap();
+    let made: serde_json::Value = serde_json::from_str(&ok(dir.path(), &["keys", "init"])).unwrap();
+    assert_eq!(made.as_array().unwrap().len(), 4);
+    let keys: Vec<_> = std::fs::read_dir(dir.path().join("keys"))
+        .unwrap()
+        .collect();
+    assert_eq!(keys.len(), 4);
+    for key in keys {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = key.unwrap().metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    ok(
+        dir.path(),
+        &[
+            "customer",
+            "create",
+            "C-1",
+            "--first-name",
+            "Ana",
+            "--receipts",
+        ],
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(dir.path(), &["customer", "show", "C-1"])).unwrap();
+    assert_eq!(shown["first_name"], "Ana");
+    assert_eq!(shown["consent"]["receipts"], true);
+
+    let out = dir.path().join("qr");
+    let pass = ok(
+        dir.path(),
+        &["customer", "pass", "C-1", "--out", out.to_str().unwrap()],
+    );
+    assert!(pass.lines().any(|l| l.starts_with("TP")), "{pass}");
+    assert!(out.join("C-1.png").exists());
+    assert!(out.join("C-1.svg").exists());
+
+    let code: serde_json::Value = serde_json::from_str(&ok(
+        dir.path(),
+        &["enrol-code", "--store", "S001", "--till", "S001-T01"],
+    ))
+    .unwrap();
+    assert_eq!(code["code"].as_str().unwrap().len(), 19);
+
+    let bad = dir.path().join("promos.toml");
+    std::fs::write(
+        &bad,
+        "format = 1\ncurrency = \"EUR\"\n[[promotions]]\nid = \"BROKEN\"\n\
+         label = { es = \"x\", en = \"x\" }\nvalid_from = 10\nvalid_until = 5\n\
+         rules = [{ type = \"percent_off\", percent = 100 }]\n",
+    )
+    .unwrap();
+    let output = run(dir.path(), &["catalog", "publish", bad.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(r#"promotion "BROKEN": field valid_until"#),
+        "{stderr}"
+    );
+
+    ok(dir.path(), &["customer", "erase", "C-1"]);
+    assert!(
+        !run(dir.path(), &["customer", "show", "C-1"])
+            .status
+            .success()
+    );
+}

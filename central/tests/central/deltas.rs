@@ -1,0 +1,186 @@
+//! Delta pages by cursor; erasure reaches tills as tombstones and revocations.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tillpass_protocol::sync::RevocationEnvelope;
+use tillpass_protocol::token::{RevocationDelta, TokenKind};
+
+use crate::util::{Central, TestTill};
+
+async fn page(till: &TestTill, central: &Central, kind: &str, cursor: &str, limit: u32) -> Value {
+    let (status, page) = till
+        .get_json(
+            central,
+            &format!("/v1/deltas/{kind}?cursor={cursor}&limit={limit}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page
+}
+
+fn refs(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let who = if i["customer"].is_string() {
+                &i["customer"]
+            } else {
+                &i["customer"]["customer"]
+            };
+            format!("{}:{}", i["op"].as_str().unwrap(), who.as_str().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn customers_come_in_pages_and_erasure_as_a_tombstone() {
+    let central = Central::start().await;
+    for i in 1..=5 {
+        central.create_customer(&format!("C-{i}"), 100, false).await;
+    }
+    let till = central.enrol("S001", "S001-T01").await;
+
+    let first = page(&till, &central, "customers", "", 2).await;
+    assert_eq!(refs(&first), ["upsert:C-1", "upsert:C-2"]);
+    assert_eq!(first["has_more"], true);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = page(&till, &central, "customers", cursor, 2).await;
+    assert_eq!(refs(&second), ["upsert:C-3", "upsert:C-4"]);
+    let cursor = second["next_cursor"].as_str().unwrap();
+    let third = page(&till, &central, "customers", cursor, 2).await;
+    assert_eq!(refs(&third), ["upsert:C-5"]);
+    assert_eq!(third["has_more"], false);
+    let end = third["next_cursor"].as_str().unwrap().to_owned();
+    let empty = page(&till, &central, "customers", &end, 2).await;
+    assert_eq!(refs(&empty), Vec::<String>::new());
+    assert_eq!(empty["next_cursor"], end.as_str());
+
+    // A changed customer comes again, once, with its new state.
+    let (status, _) = central
+        .admin_json(
+            Method::PATCH,
+            "/admin/v1/customers/C-2",
+            json!({ "tier": "silver", "consent": { "receipts": true, "marketing": true } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let changed = page(&till, &central, "customers", &end, 10).await;
+    assert_eq!(refs(&changed), ["upsert:C-2"]);
+    assert_eq!(changed["items"][0]["customer"]["tier"], "silver");
+    assert_eq!(changed["items"][0]["customer"]["consent"]["receipts"], true);
+    let end = changed["next_cursor"].as_str().unwrap().to_owned();
+
+    // Erasure: a tombstone for the customer, a removal for the balance and promotions.
+    let (status, _) = central
+        .admin_json(
+            Method::PUT,
+            "/admin/v1/customers/C-3/promotions/P-C3",
+            json!({ "promotion_id": "SUMMER-10" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let promos = page(&till, &central, "personal-promotions", "", 10).await;
+    assert_eq!(promos["items"][0]["op"], "upsert");
+    let promos_end = promos["next_cursor"].as_str().unwrap().to_owned();
+    let balances = page(&till, &central, "balances", "", 10).await;
+    let balances_end = balances["next_cursor"].as_str().unwrap().to_owned();
+    assert_eq!(balances["items"].as_array().unwrap().len(), 5);
+    assert_eq!(balances["items"][2]["savings"]["amount"], 100);
+
+    let response = central
+        .admin(Method::DELETE, "/admin/v1/customers/C-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let erased = page(&till, &central, "customers", &end, 10).await;
+    assert_eq!(refs(&erased), ["erased:C-3"]);
+    assert!(erased["items"][0]["erased_at"].is_i64());
+    assert!(
+        !erased.to_string().contains("Lucía"),
+        "no personal data in a tombstone"
+    );
+    let balances = page(&till, &central, "balances", &balances_end, 10).await;
+    assert_eq!(refs(&balances), ["removed:C-3"]);
+    let promos = page(&till, &central, "personal-promotions", &promos_end, 10).await;
+    assert_eq!(
+        promos["items"],
+        json!([{ "op": "removed", "id": "P-C3", "customer": "C-3" }])
+    );
+
+    // The erased customer is gone at central and cannot come back through a till.
+    let response = central
+        .admin(Method::GET, "/admin/v1/customers/C-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let (_, ack) = till
+        .upload(
+            &central,
+            vec![
+                till.event(tillpass_protocol::sync::EventPayload::CustomerCreated(
+                    tillpass_protocol::sync::LocalCustomer {
+                        customer: tillpass_protocol::sync::CustomerRef::new("C-3").unwrap(),
+                        first_name: None,
+                        lang: None,
+                    },
+                )),
+            ],
+        )
+        .await;
+    assert_eq!(ack["acks"][0]["code"], "customer_erased");
+
+    // And its passes are revoked, in a revocations envelope signed by the sync key.
+    let revocations = page(&till, &central, "revocations", "", 10).await;
+    let items: Vec<RevocationEnvelope> =
+        serde_json::from_value(revocations["items"].clone()).unwrap();
+    assert_eq!(items.len(), 1);
+    let trust = till.trust(central.now());
+    let (delta, header) = RevocationDelta::open(
+        &items[0].envelope,
+        &trust,
+        u64::try_from(central.now()).unwrap(),
+        0,
+    )
+    .unwrap();
+    assert_eq!(header.sequence, items[0].sequence);
+    assert_eq!(delta.subjects.len(), 1);
+    assert_eq!(delta.subjects[0].kind, TokenKind::CustomerPass);
+    assert_eq!(delta.subjects[0].subject.as_bytes(), b"C-3");
+    let after = revocations["next_cursor"].as_str().unwrap();
+    let none = page(&till, &central, "revocations", after, 10).await;
+    assert_eq!(none["items"], json!([]));
+}
+
+#[tokio::test]
+async fn gift_cards_and_bad_cursors() {
+    let central = Central::start().await;
+    let till = central.enrol("S001", "S001-T01").await;
+    let (status, _) = central
+        .admin_json(
+            Method::POST,
+            "/admin/v1/gift-cards",
+            json!({ "card": "GC-1", "balance": 2500 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = central
+        .admin_json(Method::POST, "/admin/v1/gift-cards/GC-1/block", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let cards = page(&till, &central, "gift-cards", "", 10).await;
+    assert_eq!(cards["items"].as_array().unwrap().len(), 1);
+    assert_eq!(cards["items"][0]["card"]["status"], "blocked");
+    assert_eq!(cards["items"][0]["card"]["balance"]["amount"], 2500);
+
+    let (status, problem) = till
+        .get_json(&central, "/v1/deltas/customers?cursor=garbage")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let (status, _) = till.get_json(&central, "/v1/deltas/nothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,14 @@
+//! Integration tests of tillpass-central: a real server on a loopback port, a real SQLite
+//! file in a temporary directory, tills that sign their requests for real.
+
+// The helpers outside `#[test]` functions unwrap too: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod catalogs;
+mod cli;
+mod deltas;
+mod enrolment;
+mod journal;
+mod passes;
+mod signed;
+mod util;
