@@ -5,9 +5,11 @@
 //!
 //! ## Map
 //! - [`layout`]: every path tillpass uses, below an optional staging root (`--root`).
+//! - [`tls`]: the TLS provider for HTTPS to central.
 //! - [`fsops`]: idempotent, atomic file-system steps that report what they changed.
 //! - [`assets`]: the embedded systemd unit, udev rules, sysusers.d and tmpfiles.d files.
 //! - [`doctor`]: read-only checks of an installed till, each with what to do about it.
+//! - [`enrol`]: presenting the one-time code to central and keeping its answer.
 //! - [`keys`]: the till's Ed25519 key and the POS API bearer token.
 //!
 //! ## Rules
@@ -19,6 +21,8 @@
 
 pub mod assets;
 pub mod doctor;
+pub mod enrol;
 pub mod fsops;
 pub mod keys;
 pub mod layout;
+pub mod tls;
