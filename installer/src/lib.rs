@@ -10,6 +10,7 @@
 //! - [`assets`]: the embedded systemd unit, udev rules, sysusers.d and tmpfiles.d files.
 //! - [`doctor`]: read-only checks of an installed till, each with what to do about it.
 //! - [`enrol`]: presenting the one-time code to central and keeping its answer.
+//! - [`install`]: the install steps in order, and the agent configuration they write.
 //! - [`keys`]: the till's Ed25519 key and the POS API bearer token.
 //!
 //! ## Rules
@@ -23,6 +24,7 @@ pub mod assets;
 pub mod doctor;
 pub mod enrol;
 pub mod fsops;
+pub mod install;
 pub mod keys;
 pub mod layout;
 pub mod tls;
