@@ -1,4 +1,34 @@
 //! # tillpass-agent
 //!
-//! The in-store daemon `tillpass`. (Being built: see the agent daemon issue.)
+//! The in-store daemon `tillpass`: reads the till's scanners, identifies customers offline
+//! from their signed WhatsApp QR, and serves the POS and the store manager on loopback.
+//!
+//! ## Map
+//! - [`config`]: defaults → TOML → `TILLPASS_*` environment, validated; [`paths`]: where
+//!   files live (systemd directories win).
+//! - [`store`]: the SQLite store — migrations, customers, trust list, revocations,
+//!   token uses, the outbox, the scan log.
+//! - [`identify`]: scan text → verification → revocation → replay → customer lookup →
+//!   an identification or a refusal with its reason.
+//! - [`clock`]: the wall clock, never earlier than central's newest signed time.
+//! - [`slot`]: the till's current customer; [`bus`]: events for the POS, the event
+//!   stream and the dashboard.
+//! - [`http`]: health, metrics and the POS API routes; [`metrics`]: Prometheus text.
+//! - [`daemon`]: start-up, scanners, serving, systemd notifications, graceful shutdown.
+//! - [`telemetry`]: how log lines are written.
+//!
+//! The benefits engine is the separate pure crate `tillpass-engine`; scanners are
+//! `tillpass-hardware`; every wire format is `tillpass-protocol`.
 #![forbid(unsafe_code)]
+
+pub mod bus;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod http;
+pub mod identify;
+pub mod metrics;
+pub mod paths;
+pub mod slot;
+pub mod store;
+pub mod telemetry;

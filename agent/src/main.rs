@@ -1,12 +1,188 @@
 //! `tillpass`: the in-store loyalty agent.
-use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
-/// The in-store loyalty agent.
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tillpass_agent::clock::system_wall_clock;
+use tillpass_agent::config::Config;
+use tillpass_agent::daemon;
+use tillpass_agent::paths::Paths;
+
+/// tillpass: the in-store loyalty agent. Reads the till's barcode scanners, verifies the
+/// customer's WhatsApp QR offline and serves the POS and the store manager on loopback.
 #[derive(Debug, Parser)]
-#[command(name = "tillpass", version, about)]
-struct Cli {}
+#[command(name = "tillpass", version, about, long_about = None)]
+struct Cli {
+    /// The configuration file. Default: `$CONFIGURATION_DIRECTORY/config.toml` under
+    /// systemd, else the user's configuration directory (it may be absent: defaults and
+    /// `TILLPASS_*` variables then apply).
+    #[arg(long, global = true, value_name = "FILE", env = "TILLPASS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    anyhow::bail!("the tillpass daemon is not built yet; see the agent daemon issue")
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the agent until SIGTERM or SIGINT: scanners, identification, the local API on
+    /// `api.listen`, systemd READY/WATCHDOG notifications.
+    Run,
+    /// Verifies one scan's text as the agent would, without recording a use, and prints
+    /// the verdict and the reason (for support staff). Exits 1 when refused.
+    Verify {
+        /// The text the scanner read (quote it).
+        scan: String,
+    },
+    /// Lists candidate scanners: serial ports and input devices with their paths, USB ids
+    /// and a ready-to-paste `[[scanner]]` configuration.
+    Scanners,
+    /// Asks the running agent for its state (readiness, outbox, scanners, current customer).
+    Status,
+}
+
+fn load(cli_config: Option<&PathBuf>) -> anyhow::Result<(Config, Paths)> {
+    let paths = Paths::from_env(|k| std::env::var(k).ok());
+    let (file, required) = match cli_config {
+        Some(f) => (f.clone(), true),
+        None => (paths.config_file(), false),
+    };
+    let config = Config::load(Some(&file), required, std::env::vars())?;
+    Ok((config, paths))
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run => run(cli.config.as_ref()),
+        Command::Verify { scan } => verify(cli.config.as_ref(), &scan),
+        Command::Scanners => {
+            scanners();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status => status(cli.config.as_ref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tillpass: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
+    let (config, paths) = load(config)?;
+    tillpass_agent::telemetry::init(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let agent = daemon::build(&config, &paths, system_wall_clock())?;
+        let listener = tokio::net::TcpListener::bind(config.api.listen)
+            .await
+            .map_err(|e| daemon::DaemonError::Listen {
+                addr: config.api.listen.to_string(),
+                detail: e.to_string(),
+            })?;
+        daemon::run(agent, &config, listener).await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::print_stdout)]
+fn verify(config: Option<&PathBuf>, scan: &str) -> anyhow::Result<ExitCode> {
+    use tillpass_protocol::token::{self, VerifyPolicy};
+    let (config, paths) = load(config)?;
+    let store = tillpass_agent::store::Store::open(&config.data_dir(&paths))?;
+    let conn = store.conn();
+    let trust = tillpass_agent::store::tokens::load_trust(&conn)?
+        .context("this till has no trust list yet: enrol it with tillpass-install")?;
+    let revocations = tillpass_agent::store::tokens::load_revocations(&conn)?;
+    let clock = tillpass_agent::clock::Clock::new(
+        system_wall_clock(),
+        u64::from(config.identify.clock_skew_secs),
+    );
+    clock.observe_signed(trust.issued_at);
+    let policy = VerifyPolicy {
+        clock_skew_secs: config.identify.clock_skew_secs,
+        ..VerifyPolicy::default()
+    };
+    match token::verify(scan, &trust.store, &policy, &revocations, clock.now()) {
+        Ok(v) => {
+            let uses = tillpass_agent::store::tokens::uses(&conn, &v.token_id())?;
+            println!("ACCEPTED {} token", v.kind().code());
+            println!(
+                "  subject:    {}",
+                String::from_utf8_lossy(v.subject().as_bytes())
+            );
+            println!("  token id:   {}", hex::encode(v.token_id().0));
+            println!("  key id:     {}", v.kid());
+            println!("  issued at:  {}", v.issued_at());
+            println!("  expires at: {}", v.expires_at());
+            println!(
+                "  used here:  {uses} time(s) (replay policy is applied by the running agent)"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(r) => {
+            println!("REFUSED {}", r.code());
+            if let Some(detail) = r.detail_code() {
+                println!("  detail: {detail}");
+            }
+            println!("  es: {}", r.message(tillpass_protocol::lang::Lang::Es));
+            println!("  en: {}", r.message(tillpass_protocol::lang::Lang::En));
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn scanners() {
+    let candidates = tillpass_hardware::discover();
+    if candidates.is_empty() {
+        println!("no serial ports or input devices found");
+        return;
+    }
+    for c in candidates {
+        println!("{c:#?}");
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn status(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
+    use std::io::{Read, Write};
+    let (config, paths) = load(config)?;
+    let token_path = config.token_file(&paths);
+    let token = std::fs::read_to_string(&token_path)
+        .with_context(|| format!("reading the API token {}", token_path.display()))?;
+    let mut stream = std::net::TcpStream::connect(config.api.listen).with_context(|| {
+        format!(
+            "connecting to the agent at {}: is `tillpass run` running?",
+            config.api.listen
+        )
+    })?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET /v1/status HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        config.api.listen,
+        token.trim()
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let ok = head.starts_with("HTTP/1.1 200");
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
+        Err(_) => println!("{body}"),
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

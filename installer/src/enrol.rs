@@ -8,27 +8,12 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use thiserror::Error;
 use tillpass_protocol::sync::{EnrolRequest, EnrolResponse};
 
-/// What the installer keeps of an enrolment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Enrolment {
-    /// The central service's base URL, e.g. `https://loyalty.example.com`.
-    pub central: String,
-    /// The till's public key in hex, as it was enrolled.
-    pub till_public_key: String,
-    /// What central answered.
-    pub response: EnrolResponse,
-}
-
-impl Enrolment {
-    /// Whether this record was made for this central and this key.
-    pub fn matches(&self, central: &str, till_public_key: &str) -> bool {
-        normalise(&self.central) == normalise(central) && self.till_public_key == till_public_key
-    }
-}
+/// What the installer keeps of an enrolment (shared with the agent, which reads it).
+pub use tillpass_protocol::sync::EnrolmentRecord as Enrolment;
 
 fn normalise(url: &str) -> &str {
     url.trim_end_matches('/')

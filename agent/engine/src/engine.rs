@@ -330,3 +330,6 @@ fn effect(
         voucher: offer.promotion.voucher.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,6 +15,8 @@
 //! - `[[redemptions]]`, `[[gift_cards]]`: tenders and the expected decision.
 //! - `[sale]` and `[[returns]]`: tenders of the closed sale, returns and their outcome.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;

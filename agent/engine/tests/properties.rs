@@ -1,6 +1,8 @@
 //! Property tests over random catalogs and carts: exact sums, nothing negative,
 //! determinism, independence from line order, and full returns restoring every balance.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
@@ -416,6 +418,47 @@ proptest! {
                 clawback_limit: None,
             });
             prop_assert!(again.is_err());
+        }
+    }
+
+    #[test]
+    fn extreme_amounts_are_errors_or_exact_never_panics(
+        catalog in catalog(),
+        lines in prop::collection::vec(
+            (prop::sample::select(SKUS.to_vec()), any::<u32>(), 0i64..=i64::MAX / 4, any::<bool>()),
+            1..6,
+        ),
+    ) {
+        let engine = Engine::new(catalog).unwrap();
+        let cart = Cart {
+            currency: Currency::EUR,
+            lines: lines
+                .into_iter()
+                .enumerate()
+                .map(|(n, (sku, q, price, weighed))| Line {
+                    line_id: format!("{n}"),
+                    sku: sku.into(),
+                    category: Some("food".into()),
+                    brand: Some("acme".into()),
+                    quantity: if weighed { Quantity::Grams(q.max(1)) } else { Quantity::Units(q.max(1)) },
+                    unit_price: eur(price),
+                    no_promotion: false,
+                    gift_card_purchase: false,
+                })
+                .collect(),
+            vouchers: vec![],
+        };
+        let customer = CustomerContext {
+            tier: Some("gold".into()),
+            segments: vec![],
+            activated_promotions: vec![],
+            uses: BTreeMap::new(),
+            savings: SavingsBalance { available: eur(0), pending: eur(0) },
+            balance_synced: false,
+            offline_redeemed: eur(0),
+        };
+        if let Ok(e) = engine.evaluate(&cart, Some(&customer), &sale_context()) {
+            check_invariants(&e)?;
         }
     }
 }

@@ -124,6 +124,26 @@ pub struct ReplayPolicy {
     pub max_uses_per_pass: u32,
 }
 
+/// What a till keeps of its enrolment, in `enrolment.json` in its state directory: written
+/// by the installer, read by the agent at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolmentRecord {
+    /// The central service's base URL, e.g. `https://loyalty.example.com`.
+    pub central: String,
+    /// The till's public key in hex, as it was enrolled.
+    pub till_public_key: String,
+    /// What central answered.
+    pub response: EnrolResponse,
+}
+
+impl EnrolmentRecord {
+    /// Whether this record was made for this central and this key.
+    pub fn matches(&self, central: &str, till_public_key: &str) -> bool {
+        self.central.trim_end_matches('/') == central.trim_end_matches('/')
+            && self.till_public_key == till_public_key
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

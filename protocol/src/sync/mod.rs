@@ -47,7 +47,7 @@ pub use delta::{
     GiftCardDelta, GiftCardRecord, GiftCardStatus, MAX_PAGE_ITEMS, PersonalPromotion,
     PersonalPromotionDelta, RevocationEnvelope,
 };
-pub use enrol::{EnrolRequest, EnrolResponse, OfflinePolicy, ReplayPolicy};
+pub use enrol::{EnrolRequest, EnrolResponse, EnrolmentRecord, OfflinePolicy, ReplayPolicy};
 pub use ids::{
     CustomerRef, EventId, GiftCardRef, HoldId, IdError, PromotionId, RegionId, SaleId, StoreId,
     Subject, TillId, TokenId,

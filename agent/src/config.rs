@@ -1,0 +1,400 @@
+//! The agent's configuration: defaults → TOML file → `TILLPASS_*` environment, validated
+//! into typed settings at start.
+//!
+//! A bad value stops start-up with a message that names the key and what is allowed:
+//! unknown keys are refused (a typo never falls back silently to a default), and every
+//! value is checked before anything is opened.
+//!
+//! Environment variables name a section and a key: `TILLPASS_API_LISTEN` sets
+//! `[api] listen`, `TILLPASS_STORE_DATA_DIR` sets `[store] data_dir`. Their values are read
+//! as TOML when they parse as a number or boolean, and as text otherwise.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+use tillpass_hardware::ScannerConfig;
+
+use crate::paths::Paths;
+
+/// A configuration that cannot be used, with the key at fault.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the configuration file {path}: {detail}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        detail: String,
+    },
+    /// The file or an environment variable is not valid TOML, or a key is unknown or has
+    /// the wrong type.
+    #[error("configuration: {0}")]
+    Parse(String),
+    /// A value is out of range.
+    #[error("configuration key {key}: {message}")]
+    Invalid {
+        /// The key, e.g. `api.listen`.
+        key: String,
+        /// What is allowed.
+        message: String,
+    },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Everything the agent is configured with.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Which till this is.
+    pub till: TillSection,
+    /// The central loyalty service.
+    pub central: CentralSection,
+    /// The local HTTP API (POS, dashboard, health).
+    pub api: ApiSection,
+    /// The local store.
+    pub store: StoreSection,
+    /// Identification rules.
+    pub identify: IdentifySection,
+    /// Logging.
+    pub log: LogSection,
+    /// The scanners this till reads.
+    #[serde(rename = "scanner")]
+    pub scanners: Vec<ScannerConfig>,
+}
+
+/// `[till]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TillSection {
+    /// The store id (from enrolment).
+    pub store: Option<String>,
+    /// The till id (from enrolment).
+    pub till: Option<String>,
+    /// The region (from enrolment).
+    pub region: Option<String>,
+    /// The till's Ed25519 key file; `$CREDENTIALS_DIRECTORY/till.key` wins under systemd.
+    pub key_file: Option<PathBuf>,
+    /// The enrolment record the installer wrote; `<data_dir>/enrolment.json` by default.
+    pub enrolment_file: Option<PathBuf>,
+}
+
+/// `[central]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CentralSection {
+    /// Central's base URL.
+    pub url: Option<String>,
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// Where the API listens: loopback only unless `allow_non_loopback`.
+    pub listen: SocketAddr,
+    /// Allow listening on a non-loopback address (the API then serves the whole network).
+    pub allow_non_loopback: bool,
+    /// The file holding the POS bearer token; `$CREDENTIALS_DIRECTORY/api.token` wins.
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for ApiSection {
+    fn default() -> ApiSection {
+        ApiSection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7100)),
+            allow_non_loopback: false,
+            token_file: None,
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// Where the database lives; `$STATE_DIRECTORY` or the user data directory by default.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `[identify]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentifySection {
+    /// How many sales one customer pass may identify (central's offline policy wins when
+    /// the till is enrolled).
+    pub max_uses_per_pass: u32,
+    /// How far clocks may disagree, in seconds.
+    pub clock_skew_secs: u32,
+    /// How long an identified customer stays in the till's "current customer" slot.
+    pub customer_slot_secs: u64,
+}
+
+impl Default for IdentifySection {
+    fn default() -> IdentifySection {
+        IdentifySection {
+            max_uses_per_pass: 3,
+            clock_skew_secs: 300,
+            customer_slot_secs: 180,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object a line.
+    Json,
+    /// For the systemd journal (no timestamps: the journal adds its own).
+    Journald,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// The format.
+    pub format: LogFormat,
+    /// The filter, e.g. `info` or `tillpass_agent=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> LogSection {
+        LogSection {
+            format: LogFormat::Human,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+const SECTIONS: &[&str] = &["till", "central", "api", "store", "identify", "log"];
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` if it exists (an explicitly named
+    /// file must exist), then the `TILLPASS_*` variables of `env`.
+    pub fn load(
+        file: Option<&Path>,
+        required: bool,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(text) => text
+                    .parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))?,
+                Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                    toml::Table::new()
+                }
+                Err(e) => {
+                    return Err(ConfigError::Read {
+                        path: path.display().to_string(),
+                        detail: e.to_string(),
+                    });
+                }
+            },
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            apply_env(&mut table, &name, &value)?;
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.api.allow_non_loopback && !self.api.listen.ip().is_loopback() {
+            return Err(invalid(
+                "api.listen",
+                format!(
+                    "{} is not a loopback address; the POS API serves only this machine \
+                     unless api.allow_non_loopback = true",
+                    self.api.listen
+                ),
+            ));
+        }
+        if self.identify.max_uses_per_pass == 0 {
+            return Err(invalid("identify.max_uses_per_pass", "must be at least 1"));
+        }
+        if self.identify.clock_skew_secs > 3_600 {
+            return Err(invalid(
+                "identify.clock_skew_secs",
+                "must be at most 3600 (one hour)",
+            ));
+        }
+        if !(5..=3_600).contains(&self.identify.customer_slot_secs) {
+            return Err(invalid(
+                "identify.customer_slot_secs",
+                "must be between 5 and 3600 seconds",
+            ));
+        }
+        if self
+            .log
+            .level
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            return Err(invalid(
+                "log.level",
+                "must be a tracing filter such as `info` or `tillpass_agent=debug,info`",
+            ));
+        }
+        if let Some(url) = &self.central.url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(invalid(
+                "central.url",
+                "must start with https:// or http://",
+            ));
+        }
+        tillpass_hardware::config::validate_all(&self.scanners)
+            .map_err(|e| invalid("scanner", e.to_string()))?;
+        Ok(())
+    }
+
+    /// The database folder.
+    pub fn data_dir(&self, paths: &Paths) -> PathBuf {
+        self.store
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| paths.state_dir.clone())
+    }
+
+    /// The enrolment record's path.
+    pub fn enrolment_file(&self, paths: &Paths) -> PathBuf {
+        self.till
+            .enrolment_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir(paths).join("enrolment.json"))
+    }
+
+    /// The POS bearer token file: the systemd credential if there is one.
+    pub fn token_file(&self, paths: &Paths) -> PathBuf {
+        paths
+            .credential("api.token")
+            .or_else(|| self.api.token_file.clone())
+            .unwrap_or_else(|| self.data_dir(paths).join("api.token"))
+    }
+}
+
+fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<(), ConfigError> {
+    let Some(rest) = name.strip_prefix("TILLPASS_") else {
+        return Ok(());
+    };
+    let rest = rest.to_ascii_lowercase();
+    let Some((section, key)) = SECTIONS.iter().find_map(|section| {
+        rest.strip_prefix(section)
+            .and_then(|r| r.strip_prefix('_'))
+            .filter(|k| !k.is_empty())
+            .map(|k| (*section, k.to_owned()))
+    }) else {
+        return Ok(());
+    };
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| v.is_integer() || v.is_bool() || v.is_float())
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    let entry = table
+        .entry(section)
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    match entry {
+        toml::Value::Table(t) => {
+            t.insert(key, parsed);
+            Ok(())
+        }
+        _ => Err(invalid(section, "must be a table")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(
+            Some(&path),
+            true,
+            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    #[test]
+    fn defaults_then_file_then_environment() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(c.api.listen.to_string(), "127.0.0.1:7100");
+        let c = load("[api]\nlisten = \"127.0.0.1:9000\"\n", &[]).unwrap();
+        assert_eq!(c.api.listen.port(), 9000);
+        let c = load(
+            "[api]\nlisten = \"127.0.0.1:9000\"\n",
+            &[
+                ("TILLPASS_API_LISTEN", "127.0.0.1:9100"),
+                ("TILLPASS_IDENTIFY_MAX_USES_PER_PASS", "5"),
+                ("TILLPASS_STORE_DATA_DIR", "/var/lib/x"),
+                ("OTHER", "ignored"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.api.listen.port(), 9100);
+        assert_eq!(c.identify.max_uses_per_pass, 5);
+        assert_eq!(c.store.data_dir.as_deref(), Some(Path::new("/var/lib/x")));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = load("[api]\nlisten = \"0.0.0.0:7100\"\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("api.listen"), "{e}");
+        let e = load("[identify]\nmax_uses_per_pass = 0\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("identify.max_uses_per_pass"), "{e}");
+        let e = load("[api]\nlisen = \"127.0.0.1:1\"\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("lisen"), "{e}");
+        let e = load("", &[("TILLPASS_IDENTIFY_CLOCK_SKEW_SECS", "many")]).unwrap_err();
+        assert!(e.to_string().contains("clock_skew_secs"), "{e}");
+        let e = load("[log]\nformat = \"xml\"\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("format"), "{e}");
+        let e = load("[central]\nurl = \"ftp://x\"\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("central.url"), "{e}");
+    }
+
+    #[test]
+    fn non_loopback_needs_an_explicit_yes() {
+        let c = load(
+            "[api]\nlisten = \"0.0.0.0:7100\"\nallow_non_loopback = true\n",
+            &[],
+        )
+        .unwrap();
+        assert!(c.api.allow_non_loopback);
+    }
+
+    #[test]
+    fn a_missing_optional_file_is_defaults_and_a_missing_named_file_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("none.toml");
+        assert!(Config::load(Some(&path), false, []).is_ok());
+        assert!(matches!(
+            Config::load(Some(&path), true, []),
+            Err(ConfigError::Read { .. })
+        ));
+    }
+}

@@ -1,0 +1,327 @@
+//! `tillpass run`: puts the pieces together and runs until SIGTERM or SIGINT.
+//!
+//! Start-up: open the store (integrity check, migrations) → take the enrolment record's
+//! trust list if it is newer than the one stored → build the identification pipeline →
+//! start the scanners → serve HTTP → tell systemd READY (and keep its watchdog fed).
+//! Shutdown: stop accepting, let requests in flight finish within a drain deadline, release
+//! the scanners.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use thiserror::Error;
+use tillpass_hardware::{ScannerEvent, Supervisor};
+use tillpass_protocol::sync::{EnrolmentRecord, StoreId, TillId};
+use tillpass_protocol::token::VerifyPolicy;
+use tokio::net::TcpListener;
+
+use crate::bus::{AgentEvent, Bus};
+use crate::clock::{Clock, WallClock};
+use crate::config::Config;
+use crate::http::{self, AppState, DeviceStatus};
+use crate::identify::{Identifier, IdentifierParts};
+use crate::metrics::Metrics;
+use crate::paths::Paths;
+use crate::slot::Slot;
+use crate::store::journal::TillIdentity;
+use crate::store::tokens::{self, TrustLoadError};
+use crate::store::{Store, StoreError};
+
+/// How long requests in flight may take to finish at shutdown.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Why the daemon could not start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The store cannot be used.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The enrolment record cannot be read.
+    #[error("enrolment record {path}: {detail}")]
+    Enrolment {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The enrolment's trust list was refused.
+    #[error(transparent)]
+    Trust(#[from] TrustLoadError),
+    /// The API token file cannot be read.
+    #[error(
+        "cannot read the API token {path}: {detail}. tillpass-install creates it; for a \
+         development run, write any long random text to that file"
+    )]
+    Token {
+        /// The file.
+        path: String,
+        /// Why.
+        detail: String,
+    },
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {detail}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        detail: String,
+    },
+    /// The scanners could not be started.
+    #[error("scanners: {0}")]
+    Scanners(String),
+    /// Serving failed.
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Everything the running agent holds.
+#[derive(Debug)]
+pub struct Agent {
+    /// The HTTP state (identifier, bus, metrics).
+    pub state: AppState,
+}
+
+/// Builds the agent from its configuration: store, enrolment, pipeline.
+pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, DaemonError> {
+    let data_dir = config.data_dir(paths);
+    let store = Arc::new(Store::open(&data_dir)?);
+    let clock = Arc::new(Clock::new(wall, u64::from(config.identify.clock_skew_secs)));
+
+    let enrolment = read_enrolment(&config.enrolment_file(paths))?;
+    let mut max_uses = config.identify.max_uses_per_pass;
+    if let Some(record) = &enrolment {
+        let response = &record.response;
+        if !response.trust_list.is_empty() {
+            let conn = store.conn();
+            match tokens::accept_trust_list(
+                &conn,
+                response.root_public_key,
+                &response.trust_list,
+                clock.now(),
+            ) {
+                Ok(t) => tracing::info!(sequence = t.sequence, "trust list from enrolment"),
+                // Not newer than the stored one (a restart) or past its age: the stored
+                // list stays in force.
+                Err(TrustLoadError::Envelope(e)) => {
+                    tracing::debug!(error = %e, "enrolment trust list not taken")
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        max_uses = response.offline_policy.replay.max_uses_per_pass.max(1);
+    }
+    let who = till_identity(config, enrolment.as_ref());
+
+    let metrics = Arc::new(Metrics::default());
+    let policy = VerifyPolicy {
+        clock_skew_secs: config.identify.clock_skew_secs,
+        ..VerifyPolicy::default()
+    };
+    let identifier = Arc::new(Identifier::new(IdentifierParts {
+        store,
+        policy,
+        max_uses_per_pass: max_uses,
+        who,
+        clock,
+        slot: Slot::new(Duration::from_secs(config.identify.customer_slot_secs)),
+        metrics: metrics.clone(),
+    })?);
+
+    let token_path = config.token_file(paths);
+    let token = std::fs::read_to_string(&token_path).map_err(|e| DaemonError::Token {
+        path: token_path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    let token = token.trim();
+    if token.len() < 16 {
+        return Err(DaemonError::Token {
+            path: token_path.display().to_string(),
+            detail: "the token must be at least 16 characters".to_owned(),
+        });
+    }
+    Ok(Agent {
+        state: AppState {
+            identifier,
+            bus: Bus::new(),
+            metrics,
+            token: Arc::from(token),
+            devices: Arc::new(Mutex::new(BTreeMap::new())),
+        },
+    })
+}
+
+fn read_enrolment(path: &Path) -> Result<Option<EnrolmentRecord>, DaemonError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| DaemonError::Enrolment {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(DaemonError::Enrolment {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+fn till_identity(config: &Config, enrolment: Option<&EnrolmentRecord>) -> Option<TillIdentity> {
+    if let Some(record) = enrolment {
+        return Some(TillIdentity {
+            store: record.response.store.clone(),
+            till: record.response.till.clone(),
+        });
+    }
+    let store = StoreId::new(config.till.store.clone()?).ok()?;
+    let till = TillId::new(config.till.till.clone()?).ok()?;
+    Some(TillIdentity { store, till })
+}
+
+/// Runs the agent until a signal: scanners, HTTP on `listener`, systemd notifications.
+pub async fn run(agent: Agent, config: &Config, listener: TcpListener) -> Result<(), DaemonError> {
+    let state = agent.state;
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    let scanners = if config.scanners.is_empty() {
+        None
+    } else {
+        Some(
+            Supervisor::start(config.scanners.clone(), tx)
+                .map_err(|e| DaemonError::Scanners(e.to_string()))?,
+        )
+    };
+    let pump = tokio::spawn(pump_scanner_events(state.clone(), rx));
+
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(address = %addr, "tillpass listening");
+    notify_ready();
+    let watchdog = tokio::spawn(feed_watchdog());
+
+    let router = http::router(state.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(http::serve(listener, router, async move {
+        let _ = stop_rx.await;
+    }));
+    shutdown_signal().await;
+    tracing::info!("stopping: draining requests");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(DRAIN_DEADLINE, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => return Err(DaemonError::Serve(e)),
+        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!("drain deadline passed; stopping anyway"),
+    }
+    if let Some(s) = scanners {
+        s.shutdown().await;
+    }
+    pump.abort();
+    watchdog.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn pump_scanner_events(state: AppState, mut rx: tokio::sync::mpsc::Receiver<ScannerEvent>) {
+    while let Some(event) = rx.recv().await {
+        let now = state.identifier.clock().now();
+        match event {
+            ScannerEvent::Scan(scan) => {
+                update_device(&state, &scan.device, |d| d.last_scan_at = Some(now));
+                let _ = http::identify_scan(&state, scan.label.clone(), scan.device.clone()).await;
+            }
+            ScannerEvent::Connected { device, path, .. } => {
+                let path = path.display().to_string();
+                update_device(&state, &device, |d| {
+                    d.connected = true;
+                    d.path = Some(path.clone());
+                });
+                state
+                    .bus
+                    .publish(AgentEvent::ScannerConnected { device, path });
+            }
+            ScannerEvent::Disconnected { device, reason, .. } => {
+                update_device(&state, &device, |d| d.connected = false);
+                state.bus.publish(AgentEvent::ScannerDisconnected {
+                    device,
+                    reason: format!("{reason:?}"),
+                });
+            }
+            ScannerEvent::Error { device, error, .. } => {
+                let message = error.to_string();
+                let hint = error.hint().map(str::to_owned);
+                update_device(&state, &device, |d| {
+                    d.last_error = Some(match &hint {
+                        Some(h) => format!("{message} — {h}"),
+                        None => message.clone(),
+                    })
+                });
+                if error.raw().is_some() {
+                    // Something was read but could not be framed or decoded: a refused scan.
+                    let refusal = crate::identify::unreadable(&device, message.clone(), now);
+                    state.bus.publish(AgentEvent::Refused(refusal));
+                }
+                state.bus.publish(AgentEvent::ScannerError {
+                    device,
+                    message,
+                    hint,
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+fn update_device(state: &AppState, device: &str, f: impl FnOnce(&mut DeviceStatus)) {
+    if let Ok(mut devices) = state.devices.lock() {
+        f(devices.entry(device.to_owned()).or_default());
+    }
+}
+
+fn notify_ready() {
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::debug!(error = %e, "sd_notify READY not sent");
+    }
+}
+
+async fn feed_watchdog() {
+    let Some(timeout) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    let period = (timeout / 2).max(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,302 @@
+//! The agent's HTTP server on loopback: health (`/livez`, `/readyz`), `/metrics`, and the
+//! first POS API routes: `POST /v1/identify`, `GET /v1/events` (Server-Sent Events) and
+//! `GET /v1/status`.
+//!
+//! `/v1` routes need the till's bearer token. Errors are `application/problem+json`; the
+//! detail goes to the log, never internals to the client.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::bus::{AgentEvent, Bus};
+use crate::identify::{Identification, Identifier};
+use crate::metrics::{Gauges, Metrics};
+use crate::store::journal;
+
+/// A scanner's state, for `/v1/status` and the dashboard.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeviceStatus {
+    /// Whether it is open.
+    pub connected: bool,
+    /// Its path.
+    pub path: Option<String>,
+    /// When it last delivered a scan, unix seconds.
+    pub last_scan_at: Option<u64>,
+    /// Its last error, with the hint.
+    pub last_error: Option<String>,
+}
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The identification pipeline.
+    pub identifier: Arc<Identifier>,
+    /// The event bus.
+    pub bus: Bus,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The POS bearer token.
+    pub token: Arc<str>,
+    /// Scanner states by name.
+    pub devices: Arc<Mutex<BTreeMap<String, DeviceStatus>>>,
+}
+
+/// The router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/identify", post(identify))
+        .route("/v1/events", get(events))
+        .route("/v1/status", get(status))
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .with_state(state)
+}
+
+/// Serves `router` on an already-bound listener until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// An `application/problem+json` answer.
+pub fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+#[allow(clippy::result_large_err)] // the error is the response itself
+fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(presented.trim().as_bytes(), state.token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(problem(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "present the till's API token as `Authorization: Bearer <token>`",
+        ))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn livez() -> &'static str {
+    "ok\n"
+}
+
+#[derive(Debug, Serialize)]
+struct Readiness {
+    ready: bool,
+    reasons: Vec<&'static str>,
+    trust_list_sequence: Option<u64>,
+    clock_skew_alarm: bool,
+}
+
+fn readiness(state: &AppState) -> Readiness {
+    let mut reasons = Vec::new();
+    let trust = state.identifier.trust_sequence();
+    if trust.is_none() {
+        reasons.push("not_enrolled: no trust list; run tillpass-install install");
+    }
+    let skew = state.identifier.clock().skew_alarm();
+    if skew {
+        reasons.push("clock_skew: the wall clock is behind central's signed time");
+    }
+    Readiness {
+        ready: trust.is_some(),
+        reasons,
+        trust_list_sequence: trust.map(|t| t.0),
+        clock_skew_alarm: skew,
+    }
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let r = readiness(&state);
+    let code = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(r)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let identifier = state.identifier.clone();
+    let gauges = tokio::task::spawn_blocking(move || {
+        let conn = identifier.store().conn();
+        let (depth, _) = journal::depth(&conn).unwrap_or((0, None));
+        let customers = crate::store::customers::count(&conn).unwrap_or(0);
+        Gauges {
+            outbox_depth: depth,
+            last_sync_age_secs: None,
+            clock_skew_alarm: identifier.clock().skew_alarm(),
+            customers,
+        }
+    })
+    .await
+    .unwrap_or_default();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(gauges),
+    )
+        .into_response()
+}
+
+/// The body of `POST /v1/identify`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifyRequest {
+    /// The scan text, as the POS's scanner read it.
+    pub scan: String,
+}
+
+async fn identify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<IdentifyRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r;
+    }
+    let Json(request) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                &format!("expected {{\"scan\": \"…\"}}: {}", e.body_text()),
+            );
+        }
+    };
+    match identify_scan(&state, request.scan, "api".to_owned()).await {
+        Ok(id) => (StatusCode::OK, Json(id)).into_response(),
+        Err(refusal) => (StatusCode::UNPROCESSABLE_ENTITY, Json(refusal)).into_response(),
+    }
+}
+
+/// Runs one scan through the pipeline on a blocking thread and publishes the outcome.
+pub async fn identify_scan(
+    state: &AppState,
+    scan: String,
+    source: String,
+) -> Result<Identification, crate::identify::ScanRefusal> {
+    let identifier = state.identifier.clone();
+    let src = source.clone();
+    let outcome = tokio::task::spawn_blocking(move || identifier.identify(&scan, &src))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "identification task failed");
+            Err(crate::identify::unreadable(
+                &source,
+                "internal error".to_owned(),
+                0,
+            ))
+        });
+    match &outcome {
+        Ok(id) => state
+            .bus
+            .publish(AgentEvent::Identified(Box::new(id.clone()))),
+        Err(r) => state.bus.publish(AgentEvent::Refused(r.clone())),
+    }
+    outcome
+}
+
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Response> {
+    authorised(&state, &headers)?;
+    let stream = BroadcastStream::new(state.bus.subscribe()).filter_map(|item| {
+        let event = item.ok()?;
+        let name = match &event {
+            AgentEvent::Identified(_) => "identified",
+            AgentEvent::Refused(_) => "refused",
+            AgentEvent::ScannerConnected { .. } => "scanner_connected",
+            AgentEvent::ScannerDisconnected { .. } => "scanner_disconnected",
+            AgentEvent::ScannerError { .. } => "scanner_error",
+        };
+        let data = serde_json::to_string(&event).ok()?;
+        Some(Ok(Event::default().event(name).data(data)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[derive(Debug, Serialize)]
+struct Status {
+    version: &'static str,
+    ready: bool,
+    reasons: Vec<&'static str>,
+    trust_list_sequence: Option<u64>,
+    clock_skew_secs: u64,
+    outbox_depth: i64,
+    oldest_unsynced_at: Option<i64>,
+    current_customer: Option<Identification>,
+    scanners: BTreeMap<String, DeviceStatus>,
+}
+
+async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r;
+    }
+    let r = readiness(&state);
+    let identifier = state.identifier.clone();
+    let (depth, oldest) =
+        tokio::task::spawn_blocking(move || journal::depth(&identifier.store().conn()))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or((0, None));
+    let scanners = state.devices.lock().map(|d| d.clone()).unwrap_or_default();
+    Json(Status {
+        version: env!("CARGO_PKG_VERSION"),
+        ready: r.ready,
+        reasons: r.reasons,
+        trust_list_sequence: r.trust_list_sequence,
+        clock_skew_secs: state.identifier.clock().skew_secs(),
+        outbox_depth: depth,
+        oldest_unsynced_at: oldest,
+        current_customer: state.identifier.slot().current(),
+        scanners,
+    })
+    .into_response()
+}

@@ -1,0 +1,67 @@
+//! Numbered SQL migrations, embedded in the binary and applied in order at open.
+//!
+//! `PRAGMA user_version` holds the number of the last one applied. A migration is never
+//! edited once landed: a change is a new file with the next number.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::{StoreError, sql};
+
+/// The migrations, in order: (number, name, SQL).
+pub const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+
+/// The newest schema version this build knows.
+pub fn latest() -> i64 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
+
+/// Applies every migration newer than the file's version, each in its own transaction.
+pub fn apply(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql)?;
+    if current > latest() {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: current,
+            known: latest(),
+        });
+    }
+    for (number, name, text) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let batch = format!("BEGIN IMMEDIATE;\n{text}\nPRAGMA user_version = {number};\nCOMMIT;");
+        if let Err(e) = conn.execute_batch(&batch) {
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::error!(migration = number, name, error = %e, "migration failed");
+            return Err(sql(e));
+        }
+        tracing::info!(migration = number, name, "database migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_from_one() {
+        for (i, (number, _, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*number, i64::try_from(i).unwrap() + 1);
+        }
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA user_version = 999").unwrap();
+        assert!(matches!(
+            apply(&conn, &path),
+            Err(StoreError::TooNew { found: 999, .. })
+        ));
+    }
+}

@@ -1,0 +1,226 @@
+//! What the till needs to judge a token: the trust list in force, the revocations it
+//! knows, and the uses of every token it accepted (the replay records).
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tillpass_protocol::envelope::EnvelopeError;
+use tillpass_protocol::token::{
+    RevocationDelta, RevocationList, Subject, SubjectRevocation, TokenId, TokenKind,
+};
+use tillpass_protocol::trust::{KeyId, RootKey, TrustStore};
+
+use super::{StoreError, sql};
+
+/// The trust list in force, as stored.
+#[derive(Debug, Clone)]
+pub struct StoredTrust {
+    /// The opened store of keys.
+    pub store: TrustStore,
+    /// The root key that pins it.
+    pub root: [u8; 32],
+    /// Its sequence number.
+    pub sequence: u64,
+    /// When central signed it (unix seconds): a signed time, used by the clock.
+    pub issued_at: u64,
+}
+
+/// Why a trust list was not taken.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrustLoadError {
+    /// The envelope was refused.
+    #[error("trust list refused: {0}")]
+    Envelope(#[from] EnvelopeError),
+    /// The root key is not usable.
+    #[error("the pinned root key is not a valid Ed25519 key")]
+    BadRoot,
+    /// A different root key than the one pinned.
+    #[error("the trust list is signed by another root key than the one this till pinned")]
+    RootChanged,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Verifies `envelope` against `root` at `now` and, if its sequence is above the one in
+/// force, makes it the trust list in force. Returns the list now in force.
+pub fn accept_trust_list(
+    conn: &Connection,
+    root: [u8; 32],
+    envelope: &[u8],
+    now: u64,
+) -> Result<StoredTrust, TrustLoadError> {
+    let current = load_trust(conn)?;
+    if let Some(current) = &current
+        && current.root != root
+    {
+        return Err(TrustLoadError::RootChanged);
+    }
+    let root_key = RootKey::new(&root).map_err(|_| TrustLoadError::BadRoot)?;
+    let current_seq = current.as_ref().map(|c| c.sequence).unwrap_or(0);
+    let (store, header) = TrustStore::open(envelope, &root_key, now, current_seq)?;
+    conn.execute(
+        "INSERT INTO trust_list(id, root_public_key, envelope, sequence, issued_at, received_at)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(id) DO UPDATE SET root_public_key = excluded.root_public_key,
+           envelope = excluded.envelope, sequence = excluded.sequence,
+           issued_at = excluded.issued_at, received_at = excluded.received_at",
+        params![
+            root.as_slice(),
+            envelope,
+            to_i64(header.sequence),
+            to_i64(header.issued_at),
+            to_i64(now)
+        ],
+    )
+    .map_err(sql)?;
+    Ok(StoredTrust {
+        store,
+        root,
+        sequence: header.sequence,
+        issued_at: header.issued_at,
+    })
+}
+
+/// The trust list in force, if the till has one. Its signature is checked again as of
+/// the time it was issued; how old it may be is the offline policy's business.
+pub fn load_trust(conn: &Connection) -> Result<Option<StoredTrust>, TrustLoadError> {
+    let row = conn
+        .query_row(
+            "SELECT root_public_key, envelope, sequence, issued_at FROM trust_list WHERE id = 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(sql)?;
+    let Some((root, envelope, sequence, issued_at)) = row else {
+        return Ok(None);
+    };
+    let root: [u8; 32] = root
+        .try_into()
+        .map_err(|_| StoreError::Corrupted("trust_list.root_public_key".into()))?;
+    let root_key = RootKey::new(&root).map_err(|_| TrustLoadError::BadRoot)?;
+    let issued_at = u64::try_from(issued_at).unwrap_or(0);
+    let sequence = u64::try_from(sequence).unwrap_or(0);
+    let (store, header) =
+        TrustStore::open(&envelope, &root_key, issued_at, sequence.saturating_sub(1))?;
+    Ok(Some(StoredTrust {
+        store,
+        root,
+        sequence: header.sequence,
+        issued_at: header.issued_at,
+    }))
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Records every revocation of `delta`.
+pub fn add_revocations(conn: &Connection, delta: &RevocationDelta) -> Result<(), StoreError> {
+    for kid in &delta.kids {
+        conn.execute(
+            "INSERT OR IGNORE INTO revocations(what, value) VALUES ('key', ?1)",
+            [kid.0.as_slice()],
+        )
+        .map_err(sql)?;
+    }
+    for id in &delta.token_ids {
+        conn.execute(
+            "INSERT OR IGNORE INTO revocations(what, value) VALUES ('token', ?1)",
+            [id.0.as_slice()],
+        )
+        .map_err(sql)?;
+    }
+    for s in &delta.subjects {
+        conn.execute(
+            "INSERT INTO revocations(what, token_kind, value, revoked_before)
+             VALUES ('subject', ?1, ?2, ?3)
+             ON CONFLICT(what, token_kind, value) DO UPDATE SET
+               revoked_before = max(revoked_before, excluded.revoked_before)",
+            params![s.kind.code(), s.subject.as_bytes(), to_i64(s.before)],
+        )
+        .map_err(sql)?;
+    }
+    Ok(())
+}
+
+/// Every revocation the till knows, for the verifier.
+pub fn load_revocations(conn: &Connection) -> Result<RevocationList, StoreError> {
+    let mut delta = RevocationDelta::default();
+    let mut stmt = conn
+        .prepare("SELECT what, token_kind, value, revoked_before FROM revocations")
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+            ))
+        })
+        .map_err(sql)?;
+    for row in rows {
+        let (what, kind, value, before) = row.map_err(sql)?;
+        let bad = || StoreError::Corrupted(format!("revocation {what}"));
+        match what.as_str() {
+            "key" => delta.kids.push(KeyId(value.try_into().map_err(|_| bad())?)),
+            "token" => delta
+                .token_ids
+                .push(TokenId(value.try_into().map_err(|_| bad())?)),
+            _ => delta.subjects.push(SubjectRevocation {
+                kind: TokenKind::from_code(&kind).ok_or_else(bad)?,
+                subject: Subject::new(&value).ok_or_else(bad)?,
+                before: u64::try_from(before.unwrap_or(0)).unwrap_or(0),
+            }),
+        }
+    }
+    let mut list = RevocationList::new();
+    list.apply(&delta);
+    Ok(list)
+}
+
+/// How often a token was used here.
+pub fn uses(conn: &Connection, token_id: &TokenId) -> Result<u32, StoreError> {
+    let n: Option<i64> = conn
+        .query_row(
+            "SELECT uses FROM token_uses WHERE token_id = ?1",
+            [token_id.0.as_slice()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql)?;
+    Ok(n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0))
+}
+
+/// Records one more use of a token. Part of the caller's transaction.
+pub fn record_use(
+    conn: &Connection,
+    token_id: &TokenId,
+    kind: TokenKind,
+    subject: &Subject,
+    expires_at: u64,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO token_uses(token_id, kind, subject, uses, first_used_at, last_used_at, expires_at)
+         VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5)
+         ON CONFLICT(token_id) DO UPDATE SET uses = uses + 1, last_used_at = excluded.last_used_at",
+        params![
+            token_id.0.as_slice(),
+            kind.code(),
+            subject.as_bytes(),
+            now,
+            to_i64(expires_at)
+        ],
+    )
+    .map_err(sql)?;
+    Ok(())
+}

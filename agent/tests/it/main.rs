@@ -1,0 +1,7 @@
+//! End-to-end tests of the `tillpass` daemon: the real binary, a real SQLite file, real
+//! loopback sockets and pseudo-terminal scanners. No mocks, no fixed sleeps.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod refusals;
+mod scanner;
+mod util;

@@ -1,0 +1,169 @@
+//! Every refusal reason end to end, replay across a restart, and a first-seen customer.
+
+use ed25519_dalek::SigningKey;
+use tillpass_protocol::token::{RevocationDelta, Subject, SubjectRevocation, TokenKind};
+
+use crate::util::{Central, Till, now};
+
+fn code(answer: &serde_json::Value) -> &str {
+    answer["code"].as_str().unwrap_or("")
+}
+
+#[test]
+fn every_refusal_reaches_the_pos_with_its_code_and_messages() {
+    let central = Central::new();
+    let till = Till::new(&central, 3, "");
+    // A revoked subject, set up in the till's store before it starts.
+    {
+        let store = tillpass_agent::store::Store::open(&till.data()).unwrap();
+        let delta = RevocationDelta {
+            subjects: vec![SubjectRevocation {
+                kind: TokenKind::CustomerPass,
+                subject: Subject::new(b"C-REVOKED").unwrap(),
+                before: now() + 10,
+            }],
+            ..RevocationDelta::default()
+        };
+        tillpass_agent::store::tokens::add_revocations(&store.conn(), &delta).unwrap();
+    }
+    let agent = till.start();
+    let t = now();
+    let stranger = SigningKey::from_bytes(&[9; 32]);
+    let good = central.pass("C-1", t - 10, 3600, 1);
+    let mut bad_sig = good.clone().into_bytes();
+    let last = bad_sig.len() - 1;
+    bad_sig[last] = if bad_sig[last] == b'0' { b'1' } else { b'0' };
+    let bad_sig = String::from_utf8(bad_sig).unwrap();
+
+    let cases: Vec<(&str, String)> = vec![
+        ("expired", central.pass("C-1", t - 7200, 3600, 2)),
+        ("not_yet_valid", central.pass("C-1", t + 3600, 3600, 3)),
+        (
+            "lifetime_too_long",
+            central.pass("C-1", t - 10, 30 * 86_400, 4),
+        ),
+        (
+            "unknown_key",
+            central.token_of(TokenKind::CustomerPass, "C-1", t - 10, 3600, 5, &stranger),
+        ),
+        (
+            "key_wrong_purpose",
+            central.token_of(
+                TokenKind::CustomerPass,
+                "C-1",
+                t - 10,
+                3600,
+                6,
+                &central.catalog,
+            ),
+        ),
+        ("bad_signature", bad_sig),
+        ("malformed", "hello world".to_owned()),
+        ("malformed", good[..good.len() / 2].to_owned()),
+        ("revoked", central.pass("C-REVOKED", t - 10, 3600, 7)),
+    ];
+    for (expected, scan) in &cases {
+        let (status, answer) = agent.identify(scan);
+        assert_eq!(status, 422, "{expected}: {answer}");
+        assert_eq!(code(&answer), *expected, "{answer}");
+        assert!(!answer["message_es"].as_str().unwrap().is_empty());
+        assert!(!answer["message_en"].as_str().unwrap().is_empty());
+    }
+    let (status, answer) = agent.identify(&good);
+    assert_eq!(status, 200, "{answer}");
+    // Refusals and the acceptance are counted.
+    let (_, _) = agent.request("GET", "/metrics", None);
+    agent.stop();
+}
+
+#[test]
+fn replays_are_refused_and_remembered_across_a_restart() {
+    let central = Central::new();
+    let till = Till::new(&central, 2, "");
+    let t = now();
+    let pass = central.pass("C-42", t - 10, 3600, 11);
+    let gift = central.token_of(
+        TokenKind::GiftCard,
+        "GC-1",
+        t - 10,
+        86_400,
+        12,
+        &central.token,
+    );
+
+    let agent = till.start();
+    let (status, first) = agent.identify(&pass);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["uses"], 1);
+    assert_eq!(
+        first["new_customer"], true,
+        "C-42 was unknown here: earn-only profile"
+    );
+    assert_eq!(first["customer"]["earn_only"], true);
+    // The same pass again while the customer is in the slot is the same visit.
+    let (_, again) = agent.identify(&pass);
+    assert_eq!(again["uses"], 1, "{again}");
+    let (status, g) = agent.identify(&gift);
+    assert_eq!(status, 200, "{g}");
+    assert_eq!(g["token_kind"], "gift_card");
+    agent.stop();
+
+    // After a restart the slot is empty: a second use is allowed, a third is a replay.
+    let agent = till.start();
+    let (status, second) = agent.identify(&pass);
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["uses"], 2);
+    assert_eq!(second["new_customer"], false);
+    let (status, gift_again) = agent.identify(&gift);
+    assert_eq!(status, 422);
+    assert_eq!(
+        code(&gift_again),
+        "replayed",
+        "gift-card tokens are single-use"
+    );
+    agent.stop();
+
+    let agent = till.start();
+    let (status, third) = agent.identify(&pass);
+    assert_eq!(status, 422, "{third}");
+    assert_eq!(code(&third), "replayed");
+    agent.stop();
+
+    // Every use and the new customer are in the outbox for central, in order.
+    let store = tillpass_agent::store::Store::open(&till.data()).unwrap();
+    let events = tillpass_agent::store::journal::pending(&store.conn(), 100).unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.payload.kind()).collect();
+    assert_eq!(
+        kinds,
+        ["token_used", "customer_created", "token_used", "token_used"]
+    );
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+}
+
+#[test]
+fn the_api_wants_the_token_and_sane_bodies() {
+    let central = Central::new();
+    let till = Till::new(&central, 2, "");
+    let agent = till.start();
+    let mut stream = std::net::TcpStream::connect(&agent.addr).unwrap();
+    use std::io::{Read, Write};
+    let body = r#"{"scan":"TP1"}"#;
+    write!(
+        stream,
+        "POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let (status, body) = agent.request("POST", "/v1/identify", Some("{\"scan\": 5}"));
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = agent.request("POST", "/v1/identify", Some("not json"));
+    assert_eq!(status, 400, "{body}");
+    let (status, ready) = agent.request("GET", "/readyz", None);
+    assert_eq!(status, 200, "{ready}");
+    agent.stop();
+}
