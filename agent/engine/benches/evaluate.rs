@@ -80,12 +80,17 @@ impl Assortment {
 
 fn selector(rng: &mut Rng, a: Assortment) -> ItemSelector {
     match rng.below(10) {
-        0..=6 => ItemSelector {
-            skus: (0..1 + rng.below(5))
+        0..=6 => {
+            let mut skus: Vec<String> = (0..1 + rng.below(5))
                 .map(|_| format!("SKU{}", rng.below(a.skus)))
-                .collect(),
-            ..ItemSelector::default()
-        },
+                .collect();
+            skus.sort();
+            skus.dedup();
+            ItemSelector {
+                skus,
+                ..ItemSelector::default()
+            }
+        }
         7 | 8 => ItemSelector {
             categories: vec![format!("CAT{}", rng.below(a.categories))],
             ..ItemSelector::default()

@@ -220,7 +220,13 @@ impl Engine {
             ),
             _ => None,
         };
-        let vouchers = self.voucher_outcomes(cart, &used);
+        let applied_codes: BTreeSet<&str> = applied
+            .iter()
+            .map(|a| &a.offer)
+            .chain(earned.bonuses.iter().map(|b| &b.offer))
+            .filter_map(|o| o.promotion.voucher.as_deref())
+            .collect();
+        let vouchers = self.voucher_outcomes(cart, &applied_codes);
         Ok(Evaluation {
             currency,
             lines: results,
@@ -242,14 +248,8 @@ impl Engine {
         })
     }
 
-    fn voucher_outcomes(&self, cart: &Cart, used: &BTreeSet<&str>) -> Vec<VoucherOutcome> {
-        let applied: BTreeSet<&str> = self
-            .catalog
-            .promotions
-            .iter()
-            .filter(|p| used.contains(p.id.as_str()))
-            .filter_map(|p| p.voucher.as_deref())
-            .collect();
+    /// What became of each voucher; `applied` are the codes of the promotions that applied.
+    fn voucher_outcomes(&self, cart: &Cart, applied: &BTreeSet<&str>) -> Vec<VoucherOutcome> {
         let mut outcomes: Vec<VoucherOutcome> = cart
             .vouchers
             .iter()
