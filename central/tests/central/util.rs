@@ -66,7 +66,11 @@ impl Central {
         }));
         Central {
             base,
-            client: reqwest::Client::new(),
+            client: {
+                // The workspace builds reqwest with rustls and no built-in provider.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::new()
+            },
             offset,
             shutdown: Some(tx),
             _dir: dir,
