@@ -224,3 +224,92 @@ fn doctor_finds_a_readable_key_and_says_chmod() {
     assert!(fix.status.success(), "{}", text(&fix));
     assert_eq!(mode(&key), 0o600);
 }
+
+#[test]
+fn an_installed_till_identifies_a_pass_central_issued() {
+    use tillpass_tests::binary::TILLPASS;
+    let central = Central::start();
+    let code = central.enrol_code("S4");
+    let stage = tempfile::tempdir().unwrap();
+    let root = stage.path().to_str().unwrap();
+    let ok = install(&[
+        "install",
+        "--central",
+        &central.url,
+        "--enrol",
+        &code,
+        "--root",
+        root,
+    ]);
+    assert!(ok.status.success(), "{}", text(&ok));
+
+    let run_central = |args: &[&str]| {
+        let out = Command::new(binary::path(CENTRAL).unwrap())
+            .current_dir(central.dir.path())
+            .args(["--db", "central.db", "--keys", "keys"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run_central(&["customer", "create", "--first-name", "Ana", "C-0042"]);
+    let pass_out = run_central(&["customer", "pass", "C-0042", "--out", "pass"]);
+    let pass = pass_out
+        .lines()
+        .find(|l| l.starts_with("TP"))
+        .expect("the pass text")
+        .to_owned();
+
+    // The agent on the staged till's files, the API on a free port.
+    let mut cmd = Command::new(binary::path(TILLPASS).unwrap());
+    cmd.args([
+        "--config",
+        &format!("{root}/etc/tillpass/config.toml"),
+        "run",
+    ])
+    .env(
+        "TILLPASS_STORE_DATA_DIR",
+        format!("{root}/var/lib/tillpass"),
+    )
+    .env(
+        "TILLPASS_TILL_ENROLMENT_FILE",
+        format!("{root}/var/lib/tillpass/enrolment.json"),
+    )
+    .env(
+        "TILLPASS_API_TOKEN_FILE",
+        format!("{root}/etc/tillpass/api.token"),
+    )
+    .env("TILLPASS_API_LISTEN", "127.0.0.1:0");
+    let mut agent = Child::spawn("agent", cmd, stage.path()).unwrap();
+    let addr = agent
+        .wait_for_line("tillpass listening address=", Duration::from_secs(30))
+        .unwrap();
+    let token = std::fs::read_to_string(stage.path().join("etc/tillpass/api.token")).unwrap();
+    let body = serde_json::json!({ "scan": pass }).to_string();
+    let answer = http_post(&addr, "/v1/identify", token.trim(), &body);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{answer}\n{}",
+        agent.output()
+    );
+    assert!(answer.contains("\"subject\":\"C-0042\""), "{answer}");
+}
+
+fn http_post(addr: &str, path: &str, token: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
