@@ -121,8 +121,14 @@ fn catalog(size: usize, a: Assortment, seed: u64) -> Catalog {
             (None, _) => Rule::SpendThreshold {
                 items: None,
                 steps: vec![
-                    ThresholdStep { spend: 50_000, off: 500 },
-                    ThresholdStep { spend: 100_000, off: 1500 },
+                    ThresholdStep {
+                        spend: 50_000,
+                        off: 500,
+                    },
+                    ThresholdStep {
+                        spend: 100_000,
+                        off: 1500,
+                    },
                 ],
             },
             (Some(items), 0..=7) => Rule::PercentOff {
@@ -156,7 +162,10 @@ fn catalog(size: usize, a: Assortment, seed: u64) -> Catalog {
             },
             (Some(items), 17) => Rule::SpendThreshold {
                 items: Some(items),
-                steps: vec![ThresholdStep { spend: 1000, off: 100 }],
+                steps: vec![ThresholdStep {
+                    spend: 1000,
+                    off: 100,
+                }],
             },
             (Some(items), _) => Rule::SavingsMultiplier {
                 items: Some(items),
@@ -224,7 +233,10 @@ fn cart(lines: usize, a: Assortment, seed: u64) -> Cart {
                     } else {
                         Quantity::Units(u32::try_from(1 + rng.below(4)).unwrap())
                     },
-                    unit_price: Money::new(i64::try_from(50 + rng.below(5000)).unwrap(), Currency::EUR),
+                    unit_price: Money::new(
+                        i64::try_from(50 + rng.below(5000)).unwrap(),
+                        Currency::EUR,
+                    ),
                     no_promotion: rng.below(50) == 0,
                     gift_card_purchase: false,
                 }
@@ -295,7 +307,15 @@ fn percentiles() {
     println!("p50/p99 per evaluation (distinct carts, one timing each):");
     println!(
         "{:<8} {:>6} {:>7} {:>10} {:>11} {:>10} {:>10} {:>10} {:>9}",
-        "catalog", "lines", "promos", "build ms", "applied", "effects", "p50 µs", "p99 µs", "max µs"
+        "catalog",
+        "lines",
+        "promos",
+        "build ms",
+        "applied",
+        "effects",
+        "p50 µs",
+        "p99 µs",
+        "max µs"
     );
     let who = customer();
     let when = context();
@@ -355,10 +375,17 @@ fn percentiles() {
 }
 
 fn main() {
-    let filter_given = std::env::args().skip(1).any(|a| !a.starts_with('-'));
-    benches();
-    Criterion::default().configure_from_args().final_summary();
-    if !filter_given {
+    // `-- percentiles` runs only the percentile table; any other filter only Criterion.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let only_percentiles = filters.iter().any(|f| f == "percentiles");
+    if !only_percentiles {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+    if filters.is_empty() || only_percentiles {
         percentiles();
     }
 }

@@ -129,7 +129,11 @@ impl Priced<'_> {
 
 /// The amount of `quantity` at `price` (per unit, or per kilogram for grams), rounded
 /// half-even for weights.
-pub(crate) fn extend(price: i64, quantity: Quantity, currency: Currency) -> Result<i64, EngineError> {
+pub(crate) fn extend(
+    price: i64,
+    quantity: Quantity,
+    currency: Currency,
+) -> Result<i64, EngineError> {
     let money = Money::new(price, currency);
     let amount = match quantity {
         Quantity::Units(n) => money.checked_mul(i64::from(n))?,
@@ -162,7 +166,9 @@ pub(crate) fn price(cart: &Cart, currency: Currency) -> Result<Vec<Priced<'_>>, 
             });
         }
         if previous == Some(id) {
-            return Err(EngineError::DuplicateLine { line_id: id.to_owned() });
+            return Err(EngineError::DuplicateLine {
+                line_id: id.to_owned(),
+            });
         }
         previous = Some(id);
         if line.unit_price.currency != currency {

@@ -8,8 +8,8 @@ use tillpass_protocol::money::{Currency, Money};
 use crate::cart::{self, Cart, Priced};
 use crate::context::{CustomerContext, SaleContext};
 use crate::effect::{
-    Allocation, Effect, EffectKind, Evaluation, LineResult, SavingsEarned, Totals,
-    VoucherOutcome, VoucherStatus,
+    Allocation, Effect, EffectKind, Evaluation, LineResult, SavingsEarned, Totals, VoucherOutcome,
+    VoucherStatus,
 };
 use crate::eligibility::admits;
 use crate::error::{EngineError, overflow};
@@ -61,8 +61,7 @@ impl Engine {
         });
         let mut rank = vec![0_u32; catalog.promotions.len()];
         for (position, &promotion) in order.iter().enumerate() {
-            if let (Some(slot), Ok(position)) = (rank.get_mut(promotion), u32::try_from(position))
-            {
+            if let (Some(slot), Ok(position)) = (rank.get_mut(promotion), u32::try_from(position)) {
                 *slot = position;
             }
         }
@@ -161,20 +160,27 @@ impl Engine {
 
         let money = |amount: i64| Money::new(amount, currency);
         let mut effects = Vec::new();
-        let mut used: BTreeSet<&str> = BTreeSet::new();
+        let mut used: Vec<&str> = Vec::with_capacity(applied.len());
         for Applied { offer, rules, .. } in &applied {
-            used.insert(&offer.promotion.id);
+            used.push(&offer.promotion.id);
             for (rule, parts) in rules {
                 let Some(spec) = offer.promotion.rules.get(*rule) else {
                     continue;
                 };
-                effects.push(effect(offer, *rule, EffectKind::of(spec), parts, &lines, currency)?);
+                effects.push(effect(
+                    offer,
+                    *rule,
+                    EffectKind::of(spec),
+                    parts,
+                    &lines,
+                    currency,
+                )?);
             }
         }
         let mut bonus_total: i64 = 0;
         for bonus in &earned.bonuses {
             let (offer, parts) = (&bonus.offer, &bonus.parts);
-            used.insert(&offer.promotion.id);
+            used.push(&offer.promotion.id);
             bonus_total = bonus_total.checked_add(bonus.total).ok_or_else(overflow)?;
             effects.push(effect(
                 offer,
@@ -244,7 +250,11 @@ impl Engine {
                 },
             },
             vouchers,
-            promotions_used: used.into_iter().map(str::to_owned).collect(),
+            promotions_used: {
+                used.sort_unstable();
+                used.dedup();
+                used.into_iter().map(str::to_owned).collect()
+            },
         })
     }
 
@@ -311,13 +321,16 @@ fn effect(
     lines: &[Priced<'_>],
     currency: Currency,
 ) -> Result<Effect, EngineError> {
-    let amounts: Vec<i64> = parts.iter().map(|&(_, a)| a).collect();
+    let amount = parts
+        .iter()
+        .try_fold(0_i64, |acc, &(_, a)| acc.checked_add(a))
+        .ok_or_else(overflow)?;
     Ok(Effect {
         promotion_id: offer.promotion.id.clone(),
         rule,
         kind,
         label: offer.promotion.label.clone(),
-        amount: Money::new(total(&amounts)?, currency),
+        amount: Money::new(amount, currency),
         allocations: parts
             .iter()
             .filter_map(|&(line, amount)| {

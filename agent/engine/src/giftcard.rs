@@ -71,7 +71,12 @@ pub struct GiftCardRequest {
 
 /// What a card can pay now: its balance less its active holds and, while unsynced, what
 /// is left of the offline cap. Never negative.
-pub fn spendable(card: &GiftCard, holds: &[GiftCardHold], rules: &GiftCardRules, now: u64) -> Money {
+pub fn spendable(
+    card: &GiftCard,
+    holds: &[GiftCardHold],
+    rules: &GiftCardRules,
+    now: u64,
+) -> Money {
     let held: i64 = holds
         .iter()
         .filter(|h| h.card_id == card.card_id && h.is_active(now))
@@ -142,7 +147,10 @@ pub(crate) fn authorize(
             }
             asked.amount
         }
-        None => due.amount.min(balance_left).min(offline_left.unwrap_or(i64::MAX)),
+        None => due
+            .amount
+            .min(balance_left)
+            .min(offline_left.unwrap_or(i64::MAX)),
     };
     if amount > balance_left || balance_left == 0 {
         return Err(TenderRefusal::InsufficientBalance {

@@ -252,12 +252,14 @@ mod stacking;
 pub use cart::{Cart, Line, Quantity, Voucher, compare_line_ids};
 pub use context::{CustomerContext, LocalTime, SaleContext, SavingsBalance};
 pub use effect::{
-    Allocation, Effect, EffectKind, Evaluation, LineResult, SavingsEarned, Totals,
-    VoucherOutcome, VoucherStatus,
+    Allocation, Effect, EffectKind, Evaluation, LineResult, SavingsEarned, Totals, VoucherOutcome,
+    VoucherStatus,
 };
 pub use engine::Engine;
 pub use error::EngineError;
 pub use giftcard::{GiftCard, GiftCardHold, GiftCardRequest, spendable};
 pub use refusal::TenderRefusal;
-pub use returns::{ClosedSale, ReturnLine, ReturnOutcome, ReturnRequest, ReturnedLine, Tender, reverse};
+pub use returns::{
+    ClosedSale, ReturnLine, ReturnOutcome, ReturnRequest, ReturnedLine, Tender, reverse,
+};
 pub use savings::RedemptionRequest;

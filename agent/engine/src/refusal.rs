@@ -100,22 +100,15 @@ impl TenderRefusal {
                 "El importe supera lo que queda por pagar",
                 "The amount is more than is left to pay",
             ),
-            TenderRefusal::InsufficientBalance { .. } => (
-                "Saldo insuficiente",
-                "Insufficient balance",
-            ),
+            TenderRefusal::InsufficientBalance { .. } => {
+                ("Saldo insuficiente", "Insufficient balance")
+            }
             TenderRefusal::OfflineCapReached { .. } => (
                 "Sin conexión: se alcanzó el límite de uso sin conexión",
                 "Offline: the offline spending limit is reached",
             ),
-            TenderRefusal::CardBlocked => (
-                "Tarjeta regalo bloqueada",
-                "Gift card blocked",
-            ),
-            TenderRefusal::CardExpired { .. } => (
-                "Tarjeta regalo caducada",
-                "Gift card expired",
-            ),
+            TenderRefusal::CardBlocked => ("Tarjeta regalo bloqueada", "Gift card blocked"),
+            TenderRefusal::CardExpired { .. } => ("Tarjeta regalo caducada", "Gift card expired"),
             TenderRefusal::PartialPaymentNotAllowed { .. } => (
                 "La tarjeta regalo debe cubrir todo el importe",
                 "The gift card must cover the whole amount",

@@ -184,10 +184,7 @@ pub struct ReturnedLine {
 }
 
 fn share_half_even(amount: i64, part: u32, whole: u32) -> Result<i64, EngineError> {
-    let value = div_round_half_even(
-        i128::from(amount) * i128::from(part),
-        i128::from(whole),
-    )?;
+    let value = div_round_half_even(i128::from(amount) * i128::from(part), i128::from(whole))?;
     i64::try_from(value).map_err(|_| overflow())
 }
 
@@ -210,7 +207,10 @@ pub fn reverse(
     let money = |amount: i64| Money::new(amount, currency);
     let mut asked: Vec<&ReturnLine> = request.lines.iter().collect();
     asked.sort_by(|a, b| crate::cart::compare_line_ids(&a.line_id, &b.line_id));
-    if let Some(pair) = asked.windows(2).find(|w| matches!(w, [a, b] if a.line_id == b.line_id)) {
+    if let Some(pair) = asked
+        .windows(2)
+        .find(|w| matches!(w, [a, b] if a.line_id == b.line_id))
+    {
         let line_id = pair.first().map(|l| l.line_id.clone()).unwrap_or_default();
         return Err(EngineError::DuplicateLine { line_id });
     }

@@ -83,7 +83,10 @@ pub(crate) fn earn<'e>(
     for (i, &yes) in earning.iter().enumerate() {
         if yes {
             let spend = net.get(i).copied().unwrap_or(0);
-            earned.eligible_spend = earned.eligible_spend.checked_add(spend).ok_or_else(overflow)?;
+            earned.eligible_spend = earned
+                .eligible_spend
+                .checked_add(spend)
+                .ok_or_else(overflow)?;
         }
     }
     let Some(customer) = customer else {
@@ -138,13 +141,15 @@ pub(crate) fn earn<'e>(
             }
         }
     }
-    let mut bonus_exact: Vec<Vec<i128>> = vec![vec![0; lines.len()]; bonus_offers.len()];
+    // Per bonus promotion, the exact extra savings of the lines it won (sparse).
+    let mut won: Vec<(Vec<usize>, Vec<i128>)> = vec![(Vec::new(), Vec::new()); bonus_offers.len()];
     for (i, slot) in best.iter().enumerate() {
         if let Some((k, bp)) = slot {
             let extra = i128::from(*bp) - ONE;
             let value = widen(exact.get(i).copied().unwrap_or(0), extra)?;
-            if let Some(cell) = bonus_exact.get_mut(*k).and_then(|v| v.get_mut(i)) {
-                *cell = value;
+            if let Some((lines, values)) = won.get_mut(*k) {
+                lines.push(i);
+                values.push(value);
             }
         }
     }
@@ -158,10 +163,10 @@ pub(crate) fn earn<'e>(
         base
     };
     room -= base_total.min(room);
-    for (k, offer) in bonus_offers.iter().enumerate() {
-        let Some(numerators) = bonus_exact.get(k) else {
+    for (offer, (won_lines, numerators)) in bonus_offers.iter().zip(&won) {
+        if won_lines.is_empty() {
             continue;
-        };
+        }
         let mut shares = floor_shares(numerators, denominator * ONE)?;
         if total(&shares)? > room {
             shares = scale_to(&shares, room)?;
@@ -169,9 +174,10 @@ pub(crate) fn earn<'e>(
         let given = total(&shares)?;
         room -= given;
         if given > 0 {
-            let parts = shares
-                .into_iter()
-                .enumerate()
+            let parts = won_lines
+                .iter()
+                .copied()
+                .zip(shares)
                 .filter(|&(_, s)| s > 0)
                 .collect();
             earned.bonuses.push(Bonus {
@@ -232,7 +238,12 @@ pub(crate) fn check_redemption(
         });
     }
     let spent = request.already_redeemed.amount.max(0);
-    let available = customer.savings.available.amount.saturating_sub(spent).max(0);
+    let available = customer
+        .savings
+        .available
+        .amount
+        .saturating_sub(spent)
+        .max(0);
     if amount > available {
         return Err(TenderRefusal::InsufficientBalance {
             available: Money::new(available, currency),

@@ -44,9 +44,8 @@ impl Selector {
         let sku = Some(line.sku.as_str());
         let category = line.category.as_deref();
         let brand = line.brand.as_deref();
-        let included = has(&self.skus, sku)
-            || has(&self.categories, category)
-            || has(&self.brands, brand);
+        let included =
+            has(&self.skus, sku) || has(&self.categories, category) || has(&self.brands, brand);
         included
             && !(has(&self.except_skus, sku)
                 || has(&self.except_categories, category)

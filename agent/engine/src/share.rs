@@ -9,7 +9,10 @@ use crate::error::{EngineError, overflow};
 /// Splits `⌊Σ numerators / denominator⌋` over the numerators (all ≥ 0): each gets
 /// `⌊n / denominator⌋`, and the units left over go one each to the largest remainders,
 /// ties to the earlier one. The parts sum exactly to the whole.
-pub(crate) fn floor_shares(numerators: &[i128], denominator: i128) -> Result<Vec<i64>, EngineError> {
+pub(crate) fn floor_shares(
+    numerators: &[i128],
+    denominator: i128,
+) -> Result<Vec<i64>, EngineError> {
     if denominator <= 0 {
         return Err(overflow());
     }

@@ -167,7 +167,9 @@ pub(crate) fn stack<'e>(
                 if !done.insert(group.as_str()) {
                     continue;
                 }
-                groups.get(group.as_str()).map_or(&single[..], Vec::as_slice)
+                groups
+                    .get(group.as_str())
+                    .map_or(&single[..], Vec::as_slice)
             }
         };
         let mut best: Option<Applied<'e>> = None;

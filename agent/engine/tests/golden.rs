@@ -215,9 +215,7 @@ fn eur(amount: i64) -> Money {
 }
 
 fn load_catalog(mut table: toml::Table) -> Result<Catalog, String> {
-    table
-        .entry("format")
-        .or_insert(toml::Value::Integer(1));
+    table.entry("format").or_insert(toml::Value::Integer(1));
     table
         .entry("currency")
         .or_insert(toml::Value::String("EUR".into()));
@@ -307,14 +305,29 @@ fn run(path: &Path) -> Result<String, String> {
         .map_err(|e| format!("evaluate: {e}"))?;
     let mut out = String::new();
     let want = &scenario.expected;
-    check(&mut out, "subtotal", result.totals.subtotal.amount, want.subtotal);
-    check(&mut out, "discount", result.totals.discount.amount, want.discount);
+    check(
+        &mut out,
+        "subtotal",
+        result.totals.subtotal.amount,
+        want.subtotal,
+    );
+    check(
+        &mut out,
+        "discount",
+        result.totals.discount.amount,
+        want.discount,
+    );
     check(&mut out, "total", result.totals.total.amount, want.total);
     if let Some(s) = want.savings {
         check(&mut out, "savings", result.totals.savings.total.amount, s);
     }
     if let Some(s) = want.savings_bonus {
-        check(&mut out, "savings bonus", result.totals.savings.bonus.amount, s);
+        check(
+            &mut out,
+            "savings bonus",
+            result.totals.savings.bonus.amount,
+            s,
+        );
     }
     if let Some(lines) = &want.line_totals {
         let got: BTreeMap<String, i64> = result
@@ -331,7 +344,10 @@ fn run(path: &Path) -> Result<String, String> {
             .iter()
             .map(|v| {
                 let status = serde_json::to_value(v.status).unwrap();
-                (v.code.clone(), status.as_str().unwrap_or_default().to_owned())
+                (
+                    v.code.clone(),
+                    status.as_str().unwrap_or_default().to_owned(),
+                )
             })
             .collect();
         check(&mut out, "vouchers", &got, vouchers);
@@ -350,7 +366,12 @@ fn run(path: &Path) -> Result<String, String> {
     for (got, want) in result.effects.iter().zip(&want.effects) {
         if let Some(kind) = &want.kind {
             let k = serde_json::to_value(got.kind).unwrap();
-            check(&mut out, &format!("{} kind", want.id), k.as_str().unwrap_or_default(), kind);
+            check(
+                &mut out,
+                &format!("{} kind", want.id),
+                k.as_str().unwrap_or_default(),
+                kind,
+            );
         }
         if let Some(lines) = &want.lines {
             let parts: BTreeMap<String, i64> = got
@@ -361,10 +382,20 @@ fn run(path: &Path) -> Result<String, String> {
             check(&mut out, &format!("{} allocations", want.id), &parts, lines);
         }
         if let Some(label) = &want.label_es {
-            check(&mut out, &format!("{} label", want.id), &got.label.es, label);
+            check(
+                &mut out,
+                &format!("{} label", want.id),
+                &got.label.es,
+                label,
+            );
         }
         let sum: i64 = got.allocations.iter().map(|a| a.amount.amount).sum();
-        check(&mut out, &format!("{} allocations sum", want.id), sum, got.amount.amount);
+        check(
+            &mut out,
+            &format!("{} allocations sum", want.id),
+            sum,
+            got.amount.amount,
+        );
     }
     for (n, r) in scenario.redemptions.iter().enumerate() {
         let request = RedemptionRequest {
@@ -376,7 +407,12 @@ fn run(path: &Path) -> Result<String, String> {
             Ok(_) => "ok".to_owned(),
             Err(refusal) => refusal.code().to_owned(),
         };
-        check(&mut out, &format!("redemption #{n}"), got.as_str(), r.expect.as_str());
+        check(
+            &mut out,
+            &format!("redemption #{n}"),
+            got.as_str(),
+            r.expect.as_str(),
+        );
     }
     for (n, g) in scenario.gift_cards.iter().enumerate() {
         let currency = g
@@ -409,12 +445,27 @@ fn run(path: &Path) -> Result<String, String> {
         };
         match engine.authorize_gift_card(&card, &holds, &request, sale.now) {
             Ok(hold) => {
-                check(&mut out, &format!("gift card #{n}"), "ok", g.expect.as_str());
+                check(
+                    &mut out,
+                    &format!("gift card #{n}"),
+                    "ok",
+                    g.expect.as_str(),
+                );
                 if let Some(held) = g.held {
-                    check(&mut out, &format!("gift card #{n} held"), hold.amount.amount, held);
+                    check(
+                        &mut out,
+                        &format!("gift card #{n} held"),
+                        hold.amount.amount,
+                        held,
+                    );
                 }
                 let ttl = u64::from(engine.catalog().gift_cards.hold_ttl_seconds);
-                check(&mut out, &format!("gift card #{n} ttl"), hold.expires_at, sale.now + ttl);
+                check(
+                    &mut out,
+                    &format!("gift card #{n} ttl"),
+                    hold.expires_at,
+                    sale.now + ttl,
+                );
             }
             Err(refusal) => check(
                 &mut out,
@@ -429,7 +480,9 @@ fn run(path: &Path) -> Result<String, String> {
             .tenders
             .iter()
             .map(|t| match (t.savings, &t.gift_card, &t.other) {
-                (Some(amount), _, _) => Tender::Savings { amount: eur(amount) },
+                (Some(amount), _, _) => Tender::Savings {
+                    amount: eur(amount),
+                },
                 (None, Some(card), _) => Tender::GiftCard {
                     card_id: card.clone(),
                     amount: eur(t.amount.unwrap_or(0)),
@@ -456,8 +509,18 @@ fn run(path: &Path) -> Result<String, String> {
             };
             let outcome =
                 reverse(&closed, &previous, &request).map_err(|e| format!("return #{n}: {e}"))?;
-            check(&mut out, &format!("return #{n} refund"), outcome.refund.amount, r.refund);
-            check(&mut out, &format!("return #{n} discount"), outcome.discount.amount, r.discount);
+            check(
+                &mut out,
+                &format!("return #{n} refund"),
+                outcome.refund.amount,
+                r.refund,
+            );
+            check(
+                &mut out,
+                &format!("return #{n} discount"),
+                outcome.discount.amount,
+                r.discount,
+            );
             check(
                 &mut out,
                 &format!("return #{n} savings reversed"),
@@ -465,7 +528,12 @@ fn run(path: &Path) -> Result<String, String> {
                 r.savings_reversed,
             );
             let tenders: Vec<i64> = outcome.tenders.iter().map(|t| t.amount().amount).collect();
-            check(&mut out, &format!("return #{n} tenders"), &tenders, &r.tenders);
+            check(
+                &mut out,
+                &format!("return #{n} tenders"),
+                &tenders,
+                &r.tenders,
+            );
             previous.push(outcome);
         }
     }

@@ -60,8 +60,14 @@ fn rule() -> impl Strategy<Value = Rule> {
                 price
             }],
         }),
-        (selector(), 1u32..4, 1u32..3, prop::option::of(1u32..=10_000), any::<bool>()).prop_map(
-            |(items, buy, get, percent, expensive)| Rule::BuyXGetY {
+        (
+            selector(),
+            1u32..4,
+            1u32..3,
+            prop::option::of(1u32..=10_000),
+            any::<bool>()
+        )
+            .prop_map(|(items, buy, get, percent, expensive)| Rule::BuyXGetY {
                 items,
                 buy,
                 get,
@@ -71,8 +77,7 @@ fn rule() -> impl Strategy<Value = Rule> {
                 } else {
                     Rewarded::Cheapest
                 },
-            }
-        ),
+            }),
         (selector(), 2u32..5, 1i64..3000).prop_map(|(items, quantity, price)| Rule::MultiBuy {
             items,
             quantity,
@@ -157,9 +162,7 @@ fn promotion(n: usize) -> impl Strategy<Value = Promotion> {
 
 fn catalog() -> impl Strategy<Value = Catalog> {
     (
-        (0usize..8).prop_flat_map(|n| {
-            (0..n).map(promotion).collect::<Vec<_>>()
-        }),
+        (0usize..8).prop_flat_map(|n| (0..n).map(promotion).collect::<Vec<_>>()),
         0u32..2000,
         prop::option::of(0i64..500),
         10_000u32..30_000,
@@ -269,7 +272,10 @@ fn check_invariants(e: &Evaluation) -> Result<(), TestCaseError> {
         prop_assert!(l.savings_earned.amount >= 0);
         prop_assert_eq!(l.subtotal.amount - l.discount.amount, l.total.amount);
         prop_assert_eq!(
-            discount_by_line.get(l.line_id.as_str()).copied().unwrap_or(0),
+            discount_by_line
+                .get(l.line_id.as_str())
+                .copied()
+                .unwrap_or(0),
             l.discount.amount
         );
         subtotal += l.subtotal.amount;
@@ -284,7 +290,10 @@ fn check_invariants(e: &Evaluation) -> Result<(), TestCaseError> {
     prop_assert!(t.discount.amount <= t.subtotal.amount);
     prop_assert_eq!(t.savings.total.amount, savings);
     prop_assert_eq!(t.savings.bonus.amount, bonus);
-    prop_assert_eq!(t.savings.base.amount + t.savings.bonus.amount, t.savings.total.amount);
+    prop_assert_eq!(
+        t.savings.base.amount + t.savings.bonus.amount,
+        t.savings.total.amount
+    );
     prop_assert!(t.savings.base.amount >= 0);
     Ok(())
 }

@@ -182,7 +182,9 @@ mod tests {
         assert_eq!("09:30".parse::<ClockTime>().unwrap().minutes(), 570);
         assert_eq!("24:00".parse::<ClockTime>().unwrap(), ClockTime::END_OF_DAY);
         assert_eq!(ClockTime::from_minutes(570).unwrap().to_string(), "09:30");
-        for bad in ["9:30", "24:01", "12:60", "ab:cd", "", "12:3", "+1:00", "123:00"] {
+        for bad in [
+            "9:30", "24:01", "12:60", "ab:cd", "", "12:3", "+1:00", "123:00",
+        ] {
             assert!(bad.parse::<ClockTime>().is_err(), "{bad}");
         }
         assert!(ClockTime::from_minutes(1441).is_none());

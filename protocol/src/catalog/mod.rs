@@ -87,8 +87,7 @@ use crate::money::Currency;
 
 pub use condition::{ClockTime, Conditions, TimeWindow, Weekday};
 pub use promotion::{
-    Audience, ItemSelector, Label, Promotion, Rewarded, Rule, ThresholdStep, TierPrice,
-    UnitReward,
+    Audience, ItemSelector, Label, Promotion, Rewarded, Rule, ThresholdStep, TierPrice, UnitReward,
 };
 pub use savings::{GiftCardRules, SavingsProgramme};
 pub use validate::{CatalogError, CatalogErrors};
@@ -151,7 +150,10 @@ impl Catalog {
             None => Vec::new(),
             Some(toml::Value::Array(items)) => items,
             Some(_) => {
-                errors.push(CatalogError::catalog("promotions", "must be an array of tables"));
+                errors.push(CatalogError::catalog(
+                    "promotions",
+                    "must be an array of tables",
+                ));
                 Vec::new()
             }
         };

@@ -109,7 +109,12 @@ fn every_promotion_type_and_condition_parses() {
             rewarded: Rewarded::MostExpensive,
         }
     );
-    assert!(catalog.promotion("DOUBLE-FRESH").unwrap().is_savings_bonus());
+    assert!(
+        catalog
+            .promotion("DOUBLE-FRESH")
+            .unwrap()
+            .is_savings_bonus()
+    );
     assert_eq!(catalog.gift_cards.hold_ttl_seconds, 600);
 }
 
@@ -184,7 +189,10 @@ rules = []
         "promotion \"SUMMER-10\": field rules[0].price: must be a positive amount in minor units",
     ];
     for line in expect {
-        assert!(lines.iter().any(|l| l == line), "missing {line:?} in\n{errors}");
+        assert!(
+            lines.iter().any(|l| l == line),
+            "missing {line:?} in\n{errors}"
+        );
     }
     // A promotion that does not deserialize is named, and its message names the field.
     assert!(
@@ -194,7 +202,10 @@ rules = []
         "{errors}"
     );
     // A promotion without an id is named by its position.
-    assert!(lines.iter().any(|l| l.starts_with("promotion \"#3\": ")), "{errors}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("promotion \"#3\": ")),
+        "{errors}"
+    );
 }
 
 #[test]

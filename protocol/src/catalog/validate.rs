@@ -148,7 +148,10 @@ impl Report<'_> {
         for (i, value) in values.iter().enumerate() {
             self.name(&format!("{field}[{i}]"), value);
             if !seen.insert(value.as_str()) {
-                self.push(format!("{field}[{i}]"), format!("{value:?} is listed twice"));
+                self.push(
+                    format!("{field}[{i}]"),
+                    format!("{value:?} is listed twice"),
+                );
             }
         }
     }
@@ -203,7 +206,10 @@ pub(super) fn catalog(catalog: &Catalog) -> Vec<CatalogError> {
     if catalog.format != CATALOG_FORMAT {
         report.push(
             "format",
-            format!("unsupported catalog format {}: this till reads format {CATALOG_FORMAT}", catalog.format),
+            format!(
+                "unsupported catalog format {}: this till reads format {CATALOG_FORMAT}",
+                catalog.format
+            ),
         );
     }
     report.names("tiers", &catalog.tiers);
@@ -255,7 +261,10 @@ fn savings_programme(report: &mut Report<'_>, savings: &SavingsProgramme, tiers:
     for (tier, rate) in &savings.tier_multipliers {
         let field = format!("savings.tier_multipliers.{tier}");
         if !tiers.contains(tier.as_str()) {
-            report.push(&*field, format!("unknown tier {tier:?}: not in the catalog's tiers"));
+            report.push(
+                &*field,
+                format!("unknown tier {tier:?}: not in the catalog's tiers"),
+            );
         }
         report.multiplier(&field, *rate, 1);
     }
@@ -271,7 +280,10 @@ fn gift_cards(report: &mut Report<'_>, rules: &GiftCardRules) {
     if !(1..=86_400).contains(&rules.hold_ttl_seconds) {
         report.push("gift_cards.hold_ttl_seconds", "must be 1..=86400 seconds");
     }
-    report.not_negative("gift_cards.offline_cap_per_card", rules.offline_cap_per_card);
+    report.not_negative(
+        "gift_cards.offline_cap_per_card",
+        rules.offline_cap_per_card,
+    );
 }
 
 fn promotion(report: &mut Report<'_>, promo: &Promotion, tiers: &BTreeSet<&str>) {
@@ -337,7 +349,10 @@ fn conditions(report: &mut Report<'_>, c: &Conditions, tiers: &BTreeSet<&str>) {
         }
     }
     if c.hours.len() > MAX_LIST {
-        report.push("conditions.hours", format!("must have at most {MAX_LIST} entries"));
+        report.push(
+            "conditions.hours",
+            format!("must have at most {MAX_LIST} entries"),
+        );
     }
     for (i, window) in c.hours.iter().enumerate() {
         if window.from == window.until {
@@ -350,7 +365,10 @@ fn conditions(report: &mut Report<'_>, c: &Conditions, tiers: &BTreeSet<&str>) {
     report.names("conditions.stores", &c.stores);
     report.names("conditions.regions", &c.regions);
     if c.min_quantity == Some(0) {
-        report.push("conditions.min_quantity", "must be at least 1 (leave it out for none)");
+        report.push(
+            "conditions.min_quantity",
+            "must be at least 1 (leave it out for none)",
+        );
     }
     if let Some(amount) = c.min_amount {
         report.positive("conditions.min_amount", amount);
@@ -436,7 +454,10 @@ fn rule(report: &mut Report<'_>, at: &str, rule: &Rule, tiers: &BTreeSet<&str>) 
             if steps.is_empty() {
                 report.push(format!("{at}.steps"), "must have at least one step");
             } else if steps.len() > MAX_LIST {
-                report.push(format!("{at}.steps"), format!("must have at most {MAX_LIST} steps"));
+                report.push(
+                    format!("{at}.steps"),
+                    format!("must have at most {MAX_LIST} steps"),
+                );
             }
             let mut previous: Option<i64> = None;
             for (i, step) in steps.iter().enumerate() {

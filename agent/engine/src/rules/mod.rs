@@ -73,7 +73,10 @@ impl RuleInput<'_> {
 
 /// The discount `rule` gives each selected line, ascending by line, zero parts left out.
 /// Savings multipliers give no discount (see [`crate::savings`]).
-pub(crate) fn discounts(rule: &Rule, input: &RuleInput<'_>) -> Result<Vec<(usize, i64)>, EngineError> {
+pub(crate) fn discounts(
+    rule: &Rule,
+    input: &RuleInput<'_>,
+) -> Result<Vec<(usize, i64)>, EngineError> {
     match rule {
         Rule::PercentOff { percent, .. } => price::percent_off(input, *percent),
         Rule::AmountOff {

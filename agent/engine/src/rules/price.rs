@@ -9,7 +9,10 @@ use crate::error::EngineError;
 
 /// `percent` of what the selected lines have left, rounded half-even once, allocated pro
 /// rata.
-pub(super) fn percent_off(input: &RuleInput<'_>, percent: Rate) -> Result<Vec<(usize, i64)>, EngineError> {
+pub(super) fn percent_off(
+    input: &RuleInput<'_>,
+    percent: Rate,
+) -> Result<Vec<(usize, i64)>, EngineError> {
     let base = input.base()?;
     let off = Money::new(base, input.currency).percent(percent)?.amount;
     input.pro_rata(off.min(base))
@@ -28,7 +31,9 @@ pub(super) fn amount_off(
     }
     let mut parts = Vec::new();
     for &i in input.selected {
-        let Some(line) = input.priced(i) else { continue };
+        let Some(line) = input.priced(i) else {
+            continue;
+        };
         let off = Money::new(amount, input.currency)
             .checked_mul(i64::from(line.count()))?
             .amount
@@ -42,10 +47,15 @@ pub(super) fn amount_off(
 
 /// Each selected line costs `price` per unit (or per kilogram): the discount is what the
 /// line has left above that, never negative.
-pub(super) fn fixed_price(input: &RuleInput<'_>, price: i64) -> Result<Vec<(usize, i64)>, EngineError> {
+pub(super) fn fixed_price(
+    input: &RuleInput<'_>,
+    price: i64,
+) -> Result<Vec<(usize, i64)>, EngineError> {
     let mut parts = Vec::new();
     for &i in input.selected {
-        let Some(line) = input.priced(i) else { continue };
+        let Some(line) = input.priced(i) else {
+            continue;
+        };
         let target = extend(price, line.line.quantity, input.currency)?;
         let off = input.left(i).saturating_sub(target);
         if off > 0 {
