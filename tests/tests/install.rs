@@ -81,6 +81,23 @@ fn text(out: &std::process::Output) -> String {
     )
 }
 
+/// A till staged in a temp dir and enrolled with `central` for `store`.
+fn installed(central: &Central, store: &str) -> tempfile::TempDir {
+    let code = central.enrol_code(store);
+    let stage = tempfile::tempdir().unwrap();
+    let out = install(&[
+        "install",
+        "--central",
+        &central.url,
+        "--enrol",
+        &code,
+        "--root",
+        stage.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    stage
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
@@ -199,19 +216,8 @@ fn an_unreachable_central_is_explained() {
 #[test]
 fn doctor_finds_a_readable_key_and_says_chmod() {
     let central = Central::start();
-    let code = central.enrol_code("S3");
-    let stage = tempfile::tempdir().unwrap();
+    let stage = installed(&central, "S3");
     let root = stage.path().to_str().unwrap();
-    let ok = install(&[
-        "install",
-        "--central",
-        &central.url,
-        "--enrol",
-        &code,
-        "--root",
-        root,
-    ]);
-    assert!(ok.status.success(), "{}", text(&ok));
     let key = stage.path().join("etc/tillpass/till.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let doctor = install(&["doctor", "--root", root]);
@@ -229,19 +235,8 @@ fn doctor_finds_a_readable_key_and_says_chmod() {
 fn an_installed_till_identifies_a_pass_central_issued() {
     use tillpass_tests::binary::TILLPASS;
     let central = Central::start();
-    let code = central.enrol_code("S4");
-    let stage = tempfile::tempdir().unwrap();
+    let stage = installed(&central, "S4");
     let root = stage.path().to_str().unwrap();
-    let ok = install(&[
-        "install",
-        "--central",
-        &central.url,
-        "--enrol",
-        &code,
-        "--root",
-        root,
-    ]);
-    assert!(ok.status.success(), "{}", text(&ok));
 
     let run_central = |args: &[&str]| {
         let out = Command::new(binary::path(CENTRAL).unwrap())
