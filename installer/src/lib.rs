@@ -5,6 +5,7 @@
 //!
 //! ## Map
 //! - [`layout`]: every path tillpass uses, below an optional staging root (`--root`).
+//! - [`uninstall`]: removal that keeps, or refuses to purge, unsynced sales.
 //! - [`tls`]: the TLS provider for HTTPS to central.
 //! - [`fsops`]: idempotent, atomic file-system steps that report what they changed.
 //! - [`assets`]: the embedded systemd unit, udev rules, sysusers.d and tmpfiles.d files.
@@ -28,3 +29,4 @@ pub mod install;
 pub mod keys;
 pub mod layout;
 pub mod tls;
+pub mod uninstall;

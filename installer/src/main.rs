@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tillpass_installer::layout::Layout;
-use tillpass_installer::{doctor, install};
+use tillpass_installer::{doctor, install, uninstall};
 
 /// Install, enrol, upgrade, uninstall and diagnose tillpass on a Linux till.
 #[derive(Debug, Parser)]
@@ -38,6 +38,20 @@ enum Command {
         /// The name central's inventory shows for this till; the host name by default.
         #[arg(long)]
         hostname: Option<String>,
+    },
+    /// Removes tillpass. Without --purge the configuration, the till's key and its data
+    /// stay (a reinstall continues where it left off). --purge removes them too, and
+    /// refuses while sales have not reached central, unless --force is also given.
+    Uninstall {
+        /// Also remove the configuration, keys and data.
+        #[arg(long)]
+        purge: bool,
+        /// Purge even if unsynced events would be lost.
+        #[arg(long, requires = "purge")]
+        force: bool,
+        /// Uninstall from a till staged below this folder.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
     },
     /// Checks an installed till and says what to do about each problem found. Changes
     /// nothing. Exits 1 if any check failed.
@@ -87,6 +101,20 @@ fn main() -> ExitCode {
                             "staged below {}: services were not touched",
                             options.layout.root().display()
                         );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tillpass-install: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Uninstall { purge, force, root } => {
+            match uninstall::uninstall(&Layout::new(root), purge, force) {
+                Ok(removed) => {
+                    for path in removed {
+                        println!("removed {path}");
                     }
                     ExitCode::SUCCESS
                 }

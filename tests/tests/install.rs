@@ -289,6 +289,28 @@ fn an_installed_till_identifies_a_pass_central_issued() {
         agent.output()
     );
     assert!(answer.contains("\"subject\":\"C-0042\""), "{answer}");
+    agent.kill();
+
+    // The identification is journaled and not yet at central: purge refuses.
+    let purge = install(&["uninstall", "--purge", "--root", root]);
+    assert!(!purge.status.success());
+    assert!(
+        text(&purge).contains("refusing to purge"),
+        "{}",
+        text(&purge)
+    );
+    assert!(stage.path().join("var/lib/tillpass/tillpass.db").exists());
+    // A plain uninstall keeps the key and the data for a reinstall.
+    let plain = install(&["uninstall", "--root", root]);
+    assert!(plain.status.success(), "{}", text(&plain));
+    assert!(
+        !stage
+            .path()
+            .join("etc/systemd/system/tillpass.service")
+            .exists()
+    );
+    assert!(stage.path().join("etc/tillpass/till.key").exists());
+    assert!(stage.path().join("var/lib/tillpass/tillpass.db").exists());
 }
 
 fn http_post(addr: &str, path: &str, token: &str, body: &str) -> String {
