@@ -118,7 +118,53 @@ pub fn check_files(layout: &Layout) -> Vec<Finding> {
     findings.push(check_secret_mode("api-token", &layout.api_token()));
     findings.push(check_config_present(&layout.config_file()));
     findings.push(check_disk_space(layout));
+    findings.push(check_database(layout));
     findings
+}
+
+fn check_database(layout: &Layout) -> Finding {
+    use rusqlite::{Connection, OpenFlags};
+    let path = layout.state_dir().join(crate::uninstall::DB_FILE);
+    if !path.exists() {
+        return Finding::bad(
+            "database",
+            Status::Skipped,
+            format!("{} does not exist yet", path.display()),
+            "the agent creates it at its first start",
+        );
+    }
+    let damaged = |detail: String| {
+        Finding::bad(
+            "database",
+            Status::Fail,
+            format!("{}: {detail}", path.display()),
+            "stop the agent and restore the newest file from the backups folder; the agent \
+             refuses to start on a damaged database and never replaces it",
+        )
+    };
+    let conn = match Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        Ok(c) => c,
+        Err(e) => return damaged(e.to_string()),
+    };
+    match conn.query_row("PRAGMA integrity_check(1)", [], |r| r.get::<_, String>(0)) {
+        Ok(ok) if ok == "ok" => {}
+        Ok(problem) => return damaged(problem),
+        Err(e) => return damaged(e.to_string()),
+    }
+    match crate::uninstall::unsynced_events(&layout.state_dir()) {
+        Ok(0) => Finding::ok(
+            "database",
+            format!("{} intact, outbox empty", path.display()),
+        ),
+        Ok(n) => Finding::ok(
+            "database",
+            format!(
+                "{} intact, {n} event(s) waiting for central",
+                path.display()
+            ),
+        ),
+        Err(e) => damaged(e.to_string()),
+    }
 }
 
 fn check_system_file(check: &'static str, path: &Path, expected: &str, fix: &str) -> Finding {
@@ -256,6 +302,23 @@ mod tests {
         assert!(names.contains(&"unit-file"));
         assert!(names.contains(&"till-key"));
         assert!(names.contains(&"config"));
+    }
+
+    #[test]
+    fn a_damaged_database_is_a_failure_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        ensure_dir(&layout.state_dir(), 0o750).unwrap();
+        assert_eq!(check_database(&layout).status, Status::Skipped);
+        let db = layout.state_dir().join(crate::uninstall::DB_FILE);
+        std::fs::write(
+            &db,
+            b"not a database at all, but somebody's sales".repeat(200),
+        )
+        .unwrap();
+        let finding = check_database(&layout);
+        assert_eq!(finding.status, Status::Fail, "{finding}");
+        assert!(finding.fix.unwrap().contains("backups"));
     }
 
     #[test]
