@@ -1,0 +1,60 @@
+//! The `tillpass-install` command line as an operator meets it. (Having an integration
+//! test here also makes `cargo test --workspace` build the binary that the end-to-end tests
+//! in `tests/` run.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tillpass-install"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn doctor_on_an_empty_root_fails_and_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = run(&["doctor", "--root", dir.path().to_str().unwrap()]);
+    assert!(!ok);
+    assert!(text.contains("FAIL] unit-file"), "{text}");
+    assert!(
+        text.contains("→ re-run `tillpass-install install"),
+        "{text}"
+    );
+}
+
+#[test]
+fn force_without_purge_is_refused_before_anything_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = run(&[
+        "uninstall",
+        "--force",
+        "--root",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(text.contains("--purge"), "{text}");
+}
+
+#[test]
+fn install_without_a_code_on_a_new_till_asks_for_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = run(&[
+        "install",
+        "--central",
+        "http://127.0.0.1:9",
+        "--root",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(text.contains("--enrol CODE"), "{text}");
+}
