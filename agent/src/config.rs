@@ -285,6 +285,13 @@ impl Config {
             .unwrap_or_else(|| self.data_dir(paths).join("enrolment.json"))
     }
 
+    /// The till key file: the systemd credential if there is one.
+    pub fn key_file(&self, paths: &Paths) -> Option<PathBuf> {
+        paths
+            .credential("till.key")
+            .or_else(|| self.till.key_file.clone())
+    }
+
     /// The POS bearer token file: the systemd credential if there is one.
     pub fn token_file(&self, paths: &Paths) -> PathBuf {
         paths

@@ -72,6 +72,9 @@ pub enum DaemonError {
     /// The scanners could not be started.
     #[error("scanners: {0}")]
     Scanners(String),
+    /// The relay to central could not be set up.
+    #[error("relay to central: {0}")]
+    Relay(#[from] crate::relay::RelayError),
     /// Serving failed.
     #[error("server: {0}")]
     Serve(std::io::Error),
@@ -82,6 +85,8 @@ pub enum DaemonError {
 pub struct Agent {
     /// The HTTP state (identifier, bus, metrics).
     pub state: AppState,
+    /// The outbox relay to central, when the till is enrolled and has its key.
+    pub relay: Option<crate::relay::Relay>,
 }
 
 /// Builds the agent from its configuration: store, enrolment, pipeline.
@@ -114,11 +119,33 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
         max_uses = response.offline_policy.replay.max_uses_per_pass.max(1);
     }
     let who = till_identity(config, enrolment.as_ref());
+    let central = config
+        .central
+        .url
+        .clone()
+        .or_else(|| enrolment.as_ref().map(|r| r.central.clone()));
+    let key = config
+        .key_file(paths)
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|t| crate::relay::read_till_key(&t));
 
     let metrics = Arc::new(Metrics::default());
     let policy = VerifyPolicy {
         clock_skew_secs: config.identify.clock_skew_secs,
         ..VerifyPolicy::default()
+    };
+    let relay = match (&central, &who, key) {
+        (Some(url), Some(who), Some(key)) => Some(crate::relay::Relay::new(
+            store.clone(),
+            url,
+            who.till.clone(),
+            key,
+            clock.clone(),
+        )?),
+        _ => {
+            tracing::warn!("no central URL, till id or till key: the journal stays on this till");
+            None
+        }
     };
     let identifier = Arc::new(Identifier::new(IdentifierParts {
         store,
@@ -150,6 +177,7 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
             token: Arc::from(token),
             devices: Arc::new(Mutex::new(BTreeMap::new())),
         },
+        relay,
     })
 }
 
@@ -194,6 +222,7 @@ pub async fn run(agent: Agent, config: &Config, listener: TcpListener) -> Result
         )
     };
     let pump = tokio::spawn(pump_scanner_events(state.clone(), rx));
+    let relay = agent.relay.map(|r| tokio::spawn(r.run()));
 
     let addr = listener
         .local_addr()
@@ -223,6 +252,9 @@ pub async fn run(agent: Agent, config: &Config, listener: TcpListener) -> Result
     }
     pump.abort();
     watchdog.abort();
+    if let Some(relay) = relay {
+        relay.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

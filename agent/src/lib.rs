@@ -14,6 +14,8 @@
 //! - [`slot`]: the till's current customer; [`bus`]: events for the POS, the event
 //!   stream and the dashboard.
 //! - [`http`]: health, metrics and the POS API routes; [`metrics`]: Prometheus text.
+//! - [`relay`]: the outbox relay to central (signed, batched, deleted only when
+//!   acknowledged).
 //! - [`daemon`]: start-up, scanners, serving, systemd notifications, graceful shutdown.
 //! - [`telemetry`]: how log lines are written.
 //!
@@ -29,6 +31,7 @@ pub mod http;
 pub mod identify;
 pub mod metrics;
 pub mod paths;
+pub mod relay;
 pub mod slot;
 pub mod store;
 pub mod telemetry;

@@ -275,6 +275,10 @@ fn an_installed_till_identifies_a_pass_central_issued() {
         "TILLPASS_API_TOKEN_FILE",
         format!("{root}/etc/tillpass/api.token"),
     )
+    .env(
+        "TILLPASS_TILL_KEY_FILE",
+        format!("{root}/etc/tillpass/till.key"),
+    )
     .env("TILLPASS_API_LISTEN", "127.0.0.1:0");
     let mut agent = Child::spawn("agent", cmd, stage.path()).unwrap();
     let addr = agent
@@ -289,28 +293,37 @@ fn an_installed_till_identifies_a_pass_central_issued() {
         agent.output()
     );
     assert!(answer.contains("\"subject\":\"C-0042\""), "{answer}");
+
+    // The relay uploads the token use and the new customer to central, signed with the
+    // till key; the outbox empties only on central's acknowledgement.
+    tillpass_tests::wait::until("the outbox to drain", Duration::from_secs(30), || {
+        let status = http_get(&addr, "/v1/status", token.trim());
+        status.contains("\"outbox_depth\":0").then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", agent.output()));
     agent.kill();
 
-    // The identification is journaled and not yet at central: purge refuses.
+    // Everything reached central: purge is allowed and removes data and keys.
     let purge = install(&["uninstall", "--purge", "--root", root]);
-    assert!(!purge.status.success());
-    assert!(
-        text(&purge).contains("refusing to purge"),
-        "{}",
-        text(&purge)
-    );
-    assert!(stage.path().join("var/lib/tillpass/tillpass.db").exists());
-    // A plain uninstall keeps the key and the data for a reinstall.
-    let plain = install(&["uninstall", "--root", root]);
-    assert!(plain.status.success(), "{}", text(&plain));
-    assert!(
-        !stage
-            .path()
-            .join("etc/systemd/system/tillpass.service")
-            .exists()
-    );
-    assert!(stage.path().join("etc/tillpass/till.key").exists());
-    assert!(stage.path().join("var/lib/tillpass/tillpass.db").exists());
+    assert!(purge.status.success(), "{}", text(&purge));
+    assert!(!stage.path().join("var/lib/tillpass").exists());
+    assert!(!stage.path().join("etc/tillpass/till.key").exists());
+}
+
+fn http_get(addr: &str, path: &str, token: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
 }
 
 fn http_post(addr: &str, path: &str, token: &str, body: &str) -> String {

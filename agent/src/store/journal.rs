@@ -59,10 +59,10 @@ pub fn depth(conn: &Connection) -> Result<(i64, Option<i64>), StoreError> {
     .map_err(sql)
 }
 
-/// The oldest `limit` events, in order.
+/// The oldest `limit` events central has not refused, in order.
 pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<JournalEvent>, StoreError> {
     let mut stmt = conn
-        .prepare_cached("SELECT body FROM outbox ORDER BY seq LIMIT ?1")
+        .prepare_cached("SELECT body FROM outbox WHERE last_error IS NULL ORDER BY seq LIMIT ?1")
         .map_err(sql)?;
     let rows = stmt
         .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
