@@ -67,6 +67,8 @@ pub struct Config {
     pub identify: IdentifySection,
     /// Logging.
     pub log: LogSection,
+    /// `[sync]`.
+    pub sync: SyncSection,
     /// The scanners this till reads.
     #[serde(rename = "scanner")]
     pub scanners: Vec<ScannerConfig>,
@@ -86,6 +88,53 @@ pub struct TillSection {
     pub key_file: Option<PathBuf>,
     /// The enrolment record the installer wrote; `<data_dir>/enrolment.json` by default.
     pub enrolment_file: Option<PathBuf>,
+    /// The store's time zone (IANA name): promotions' weekdays and hours, the dashboard's
+    /// days. `Europe/Madrid` by default.
+    pub timezone: Option<String>,
+    /// The store's language (`es` or `en`): the dashboard's default. `es` by default.
+    pub lang: Option<String>,
+}
+
+impl TillSection {
+    /// The store's time zone.
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        self.timezone
+            .as_deref()
+            .and_then(|name| jiff::tz::TimeZone::get(name).ok())
+            .unwrap_or_else(|| {
+                jiff::tz::TimeZone::get(DEFAULT_TIMEZONE).unwrap_or(jiff::tz::TimeZone::UTC)
+            })
+    }
+
+    /// The store's language.
+    pub fn language(&self) -> tillpass_protocol::lang::Lang {
+        match self.lang.as_deref() {
+            Some("en") => tillpass_protocol::lang::Lang::En,
+            _ => tillpass_protocol::lang::Lang::Es,
+        }
+    }
+}
+
+/// The time zone of a store that names none.
+pub const DEFAULT_TIMEZONE: &str = "Europe/Madrid";
+
+/// `[sync]`: the conversation with central.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSection {
+    /// Seconds between pulls of deltas and the catalog while online.
+    pub interval_secs: u64,
+    /// Days scan logs and token-use records are kept once synced.
+    pub retention_days: u32,
+}
+
+impl Default for SyncSection {
+    fn default() -> SyncSection {
+        SyncSection {
+            interval_secs: 30,
+            retention_days: 90,
+        }
+    }
 }
 
 /// `[central]`.
@@ -181,7 +230,7 @@ impl Default for LogSection {
     }
 }
 
-const SECTIONS: &[&str] = &["till", "central", "api", "store", "identify", "log"];
+const SECTIONS: &[&str] = &["till", "central", "api", "store", "identify", "log", "sync"];
 
 impl Config {
     /// Loads the configuration: defaults, then `file` if it exists (an explicitly named
@@ -262,6 +311,31 @@ impl Config {
             return Err(invalid(
                 "central.url",
                 "must start with https:// or http://",
+            ));
+        }
+        if let Some(name) = &self.till.timezone
+            && jiff::tz::TimeZone::get(name).is_err()
+        {
+            return Err(invalid(
+                "till.timezone",
+                format!("{name} is not a known IANA time zone, e.g. Europe/Madrid"),
+            ));
+        }
+        if let Some(lang) = &self.till.lang
+            && !matches!(lang.as_str(), "es" | "en")
+        {
+            return Err(invalid("till.lang", "must be `es` or `en`"));
+        }
+        if !(1..=86_400).contains(&self.sync.interval_secs) {
+            return Err(invalid(
+                "sync.interval_secs",
+                "must be between 1 and 86400 seconds",
+            ));
+        }
+        if !(1..=3_650).contains(&self.sync.retention_days) {
+            return Err(invalid(
+                "sync.retention_days",
+                "must be between 1 and 3650 days",
             ));
         }
         tillpass_hardware::config::validate_all(&self.scanners)

@@ -176,6 +176,9 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
             metrics,
             token: Arc::from(token),
             devices: Arc::new(Mutex::new(BTreeMap::new())),
+            catalogs: Arc::new(crate::catalog::Catalogs::new()),
+            time_zone: config.till.time_zone(),
+            lang: config.till.language(),
         },
         relay,
     })

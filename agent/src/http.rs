@@ -53,6 +53,12 @@ pub struct AppState {
     pub token: Arc<str>,
     /// Scanner states by name.
     pub devices: Arc<Mutex<BTreeMap<String, DeviceStatus>>>,
+    /// The promotion catalog in force.
+    pub catalogs: Arc<crate::catalog::Catalogs>,
+    /// The store's time zone.
+    pub time_zone: jiff::tz::TimeZone,
+    /// The store's language.
+    pub lang: tillpass_protocol::lang::Lang,
 }
 
 /// The router.

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bus;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod daemon;

@@ -10,8 +10,11 @@ use rusqlite::Connection;
 use super::{StoreError, sql};
 
 /// The migrations, in order: (number, name, SQL).
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (2, "sales", include_str!("migrations/0002_sales.sql")),
+    (3, "managers", include_str!("migrations/0003_managers.sql")),
+];
 
 /// The newest schema version this build knows.
 pub fn latest() -> i64 {

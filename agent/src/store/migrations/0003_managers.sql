@@ -1,0 +1,2 @@
+-- tillpass agent store, migration 3: store manager accounts for the dashboard.
+-- Never edit once landed: add a new migration instead.
