@@ -37,6 +37,39 @@ pub enum AgentEvent {
         /// What a technician can do about it.
         hint: Option<String>,
     },
+    /// A POS session was closed: the sale is committed.
+    SaleClosed {
+        /// The sale (the POS's transaction id).
+        sale_id: String,
+        /// What the customer paid, in minor units.
+        net: tillpass_protocol::money::Money,
+        /// The customer's masked reference, if one was identified.
+        customer: Option<String>,
+    },
+    /// The conversation with central changed: online, offline, earn-only.
+    SyncState {
+        /// Whether the last exchange with central succeeded.
+        online: bool,
+        /// Why the till is limited to earning, if it is.
+        earn_only: Option<String>,
+        /// A line for people.
+        detail: String,
+    },
+}
+
+impl AgentEvent {
+    /// The event's name on the event stream.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AgentEvent::Identified(_) => "identified",
+            AgentEvent::Refused(_) => "refused",
+            AgentEvent::ScannerConnected { .. } => "scanner_connected",
+            AgentEvent::ScannerDisconnected { .. } => "scanner_disconnected",
+            AgentEvent::ScannerError { .. } => "scanner_error",
+            AgentEvent::SaleClosed { .. } => "sale_closed",
+            AgentEvent::SyncState { .. } => "sync_state",
+        }
+    }
 }
 
 /// The bus: a broadcast channel. Slow subscribers miss old events rather than slowing the

@@ -179,6 +179,7 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
             catalogs: Arc::new(crate::catalog::Catalogs::new()),
             time_zone: config.till.time_zone(),
             lang: config.till.language(),
+            sync: Arc::new(crate::sync::SyncStatus::default()),
         },
         relay,
     })

@@ -59,6 +59,8 @@ pub struct AppState {
     pub time_zone: jiff::tz::TimeZone,
     /// The store's language.
     pub lang: tillpass_protocol::lang::Lang,
+    /// The state of the conversation with central.
+    pub sync: Arc<crate::sync::SyncStatus>,
 }
 
 /// The router.
@@ -254,13 +256,7 @@ async fn events(
     authorised(&state, &headers)?;
     let stream = BroadcastStream::new(state.bus.subscribe()).filter_map(|item| {
         let event = item.ok()?;
-        let name = match &event {
-            AgentEvent::Identified(_) => "identified",
-            AgentEvent::Refused(_) => "refused",
-            AgentEvent::ScannerConnected { .. } => "scanner_connected",
-            AgentEvent::ScannerDisconnected { .. } => "scanner_disconnected",
-            AgentEvent::ScannerError { .. } => "scanner_error",
-        };
+        let name = event.name();
         let data = serde_json::to_string(&event).ok()?;
         Some(Ok(Event::default().event(name).data(data)))
     });

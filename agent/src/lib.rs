@@ -35,4 +35,5 @@ pub mod paths;
 pub mod relay;
 pub mod slot;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

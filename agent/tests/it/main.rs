@@ -2,7 +2,10 @@
 //! loopback sockets and pseudo-terminal scanners. No mocks, no fixed sleeps.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod dashboard;
 mod hostile;
 mod refusals;
 mod scanner;
+mod sessions;
+mod sync;
 mod util;
