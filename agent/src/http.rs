@@ -63,17 +63,36 @@ pub struct AppState {
     pub sync: Arc<crate::sync::SyncStatus>,
 }
 
+impl AppState {
+    /// The store's region, as the engine matches promotions by region.
+    pub fn region(&self) -> String {
+        String::new()
+    }
+}
+
 /// The router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let small = Router::new()
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .route("/v1/identify", post(identify))
         .route("/v1/events", get(events))
         .route("/v1/status", get(status))
-        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(DefaultBodyLimit::max(16 * 1024));
+    Router::new()
+        .merge(small)
+        .merge(crate::sessions::routes::routes())
         .with_state(state)
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document(),
+    )
+        .into_response()
 }
 
 /// Serves `router` on an already-bound listener until `shutdown` completes.
@@ -104,7 +123,7 @@ pub fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
 }
 
 #[allow(clippy::result_large_err)] // the error is the response itself
-fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+pub(crate) fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -191,14 +210,20 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// The body of `POST /v1/identify`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifyRequest {
     /// The scan text, as the POS's scanner read it.
     pub scan: String,
 }
 
-async fn identify(
+/// Identifies a scan read by the POS's own scanner: the same pipeline and answers as a
+/// scan at the till's scanner.
+#[utoipa::path(post, path = "/v1/identify", tag = "identify", request_body = IdentifyRequest,
+    responses((status = 200, description = "Identified", body = Object),
+              (status = 422, description = "Refused, with the reason and the cashier's message", body = Object)),
+    security(("bearer" = [])))]
+pub(crate) async fn identify(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Json<IdentifyRequest>, axum::extract::rejection::JsonRejection>,
@@ -276,7 +301,11 @@ struct Status {
     scanners: BTreeMap<String, DeviceStatus>,
 }
 
-async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// The till's state: readiness, outbox, current customer, scanners.
+#[utoipa::path(get, path = "/v1/status", tag = "identify",
+    responses((status = 200, description = "The state", body = Object)),
+    security(("bearer" = [])))]
+pub(crate) async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(r) = authorised(&state, &headers) {
         return r;
     }

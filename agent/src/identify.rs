@@ -220,6 +220,43 @@ impl Identifier {
         &self.store
     }
 
+    /// Who this till is, once enrolled.
+    pub fn who(&self) -> Option<&TillIdentity> {
+        self.who.as_ref()
+    }
+
+    /// Verifies a scan without recording anything (a dry run): its kind and subject, or
+    /// the refusal. Replays are not checked: nothing is used.
+    pub fn check(&self, text: &str, source: &str) -> Result<(TokenKind, String), ScanRefusal> {
+        let now = self.clock.now();
+        let refuse = |code, detail, m| ScanRefusal::new(source, code, detail, m, now);
+        if text.len() > MAX_SCAN_LEN {
+            return Err(refuse(
+                "malformed",
+                Some("too_long".to_owned()),
+                BAD_SUBJECT,
+            ));
+        }
+        let trust = self.trust.read().unwrap_or_else(|p| p.into_inner());
+        let Some(trust) = trust.as_ref() else {
+            return Err(refuse("not_enrolled", None, NOT_ENROLLED));
+        };
+        let revocations = self.revocations.read().unwrap_or_else(|p| p.into_inner());
+        let verified = token::verify(text, &trust.store, &self.policy, &*revocations, now)
+            .map_err(|r| {
+                ScanRefusal::new(
+                    source,
+                    r.code(),
+                    r.detail_code().map(str::to_owned),
+                    r.messages(),
+                    now,
+                )
+            })?;
+        let subject = subject_text(verified.subject().as_bytes())
+            .ok_or_else(|| refuse("malformed", None, BAD_SUBJECT))?;
+        Ok((verified.kind(), subject))
+    }
+
     /// Identifies one scan. Blocking (SQLite): call from a blocking thread.
     pub fn identify(&self, text: &str, source: &str) -> Result<Identification, ScanRefusal> {
         let started = Instant::now();
@@ -260,7 +297,11 @@ impl Identifier {
         match &result {
             Ok(id) => {
                 tracing::info!(source, kind = id.token_kind, subject = %mask(&id.subject), "identified");
-                self.slot.set(id.clone());
+                // Only a customer pass makes a customer current; a voucher or a gift card
+                // scanned during their sale leaves them in place.
+                if id.token_kind == TokenKind::CustomerPass.code() {
+                    self.slot.set(id.clone());
+                }
             }
             Err(r) => tracing::info!(source, code = r.code, detail = ?r.detail, "scan refused"),
         }

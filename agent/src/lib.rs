@@ -14,6 +14,9 @@
 //! - [`slot`]: the till's current customer; [`bus`]: events for the POS, the event
 //!   stream and the dashboard.
 //! - [`http`]: health, metrics and the POS API routes; [`metrics`]: Prometheus text.
+//! - [`sessions`]: the POS sale API — carts, tenders, close, cancel, returns, idempotency
+//!   keys; [`openapi`]: its generated OpenAPI document.
+//! - [`catalog`]: the promotion catalog in force; [`sync`]: the conversation with central.
 //! - [`relay`]: the outbox relay to central (signed, batched, deleted only when
 //!   acknowledged).
 //! - [`daemon`]: start-up, scanners, serving, systemd notifications, graceful shutdown.
@@ -31,8 +34,10 @@ pub mod daemon;
 pub mod http;
 pub mod identify;
 pub mod metrics;
+pub mod openapi;
 pub mod paths;
 pub mod relay;
+pub mod sessions;
 pub mod slot;
 pub mod store;
 pub mod sync;

@@ -8,13 +8,19 @@
 //! - [`tokens`]: the trust list in force, revocations, and token uses (replay records).
 //! - [`journal`]: the outbox of events for central.
 //! - [`scans`]: the scan log.
+//! - [`pos_sessions`], [`sales`], [`balances`], [`idempotency`]: POS sessions, closed
+//!   sales and returns, money moved at this till, and the answers kept for retried calls.
 //!
 //! Opening never creates over existing data: a file that cannot be opened or fails
 //! `PRAGMA integrity_check` is an error for the operator, and the file is left untouched.
 
+pub mod balances;
 pub mod customers;
+pub mod idempotency;
 pub mod journal;
 pub mod migrations;
+pub mod pos_sessions;
+pub mod sales;
 pub mod scans;
 pub mod tokens;
 

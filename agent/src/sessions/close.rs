@@ -1,0 +1,367 @@
+//! Closing a session — the commit of a sale — and cancelling one.
+//!
+//! A close writes, in the caller's one transaction: the sale and its effects, the
+//! customer's savings (earned pending, redeemed spent) and promotion uses, each gift-card
+//! hold turned into a debit, and the journal events for central (`sale_closed`, then
+//! `savings_earned`, `savings_redeemed`, `gift_card_debited`). It answers the receipt.
+
+use rusqlite::Connection;
+use tillpass_engine::{ClosedSale, Tender};
+use tillpass_protocol::money::{Currency, Money};
+use tillpass_protocol::sync::{EventPayload, GiftCardMovement, GiftCardRelease, SavingsMovement};
+
+use super::events::{self, customer, kind_name, sale_id};
+use super::model::{
+    Payment, Receipt, ReceiptGiftCard, ReceiptPromotion, SavingsSummary, TenderView,
+};
+use super::tenders::{gift_card_ref, hold_ref};
+use super::{ApiError, Ctx, Session, State, check_open, check_version};
+use crate::store::{balances, customers, journal, sales};
+
+/// The longest payment method name.
+pub const MAX_METHOD: usize = 32;
+/// The most payments a close may list.
+pub const MAX_PAYMENTS: usize = 20;
+
+/// The method recorded when the POS does not list its payments.
+pub const POS_METHOD: &str = "pos";
+
+/// Closes the session: commits the sale. Returns the closed session (not stored: the
+/// caller does, in the same transaction).
+pub fn close(
+    conn: &Connection,
+    ctx: &Ctx,
+    mut session: Session,
+    version: u64,
+    payments: Vec<Payment>,
+) -> Result<Session, ApiError> {
+    check_open(&session)?;
+    check_version(&session, version)?;
+    let evaluation = session.evaluation.clone();
+    let currency = evaluation.currency;
+    let due = session.amount_due();
+    let payments = checked_payments(payments, due, currency)?;
+
+    // Every gift-card hold must still be there and not have lapsed.
+    let holds = balances::holds_of(conn, &session.session_id)?;
+    for t in &session.tenders {
+        if let TenderView::GiftCard { hold_id, .. } = t {
+            let live = holds.iter().any(|h| {
+                &h.hold_id == hold_id && i64::try_from(ctx.now).unwrap_or(i64::MAX) < h.expires_at
+            });
+            if !live {
+                return Err(ApiError::conflict(
+                    "hold_lapsed",
+                    format!(
+                        "the gift-card hold {hold_id} lapsed before the close: cancel the \
+                         session and tender the card again"
+                    ),
+                ));
+            }
+        }
+    }
+
+    let mut tenders: Vec<Tender> = session
+        .tenders
+        .iter()
+        .map(|t| match t {
+            TenderView::Savings { amount } => Tender::Savings { amount: *amount },
+            TenderView::GiftCard {
+                card_id, amount, ..
+            } => Tender::GiftCard {
+                card_id: card_id.clone(),
+                amount: *amount,
+            },
+        })
+        .collect();
+    tenders.extend(payments.iter().map(|p| Tender::Other {
+        method: p.method.clone(),
+        amount: p.amount,
+    }));
+    let closed = ClosedSale::new(evaluation.clone(), tenders)
+        .map_err(|e| ApiError::unprocessable("tenders_do_not_match", e.to_string()))?;
+
+    let now = ctx.now_i64();
+    let who = &ctx.who;
+    let sid = sale_id(&session.session_id)?;
+    let earned = evaluation.totals.savings.total;
+    let redeemed = Money::new(session.savings_tendered(), currency);
+    let customer_ref = session.customer_ref.clone();
+
+    journal::append(
+        conn,
+        who,
+        now,
+        EventPayload::SaleClosed(events::sale_closed(
+            &session.session_id,
+            customer_ref.as_deref(),
+            &evaluation,
+            &closed.tenders,
+            redeemed,
+        )?),
+    )?;
+    if let Some(r) = &customer_ref {
+        balances::savings_moved(conn, r, currency.code(), earned.amount, redeemed.amount)?;
+        sales::count_uses(conn, r, &evaluation.promotions_used)?;
+        if earned.amount > 0 {
+            journal::append(
+                conn,
+                who,
+                now,
+                EventPayload::SavingsEarned(SavingsMovement {
+                    customer: customer(r)?,
+                    amount: earned,
+                    sale_id: Some(sid.clone()),
+                }),
+            )?;
+        }
+        if redeemed.amount > 0 {
+            journal::append(
+                conn,
+                who,
+                now,
+                EventPayload::SavingsRedeemed(SavingsMovement {
+                    customer: customer(r)?,
+                    amount: redeemed,
+                    sale_id: Some(sid.clone()),
+                }),
+            )?;
+        }
+    }
+    let mut gift_cards = Vec::new();
+    for t in &session.tenders {
+        let TenderView::GiftCard {
+            card_id,
+            hold_id,
+            amount,
+            ..
+        } = t
+        else {
+            continue;
+        };
+        balances::drop_hold(conn, hold_id)?;
+        balances::card_spent(conn, card_id, amount.amount)?;
+        journal::append(
+            conn,
+            who,
+            now,
+            EventPayload::GiftCardDebited(GiftCardMovement {
+                card: gift_card_ref(card_id)?,
+                amount: *amount,
+                sale_id: Some(sid.clone()),
+                hold_id: Some(hold_ref(hold_id)?),
+            }),
+        )?;
+        gift_cards.push((card_id.clone(), *amount));
+    }
+
+    let receipt = receipt(conn, ctx, &session, &closed, &gift_cards, payments)?;
+    let sale_json = json(&closed)?;
+    let receipt_json = json(&receipt)?;
+    let effect_kinds: Vec<String> = evaluation
+        .effects
+        .iter()
+        .map(|e| kind_name(e.kind))
+        .collect();
+    let effects: Vec<sales::EffectRow<'_>> = evaluation
+        .effects
+        .iter()
+        .zip(&effect_kinds)
+        .map(|(e, kind)| sales::EffectRow {
+            promotion_id: &e.promotion_id,
+            kind,
+            amount: e.amount.amount,
+        })
+        .collect();
+    let gift_total = gift_cards
+        .iter()
+        .fold(0_i64, |acc, (_, m)| acc.saturating_add(m.amount));
+    sales::insert(
+        conn,
+        &sales::SaleRow {
+            sale_id: &session.session_id,
+            till_id: who.till.as_str(),
+            origin: "local",
+            closed_at: now,
+            customer_ref: customer_ref.as_deref(),
+            currency: currency.code(),
+            gross: evaluation.totals.subtotal.amount,
+            discount: evaluation.totals.discount.amount,
+            net: evaluation.totals.total.amount,
+            savings_earned: earned.amount,
+            savings_redeemed: redeemed.amount,
+            gift_card_tendered: gift_total,
+            line_count: i64::try_from(evaluation.lines.len()).unwrap_or(i64::MAX),
+            sale: &sale_json,
+            receipt: &receipt_json,
+        },
+        &effects,
+    )?;
+    session.state = State::Closed;
+    session.version = session.version.saturating_add(1);
+    session.receipt = Some(receipt);
+    Ok(session)
+}
+
+fn json(value: &impl serde::Serialize) -> Result<String, ApiError> {
+    serde_json::to_string(value)
+        .map_err(|e| ApiError::store(&crate::store::StoreError::Corrupted(format!("sale: {e}"))))
+}
+
+/// The POS's payments, checked to cover exactly what is due.
+fn checked_payments(
+    payments: Vec<Payment>,
+    due: Money,
+    currency: Currency,
+) -> Result<Vec<Payment>, ApiError> {
+    if payments.is_empty() {
+        return Ok(if due.amount > 0 {
+            vec![Payment {
+                method: POS_METHOD.to_owned(),
+                amount: due,
+            }]
+        } else {
+            Vec::new()
+        });
+    }
+    if payments.len() > MAX_PAYMENTS {
+        return Err(ApiError::invalid(
+            "payments",
+            format!("at most {MAX_PAYMENTS} payments"),
+        ));
+    }
+    let mut sum: i64 = 0;
+    for (i, p) in payments.iter().enumerate() {
+        if p.method.is_empty()
+            || p.method.len() > MAX_METHOD
+            || !p
+                .method
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(ApiError::invalid(
+                format!("payments[{i}].method"),
+                format!("1 to {MAX_METHOD} of A-Z a-z 0-9 _ -, e.g. `cash` or `card`"),
+            ));
+        }
+        if p.amount.currency != currency {
+            return Err(ApiError::invalid(
+                format!("payments[{i}].amount.currency"),
+                format!("the sale is in {}", currency.code()),
+            ));
+        }
+        if p.amount.amount <= 0 {
+            return Err(ApiError::invalid(
+                format!("payments[{i}].amount"),
+                "must be positive",
+            ));
+        }
+        sum = sum.checked_add(p.amount.amount).ok_or_else(|| {
+            ApiError::invalid(format!("payments[{i}].amount"), "the sum overflows")
+        })?;
+    }
+    if sum != due.amount {
+        return Err(ApiError::invalid(
+            "payments",
+            format!(
+                "the payments add up to {sum} minor units, but {} are due",
+                due.amount
+            ),
+        ));
+    }
+    Ok(payments)
+}
+
+fn receipt(
+    conn: &Connection,
+    ctx: &Ctx,
+    session: &Session,
+    closed: &ClosedSale,
+    gift_cards: &[(String, Money)],
+    payments: Vec<Payment>,
+) -> Result<Receipt, ApiError> {
+    let evaluation = &closed.evaluation;
+    let currency = evaluation.currency;
+    let savings_after = match &session.customer_ref {
+        Some(r) => customers::lookup(conn, r)?
+            .and_then(|v| v.savings)
+            .map(|s| SavingsSummary {
+                available: Money::new(s.available(), currency),
+                pending: Money::new(s.pending.max(0), currency),
+            }),
+        None => None,
+    };
+    let mut cards = Vec::with_capacity(gift_cards.len());
+    for (card_id, charged) in gift_cards {
+        let remaining = balances::card(conn, card_id)?
+            .map(|c| c.synced_balance.saturating_sub(c.unsynced_spent).max(0))
+            .unwrap_or(0);
+        cards.push(ReceiptGiftCard {
+            card_id: card_id.clone(),
+            charged: *charged,
+            remaining: Money::new(remaining, currency),
+        });
+    }
+    Ok(Receipt {
+        sale_id: session.session_id.clone(),
+        till_id: ctx.who.till.as_str().to_owned(),
+        closed_at: ctx.now,
+        customer_ref: session.customer_ref.clone(),
+        gross: evaluation.totals.subtotal,
+        discount: evaluation.totals.discount,
+        net: evaluation.totals.total,
+        promotions: evaluation
+            .effects
+            .iter()
+            .map(|e| ReceiptPromotion {
+                promotion_id: e.promotion_id.clone(),
+                label_es: e.label.es.clone(),
+                label_en: e.label.en.clone(),
+                amount: e.amount,
+            })
+            .collect(),
+        savings_earned: evaluation.totals.savings.total,
+        savings_pending_until: evaluation.totals.savings.pending_until,
+        savings_redeemed: Money::new(session.savings_tendered(), currency),
+        savings_after,
+        gift_cards: cards,
+        payments,
+    })
+}
+
+/// Cancels the session: releases its gift-card holds; nothing is earned or spent.
+pub fn cancel(
+    conn: &Connection,
+    ctx: &Ctx,
+    mut session: Session,
+    version: Option<u64>,
+) -> Result<Session, ApiError> {
+    match session.state {
+        State::Cancelled => return Ok(session),
+        State::Closed => {
+            return Err(ApiError::conflict(
+                "session_closed",
+                "the sale is closed: take goods back with a return",
+            ));
+        }
+        State::Open => {}
+    }
+    if let Some(v) = version {
+        check_version(&session, v)?;
+    }
+    for hold in balances::holds_of(conn, &session.session_id)? {
+        balances::drop_hold(conn, &hold.hold_id)?;
+        journal::append(
+            conn,
+            &ctx.who,
+            ctx.now_i64(),
+            EventPayload::GiftCardReleased(GiftCardRelease {
+                card: gift_card_ref(&hold.card_ref)?,
+                hold_id: hold_ref(&hold.hold_id)?,
+            }),
+        )?;
+    }
+    session.state = State::Cancelled;
+    session.version = session.version.saturating_add(1);
+    Ok(session)
+}

@@ -1,0 +1,155 @@
+//! What the engine needs from the till: the customer's balances, personal promotions and
+//! promotion uses, and the store's local time.
+
+use rusqlite::Connection;
+use tillpass_engine::{CustomerContext, LocalTime, SaleContext, SavingsBalance};
+use tillpass_protocol::catalog::Weekday;
+use tillpass_protocol::money::{Currency, Money};
+
+use super::model::{CustomerSummary, SavingsSummary};
+use super::{ApiError, Session};
+use crate::store::customers::{self, CustomerView};
+use crate::store::sales;
+
+/// The engine's view of a customer, and the till's.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    /// As the till stores them.
+    pub view: CustomerView,
+    /// As the engine needs them.
+    pub context: CustomerContext,
+}
+
+/// Loads a customer for the engine; `None` if the till does not know them (erased since).
+pub fn customer(
+    conn: &Connection,
+    customer_ref: &str,
+    currency: Currency,
+    online: bool,
+) -> Result<Option<Customer>, ApiError> {
+    let Some(view) = customers::lookup(conn, customer_ref)? else {
+        return Ok(None);
+    };
+    let uses = sales::promotion_uses(conn, customer_ref)?;
+    let (available, pending, spent) = match &view.savings {
+        Some(s) if s.currency == currency.code() => {
+            (s.available(), s.pending.max(0), s.unsynced_spent.max(0))
+        }
+        Some(s) => {
+            tracing::warn!(
+                account = %s.currency, catalog = %currency.code(),
+                "savings account in another currency than the catalog: not spendable here"
+            );
+            (0, 0, 0)
+        }
+        None => (0, 0, 0),
+    };
+    let context = CustomerContext {
+        tier: view.tier.clone(),
+        segments: Vec::new(),
+        activated_promotions: view.active_promotions.clone(),
+        uses,
+        savings: SavingsBalance {
+            available: Money::new(available, currency),
+            pending: Money::new(pending, currency),
+        },
+        balance_synced: online,
+        offline_redeemed: Money::new(spent, currency),
+    };
+    Ok(Some(Customer { view, context }))
+}
+
+/// The customer's summary for the POS, with the balance the session would leave.
+pub fn summary(
+    conn: &Connection,
+    customer_ref: &str,
+    session: &Session,
+) -> Result<Option<CustomerSummary>, ApiError> {
+    let Some(view) = customers::lookup(conn, customer_ref)? else {
+        return Ok(None);
+    };
+    let currency = session.evaluation.currency;
+    let savings = view.savings.as_ref().map(|s| SavingsSummary {
+        available: Money::new(s.available(), currency),
+        pending: Money::new(s.pending.max(0), currency),
+    });
+    let tentative = match (&savings, session.state) {
+        (Some(s), super::State::Open) => Some(SavingsSummary {
+            available: Money::new(
+                s.available
+                    .amount
+                    .saturating_sub(session.savings_tendered())
+                    .max(0),
+                currency,
+            ),
+            pending: Money::new(
+                s.pending
+                    .amount
+                    .saturating_add(session.evaluation.totals.savings.total.amount),
+                currency,
+            ),
+        }),
+        (None, super::State::Open) => Some(SavingsSummary {
+            available: Money::zero(currency),
+            pending: session.evaluation.totals.savings.total,
+        }),
+        _ => None,
+    };
+    Ok(Some(CustomerSummary {
+        customer_ref: view.customer_ref,
+        first_name: view.first_name,
+        tier: view.tier,
+        lang: view.lang,
+        earn_only: view.earn_only,
+        savings,
+        tentative,
+    }))
+}
+
+/// The engine's sale context: now, the store's local weekday and minute, store, region.
+pub fn sale_context(now: u64, tz: &jiff::tz::TimeZone, store: &str, region: &str) -> SaleContext {
+    let (weekday, minute) = local(now, tz);
+    SaleContext {
+        now,
+        local: LocalTime {
+            weekday,
+            minute_of_day: minute,
+        },
+        store_id: store.to_owned(),
+        region: region.to_owned(),
+    }
+}
+
+/// The weekday and minute of the day at `now` in `tz`.
+pub fn local(now: u64, tz: &jiff::tz::TimeZone) -> (Weekday, u16) {
+    let ts = i64::try_from(now)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let zoned = ts.to_zoned(tz.clone());
+    let weekday = match zoned.weekday() {
+        jiff::civil::Weekday::Monday => Weekday::Mon,
+        jiff::civil::Weekday::Tuesday => Weekday::Tue,
+        jiff::civil::Weekday::Wednesday => Weekday::Wed,
+        jiff::civil::Weekday::Thursday => Weekday::Thu,
+        jiff::civil::Weekday::Friday => Weekday::Fri,
+        jiff::civil::Weekday::Saturday => Weekday::Sat,
+        jiff::civil::Weekday::Sunday => Weekday::Sun,
+    };
+    let minute = i32::from(zoned.hour()) * 60 + i32::from(zoned.minute());
+    (weekday, u16::try_from(minute).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_time_follows_the_store_time_zone_and_summer_time() {
+        let madrid = jiff::tz::TimeZone::get("Europe/Madrid").unwrap();
+        // 2026-01-05 (a Monday) 08:30 UTC is 09:30 in Madrid (CET, UTC+1).
+        assert_eq!(local(1_767_601_800, &madrid), (Weekday::Mon, 9 * 60 + 30));
+        // 2026-07-05 (a Sunday) 22:30 UTC is Monday 00:30 in Madrid (CEST, UTC+2).
+        assert_eq!(local(1_783_290_600, &madrid), (Weekday::Mon, 30));
+    }
+}

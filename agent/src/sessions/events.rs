@@ -1,0 +1,133 @@
+//! The journal events a close or a return sends to central: the engine's results in the
+//! protocol's words.
+
+use tillpass_engine::{EffectKind, Evaluation, Quantity, ReturnOutcome, Tender};
+use tillpass_protocol::money::Money;
+use tillpass_protocol::sync::{
+    self, EffectSummary, ReturnLine, ReturnRecorded, SaleClosed, SaleLine, SaleTotals,
+};
+
+use super::ApiError;
+
+fn bad(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid(what.to_owned(), e.to_string())
+}
+
+/// A sale id for the journal.
+pub fn sale_id(id: &str) -> Result<sync::SaleId, ApiError> {
+    sync::SaleId::new(id).map_err(|e| bad("session_id", e))
+}
+
+/// A customer reference for the journal.
+pub fn customer(reference: &str) -> Result<sync::CustomerRef, ApiError> {
+    sync::CustomerRef::new(reference).map_err(|e| bad("customer", e))
+}
+
+fn quantity(q: Quantity) -> sync::Quantity {
+    match q {
+        Quantity::Units(n) => sync::Quantity::Units(n),
+        Quantity::Grams(n) => sync::Quantity::Grams(n),
+    }
+}
+
+/// An effect kind's wire name (`percent_off`, …).
+pub fn kind_name(kind: EffectKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A tender in the protocol's words: the POS's methods `cash` and `card` are named.
+pub fn tender(t: &Tender) -> Result<sync::Tender, ApiError> {
+    Ok(match t {
+        Tender::Savings { amount } => sync::Tender::Savings { amount: *amount },
+        Tender::GiftCard { card_id, amount } => sync::Tender::GiftCard {
+            card: sync::GiftCardRef::new(card_id.as_str()).map_err(|e| bad("card_id", e))?,
+            amount: *amount,
+        },
+        Tender::Other { method, amount } => match method.as_str() {
+            "cash" => sync::Tender::Cash { amount: *amount },
+            "card" => sync::Tender::Card { amount: *amount },
+            other => sync::Tender::Other {
+                label: other.to_owned(),
+                amount: *amount,
+            },
+        },
+    })
+}
+
+/// The `sale_closed` event.
+pub fn sale_closed(
+    id: &str,
+    customer_ref: Option<&str>,
+    evaluation: &Evaluation,
+    tenders: &[Tender],
+    savings_redeemed: Money,
+) -> Result<SaleClosed, ApiError> {
+    let lines = evaluation
+        .lines
+        .iter()
+        .map(|l| SaleLine {
+            line_id: l.line_id.clone(),
+            sku: l.sku.clone(),
+            quantity: quantity(l.quantity),
+            unit_price: l.unit_price,
+            discount: l.discount,
+            total: l.total,
+        })
+        .collect();
+    let mut effects = Vec::with_capacity(evaluation.effects.len());
+    for e in &evaluation.effects {
+        effects.push(EffectSummary {
+            promotion_id: sync::PromotionId::new(e.promotion_id.as_str())
+                .map_err(|err| bad("promotion_id", err))?,
+            kind: kind_name(e.kind),
+            amount: e.amount,
+            lines: e.allocations.iter().map(|a| a.line_id.clone()).collect(),
+        });
+    }
+    Ok(SaleClosed {
+        sale_id: sale_id(id)?,
+        customer: customer_ref.map(customer).transpose()?,
+        lines,
+        effects,
+        tenders: tenders.iter().map(tender).collect::<Result<_, _>>()?,
+        totals: SaleTotals {
+            gross: evaluation.totals.subtotal,
+            discounts: evaluation.totals.discount,
+            net: evaluation.totals.total,
+        },
+        savings_earned: evaluation.totals.savings.total,
+        savings_redeemed,
+    })
+}
+
+/// The `return_recorded` event.
+pub fn return_recorded(
+    return_id: &str,
+    sale: &str,
+    customer_ref: Option<&str>,
+    outcome: &ReturnOutcome,
+) -> Result<ReturnRecorded, ApiError> {
+    Ok(ReturnRecorded {
+        return_id: sync::SaleId::new(return_id).map_err(|e| bad("return_id", e))?,
+        original_sale_id: sale_id(sale)?,
+        customer: customer_ref.map(customer).transpose()?,
+        lines: outcome
+            .lines
+            .iter()
+            .map(|l| ReturnLine {
+                line_id: l.line_id.clone(),
+                quantity: quantity(l.quantity),
+                refund: l.refund,
+            })
+            .collect(),
+        refunds: outcome
+            .tenders
+            .iter()
+            .map(tender)
+            .collect::<Result<_, _>>()?,
+        savings_reversed: outcome.savings_reversed,
+    })
+}

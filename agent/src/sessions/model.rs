@@ -1,0 +1,313 @@
+//! The POS API's bodies: what the POS sends and what the agent answers. Money is always
+//! `{"amount": minor units, "currency": "EUR"}`.
+
+use serde::{Deserialize, Serialize};
+use tillpass_engine::{Evaluation, Line, ReturnOutcome, VoucherStatus};
+use tillpass_protocol::money::{Currency, Money};
+use utoipa::ToSchema;
+
+/// Money in the API: integer minor units and an ISO 4217 currency.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Money)]
+pub struct MoneySchema {
+    /// Minor units (cents for EUR).
+    pub amount: i64,
+    /// ISO 4217 code.
+    #[schema(example = "EUR")]
+    pub currency: String,
+}
+
+/// `PUT /v1/sessions/{id}`: the whole cart, as it stands now.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutSession {
+    /// The session's current version, to update it; leave out to create it.
+    #[serde(default)]
+    pub version: Option<u64>,
+    /// The cart.
+    pub cart: CartInput,
+    /// A customer pass scanned by the POS's own scanner for this sale.
+    #[serde(default)]
+    pub customer_scan: Option<String>,
+    /// Take the customer the till's scanner identified last (default `true`).
+    #[serde(default = "yes")]
+    pub use_current_customer: bool,
+    /// Voucher QRs scanned for this sale.
+    #[serde(default)]
+    pub voucher_scans: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The cart: its currency and lines.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CartInput {
+    /// ISO 4217 code; must be the catalog's.
+    #[schema(value_type = String, example = "EUR")]
+    pub currency: Currency,
+    /// The lines: `{line_id, sku, category?, brand?, quantity: {units: n} | {grams: n},
+    /// unit_price: Money, no_promotion?, gift_card_purchase?}`.
+    #[schema(value_type = Vec<Object>)]
+    pub lines: Vec<Line>,
+}
+
+/// `POST /v1/sessions/{id}/tenders`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenderRequest {
+    /// The session's current version.
+    pub version: u64,
+    /// The tender.
+    pub tender: TenderInput,
+}
+
+/// A loyalty tender.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TenderInput {
+    /// Pay with the customer's savings: the amount the cashier chose.
+    Savings {
+        /// How much.
+        #[schema(value_type = MoneySchema)]
+        amount: Money,
+    },
+    /// Pay with a gift card, scanned or by its id: a hold is placed for the sale.
+    GiftCard {
+        /// The gift card's QR.
+        #[serde(default)]
+        scan: Option<String>,
+        /// The card's reference, when typed.
+        #[serde(default)]
+        card_id: Option<String>,
+        /// How much; the most the card can pay when left out.
+        #[serde(default)]
+        #[schema(value_type = Option<MoneySchema>)]
+        amount: Option<Money>,
+    },
+}
+
+/// A payment the POS took itself (cash, bank card, …), given at close.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Payment {
+    /// `cash`, `card` or another method's name.
+    pub method: String,
+    /// How much.
+    #[schema(value_type = MoneySchema)]
+    pub amount: Money,
+}
+
+/// `POST /v1/sessions/{id}/close`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRequest {
+    /// The session's current version.
+    pub version: u64,
+    /// The POS's own payments for what the loyalty tenders leave due; they must add up to
+    /// it. Left out: the amount due is recorded as paid at the POS.
+    #[serde(default)]
+    pub payments: Vec<Payment>,
+}
+
+/// `POST /v1/sessions/{id}/cancel`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// The session's current version; left out, whatever it is.
+    #[serde(default)]
+    pub version: Option<u64>,
+}
+
+/// `POST /v1/sessions/{id}/returns`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnRequest {
+    /// The POS's id for the return.
+    pub return_id: String,
+    /// What comes back.
+    pub lines: Vec<ReturnLineInput>,
+}
+
+/// A line coming back.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnLineInput {
+    /// The sale's line id.
+    pub line: String,
+    /// Units (or grams, for a weighed line).
+    pub qty: u32,
+}
+
+/// A session as the POS sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    /// The POS's transaction id.
+    pub session_id: String,
+    /// Send it back with the next change; a stale one gets 409.
+    pub version: u64,
+    /// `open`, `closed` or `cancelled`.
+    pub state: String,
+    /// The customer, if identified.
+    pub customer: Option<CustomerSummary>,
+    /// The vouchers presented and what became of them.
+    pub vouchers: Vec<VoucherView>,
+    /// Every line, effect and total, exact in minor units.
+    #[schema(value_type = Object)]
+    pub evaluation: Evaluation,
+    /// The loyalty tenders placed.
+    pub tenders: Vec<TenderView>,
+    /// What is left to pay.
+    #[schema(value_type = MoneySchema)]
+    pub amount_due: Money,
+    /// Why spending (savings, gift cards) is refused right now, if it is.
+    pub earn_only: Option<String>,
+    /// The receipt, once closed.
+    pub receipt: Option<Receipt>,
+}
+
+/// The customer of a session.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CustomerSummary {
+    /// The opaque reference.
+    pub customer_ref: String,
+    /// First name, if known.
+    pub first_name: Option<String>,
+    /// Tier.
+    pub tier: Option<String>,
+    /// Language to speak to them in.
+    pub lang: String,
+    /// A profile made at this till and not yet confirmed by central: earning only.
+    pub earn_only: bool,
+    /// Savings now: spendable and pending.
+    pub savings: Option<SavingsSummary>,
+    /// Savings once this sale closes as it stands.
+    pub tentative: Option<SavingsSummary>,
+}
+
+/// A savings balance.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SavingsSummary {
+    /// Spendable.
+    #[schema(value_type = MoneySchema)]
+    pub available: Money,
+    /// Earned, spendable after the return window.
+    #[schema(value_type = MoneySchema)]
+    pub pending: Money,
+}
+
+/// A voucher of the session.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VoucherView {
+    /// Its code.
+    pub code: String,
+    /// `applied`, `not_applicable` or `unknown`.
+    #[schema(value_type = String)]
+    pub status: VoucherStatus,
+}
+
+/// A loyalty tender of the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TenderView {
+    /// Savings.
+    Savings {
+        /// How much.
+        #[schema(value_type = MoneySchema)]
+        amount: Money,
+    },
+    /// A gift card, held until the sale closes or the hold lapses.
+    GiftCard {
+        /// The card.
+        card_id: String,
+        /// The hold.
+        hold_id: String,
+        /// How much.
+        #[schema(value_type = MoneySchema)]
+        amount: Money,
+        /// When the hold lapses, unix seconds.
+        expires_at: u64,
+    },
+}
+
+/// What the POS prints, and central sends as the digital receipt.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Receipt {
+    /// The sale.
+    pub sale_id: String,
+    /// The till.
+    pub till_id: String,
+    /// When it closed, unix seconds.
+    pub closed_at: u64,
+    /// The customer, if identified.
+    pub customer_ref: Option<String>,
+    /// Before discounts.
+    #[schema(value_type = MoneySchema)]
+    pub gross: Money,
+    /// Discounts given.
+    #[schema(value_type = MoneySchema)]
+    pub discount: Money,
+    /// What the customer paid.
+    #[schema(value_type = MoneySchema)]
+    pub net: Money,
+    /// The promotions applied, with their labels.
+    pub promotions: Vec<ReceiptPromotion>,
+    /// Savings earned by this sale.
+    #[schema(value_type = MoneySchema)]
+    pub savings_earned: Money,
+    /// When the earned savings become spendable, unix seconds.
+    pub savings_pending_until: Option<u64>,
+    /// Savings spent in this sale.
+    #[schema(value_type = MoneySchema)]
+    pub savings_redeemed: Money,
+    /// The customer's savings after the sale.
+    pub savings_after: Option<SavingsSummary>,
+    /// Gift cards charged, with what is left on them.
+    pub gift_cards: Vec<ReceiptGiftCard>,
+    /// The POS's own payments.
+    pub payments: Vec<Payment>,
+}
+
+/// A promotion line of the receipt.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReceiptPromotion {
+    /// The promotion.
+    pub promotion_id: String,
+    /// Its label in Spanish.
+    pub label_es: String,
+    /// Its label in English.
+    pub label_en: String,
+    /// The discount (or bonus savings).
+    #[schema(value_type = MoneySchema)]
+    pub amount: Money,
+}
+
+/// A gift card of the receipt.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReceiptGiftCard {
+    /// The card.
+    pub card_id: String,
+    /// Charged.
+    #[schema(value_type = MoneySchema)]
+    pub charged: Money,
+    /// Left on it, as this till knows.
+    #[schema(value_type = MoneySchema)]
+    pub remaining: Money,
+}
+
+/// A return's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReturnView {
+    /// The return.
+    pub return_id: String,
+    /// The sale.
+    pub sale_id: String,
+    /// Lines, refund, savings reversed, and each tender's share of the refund (savings
+    /// and gift cards are re-credited; the rest is the POS's to pay back).
+    #[schema(value_type = Object)]
+    pub outcome: ReturnOutcome,
+    /// The customer's savings after the return.
+    pub savings_after: Option<SavingsSummary>,
+}

@@ -1,0 +1,596 @@
+//! The POS API's session routes: handlers, bodies read with the field path of every
+//! error, `Idempotency-Key`s, and the OpenAPI document.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use rusqlite::TransactionBehavior;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::model::{
+    CancelRequest, CloseRequest, PutSession, ReturnRequest, ReturnView, SessionView, TenderInput,
+    TenderRequest,
+};
+use super::{ApiError, Ctx, Session, cart, close, context, returns, tenders};
+use crate::bus::AgentEvent;
+use crate::http::AppState;
+use crate::store::idempotency::{self, Seen, Stored};
+
+/// The largest request body: a cart of a few thousand lines.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The session routes, with their own body limit.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sessions/{id}", put(put_session).get(get_session))
+        .route("/v1/sessions/{id}/tenders", post(add_tender))
+        .route("/v1/sessions/{id}/close", post(close_session))
+        .route("/v1/sessions/{id}/cancel", post(cancel_session))
+        .route("/v1/sessions/{id}/returns", post(add_return))
+        .route("/v1/customers/{reference}", get(get_customer))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Reads a JSON body: a syntax error is 400, a wrong value 422 with its field path, a
+/// body over the limit 413.
+pub fn read_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(T, Bytes), ApiError> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::bad_request(
+                "body_too_large",
+                format!("the body is over {MAX_BODY} bytes"),
+            )
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        } else {
+            ApiError::bad_request("unreadable_body", e.body_text())
+        }
+    })?;
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(value) => Ok((value, bytes)),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Data => Err(ApiError::invalid(
+                    if path == "." { "body".to_owned() } else { path },
+                    inner.to_string(),
+                )),
+                _ => Err(ApiError::bad_request(
+                    "malformed_json",
+                    format!("the body is not valid JSON: {inner}"),
+                )),
+            }
+        }
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Err(ApiError::bad_request(
+            "idempotency_key_required",
+            "every change needs an `Idempotency-Key` header (a fresh random value per \
+             change; send the same one again when retrying)",
+        ));
+    };
+    let key = value.to_str().unwrap_or("").trim();
+    if key.is_empty()
+        || key.len() > idempotency::MAX_KEY_LEN
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiError::bad_request(
+            "idempotency_key_invalid",
+            format!(
+                "`Idempotency-Key` must be 1 to {} printable ASCII characters",
+                idempotency::MAX_KEY_LEN
+            ),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// The context of one operation.
+pub fn ctx(state: &AppState) -> Result<Ctx, ApiError> {
+    let Some(who) = state.identifier.who().cloned() else {
+        return Err(ApiError::unavailable(
+            "not_enrolled",
+            "this till is not enrolled: run tillpass-install",
+        ));
+    };
+    let now = state.identifier.clock().now();
+    let sync = state.sync.snapshot();
+    Ok(Ctx {
+        engine: state.catalogs.engine(),
+        sale: context::sale_context(now, &state.time_zone, who.store.as_str(), &state.region()),
+        who,
+        now,
+        online: sync.online,
+        earn_only: sync.earn_only,
+    })
+}
+
+/// What a change produced.
+struct Outcome {
+    status: StatusCode,
+    body: serde_json::Value,
+    event: Option<AgentEvent>,
+}
+
+/// Runs a change: the replay check, the scans (`prepare`, before the transaction), then
+/// `apply` and the stored answer in one transaction.
+fn mutate<P>(
+    state: &AppState,
+    key: &str,
+    route: &str,
+    body: &[u8],
+    prepare: impl FnOnce(&AppState) -> Result<P, ApiError>,
+    apply: impl FnOnce(&rusqlite::Transaction<'_>, &Ctx, P) -> Result<Outcome, ApiError>,
+) -> Response {
+    let hash = idempotency::hash(body);
+    let seen = |conn: &rusqlite::Connection| -> Result<Option<Response>, ApiError> {
+        match idempotency::check(conn, key, route, &hash)? {
+            Seen::New => Ok(None),
+            Seen::Replay { status, response } => Ok(Some(json_response(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                response,
+            ))),
+            Seen::Conflict => Err(ApiError::unprocessable(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for another request: use a fresh key for a \
+                 new change",
+            )),
+        }
+    };
+    let run = || -> Result<Response, ApiError> {
+        let store = state.identifier.store().clone();
+        if let Some(replay) = seen(&store.conn())? {
+            return Ok(replay);
+        }
+        let prepared = prepare(state)?;
+        let ctx = ctx(state)?;
+        let mut conn = store.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(replay) = seen(&tx)? {
+            return Ok(replay);
+        }
+        let outcome = apply(&tx, &ctx, prepared)?;
+        let response = outcome.body.to_string();
+        idempotency::save(
+            &tx,
+            key,
+            &Stored {
+                route: route.to_owned(),
+                body_hash: hash,
+                status: outcome.status.as_u16(),
+                response: response.clone(),
+            },
+            ctx.now_i64(),
+        )?;
+        tx.commit()?;
+        drop(conn);
+        if let Some(event) = outcome.event {
+            state.bus.publish(event);
+        }
+        Ok(json_response(outcome.status, response))
+    };
+    run().unwrap_or_else(IntoResponse::into_response)
+}
+
+fn to_value(view: &impl serde::Serialize) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(view)
+        .map_err(|e| ApiError::store(&crate::store::StoreError::Corrupted(format!("answer: {e}"))))
+}
+
+/// Runs blocking work off the async runtime.
+async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "POS request task failed");
+        ApiError::store(&crate::store::StoreError::Corrupted("task failed".into())).into_response()
+    })
+}
+
+/// `?dry=true`.
+#[derive(Debug, Default, Deserialize)]
+pub struct PutQuery {
+    /// Evaluate without storing anything.
+    #[serde(default)]
+    pub dry: bool,
+}
+
+/// Creates or replaces a session's cart.
+#[utoipa::path(put, path = "/v1/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "The POS's transaction id"),
+           ("dry" = Option<bool>, Query, description = "Evaluate without storing"),
+           ("Idempotency-Key" = String, Header, description = "Required unless dry")),
+    request_body = PutSession,
+    responses((status = 200, body = SessionView), (status = 409, description = "Stale version"),
+              (status = 422, description = "Invalid cart or refused scan")),
+    security(("bearer" = [])))]
+pub async fn put_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<PutQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(r) = crate::http::authorised(&state, &headers) {
+        return r;
+    }
+    let result = (|| {
+        cart::check_id(&id)?;
+        let (request, bytes) = read_body::<PutSession>(body)?;
+        let key = if query.dry {
+            None
+        } else {
+            Some(idempotency_key(&headers)?)
+        };
+        Ok::<_, ApiError>((request, bytes, key))
+    })();
+    let (request, bytes, key) = match result {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    blocking(move || match key {
+        None => dry_run(&state, &id, request).unwrap_or_else(IntoResponse::into_response),
+        Some(key) => {
+            let route = format!("PUT /v1/sessions/{id}");
+            let req2 = request.clone();
+            let id2 = id.clone();
+            mutate(
+                &state,
+                &key,
+                &route,
+                &bytes,
+                move |state| {
+                    let existing = super::load(&state.identifier.store().conn(), &id2)?;
+                    let scanned = cart::scan(state, existing.as_ref(), &req2, false)?;
+                    Ok(scanned)
+                },
+                |tx, ctx, scanned| {
+                    let existing = super::load(tx, &id)?;
+                    let session = cart::put(tx, ctx, &id, request, scanned, existing)?;
+                    super::save(tx, &session, ctx.now_i64())?;
+                    let view = super::view(tx, &session, ctx.earn_only.clone())?;
+                    Ok(Outcome {
+                        status: StatusCode::OK,
+                        body: to_value(&view)?,
+                        event: None,
+                    })
+                },
+            )
+        }
+    })
+    .await
+}
+
+fn dry_run(state: &AppState, id: &str, request: PutSession) -> Result<Response, ApiError> {
+    let existing = super::load(&state.identifier.store().conn(), id)?;
+    let scanned = cart::scan(state, existing.as_ref(), &request, true)?;
+    let ctx = ctx(state)?;
+    let conn = state.identifier.store().conn();
+    let session = cart::put(&conn, &ctx, id, request, scanned, existing)?;
+    let view = super::view(&conn, &session, ctx.earn_only.clone())?;
+    Ok(json_response(StatusCode::OK, to_value(&view)?.to_string()))
+}
+
+/// Reads a session.
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "The POS's transaction id")),
+    responses((status = 200, body = SessionView), (status = 404, description = "No such session")),
+    security(("bearer" = [])))]
+pub async fn get_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = crate::http::authorised(&state, &headers) {
+        return r;
+    }
+    blocking(move || {
+        let run = || -> Result<Response, ApiError> {
+            cart::check_id(&id)?;
+            let conn = state.identifier.store().conn();
+            let Some(session) = super::load(&conn, &id)? else {
+                return Err(ApiError::not_found(
+                    "session_not_found",
+                    format!("no session {id}"),
+                ));
+            };
+            let earn_only = state.sync.earn_only();
+            let view = super::view(&conn, &session, earn_only)?;
+            Ok(json_response(StatusCode::OK, to_value(&view)?.to_string()))
+        };
+        run().unwrap_or_else(IntoResponse::into_response)
+    })
+    .await
+}
+
+fn existing(tx: &rusqlite::Connection, id: &str) -> Result<Session, ApiError> {
+    super::load(tx, id)?
+        .ok_or_else(|| ApiError::not_found("session_not_found", format!("no session {id}")))
+}
+
+/// Adds a loyalty tender: savings, or a gift card (held until the close).
+#[utoipa::path(post, path = "/v1/sessions/{id}/tenders", tag = "sessions",
+    params(("id" = String, Path, description = "The POS's transaction id"),
+           ("Idempotency-Key" = String, Header, description = "Required")),
+    request_body = TenderRequest,
+    responses((status = 200, body = SessionView), (status = 409, description = "Stale version"),
+              (status = 422, description = "Tender refused, with the cashier's message")),
+    security(("bearer" = [])))]
+pub async fn add_tender(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(r) = crate::http::authorised(&state, &headers) {
+        return r;
+    }
+    let parsed = (|| {
+        cart::check_id(&id)?;
+        let key = idempotency_key(&headers)?;
+        let (request, bytes) = read_body::<TenderRequest>(body)?;
+        Ok::<_, ApiError>((key, request, bytes))
+    })();
+    let (key, request, bytes) = match parsed {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    blocking(move || {
+        let route = format!("POST /v1/sessions/{id}/tenders");
+        let tender = request.tender.clone();
+        mutate(
+            &state,
+            &key,
+            &route,
+            &bytes,
+            move |state| match &tender {
+                TenderInput::GiftCard {
+                    scan: Some(text),
+                    card_id: None,
+                    ..
+                } => {
+                    let (kind, subject) = cart::verify(state, text, false, "tender.scan")?;
+                    if kind != tillpass_protocol::token::TokenKind::GiftCard {
+                        return Err(ApiError::invalid(
+                            "tender.scan",
+                            format!("this QR is a {}, not a gift card", kind.code()),
+                        ));
+                    }
+                    Ok(tenders::CardRef::Card(subject))
+                }
+                TenderInput::GiftCard {
+                    scan: None,
+                    card_id: Some(card),
+                    ..
+                } => Ok(tenders::CardRef::Card(card.clone())),
+                TenderInput::GiftCard { .. } => Err(ApiError::invalid(
+                    "tender",
+                    "name the gift card by `scan` or by `card_id`, not both and not neither",
+                )),
+                TenderInput::Savings { .. } => Ok(tenders::CardRef::None),
+            },
+            |tx, ctx, card| {
+                let session = existing(tx, &id)?;
+                let session =
+                    tenders::add(tx, ctx, session, request.version, request.tender, card)?;
+                super::save(tx, &session, ctx.now_i64())?;
+                let view = super::view(tx, &session, ctx.earn_only.clone())?;
+                Ok(Outcome {
+                    status: StatusCode::OK,
+                    body: to_value(&view)?,
+                    event: None,
+                })
+            },
+        )
+    })
+    .await
+}
+
+/// Closes the session: commits the sale and answers the receipt.
+#[utoipa::path(post, path = "/v1/sessions/{id}/close", tag = "sessions",
+    params(("id" = String, Path, description = "The POS's transaction id"),
+           ("Idempotency-Key" = String, Header, description = "Required")),
+    request_body = CloseRequest,
+    responses((status = 200, body = SessionView, description = "Closed; `receipt` is set"),
+              (status = 409, description = "Stale version, or a gift-card hold lapsed"),
+              (status = 507, description = "Disk full: nothing written")),
+    security(("bearer" = [])))]
+pub async fn close_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(r) = crate::http::authorised(&state, &headers) {
+        return r;
+    }
+    let parsed = (|| {
+        cart::check_id(&id)?;
+        let key = idempotency_key(&headers)?;
+        let (request, bytes) = read_body::<CloseRequest>(body)?;
+        Ok::<_, ApiError>((key, request, bytes))
+    })();
+    let (key, request, bytes) = match parsed {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    blocking(move || {
+        let route = format!("POST /v1/sessions/{id}/close");
+        let slot_state = state.clone();
+        let response = mutate(
+            &state,
+            &key,
+            &route,
+            &bytes,
+            |_| Ok(()),
+            |tx, ctx, ()| {
+                let session = existing(tx, &id)?;
+                let session = close::close(tx, ctx, session, request.version, request.payments)?;
+                super::save(tx, &session, ctx.now_i64())?;
+                let view = super::view(tx, &session, ctx.earn_only.clone())?;
+                let event = AgentEvent::SaleClosed {
+                    sale_id: session.session_id.clone(),
+                    net: session.evaluation.totals.total,
+                    customer: session.customer_ref.as_deref().map(crate::identify::mask),
+                };
+                Ok(Outcome {
+                    status: StatusCode::OK,
+                    body: to_value(&view)?,
+                    event: Some(event),
+                })
+            },
+        );
+        if response.status().is_success() {
+            // The sale ended: the next scan starts the next customer's visit.
+            slot_state.identifier.slot().clear();
+        }
+        response
+    })
+    .await
+}
+
+/// Cancels the session: releases its holds; nothing is earned.
+#[utoipa::path(post, path = "/v1/sessions/{id}/cancel", tag = "sessions",
+    params(("id" = String, Path, description = "The POS's transaction id"),
+           ("Idempotency-Key" = String, Header, description = "Required")),
+    request_body = CancelRequest,
+    responses((status = 200, body = SessionView), (status = 409, description = "Already closed")),
+    security(("bearer" = [])))]
+pub async fn cancel_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(r) = crate::http::authorised(&state, &headers) {
+        return r;
+    }
+    let parsed = (|| {
+        cart::check_id(&id)?;
+        let key = idempotency_key(&headers)?;
+        let (request, bytes) = match &body {
+            Ok(b) if b.is_empty() => (CancelRequest::default(), Bytes::new()),
+            _ => read_body::<CancelRequest>(body)?,
+        };
+        Ok::<_, ApiError>((key, request, bytes))
+    })();
+    let (key, request, bytes) = match parsed {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    blocking(move || {
+        let route = format!("POST /v1/sessions/{id}/cancel");
+        mutate(
+            &state,
+            &key,
+            &route,
+            &bytes,
+            |_| Ok(()),
+            |tx, ctx, ()| {
+                let session = existing(tx, &id)?;
+                let session = close::cancel(tx, ctx, session, request.version)?;
+                super::save(tx, &session, ctx.now_i64())?;
+                let view = super::view(tx, &session, ctx.earn_only.clone())?;
+                Ok(Outcome {
+                    status: StatusCode::OK,
+                    body: to_value(&view)?,
+                    event: None,
+                })
+            },
+        )
+    })
+    .await
+}
+
+/// Records a return against the closed sale `id`.
+#[utoipa::path(post, path = "/v1/sessions/{id}/returns", tag = "sessions",
+    params(("id" = String, Path, description = "The closed sale's id"),
+           ("Idempotency-Key" = String, Header, description = "Required")),
+    request_body = ReturnRequest,
+    responses((status = 200, body = ReturnView), (status = 404, description = "No such sale"),
+              (status = 422, description = "More returned than sold, unknown line")),
+    security(("bearer" = [])))]
+pub async fn add_return(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(r) = crate::http::authorised(&state, &headers) {
+        return r;
+    }
+    let parsed = (|| {
+        cart::check_id(&id)?;
+        let key = idempotency_key(&headers)?;
+        let (request, bytes) = read_body::<ReturnRequest>(body)?;
+        Ok::<_, ApiError>((key, request, bytes))
+    })();
+    let (key, request, bytes) = match parsed {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    blocking(move || {
+        let route = format!("POST /v1/sessions/{id}/returns");
+        mutate(
+            &state,
+            &key,
+            &route,
+            &bytes,
+            |_| Ok(()),
+            |tx, ctx, ()| {
+                let view = returns::record(tx, ctx, &id, &request)?;
+                Ok(Outcome {
+                    status: StatusCode::OK,
+                    body: to_value(&view)?,
+                    event: None,
+                })
+            },
+        )
+    })
+    .await
+}
+
+/// What the till knows of a customer: profile, savings, gift cards, personal promotions.
+#[utoipa::path(get, path = "/v1/customers/{reference}", tag = "customers",
+    params(("reference" = String, Path, description = "The customer's reference")),
+    responses((status = 200, description = "The customer", body = Object),
+              (status = 404, description = "Not known at this till")),
+    security(("bearer" = [])))]
+pub async fn get_customer(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = crate::http::authorised(&state, &headers) {
+        return r;
+    }
+    blocking(move || {
+        let run = || -> Result<Response, ApiError> {
+            tillpass_protocol::sync::CustomerRef::new(reference.as_str())
+                .map_err(|e| ApiError::invalid("reference", e.to_string()))?;
+            let conn = state.identifier.store().conn();
+            let Some(view) = crate::store::customers::lookup(&conn, &reference)? else {
+                return Err(ApiError::not_found(
+                    "customer_not_found",
+                    "this till does not know the customer",
+                ));
+            };
+            Ok(json_response(StatusCode::OK, to_value(&view)?.to_string()))
+        };
+        run().unwrap_or_else(IntoResponse::into_response)
+    })
+    .await
+}

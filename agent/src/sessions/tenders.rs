@@ -1,0 +1,204 @@
+//! Loyalty tenders: a savings redemption (the amount the cashier chose) or a gift card
+//! (a hold for the sale, debited at close, released at cancel or when it lapses).
+
+use rusqlite::Connection;
+use tillpass_engine::{GiftCard, GiftCardHold, GiftCardRequest, RedemptionRequest};
+use tillpass_protocol::money::{Currency, Money};
+use tillpass_protocol::sync::{self, EventPayload};
+
+use super::model::{TenderInput, TenderView};
+use super::{ApiError, Ctx, Session, check_open, check_version, context};
+use crate::store::{balances, journal};
+
+/// The most tenders one sale may carry.
+pub const MAX_TENDERS: usize = 20;
+
+/// A gift card named by the request: its reference, from a scan verified before the
+/// transaction or typed.
+#[derive(Debug, Clone)]
+pub enum CardRef {
+    /// Not a gift-card tender.
+    None,
+    /// The card's reference.
+    Card(String),
+}
+
+/// Adds a tender to the session (not stored: the caller does).
+pub fn add(
+    conn: &Connection,
+    ctx: &Ctx,
+    mut session: Session,
+    version: u64,
+    tender: TenderInput,
+    card: CardRef,
+) -> Result<Session, ApiError> {
+    check_open(&session)?;
+    check_version(&session, version)?;
+    if session.tenders.len() >= MAX_TENDERS {
+        return Err(ApiError::unprocessable(
+            "too_many_tenders",
+            format!("at most {MAX_TENDERS} loyalty tenders per sale"),
+        ));
+    }
+    if let Some(reason) = &ctx.earn_only {
+        return Err(ApiError::unprocessable(
+            "earn_only",
+            format!("the till accepts no loyalty spending right now: {reason}"),
+        ));
+    }
+    let currency = session.evaluation.currency;
+    let due = session.amount_due();
+    let view = match tender {
+        TenderInput::Savings { amount } => savings(conn, ctx, &session, currency, amount, due)?,
+        TenderInput::GiftCard { amount, .. } => {
+            let CardRef::Card(card_ref) = card else {
+                return Err(ApiError::invalid(
+                    "tender",
+                    "a gift-card tender needs `scan` (the card's QR) or `card_id`",
+                ));
+            };
+            gift_card(conn, ctx, &session, &card_ref, amount, due)?
+        }
+    };
+    session.tenders.push(view);
+    session.version = session.version.saturating_add(1);
+    Ok(session)
+}
+
+fn savings(
+    conn: &Connection,
+    ctx: &Ctx,
+    session: &Session,
+    currency: Currency,
+    amount: Money,
+    due: Money,
+) -> Result<TenderView, ApiError> {
+    let customer = match &session.customer_ref {
+        Some(r) => context::customer(conn, r, currency, ctx.online)?,
+        None => None,
+    };
+    if let Some(c) = &customer
+        && c.view.earn_only
+    {
+        return Err(ApiError::unprocessable(
+            "customer_earn_only",
+            "this customer's profile was created at this till and is not confirmed by \
+             central yet: they can earn savings but not spend them",
+        ));
+    }
+    let request = RedemptionRequest {
+        amount,
+        amount_due: due,
+        already_redeemed: Money::new(session.savings_tendered(), currency),
+    };
+    let accepted = ctx
+        .engine()?
+        .check_savings_redemption(customer.as_ref().map(|c| &c.context), &request)
+        .map_err(|r| ApiError::tender(&r))?;
+    Ok(TenderView::Savings { amount: accepted })
+}
+
+fn gift_card(
+    conn: &Connection,
+    ctx: &Ctx,
+    session: &Session,
+    card_ref: &str,
+    amount: Option<Money>,
+    due: Money,
+) -> Result<TenderView, ApiError> {
+    let Some(card) = balances::card(conn, card_ref)? else {
+        return Err(ApiError::unprocessable(
+            "unknown_gift_card",
+            "this till does not know the gift card: check the card, or wait for the till to \
+             sync with central",
+        ));
+    };
+    let currency = Currency::from_code(&card.currency).map_err(|_| {
+        ApiError::store(&crate::store::StoreError::Corrupted(format!(
+            "gift card {card_ref}: currency {}",
+            card.currency
+        )))
+    })?;
+    let holds: Vec<GiftCardHold> = balances::holds_on(conn, card_ref)?
+        .into_iter()
+        .map(|h| GiftCardHold {
+            card_id: h.card_ref,
+            session_id: h.session_id,
+            amount: Money::new(h.amount, currency),
+            expires_at: u64::try_from(h.expires_at).unwrap_or(0),
+        })
+        .collect();
+    let engine_card = GiftCard {
+        card_id: card.card_ref.clone(),
+        balance: Money::new(
+            card.synced_balance.saturating_sub(card.unsynced_spent),
+            currency,
+        ),
+        expires_at: card.expires_at.and_then(|e| u64::try_from(e).ok()),
+        blocked: card.blocked,
+        balance_synced: ctx.online,
+        offline_spent: Money::new(card.unsynced_spent.max(0), currency),
+    };
+    let request = GiftCardRequest {
+        session_id: session.session_id.clone(),
+        amount,
+        amount_due: due,
+    };
+    let hold = ctx
+        .engine()?
+        .authorize_gift_card(&engine_card, &holds, &request, ctx.now)
+        .map_err(|r| ApiError::tender(&r))?;
+    let hold_id = new_hold_id()?;
+    let expires_at = i64::try_from(hold.expires_at).unwrap_or(i64::MAX);
+    balances::hold(
+        conn,
+        &balances::Hold {
+            hold_id: hold_id.clone(),
+            card_ref: card_ref.to_owned(),
+            session_id: session.session_id.clone(),
+            amount: hold.amount.amount,
+            expires_at,
+        },
+    )?;
+    journal::append(
+        conn,
+        &ctx.who,
+        ctx.now_i64(),
+        EventPayload::GiftCardHeld(sync::GiftCardHold {
+            card: gift_card_ref(card_ref)?,
+            hold_id: hold_ref(&hold_id)?,
+            amount: hold.amount,
+            expires_at,
+        }),
+    )?;
+    Ok(TenderView::GiftCard {
+        card_id: card_ref.to_owned(),
+        hold_id,
+        amount: hold.amount,
+        expires_at: hold.expires_at,
+    })
+}
+
+fn new_hold_id() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        ApiError::store(&crate::store::StoreError::Corrupted(format!(
+            "no randomness for a hold id: {e}"
+        )))
+    })?;
+    Ok(format!("h-{}", hex::encode(bytes)))
+}
+
+/// A gift card's reference for the journal.
+pub fn gift_card_ref(card: &str) -> Result<sync::GiftCardRef, ApiError> {
+    sync::GiftCardRef::new(card).map_err(|e| ApiError::invalid("card_id", e.to_string()))
+}
+
+/// A hold's id for the journal.
+pub fn hold_ref(hold: &str) -> Result<sync::HoldId, ApiError> {
+    sync::HoldId::new(hold).map_err(|e| {
+        ApiError::store(&crate::store::StoreError::Corrupted(format!(
+            "hold id: {e}"
+        )))
+    })
+}
