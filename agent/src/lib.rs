@@ -15,7 +15,8 @@
 //!   stream and the dashboard.
 //! - [`http`]: health, metrics and the POS API routes; [`metrics`]: Prometheus text.
 //! - [`sessions`]: the POS sale API — carts, tenders, close, cancel, returns, idempotency
-//!   keys; [`openapi`]: its generated OpenAPI document.
+//!   keys; [`openapi`]: its generated OpenAPI document; [`cashier`]: `tillpass pos`, a
+//!   terminal cashier against a running agent.
 //! - [`catalog`]: the promotion catalog in force; [`sync`]: the conversation with central.
 //! - [`relay`]: the outbox relay to central (signed, batched, deleted only when
 //!   acknowledged).
@@ -27,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bus;
+pub mod cashier;
 pub mod catalog;
 pub mod clock;
 pub mod config;

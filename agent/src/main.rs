@@ -39,6 +39,22 @@ enum Command {
     Scanners,
     /// Asks the running agent for its state (readiness, outbox, scanners, current customer).
     Status,
+    /// A terminal cashier against the running agent: ring up items, scan passes and
+    /// vouchers, take savings and gift cards, close, return. Reads commands from stdin.
+    Pos {
+        /// The agent's address; default: `api.listen` of the configuration.
+        #[arg(long)]
+        url: Option<String>,
+        /// The API token file; default: the configured one.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// The store's currency.
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+        /// Print every request sent to the agent (for POS integrators).
+        #[arg(long)]
+        show_requests: bool,
+    },
 }
 
 fn load(cli_config: Option<&PathBuf>) -> anyhow::Result<(Config, Paths)> {
@@ -62,6 +78,18 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => status(cli.config.as_ref()),
+        Command::Pos {
+            url,
+            token_file,
+            currency,
+            show_requests,
+        } => pos(
+            cli.config.as_ref(),
+            url,
+            token_file,
+            &currency,
+            show_requests,
+        ),
     };
     match result {
         Ok(code) => code,
@@ -185,4 +213,27 @@ fn status(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn pos(
+    config: Option<&PathBuf>,
+    url: Option<String>,
+    token_file: Option<PathBuf>,
+    currency: &str,
+    show_requests: bool,
+) -> anyhow::Result<ExitCode> {
+    use tillpass_agent::cashier::{Api, Cashier};
+    let (config, paths) = load(config)?;
+    let token_path = token_file.unwrap_or_else(|| config.token_file(&paths));
+    let token = std::fs::read_to_string(&token_path)
+        .with_context(|| format!("reading the API token {}", token_path.display()))?;
+    let url = url.unwrap_or_else(|| format!("http://{}", config.api.listen));
+    let currency = tillpass_protocol::money::Currency::from_code(currency)
+        .map_err(|e| anyhow::anyhow!("--currency: {e}"))?;
+    let api = Api::new(&url, &token, show_requests)?;
+    let mut cashier = Cashier::new(api, currency);
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout();
+    cashier.run(stdin.lock(), &mut stdout)?;
+    Ok(ExitCode::SUCCESS)
 }
