@@ -20,6 +20,7 @@
 //! - [`catalog`]: the promotion catalog in force; [`sync`]: the conversation with central.
 //! - [`relay`]: the outbox relay to central (signed, batched, deleted only when
 //!   acknowledged).
+//! - `demo` (feature `demo`, on by default): `tillpass demo`, a whole store on loopback.
 //! - [`daemon`]: start-up, scanners, serving, systemd notifications, graceful shutdown.
 //! - [`telemetry`]: how log lines are written.
 //!
@@ -33,6 +34,8 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod http;
 pub mod identify;
 pub mod metrics;

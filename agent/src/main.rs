@@ -39,6 +39,24 @@ enum Command {
     Scanners,
     /// Asks the running agent for its state (readiness, outbox, scanners, current customer).
     Status,
+    /// Opens a whole demo store on loopback: central with sample customers, gift cards and
+    /// a catalog; this agent enrolled with it; a virtual serial scanner fed from this
+    /// terminal; the POS API and the dashboard. Runs until Ctrl-C.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// The demo's folder (wiped at start). Default: the user's data directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The agent's port (POS API and dashboard).
+        #[arg(long, default_value_t = 7100)]
+        port: u16,
+        /// Central's port.
+        #[arg(long, default_value_t = 7200)]
+        central_port: u16,
+        /// Do not read scans from this terminal.
+        #[arg(long)]
+        no_stdin: bool,
+    },
     /// A terminal cashier against the running agent: ring up items, scan passes and
     /// vouchers, take savings and gift cards, close, return. Reads commands from stdin.
     Pos {
@@ -78,6 +96,13 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => status(cli.config.as_ref()),
+        #[cfg(feature = "demo")]
+        Command::Demo {
+            dir,
+            port,
+            central_port,
+            no_stdin,
+        } => demo(dir, port, central_port, no_stdin),
         Command::Pos {
             url,
             token_file,
@@ -235,5 +260,29 @@ fn pos(
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout();
     cashier.run(stdin.lock(), &mut stdout)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "demo")]
+fn demo(
+    dir: Option<PathBuf>,
+    port: u16,
+    central_port: u16,
+    no_stdin: bool,
+) -> anyhow::Result<ExitCode> {
+    use tillpass_agent::config::LogSection;
+    let options = tillpass_agent::demo::DemoOptions {
+        dir: dir.unwrap_or_else(tillpass_agent::demo::default_dir),
+        port,
+        central_port,
+        read_stdin: !no_stdin,
+    };
+    tillpass_agent::telemetry::init(&LogSection {
+        level: std::env::var("TILLPASS_LOG_LEVEL")
+            .unwrap_or_else(|_| "warn,tillpass_agent=info".to_owned()),
+        ..LogSection::default()
+    });
+    let paths = Paths::from_env(|_| None);
+    tillpass_agent::demo::run(&options, &paths, &mut std::io::stdout())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,422 @@
+//! `tillpass demo`: a whole store on loopback in one command — the reference central
+//! service with sample customers, savings, gift cards, a personal promotion and a signed
+//! catalog; a till enrolled with it exactly as the installer enrols one; a virtual serial
+//! scanner fed from the terminal; the POS API and the manager dashboard.
+//!
+//! Everything is real: central serves its HTTP API, the till enrols over it with its own
+//! Ed25519 key, pulls its catalog and customers through the signed sync, and reads scans
+//! through a pseudo-terminal exactly as it reads a USB serial scanner. Only the shop is
+//! pretend. The demo starts fresh each time in its own folder and runs until Ctrl-C.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use tillpass_central::customers::NewCustomer;
+use tillpass_central::db::Db;
+use tillpass_central::enrol::NewCode;
+use tillpass_central::giftcards::NewGiftCard;
+use tillpass_central::keys::KeyDir;
+use tillpass_central::passes::{IssueOptions, IssuedToken, NewVoucher};
+use tillpass_protocol::lang::Lang;
+use tillpass_protocol::money::Currency;
+use tillpass_protocol::qr::{TerminalBackground, TokenQr};
+use tillpass_protocol::sync::{
+    Consent, CustomerRef, EnrolmentRecord, GiftCardRef, PromotionId, StoreId, TillId,
+};
+
+use crate::config::Config;
+use crate::paths::Paths;
+
+/// The demo store's catalog.
+pub const CATALOG: &str = include_str!("catalog.toml");
+/// The marker file that makes a folder the demo's (and so safe to wipe).
+const MARKER: &str = ".tillpass-demo";
+/// The demo manager's login.
+pub const MANAGER: (&str, &str) = ("manager", "tillpass-demo");
+
+/// Where and how the demo runs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// The demo's folder (wiped and recreated at start).
+    pub dir: PathBuf,
+    /// The agent's port (POS API and dashboard).
+    pub port: u16,
+    /// Central's port.
+    pub central_port: u16,
+    /// Feed lines typed in the terminal to the virtual scanner.
+    pub read_stdin: bool,
+}
+
+/// The default folder: the user's data directory.
+pub fn default_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "tillpass")
+        .map(|d| d.data_local_dir().join("demo"))
+        .unwrap_or_else(|| std::env::temp_dir().join("tillpass-demo"))
+}
+
+fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        if !dir.join(MARKER).exists() {
+            bail!(
+                "{} exists and is not a tillpass demo folder: choose another with --dir",
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(
+        dir.join(MARKER),
+        "tillpass demo data; deleted at the next demo start\n",
+    )?;
+    Ok(())
+}
+
+fn now() -> i64 {
+    tillpass_central::clock::now()
+}
+
+/// Central's sample data, and the tokens the WhatsApp bot would send.
+struct Seeded {
+    code: String,
+    pass: IssuedToken,
+    voucher: IssuedToken,
+    gift_card: IssuedToken,
+}
+
+fn seed_central(db: &Db, keys: &KeyDir) -> anyhow::Result<Seeded> {
+    let now = now();
+    let eur = Some(Currency::EUR);
+    let people = [
+        ("C-LUCIA", "Lucía", Some("gold"), Lang::Es, 1250),
+        ("C-TOM", "Tom", Some("silver"), Lang::En, 300),
+        ("C-ANA", "Ana", None, Lang::Es, 0),
+    ]
+    .into_iter()
+    .map(|(reference, name, tier, lang, savings)| {
+        Ok(NewCustomer {
+            customer: CustomerRef::new(reference)?,
+            first_name: name.to_owned(),
+            tier: tier.map(str::to_owned),
+            lang,
+            consent: Consent {
+                receipts: true,
+                marketing: false,
+            },
+            currency: eur,
+            savings,
+        })
+    })
+    .collect::<Result<Vec<_>, tillpass_protocol::sync::IdError>>()?;
+    let card = NewGiftCard {
+        card: GiftCardRef::new("GC-DEMO-1")?,
+        balance: 5000,
+        currency: eur,
+        expires_at: None,
+    };
+    let code = NewCode {
+        store: StoreId::new("S-DEMO")?,
+        till: Some(TillId::new("S-DEMO-T1")?),
+        region: None,
+        ttl_secs: None,
+    };
+    let options = IssueOptions {
+        lifetime_secs: None,
+        module_px: None,
+    };
+    let voucher = NewVoucher {
+        code: PromotionId::new("WELCOME")?,
+        promotion_id: Some(PromotionId::new("WELCOME-5")?),
+        options: options.clone(),
+    };
+    db.with(|c| {
+        if !tillpass_central::keys::init(c, keys, now)?.is_empty() {
+            tillpass_central::envelopes::publish_trust_list(c, keys, now)?;
+        }
+        for person in &people {
+            tillpass_central::customers::create(c, person, now)?;
+        }
+        tillpass_central::giftcards::create(c, &card, now)?;
+        tillpass_central::catalogs::publish(c, keys, CATALOG, None, now)?;
+        Ok(())
+    })?;
+    let code = db.with(|c| tillpass_central::enrol::create_code(c, &code, now))?;
+    let pass =
+        db.with(|c| tillpass_central::passes::customer_pass(c, keys, "C-LUCIA", &options, now))?;
+    let gift_card = db
+        .with(|c| tillpass_central::passes::gift_card_token(c, keys, "GC-DEMO-1", &options, now))?;
+    let voucher = db.with(|c| tillpass_central::passes::voucher(c, keys, &voucher, now))?;
+    Ok(Seeded {
+        code: code.code,
+        pass,
+        voucher,
+        gift_card,
+    })
+}
+
+fn write_token(dir: &Path, name: &str, token: &IssuedToken) -> anyhow::Result<(PathBuf, PathBuf)> {
+    use base64::Engine as _;
+    let svg = dir.join(format!("{name}.svg"));
+    let png = dir.join(format!("{name}.png"));
+    std::fs::write(&svg, &token.svg)?;
+    std::fs::write(
+        &png,
+        base64::engine::general_purpose::STANDARD.decode(&token.png_base64)?,
+    )?;
+    Ok((svg, png))
+}
+
+/// The till's files, made the way `tillpass-install` makes them: its own key, an API
+/// token, and the enrolment record central answered.
+fn enrol_till(till: &Path, central: &str, code: &str) -> anyhow::Result<Config> {
+    let data = till.join("data");
+    std::fs::create_dir_all(&data)?;
+    let key_text = tillpass_installer::keys::new_till_key_file()?;
+    let key = tillpass_installer::keys::parse_till_key(&key_text)?;
+    write_private(&till.join("till.key"), &key_text)?;
+    write_private(
+        &till.join("api.token"),
+        &tillpass_installer::keys::new_api_token_file()?,
+    )?;
+    let response = tillpass_installer::enrol::enrol(
+        central,
+        code,
+        key.verifying_key().to_bytes(),
+        "tillpass-demo",
+    )?;
+    let record = EnrolmentRecord {
+        central: central.to_owned(),
+        till_public_key: tillpass_installer::keys::public_hex(&key),
+        response,
+    };
+    std::fs::write(
+        data.join("enrolment.json"),
+        serde_json::to_vec_pretty(&record)?,
+    )?;
+    let mut config = Config::default();
+    config.store.data_dir = Some(data);
+    config.till.key_file = Some(till.join("till.key"));
+    config.api.token_file = Some(till.join("api.token"));
+    config.central.url = Some(central.to_owned());
+    config.sync.interval_secs = 5;
+    Ok(config)
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// A virtual serial scanner: a pseudo-terminal whose far end the agent reads as a serial
+/// port; lines typed in the terminal are "scanned" into it with the scanner's CR.
+struct VirtualScanner {
+    master: std::fs::File,
+    _slave: std::os::fd::OwnedFd,
+    path: PathBuf,
+}
+
+impl VirtualScanner {
+    fn open() -> anyhow::Result<VirtualScanner> {
+        let pty = nix::pty::openpty(None, None).context("opening a pseudo-terminal")?;
+        let path = nix::unistd::ttyname(&pty.slave).context("naming the pseudo-terminal")?;
+        Ok(VirtualScanner {
+            master: std::fs::File::from(pty.master),
+            _slave: pty.slave,
+            path,
+        })
+    }
+
+    fn scanner_config(&self) -> anyhow::Result<tillpass_hardware::ScannerConfig> {
+        let text = format!(
+            "name = \"virtual\"\ndevice = {{ kind = \"serial\", path = {:?} }}\n",
+            self.path.display().to_string()
+        );
+        toml::from_str(&text).context("virtual scanner configuration")
+    }
+}
+
+/// Runs the demo until Ctrl-C.
+pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow::Result<()> {
+    fresh_dir(&options.dir)?;
+    let central_dir = options.dir.join("central");
+    std::fs::create_dir_all(&central_dir)?;
+    let db = Db::open(&central_dir.join("central.db"))?;
+    let keys = KeyDir::open(&central_dir.join("keys"))?;
+    let seeded = seed_central(&db, &keys)?;
+    let (pass_svg, pass_png) = write_token(&options.dir, "customer-pass", &seeded.pass)?;
+    write_token(&options.dir, "voucher", &seeded.voucher)?;
+    write_token(&options.dir, "gift-card", &seeded.gift_card)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let central_listener = runtime
+        .block_on(tokio::net::TcpListener::bind((
+            "127.0.0.1",
+            options.central_port,
+        )))
+        .with_context(|| {
+            format!(
+                "central cannot listen on 127.0.0.1:{}: choose another --central-port",
+                options.central_port
+            )
+        })?;
+    let central_url = format!("http://{}", central_listener.local_addr()?);
+    let (stop_central, central_stopped) = tokio::sync::oneshot::channel::<()>();
+    let central_state =
+        tillpass_central::http::AppState::new(db, keys, None, tillpass_central::clock::system());
+    let central = runtime.spawn(tillpass_central::http::serve(
+        central_listener,
+        central_state,
+        async move {
+            let _ = central_stopped.await;
+        },
+    ));
+
+    let till_dir = options.dir.join("till");
+    let mut config = enrol_till(&till_dir, &central_url, &seeded.code)?;
+    config.api.listen = std::net::SocketAddr::from(([127, 0, 0, 1], options.port));
+    let scanner = VirtualScanner::open()?;
+    config.scanners.push(scanner.scanner_config()?);
+    config.validate()?;
+
+    let agent = crate::daemon::build(&config, paths, crate::clock::system_wall_clock())?;
+    let token = agent.state.token.to_string();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(config.api.listen))
+        .with_context(|| {
+            format!(
+                "the agent cannot listen on {}: choose another --port",
+                config.api.listen
+            )
+        })?;
+    let api = format!("http://{}", listener.local_addr()?);
+    let summary = json!({
+        "central": central_url,
+        "pos_api": api,
+        "api_token": token,
+        "api_token_file": till_dir.join("api.token"),
+        "dashboard": format!("{api}/dashboard/"),
+        "dashboard_login": { "user": MANAGER.0, "password": MANAGER.1 },
+        "virtual_scanner": scanner.path,
+        "customer_pass": { "text": seeded.pass.text, "svg": pass_svg, "png": pass_png },
+        "voucher": seeded.voucher.text,
+        "gift_card": seeded.gift_card.text,
+        "data_dir": options.dir,
+    });
+    std::fs::write(
+        options.dir.join("demo.json"),
+        serde_json::to_vec_pretty(&summary)?,
+    )?;
+    banner(
+        out,
+        &seeded,
+        &api,
+        &token,
+        &till_dir,
+        &scanner.path,
+        options,
+    )?;
+
+    if options.read_stdin {
+        let mut master = scanner.master.try_clone()?;
+        // Lines typed in the terminal become scans: the scanner ends each with CR.
+        std::thread::spawn(move || {
+            let stdin = std::io::stdin();
+            for line in stdin.lock().lines() {
+                let Ok(line) = line else { break };
+                let text = line.trim();
+                if text.is_empty() {
+                    continue;
+                }
+                if master.write_all(format!("{text}\r").as_bytes()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let result = runtime.block_on(async {
+        crate::daemon::run(agent, &config, listener).await?;
+        Ok::<_, anyhow::Error>(())
+    });
+    let _ = stop_central.send(());
+    let _ = runtime.block_on(central);
+    drop(scanner);
+    result
+}
+
+fn banner(
+    out: &mut impl Write,
+    seeded: &Seeded,
+    api: &str,
+    token: &str,
+    till_dir: &Path,
+    scanner: &Path,
+    options: &DemoOptions,
+) -> anyhow::Result<()> {
+    let qr = TokenQr::from_text(&seeded.pass.text)?;
+    writeln!(out, "{}", qr.to_terminal(TerminalBackground::Dark))?;
+    writeln!(
+        out,
+        "tillpass demo store is open — Lucía's WhatsApp pass is the QR above:\n  {}\n",
+        seeded.pass.text
+    )?;
+    writeln!(out, "  POS API      {api}   (bearer token: {token})")?;
+    writeln!(
+        out,
+        "  dashboard    {api}/dashboard/   (user {} / password {})",
+        MANAGER.0, MANAGER.1
+    )?;
+    writeln!(out, "  scanner      {} (a serial port)", scanner.display())?;
+    writeln!(out, "  files        {}", options.dir.display())?;
+    let me = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "tillpass".to_owned());
+    writeln!(
+        out,
+        "\n  Play the cashier in another terminal:\n    {me} pos --url {api} --token-file {}",
+        till_dir.join("api.token").display()
+    )?;
+    writeln!(
+        out,
+        "  then: add APPLES 2.40 2 fresh · add COFFEE 4.50 3 coffee · voucher {} · \
+         savings 2 · giftcard {} 5 · close card",
+        seeded.voucher.text, seeded.gift_card.text
+    )?;
+    if options.read_stdin {
+        writeln!(
+            out,
+            "\n  Paste a pass here and press Enter: it is scanned by the virtual scanner."
+        )?;
+    }
+    writeln!(out, "  Ctrl-C stops the store.\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The demo's catalog parses (the test keeps the embedded file honest).
+pub fn catalog() -> anyhow::Result<Arc<tillpass_engine::Engine>> {
+    let catalog = tillpass_protocol::catalog::Catalog::from_toml(CATALOG)?;
+    Ok(Arc::new(tillpass_engine::Engine::new(catalog)?))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_catalog_is_valid() {
+        let engine = super::catalog().unwrap();
+        assert_eq!(engine.catalog().promotions.len(), 4);
+    }
+}
