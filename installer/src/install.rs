@@ -4,19 +4,29 @@
 //! Order: directories → system files (unit, udev rules, sysusers, tmpfiles) → the agent
 //! binary → till key → POS API token → enrolment (skipped when the till is already
 //! enrolled with this key at this central: codes work once) → configuration. On a live
-//! system (`--root /`) it then creates the service user, reloads udev and systemd, and
-//! starts the agent; on a staged root those steps are left to the image's first boot.
+//! system (`--root /`) it then creates the service user ([`crate::service`]), makes the
+//! first manager account if asked, gives the files to the service user, reloads udev and
+//! systemd, enables and (re)starts the unit and waits for `/readyz`. On a staged root the
+//! manager account is made with the staged agent binary, and the service steps are left to
+//! the image's first boot.
+//!
+//! The configuration file is the installer's down to a marker line; whatever the operator
+//! writes below it (`[[scanner]]` entries, `[identify]` settings) is kept by every re-run.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::agent::{self, Manager, ManagerError};
 use crate::assets;
 use crate::enrol::{self, EnrolError, Enrolment};
 use crate::fsops::{self, Change, FsError};
 use crate::keys::{self, KeyError};
 use crate::layout::Layout;
+use crate::service::{self, Action, ServiceError};
+use crate::system::{CommandError, System};
 
 /// What `install` is asked to do.
 #[derive(Debug, Clone)]
@@ -31,6 +41,10 @@ pub struct InstallOptions {
     pub agent_binary: Option<PathBuf>,
     /// The till's hostname, for central's inventory.
     pub hostname: String,
+    /// The first manager account to create, if any.
+    pub manager: Option<Manager>,
+    /// How long to wait for the started agent's `/readyz` (live installs).
+    pub ready_timeout: Duration,
 }
 
 /// One step of the install and what it did.
@@ -56,8 +70,10 @@ impl fmt::Display for Step {
 /// What an install did, step by step.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
-    /// Every step, in order.
+    /// Every file step, in order.
     pub steps: Vec<Step>,
+    /// The steps after the files: accounts, services, the agent's start.
+    pub actions: Vec<Action>,
 }
 
 impl Report {
@@ -106,6 +122,12 @@ pub enum InstallError {
         /// What is wrong.
         detail: String,
     },
+    /// A live-system step failed.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The first manager account could not be made.
+    #[error(transparent)]
+    Manager(#[from] ManagerError),
     /// The agent binary to install cannot be read.
     #[error("cannot read the agent binary {path}: {detail}")]
     Binary {
@@ -116,10 +138,78 @@ pub enum InstallError {
     },
 }
 
-/// Runs the file steps of an install (everything but starting services).
-pub fn install_files(options: &InstallOptions) -> Result<Report, InstallError> {
+impl From<CommandError> for InstallError {
+    fn from(e: CommandError) -> InstallError {
+        InstallError::Service(e.into())
+    }
+}
+
+/// Runs the whole install, recording into `report` what it did (also when it fails part
+/// way: what is done stays done, and a re-run continues).
+pub fn install(
+    system: &dyn System,
+    options: &InstallOptions,
+    report: &mut Report,
+) -> Result<(), InstallError> {
+    install_files_into(options, report)?;
+    accounts_and_services(system, options, options.layout.is_live(), report)
+}
+
+/// The steps after the files: the service user, the first manager account, ownership,
+/// udev, systemd, the agent's start and `/readyz`. With `live` false (a staged root) only
+/// the manager account is made. (`live` is a parameter rather than `layout.is_live()` so
+/// that tests can run the live steps on a temporary folder with a recording [`System`].)
+pub fn accounts_and_services(
+    system: &dyn System,
+    options: &InstallOptions,
+    live: bool,
+    report: &mut Report,
+) -> Result<(), InstallError> {
     let layout = &options.layout;
+    if live {
+        service::ensure_service_user(system, layout, &mut report.actions)?;
+    }
+    // Before the ownership step: files the agent makes here, running as root, are then
+    // given to the service user with the rest.
+    if let Some(manager) = &options.manager {
+        agent::add_manager(system, layout, manager)?;
+        report.actions.push(Action::Ran(format!(
+            "tillpass manager add --name {}: the first manager account",
+            manager.name
+        )));
+    }
+    if !live {
+        report.actions.push(Action::Skipped(format!(
+            "staged below {}: the service user, udev, systemd and the agent's start are left \
+             to the image's first boot",
+            layout.root().display()
+        )));
+        return Ok(());
+    }
+    let user_created = report.actions.iter().any(|a| match a {
+        Action::Ran(line) => line.starts_with("systemd-sysusers") || line.starts_with("useradd"),
+        _ => false,
+    });
+    service::fix_ownership(system, layout, &mut report.actions)?;
+    service::reload_udev(system, &mut report.actions)?;
+    service::start_unit(
+        system,
+        report.changed() || user_created,
+        &mut report.actions,
+    )?;
+    service::wait_ready(system, layout, options.ready_timeout, &mut report.actions)?;
+    Ok(())
+}
+
+/// Runs the file steps of an install (everything but accounts and services).
+pub fn install_files(options: &InstallOptions) -> Result<Report, InstallError> {
     let mut report = Report::default();
+    install_files_into(options, &mut report)?;
+    Ok(report)
+}
+
+fn install_files_into(options: &InstallOptions, report: &mut Report) -> Result<(), InstallError> {
+    let layout = &options.layout;
 
     for (dir, mode) in [
         (layout.config_dir(), 0o750),
@@ -177,13 +267,27 @@ pub fn install_files(options: &InstallOptions) -> Result<Report, InstallError> {
     )?;
     report.path(&layout.api_token(), change);
 
-    let enrolment = ensure_enrolled(options, &key, &public, &mut report)?;
+    let enrolment = ensure_enrolled(options, &key, &public, report)?;
 
-    let config = render_config(layout, &enrolment);
+    let existing = std::fs::read_to_string(layout.config_file()).ok();
+    let config = with_kept_settings(render_config(layout, &enrolment), existing.as_deref());
     let change = fsops::ensure_file(&layout.config_file(), config.as_bytes(), 0o640)?;
     report.path(&layout.config_file(), change);
 
-    Ok(report)
+    Ok(())
+}
+
+/// The last line the installer writes in the configuration file: below it, the operator's.
+pub const CONFIG_MARKER: &str =
+    "# ---- tillpass-install keeps everything below this line (e.g. [[scanner]] entries) ----";
+
+/// `rendered` followed by what `existing` holds below [`CONFIG_MARKER`].
+fn with_kept_settings(rendered: String, existing: Option<&str>) -> String {
+    let kept = existing
+        .and_then(|text| text.split_once(CONFIG_MARKER))
+        .map(|(_, below)| below.trim_start_matches(['\r', '\n']))
+        .unwrap_or("");
+    format!("{rendered}\n{CONFIG_MARKER}\n{kept}")
 }
 
 fn ensure_enrolled(
@@ -274,4 +378,126 @@ pub fn render_config(layout: &Layout, enrolment: &Enrolment) -> String {
         token = live.api_token().display().to_string(),
         state = live.state_dir().display().to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::system::{HttpAnswer, Output, Recorder};
+
+    fn options(layout: &Layout, manager: Option<Manager>) -> InstallOptions {
+        InstallOptions {
+            layout: layout.clone(),
+            central: "http://127.0.0.1:9".to_owned(),
+            enrol_code: None,
+            agent_binary: None,
+            hostname: "till".to_owned(),
+            manager,
+            ready_timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn live_steps_run_in_order_with_the_manager_before_the_ownership() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        fsops::ensure_dir(layout.agent_binary().parent().unwrap(), 0o755).unwrap();
+        fsops::ensure_dir(&layout.config_dir(), 0o750).unwrap();
+        std::fs::write(layout.agent_binary(), b"agent").unwrap();
+        std::fs::write(layout.config_file(), "[api]\nlisten = \"127.0.0.1:7313\"\n").unwrap();
+        let system = Recorder::new();
+        system.answer_http(
+            "http://127.0.0.1:7313/readyz",
+            vec![Ok(HttpAnswer {
+                status: 200,
+                body: "{}".to_owned(),
+            })],
+        );
+        let manager = Manager {
+            name: "ana".to_owned(),
+            lang: Some("es".to_owned()),
+            password: "pw".to_owned(),
+        };
+        let mut report = Report::default();
+        accounts_and_services(&system, &options(&layout, Some(manager)), true, &mut report)
+            .unwrap();
+        let root = dir.path().display().to_string();
+        assert_eq!(
+            system.lines(),
+            vec![
+                "getent passwd tillpass".to_owned(),
+                format!("systemd-sysusers {root}/etc/sysusers.d/tillpass.conf"),
+                format!(
+                    "{root}/usr/bin/tillpass --config {root}/etc/tillpass/config.toml manager \
+                     add --name ana --lang es"
+                ),
+                format!("chown root:tillpass {root}/etc/tillpass {root}/etc/tillpass/config.toml"),
+                format!("chown -R tillpass:tillpass {root}/var/lib/tillpass"),
+                "udevadm control --reload".to_owned(),
+                "udevadm trigger --action=add --subsystem-match=tty --subsystem-match=hidraw \
+                 --subsystem-match=input"
+                    .to_owned(),
+                "systemctl daemon-reload".to_owned(),
+                "systemctl enable tillpass.service".to_owned(),
+                "systemctl restart tillpass.service".to_owned(),
+            ]
+        );
+        let manager_call = &system.calls()[2];
+        assert_eq!(manager_call.stdin.as_deref(), Some(&b"pw\n"[..]));
+        assert!(report.actions.last().unwrap().to_string().contains("ready"));
+    }
+
+    #[test]
+    fn a_failing_live_step_stops_the_install_with_its_explanation() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let system = Recorder::new();
+        system.answer(
+            "udevadm control",
+            vec![Output::failed(
+                1,
+                "Failed to send reload request: No such file or directory",
+            )],
+        );
+        let mut report = Report::default();
+        let err = accounts_and_services(&system, &options(&layout, None), true, &mut report)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("loading the scanner udev rules: `udevadm control --reload`"),
+            "{err}"
+        );
+        assert!(err.contains("Failed to send reload request"), "{err}");
+        assert!(!system.lines().iter().any(|l| l.starts_with("systemctl")));
+    }
+
+    #[test]
+    fn a_staged_root_runs_no_service_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let system = Recorder::new();
+        let mut report = Report::default();
+        accounts_and_services(&system, &options(&layout, None), false, &mut report).unwrap();
+        assert!(system.lines().is_empty());
+        assert!(matches!(report.actions.as_slice(), [Action::Skipped(_)]));
+    }
+
+    #[test]
+    fn settings_below_the_marker_survive_a_rewrite() {
+        let first = with_kept_settings("[central]\nurl = \"a\"\n".to_owned(), None);
+        assert!(first.ends_with(&format!("{CONFIG_MARKER}\n")));
+        let edited = format!(
+            "{first}[[scanner]]\nname = \"front\"\ndevice = {{ kind = \"serial\", path = \"/dev/ttyACM0\" }}\n"
+        );
+        let again = with_kept_settings("[central]\nurl = \"b\"\n".to_owned(), Some(&edited));
+        assert!(again.starts_with("[central]\nurl = \"b\"\n"), "{again}");
+        assert!(again.contains("[[scanner]]\nname = \"front\""), "{again}");
+        assert_eq!(again.matches(CONFIG_MARKER).count(), 1);
+        assert_eq!(
+            with_kept_settings("[central]\nurl = \"b\"\n".to_owned(), Some(&again)),
+            again,
+            "a re-run changes nothing"
+        );
+        assert!(again.parse::<toml::Table>().is_ok());
+    }
 }

@@ -36,6 +36,16 @@ impl Layout {
         self.at("/usr/bin/tillpass")
     }
 
+    /// The agent binary an upgrade replaced, kept to roll back to.
+    pub fn agent_binary_prev(&self) -> PathBuf {
+        self.at("/usr/bin/tillpass.prev")
+    }
+
+    /// The agent's database.
+    pub fn database(&self) -> PathBuf {
+        self.state_dir().join(crate::uninstall::DB_FILE)
+    }
+
     /// The configuration directory.
     pub fn config_dir(&self) -> PathBuf {
         self.at("/etc/tillpass")

@@ -13,6 +13,14 @@
 //! - [`enrol`]: presenting the one-time code to central and keeping its answer.
 //! - [`install`]: the install steps in order, and the agent configuration they write.
 //! - [`keys`]: the till's Ed25519 key and the POS API bearer token.
+//! - [`system`]: the machine behind a trait (commands, HTTP, accounts, clock), with a
+//!   recording implementation that is how the live-system steps are tested.
+//! - [`service`]: the live-system steps: service user, ownership, udev, systemd, start and
+//!   wait for `/readyz`.
+//! - [`agent`]: the agent as the installer drives it: `/readyz`, running it from a staged
+//!   root, `tillpass manager add`.
+//! - [`upgrade`]: stop, back up the database, swap the binary, start, roll back both if
+//!   the new agent does not come up.
 //!
 //! ## Rules
 //! - **Safe to re-run.** Every step first looks at what is there; a second `install`
@@ -21,6 +29,7 @@
 //!   outbox holds events central has not acknowledged, unless forced.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod assets;
 pub mod doctor;
 pub mod enrol;
@@ -28,5 +37,8 @@ pub mod fsops;
 pub mod install;
 pub mod keys;
 pub mod layout;
+pub mod service;
+pub mod system;
 pub mod tls;
 pub mod uninstall;
+pub mod upgrade;

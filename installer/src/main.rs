@@ -1,10 +1,14 @@
 //! `tillpass-install`: installs tillpass on a Linux till and keeps it healthy.
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use tillpass_installer::agent::Manager;
 use tillpass_installer::layout::Layout;
-use tillpass_installer::{doctor, install, uninstall};
+use tillpass_installer::system::Host;
+use tillpass_installer::{doctor, install, uninstall, upgrade};
 
 /// Install, enrol, upgrade, uninstall and diagnose tillpass on a Linux till.
 #[derive(Debug, Parser)]
@@ -38,6 +42,35 @@ enum Command {
         /// The name central's inventory shows for this till; the host name by default.
         #[arg(long)]
         hostname: Option<String>,
+        /// Create the first store manager account with this name (`tillpass manager add`).
+        /// The password is asked on the terminal, or read from standard input with
+        /// --manager-password-stdin.
+        #[arg(long, value_name = "NAME")]
+        manager: Option<String>,
+        /// The manager's dashboard language.
+        #[arg(long, value_name = "LANG", requires = "manager")]
+        manager_lang: Option<Lang>,
+        /// Read the manager's password from the first line of standard input.
+        #[arg(long, requires = "manager")]
+        manager_password_stdin: bool,
+        /// How long to wait for the started agent's /readyz, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        ready_timeout: u64,
+    },
+    /// Upgrades the agent: stops it, backs up its database, keeps the current binary as
+    /// tillpass.prev, installs the new one and starts it (its migrations run), then waits
+    /// for /readyz. If it does not come up, binary and database are rolled back.
+    Upgrade {
+        /// The new agent binary.
+        #[arg(long, value_name = "FILE")]
+        binary: PathBuf,
+        /// Upgrade a till staged below this folder: the new agent is run directly from
+        /// the staged files to check that it comes up, then stopped.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        /// How long the new agent has to answer /readyz, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        ready_timeout: u64,
     },
     /// Removes tillpass. Without --purge the configuration, the till's key and its data
     /// stay (a reinstall continues where it left off). --purge removes them too, and
@@ -62,6 +95,70 @@ enum Command {
     },
 }
 
+/// A dashboard language.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Lang {
+    /// Spanish.
+    Es,
+    /// English.
+    En,
+}
+
+/// The manager's password: the first line of standard input, or asked twice on the
+/// terminal without echo.
+#[allow(clippy::print_stderr)]
+fn manager_password(from_stdin: bool) -> Result<String, String> {
+    let stdin = std::io::stdin();
+    if from_stdin {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the manager password from standard input: {e}"))?;
+        let password = line.trim_end_matches(['\r', '\n']).to_owned();
+        if password.is_empty() {
+            return Err("the manager password on standard input is empty".to_owned());
+        }
+        return Ok(password);
+    }
+    if !stdin.is_terminal() {
+        return Err(
+            "--manager needs a password: give it on standard input with \
+             --manager-password-stdin, or run install on a terminal to be asked"
+                .to_owned(),
+        );
+    }
+    let first = prompt("password for the manager account: ")?;
+    if first.is_empty() {
+        return Err("the manager password is empty".to_owned());
+    }
+    let again = prompt("the same password again: ")?;
+    if first != again {
+        return Err("the two passwords differ: run install again".to_owned());
+    }
+    Ok(first)
+}
+
+/// Reads a line from the terminal with echo off.
+#[allow(clippy::print_stderr)]
+fn prompt(question: &str) -> Result<String, String> {
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let saved = tcgetattr(&stdin).map_err(|e| format!("cannot use the terminal: {e}"))?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet)
+        .map_err(|e| format!("cannot use the terminal: {e}"))?;
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+    eprintln!();
+    read.map_err(|e| format!("cannot read the password: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 fn host_name() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
@@ -80,30 +177,80 @@ fn main() -> ExitCode {
             root,
             agent_binary,
             hostname,
+            manager,
+            manager_lang,
+            manager_password_stdin,
+            ready_timeout,
         } => {
+            let manager = match manager {
+                None => None,
+                Some(name) => match manager_password(manager_password_stdin) {
+                    Ok(password) => Some(Manager {
+                        name,
+                        lang: manager_lang.map(|l| {
+                            match l {
+                                Lang::Es => "es",
+                                Lang::En => "en",
+                            }
+                            .to_owned()
+                        }),
+                        password,
+                    }),
+                    Err(e) => {
+                        eprintln!("tillpass-install: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+            };
             let options = install::InstallOptions {
                 layout: Layout::new(root),
                 central,
                 enrol_code: enrol,
                 agent_binary,
                 hostname: hostname.unwrap_or_else(host_name),
+                manager,
+                ready_timeout: Duration::from_secs(ready_timeout),
             };
-            match install::install_files(&options) {
-                Ok(report) => {
-                    for step in &report.steps {
-                        println!("{step}");
-                    }
+            let mut report = install::Report::default();
+            let result = install::install(&Host, &options, &mut report);
+            for step in &report.steps {
+                println!("{step}");
+            }
+            for action in &report.actions {
+                println!("{action}");
+            }
+            match result {
+                Ok(()) => {
                     if !report.changed() {
                         println!("nothing to change: this till is installed as it should be");
                     }
-                    if !options.layout.is_live() {
-                        println!(
-                            "staged below {}: services were not touched",
-                            options.layout.root().display()
-                        );
-                    }
                     ExitCode::SUCCESS
                 }
+                Err(e) => {
+                    eprintln!("tillpass-install: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Upgrade {
+            binary,
+            root,
+            ready_timeout,
+        } => {
+            let layout = Layout::new(root);
+            let options = upgrade::UpgradeOptions {
+                service: layout.is_live(),
+                layout,
+                binary,
+                ready_timeout: Duration::from_secs(ready_timeout),
+            };
+            let mut actions = Vec::new();
+            let result = upgrade::upgrade(&Host, &options, &mut actions);
+            for action in &actions {
+                println!("{action}");
+            }
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("tillpass-install: {e}");
                     ExitCode::FAILURE
@@ -125,7 +272,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Doctor { root } => {
-            let findings = doctor::check_files(&Layout::new(root));
+            let findings = doctor::check_all(&Layout::new(root), &Host);
             for finding in &findings {
                 println!("{finding}");
             }

@@ -58,3 +58,40 @@ fn install_without_a_code_on_a_new_till_asks_for_one() {
     assert!(!ok);
     assert!(text.contains("--enrol CODE"), "{text}");
 }
+
+#[test]
+fn a_manager_without_a_password_is_refused_before_anything_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = run(&[
+        "install",
+        "--central",
+        "http://127.0.0.1:9",
+        "--enrol",
+        "CODE",
+        "--manager",
+        "ana",
+        "--root",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(text.contains("--manager-password-stdin"), "{text}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn upgrading_a_till_with_no_agent_says_to_install_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("tillpass-new");
+    std::fs::write(&new, b"#!/bin/sh\n").unwrap();
+    let stage = dir.path().join("stage");
+    let (ok, text) = run(&[
+        "upgrade",
+        "--binary",
+        new.to_str().unwrap(),
+        "--root",
+        stage.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(text.contains("no agent is installed"), "{text}");
+    assert!(!stage.exists(), "nothing was made");
+}

@@ -2,8 +2,16 @@
 //! do about it.
 //!
 //! Each check is a small function returning [`Finding`]s; none of them changes anything.
-//! Checks that need a live system (the unit's state, the service user's access) say
-//! "skipped" on a staged root instead of guessing.
+//! Checks that need a live system (the unit's state) say "skipped" on a staged root
+//! instead of guessing.
+//!
+//! - this module: system files, secrets and their modes, configuration, disk space,
+//!   database integrity, the unit's state;
+//! - [`scanners`]: the configured scanners' devices and the service user's access;
+//! - [`central`]: central reachable, and the clock against central's signed time.
+
+pub mod central;
+pub mod scanners;
 
 use std::fmt;
 use std::path::Path;
@@ -12,6 +20,8 @@ use crate::assets;
 use crate::fsops::mode_of;
 use crate::keys;
 use crate::layout::Layout;
+use crate::service::{JOURNAL_HINT, UNIT};
+use crate::system::{Command, System};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -51,7 +61,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn ok(check: &'static str, detail: impl Into<String>) -> Finding {
+    pub(crate) fn ok(check: &'static str, detail: impl Into<String>) -> Finding {
         Finding {
             check,
             status: Status::Ok,
@@ -60,7 +70,7 @@ impl Finding {
         }
     }
 
-    fn bad(
+    pub(crate) fn bad(
         check: &'static str,
         status: Status,
         detail: impl Into<String>,
@@ -88,6 +98,63 @@ impl fmt::Display for Finding {
 /// Whether any finding is a failure.
 pub fn has_failures(findings: &[Finding]) -> bool {
     findings.iter().any(|f| f.status == Status::Fail)
+}
+
+/// Every check: the files, the scanners, central and the clock, the unit.
+pub fn check_all(layout: &Layout, system: &dyn System) -> Vec<Finding> {
+    let mut findings = check_files(layout);
+    findings.extend(scanners::check(layout, system));
+    findings.extend(central::check(layout, system, &|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+            .unwrap_or(0)
+    }));
+    findings.push(check_unit(layout, system));
+    findings
+}
+
+/// Whether the unit runs (`systemctl is-active`); skipped on a staged root.
+pub fn check_unit(layout: &Layout, system: &dyn System) -> Finding {
+    if !layout.is_live() {
+        return Finding::bad(
+            "unit",
+            Status::Skipped,
+            format!(
+                "staged below {}: no unit runs from a staged root",
+                layout.root().display()
+            ),
+            "check it on the till itself with `tillpass-install doctor`",
+        );
+    }
+    if !system.booted_with_systemd() || !system.has_program("systemctl") {
+        return Finding::bad(
+            "unit",
+            Status::Skipped,
+            "this machine does not run systemd",
+            "start `tillpass run` by the means this machine has",
+        );
+    }
+    let state = system
+        .run(&Command::new("systemctl", &["is-active", UNIT]))
+        .map(|o| o.stdout.trim().to_owned())
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    match state.as_str() {
+        "active" => Finding::ok("unit", format!("{UNIT} is active")),
+        "activating" | "reloading" => Finding::bad(
+            "unit",
+            Status::Warn,
+            format!("{UNIT} is {state}"),
+            format!("wait a moment and check again; if it stays so, {JOURNAL_HINT}"),
+        ),
+        _ => Finding::bad(
+            "unit",
+            Status::Fail,
+            format!("{UNIT} is {state}"),
+            format!("start it with `systemctl enable --now {UNIT}`; {JOURNAL_HINT}"),
+        ),
+    }
 }
 
 /// The checks that look only at files: system files, secrets and their modes, disk space.
@@ -237,7 +304,16 @@ fn check_till_key(path: &Path) -> Finding {
 
 fn check_config_present(path: &Path) -> Finding {
     match std::fs::read_to_string(path) {
-        Ok(_) => Finding::ok("config", path.display().to_string()),
+        Ok(text) => match text.parse::<toml::Table>() {
+            Ok(_) => Finding::ok("config", path.display().to_string()),
+            Err(e) => Finding::bad(
+                "config",
+                Status::Fail,
+                format!("{} is not valid TOML: {}", path.display(), e.message()),
+                "correct it (the agent refuses to start on it); what tillpass-install \
+                 wrote above its marker line is restored by running install again",
+            ),
+        },
         Err(_) => Finding::bad(
             "config",
             Status::Fail,
@@ -337,5 +413,31 @@ mod tests {
             Status::Ok
         );
         assert_eq!(check_till_key(&layout.till_key()).status, Status::Ok);
+    }
+
+    #[test]
+    fn the_unit_is_asked_on_a_live_till_and_skipped_on_a_staged_one() {
+        use crate::system::{Output, Recorder};
+        let system = Recorder::new();
+        system.answer("systemctl is-active", vec![Output::failed(3, "")]);
+        let staged = check_unit(&Layout::new("/tmp/stage"), &system);
+        assert_eq!(staged.status, Status::Skipped);
+        assert!(system.lines().is_empty());
+        let system = Recorder::new();
+        system.answer(
+            "systemctl is-active",
+            vec![Output {
+                code: Some(3),
+                stdout: "failed\n".to_owned(),
+                stderr: String::new(),
+            }],
+        );
+        let live = check_unit(&Layout::new("/"), &system);
+        assert_eq!(live.status, Status::Fail, "{live}");
+        assert!(live.fix.unwrap().contains("journalctl -u tillpass"));
+        assert_eq!(system.lines(), vec!["systemctl is-active tillpass.service"]);
+        let system = Recorder::new();
+        system.answer("systemctl is-active", vec![Output::ok("active\n")]);
+        assert_eq!(check_unit(&Layout::new("/"), &system).status, Status::Ok);
     }
 }
