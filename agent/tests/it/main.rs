@@ -2,6 +2,7 @@
 //! loopback sockets and pseudo-terminal scanners. No mocks, no fixed sleeps.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod crash;
 mod dashboard;
 mod hostile;
 mod refusals;
