@@ -152,6 +152,8 @@ pub struct Ctx {
     pub online: bool,
     /// Why spending is refused, if it is.
     pub earn_only: Option<String>,
+    /// Central's caps on spending while the till is unsynced.
+    pub policy: Option<tillpass_protocol::sync::OfflinePolicy>,
 }
 
 impl Ctx {

@@ -117,6 +117,7 @@ pub fn ctx(state: &AppState) -> Result<Ctx, ApiError> {
         now,
         online: sync.online,
         earn_only: sync.earn_only,
+        policy: sync.offline_policy,
     })
 }
 

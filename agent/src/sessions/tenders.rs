@@ -95,6 +95,16 @@ fn savings(
         .engine()?
         .check_savings_redemption(customer.as_ref().map(|c| &c.context), &request)
         .map_err(|r| ApiError::tender(&r))?;
+    // Central's own cap while unsynced applies on top of the catalog's.
+    if let (false, Some(policy), Some(c)) = (ctx.online, &ctx.policy, &customer) {
+        let cap = policy.max_savings_spend_per_customer;
+        let spent = c
+            .context
+            .offline_redeemed
+            .amount
+            .saturating_add(request.already_redeemed.amount);
+        offline_cap(cap, currency, spent, accepted.amount)?;
+    }
     Ok(TenderView::Savings { amount: accepted })
 }
 
@@ -148,6 +158,19 @@ fn gift_card(
         .engine()?
         .authorize_gift_card(&engine_card, &holds, &request, ctx.now)
         .map_err(|r| ApiError::tender(&r))?;
+    if let (false, Some(policy)) = (ctx.online, &ctx.policy) {
+        let held: i64 = holds
+            .iter()
+            .filter(|h| h.is_active(ctx.now))
+            .fold(0_i64, |acc, h| acc.saturating_add(h.amount.amount));
+        let spent = card.unsynced_spent.max(0).saturating_add(held);
+        offline_cap(
+            policy.max_gift_card_spend_per_card,
+            currency,
+            spent,
+            hold.amount.amount,
+        )?;
+    }
     let hold_id = new_hold_id()?;
     let expires_at = i64::try_from(hold.expires_at).unwrap_or(i64::MAX);
     balances::hold(
@@ -177,6 +200,23 @@ fn gift_card(
         amount: hold.amount,
         expires_at: hold.expires_at,
     })
+}
+
+/// Refuses `amount` when `spent` already used up central's offline `cap` (a cap in another
+/// currency than the sale's is not comparable and does not apply).
+fn offline_cap(cap: Money, currency: Currency, spent: i64, amount: i64) -> Result<(), ApiError> {
+    if cap.currency != currency {
+        return Ok(());
+    }
+    let remaining = cap.amount.saturating_sub(spent).max(0);
+    if amount > remaining {
+        return Err(ApiError::tender(
+            &tillpass_engine::TenderRefusal::OfflineCapReached {
+                remaining: Money::new(remaining, currency),
+            },
+        ));
+    }
+    Ok(())
 }
 
 fn new_hold_id() -> Result<String, ApiError> {

@@ -19,6 +19,8 @@ pub struct SyncSnapshot {
     pub last_success_at: Option<u64>,
     /// Why the till is limited to earning (no redemptions, no gift-card spend), if it is.
     pub earn_only: Option<String>,
+    /// The offline policy from the enrolment record.
+    pub offline_policy: Option<tillpass_protocol::sync::OfflinePolicy>,
 }
 
 impl SyncStatus {
@@ -30,6 +32,12 @@ impl SyncStatus {
     /// Why spending is refused (earn-only), if it is.
     pub fn earn_only(&self) -> Option<String> {
         self.snapshot().earn_only
+    }
+
+    /// The offline policy (the caps on savings and gift-card spend while unsynced), when
+    /// the till is enrolled.
+    pub fn offline_policy(&self) -> Option<tillpass_protocol::sync::OfflinePolicy> {
+        self.snapshot().offline_policy
     }
 
     /// Changes the state.

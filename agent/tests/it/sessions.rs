@@ -666,3 +666,74 @@ fn the_terminal_cashier_sells_and_returns_against_the_api() {
     assert!(text.contains("refund            10.00 EUR"), "{text}");
     assert_eq!(pos.count("sale_returns"), 1);
 }
+
+#[test]
+fn offline_the_caps_of_central_and_the_catalog_hold() {
+    use tillpass_protocol::money::{Currency, Money};
+    let central = Central::new();
+    let till = seeded_till(&central);
+    let pos = Served::start(&till);
+    let mut policy = tillpass_protocol::sync::OfflinePolicy {
+        max_savings_spend_per_customer: Money::new(500, Currency::EUR),
+        max_gift_card_spend_per_card: Money::new(800, Currency::EUR),
+        max_catalog_age_secs: 86_400,
+        max_trust_list_age_secs: 86_400,
+        retention_days: 90,
+        replay: tillpass_protocol::sync::ReplayPolicy {
+            max_uses_per_pass: 3,
+        },
+    };
+    pos.state.sync.update(|s| {
+        s.online = false;
+        s.offline_policy = Some(policy.clone());
+    });
+    let pass = central.pass("C-1", now() - 10, 3600, 11);
+    let (status, s) = pos.put(
+        "T-9",
+        "o1",
+        &json!({ "cart": cart(), "customer_scan": pass }),
+    );
+    assert_eq!(status, 200, "{s:#}");
+    // Central allows €5.00 of savings while unsynced: €6.00 is refused with what is left.
+    let (status, e) = pos.post(
+        "/v1/sessions/T-9/tenders",
+        "o2",
+        &json!({ "version": 1, "tender": { "type": "savings", "amount": eur(600) } }),
+    );
+    assert_eq!(status, 422, "{e:#}");
+    assert_eq!(e["code"], "offline_cap_reached");
+    assert_eq!(amount(&e["refusal"]["remaining"]), 500);
+    let (status, s) = pos.post(
+        "/v1/sessions/T-9/tenders",
+        "o3",
+        &json!({ "version": 1, "tender": { "type": "savings", "amount": eur(500) } }),
+    );
+    assert_eq!(status, 200, "{s:#}");
+    // Gift card: €8.00 per card while unsynced.
+    let (status, e) = pos.post(
+        "/v1/sessions/T-9/tenders",
+        "o4",
+        &json!({ "version": 2, "tender": { "type": "gift_card", "card_id": "GC-1", "amount": eur(900) } }),
+    );
+    assert_eq!(status, 422, "{e:#}");
+    assert_eq!(e["code"], "offline_cap_reached");
+    // Earn-only (the catalog or trust list too old): no spending at all, earning goes on.
+    policy.max_savings_spend_per_customer = Money::new(100_000, Currency::EUR);
+    pos.state.sync.update(|s| {
+        s.offline_policy = Some(policy);
+        s.earn_only = Some("catalog_too_old: test".into());
+    });
+    let (status, e) = pos.post(
+        "/v1/sessions/T-9/tenders",
+        "o5",
+        &json!({ "version": 2, "tender": { "type": "savings", "amount": eur(100) } }),
+    );
+    assert_eq!(status, 422, "{e:#}");
+    assert_eq!(e["code"], "earn_only");
+    let (status, closed) = pos.post("/v1/sessions/T-9/close", "o6", &json!({ "version": 2 }));
+    assert_eq!(status, 200, "{closed:#}");
+    assert!(
+        amount(&closed["receipt"]["savings_earned"]) > 0,
+        "earning goes on"
+    );
+}
