@@ -84,7 +84,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(small)
         .merge(crate::sessions::routes::routes())
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::dashboard::router(state))
 }
 
 async fn openapi() -> Response {

@@ -14,6 +14,8 @@
 //! - [`slot`]: the till's current customer; [`bus`]: events for the POS, the event
 //!   stream and the dashboard.
 //! - [`http`]: health, metrics and the POS API routes; [`metrics`]: Prometheus text.
+//! - [`dashboard`]: the store manager's web dashboard under `/dashboard` (sign-in,
+//!   pages, CSV) and `tillpass manager`.
 //! - [`sessions`]: the POS sale API — carts, tenders, close, cancel, returns, idempotency
 //!   keys; [`openapi`]: its generated OpenAPI document; [`cashier`]: `tillpass pos`, a
 //!   terminal cashier against a running agent.
@@ -34,6 +36,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod dashboard;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod http;

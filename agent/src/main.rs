@@ -57,6 +57,8 @@ enum Command {
         #[arg(long)]
         no_stdin: bool,
     },
+    /// Store manager accounts for the dashboard: add, password, list, remove, unlock.
+    Manager(tillpass_agent::dashboard::cli::ManagerArgs),
     /// A terminal cashier against the running agent: ring up items, scan passes and
     /// vouchers, take savings and gift cards, close, return. Reads commands from stdin.
     Pos {
@@ -103,6 +105,7 @@ fn main() -> ExitCode {
             central_port,
             no_stdin,
         } => demo(dir, port, central_port, no_stdin),
+        Command::Manager(args) => manager(cli.config.as_ref(), args),
         Command::Pos {
             url,
             token_file,
@@ -284,5 +287,14 @@ fn demo(
     });
     let paths = Paths::from_env(|_| None);
     tillpass_agent::demo::run(&options, &paths, &mut std::io::stdout())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn manager(
+    config: Option<&PathBuf>,
+    args: tillpass_agent::dashboard::cli::ManagerArgs,
+) -> anyhow::Result<ExitCode> {
+    let (config, paths) = load(config)?;
+    tillpass_agent::dashboard::cli::run(&config, &paths, args)?;
     Ok(ExitCode::SUCCESS)
 }

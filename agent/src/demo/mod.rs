@@ -291,6 +291,19 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
     let scanner = VirtualScanner::open()?;
     config.scanners.push(scanner.scanner_config()?);
     config.validate()?;
+    let manager = crate::dashboard::cli::ManagerArgs {
+        command: crate::dashboard::cli::ManagerCommand::Add {
+            name: MANAGER.0.to_owned(),
+            lang: None,
+        },
+    };
+    crate::dashboard::cli::run_with(
+        &config,
+        paths,
+        manager,
+        &mut || Ok(MANAGER.1.to_owned()),
+        &mut std::io::sink(),
+    )?;
 
     let agent = crate::daemon::build(&config, paths, crate::clock::system_wall_clock())?;
     let token = agent.state.token.to_string();

@@ -18,6 +18,7 @@ pub mod balances;
 pub mod customers;
 pub mod idempotency;
 pub mod journal;
+pub mod managers;
 pub mod migrations;
 pub mod pos_sessions;
 pub mod sales;

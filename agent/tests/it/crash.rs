@@ -99,7 +99,8 @@ fn try_call(
     let answer = String::from_utf8_lossy(&answer).into_owned();
     let (head, body) = answer.split_once("\r\n\r\n")?;
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, serde_json::from_str(body).ok()?))
+    let json = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
+    Some((status, json))
 }
 
 /// A small xorshift: random kill moments without a dependency.

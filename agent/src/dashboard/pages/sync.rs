@@ -1,0 +1,209 @@
+//! Sync: online or not, the last good exchange, earn-only, the outbox, the catalog and the
+//! trust list with their ages, the clock, the offline risk taken and central's rejections.
+
+use axum::extract::State;
+use maud::{Markup, html};
+
+use super::{ago, duration, live};
+use crate::dashboard::auth::Ctx;
+use crate::dashboard::days;
+use crate::dashboard::i18n::T;
+use crate::dashboard::layout::{self, Nav};
+use crate::dashboard::money;
+use crate::dashboard::queries::sync::{self, Risk, SyncFacts};
+use crate::dashboard::{Dash, DashError};
+
+/// What the page shows from memory (not the store).
+struct Live {
+    snapshot: crate::sync::SyncSnapshot,
+    catalog: Option<(u64, u64)>,
+    trust: Option<(u64, u64)>,
+    skew_secs: u64,
+    skew_alarm: bool,
+}
+
+/// `GET /dashboard/sync`.
+pub(crate) async fn page(State(dash): State<Dash>, ctx: Ctx) -> Result<Markup, DashError> {
+    let facts = dash.read(sync::facts).await?;
+    let clock = dash.app.identifier.clock();
+    let state = Live {
+        snapshot: dash.app.sync.snapshot(),
+        catalog: dash
+            .app
+            .catalogs
+            .active()
+            .map(|a| (a.sequence, a.issued_at)),
+        trust: dash.app.identifier.trust_sequence(),
+        skew_secs: clock.skew_secs(),
+        skew_alarm: clock.skew_alarm(),
+    };
+    Ok(render(&ctx, &facts, &state))
+}
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// An age against the policy's maximum: the maximum, or a warning past it.
+fn age_limit(age: i64, max: Option<u64>, lang: tillpass_protocol::lang::Lang) -> Markup {
+    html! {
+        @if let Some(max) = max {
+            " · "
+            @if age > i(max) {
+                span class="badge bad" { (T::TooOld.with(lang, &duration(i(max)))) }
+            } @else {
+                span class="muted" { (T::AtMost.with(lang, &duration(i(max)))) }
+            }
+        }
+    }
+}
+
+fn render(ctx: &Ctx, f: &SyncFacts, s: &Live) -> Markup {
+    let lang = ctx.lang;
+    let now = ctx.now;
+    let policy = s.snapshot.offline_policy.as_ref();
+    let title = T::SyncTitle.get(lang);
+    let content = html! {
+        dl class="facts" id="sync-facts" {
+            dt { (T::Connection.get(lang)) }
+            dd {
+                @if s.snapshot.online { span class="badge ok" id="online" { (T::Online.get(lang)) } }
+                @else { span class="badge bad" id="online" { (T::Offline.get(lang)) } }
+            }
+            dt { (T::LastSync.get(lang)) }
+            dd {
+                @match s.snapshot.last_success_at {
+                    Some(at) => { (days::date_time(i(at), &ctx.tz, lang)) " (" (ago(i(at), now, lang)) ")" }
+                    None => (T::Never.get(lang)),
+                }
+            }
+            @if let Some(reason) = &s.snapshot.earn_only {
+                dt { (T::EarnOnly.get(lang)) }
+                dd { span class="badge warn" { (reason) } }
+            }
+            dt { (T::Outbox.get(lang)) }
+            dd id="outbox" {
+                strong { (money::count(f.outbox_depth, lang)) }
+                @if let Some(oldest) = f.outbox_oldest {
+                    " · " (T::OldestEvent.get(lang)) ": " (days::date_time(oldest, &ctx.tz, lang))
+                    " (" (ago(oldest, now, lang)) ")"
+                }
+            }
+            dt { (T::Catalog.get(lang)) }
+            dd {
+                @match s.catalog {
+                    Some((seq, issued)) => {
+                        (T::Version.get(lang)) " " (seq) " · " (T::Issued.get(lang)) " "
+                        (days::date_time(i(issued), &ctx.tz, lang))
+                        " · " (T::Age.get(lang)) " " (duration(now.saturating_sub(i(issued))))
+                        (age_limit(now.saturating_sub(i(issued)), policy.map(|p| p.max_catalog_age_secs), lang))
+                    }
+                    None => span class="badge warn" { (T::NoCatalog.get(lang)) },
+                }
+            }
+            dt { (T::ScheduledCatalog.get(lang)) }
+            dd {
+                @match &f.scheduled {
+                    Some(c) => {
+                        (T::Version.get(lang)) " " (c.sequence) " · " (T::Issued.get(lang)) " "
+                        (days::date_time(c.issued_at, &ctx.tz, lang))
+                        @if let Some(at) = c.activates_at {
+                            " · " (T::ActivatesAt.get(lang)) " " (days::date_time(at, &ctx.tz, lang))
+                        }
+                    }
+                    None => (T::None.get(lang)),
+                }
+            }
+            dt { (T::TrustList.get(lang)) }
+            dd {
+                @match s.trust {
+                    Some((seq, issued)) => {
+                        (T::Version.get(lang)) " " (seq) " · " (T::Age.get(lang)) " "
+                        (duration(now.saturating_sub(i(issued))))
+                        (age_limit(now.saturating_sub(i(issued)), policy.map(|p| p.max_trust_list_age_secs), lang))
+                    }
+                    None => span class="badge bad" { (T::NotEnrolled.get(lang)) },
+                }
+            }
+            dt { (T::Clock.get(lang)) }
+            dd {
+                @if s.skew_alarm || s.skew_secs > 0 {
+                    span class=(if s.skew_alarm { "badge bad" } else { "badge warn" }) {
+                        (T::ClockBehind.with(lang, &duration(i(s.skew_secs))))
+                    }
+                } @else {
+                    (T::ClockOk.get(lang))
+                }
+            }
+        }
+        section class="panel" {
+            h2 { (T::OfflineRisk.get(lang)) }
+            table id="offline-risk" {
+                tbody {
+                    (risk_rows(ctx, T::SavingsUnsynced, T::CustomersCount, &f.savings,
+                        policy.map(|p| T::CapPerCustomer.with(lang, &money::amount(
+                            p.max_savings_spend_per_customer.amount,
+                            p.max_savings_spend_per_customer.currency.code(), lang)))))
+                    (risk_rows(ctx, T::GiftCardsUnsynced, T::CardsCount, &f.gift_cards,
+                        policy.map(|p| T::CapPerCard.with(lang, &money::amount(
+                            p.max_gift_card_spend_per_card.amount,
+                            p.max_gift_card_spend_per_card.currency.code(), lang)))))
+                }
+            }
+        }
+        section class="panel" {
+            h2 { (T::Conflicts.get(lang)) }
+            @if f.rejected.is_empty() {
+                p class="empty" { (T::None.get(lang)) }
+            } @else {
+                table id="conflicts" {
+                    thead { tr {
+                        th { (T::Event.get(lang)) }
+                        th { (T::Kind.get(lang)) }
+                        th { (T::Created.get(lang)) }
+                        th class="num" { (T::Attempts.get(lang)) }
+                        th { (T::CentralReason.get(lang)) }
+                    } }
+                    tbody {
+                        @for r in &f.rejected {
+                            tr {
+                                td { span class="code" { (r.event_id) } }
+                                td { (r.kind) }
+                                td { (days::date_time(r.created_at, &ctx.tz, lang)) }
+                                td class="num" { (r.attempts) }
+                                td { span class="code" { (r.reason.chars().take(300).collect::<String>()) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let body = html! {
+        h1 { (title) }
+        (live(ctx, content))
+    };
+    layout::page(ctx, Nav::Sync, title, body)
+}
+
+fn risk_rows(ctx: &Ctx, label: T, holders: T, risks: &[Risk], cap: Option<String>) -> Markup {
+    let lang = ctx.lang;
+    html! {
+        @if risks.is_empty() {
+            tr {
+                th { (label.get(lang)) }
+                td class="num" { "0" }
+                td {}
+                td class="muted" { @if let Some(cap) = &cap { (cap) } }
+            }
+        }
+        @for r in risks {
+            tr {
+                th { (label.get(lang)) }
+                td class="num" { strong { (money::amount(r.amount, &r.currency, lang)) } }
+                td { (holders.with(lang, &money::count(r.holders, lang))) }
+                td class="muted" { @if let Some(cap) = &cap { (cap) } }
+            }
+        }
+    }
+}

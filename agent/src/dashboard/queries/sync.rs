@@ -1,0 +1,193 @@
+//! The store's side of the sync state: the outbox, the events central rejected, the money
+//! spent while unsynced, and a catalog waiting for its activation time.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::store::{StoreError, sql};
+
+/// An event central refused, kept in the outbox with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rejected {
+    /// The event's id.
+    pub event_id: String,
+    /// Its kind.
+    pub kind: String,
+    /// When it was made, unix seconds.
+    pub created_at: i64,
+    /// Attempts.
+    pub attempts: i64,
+    /// Central's answer.
+    pub reason: String,
+}
+
+/// Money spent at this till while unsynced, in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Risk {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Customers (or cards) concerned.
+    pub holders: i64,
+    /// The amount.
+    pub amount: i64,
+}
+
+/// A catalog received and waiting for its activation time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Scheduled {
+    /// Its sequence number.
+    pub sequence: i64,
+    /// When central issued it.
+    pub issued_at: i64,
+    /// When it activates.
+    pub activates_at: Option<i64>,
+}
+
+/// What the Sync page reads from the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SyncFacts {
+    /// Events waiting (central's rejections included).
+    pub outbox_depth: i64,
+    /// The oldest waiting event, unix seconds.
+    pub outbox_oldest: Option<i64>,
+    /// The latest 50 rejected events.
+    pub rejected: Vec<Rejected>,
+    /// Savings spent while unsynced.
+    pub savings: Vec<Risk>,
+    /// Gift cards spent while unsynced.
+    pub gift_cards: Vec<Risk>,
+    /// The next scheduled catalog.
+    pub scheduled: Option<Scheduled>,
+}
+
+/// Reads the facts.
+pub(crate) fn facts(conn: &Connection) -> Result<SyncFacts, StoreError> {
+    let (outbox_depth, outbox_oldest) = conn
+        .query_row("SELECT count(*), min(created_at) FROM outbox", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(sql)?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT event_id, kind, created_at, attempts, last_error FROM outbox
+             WHERE last_error IS NOT NULL ORDER BY seq DESC LIMIT 50",
+        )
+        .map_err(sql)?;
+    let rejected = stmt
+        .query_map([], |r| {
+            Ok(Rejected {
+                event_id: r.get(0)?,
+                kind: r.get(1)?,
+                created_at: r.get(2)?,
+                attempts: r.get(3)?,
+                reason: r.get(4)?,
+            })
+        })
+        .map_err(sql)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql)?;
+    let risk = |query: &str| -> Result<Vec<Risk>, StoreError> {
+        let mut stmt = conn.prepare_cached(query).map_err(sql)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Risk {
+                    currency: r.get(0)?,
+                    holders: r.get(1)?,
+                    amount: r.get(2)?,
+                })
+            })
+            .map_err(sql)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+    };
+    let savings = risk(
+        "SELECT currency, count(*), sum(unsynced_spent) FROM savings_accounts
+         WHERE unsynced_spent > 0 GROUP BY currency ORDER BY currency",
+    )?;
+    let gift_cards = risk(
+        "SELECT currency, count(*), sum(unsynced_spent) FROM gift_cards
+         WHERE unsynced_spent > 0 GROUP BY currency ORDER BY currency",
+    )?;
+    let scheduled = conn
+        .query_row(
+            "SELECT sequence, issued_at, activates_at FROM catalogs WHERE state = 'scheduled'
+             ORDER BY sequence DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(Scheduled {
+                    sequence: r.get(0)?,
+                    issued_at: r.get(1)?,
+                    activates_at: r.get(2)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(sql)?;
+    Ok(SyncFacts {
+        outbox_depth,
+        outbox_oldest,
+        rejected,
+        savings,
+        gift_cards,
+        scheduled,
+    })
+}
+
+/// The newest scheduled catalog, opened: its signature checked again against the trust
+/// list in force and its promotions decoded. `None` when there is none, or when it cannot
+/// be opened any more (it is then shown by version only).
+pub(crate) fn scheduled_catalog(
+    conn: &Connection,
+) -> Result<Option<(Scheduled, tillpass_protocol::catalog::Catalog)>, StoreError> {
+    use tillpass_protocol::envelope::{self, EnvelopePurpose};
+    let row: Option<(Scheduled, Vec<u8>)> = conn
+        .query_row(
+            "SELECT sequence, issued_at, activates_at, envelope FROM catalogs
+             WHERE state = 'scheduled' ORDER BY sequence DESC LIMIT 1",
+            [],
+            |r| {
+                Ok((
+                    Scheduled {
+                        sequence: r.get(0)?,
+                        issued_at: r.get(1)?,
+                        activates_at: r.get(2)?,
+                    },
+                    r.get(3)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(sql)?;
+    let Some((scheduled, bytes)) = row else {
+        return Ok(None);
+    };
+    let trust = match crate::store::tokens::load_trust(conn) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            tracing::warn!(error = %e, "the scheduled catalog cannot be shown: no usable trust list");
+            return Ok(None);
+        }
+    };
+    let issued = u64::try_from(scheduled.issued_at).unwrap_or(0);
+    let sequence = u64::try_from(scheduled.sequence).unwrap_or(0);
+    let opened = match envelope::open(
+        &bytes,
+        EnvelopePurpose::Catalog,
+        &trust.store,
+        issued,
+        sequence.saturating_sub(1),
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(error = %e, sequence, "the scheduled catalog cannot be opened");
+            return Ok(None);
+        }
+    };
+    let mut rest = opened.payload.as_slice();
+    match ciborium::from_reader(&mut rest) {
+        Ok(catalog) if rest.is_empty() => Ok(Some((scheduled, catalog))),
+        _ => {
+            tracing::warn!(sequence, "the scheduled catalog's payload cannot be read");
+            Ok(None)
+        }
+    }
+}
