@@ -6,11 +6,21 @@
 //!
 //! ## Map
 //! - [`binary`]: finds a workspace binary, building it once if a test run did not.
+//! - [`central`]: the real `tillpass-central` as a process, stopped and restarted on the
+//!   same port, with its command line and admin API.
+//! - [`http`]: a small HTTP/1.1 client over a plain socket, as a POS talks to the agent.
 //! - [`process`]: a child process that is killed when dropped, whose output is kept in a
 //!   file for the failure message, and whose announced listening address can be awaited.
+//! - [`till`]: a till staged and enrolled by the real `tillpass-install`, and the real
+//!   `tillpass` daemon on its files.
+//! - [`tmpfs`]: a small tmpfs to fill up (a disk that is really full; needs root).
 //! - [`wait`]: waiting on a condition with a deadline, never a fixed sleep.
 #![forbid(unsafe_code)]
 
 pub mod binary;
+pub mod central;
+pub mod http;
 pub mod process;
+pub mod till;
+pub mod tmpfs;
 pub mod wait;
