@@ -126,6 +126,9 @@ pub struct SyncSection {
     pub interval_secs: u64,
     /// Days scan logs and token-use records are kept once synced.
     pub retention_days: u32,
+    /// The longest wait between two retries after central could not be reached, in
+    /// seconds (retries start at a quarter of a second and double up to this).
+    pub retry_max_secs: u64,
 }
 
 impl Default for SyncSection {
@@ -133,6 +136,7 @@ impl Default for SyncSection {
         SyncSection {
             interval_secs: 30,
             retention_days: 90,
+            retry_max_secs: 60,
         }
     }
 }
@@ -332,6 +336,12 @@ impl Config {
                 "must be between 1 and 86400 seconds",
             ));
         }
+        if !(1..=3_600).contains(&self.sync.retry_max_secs) {
+            return Err(invalid(
+                "sync.retry_max_secs",
+                "must be between 1 and 3600 seconds",
+            ));
+        }
         if !(1..=3_650).contains(&self.sync.retention_days) {
             return Err(invalid(
                 "sync.retention_days",
@@ -456,6 +466,10 @@ mod tests {
         assert!(e.to_string().contains("format"), "{e}");
         let e = load("[central]\nurl = \"ftp://x\"\n", &[]).unwrap_err();
         assert!(e.to_string().contains("central.url"), "{e}");
+        let e = load("[sync]\nretry_max_secs = 0\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("sync.retry_max_secs"), "{e}");
+        let c = load("", &[("TILLPASS_SYNC_INTERVAL_SECS", "5")]).unwrap();
+        assert_eq!((c.sync.interval_secs, c.sync.retry_max_secs), (5, 60));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! `tillpass run`: puts the pieces together and runs until SIGTERM or SIGINT.
 //!
 //! Start-up: open the store (integrity check, migrations) → take the enrolment record's
-//! trust list if it is newer than the one stored → build the identification pipeline →
-//! start the scanners → serve HTTP → tell systemd READY (and keep its watchdog fed).
+//! trust list if it is newer than the one stored → put the stored catalog in force →
+//! build the identification pipeline → evaluate the offline policy → start the scanners,
+//! the outbox relay and the sync task (both resume from the store) → serve HTTP (with the
+//! sync routes) → tell systemd READY (and keep its watchdog fed).
 //! Shutdown: stop accepting, let requests in flight finish within a drain deadline, release
 //! the scanners.
 
@@ -24,10 +26,13 @@ use crate::http::{self, AppState, DeviceStatus};
 use crate::identify::{Identifier, IdentifierParts};
 use crate::metrics::Metrics;
 use crate::paths::Paths;
+use crate::relay::{Relay, Reporter};
 use crate::slot::Slot;
 use crate::store::journal::TillIdentity;
 use crate::store::tokens::{self, TrustLoadError};
 use crate::store::{Store, StoreError};
+use crate::sync::task::Remote;
+use crate::sync::{CentralClient, SyncSettings, SyncStatus, Syncer};
 
 /// How long requests in flight may take to finish at shutdown.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -75,6 +80,9 @@ pub enum DaemonError {
     /// The relay to central could not be set up.
     #[error("relay to central: {0}")]
     Relay(#[from] crate::relay::RelayError),
+    /// The client to central could not be set up.
+    #[error("sync with central: {0}")]
+    Sync(#[from] crate::sync::SyncError),
     /// Serving failed.
     #[error("server: {0}")]
     Serve(std::io::Error),
@@ -86,7 +94,9 @@ pub struct Agent {
     /// The HTTP state (identifier, bus, metrics).
     pub state: AppState,
     /// The outbox relay to central, when the till is enrolled and has its key.
-    pub relay: Option<crate::relay::Relay>,
+    pub relay: Option<Arc<Relay>>,
+    /// The sync task (deltas, catalogs, trust list, offline policy, retention).
+    pub syncer: Syncer,
 }
 
 /// Builds the agent from its configuration: store, enrolment, pipeline.
@@ -134,19 +144,53 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
         clock_skew_secs: config.identify.clock_skew_secs,
         ..VerifyPolicy::default()
     };
-    let relay = match (&central, &who, key) {
-        (Some(url), Some(who), Some(key)) => Some(crate::relay::Relay::new(
-            store.clone(),
-            url,
-            who.till.clone(),
-            key,
-            clock.clone(),
-        )?),
+    let bus = Bus::new();
+    let sync_status = Arc::new(SyncStatus::default());
+    let trust_now = match tokens::load_trust(&store.conn()) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "the stored trust list cannot be used");
+            None
+        }
+    };
+    let remote = match (&central, &who, key) {
+        (Some(url), Some(who), Some(key)) => {
+            let client = Arc::new(CentralClient::new(
+                url,
+                who.till.clone(),
+                key,
+                clock.clone(),
+                trust_now.as_ref().map(|t| t.store.clone()),
+            )?);
+            let relay = Arc::new(
+                Relay::new(
+                    store.clone(),
+                    client.clone(),
+                    Some(Reporter {
+                        status: sync_status.clone(),
+                        bus: bus.clone(),
+                    }),
+                )
+                .with_retry_max(Duration::from_secs(config.sync.retry_max_secs)),
+            );
+            Some(Remote { client, relay })
+        }
         _ => {
             tracing::warn!("no central URL, till id or till key: the journal stays on this till");
             None
         }
     };
+    sync_status.update(|s| {
+        s.configured = remote.is_some();
+        s.offline_policy = enrolment
+            .as_ref()
+            .map(|r| r.response.offline_policy.clone());
+        s.trust_expires_at = trust_now.as_ref().map(|t| (t.sequence, t.expires_at));
+    });
+    let catalogs = Arc::new(crate::catalog::Catalogs::new());
+    if let Err(e) = crate::sync::catalogs::load_at_start(&store, &catalogs, clock.now()) {
+        tracing::error!(error = %e, "stored catalogs could not be read");
+    }
     let identifier = Arc::new(Identifier::new(IdentifierParts {
         store,
         policy,
@@ -169,19 +213,24 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
             detail: "the token must be at least 16 characters".to_owned(),
         });
     }
+    let state = AppState {
+        identifier,
+        bus,
+        metrics,
+        token: Arc::from(token),
+        devices: Arc::new(Mutex::new(BTreeMap::new())),
+        catalogs,
+        time_zone: config.till.time_zone(),
+        lang: config.till.language(),
+        sync: sync_status,
+    };
+    crate::sync::policy::refresh_state(&state);
+    let relay = remote.as_ref().map(|r| r.relay.clone());
+    let syncer = Syncer::new(state.clone(), remote, SyncSettings::from(&config.sync));
     Ok(Agent {
-        state: AppState {
-            identifier,
-            bus: Bus::new(),
-            metrics,
-            token: Arc::from(token),
-            devices: Arc::new(Mutex::new(BTreeMap::new())),
-            catalogs: Arc::new(crate::catalog::Catalogs::new()),
-            time_zone: config.till.time_zone(),
-            lang: config.till.language(),
-            sync: Arc::new(crate::sync::SyncStatus::default()),
-        },
+        state,
         relay,
+        syncer,
     })
 }
 
@@ -227,6 +276,7 @@ pub async fn run(agent: Agent, config: &Config, listener: TcpListener) -> Result
     };
     let pump = tokio::spawn(pump_scanner_events(state.clone(), rx));
     let relay = agent.relay.map(|r| tokio::spawn(r.run()));
+    let syncer = tokio::spawn(agent.syncer.run());
 
     let addr = listener
         .local_addr()
@@ -259,6 +309,7 @@ pub async fn run(agent: Agent, config: &Config, listener: TcpListener) -> Result
     if let Some(relay) = relay {
         relay.abort();
     }
+    syncer.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(small)
         .merge(crate::sessions::routes::routes())
+        .merge(crate::sync::routes())
         .with_state(state.clone())
         .merge(crate::dashboard::router(state))
 }
@@ -155,7 +156,7 @@ async fn livez() -> &'static str {
 #[derive(Debug, Serialize)]
 struct Readiness {
     ready: bool,
-    reasons: Vec<&'static str>,
+    reasons: Vec<String>,
     trust_list_sequence: Option<u64>,
     clock_skew_alarm: bool,
 }
@@ -164,12 +165,13 @@ fn readiness(state: &AppState) -> Readiness {
     let mut reasons = Vec::new();
     let trust = state.identifier.trust_sequence();
     if trust.is_none() {
-        reasons.push("not_enrolled: no trust list; run tillpass-install install");
+        reasons.push("not_enrolled: no trust list; run tillpass-install install".to_owned());
     }
     let skew = state.identifier.clock().skew_alarm();
     if skew {
-        reasons.push("clock_skew: the wall clock is behind central's signed time");
+        reasons.push("clock_skew: the wall clock is behind central's signed time".to_owned());
     }
+    reasons.extend(crate::sync::readiness_reasons(state));
     Readiness {
         ready: trust.is_some(),
         reasons,
@@ -293,7 +295,7 @@ async fn events(
 struct Status {
     version: &'static str,
     ready: bool,
-    reasons: Vec<&'static str>,
+    reasons: Vec<String>,
     trust_list_sequence: Option<u64>,
     clock_skew_secs: u64,
     outbox_depth: i64,

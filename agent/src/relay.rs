@@ -1,25 +1,34 @@
-//! The outbox relay: uploads journal events to central in batches, signed with the till's
-//! key, and deletes each event only once central has acknowledged it (`accepted` or
-//! `duplicate`). A `rejected` event stays in the outbox with central's reason, for the
-//! dashboard, and is not sent again.
+//! The outbox relay: uploads journal events to central in batches (at most
+//! [`MAX_BATCH_EVENTS`]), signed with the till's key, and deletes each event only once
+//! central has acknowledged it (`accepted` or `duplicate`). A `rejected` event stays in the
+//! outbox with central's reason, for the dashboard, and is not sent again.
 //!
-//! The relay is one half of the sync issue; pulling deltas and catalogs is not built yet.
-//! Failures back off exponentially with jitter (1 s doubling to 60 s); a restart resumes
-//! from the outbox, which is the only state.
+//! Failures back off exponentially with jitter (a quarter of a second doubling to
+//! `[sync] retry_max_secs`, 60 s by default; `backon`); a restart resumes from the
+//! outbox, which is the only state.
+//!
+//! **Uploads in doubt.** Before a batch leaves, `till_state.relay_in_doubt` is set; the
+//! transaction that settles central's acknowledgement clears it. While it is set, central
+//! may hold events the till still counts as unsent (the answer was lost). Balance deltas
+//! are only applied when no upload is in doubt and none is in flight — see
+//! [`crate::sync::deltas`] — which is what the [`Relay::gate`] is for.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use ed25519_dalek::SigningKey;
 use rusqlite::params;
 use thiserror::Error;
-use tillpass_protocol::sync::{
-    self, BatchAck, MAX_BATCH_EVENTS, RequestNonce, RequestParts, SignedHeaders, TillId,
-    UploadBatch,
-};
+use tillpass_protocol::sync::{self, BatchAck, MAX_BATCH_EVENTS, UploadBatch};
+use tokio::sync::{Mutex, MutexGuard};
 
-use crate::clock::Clock;
-use crate::store::{Store, StoreError, journal, sql};
+use crate::bus::Bus;
+use crate::store::{Store, StoreError, journal, sql, sync_state};
+use crate::sync::{CentralClient, SyncError, SyncStatus};
+
+/// How long the relay waits before looking at an empty outbox again.
+pub const IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// Why an upload did not go through. The events stay in the outbox.
 #[derive(Debug, Error)]
@@ -33,6 +42,15 @@ pub enum RelayError {
     Central(String),
 }
 
+impl From<SyncError> for RelayError {
+    fn from(e: SyncError) -> RelayError {
+        match e {
+            SyncError::Store(e) => RelayError::Store(e),
+            other => RelayError::Central(other.to_string()),
+        }
+    }
+}
+
 /// Reads a till key file (the 32-byte Ed25519 seed in hex).
 pub fn read_till_key(text: &str) -> Option<SigningKey> {
     let mut seed = [0u8; 32];
@@ -40,149 +58,185 @@ pub fn read_till_key(text: &str) -> Option<SigningKey> {
     Some(SigningKey::from_bytes(&seed))
 }
 
+/// Where the relay reports: the sync status and the bus.
+#[derive(Debug, Clone)]
+pub struct Reporter {
+    /// The status to update.
+    pub status: Arc<SyncStatus>,
+    /// Where changes are published.
+    pub bus: Bus,
+}
+
 /// The relay.
 #[derive(Debug)]
 pub struct Relay {
     store: Arc<Store>,
-    client: reqwest::Client,
-    central: String,
-    till: TillId,
-    key: SigningKey,
-    clock: Arc<Clock>,
+    client: Arc<CentralClient>,
+    gate: Arc<Mutex<()>>,
     batch: usize,
+    reporter: Option<Reporter>,
+    retry_max: Duration,
+}
+
+/// The first wait after a failed exchange with central; it doubles up to the maximum.
+pub const RETRY_MIN: Duration = Duration::from_millis(250);
+
+/// Exponential backoff with jitter from [`RETRY_MIN`] to `max`, never giving up.
+pub fn backoff(max: Duration) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(RETRY_MIN)
+        .with_max_delay(max.max(RETRY_MIN))
+        .with_jitter()
+        .without_max_times()
 }
 
 impl Relay {
-    /// A relay for `till` to `central` (base URL), signing with `key`.
-    pub fn new(
-        store: Arc<Store>,
-        central: &str,
-        till: TillId,
-        key: SigningKey,
-        clock: Arc<Clock>,
-    ) -> Result<Relay, RelayError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| RelayError::Central(e.to_string()))?;
-        Ok(Relay {
+    /// A relay over `client`, reporting to `reporter` if given.
+    pub fn new(store: Arc<Store>, client: Arc<CentralClient>, reporter: Option<Reporter>) -> Relay {
+        Relay {
             store,
             client,
-            central: central.trim_end_matches('/').to_owned(),
-            till,
-            key,
-            clock,
+            gate: Arc::new(Mutex::new(())),
             batch: MAX_BATCH_EVENTS,
-        })
+            reporter,
+            retry_max: Duration::from_secs(60),
+        }
+    }
+
+    /// Sets the longest wait between retries.
+    pub fn with_retry_max(mut self, max: Duration) -> Relay {
+        self.retry_max = max;
+        self
+    }
+
+    /// The gate uploads hold while a batch is in flight. Whoever holds it knows no
+    /// acknowledgement can arrive meanwhile.
+    pub fn gate(&self) -> &Arc<Mutex<()>> {
+        &self.gate
+    }
+
+    /// Whether an upload may have reached central without its answer reaching the till.
+    pub async fn in_doubt(&self) -> Result<bool, RelayError> {
+        let store = self.store.clone();
+        blocking(move || sync_state::upload_in_doubt(&store.conn()).map_err(RelayError::from)).await
     }
 
     /// Uploads one batch of the oldest unsent events. Returns how many central settled.
     pub async fn upload_once(&self) -> Result<usize, RelayError> {
+        let guard = self.gate.lock().await;
+        self.upload_locked(&guard).await
+    }
+
+    /// [`Relay::upload_once`] for a caller that already holds the [`Relay::gate`].
+    pub async fn upload_locked(&self, _gate: &MutexGuard<'_, ()>) -> Result<usize, RelayError> {
         let store = self.store.clone();
         let limit = self.batch;
-        let events = tokio::task::spawn_blocking(move || journal::pending(&store.conn(), limit))
-            .await
-            .map_err(|e| RelayError::Central(e.to_string()))??;
+        let events = blocking(move || {
+            let conn = store.conn();
+            let events = journal::pending(&conn, limit)?;
+            if !events.is_empty() && !sync_state::upload_in_doubt(&conn)? {
+                sync_state::set_upload_in_doubt(&conn, true)?;
+            }
+            Ok::<_, RelayError>(events)
+        })
+        .await?;
         if events.is_empty() {
             return Ok(0);
         }
-        let batch = UploadBatch::new(self.till.clone(), events)
+        let batch = UploadBatch::new(self.client.till().clone(), events)
             .map_err(|e| RelayError::Central(e.to_string()))?;
         let body = serde_json::to_vec(&batch).map_err(|e| RelayError::Central(e.to_string()))?;
-        let mut nonce = [0u8; 16];
-        getrandom::fill(&mut nonce).map_err(|e| RelayError::Central(e.to_string()))?;
-        let path = sync::paths::JOURNAL;
-        let signed = SignedHeaders::sign(
-            &RequestParts {
-                method: "POST",
-                path_and_query: path,
-                body: &body,
-            },
-            self.till.clone(),
-            i64::try_from(self.clock.now()).unwrap_or(i64::MAX),
-            RequestNonce(nonce),
-            &self.key,
-        )
-        .map_err(|e| RelayError::Central(e.to_string()))?;
-        let mut request = self
+        let answer = self
             .client
-            .post(format!("{}{path}", self.central))
-            .header("content-type", "application/json")
-            .body(body);
-        for (name, value) in signed.to_headers() {
-            request = request.header(name, value);
+            .send(
+                "POST",
+                sync::paths::JOURNAL,
+                body,
+                Some("application/json"),
+                None,
+            )
+            .await?;
+        if !answer.is_success() {
+            return Err(answer.error().into());
         }
-        let answer = request
-            .send()
-            .await
-            .map_err(|e| RelayError::Central(e.to_string()))?;
-        let status = answer.status();
-        let bytes = answer
-            .bytes()
-            .await
-            .map_err(|e| RelayError::Central(e.to_string()))?;
-        if !status.is_success() {
-            return Err(RelayError::Central(format!(
-                "{status}: {}",
-                String::from_utf8_lossy(&bytes)
-                    .chars()
-                    .take(300)
-                    .collect::<String>()
-            )));
-        }
-        let ack: BatchAck =
-            serde_json::from_slice(&bytes).map_err(|e| RelayError::Central(e.to_string()))?;
+        let ack: BatchAck = answer.json("journal acknowledgement")?;
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || settle(&store, &ack))
-            .await
-            .map_err(|e| RelayError::Central(e.to_string()))?
+        let (settled, flagged) = blocking(move || settle(&store, &ack)).await?;
+        if let Some(r) = &self.reporter {
+            let now = self.client.clock().now();
+            r.status.update_and_publish(&r.bus, |s| {
+                s.online = true;
+                s.last_success_at = Some(now);
+                s.last_upload_at = Some(now);
+                s.last_error = None;
+                s.flagged_events += flagged;
+            });
+        }
+        Ok(settled)
     }
 
-    /// Uploads until the outbox is empty, then waits for more; backs off on failure.
-    pub async fn run(self) {
-        let mut backoff = Duration::from_secs(1);
+    /// Uploads until the outbox is empty, then looks again every [`IDLE_POLL`]; backs off
+    /// exponentially with jitter on failure.
+    pub async fn run(self: Arc<Self>) {
         loop {
-            match self.upload_once().await {
-                Ok(0) => {
-                    backoff = Duration::from_secs(1);
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-                Ok(n) => {
-                    tracing::info!(events = n, "journal uploaded");
-                    backoff = Duration::from_secs(1);
-                }
+            let attempt = (|| async { self.upload_once().await })
+                .retry(backoff(self.retry_max))
+                .notify(|e, retry_in| {
+                    tracing::warn!(error = %e, ?retry_in, "journal upload failed");
+                    self.report_failure(e);
+                })
+                .await;
+            match attempt {
+                Ok(0) => tokio::time::sleep(IDLE_POLL).await,
+                Ok(n) => tracing::info!(events = n, "journal uploaded"),
                 Err(e) => {
-                    let jitter = Duration::from_millis(u64::from(nonce_byte()) * 4);
-                    tracing::warn!(error = %e, retry_in = ?backoff, "journal upload failed");
-                    tokio::time::sleep(backoff + jitter).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    tracing::warn!(error = %e, "journal upload failed");
+                    tokio::time::sleep(IDLE_POLL).await;
                 }
             }
         }
     }
+
+    fn report_failure(&self, e: &RelayError) {
+        if let Some(r) = &self.reporter {
+            let now = self.client.clock().now();
+            r.status.update_and_publish(&r.bus, |s| {
+                s.online = false;
+                s.last_attempt_at = Some(now);
+                s.last_error = Some(e.to_string());
+            });
+        }
+    }
 }
 
-fn nonce_byte() -> u8 {
-    let mut b = [0u8; 1];
-    let _ = getrandom::fill(&mut b);
-    b[0]
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, RelayError> + Send + 'static,
+) -> Result<T, RelayError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RelayError::Central(e.to_string()))?
 }
 
-/// Deletes the settled events and records central's reason on rejected ones, in one
-/// transaction.
-fn settle(store: &Store, ack: &BatchAck) -> Result<usize, RelayError> {
+/// Deletes the settled events, records central's reason on rejected ones and clears the
+/// in-doubt mark, in one transaction. Returns (settled, flagged).
+fn settle(store: &Store, ack: &BatchAck) -> Result<(usize, u64), RelayError> {
     let mut conn = store.conn();
     let tx = conn.transaction().map_err(sql)?;
     let mut settled = 0;
+    let mut flagged = 0u64;
     for event in &ack.acks {
         let id = event.id.to_string();
+        if !event.flags.is_empty() {
+            flagged += 1;
+            tracing::warn!(event = %id, flags = ?event.flags, "central flagged an event");
+        }
         if event.outcome.is_settled() {
             settled += tx
                 .execute("DELETE FROM outbox WHERE event_id = ?1", [&id])
                 .map_err(sql)?;
         } else {
             let reason = serde_json::to_string(&event.outcome).unwrap_or_default();
+            tracing::warn!(event = %id, %reason, "central rejected an event");
             tx.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE event_id = ?1",
                 params![id, reason],
@@ -190,6 +244,7 @@ fn settle(store: &Store, ack: &BatchAck) -> Result<usize, RelayError> {
             .map_err(sql)?;
         }
     }
+    sync_state::set_upload_in_doubt(&tx, false)?;
     tx.commit().map_err(sql)?;
-    Ok(settled)
+    Ok((settled, flagged))
 }

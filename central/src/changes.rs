@@ -38,15 +38,23 @@ pub struct Changed {
 
 /// The keys of `kind` changed after `after`, oldest latest-change first, at most
 /// `limit`; and whether more follow.
+///
+/// It walks the log in order from the cursor and keeps a change only if it is its key's
+/// latest (an index probe on `(kind, key, seq)`), stopping at the page's end: the cost of a
+/// page is its own size plus the superseded changes it steps over, not the whole log
+/// after the cursor.
 pub fn since(
     conn: &Connection,
     kind: DeltaKind,
     after: i64,
     limit: u32,
 ) -> Result<(Vec<Changed>, bool)> {
-    let mut stmt = conn.prepare(
-        "SELECT key, owner, MAX(seq) AS last FROM changes
-         WHERE kind = ?1 AND seq > ?2 GROUP BY key ORDER BY last LIMIT ?3",
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.key, c.owner, c.seq FROM changes c
+         WHERE c.kind = ?1 AND c.seq > ?2
+           AND NOT EXISTS (SELECT 1 FROM changes d
+                           WHERE d.kind = c.kind AND d.key = c.key AND d.seq > c.seq)
+         ORDER BY c.seq LIMIT ?3",
     )?;
     let rows = stmt.query_map(
         params![kind.segment(), after, i64::from(limit) + 1],

@@ -257,22 +257,21 @@ pub fn update(
 /// The profile of a customer as tills receive it.
 pub fn record(conn: &Connection, customer: &str) -> Result<Option<CustomerRecord>> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT ref, first_name, tier, lang, consent_receipts, consent_marketing, earn_only
              FROM customers WHERE ref = ?1",
-            [customer],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, bool>(4)?,
-                    row.get::<_, bool>(5)?,
-                    row.get::<_, bool>(6)?,
-                ))
-            },
-        )
+        )?
+        .query_row([customer], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, bool>(4)?,
+                row.get::<_, bool>(5)?,
+                row.get::<_, bool>(6)?,
+            ))
+        })
         .optional()?;
     row.map(
         |(reference, first_name, tier, lang, receipts, marketing, earn_only)| {
@@ -295,18 +294,17 @@ pub fn record(conn: &Connection, customer: &str) -> Result<Option<CustomerRecord
 /// A customer's savings account: (balance, debt, updated_at).
 pub fn balance(conn: &Connection, customer: &str) -> Result<Option<(Money, Money, i64)>> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT currency, balance, debt, updated_at FROM savings_accounts WHERE customer = ?1",
-            [customer],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, i64>(3)?,
-                ))
-            },
-        )
+        )?
+        .query_row([customer], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })
         .optional()?;
     row.map(|(currency, balance, debt, at)| {
         let currency = Currency::from_code(&currency).map_err(Error::internal)?;

@@ -93,7 +93,7 @@ mod tests {
         let version: i64 = db
             .with(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
             .unwrap();
-        assert_eq!(version, 1);
+        assert_eq!(version, i64::try_from(MIGRATIONS.len()).unwrap());
         drop(db);
         let db = Db::open(&path).unwrap();
         let mode: String = db

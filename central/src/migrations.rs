@@ -2,7 +2,7 @@
 //! new migration appended to [`MIGRATIONS`]. `PRAGMA user_version` records how many ran.
 
 /// Every migration, in order. Index `i` brings the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Version 1: keys, trust lists, customers, savings, gift cards, personal promotions,
 /// revocations, the change log, enrolment, tills, nonces, journal, debts, flags, token
@@ -219,4 +219,11 @@ CREATE TABLE vouchers (
     promotion_id    TEXT,
     created_at      INTEGER NOT NULL
 );
+"#;
+
+/// Version 2: a delta page finds each changed key's latest change by walking the change
+/// log in order and probing `(kind, key, seq)`, instead of grouping every change after the
+/// cursor (which made paging through many changes quadratic).
+const V2: &str = r#"
+CREATE INDEX changes_kind_key_seq ON changes (kind, key, seq);
 "#;

@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("migrations/0001_initial.sql")),
     (2, "sales", include_str!("migrations/0002_sales.sql")),
     (3, "managers", include_str!("migrations/0003_managers.sql")),
+    (4, "sync", include_str!("migrations/0004_sync.sql")),
 ];
 
 /// The newest schema version this build knows.

@@ -23,6 +23,8 @@ pub mod migrations;
 pub mod pos_sessions;
 pub mod sales;
 pub mod scans;
+pub mod sync_catalogs;
+pub mod sync_state;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};

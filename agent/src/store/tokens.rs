@@ -21,6 +21,9 @@ pub struct StoredTrust {
     pub sequence: u64,
     /// When central signed it (unix seconds): a signed time, used by the clock.
     pub issued_at: u64,
+    /// The last second its envelope may be opened (issued-at plus its maximum age): past
+    /// it the list is expired and nothing new signed under it is taken.
+    pub expires_at: u64,
 }
 
 /// Why a trust list was not taken.
@@ -78,6 +81,7 @@ pub fn accept_trust_list(
         root,
         sequence: header.sequence,
         issued_at: header.issued_at,
+        expires_at: header.expires_at(),
     })
 }
 
@@ -115,6 +119,7 @@ pub fn load_trust(conn: &Connection) -> Result<Option<StoredTrust>, TrustLoadErr
         root,
         sequence: header.sequence,
         issued_at: header.issued_at,
+        expires_at: header.expires_at(),
     }))
 }
 

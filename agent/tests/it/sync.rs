@@ -1,1 +1,1429 @@
-//! Placeholder: filled by the sync work.
+//! Sync with the real `tillpass-central` on loopback: enrolment, deltas (balances, gift
+//! cards, offers, erasure), signed server time, catalogs (pulled and pushed, good and
+//! bad), the offline policy's earn-only mode, and the journal crossing a faulty network
+//! exactly once while central and the agent restart.
+//!
+//! Central runs in this process, in a runtime of its own (so a restart can drop every
+//! task and connection at once), over a real SQLite file and a real socket. The agent is
+//! the real `tillpass` binary.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use serde_json::{Value, json};
+use tillpass_central::auth::AdminToken;
+use tillpass_central::db::Db;
+use tillpass_central::keys::{self, KeyDir, Purpose};
+use tillpass_central::{clock, envelopes};
+use tillpass_protocol::catalog::Catalog;
+use tillpass_protocol::envelope::{self, EnvelopeHeader, EnvelopePurpose};
+use tillpass_protocol::money::{Currency, Money};
+use tillpass_protocol::sync::{
+    CustomerRef, EnrolRequest, EnrolResponse, EnrolmentRecord, EventPayload, OfflinePolicy,
+    RegionId, ReplayPolicy, SavingsMovement, StoreId, TillId,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::util::{Agent, Central, TOKEN, Till, now};
+
+const ADMIN: &str = "sync-test-admin-token-0123456789";
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).unwrap();
+    b
+}
+
+/// Polls `probe` until it gives a value; fails with `context()` after `timeout`.
+fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    context: impl Fn() -> String,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}\n{}",
+            context()
+        );
+        std::thread::park_timeout(pause);
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Central, in a runtime of its own.
+
+struct CentralServer {
+    rt: Option<tokio::runtime::Runtime>,
+    dir: tempfile::TempDir,
+    addr: SocketAddr,
+    offset: Arc<AtomicI64>,
+}
+
+impl CentralServer {
+    fn start() -> CentralServer {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("central.db")).unwrap();
+        let keys = KeyDir::open(&dir.path().join("keys")).unwrap();
+        let now = clock::now();
+        db.with(|c| {
+            keys::init(c, &keys, now)?;
+            envelopes::publish_trust_list(c, &keys, now)?;
+            Ok(())
+        })
+        .unwrap();
+        let mut central = CentralServer {
+            rt: None,
+            dir,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            offset: Arc::new(AtomicI64::new(0)),
+        };
+        central.serve();
+        central
+    }
+
+    fn serve(&mut self) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let db = Db::open(&self.dir.path().join("central.db")).unwrap();
+        let keys = KeyDir::open(&self.dir.path().join("keys")).unwrap();
+        let offset = self.offset.clone();
+        let state = tillpass_central::http::AppState::new(
+            db,
+            keys,
+            Some(AdminToken::new(ADMIN).unwrap()),
+            Arc::new(move || clock::now() + offset.load(Ordering::SeqCst)),
+        );
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        self.addr = listener.local_addr().unwrap();
+        rt.spawn(tillpass_central::http::serve(
+            listener,
+            state,
+            std::future::pending(),
+        ));
+        self.rt = Some(rt);
+    }
+
+    /// Stops central abruptly (every task and connection dropped) and starts it again on
+    /// the same database, on a new port.
+    fn restart(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+        self.serve();
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<(Vec<u8>, &str)>) -> (u16, Value) {
+        let url = format!("{}{path}", self.url());
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        self.rt.as_ref().unwrap().block_on(async move {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let client = reqwest::Client::new();
+            let mut request = client.request(method, url).bearer_auth(ADMIN);
+            if let Some((bytes, content_type)) = body {
+                request = request.header("content-type", content_type).body(bytes);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        })
+    }
+
+    fn admin(&self, method: &str, path: &str, body: Value) -> Value {
+        let body = (!body.is_null()).then(|| (body.to_string().into_bytes(), "application/json"));
+        let (status, answer) = self.call(method, path, body);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {answer}"
+        );
+        answer
+    }
+
+    fn create_customer(&self, reference: &str, savings: i64) {
+        self.admin(
+            "POST",
+            "/admin/v1/customers",
+            json!({
+                "customer": reference, "first_name": "Lucía", "tier": "gold", "lang": "es",
+                "consent": { "receipts": true, "marketing": false }, "savings": savings,
+            }),
+        );
+    }
+
+    fn pass(&self, reference: &str) -> String {
+        self.admin(
+            "POST",
+            &format!("/v1/customers/{reference}/pass"),
+            Value::Null,
+        )["text"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn publish_catalog(&self, toml: &str) -> Value {
+        let (status, answer) = self.call(
+            "POST",
+            "/admin/v1/catalogs",
+            Some((toml.as_bytes().to_vec(), "text/plain")),
+        );
+        assert_eq!(status, 201, "{answer}");
+        answer
+    }
+
+    fn db(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.dir.path().join("central.db")).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn
+    }
+
+    fn key(&self, purpose: Purpose) -> SigningKey {
+        let dir = KeyDir::open(&self.dir.path().join("keys")).unwrap();
+        keys::active(&self.db(), &dir, purpose).unwrap()
+    }
+
+    fn savings(&self, reference: &str) -> i64 {
+        self.admin(
+            "GET",
+            &format!("/admin/v1/customers/{reference}"),
+            Value::Null,
+        )["savings"]["amount"]
+            .as_i64()
+            .unwrap()
+    }
+}
+
+impl Drop for CentralServer {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A till enrolled with central.
+
+struct Enrolled {
+    till: Till,
+    response: EnrolResponse,
+    key: SigningKey,
+}
+
+impl Enrolled {
+    fn db_path(&self) -> PathBuf {
+        self.till.data().join("tillpass.db")
+    }
+}
+
+fn write_till(
+    dir: tempfile::TempDir,
+    record: &EnrolmentRecord,
+    key: Option<&SigningKey>,
+    central_url: Option<&str>,
+) -> Till {
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("enrolment.json"),
+        serde_json::to_vec(record).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(data.join("api.token"), TOKEN).unwrap();
+    let mut config = format!(
+        "[api]\nlisten = \"127.0.0.1:0\"\n[store]\ndata_dir = {:?}\n\
+         [log]\nlevel = \"info,tillpass_agent=debug\"\n[sync]\ninterval_secs = 1\nretry_max_secs = 2\n",
+        data.display().to_string()
+    );
+    if let Some(key) = key {
+        let path = dir.path().join("till.key");
+        std::fs::write(&path, hex::encode(key.to_bytes())).unwrap();
+        config.push_str(&format!(
+            "[till]\nkey_file = {:?}\n",
+            path.display().to_string()
+        ));
+    }
+    if let Some(url) = central_url {
+        config.push_str(&format!("[central]\nurl = {url:?}\n"));
+    }
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    Till { dir, config: path }
+}
+
+/// Enrols a till of `store` with central (a one-time code, the till's own key) and writes
+/// its files; the agent will talk to `via` (central itself, or a proxy).
+fn enrol(central: &CentralServer, store: &str, via: &str) -> Enrolled {
+    let code = central.admin(
+        "POST",
+        "/admin/v1/enrolment-codes",
+        json!({ "store": store, "region": "ES-M" }),
+    )["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = SigningKey::from_bytes(&random());
+    let request = EnrolRequest::new(code, key.verifying_key().to_bytes(), "0.1.0", "till-test");
+    let (status, answer) = central.call(
+        "POST",
+        "/v1/enrol",
+        Some((serde_json::to_vec(&request).unwrap(), "application/json")),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let response: EnrolResponse = serde_json::from_value(answer).unwrap();
+    let record = EnrolmentRecord {
+        central: via.to_owned(),
+        till_public_key: hex::encode(key.verifying_key().to_bytes()),
+        response: response.clone(),
+    };
+    let till = write_till(tempfile::tempdir().unwrap(), &record, Some(&key), Some(via));
+    Enrolled {
+        till,
+        response,
+        key,
+    }
+}
+
+fn open_db(path: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn
+}
+
+fn query_i64(path: &Path, sql: &str) -> Option<i64> {
+    if !path.exists() {
+        return None;
+    }
+    use rusqlite::OptionalExtension;
+    open_db(path)
+        .query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+        .optional()
+        .ok()
+        .flatten()
+        .flatten()
+}
+
+fn sync_status(agent: &Agent) -> Value {
+    let (status, body) = agent.request("GET", "/v1/sync", None);
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// A request with a raw body and content type; the status and the JSON answer.
+fn push(agent: &Agent, path: &str, body: &[u8], content_type: &str, token: bool) -> (u16, Value) {
+    let mut stream = std::net::TcpStream::connect(&agent.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let auth = if token {
+        format!("Authorization: Bearer {TOKEN}\r\n")
+    } else {
+        String::new()
+    };
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn catalog_toml(promotions: usize) -> String {
+    let mut text = String::from("format = 1\ncurrency = \"EUR\"\ntiers = [\"gold\"]\n");
+    for i in 0..promotions {
+        text.push_str(&format!(
+            "[[promotions]]\nid = \"P{i}\"\nlabel = {{ es = \"Oferta {i}\", en = \"Offer {i}\" }}\n\
+             valid_from = 0\nvalid_until = 4000000000\n\
+             rules = [{{ type = \"percent_off\", percent = 1000, items = {{ skus = [\"SKU-{i}\"] }} }}]\n"
+        ));
+    }
+    text
+}
+
+fn sealed_catalog(key: &SigningKey, sequence: u64, issued_at: u64, promotions: usize) -> Vec<u8> {
+    let catalog = Catalog::from_toml(&catalog_toml(promotions)).unwrap();
+    let mut payload = Vec::new();
+    ciborium::into_writer(&catalog, &mut payload).unwrap();
+    envelope::sign(
+        &EnvelopeHeader {
+            purpose: EnvelopePurpose::Catalog,
+            sequence,
+            issued_at,
+            max_age_secs: 86_400,
+        },
+        &payload,
+        key,
+    )
+    .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn balances_gift_cards_offers_and_erasures_reach_the_till() {
+    let central = CentralServer::start();
+    central.create_customer("ana", 1234);
+    central.create_customer("bob", 500);
+    central.admin(
+        "POST",
+        "/admin/v1/gift-cards",
+        json!({ "card": "G1", "balance": 5000 }),
+    );
+    central.admin(
+        "PUT",
+        "/admin/v1/customers/ana/promotions/OFFER1",
+        json!({ "promotion_id": "P1" }),
+    );
+    let bob_pass = central.pass("bob");
+    let enrolled = enrol(&central, "S1", &central.url());
+    let db = enrolled.db_path();
+    let agent = enrolled.till.start();
+
+    wait_for(
+        "central's balances at the till",
+        Duration::from_secs(30),
+        || agent.output(),
+        || {
+            let ana = query_i64(
+                &db,
+                "SELECT synced_balance FROM savings_accounts WHERE customer_ref = 'ana'",
+            )?;
+            let bob = query_i64(
+                &db,
+                "SELECT synced_balance FROM savings_accounts WHERE customer_ref = 'bob'",
+            )?;
+            let card = query_i64(
+                &db,
+                "SELECT synced_balance FROM gift_cards WHERE card_ref = 'G1'",
+            )?;
+            let offer = query_i64(
+                &db,
+                "SELECT active FROM personal_promotions WHERE customer_ref = 'ana' AND promotion_id = 'P1'",
+            )?;
+            ((ana, bob, card, offer) == (1234, 500, 5000, 1)).then_some(())
+        },
+    );
+
+    // A pass central issued identifies the customer central described.
+    let (status, id) = agent.identify(&central.pass("ana"));
+    assert_eq!(status, 200, "{id}");
+    assert_eq!(id["customer"]["first_name"], "Lucía");
+    assert_eq!(id["customer"]["earn_only"], false);
+    assert_eq!(id["customer"]["savings"]["synced"], 1234);
+    assert_eq!(id["customer"]["active_promotions"], json!(["P1"]));
+
+    // A change at central reaches the till.
+    central.admin(
+        "POST",
+        "/admin/v1/customers/ana/savings",
+        json!({ "amount": 100 }),
+    );
+    wait_for(
+        "the credit at the till",
+        Duration::from_secs(30),
+        || agent.output(),
+        || {
+            (query_i64(
+                &db,
+                "SELECT synced_balance FROM savings_accounts WHERE customer_ref = 'ana'",
+            )? == 1334)
+                .then_some(())
+        },
+    );
+
+    // An erasure at central removes the customer from the till; their passes stop working.
+    let (status, _) = central.call("DELETE", "/admin/v1/customers/bob", None);
+    assert_eq!(status, 204);
+    wait_for(
+        "bob to disappear",
+        Duration::from_secs(30),
+        || agent.output(),
+        || {
+            let gone = query_i64(
+                &db,
+                "SELECT count(*) FROM customers WHERE customer_ref = 'bob'",
+            )? == 0
+                && query_i64(
+                    &db,
+                    "SELECT count(*) FROM savings_accounts WHERE customer_ref = 'bob'",
+                )? == 0;
+            gone.then_some(())
+        },
+    );
+    let (status, refusal) = agent.identify(&bob_pass);
+    assert_eq!(status, 422, "{refusal}");
+    assert_eq!(refusal["code"], "revoked", "{refusal}");
+
+    let s = sync_status(&agent);
+    assert_eq!(s["online"], true, "{s}");
+    assert_eq!(s["configured"], true, "{s}");
+    assert!(s["last_delta_at"].as_u64().is_some(), "{s}");
+    assert!(s["earn_only"].is_null(), "{s}");
+    agent.stop();
+}
+
+#[test]
+fn central_signed_time_moves_the_till_clock() {
+    let central = CentralServer::start();
+    let enrolled = enrol(&central, "S1", &central.url());
+    // Central's clock runs two hours ahead: the till's first request carries a timestamp
+    // central refuses, but the refusal carries central's signed time, and the clock moves.
+    central.offset.store(7_200, Ordering::SeqCst);
+    let agent = enrolled.till.start();
+    wait_for(
+        "the till to sync on central's time",
+        Duration::from_secs(30),
+        || agent.output(),
+        || {
+            let s = sync_status(&agent);
+            (s["online"] == true && s["last_delta_at"].is_u64()).then_some(())
+        },
+    );
+    let (_, ready) = agent.request("GET", "/readyz", None);
+    assert_eq!(ready["clock_skew_alarm"], true, "{ready}");
+    agent.stop();
+}
+
+#[test]
+fn catalogs_reach_the_engine_and_bad_ones_leave_it_alone() {
+    let central = CentralServer::start();
+    let published = central.publish_catalog(&catalog_toml(3));
+    let first = published["envelope_sequence"].as_u64().unwrap();
+    let enrolled = enrol(&central, "S1", &central.url());
+    let db = enrolled.db_path();
+    let mut agent = enrolled.till.start();
+    wait_for(
+        "central's catalog in the engine",
+        Duration::from_secs(30),
+        || agent.output(),
+        || {
+            let s = sync_status(&agent);
+            (s["catalog_sequence"] == first && s["catalog_promotions"] == 3).then_some(())
+        },
+    );
+
+    let good: Vec<u8> = open_db(&db)
+        .query_row(
+            "SELECT envelope FROM catalogs WHERE state = 'active'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let catalog_key = central.key(Purpose::Catalog);
+    let token_key = central.key(Purpose::Token);
+    let now = now();
+
+    // Not a valid push: no token, not an envelope's media type.
+    assert_eq!(
+        push(
+            &agent,
+            "/v1/admin/catalog",
+            &good,
+            "application/cbor",
+            false
+        )
+        .0,
+        401
+    );
+    let (status, problem) = push(&agent, "/v1/admin/catalog", &good, "application/json", true);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+
+    let mut tampered = sealed_catalog(&catalog_key, first + 1, now, 4);
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x01;
+    for (bytes, code) in [
+        (tampered, "bad_signature"),
+        (
+            sealed_catalog(&token_key, first + 1, now, 4),
+            "key_wrong_purpose",
+        ),
+        (good.clone(), "rollback"),
+        (b"not an envelope".to_vec(), "malformed"),
+    ] {
+        let (status, problem) = push(
+            &agent,
+            "/v1/admin/catalog",
+            &bytes,
+            "application/cbor",
+            true,
+        );
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["code"], code, "{problem}");
+        assert!(
+            problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{problem}"
+        );
+        assert_eq!(
+            sync_status(&agent)["catalog_sequence"],
+            first,
+            "the previous catalog stays"
+        );
+    }
+    assert!(agent.output().contains("catalog refused"));
+
+    // A valid push (larger than the API's usual body limit) activates at once.
+    let pushed = first + 10;
+    let big = sealed_catalog(&catalog_key, pushed, now, 300);
+    assert!(big.len() > 16 * 1024);
+    let (status, answer) = push(
+        &agent,
+        "/v1/admin/catalog",
+        &big,
+        "application/octet-stream",
+        true,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["state"], "active");
+    let s = sync_status(&agent);
+    assert_eq!(
+        (
+            s["catalog_sequence"].as_u64(),
+            s["catalog_promotions"].as_u64()
+        ),
+        (Some(pushed), Some(300))
+    );
+
+    // A scheduled one waits for its time.
+    let scheduled = pushed + 1;
+    let (status, answer) = push(
+        &agent,
+        &format!("/v1/admin/catalog?activates_at={}", now + 2),
+        &sealed_catalog(&catalog_key, scheduled, now, 2),
+        "application/cose",
+        true,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["state"], "scheduled");
+    assert_eq!(sync_status(&agent)["catalog_sequence"], pushed);
+    wait_for(
+        "the scheduled catalog to activate",
+        Duration::from_secs(20),
+        || agent.output(),
+        || (sync_status(&agent)["catalog_sequence"] == scheduled).then_some(()),
+    );
+
+    // After a restart, the catalog in force is the stored one.
+    agent.stop();
+    agent = enrolled.till.start();
+    let s = sync_status(&agent);
+    assert_eq!(
+        (
+            s["catalog_sequence"].as_u64(),
+            s["catalog_promotions"].as_u64()
+        ),
+        (Some(scheduled), Some(2))
+    );
+
+    // Central publishes again, under its own (lower) sequence: an older sequence is
+    // refused and the engine keeps the newer catalog.
+    central.publish_catalog(&catalog_toml(1));
+    wait_for(
+        "central's older catalog to be refused",
+        Duration::from_secs(30),
+        || agent.output(),
+        || {
+            let s = sync_status(&agent);
+            s["catalog_refused"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("rollback"))
+                .then_some(())
+        },
+    );
+    assert_eq!(sync_status(&agent)["catalog_sequence"], scheduled);
+    agent.stop();
+}
+
+fn policy(max_catalog_age_secs: u64, max_trust_list_age_secs: u64) -> OfflinePolicy {
+    OfflinePolicy {
+        max_savings_spend_per_customer: Money::new(2000, Currency::EUR),
+        max_gift_card_spend_per_card: Money::new(5000, Currency::EUR),
+        max_catalog_age_secs,
+        max_trust_list_age_secs,
+        retention_days: 90,
+        replay: ReplayPolicy {
+            max_uses_per_pass: 3,
+        },
+    }
+}
+
+/// A till whose keys are a test's [`Central`], with `policy`, and no way to central.
+fn offline_till(keys: &Central, trust_issued_at: u64, policy: OfflinePolicy) -> Till {
+    let record = EnrolmentRecord {
+        central: "http://127.0.0.1:9".to_owned(),
+        till_public_key: "00".repeat(32),
+        response: EnrolResponse {
+            v: tillpass_protocol::sync::VERSION,
+            store: StoreId::new("S1").unwrap(),
+            till: TillId::new("S1-T1").unwrap(),
+            region: RegionId::new("north").unwrap(),
+            root_public_key: keys.root.verifying_key().to_bytes(),
+            trust_list: keys.trust_list(1, trust_issued_at),
+            offline_policy: policy,
+        },
+    };
+    write_till(tempfile::tempdir().unwrap(), &record, None, None)
+}
+
+#[test]
+fn an_old_trust_list_degrades_to_earn_only_and_vouches_for_no_catalog() {
+    let keys = Central::new();
+    let till = offline_till(&keys, now() - 120, policy(7 * 86_400, 60));
+    let agent = till.start();
+    let s = sync_status(&agent);
+    let why = s["earn_only"].as_str().unwrap_or_default().to_owned();
+    assert!(why.starts_with("trust_list_too_old"), "{s}");
+    assert_eq!(s["configured"], false);
+
+    let (status, problem) = push(
+        &agent,
+        "/v1/admin/catalog",
+        &sealed_catalog(&keys.catalog, 1, now(), 2),
+        "application/cbor",
+        true,
+    );
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("trust_list_expired")),
+        "{problem}"
+    );
+    assert!(sync_status(&agent)["catalog_sequence"].is_null());
+    agent.stop();
+}
+
+#[test]
+fn an_old_catalog_degrades_to_earn_only_until_a_fresh_one_arrives() {
+    let keys = Central::new();
+    let till = offline_till(&keys, now() - 60, policy(60, 30 * 86_400));
+    let agent = till.start();
+    assert!(sync_status(&agent)["earn_only"].is_null());
+    let (status, answer) = push(
+        &agent,
+        "/v1/admin/catalog",
+        &sealed_catalog(&keys.catalog, 1, now() - 120, 2),
+        "application/cbor",
+        true,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let s = sync_status(&agent);
+    assert!(
+        s["earn_only"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("catalog_too_old")),
+        "{s}"
+    );
+    let (status, _) = push(
+        &agent,
+        "/v1/admin/catalog",
+        &sealed_catalog(&keys.catalog, 2, now(), 2),
+        "application/cbor",
+        true,
+    );
+    assert_eq!(status, 200);
+    assert!(sync_status(&agent)["earn_only"].is_null());
+    agent.stop();
+}
+
+#[test]
+fn readyz_says_why_the_till_is_earn_only() {
+    let keys = Central::new();
+    let till = offline_till(&keys, now() - 120, policy(7 * 86_400, 60));
+    let agent = till.start();
+    let (_, ready) = agent.request("GET", "/readyz", None);
+    let reasons = ready["reasons"].as_array().cloned().unwrap_or_default();
+    assert!(
+        reasons.iter().any(|r| r
+            .as_str()
+            .is_some_and(|r| r.starts_with("earn_only: trust_list_too_old"))),
+        "{ready}"
+    );
+    agent.stop();
+}
+
+// ---------------------------------------------------------------------------------------
+// The fault proxy.
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// Relays, then closes after a while (wherever the exchange is).
+    Pass(Duration),
+    /// Waits, then relays for a while.
+    Delay(Duration, Duration),
+    /// Closes at once.
+    Drop,
+    /// Resets the connection (RST).
+    Reset,
+    /// Forwards only the first bytes of the request, then closes.
+    CutRequest(usize),
+    /// Forwards the request, but only the first bytes of the answer, then closes: central
+    /// did the work, the till never hears of it.
+    CutAnswer(usize),
+}
+
+impl Fault {
+    fn name(self) -> &'static str {
+        match self {
+            Fault::Pass(_) => "pass",
+            Fault::Delay(..) => "delay",
+            Fault::Drop => "drop",
+            Fault::Reset => "reset",
+            Fault::CutRequest(_) => "cut_request",
+            Fault::CutAnswer(_) => "cut_answer",
+        }
+    }
+}
+
+/// A TCP proxy between the agent and central that breaks connections on purpose, until
+/// its fault budget is spent; then it relays faithfully.
+struct FaultProxy {
+    rt: Option<tokio::runtime::Runtime>,
+    addr: SocketAddr,
+    upstream: Arc<Mutex<SocketAddr>>,
+    budget: Arc<AtomicUsize>,
+    seen: Arc<Mutex<BTreeMap<&'static str, usize>>>,
+}
+
+impl FaultProxy {
+    /// A proxy that applies `faults` to its first connections, in order.
+    fn start(upstream: SocketAddr, faults: Vec<Fault>) -> FaultProxy {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let upstream = Arc::new(Mutex::new(upstream));
+        let budget = Arc::new(AtomicUsize::new(faults.len()));
+        let seen = Arc::new(Mutex::new(BTreeMap::new()));
+        let (up, left, stats) = (upstream.clone(), budget.clone(), seen.clone());
+        let count = faults.len();
+        rt.spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let fault = if let Ok(n) =
+                    left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                {
+                    faults[count - n]
+                } else {
+                    Fault::Pass(Duration::from_secs(3_600))
+                };
+                *stats.lock().unwrap().entry(fault.name()).or_default() += 1;
+                let target = *up.lock().unwrap();
+                tokio::spawn(handle(client, target, fault));
+            }
+        });
+        FaultProxy {
+            rt: Some(rt),
+            addr,
+            upstream,
+            budget,
+            seen,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn retarget(&self, upstream: SocketAddr) {
+        *self.upstream.lock().unwrap() = upstream;
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn next(state: &AtomicU64) -> u64 {
+    // xorshift64*
+    let mut x = state.load(Ordering::SeqCst);
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    state.store(x, Ordering::SeqCst);
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+/// `n` faults: every kind in turn, with random parameters from `seed`.
+fn schedule(n: usize, seed: u64) -> Vec<Fault> {
+    let rng = AtomicU64::new(seed | 1);
+    (0..n).map(|i| choose(i, next(&rng))).collect()
+}
+
+/// The `n`th faulty connection's fault: every kind in turn, with random parameters. A
+/// time-limited pass cuts wherever the exchange happens to be (request, central's work,
+/// answer).
+fn choose(n: usize, r: u64) -> Fault {
+    let ms = |lo: u64, hi: u64| Duration::from_millis(lo + (r >> 20) % (hi - lo));
+    let bytes = |hi: u64| usize::try_from((r >> 24) % hi).unwrap();
+    match n % 8 {
+        0 => Fault::CutAnswer(bytes(4 * 1024)),
+        1 => Fault::Pass(ms(100, 1_500)),
+        2 => Fault::Drop,
+        3 => Fault::CutRequest(bytes(128 * 1024)),
+        4 => Fault::Reset,
+        5 => Fault::Delay(ms(100, 1_000), ms(200, 1_500)),
+        6 => Fault::CutAnswer(bytes(256)),
+        _ => Fault::Pass(ms(100, 1_500)),
+    }
+}
+
+/// Copies at most `budget` bytes, and stops once `from` has been quiet for a moment (so a
+/// cut always comes: a request shorter than the budget is cut when it is complete).
+async fn copy_at_most(
+    from: &mut (impl AsyncReadExt + Unpin),
+    to: &mut (impl AsyncWriteExt + Unpin),
+    mut budget: usize,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    while budget > 0 {
+        let want = buf.len().min(budget);
+        match tokio::time::timeout(Duration::from_millis(300), from.read(&mut buf[..want])).await {
+            Err(_) | Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                if to.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+                budget -= n;
+            }
+        }
+    }
+}
+
+async fn relay_for(client: tokio::net::TcpStream, upstream: SocketAddr, limit: Duration) {
+    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+        return;
+    };
+    let mut client = client;
+    let _ = tokio::time::timeout(
+        limit,
+        tokio::io::copy_bidirectional(&mut client, &mut server),
+    )
+    .await;
+}
+
+async fn handle(client: tokio::net::TcpStream, upstream: SocketAddr, fault: Fault) {
+    match fault {
+        Fault::Pass(limit) => relay_for(client, upstream, limit).await,
+        Fault::Delay(wait, limit) => {
+            tokio::time::sleep(wait).await;
+            relay_for(client, upstream, limit).await;
+        }
+        Fault::Drop => drop(client),
+        Fault::Reset => {
+            let _ = client.set_zero_linger();
+            drop(client);
+        }
+        Fault::CutRequest(n) => {
+            let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                return;
+            };
+            let (mut from, _to) = client.into_split();
+            let (_r, mut w) = server.split();
+            copy_at_most(&mut from, &mut w, n).await;
+        }
+        Fault::CutAnswer(n) => {
+            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                return;
+            };
+            let (mut client_r, mut client_w) = client.into_split();
+            let (mut server_r, mut server_w) = server.into_split();
+            let up = tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut client_r, &mut server_w).await;
+            });
+            // Forward the answer's first `n` bytes; cut once central has answered past them
+            // (it answers after committing: the work is done, the till never learns it).
+            let mut forwarded = 0;
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                match tokio::time::timeout(Duration::from_secs(30), server_r.read(&mut buf)).await {
+                    Ok(Ok(k)) if k > 0 => {
+                        let take = k.min(n - forwarded);
+                        if take > 0 && client_w.write_all(&buf[..take]).await.is_err() {
+                            break;
+                        }
+                        forwarded += take;
+                        if forwarded >= n {
+                            break;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            up.abort();
+        }
+    }
+}
+
+/// How the journal's savings events move one account: the till's columns always add up
+/// to central's balance plus what central has not seen.
+const START: i64 = 100_000;
+const REDEEMED: i64 = 4_000; // events of 1
+const EARNED: i64 = 2_000; // events of 3
+const SCANS: usize = 20;
+
+#[test]
+fn journal_events_cross_a_faulty_network_exactly_once() {
+    let mut central = CentralServer::start();
+    central.create_customer("C1", START);
+    let proxy = FaultProxy::start(central.addr, schedule(48, 0x5eed_1234_abcd));
+    let enrolled = enrol(&central, "S1", &proxy.url());
+    let db = enrolled.db_path();
+    let expected = START - REDEEMED + 3 * EARNED;
+
+    // The till's sales before it could sync: redemptions and earns, each with its event,
+    // as the session code writes them.
+    {
+        let store = tillpass_agent::store::Store::open(&enrolled.till.data()).unwrap();
+        let mut conn = store.conn();
+        let tx = conn.transaction().unwrap();
+        let who = tillpass_agent::store::journal::TillIdentity {
+            store: enrolled.response.store.clone(),
+            till: enrolled.response.till.clone(),
+        };
+        tillpass_agent::store::customers::put(
+            &tx,
+            &tillpass_agent::store::customers::NewCustomer {
+                customer_ref: "C1",
+                first_name: Some("Lucía"),
+                tier: None,
+                lang: "es",
+                savings: Some(("EUR", START)),
+            },
+            0,
+        )
+        .unwrap();
+        let at = i64::try_from(now()).unwrap();
+        for i in 0..REDEEMED + EARNED {
+            let earn = i >= REDEEMED;
+            let movement = SavingsMovement {
+                customer: CustomerRef::new("C1").unwrap(),
+                amount: Money::new(if earn { 3 } else { 1 }, Currency::EUR),
+                sale_id: None,
+            };
+            let payload = if earn {
+                EventPayload::SavingsEarned(movement)
+            } else {
+                EventPayload::SavingsRedeemed(movement)
+            };
+            tillpass_agent::store::journal::append(&tx, &who, at, payload).unwrap();
+            tx.execute(
+                "UPDATE savings_accounts SET pending = pending + ?1,
+                   unsynced_spent = unsynced_spent + ?2 WHERE customer_ref = 'C1'",
+                [if earn { 3 } else { 0 }, if earn { 0 } else { 1 }],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let total = usize::try_from(REDEEMED + EARNED).unwrap() + SCANS;
+
+    // Watch the till's columns the whole time.
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (stop, db) = (stop.clone(), db.clone());
+        std::thread::spawn(move || {
+            let mut samples = 0u64;
+            let mut broken = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                if let Some(local) = query_i64(
+                    &db,
+                    "SELECT synced_balance - unsynced_spent + pending FROM savings_accounts
+                     WHERE customer_ref = 'C1'",
+                ) {
+                    samples += 1;
+                    if local != expected {
+                        broken.push(local);
+                    }
+                }
+                std::thread::park_timeout(Duration::from_millis(5));
+            }
+            (samples, broken)
+        })
+    };
+    let outbox = || query_i64(&db, "SELECT count(*) FROM outbox").unwrap_or(-1);
+
+    let t0 = Instant::now();
+    let phase = |name: &str| {
+        eprintln!(
+            "[{:>6.1} s] {name}: outbox {}, faults {:?}",
+            t0.elapsed().as_secs_f64(),
+            outbox(),
+            proxy.seen.lock().unwrap()
+        )
+    };
+    let mut agent = enrolled.till.start();
+    // The agent is killed as soon as central acknowledged a first batch, and started again.
+    let first = usize::try_from(REDEEMED + EARNED).unwrap();
+    wait_for(
+        "a first batch acknowledged",
+        Duration::from_secs(120),
+        || agent.output(),
+        || (usize::try_from(outbox()).unwrap_or(usize::MAX) < first).then_some(()),
+    );
+    let killed_at = outbox();
+    phase("agent killed");
+    drop(agent);
+    agent = enrolled.till.start();
+    // More events while the journal drains: identifications of passes central issued.
+    for _ in 0..SCANS {
+        let (status, id) = agent.identify(&central.pass("C1"));
+        assert_eq!(status, 200, "{id}");
+    }
+
+    // Central is stopped mid-upload and started again (on another port).
+    wait_for(
+        "more progress",
+        Duration::from_secs(120),
+        || agent.output(),
+        || (outbox() < killed_at || outbox() == 0).then_some(()),
+    );
+    central.restart();
+    proxy.retarget(central.addr);
+    phase("central restarted");
+
+    wait_for(
+        "the outbox to drain",
+        Duration::from_secs(240),
+        || {
+            format!(
+                "outbox {} faults {:?}\n{}",
+                outbox(),
+                proxy.seen.lock().unwrap(),
+                agent.output()
+            )
+        },
+        || (outbox() == 0).then_some(()),
+    );
+    phase("drained");
+    wait_for(
+        "the till's balance to match central's",
+        Duration::from_secs(60),
+        || agent.output(),
+        || {
+            let synced = query_i64(
+                &db,
+                "SELECT synced_balance FROM savings_accounts WHERE customer_ref = 'C1'",
+            )?;
+            let spent = query_i64(
+                &db,
+                "SELECT unsynced_spent FROM savings_accounts WHERE customer_ref = 'C1'",
+            )?;
+            let pending = query_i64(
+                &db,
+                "SELECT pending FROM savings_accounts WHERE customer_ref = 'C1'",
+            )?;
+            ((synced, spent, pending) == (expected, 0, 0)).then_some(())
+        },
+    );
+    phase("balances converged");
+    stop.store(true, Ordering::SeqCst);
+    let (samples, broken) = watcher.join().unwrap();
+
+    // Central holds each event once and applied each once.
+    let central_db = central.db();
+    let (events, distinct): (i64, i64) = central_db
+        .query_row(
+            "SELECT count(*), count(DISTINCT id) FROM events WHERE till = ?1",
+            [enrolled.response.till.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(events, i64::try_from(total).unwrap());
+    assert_eq!(distinct, events);
+    let seqs: i64 = central_db
+        .query_row(
+            "SELECT count(DISTINCT seq) FROM events WHERE till = ?1",
+            [enrolled.response.till.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(seqs, events, "one event per journal sequence number");
+    assert_eq!(
+        central.savings("C1"),
+        expected,
+        "every movement applied exactly once"
+    );
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT count(*) FROM outbox WHERE last_error IS NOT NULL"
+        ),
+        Some(0)
+    );
+
+    // Never double-counted, never lost, at any moment the till was looked at.
+    assert!(samples > 10, "{samples}");
+    assert!(broken.is_empty(), "the till's balance strayed: {broken:?}");
+    let seen = proxy.seen.lock().unwrap().clone();
+    let faults = 48 - proxy.budget.load(Ordering::SeqCst);
+    assert!(faults >= 8, "only {faults} faulty connections: {seen:?}");
+    for kind in ["drop", "reset", "cut_request", "cut_answer", "delay"] {
+        assert!(
+            seen.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind}: {seen:?}"
+        );
+    }
+    agent.stop();
+}
+
+/// The till's sales as the session code writes them: `redeemed` redemptions of 1 and
+/// `earned` earns of 3 for `customer`, each event with its balance movement.
+fn sell_offline(enrolled: &Enrolled, customer: &str, start: i64, redeemed: i64, earned: i64) {
+    let store = tillpass_agent::store::Store::open(&enrolled.till.data()).unwrap();
+    let mut conn = store.conn();
+    let tx = conn.transaction().unwrap();
+    let who = tillpass_agent::store::journal::TillIdentity {
+        store: enrolled.response.store.clone(),
+        till: enrolled.response.till.clone(),
+    };
+    tillpass_agent::store::customers::put(
+        &tx,
+        &tillpass_agent::store::customers::NewCustomer {
+            customer_ref: customer,
+            first_name: Some("Lucía"),
+            tier: None,
+            lang: "es",
+            savings: Some(("EUR", start)),
+        },
+        0,
+    )
+    .unwrap();
+    let at = i64::try_from(now()).unwrap();
+    for i in 0..redeemed + earned {
+        let earn = i >= redeemed;
+        let movement = SavingsMovement {
+            customer: CustomerRef::new(customer).unwrap(),
+            amount: Money::new(if earn { 3 } else { 1 }, Currency::EUR),
+            sale_id: None,
+        };
+        let payload = if earn {
+            EventPayload::SavingsEarned(movement)
+        } else {
+            EventPayload::SavingsRedeemed(movement)
+        };
+        tillpass_agent::store::journal::append(&tx, &who, at, payload).unwrap();
+        tx.execute(
+            "UPDATE savings_accounts SET pending = pending + ?1,
+               unsynced_spent = unsynced_spent + ?2 WHERE customer_ref = ?3",
+            rusqlite::params![if earn { 3 } else { 0 }, if earn { 0 } else { 1 }, customer],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+fn savings_columns(db: &Path, customer: &str) -> (i64, i64, i64) {
+    open_db(db)
+        .query_row(
+            "SELECT synced_balance, unsynced_spent, pending FROM savings_accounts
+             WHERE customer_ref = ?1",
+            [customer],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+}
+
+/// Central applies a batch but its answer is lost: the events stay in the outbox. A
+/// balance read now already reflects them — applying it as is would count them twice.
+/// The puller first settles the upload in doubt (central answers `duplicate`).
+#[test]
+fn a_lost_acknowledgement_is_never_counted_twice() {
+    use tillpass_agent::relay::Relay;
+    use tillpass_agent::sync::deltas::Puller;
+    use tillpass_protocol::sync::DeltaKind;
+
+    let central = CentralServer::start();
+    central.create_customer("C1", 1_000);
+    // The first connection carries the upload; its answer never comes back.
+    let proxy = FaultProxy::start(central.addr, vec![Fault::CutAnswer(0)]);
+    let enrolled = enrol(&central, "S1", &proxy.url());
+    sell_offline(&enrolled, "C1", 1_000, 10, 5);
+    let db = enrolled.db_path();
+    assert_eq!(savings_columns(&db, "C1"), (1_000, 10, 15));
+
+    let store = Arc::new(tillpass_agent::store::Store::open(&enrolled.till.data()).unwrap());
+    let clock = Arc::new(tillpass_agent::clock::Clock::new(
+        tillpass_agent::clock::system_wall_clock(),
+        300,
+    ));
+    let trust = tillpass_agent::store::tokens::accept_trust_list(
+        &store.conn(),
+        enrolled.response.root_public_key,
+        &enrolled.response.trust_list,
+        now(),
+    )
+    .unwrap();
+    let client = Arc::new(
+        tillpass_agent::sync::CentralClient::new(
+            &proxy.url(),
+            enrolled.response.till.clone(),
+            enrolled.key.clone(),
+            clock,
+            Some(trust.store),
+        )
+        .unwrap(),
+    );
+    let relay = Arc::new(Relay::new(store.clone(), client.clone(), None));
+    let puller = Puller {
+        store: store.clone(),
+        client,
+        relay: relay.clone(),
+        identifier: None,
+        page_limit: 1000,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert!(
+        rt.block_on(relay.upload_once()).is_err(),
+        "the answer was cut"
+    );
+    assert!(rt.block_on(relay.in_doubt()).unwrap());
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM outbox"), Some(15));
+    assert_eq!(
+        central.savings("C1"),
+        1_000 - 10 + 15,
+        "central applied the batch"
+    );
+
+    rt.block_on(puller.pull(DeltaKind::Customers)).unwrap();
+    rt.block_on(puller.pull(DeltaKind::Balances)).unwrap();
+    assert_eq!(
+        savings_columns(&db, "C1"),
+        (1_005, 0, 0),
+        "central's balance, and nothing counted again"
+    );
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM outbox"), Some(0));
+    assert!(!rt.block_on(relay.in_doubt()).unwrap());
+    let events: i64 = central
+        .db()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(events, 15, "each event once");
+}
+
+/// Two tills of one store, offline, each take 40.00 from the same 50.00 gift card (each
+/// within its offline cap). Central accepts both debits, records the overspend as a
+/// flagged debt, and both tills receive the corrected balance — nothing spendable, and
+/// nothing of their own spend counted again.
+#[test]
+fn two_tills_overspend_one_gift_card_and_both_learn_the_debt() {
+    let central = CentralServer::start();
+    central.admin(
+        "POST",
+        "/admin/v1/gift-cards",
+        json!({ "card": "G1", "balance": 5000 }),
+    );
+    let tills: Vec<Enrolled> = (0..2)
+        .map(|_| enrol(&central, "S1", &central.url()))
+        .collect();
+    for till in &tills {
+        let store = tillpass_agent::store::Store::open(&till.till.data()).unwrap();
+        let mut conn = store.conn();
+        let tx = conn.transaction().unwrap();
+        tx.execute(
+            "INSERT INTO gift_cards(card_ref, currency, synced_balance, unsynced_spent, updated_at)
+             VALUES ('G1', 'EUR', 5000, 4000, 0)",
+            [],
+        )
+        .unwrap();
+        tillpass_agent::store::journal::append(
+            &tx,
+            &tillpass_agent::store::journal::TillIdentity {
+                store: till.response.store.clone(),
+                till: till.response.till.clone(),
+            },
+            i64::try_from(now()).unwrap(),
+            EventPayload::GiftCardDebited(tillpass_protocol::sync::GiftCardMovement {
+                card: tillpass_protocol::sync::GiftCardRef::new("G1").unwrap(),
+                amount: Money::new(4000, Currency::EUR),
+                sale_id: None,
+                hold_id: None,
+            }),
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let agents: Vec<Agent> = tills.iter().map(|t| t.till.start()).collect();
+    for (till, agent) in tills.iter().zip(&agents) {
+        let db = till.db_path();
+        wait_for(
+            "the corrected balance at each till",
+            Duration::from_secs(30),
+            || agent.output(),
+            || {
+                let balance = query_i64(
+                    &db,
+                    "SELECT synced_balance FROM gift_cards WHERE card_ref = 'G1'",
+                )?;
+                let spent = query_i64(
+                    &db,
+                    "SELECT unsynced_spent FROM gift_cards WHERE card_ref = 'G1'",
+                )?;
+                ((balance, spent) == (-3000, 0)).then_some(())
+            },
+        );
+    }
+    let card = central.admin("GET", "/admin/v1/gift-cards/G1", Value::Null);
+    assert_eq!(
+        (
+            card["balance"]["amount"].as_i64(),
+            card["debt"]["amount"].as_i64()
+        ),
+        (Some(0), Some(3000)),
+        "{card}"
+    );
+    let flags = central.admin("GET", "/admin/v1/flags", Value::Null);
+    assert!(flags.to_string().contains("overspend_debt"), "{flags}");
+    for agent in agents {
+        agent.stop();
+    }
+}

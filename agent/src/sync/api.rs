@@ -1,0 +1,170 @@
+//! The sync routes of the local API (bearer token, like every `/v1` route):
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | `POST` | `/v1/admin/catalog[?activates_at=unix]` | central IT pushes a catalog: the body is the signed envelope's bytes (`application/cbor`, `application/cose` or `application/octet-stream`) |
+//! | `GET` | `/v1/sync` | the sync status ([`super::SyncSnapshot`]) |
+//!
+//! A pushed catalog is taken only as a valid signed envelope ([`super::catalogs`]); any
+//! refusal answers `application/problem+json` with the reason's stable `code`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tillpass_protocol::envelope::EnvelopePurpose;
+
+use super::catalogs::{self, CatalogRefusal};
+use crate::http::{AppState, authorised};
+
+/// The routes, to merge into the API's router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/admin/catalog",
+            post(push_catalog).layer(DefaultBodyLimit::max(EnvelopePurpose::Catalog.max_bytes())),
+        )
+        .route("/v1/sync", get(status))
+}
+
+/// A problem answer with a stable `code` member.
+fn problem(status: StatusCode, title: &str, code: &str, detail: &str) -> Response {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": title,
+        "status": status.as_u16(),
+        "code": code,
+        "detail": detail,
+    });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushQuery {
+    activates_at: Option<u64>,
+}
+
+const ENVELOPE_TYPES: [&str; 3] = [
+    "application/cbor",
+    "application/cose",
+    "application/octet-stream",
+];
+
+async fn push_catalog(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<PushQuery>, axum::extract::rejection::QueryRejection>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r;
+    }
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if !media
+        .as_deref()
+        .is_some_and(|m| ENVELOPE_TYPES.contains(&m))
+    {
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            "unsupported_media_type",
+            "send the signed catalog envelope's bytes as application/cbor, application/cose \
+             or application/octet-stream",
+        );
+    }
+    let Ok(Query(query)) = query else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "bad_query",
+            "the only query parameter is activates_at (unix seconds)",
+        );
+    };
+    let bytes = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return problem(e.status(), "Catalog refused", "too_large", &e.body_text());
+        }
+    };
+    let s = state.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let now = s.identifier.clock().now();
+        let policy = s.sync.offline_policy();
+        catalogs::install(
+            s.identifier.store(),
+            &s.catalogs,
+            now,
+            policy.as_ref(),
+            &bytes,
+            query.activates_at,
+        )
+    })
+    .await;
+    match outcome {
+        Ok(Ok(installed)) => {
+            super::policy::refresh_state(&state);
+            state.sync.update(|s| {
+                s.catalog_scheduled = installed
+                    .activates_at
+                    .map(|at| (installed.sequence, at))
+                    .or(s.catalog_scheduled);
+            });
+            state.sync.wake();
+            (StatusCode::OK, axum::Json(installed)).into_response()
+        }
+        Ok(Err(refusal)) => refused(&state, &refusal),
+        Err(e) => {
+            tracing::error!(error = %e, "catalog install task failed");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                "internal",
+                "the catalog could not be checked; the previous one stays in force",
+            )
+        }
+    }
+}
+
+fn refused(state: &AppState, refusal: &CatalogRefusal) -> Response {
+    let code = refusal.code();
+    tracing::warn!(
+        reason = code,
+        error = %refusal,
+        source = "admin",
+        "catalog refused; the previous catalog stays in force"
+    );
+    state
+        .sync
+        .update(|s| s.catalog_refused = Some(format!("{code}: {refusal}")));
+    let status = match refusal {
+        CatalogRefusal::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        CatalogRefusal::NotEnrolled => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let detail = match refusal {
+        // Internals go to the log.
+        CatalogRefusal::Store(_) => "the store is unavailable".to_owned(),
+        other => other.to_string(),
+    };
+    problem(status, "Catalog refused", code, &detail)
+}
+
+async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r;
+    }
+    axum::Json(state.sync.snapshot()).into_response()
+}

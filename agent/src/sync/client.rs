@@ -1,0 +1,214 @@
+//! The till's HTTP client to central: every request is signed with the till key (method,
+//! path and query, body hash, timestamp, nonce — `tillpass_protocol::sync::request`), and
+//! every answer's signed server time is checked against the trust list and fed to the
+//! clock.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use tillpass_protocol::sync::{
+    HEADER_SERVER_TIME, RequestNonce, RequestParts, SignedHeaders, TillId,
+};
+use tillpass_protocol::trust::TrustStore;
+
+use super::SyncError;
+use crate::clock::Clock;
+
+/// How long one exchange with central may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest answer read from central: a catalog envelope's bound plus room.
+pub const MAX_ANSWER_BYTES: usize = 5 * 1024 * 1024;
+
+/// Central's answer to one request.
+#[derive(Debug)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `ETag`, if any.
+    pub etag: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The signed server time, when it verified.
+    pub server_time: Option<u64>,
+}
+
+impl Answer {
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The error for an unexpected status, with the start of the body.
+    pub fn error(&self) -> SyncError {
+        SyncError::Status {
+            status: self.status,
+            detail: String::from_utf8_lossy(&self.body)
+                .chars()
+                .take(300)
+                .collect(),
+        }
+    }
+
+    /// The JSON body, or an error naming what could not be read.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, SyncError> {
+        serde_json::from_slice(&self.body).map_err(|e| SyncError::Refused(format!("{what}: {e}")))
+    }
+}
+
+/// A client for one till and one central.
+#[derive(Debug)]
+pub struct CentralClient {
+    http: reqwest::Client,
+    base: String,
+    till: TillId,
+    key: SigningKey,
+    clock: Arc<Clock>,
+    trust: RwLock<Option<TrustStore>>,
+}
+
+impl CentralClient {
+    /// A client for `till` to `base` (central's URL), signing with `key`; server times are
+    /// checked against `trust` (replaced with [`CentralClient::set_trust`] on rotation).
+    pub fn new(
+        base: &str,
+        till: TillId,
+        key: SigningKey,
+        clock: Arc<Clock>,
+        trust: Option<TrustStore>,
+    ) -> Result<CentralClient, SyncError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| SyncError::Internal(e.to_string()))?;
+        Ok(CentralClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            till,
+            key,
+            clock,
+            trust: RwLock::new(trust),
+        })
+    }
+
+    /// The till this client signs for.
+    pub fn till(&self) -> &TillId {
+        &self.till
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<Clock> {
+        &self.clock
+    }
+
+    /// Replaces the trust list server times are checked against.
+    pub fn set_trust(&self, trust: TrustStore) {
+        *self.trust.write().unwrap_or_else(|p| p.into_inner()) = Some(trust);
+    }
+
+    /// Sends a signed request. `path_and_query` is signed exactly as sent. Any status is
+    /// an [`Answer`]; only a failed exchange is an error.
+    pub async fn send(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Vec<u8>,
+        content_type: Option<&str>,
+        if_none_match: Option<&str>,
+    ) -> Result<Answer, SyncError> {
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce).map_err(|e| SyncError::Internal(e.to_string()))?;
+        let nonce = RequestNonce(nonce);
+        let signed = SignedHeaders::sign(
+            &RequestParts {
+                method,
+                path_and_query,
+                body: &body,
+            },
+            self.till.clone(),
+            i64::try_from(self.clock.now()).unwrap_or(i64::MAX),
+            nonce,
+            &self.key,
+        )
+        .map_err(|e| SyncError::Internal(e.to_string()))?;
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| SyncError::Internal(e.to_string()))?;
+        let mut request = self
+            .http
+            .request(method, format!("{}{path_and_query}", self.base));
+        for (name, value) in signed.to_headers() {
+            request = request.header(name, value);
+        }
+        if let Some(ct) = content_type {
+            request = request.header(reqwest::header::CONTENT_TYPE, ct);
+        }
+        if let Some(tag) = if_none_match {
+            request = request.header(reqwest::header::IF_NONE_MATCH, tag);
+        }
+        if !body.is_empty() {
+            request = request.body(body);
+        }
+        let mut answer = request
+            .send()
+            .await
+            .map_err(|e| SyncError::Network(error_chain(&e)))?;
+        let status = answer.status().as_u16();
+        let header = |name: &str| {
+            answer
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let etag = header(reqwest::header::ETAG.as_str());
+        let time_header = header(HEADER_SERVER_TIME);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = answer
+            .chunk()
+            .await
+            .map_err(|e| SyncError::Network(error_chain(&e)))?
+        {
+            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(SyncError::Refused(format!(
+                    "answer larger than {MAX_ANSWER_BYTES} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let server_time = {
+            let trust = self.trust.read().unwrap_or_else(|p| p.into_inner());
+            super::time::observe(&self.clock, time_header.as_deref(), trust.as_ref(), &nonce)
+        };
+        Ok(Answer {
+            status,
+            etag,
+            body: bytes,
+            server_time,
+        })
+    }
+
+    /// A signed `GET`.
+    pub async fn get(
+        &self,
+        path_and_query: &str,
+        if_none_match: Option<&str>,
+    ) -> Result<Answer, SyncError> {
+        self.send("GET", path_and_query, Vec::new(), None, if_none_match)
+            .await
+    }
+}
+
+/// An error and its causes on one line (reqwest hides the useful part in the sources).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,917 @@
+//! Delta pulls: what changed at central since the till's cursor, one kind at a time
+//! (revocations, customers, balances, gift cards, personal promotions — in that order),
+//! page by page. Each page is applied in **one SQLite transaction together with its
+//! cursor**: a crash leaves either the whole page and its cursor or neither, and a restart
+//! asks for the same page again (items are current states, so a replay is harmless).
+//!
+//! ## Balances and what this till spent that central has not seen
+//!
+//! The till keeps, per savings account, `synced_balance` (central's word), `pending`
+//! (earned here) and `unsynced_spent` (spent here); per gift card, `synced_balance` and
+//! `unsynced_spent`. The POS session code moves `pending` and `unsynced_spent` in the
+//! same transaction as the journal event that records the movement
+//! (`store::balances`): savings earned → `pending += a`; redeemed → `unsynced_spent += a`;
+//! an earn reversed → `pending -= a`; a redemption reversed → `unsynced_spent -= a`; a
+//! gift card debited → `unsynced_spent += a`; credited → `unsynced_spent -= a`.
+//!
+//! The invariant is: **local = central's balance + the effect of this till's events that
+//! central's balance does not reflect yet.** An event is reflected once central applied
+//! it; the relay deletes it from the outbox only after central acknowledged it, so an
+//! event still in the outbox is *not* reflected — with two exceptions the sync task rules
+//! out before it reads a balance:
+//!
+//! 1. **An upload in flight.** Central may apply a batch while its acknowledgement is on
+//!    the way: the balance read would reflect events the outbox still holds. Balance and
+//!    gift-card pages are therefore fetched *and applied* while holding the relay's gate
+//!    ([`crate::relay::Relay::gate`]): no acknowledgement can arrive in between.
+//! 2. **An upload in doubt.** A batch central applied whose answer was lost (a cut
+//!    connection, a crash) leaves `till_state.relay_in_doubt` set. Under the gate the sync
+//!    task first uploads again — central answers `duplicate` for what it already has, so
+//!    the outbox is settled and the mark cleared — and skips money pages if it cannot.
+//!    (Uploads always send the oldest unsent events, so one successful answer settles
+//!    every event an earlier attempt may have delivered.)
+//!
+//! Under those two conditions the outbox holds exactly the events central's balance does
+//! not reflect, and applying a balance item sets, in one transaction:
+//! `synced_balance = savings − debt` (a debt from an offline overspend makes it negative:
+//! nothing is spendable until it is paid), `pending` = Σ unsynced earns − earn reversals,
+//! `unsynced_spent` = Σ unsynced redemptions − redemption reversals; for a gift card,
+//! `synced_balance = balance − debt` and `unsynced_spent` = Σ unsynced debits − credits.
+//! These are the values the session code's increments would have given had central's
+//! balance been the starting point, so nothing is counted twice or lost. Events central
+//! rejected stay in the outbox and keep counting: central never applied them, and the
+//! customer did take the money at this till.
+//!
+//! An acknowledged event stops counting only when a balance fetched after its
+//! acknowledgement is applied — and such a balance always comes, since the event changed
+//! the balance at central and so put the account in the change log past the till's cursor.
+//!
+//! ## Erasure
+//! [`CustomerDelta::Erased`] deletes the profile, savings, personal promotions, promotion
+//! uses and replay records of the customer, unlinks their sales, sessions and gift cards,
+//! records a local revocation of their passes (as central does) and empties the
+//! current-customer slot if they are in it. Outbox events naming them stay until central
+//! acknowledges them (central refuses them as `customer_erased`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use rusqlite::{Connection, params};
+use serde::de::DeserializeOwned;
+use tillpass_protocol::sync::{
+    BalanceDelta, CustomerDelta, DeltaKind, DeltaPage, DeltaQuery, EventPayload, GiftCardDelta,
+    GiftCardStatus, JournalEvent, MAX_PAGE_ITEMS, PersonalPromotionDelta, Reverses,
+    RevocationEnvelope, paths,
+};
+use tillpass_protocol::token::{
+    RevocationDelta, Subject, SubjectRevocation, TokenKind as TokenType,
+};
+
+use super::{CentralClient, SyncError, blocking};
+use crate::identify::Identifier;
+use crate::relay::{Relay, RelayError};
+use crate::store::{Store, StoreError, sql, sync_state, tokens};
+
+/// What pulling deltas needs.
+#[derive(Debug, Clone)]
+pub struct Puller {
+    /// The store.
+    pub store: Arc<Store>,
+    /// The client to central.
+    pub client: Arc<CentralClient>,
+    /// The relay (its gate and in-doubt uploads).
+    pub relay: Arc<Relay>,
+    /// The identification pipeline: revocations are reloaded into it, an erased customer
+    /// leaves its slot. `None` in benchmarks.
+    pub identifier: Option<Arc<Identifier>>,
+    /// Items asked per page.
+    pub page_limit: u32,
+}
+
+/// What one page changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Items applied.
+    pub items: usize,
+    /// Customers erased.
+    pub erased: Vec<String>,
+    /// Whether revocations were added.
+    pub revoked: bool,
+}
+
+impl Puller {
+    /// Pulls every kind, every page, in [`DeltaKind::ALL`]'s order. Returns the items
+    /// applied.
+    pub async fn pull_all(&self) -> Result<usize, SyncError> {
+        let mut total = 0;
+        for kind in DeltaKind::ALL {
+            total += self.pull(kind).await?;
+        }
+        Ok(total)
+    }
+
+    /// Pulls every page of `kind`. Returns the items applied.
+    pub async fn pull(&self, kind: DeltaKind) -> Result<usize, SyncError> {
+        let mut total = 0;
+        loop {
+            let (applied, has_more) = self.page(kind).await?;
+            total += applied;
+            if !has_more {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Fetches and applies one page of `kind`; returns the items applied and whether more
+    /// wait.
+    pub async fn page(&self, kind: DeltaKind) -> Result<(usize, bool), SyncError> {
+        let money = matches!(kind, DeltaKind::Balances | DeltaKind::GiftCards);
+        let gate = if money {
+            let guard = self.relay.gate().lock().await;
+            if self.relay.in_doubt().await.map_err(relay_error)? {
+                self.relay
+                    .upload_locked(&guard)
+                    .await
+                    .map_err(relay_error)?;
+                if self.relay.in_doubt().await.map_err(relay_error)? {
+                    return Err(SyncError::Network(
+                        "a journal upload is still in doubt; balances wait".into(),
+                    ));
+                }
+            }
+            Some(guard)
+        } else {
+            None
+        };
+        let store = self.store.clone();
+        let cursor = blocking(move || Ok(sync_state::cursor(&store.conn(), kind)?)).await?;
+        let query = DeltaQuery {
+            cursor: cursor.clone(),
+            limit: Some(self.page_limit.clamp(1, MAX_PAGE_ITEMS)),
+        };
+        let path = format!("{}?{}", paths::deltas(kind), query.to_query_string());
+        let answer = self.client.get(&path, None).await?;
+        if !answer.is_success() {
+            return Err(answer.error());
+        }
+        let now = i64::try_from(self.client.clock().now()).unwrap_or(i64::MAX);
+        let store = self.store.clone();
+        let (applied, has_more, next) = match kind {
+            DeltaKind::Customers => {
+                let page: DeltaPage<CustomerDelta> = answer.json("customers page")?;
+                apply_in(store, kind, page, move |c, items| {
+                    apply_customers(c, items, now)
+                })
+                .await?
+            }
+            DeltaKind::Balances => {
+                let page: DeltaPage<BalanceDelta> = answer.json("balances page")?;
+                apply_in(store, kind, page, move |c, items| {
+                    apply_balances(c, items, now)
+                })
+                .await?
+            }
+            DeltaKind::GiftCards => {
+                let page: DeltaPage<GiftCardDelta> = answer.json("gift cards page")?;
+                apply_in(store, kind, page, move |c, items| {
+                    apply_gift_cards(c, items, now)
+                })
+                .await?
+            }
+            DeltaKind::PersonalPromotions => {
+                let page: DeltaPage<PersonalPromotionDelta> =
+                    answer.json("personal promotions page")?;
+                apply_in(store, kind, page, apply_personal_promotions).await?
+            }
+            DeltaKind::Revocations => {
+                let page: DeltaPage<RevocationEnvelope> = answer.json("revocations page")?;
+                let at = self.client.clock().now();
+                apply_in(store, kind, page, move |c, items| {
+                    apply_revocations(c, items, at)
+                })
+                .await?
+            }
+        };
+        drop(gate);
+        if has_more && next == cursor {
+            return Err(SyncError::Refused(format!(
+                "{kind} page says more follow but its cursor did not move"
+            )));
+        }
+        self.after(&applied)?;
+        if applied.items > 0 {
+            tracing::debug!(%kind, items = applied.items, "delta page applied");
+        }
+        Ok((applied.items, has_more))
+    }
+
+    /// What must follow a committed page outside the store.
+    fn after(&self, applied: &Applied) -> Result<(), SyncError> {
+        let Some(identifier) = &self.identifier else {
+            return Ok(());
+        };
+        if applied.revoked || !applied.erased.is_empty() {
+            identifier.reload_revocations()?;
+        }
+        if let Some(current) = identifier.slot().current()
+            && applied.erased.contains(&current.subject)
+        {
+            identifier.slot().clear();
+        }
+        Ok(())
+    }
+}
+
+fn relay_error(e: RelayError) -> SyncError {
+    match e {
+        RelayError::Store(e) => SyncError::Store(e),
+        other => SyncError::Network(other.to_string()),
+    }
+}
+
+/// Applies a page and stores its cursor in one transaction.
+async fn apply_in<T: Send + 'static>(
+    store: Arc<Store>,
+    kind: DeltaKind,
+    page: DeltaPage<T>,
+    apply: impl FnOnce(&Connection, &[T]) -> Result<Applied, SyncError> + Send + 'static,
+) -> Result<(Applied, bool, tillpass_protocol::sync::Cursor), SyncError> {
+    blocking(move || {
+        let mut conn = store.conn();
+        let tx = conn.transaction().map_err(sql)?;
+        let applied = apply(&tx, &page.items)?;
+        sync_state::set_cursor(&tx, kind, &page.next_cursor)?;
+        tx.commit().map_err(sql)?;
+        Ok((applied, page.has_more, page.next_cursor))
+    })
+    .await
+}
+
+/// Reads a page body; exposed for tests of the wire shapes.
+pub fn parse_page<T: DeserializeOwned>(body: &[u8]) -> Result<DeltaPage<T>, SyncError> {
+    serde_json::from_slice(body).map_err(|e| SyncError::Refused(e.to_string()))
+}
+
+/// Creates a placeholder profile (earn-only until central's profile arrives) so that a
+/// balance or an offer may refer to it.
+fn ensure_customer(conn: &Connection, customer: &str, now: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO customers(customer_ref, earn_only, created_locally, updated_at)
+         VALUES (?1, 1, 0, ?2) ON CONFLICT(customer_ref) DO NOTHING",
+    )
+    .and_then(|mut s| s.execute(params![customer, now]))
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// Applies customer profiles and erasures.
+pub fn apply_customers(
+    conn: &Connection,
+    items: &[CustomerDelta],
+    now: i64,
+) -> Result<Applied, SyncError> {
+    let mut applied = Applied::default();
+    let mut upsert = conn
+        .prepare_cached(
+            "INSERT INTO customers(customer_ref, first_name, tier, lang, consent_receipts,
+               consent_marketing, earn_only, created_locally, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)
+             ON CONFLICT(customer_ref) DO UPDATE SET first_name = excluded.first_name,
+               tier = excluded.tier, lang = excluded.lang,
+               consent_receipts = excluded.consent_receipts,
+               consent_marketing = excluded.consent_marketing,
+               earn_only = excluded.earn_only, created_locally = 0,
+               updated_at = excluded.updated_at",
+        )
+        .map_err(sql)?;
+    for item in items {
+        match item {
+            CustomerDelta::Upsert { customer } => {
+                let name = Some(customer.first_name.as_str()).filter(|n| !n.is_empty());
+                upsert
+                    .execute(params![
+                        customer.customer.as_str(),
+                        name,
+                        customer.tier,
+                        customer.lang.code(),
+                        customer.consent.receipts,
+                        customer.consent.marketing,
+                        customer.earn_only,
+                        now
+                    ])
+                    .map_err(sql)?;
+            }
+            CustomerDelta::Erased {
+                customer,
+                erased_at,
+            } => {
+                erase(conn, customer.as_str(), *erased_at)?;
+                applied.erased.push(customer.as_str().to_owned());
+            }
+        }
+        applied.items += 1;
+    }
+    Ok(applied)
+}
+
+/// Deletes every trace of an erased customer (see the module documentation).
+fn erase(conn: &Connection, customer: &str, erased_at: i64) -> Result<(), StoreError> {
+    for statement in [
+        "DELETE FROM personal_promotions WHERE customer_ref = ?1",
+        "DELETE FROM savings_accounts WHERE customer_ref = ?1",
+        "DELETE FROM promotion_uses WHERE customer_ref = ?1",
+        "UPDATE gift_cards SET owner_ref = NULL WHERE owner_ref = ?1",
+        "UPDATE sales SET customer_ref = NULL WHERE customer_ref = ?1",
+        "UPDATE pos_sessions SET customer_ref = NULL WHERE customer_ref = ?1",
+        "DELETE FROM customers WHERE customer_ref = ?1",
+    ] {
+        conn.execute(statement, [customer]).map_err(sql)?;
+    }
+    conn.execute(
+        "DELETE FROM token_uses WHERE kind = ?1 AND subject = ?2",
+        params![TokenType::CustomerPass.code(), customer.as_bytes()],
+    )
+    .map_err(sql)?;
+    if let Some(subject) = Subject::new(customer.as_bytes()) {
+        let before = u64::try_from(erased_at.saturating_add(1)).unwrap_or(0);
+        tokens::add_revocations(
+            conn,
+            &RevocationDelta {
+                subjects: vec![SubjectRevocation {
+                    kind: TokenType::CustomerPass,
+                    subject,
+                    before,
+                }],
+                ..RevocationDelta::default()
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The effect of outbox events on one account that central has not reflected yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unreflected {
+    /// Savings earned less earns reversed.
+    pub earned: i64,
+    /// Savings redeemed less redemptions reversed; gift cards: debited less credited.
+    pub spent: i64,
+}
+
+fn outbox_events(conn: &Connection, kinds: &str) -> Result<Vec<JournalEvent>, StoreError> {
+    let query = format!("SELECT body FROM outbox WHERE kind IN ({kinds})");
+    let mut stmt = conn.prepare_cached(&query).map_err(sql)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(sql)?;
+    let mut events = Vec::new();
+    for body in rows {
+        let body = body.map_err(sql)?;
+        events.push(
+            serde_json::from_str(&body)
+                .map_err(|e| StoreError::Corrupted(format!("outbox event: {e}")))?,
+        );
+    }
+    Ok(events)
+}
+
+/// The savings movements still in the outbox, for the customers in `wanted`.
+pub fn savings_in_outbox(
+    conn: &Connection,
+    wanted: &HashSet<&str>,
+) -> Result<HashMap<String, Unreflected>, StoreError> {
+    let mut sums: HashMap<String, Unreflected> = HashMap::new();
+    for event in outbox_events(
+        conn,
+        "'savings_earned', 'savings_redeemed', 'savings_reversed'",
+    )? {
+        let (customer, earned, spent) = match &event.payload {
+            EventPayload::SavingsEarned(m) => (&m.customer, m.amount.amount, 0),
+            EventPayload::SavingsRedeemed(m) => (&m.customer, 0, m.amount.amount),
+            EventPayload::SavingsReversed(r) => match r.reverses {
+                Reverses::Earn => (&r.customer, -r.amount.amount, 0),
+                Reverses::Redemption => (&r.customer, 0, -r.amount.amount),
+            },
+            _ => continue,
+        };
+        if !wanted.contains(customer.as_str()) {
+            continue;
+        }
+        let sum = sums.entry(customer.as_str().to_owned()).or_default();
+        sum.earned = sum.earned.saturating_add(earned);
+        sum.spent = sum.spent.saturating_add(spent);
+    }
+    Ok(sums)
+}
+
+/// The gift-card movements still in the outbox, for the cards in `wanted`.
+pub fn cards_in_outbox(
+    conn: &Connection,
+    wanted: &HashSet<&str>,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut sums: HashMap<String, i64> = HashMap::new();
+    for event in outbox_events(conn, "'gift_card_debited', 'gift_card_credited'")? {
+        let (card, spent) = match &event.payload {
+            EventPayload::GiftCardDebited(m) => (&m.card, m.amount.amount),
+            EventPayload::GiftCardCredited(m) => (&m.card, -m.amount.amount),
+            _ => continue,
+        };
+        if wanted.contains(card.as_str()) {
+            let sum = sums.entry(card.as_str().to_owned()).or_default();
+            *sum = sum.saturating_add(spent);
+        }
+    }
+    Ok(sums)
+}
+
+/// Applies savings balances (see the module documentation for the arithmetic).
+pub fn apply_balances(
+    conn: &Connection,
+    items: &[BalanceDelta],
+    now: i64,
+) -> Result<Applied, SyncError> {
+    let wanted: HashSet<&str> = items
+        .iter()
+        .map(|i| match i {
+            BalanceDelta::Upsert { customer, .. } | BalanceDelta::Removed { customer } => {
+                customer.as_str()
+            }
+        })
+        .collect();
+    let unreflected = savings_in_outbox(conn, &wanted)?;
+    let mut upsert = conn
+        .prepare_cached(
+            "INSERT INTO savings_accounts(customer_ref, currency, synced_balance, pending,
+               unsynced_spent) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(customer_ref) DO UPDATE SET currency = excluded.currency,
+               synced_balance = excluded.synced_balance, pending = excluded.pending,
+               unsynced_spent = excluded.unsynced_spent",
+        )
+        .map_err(sql)?;
+    let mut applied = Applied::default();
+    for item in items {
+        match item {
+            BalanceDelta::Upsert {
+                customer,
+                savings,
+                debt,
+                ..
+            } => {
+                ensure_customer(conn, customer.as_str(), now)?;
+                let local = unreflected
+                    .get(customer.as_str())
+                    .copied()
+                    .unwrap_or_default();
+                upsert
+                    .execute(params![
+                        customer.as_str(),
+                        savings.currency.code(),
+                        savings.amount.saturating_sub(debt.amount),
+                        local.earned,
+                        local.spent
+                    ])
+                    .map_err(sql)?;
+            }
+            BalanceDelta::Removed { customer } => {
+                conn.execute(
+                    "DELETE FROM savings_accounts WHERE customer_ref = ?1",
+                    [customer.as_str()],
+                )
+                .map_err(sql)?;
+            }
+        }
+        applied.items += 1;
+    }
+    Ok(applied)
+}
+
+/// Applies gift cards (see the module documentation for the arithmetic).
+pub fn apply_gift_cards(
+    conn: &Connection,
+    items: &[GiftCardDelta],
+    now: i64,
+) -> Result<Applied, SyncError> {
+    let wanted: HashSet<&str> = items
+        .iter()
+        .map(|i| match i {
+            GiftCardDelta::Upsert { card } => card.card.as_str(),
+            GiftCardDelta::Removed { card } => card.as_str(),
+        })
+        .collect();
+    let unreflected = cards_in_outbox(conn, &wanted)?;
+    let mut upsert = conn
+        .prepare_cached(
+            "INSERT INTO gift_cards(card_ref, currency, synced_balance, unsynced_spent,
+               expires_at, blocked, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(card_ref) DO UPDATE SET currency = excluded.currency,
+               synced_balance = excluded.synced_balance,
+               unsynced_spent = excluded.unsynced_spent, expires_at = excluded.expires_at,
+               blocked = excluded.blocked, updated_at = excluded.updated_at",
+        )
+        .map_err(sql)?;
+    let mut applied = Applied::default();
+    for item in items {
+        match item {
+            GiftCardDelta::Upsert { card } => {
+                upsert
+                    .execute(params![
+                        card.card.as_str(),
+                        card.balance.currency.code(),
+                        card.balance.amount.saturating_sub(card.debt.amount),
+                        unreflected.get(card.card.as_str()).copied().unwrap_or(0),
+                        card.expires_at,
+                        card.status == GiftCardStatus::Blocked,
+                        now
+                    ])
+                    .map_err(sql)?;
+            }
+            GiftCardDelta::Removed { card } => {
+                conn.execute(
+                    "DELETE FROM gift_card_holds WHERE card_ref = ?1",
+                    [card.as_str()],
+                )
+                .map_err(sql)?;
+                conn.execute(
+                    "DELETE FROM gift_cards WHERE card_ref = ?1",
+                    [card.as_str()],
+                )
+                .map_err(sql)?;
+            }
+        }
+        applied.items += 1;
+    }
+    Ok(applied)
+}
+
+/// Applies personal promotions.
+pub fn apply_personal_promotions(
+    conn: &Connection,
+    items: &[PersonalPromotionDelta],
+) -> Result<Applied, SyncError> {
+    let mut applied = Applied::default();
+    for item in items {
+        match item {
+            PersonalPromotionDelta::Upsert { promotion: p } => {
+                ensure_customer(conn, p.customer.as_str(), 0)?;
+                // The offer may have moved to another promotion: drop its old row.
+                conn.execute(
+                    "DELETE FROM personal_promotions WHERE offer_id = ?1
+                     AND NOT (customer_ref = ?2 AND promotion_id = ?3)",
+                    params![p.id.as_str(), p.customer.as_str(), p.promotion_id.as_str()],
+                )
+                .map_err(sql)?;
+                conn.execute(
+                    "INSERT INTO personal_promotions(customer_ref, promotion_id, active, offer_id,
+                       valid_from, valid_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(customer_ref, promotion_id) DO UPDATE SET
+                       active = excluded.active, offer_id = excluded.offer_id,
+                       valid_from = excluded.valid_from, valid_until = excluded.valid_until",
+                    params![
+                        p.customer.as_str(),
+                        p.promotion_id.as_str(),
+                        p.enabled,
+                        p.id.as_str(),
+                        p.valid_from,
+                        p.valid_until
+                    ],
+                )
+                .map_err(sql)?;
+            }
+            PersonalPromotionDelta::Removed { id, customer } => {
+                conn.execute(
+                    "DELETE FROM personal_promotions WHERE offer_id = ?1 AND customer_ref = ?2",
+                    params![id.as_str(), customer.as_str()],
+                )
+                .map_err(sql)?;
+            }
+        }
+        applied.items += 1;
+    }
+    Ok(applied)
+}
+
+/// Opens each revocations envelope with the trust list in force (purpose `revocations`,
+/// a sync key, sequence above the last applied) and records its revocations.
+pub fn apply_revocations(
+    conn: &Connection,
+    items: &[RevocationEnvelope],
+    now: u64,
+) -> Result<Applied, SyncError> {
+    let mut applied = Applied::default();
+    if items.is_empty() {
+        return Ok(applied);
+    }
+    let trust = tokens::load_trust(conn)
+        .map_err(|e| SyncError::Refused(e.to_string()))?
+        .ok_or_else(|| SyncError::Refused("no trust list to open revocations with".into()))?;
+    let mut last = sync_state::revocations_sequence(conn)?;
+    for item in items {
+        let (delta, header) = RevocationDelta::open(&item.envelope, &trust.store, now, last)
+            .map_err(|e| SyncError::Refused(format!("revocations envelope: {}: {e}", e.code())))?;
+        tokens::add_revocations(conn, &delta)?;
+        last = header.sequence;
+        applied.items += delta.kids.len() + delta.token_ids.len() + delta.subjects.len();
+        applied.revoked = true;
+    }
+    sync_state::set_revocations_sequence(conn, last)?;
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::customers;
+    use crate::store::journal::{self, TillIdentity};
+    use tillpass_protocol::money::{Currency, Money};
+    use tillpass_protocol::sync::{
+        Consent, CustomerRecord, CustomerRef, GiftCardMovement, GiftCardRecord, GiftCardRef,
+        SavingsMovement, SavingsReversal, StoreId, TillId,
+    };
+
+    fn who() -> TillIdentity {
+        TillIdentity {
+            store: StoreId::new("S1").unwrap(),
+            till: TillId::new("S1-T1").unwrap(),
+        }
+    }
+
+    fn eur(a: i64) -> Money {
+        Money::new(a, Currency::EUR)
+    }
+
+    fn c(r: &str) -> CustomerRef {
+        CustomerRef::new(r).unwrap()
+    }
+
+    fn savings(conn: &Connection, r: &str) -> (i64, i64, i64) {
+        conn.query_row(
+            "SELECT synced_balance, pending, unsynced_spent FROM savings_accounts
+             WHERE customer_ref = ?1",
+            [r],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap()
+    }
+
+    /// What the session code does to savings with each event (`store::balances`).
+    fn moved(conn: &Connection, r: &str, pending: i64, spent: i64) {
+        conn.execute(
+            "UPDATE savings_accounts SET pending = pending + ?2,
+               unsynced_spent = unsynced_spent + ?3 WHERE customer_ref = ?1",
+            params![r, pending, spent],
+        )
+        .unwrap();
+    }
+
+    fn card_spent(conn: &Connection, card: &str, spent: i64) {
+        conn.execute(
+            "UPDATE gift_cards SET unsynced_spent = unsynced_spent + ?2 WHERE card_ref = ?1",
+            params![card, spent],
+        )
+        .unwrap();
+    }
+
+    fn card(conn: &Connection, card: &str) -> Option<(i64, i64, bool)> {
+        use rusqlite::OptionalExtension;
+        conn.query_row(
+            "SELECT synced_balance, unsynced_spent, blocked FROM gift_cards WHERE card_ref = ?1",
+            [card],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .unwrap()
+    }
+
+    /// A sale as the session code records it: the movement and its event together.
+    fn redeem(conn: &Connection, r: &str, amount: i64) -> String {
+        moved(conn, r, 0, amount);
+        journal::append(
+            conn,
+            &who(),
+            1,
+            EventPayload::SavingsRedeemed(SavingsMovement {
+                customer: c(r),
+                amount: eur(amount),
+                sale_id: None,
+            }),
+        )
+        .unwrap()
+        .id
+        .to_string()
+    }
+
+    fn upsert(r: &str, balance: i64, debt: i64) -> BalanceDelta {
+        BalanceDelta::Upsert {
+            customer: c(r),
+            savings: eur(balance),
+            debt: eur(debt),
+            updated_at: 1,
+        }
+    }
+
+    #[test]
+    fn a_balance_never_counts_a_spend_twice_or_loses_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        apply_balances(&conn, &[upsert("ana", 1000, 0)], 1).unwrap();
+        assert_eq!(savings(&conn, "ana"), (1000, 0, 0));
+        let first = redeem(&conn, "ana", 100);
+        redeem(&conn, "ana", 50);
+        moved(&conn, "ana", 30, 0);
+        journal::append(
+            &conn,
+            &who(),
+            1,
+            EventPayload::SavingsEarned(SavingsMovement {
+                customer: c("ana"),
+                amount: eur(30),
+                sale_id: None,
+            }),
+        )
+        .unwrap();
+        assert_eq!(savings(&conn, "ana"), (1000, 30, 150));
+        // Central has not seen anything yet: the same balance again changes nothing.
+        apply_balances(&conn, &[upsert("ana", 1000, 0)], 2).unwrap();
+        assert_eq!(savings(&conn, "ana"), (1000, 30, 150));
+        // Central acknowledged the first redemption (the relay deleted it) and its
+        // balance reflects it: 100 moves from unsynced to synced, nothing else.
+        conn.execute("DELETE FROM outbox WHERE event_id = ?1", [&first])
+            .unwrap();
+        apply_balances(&conn, &[upsert("ana", 900, 0)], 3).unwrap();
+        assert_eq!(savings(&conn, "ana"), (900, 30, 50));
+        // A redemption reversed locally (a return) is re-credited.
+        moved(&conn, "ana", 0, -50);
+        journal::append(
+            &conn,
+            &who(),
+            1,
+            EventPayload::SavingsReversed(SavingsReversal {
+                customer: c("ana"),
+                amount: eur(50),
+                reverses: Reverses::Redemption,
+                original_event: None,
+                sale_id: None,
+            }),
+        )
+        .unwrap();
+        apply_balances(&conn, &[upsert("ana", 900, 0)], 4).unwrap();
+        assert_eq!(savings(&conn, "ana"), (900, 30, 0));
+        // Everything acknowledged and reflected.
+        conn.execute("DELETE FROM outbox", []).unwrap();
+        apply_balances(&conn, &[upsert("ana", 880, 0)], 5).unwrap();
+        assert_eq!(savings(&conn, "ana"), (880, 0, 0));
+        // A debt leaves nothing spendable.
+        apply_balances(&conn, &[upsert("ana", 0, 70)], 6).unwrap();
+        assert_eq!(savings(&conn, "ana"), (-70, 0, 0));
+        let view = customers::lookup(&conn, "ana").unwrap().unwrap();
+        assert_eq!(view.savings.unwrap().available(), 0);
+        assert!(view.earn_only, "a placeholder until the profile arrives");
+        apply_balances(&conn, &[BalanceDelta::Removed { customer: c("ana") }], 7).unwrap();
+        assert!(
+            customers::lookup(&conn, "ana")
+                .unwrap()
+                .unwrap()
+                .savings
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn gift_cards_keep_unsynced_debits_and_credits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        let delta = |balance, debt, status| GiftCardDelta::Upsert {
+            card: GiftCardRecord {
+                card: GiftCardRef::new("G1").unwrap(),
+                balance: eur(balance),
+                debt: eur(debt),
+                status,
+                expires_at: None,
+            },
+        };
+        apply_gift_cards(&conn, &[delta(5000, 0, GiftCardStatus::Active)], 1).unwrap();
+        for (payload, spent) in [
+            (
+                EventPayload::GiftCardDebited(GiftCardMovement {
+                    card: GiftCardRef::new("G1").unwrap(),
+                    amount: eur(2000),
+                    sale_id: None,
+                    hold_id: None,
+                }),
+                2000,
+            ),
+            (
+                EventPayload::GiftCardCredited(GiftCardMovement {
+                    card: GiftCardRef::new("G1").unwrap(),
+                    amount: eur(500),
+                    sale_id: None,
+                    hold_id: None,
+                }),
+                -500,
+            ),
+        ] {
+            card_spent(&conn, "G1", spent);
+            journal::append(&conn, &who(), 1, payload).unwrap();
+        }
+        apply_gift_cards(&conn, &[delta(5000, 0, GiftCardStatus::Blocked)], 2).unwrap();
+        assert_eq!(card(&conn, "G1"), Some((5000, 1500, true)));
+        conn.execute("DELETE FROM outbox", []).unwrap();
+        // Another till overspent it offline: central's corrected balance, with the debt.
+        apply_gift_cards(&conn, &[delta(0, 500, GiftCardStatus::Active)], 3).unwrap();
+        assert_eq!(card(&conn, "G1"), Some((-500, 0, false)));
+        apply_gift_cards(
+            &conn,
+            &[GiftCardDelta::Removed {
+                card: GiftCardRef::new("G1").unwrap(),
+            }],
+            4,
+        )
+        .unwrap();
+        assert_eq!(card(&conn, "G1"), None);
+    }
+
+    #[test]
+    fn an_erased_customer_leaves_no_profile_and_their_passes_are_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        let record = CustomerRecord {
+            customer: c("C-1"),
+            first_name: "Lucía".into(),
+            tier: Some("gold".into()),
+            lang: tillpass_protocol::lang::Lang::Es,
+            consent: Consent {
+                receipts: true,
+                marketing: false,
+            },
+            earn_only: false,
+        };
+        apply_customers(
+            &conn,
+            &[CustomerDelta::Upsert {
+                customer: record.clone(),
+            }],
+            1,
+        )
+        .unwrap();
+        apply_balances(&conn, &[upsert("C-1", 500, 0)], 1).unwrap();
+        apply_personal_promotions(
+            &conn,
+            &[PersonalPromotionDelta::Upsert {
+                promotion: tillpass_protocol::sync::PersonalPromotion {
+                    id: tillpass_protocol::sync::PromotionId::new("OFFER-1").unwrap(),
+                    customer: c("C-1"),
+                    promotion_id: tillpass_protocol::sync::PromotionId::new("P1").unwrap(),
+                    enabled: true,
+                    valid_from: None,
+                    valid_until: None,
+                },
+            }],
+        )
+        .unwrap();
+        let view = customers::lookup(&conn, "C-1").unwrap().unwrap();
+        assert_eq!(view.first_name.as_deref(), Some("Lucía"));
+        assert!(!view.earn_only);
+        assert_eq!(view.active_promotions, ["P1"]);
+        let applied = apply_customers(
+            &conn,
+            &[CustomerDelta::Erased {
+                customer: c("C-1"),
+                erased_at: 50,
+            }],
+            2,
+        )
+        .unwrap();
+        assert_eq!(applied.erased, ["C-1"]);
+        assert!(customers::lookup(&conn, "C-1").unwrap().is_none());
+        for table in ["savings_accounts", "personal_promotions"] {
+            let n: i64 = conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
+        let revoked = tokens::load_revocations(&conn).unwrap();
+        use tillpass_protocol::token::Revocations;
+        assert_eq!(
+            revoked.subject_revoked_before(TokenType::CustomerPass, &Subject::new(b"C-1").unwrap()),
+            Some(51)
+        );
+        // Removing the offer by its id.
+        apply_customers(&conn, &[CustomerDelta::Upsert { customer: record }], 3).unwrap();
+        apply_personal_promotions(
+            &conn,
+            &[PersonalPromotionDelta::Removed {
+                id: tillpass_protocol::sync::PromotionId::new("OFFER-1").unwrap(),
+                customer: c("C-1"),
+            }],
+        )
+        .unwrap();
+        assert!(
+            customers::lookup(&conn, "C-1")
+                .unwrap()
+                .unwrap()
+                .active_promotions
+                .is_empty()
+        );
+    }
+}
