@@ -205,6 +205,7 @@ fn main() {
         time_zone: tz,
         lang: Lang::Es,
         sync: Arc::new(tillpass_agent::sync::SyncStatus::default()),
+        region: std::sync::Arc::from("north"),
     };
 
     // A signed-in manager: the session is made directly (Argon2 is not what is measured).

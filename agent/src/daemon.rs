@@ -223,6 +223,13 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
         time_zone: config.till.time_zone(),
         lang: config.till.language(),
         sync: sync_status,
+        region: Arc::from(
+            enrolment
+                .as_ref()
+                .map(|r| r.response.region.as_str().to_owned())
+                .or_else(|| config.till.region.clone())
+                .unwrap_or_default(),
+        ),
     };
     crate::sync::policy::refresh_state(&state);
     let relay = remote.as_ref().map(|r| r.relay.clone());
@@ -327,6 +334,7 @@ async fn pump_scanner_events(state: AppState, mut rx: tokio::sync::mpsc::Receive
                 update_device(&state, &device, |d| {
                     d.connected = true;
                     d.path = Some(path.clone());
+                    d.last_error = None;
                 });
                 state
                     .bus
@@ -349,8 +357,28 @@ async fn pump_scanner_events(state: AppState, mut rx: tokio::sync::mpsc::Receive
                     })
                 });
                 if error.raw().is_some() {
-                    // Something was read but could not be framed or decoded: a refused scan.
+                    // Something was read but could not be framed or decoded: a refused scan,
+                    // logged and counted like any other.
                     let refusal = crate::identify::unreadable(&device, message.clone(), now);
+                    state.metrics.observe_scan(Some(refusal.code), 0.0);
+                    let record = crate::store::scans::ScanRecord {
+                        at: i64::try_from(now).unwrap_or(i64::MAX),
+                        source: device.clone(),
+                        accepted: false,
+                        code: Some(refusal.code.to_owned()),
+                        detail: refusal.detail.clone(),
+                        token_kind: None,
+                        subject_masked: None,
+                        latency_us: 0,
+                    };
+                    let store = state.identifier.store().clone();
+                    let logged = tokio::task::spawn_blocking(move || {
+                        crate::store::scans::log(&store.conn(), &record)
+                    })
+                    .await;
+                    if !matches!(logged, Ok(Ok(()))) {
+                        tracing::warn!(device = %device, "scan log write failed");
+                    }
                     state.bus.publish(AgentEvent::Refused(refusal));
                 }
                 state.bus.publish(AgentEvent::ScannerError {

@@ -61,12 +61,14 @@ pub struct AppState {
     pub lang: tillpass_protocol::lang::Lang,
     /// The state of the conversation with central.
     pub sync: Arc<crate::sync::SyncStatus>,
+    /// The store's region (from enrolment), as promotions are scoped by it.
+    pub region: Arc<str>,
 }
 
 impl AppState {
     /// The store's region, as the engine matches promotions by region.
     pub fn region(&self) -> String {
-        String::new()
+        self.region.to_string()
     }
 }
 

@@ -134,8 +134,10 @@ impl Relay {
         let events = blocking(move || {
             let conn = store.conn();
             let events = journal::pending(&conn, limit)?;
-            if !events.is_empty() && !sync_state::upload_in_doubt(&conn)? {
-                sync_state::set_upload_in_doubt(&conn, true)?;
+            let in_doubt = sync_state::upload_in_doubt(&conn)?;
+            // Nothing left to send: nothing sent earlier can still be in doubt either.
+            if events.is_empty() == in_doubt {
+                sync_state::set_upload_in_doubt(&conn, !events.is_empty())?;
             }
             Ok::<_, RelayError>(events)
         })

@@ -75,6 +75,7 @@ impl Fixture {
             time_zone: jiff::tz::TimeZone::get("Europe/Madrid").unwrap(),
             lang,
             sync: Arc::new(crate::sync::SyncStatus::default()),
+            region: std::sync::Arc::from("north"),
         };
         Fixture {
             _dir: dir,

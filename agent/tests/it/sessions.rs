@@ -43,6 +43,22 @@ valid_until = 4000000000
 rules = [{ type = "percent_off", percent = 1000, items = { categories = ["bakery"] } }]
 
 [[promotions]]
+id = "SALT-NORTH"
+label = { es = "Sal norte", en = "Salt north" }
+valid_from = 0
+valid_until = 4000000000
+conditions = { regions = ["north"] }
+rules = [{ type = "amount_off", amount = 10, items = { skus = ["SALT"] } }]
+
+[[promotions]]
+id = "SALT-SOUTH"
+label = { es = "Sal sur", en = "Salt south" }
+valid_from = 0
+valid_until = 4000000000
+conditions = { regions = ["south"] }
+rules = [{ type = "amount_off", amount = 20, items = { skus = ["SALT"] } }]
+
+[[promotions]]
 id = "WELCOME-5"
 label = { es = "Bienvenida -5 €", en = "Welcome €5 off" }
 valid_from = 0
@@ -735,5 +751,32 @@ fn offline_the_caps_of_central_and_the_catalog_hold() {
     assert!(
         amount(&closed["receipt"]["savings_earned"]) > 0,
         "earning goes on"
+    );
+}
+
+#[test]
+fn promotions_scoped_to_a_region_follow_the_till_s_enrolment() {
+    let central = Central::new();
+    let till = seeded_till(&central);
+    let pos = Served::start(&till);
+    let cart = json!({ "currency": "EUR", "lines": [
+        { "line_id": "1", "sku": "SALT", "quantity": { "units": 1 }, "unit_price": eur(100) }
+    ] });
+    let (status, s) = pos.put(
+        "R-1",
+        "r1",
+        &json!({ "cart": cart, "use_current_customer": false }),
+    );
+    assert_eq!(status, 200, "{s:#}");
+    let applied: Vec<&str> = s["evaluation"]["effects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["promotion_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        applied,
+        ["SALT-NORTH"],
+        "the till is enrolled in region north"
     );
 }
