@@ -317,6 +317,12 @@ pub fn apply_customers(
 /// Deletes every trace of an erased customer (see the module documentation).
 fn erase(conn: &Connection, customer: &str, erased_at: i64) -> Result<(), StoreError> {
     for statement in [
+        // The reference also sits inside the stored receipts and sessions (and a session
+        // keeps the pass it was scanned with): scrub them before unlinking the rows.
+        "UPDATE sales SET receipt = json_set(receipt, '$.customer_ref', NULL)
+         WHERE customer_ref = ?1",
+        "UPDATE pos_sessions SET body = json_set(body, '$.customer_ref', NULL,
+           '$.customer_scan', NULL) WHERE customer_ref = ?1",
         "DELETE FROM personal_promotions WHERE customer_ref = ?1",
         "DELETE FROM savings_accounts WHERE customer_ref = ?1",
         "DELETE FROM promotion_uses WHERE customer_ref = ?1",
@@ -869,6 +875,21 @@ mod tests {
             }],
         )
         .unwrap();
+        conn.execute(
+            "INSERT INTO pos_sessions(session_id, version, state, customer_ref, body, created_at, updated_at)
+             VALUES ('S-1', 1, 'open', 'C-1', '{\"customer_ref\":\"C-1\",\"customer_scan\":\"TP123\"}', 1, 1)",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO sales(sale_id, till_id, origin, closed_at, customer_ref, currency, gross,
+               discount, net, savings_earned, savings_redeemed, gift_card_tendered, line_count,
+               sale, receipt)
+             VALUES ('S-0', 'T1', 'local', 1, 'C-1', 'EUR', 100, 0, 100, 1, 0, 0, 1, '{}',
+               '{\"sale_id\":\"S-0\",\"customer_ref\":\"C-1\"}')",
+            [],
+        )
+        .unwrap();
         let view = customers::lookup(&conn, "C-1").unwrap().unwrap();
         assert_eq!(view.first_name.as_deref(), Some("Lucía"));
         assert!(!view.earn_only);
@@ -884,6 +905,16 @@ mod tests {
         .unwrap();
         assert_eq!(applied.erased, ["C-1"]);
         assert!(customers::lookup(&conn, "C-1").unwrap().is_none());
+        let left: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM sales WHERE instr(receipt, 'C-1') > 0)
+                      + (SELECT count(*) FROM pos_sessions
+                         WHERE instr(body, 'C-1') > 0 OR instr(body, 'TP123') > 0)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0, "no trace of the customer in receipts or sessions");
         for table in ["savings_accounts", "personal_promotions"] {
             let n: i64 = conn
                 .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
