@@ -29,6 +29,8 @@ use crate::sessions::routes;
         routes::cancel_session,
         routes::add_return,
         routes::get_customer,
+        crate::sync::api::push_catalog,
+        crate::sync::api::status,
     ),
     components(schemas(
         model::MoneySchema,
@@ -57,6 +59,7 @@ use crate::sessions::routes;
         (name = "sessions", description = "A sale from cart to close, and returns"),
         (name = "customers", description = "What the till knows of a customer"),
         (name = "identify", description = "Scans and the till's state"),
+        (name = "sync", description = "The conversation with central; catalogs pushed by central IT"),
     )
 )]
 pub struct ApiDoc;

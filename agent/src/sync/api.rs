@@ -59,7 +59,18 @@ const ENVELOPE_TYPES: [&str; 3] = [
     "application/octet-stream",
 ];
 
-async fn push_catalog(
+/// Central IT pushes a signed catalog straight to this till: taken only as a valid signed
+/// envelope (catalog-purpose key of the trust list, newer sequence), activated now or at
+/// `activates_at`.
+#[utoipa::path(post, path = "/v1/admin/catalog", tag = "sync",
+    params(("activates_at" = Option<u64>, Query, description = "Activate at this unix time")),
+    request_body(content = Vec<u8>, content_type = "application/cbor",
+                 description = "The signed COSE_Sign1 catalog envelope, as central publishes it"),
+    responses((status = 200, description = "Accepted", body = Object),
+              (status = 415, description = "Not an envelope media type"),
+              (status = 422, description = "Refused, with the reason's code; the previous catalog stays")),
+    security(("bearer" = [])))]
+pub(crate) async fn push_catalog(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<PushQuery>, axum::extract::rejection::QueryRejection>,
@@ -162,7 +173,12 @@ fn refused(state: &AppState, refusal: &CatalogRefusal) -> Response {
     problem(status, "Catalog refused", code, &detail)
 }
 
-async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// The state of the conversation with central: online, last sync, catalog and trust-list
+/// ages, earn-only reason, offline policy.
+#[utoipa::path(get, path = "/v1/sync", tag = "sync",
+    responses((status = 200, description = "The sync status", body = Object)),
+    security(("bearer" = [])))]
+pub(crate) async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(r) = authorised(&state, &headers) {
         return r;
     }
