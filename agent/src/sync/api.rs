@@ -49,7 +49,7 @@ fn problem(status: StatusCode, title: &str, code: &str, detail: &str) -> Respons
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PushQuery {
+pub(crate) struct PushQuery {
     activates_at: Option<u64>,
 }
 
