@@ -86,10 +86,25 @@ fn savings(
              central yet: they can earn savings but not spend them",
         ));
     }
+    // Savings tendered in the customer's other open sessions (another POS lane) are spent
+    // in effect: they count as already redeemed, for the balance and for the caps.
+    let elsewhere = match &session.customer_ref {
+        Some(r) => crate::store::pos_sessions::open_savings_tendered(
+            conn,
+            r,
+            &session.session_id,
+            ctx.now_i64()
+                .saturating_sub(crate::store::pos_sessions::OPEN_TENDER_WINDOW_SECS),
+        )?,
+        None => 0,
+    };
     let request = RedemptionRequest {
         amount,
         amount_due: due,
-        already_redeemed: Money::new(session.savings_tendered(), currency),
+        already_redeemed: Money::new(
+            session.savings_tendered().saturating_add(elsewhere.max(0)),
+            currency,
+        ),
     };
     let accepted = ctx
         .engine()?

@@ -59,3 +59,26 @@ pub fn save(
     .map_err(sql)?;
     Ok(())
 }
+
+/// How long an open session's savings tenders count against the customer's balance at
+/// other sessions: a sale abandoned without a cancel stops holding them after this.
+pub const OPEN_TENDER_WINDOW_SECS: i64 = 2 * 3_600;
+
+/// Savings the customer tendered in their *other* open sessions, changed since `since`
+/// (minor units): spent in effect, though no close has recorded it yet.
+pub fn open_savings_tendered(
+    conn: &Connection,
+    customer_ref: &str,
+    except_session: &str,
+    since: i64,
+) -> Result<i64, StoreError> {
+    conn.query_row(
+        "SELECT COALESCE(SUM(json_extract(t.value, '$.amount.amount')), 0)
+         FROM pos_sessions s, json_each(s.body, '$.tenders') t
+         WHERE s.state = 'open' AND s.customer_ref = ?1 AND s.session_id != ?2
+           AND s.updated_at >= ?3 AND json_extract(t.value, '$.type') = 'savings'",
+        params![customer_ref, except_session, since],
+        |r| r.get(0),
+    )
+    .map_err(sql)
+}

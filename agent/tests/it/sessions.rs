@@ -780,3 +780,45 @@ fn promotions_scoped_to_a_region_follow_the_till_s_enrolment() {
         "the till is enrolled in region north"
     );
 }
+
+#[test]
+fn two_lanes_cannot_spend_the_same_savings_twice() {
+    let central = Central::new();
+    let till = seeded_till(&central);
+    let pos = Served::start(&till);
+    let pass = central.pass("C-1", now() - 10, 3600, 21);
+    for (id, key) in [("L-1", "l1"), ("L-2", "l2")] {
+        let (status, s) = pos.put(id, key, &json!({ "cart": cart(), "customer_scan": pass }));
+        assert_eq!(status, 200, "{s:#}");
+    }
+    // Lane 1 takes €8.00 of the customer's €10.00 ...
+    let (status, s) = pos.post(
+        "/v1/sessions/L-1/tenders",
+        "l3",
+        &json!({ "version": 1, "tender": { "type": "savings", "amount": eur(800) } }),
+    );
+    assert_eq!(status, 200, "{s:#}");
+    // ... so lane 2, before lane 1 closes, has €2.00 left, not €10.00.
+    let (status, e) = pos.post(
+        "/v1/sessions/L-2/tenders",
+        "l4",
+        &json!({ "version": 1, "tender": { "type": "savings", "amount": eur(300) } }),
+    );
+    assert_eq!(status, 422, "{e:#}");
+    assert_eq!(e["code"], "insufficient_balance");
+    let (status, s) = pos.post(
+        "/v1/sessions/L-2/tenders",
+        "l5",
+        &json!({ "version": 1, "tender": { "type": "savings", "amount": eur(200) } }),
+    );
+    assert_eq!(status, 200, "{s:#}");
+    // Lane 1 cancels: its savings are free again for lane 2.
+    let (status, _) = pos.post("/v1/sessions/L-1/cancel", "l6", &json!({ "version": 2 }));
+    assert_eq!(status, 200);
+    let (status, s) = pos.post(
+        "/v1/sessions/L-2/tenders",
+        "l7",
+        &json!({ "version": 2, "tender": { "type": "savings", "amount": eur(500) } }),
+    );
+    assert_eq!(status, 200, "{s:#}");
+}
