@@ -261,13 +261,7 @@ pub async fn put_session(
                 |tx, ctx, scanned| {
                     let existing = super::load(tx, &id)?;
                     let session = cart::put(tx, ctx, &id, request, scanned, existing)?;
-                    super::save(tx, &session, ctx.now_i64())?;
-                    let view = super::view(tx, &session, ctx.earn_only.clone())?;
-                    Ok(Outcome {
-                        status: StatusCode::OK,
-                        body: to_value(&view)?,
-                        event: None,
-                    })
+                    stored(tx, ctx, &session, None)
                 },
             )
         }
@@ -317,6 +311,42 @@ pub async fn get_session(
     .await
 }
 
+/// The common start of a change: the bearer token, the session id, the `Idempotency-Key`
+/// and the body read with `parse`.
+#[allow(clippy::result_large_err)] // the error is the response itself
+fn begin<T>(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    body: Result<Bytes, BytesRejection>,
+    parse: impl FnOnce(Result<Bytes, BytesRejection>) -> Result<(T, Bytes), ApiError>,
+) -> Result<(String, T, Bytes), Response> {
+    crate::http::authorised(state, headers)?;
+    let run = || {
+        cart::check_id(id)?;
+        let key = idempotency_key(headers)?;
+        let (request, bytes) = parse(body)?;
+        Ok::<_, ApiError>((key, request, bytes))
+    };
+    run().map_err(IntoResponse::into_response)
+}
+
+/// Stores the changed session and answers its view.
+fn stored(
+    tx: &rusqlite::Transaction<'_>,
+    ctx: &Ctx,
+    session: &Session,
+    event: Option<AgentEvent>,
+) -> Result<Outcome, ApiError> {
+    super::save(tx, session, ctx.now_i64())?;
+    let view = super::view(tx, session, ctx.earn_only.clone())?;
+    Ok(Outcome {
+        status: StatusCode::OK,
+        body: to_value(&view)?,
+        event,
+    })
+}
+
 fn existing(tx: &rusqlite::Connection, id: &str) -> Result<Session, ApiError> {
     super::load(tx, id)?
         .ok_or_else(|| ApiError::not_found("session_not_found", format!("no session {id}")))
@@ -336,18 +366,10 @@ pub async fn add_tender(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(r) = crate::http::authorised(&state, &headers) {
-        return r;
-    }
-    let parsed = (|| {
-        cart::check_id(&id)?;
-        let key = idempotency_key(&headers)?;
-        let (request, bytes) = read_body::<TenderRequest>(body)?;
-        Ok::<_, ApiError>((key, request, bytes))
-    })();
-    let (key, request, bytes) = match parsed {
+    let (key, request, bytes) = match begin(&state, &headers, &id, body, read_body::<TenderRequest>)
+    {
         Ok(p) => p,
-        Err(e) => return e.into_response(),
+        Err(r) => return r,
     };
     blocking(move || {
         let route = format!("POST /v1/sessions/{id}/tenders");
@@ -387,13 +409,7 @@ pub async fn add_tender(
                 let session = existing(tx, &id)?;
                 let session =
                     tenders::add(tx, ctx, session, request.version, request.tender, card)?;
-                super::save(tx, &session, ctx.now_i64())?;
-                let view = super::view(tx, &session, ctx.earn_only.clone())?;
-                Ok(Outcome {
-                    status: StatusCode::OK,
-                    body: to_value(&view)?,
-                    event: None,
-                })
+                stored(tx, ctx, &session, None)
             },
         )
     })
@@ -415,18 +431,10 @@ pub async fn close_session(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(r) = crate::http::authorised(&state, &headers) {
-        return r;
-    }
-    let parsed = (|| {
-        cart::check_id(&id)?;
-        let key = idempotency_key(&headers)?;
-        let (request, bytes) = read_body::<CloseRequest>(body)?;
-        Ok::<_, ApiError>((key, request, bytes))
-    })();
-    let (key, request, bytes) = match parsed {
+    let (key, request, bytes) = match begin(&state, &headers, &id, body, read_body::<CloseRequest>)
+    {
         Ok(p) => p,
-        Err(e) => return e.into_response(),
+        Err(r) => return r,
     };
     blocking(move || {
         let route = format!("POST /v1/sessions/{id}/close");
@@ -440,18 +448,12 @@ pub async fn close_session(
             |tx, ctx, ()| {
                 let session = existing(tx, &id)?;
                 let session = close::close(tx, ctx, session, request.version, request.payments)?;
-                super::save(tx, &session, ctx.now_i64())?;
-                let view = super::view(tx, &session, ctx.earn_only.clone())?;
                 let event = AgentEvent::SaleClosed {
                     sale_id: session.session_id.clone(),
                     net: session.evaluation.totals.total,
                     customer: session.customer_ref.as_deref().map(crate::identify::mask),
                 };
-                Ok(Outcome {
-                    status: StatusCode::OK,
-                    body: to_value(&view)?,
-                    event: Some(event),
-                })
+                stored(tx, ctx, &session, Some(event))
             },
         );
         if response.status().is_success() {
@@ -476,21 +478,13 @@ pub async fn cancel_session(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(r) = crate::http::authorised(&state, &headers) {
-        return r;
-    }
-    let parsed = (|| {
-        cart::check_id(&id)?;
-        let key = idempotency_key(&headers)?;
-        let (request, bytes) = match &body {
-            Ok(b) if b.is_empty() => (CancelRequest::default(), Bytes::new()),
-            _ => read_body::<CancelRequest>(body)?,
-        };
-        Ok::<_, ApiError>((key, request, bytes))
-    })();
-    let (key, request, bytes) = match parsed {
+    let parse = |body: Result<Bytes, BytesRejection>| match &body {
+        Ok(b) if b.is_empty() => Ok((CancelRequest::default(), Bytes::new())),
+        _ => read_body::<CancelRequest>(body),
+    };
+    let (key, request, bytes) = match begin(&state, &headers, &id, body, parse) {
         Ok(p) => p,
-        Err(e) => return e.into_response(),
+        Err(r) => return r,
     };
     blocking(move || {
         let route = format!("POST /v1/sessions/{id}/cancel");
@@ -503,13 +497,7 @@ pub async fn cancel_session(
             |tx, ctx, ()| {
                 let session = existing(tx, &id)?;
                 let session = close::cancel(tx, ctx, session, request.version)?;
-                super::save(tx, &session, ctx.now_i64())?;
-                let view = super::view(tx, &session, ctx.earn_only.clone())?;
-                Ok(Outcome {
-                    status: StatusCode::OK,
-                    body: to_value(&view)?,
-                    event: None,
-                })
+                stored(tx, ctx, &session, None)
             },
         )
     })
@@ -530,18 +518,10 @@ pub async fn add_return(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(r) = crate::http::authorised(&state, &headers) {
-        return r;
-    }
-    let parsed = (|| {
-        cart::check_id(&id)?;
-        let key = idempotency_key(&headers)?;
-        let (request, bytes) = read_body::<ReturnRequest>(body)?;
-        Ok::<_, ApiError>((key, request, bytes))
-    })();
-    let (key, request, bytes) = match parsed {
+    let (key, request, bytes) = match begin(&state, &headers, &id, body, read_body::<ReturnRequest>)
+    {
         Ok(p) => p,
-        Err(e) => return e.into_response(),
+        Err(r) => return r,
     };
     blocking(move || {
         let route = format!("POST /v1/sessions/{id}/returns");
