@@ -1,5 +1,5 @@
-//! The change log behind the deltas: every change to a customer, balance, gift card or
-//! personal promotion appends `(seq, kind, key)`; a delta page reads the keys changed
+//! The change log behind the deltas: every change to a customer, balance, gift card,
+//! personal promotion or store sale appends `(seq, kind, key, owner)`; a delta page reads the keys changed
 //! after a cursor, each once, at its latest change, and sends their current state.
 //!
 //! Cursors are opaque to tills; here they are `v1.{seq}` (the empty cursor is the start).
@@ -37,7 +37,8 @@ pub struct Changed {
 }
 
 /// The keys of `kind` changed after `after`, oldest latest-change first, at most
-/// `limit`; and whether more follow.
+/// `limit`; and whether more follow. With `owner`, only the keys recorded for that owner
+/// (the `sales` stream is scoped to a store this way).
 ///
 /// It walks the log in order from the cursor and keeps a change only if it is its key's
 /// latest (an index probe on `(kind, key, seq)`), stopping at the page's end: the cost of a
@@ -46,27 +47,39 @@ pub struct Changed {
 pub fn since(
     conn: &Connection,
     kind: DeltaKind,
+    owner: Option<&str>,
     after: i64,
     limit: u32,
 ) -> Result<(Vec<Changed>, bool)> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT c.key, c.owner, c.seq FROM changes c
-         WHERE c.kind = ?1 AND c.seq > ?2
-           AND NOT EXISTS (SELECT 1 FROM changes d
+    const LATEST: &str = "AND NOT EXISTS (SELECT 1 FROM changes d
                            WHERE d.kind = c.kind AND d.key = c.key AND d.seq > c.seq)
-         ORDER BY c.seq LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(
-        params![kind.segment(), after, i64::from(limit) + 1],
-        |row| {
-            Ok(Changed {
-                key: row.get(0)?,
-                owner: row.get(1)?,
-                seq: row.get(2)?,
-            })
-        },
-    )?;
-    let mut changed = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+         ORDER BY c.seq LIMIT ?3";
+    let read = |row: &rusqlite::Row<'_>| {
+        Ok(Changed {
+            key: row.get(0)?,
+            owner: row.get(1)?,
+            seq: row.get(2)?,
+        })
+    };
+    let fetch = i64::from(limit) + 1;
+    let mut changed = match owner {
+        // Two statements, so that each walks its own index: (kind, seq) or
+        // (kind, owner, seq).
+        None => conn
+            .prepare_cached(&format!(
+                "SELECT c.key, c.owner, c.seq FROM changes c
+                 WHERE c.kind = ?1 AND c.seq > ?2 {LATEST}"
+            ))?
+            .query_map(params![kind.segment(), after, fetch], read)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+        Some(owner) => conn
+            .prepare_cached(&format!(
+                "SELECT c.key, c.owner, c.seq FROM changes c
+                 WHERE c.kind = ?1 AND c.owner = ?4 AND c.seq > ?2 {LATEST}"
+            ))?
+            .query_map(params![kind.segment(), after, fetch, owner], read)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+    };
     let limit = usize::try_from(limit).map_err(Error::internal)?;
     let has_more = changed.len() > limit;
     changed.truncate(limit);
@@ -106,13 +119,13 @@ mod tests {
             record(conn, k, "b", None, 1)?;
             record(conn, DeltaKind::Balances, "a", None, 1)?;
             record(conn, k, "a", None, 2)?;
-            let (page, more) = since(conn, k, 0, 1)?;
+            let (page, more) = since(conn, k, None, 0, 1)?;
             assert_eq!(
                 page.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(),
                 ["b"]
             );
             assert!(more);
-            let (page, more) = since(conn, k, page[0].seq, 10)?;
+            let (page, more) = since(conn, k, None, page[0].seq, 10)?;
             assert_eq!(
                 page.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(),
                 ["a"]
@@ -121,6 +134,19 @@ mod tests {
             let cursor = encode_cursor(page[0].seq)?;
             assert_eq!(decode_cursor(&cursor)?, page[0].seq);
             assert!(decode_cursor(&Cursor::new("zz").unwrap()).is_err());
+
+            let s = DeltaKind::Sales;
+            record(conn, s, "x", Some("S1"), 3)?;
+            record(conn, s, "y", Some("S2"), 3)?;
+            record(conn, s, "x", Some("S1"), 4)?;
+            let (page, more) = since(conn, s, Some("S1"), 0, 10)?;
+            assert_eq!(
+                page.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(),
+                ["x"]
+            );
+            assert!(!more);
+            let (page, _) = since(conn, s, Some("S3"), 0, 10)?;
+            assert!(page.is_empty());
             Ok(())
         })
         .unwrap();

@@ -1,18 +1,19 @@
-//! Delta pages for tills: the current state of every customer, balance, gift card and
-//! personal promotion changed after the cursor (from [`crate::changes`]), or the
-//! revocations made after it, sealed as one envelope ([`crate::revocations`]).
+//! Delta pages for tills: the current state of every customer, balance, gift card,
+//! personal promotion and sale of the till's store changed after the cursor (from
+//! [`crate::changes`]), or the revocations made after it, sealed as one envelope
+//! ([`crate::revocations`]).
 
 use ed25519_dalek::SigningKey;
 use rusqlite::Connection;
 use serde::Serialize;
 use tillpass_protocol::sync::{
     BalanceDelta, CustomerDelta, CustomerRef, DeltaKind, DeltaPage, DeltaQuery, GiftCardDelta,
-    GiftCardRef, PersonalPromotionDelta, PromotionId,
+    GiftCardRef, PersonalPromotionDelta, PromotionId, SaleDelta, StoreId,
 };
 
 use crate::changes::{self, Changed, decode_cursor, encode_cursor};
 use crate::error::{Error, Result};
-use crate::{customers, giftcards, revocations};
+use crate::{customers, giftcards, revocations, store_sales};
 
 /// Items per page when the till does not say.
 pub const DEFAULT_LIMIT: u32 = 200;
@@ -31,13 +32,17 @@ pub enum AnyPage {
     PersonalPromotions(DeltaPage<PersonalPromotionDelta>),
     /// Revocations.
     Revocations(DeltaPage<tillpass_protocol::sync::RevocationEnvelope>),
+    /// The store's sales.
+    Sales(DeltaPage<SaleDelta>),
 }
 
-/// The page of `kind` after `query.cursor`. `sync_key` seals revocations.
+/// The page of `kind` after `query.cursor` for a till of `store`. `sync_key` seals
+/// revocations.
 pub fn page(
     conn: &Connection,
     kind: DeltaKind,
     query: &DeltaQuery,
+    store: &StoreId,
     sync_key: &SigningKey,
     now: i64,
 ) -> Result<AnyPage> {
@@ -51,7 +56,8 @@ pub fn page(
             has_more,
         )));
     }
-    let (changed, has_more) = changes::since(conn, kind, after, limit)?;
+    let owner = (kind == DeltaKind::Sales).then_some(store.as_str());
+    let (changed, has_more) = changes::since(conn, kind, owner, after, limit)?;
     let next = encode_cursor(changed.last().map_or(after, |c| c.seq))?;
     Ok(match kind {
         DeltaKind::Customers => AnyPage::Customers(DeltaPage::new(
@@ -72,6 +78,13 @@ pub fn page(
         DeltaKind::PersonalPromotions | DeltaKind::Revocations => AnyPage::PersonalPromotions(
             DeltaPage::new(collect(conn, &changed, personal_promotion)?, next, has_more),
         ),
+        DeltaKind::Sales => AnyPage::Sales(DeltaPage::new(
+            collect(conn, &changed, |conn, c| {
+                store_sales::item(conn, &c.key, now)
+            })?,
+            next,
+            has_more,
+        )),
     })
 }
 

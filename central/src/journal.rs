@@ -26,7 +26,7 @@ use tillpass_protocol::sync::{
 
 use crate::enrol::Till;
 use crate::error::{Error, Result};
-use crate::{changes, customers, receipts};
+use crate::{changes, customers, receipts, store_sales};
 
 /// A batch as it arrives: events are parsed one by one, so that one malformed event is
 /// rejected alone.
@@ -178,6 +178,7 @@ fn apply(conn: &Connection, event: &JournalEvent, now: i64) -> Result<Applied> {
     match &event.payload {
         EventPayload::SaleClosed(sale) => {
             receipts::produce(conn, event, sale, now)?;
+            store_sales::record_sale(conn, event, sale, now)?;
             Ok(Applied::Accepted(vec![]))
         }
         EventPayload::TokenUsed(used) => {
@@ -286,7 +287,10 @@ fn apply(conn: &Connection, event: &JournalEvent, now: i64) -> Result<Applied> {
             )?;
             Ok(Applied::Accepted(vec![]))
         }
-        EventPayload::ReturnRecorded(_) => Ok(Applied::Accepted(vec![])),
+        EventPayload::ReturnRecorded(ret) => {
+            store_sales::record_return(conn, event, ret, now)?;
+            Ok(Applied::Accepted(vec![]))
+        }
         _ => Ok(Applied::Rejected(
             RejectCode::Invalid,
             "this kind of event is not handled".into(),

@@ -19,6 +19,8 @@
 //! - [`auth`]: till request signatures with a nonce replay cache; the admin token.
 //! - [`journal`]: batch ingestion, per-event acknowledgement, balances, debts, flags.
 //! - [`receipts`]: digital receipts, only with the customer's consent.
+//! - [`store_sales`]: each store's sales and returns, sent to its other tills so a sale
+//!   can be returned at any till of the store.
 //! - [`flags`]: what ingestion noticed: overspend debts, a token at two stores.
 //! - [`changes`], [`deltas`], [`revocations`]: the change log, delta pages by cursor, and
 //!   revocations sealed as envelopes.
@@ -55,5 +57,6 @@ pub mod passes;
 pub mod receipts;
 pub mod revocations;
 pub mod settings;
+pub mod store_sales;
 
 pub use error::{Error, Result};

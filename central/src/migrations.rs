@@ -2,7 +2,7 @@
 //! new migration appended to [`MIGRATIONS`]. `PRAGMA user_version` records how many ran.
 
 /// Every migration, in order. Index `i` brings the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Version 1: keys, trust lists, customers, savings, gift cards, personal promotions,
 /// revocations, the change log, enrolment, tills, nonces, journal, debts, flags, token
@@ -226,4 +226,45 @@ CREATE TABLE vouchers (
 /// cursor (which made paging through many changes quadratic).
 const V2: &str = r#"
 CREATE INDEX changes_kind_key_seq ON changes (kind, key, seq);
+"#;
+
+/// Version 3: the store's sales and returns, so a sale closed at one till can be returned
+/// at another of the same store (the `sales` delta, scoped to a store by the change log's
+/// `owner`). Sales and returns already received are filled in from the journal.
+const V3: &str = r#"
+CREATE TABLE store_sales (
+    store       TEXT NOT NULL,
+    sale_id     TEXT NOT NULL,
+    till        TEXT NOT NULL,
+    event_id    TEXT NOT NULL UNIQUE REFERENCES events (id),
+    closed_at   INTEGER NOT NULL,
+    PRIMARY KEY (store, sale_id)
+);
+
+CREATE TABLE store_returns (
+    store       TEXT NOT NULL,
+    return_id   TEXT NOT NULL,
+    sale_event  TEXT NOT NULL REFERENCES store_sales (event_id),
+    till        TEXT NOT NULL,
+    event_id    TEXT NOT NULL REFERENCES events (id),
+    returned_at INTEGER NOT NULL,
+    PRIMARY KEY (store, return_id)
+);
+CREATE INDEX store_returns_sale ON store_returns (sale_event);
+
+CREATE INDEX changes_kind_owner_seq ON changes (kind, owner, seq);
+
+INSERT OR IGNORE INTO store_sales (store, sale_id, till, event_id, closed_at)
+SELECT store, json_extract(payload, '$.payload.sale_id'), till, id, occurred_at
+FROM events WHERE kind = 'sale_closed' ORDER BY received_at, rowid;
+
+INSERT OR IGNORE INTO store_returns (store, return_id, sale_event, till, event_id, returned_at)
+SELECT e.store, json_extract(e.payload, '$.payload.return_id'), s.event_id, e.till, e.id,
+       e.occurred_at
+FROM events e JOIN store_sales s
+  ON s.store = e.store AND s.sale_id = json_extract(e.payload, '$.payload.original_sale_id')
+WHERE e.kind = 'return_recorded' ORDER BY e.received_at, e.rowid;
+
+INSERT INTO changes (kind, key, owner, at)
+SELECT 'sales', event_id, store, closed_at FROM store_sales ORDER BY closed_at, rowid;
 "#;

@@ -3,7 +3,9 @@
 //! serial scanner (a pty), the agent identifies the customer, the POS puts a cart with a
 //! promotion and a voucher, takes savings and a scanned gift card, closes; the relay
 //! syncs and central's balances, journal and digital receipt match the till's receipt;
-//! then a return reverses it pro rata, at central too.
+//! then a return reverses it pro rata, at central too; and the rest of the goods come
+//! back at another till of the store, which continues exactly where the first return
+//! left off.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -15,6 +17,7 @@ use serde_json::{Value, json};
 use serialport::{SerialPort, TTYPort};
 use tillpass_tests::central::Central;
 use tillpass_tests::till::{Agent, Till};
+use tillpass_tests::wait;
 
 const CATALOG: &str = r#"
 format = 1
@@ -388,5 +391,122 @@ fn a_pass_from_central_scanned_at_the_till_sells_syncs_and_returns() {
         )
         .unwrap();
     let _ = get_json(&agent, "/v1/sessions/J-1");
+
+    // The customer brings the other loaf and the milk to another till of the store. It
+    // learns the sale, and the first return, from central.
+    let root2 = tempfile::tempdir().unwrap();
+    let till2 = Till::install(&central, "S1", root2.path()).unwrap();
+    let agent2 = till2.start_agent("agent2", None).unwrap();
+    let db2 = till2.state_dir().join("tillpass.db");
+    let store_rows = |db: &Path, sql: &str| -> i64 {
+        if !db.exists() {
+            return -1;
+        }
+        let conn =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap_or(-1)
+    };
+    wait::until(
+        "the sale and its return at the second till",
+        Duration::from_secs(60),
+        || {
+            (store_rows(
+                &db2,
+                "SELECT count(*) FROM sales s JOIN sale_returns r ON r.sale_id = s.sale_id \
+             WHERE s.sale_id = 'J-1' AND s.origin = 'store' AND s.till_id = 'S1-T1' \
+               AND r.return_id = 'R-1' AND r.origin = 'store'",
+            ) == 1)
+                .then_some(())
+        },
+    )
+    .unwrap();
+    agent2
+        .wait_for(
+            "central's balance at the second till",
+            "/v1/customers/C-42",
+            Duration::from_secs(30),
+            |c| parse(c)["savings"]["synced"] == expected,
+        )
+        .unwrap();
+    let (status, r2) = change(
+        &agent2,
+        "POST",
+        "/v1/sessions/J-1/returns",
+        "j-return-2",
+        &json!({ "return_id": "R-2", "lines": [{ "line": "1", "qty": 1 }, { "line": "2", "qty": 1 }] }),
+    );
+    assert_eq!(status, 200, "{r2:#}");
+    let outcome2 = &r2["outcome"];
+    // The two returns together give back exactly the whole sale: every cent of the net,
+    // every tender, and all the savings earned.
+    assert_eq!(refund + amount(&outcome2["refund"]), 950, "{outcome2:#}");
+    assert_eq!(
+        reversed + amount(&outcome2["savings_reversed"]),
+        47,
+        "{outcome2:#}"
+    );
+    let back2 = |kind: &str| -> i64 {
+        outcome2["tenders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["type"] == kind)
+            .map(|t| amount(&t["amount"]))
+            .sum()
+    };
+    assert_eq!(back_to("savings") + back2("savings"), 300, "{outcome2:#}");
+    assert_eq!(
+        back_to("gift_card") + back2("gift_card"),
+        400,
+        "{outcome2:#}"
+    );
+    assert_eq!(back_to("other") + back2("other"), 250, "{outcome2:#}");
+    // Nothing more of the loaves is left to return, at either till.
+    let (status, over) = change(
+        &agent2,
+        "POST",
+        "/v1/sessions/J-1/returns",
+        "j-return-3",
+        &json!({ "return_id": "R-3", "lines": [{ "line": "1", "qty": 1 }] }),
+    );
+    assert_eq!(status, 422, "{over:#}");
+
+    // Central ends where it began: the savings and the gift card whole again.
+    agent2
+        .wait_for(
+            "the second till's return to reach central",
+            "/v1/status",
+            Duration::from_secs(60),
+            |s| parse(s)["outbox_depth"] == 0,
+        )
+        .unwrap();
+    assert_eq!(savings_at_central(), 1000, "{outcome2:#}");
+    assert_eq!(card_at_central(), 5000, "{outcome2:#}");
+
+    // The first till learns the second return and refuses the milk again.
+    let db1 = till.state_dir().join("tillpass.db");
+    wait::until(
+        "the second return at the first till",
+        Duration::from_secs(60),
+        || {
+            (store_rows(
+                &db1,
+                "SELECT count(*) FROM sale_returns WHERE return_id = 'R-2' AND origin = 'store' \
+               AND till_id = 'S1-T2'",
+            ) == 1)
+                .then_some(())
+        },
+    )
+    .unwrap();
+    let (status, again) = change(
+        &agent,
+        "POST",
+        "/v1/sessions/J-1/returns",
+        "j-return-4",
+        &json!({ "return_id": "R-4", "lines": [{ "line": "2", "qty": 1 }] }),
+    );
+    assert_eq!(status, 422, "{again:#}");
     eprintln!("journey: {:?}", started.elapsed());
 }

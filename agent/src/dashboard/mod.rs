@@ -240,6 +240,6 @@ pub(crate) fn url_escape(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;

@@ -75,6 +75,7 @@ pub fn sale_closed(
             unit_price: l.unit_price,
             discount: l.discount,
             total: l.total,
+            savings_earned: Some(l.savings_earned),
         })
         .collect();
     let mut effects = Vec::with_capacity(evaluation.effects.len());
@@ -84,6 +85,7 @@ pub fn sale_closed(
                 .map_err(|err| bad("promotion_id", err))?,
             kind: kind_name(e.kind),
             amount: e.amount,
+            label: Some(e.label.clone()),
             lines: e.allocations.iter().map(|a| a.line_id.clone()).collect(),
         });
     }
@@ -121,6 +123,8 @@ pub fn return_recorded(
                 line_id: l.line_id.clone(),
                 quantity: quantity(l.quantity),
                 refund: l.refund,
+                discount: Some(l.discount),
+                savings_reversed: Some(l.savings_reversed),
             })
             .collect(),
         refunds: outcome

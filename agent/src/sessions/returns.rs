@@ -178,6 +178,8 @@ pub fn record(
             refund: outcome.refund.amount,
             savings_reversed: outcome.savings_reversed.amount,
             outcome: &outcome_json,
+            origin: "local",
+            till_id: None,
         },
     )?;
     let savings_after = match &customer_ref {

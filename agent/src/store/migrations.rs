@@ -15,6 +15,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "sales", include_str!("migrations/0002_sales.sql")),
     (3, "managers", include_str!("migrations/0003_managers.sql")),
     (4, "sync", include_str!("migrations/0004_sync.sql")),
+    (
+        5,
+        "store_returns",
+        include_str!("migrations/0005_store_returns.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -1,4 +1,5 @@
-//! Closed sales and their returns, as committed at close: what receipts, returns and the
+//! Closed sales and their returns, as committed at close — and those of the store's other
+//! tills, as received from central (`origin = 'store'`): what receipts, returns and the
 //! dashboard read. Also the per-customer promotion use counters.
 
 use std::collections::BTreeMap;
@@ -138,24 +139,43 @@ pub struct ReturnRow<'a> {
     pub savings_reversed: i64,
     /// The engine's `ReturnOutcome`, JSON.
     pub outcome: &'a str,
+    /// `local` for a return recorded here; `store` for one recorded at another till of
+    /// the store, received from central.
+    pub origin: &'a str,
+    /// The till that recorded a `store` return; `None` for this till's.
+    pub till_id: Option<&'a str>,
 }
 
 /// Records a return. Part of the caller's transaction.
 pub fn insert_return(conn: &Connection, r: &ReturnRow<'_>) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO sale_returns(return_id, sale_id, returned_at, refund, savings_reversed, outcome)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO sale_returns(return_id, sale_id, returned_at, refund, savings_reversed,
+           outcome, origin, till_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             r.return_id,
             r.sale_id,
             r.returned_at,
             r.refund,
             r.savings_reversed,
-            r.outcome
+            r.outcome,
+            r.origin,
+            r.till_id
         ],
     )
     .map_err(sql)?;
     Ok(())
+}
+
+/// The till and origin of a recorded sale, if there is one.
+pub fn origin_of(conn: &Connection, sale_id: &str) -> Result<Option<(String, String)>, StoreError> {
+    conn.query_row(
+        "SELECT till_id, origin FROM sales WHERE sale_id = ?1",
+        [sale_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(sql)
 }
 
 /// A recorded return: the sale it belongs to and its outcome (JSON).

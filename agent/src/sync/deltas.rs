@@ -1,6 +1,6 @@
 //! Delta pulls: what changed at central since the till's cursor, one kind at a time
-//! (revocations, customers, balances, gift cards, personal promotions — in that order),
-//! page by page. Each page is applied in **one SQLite transaction together with its
+//! (revocations, customers, balances, gift cards, personal promotions, the store's sales —
+//! in that order), page by page. Each page is applied in **one SQLite transaction together with its
 //! cursor**: a crash leaves either the whole page and its cursor or neither, and a restart
 //! asks for the same page again (items are current states, so a replay is harmless).
 //!
@@ -61,13 +61,13 @@ use serde::de::DeserializeOwned;
 use tillpass_protocol::sync::{
     BalanceDelta, CustomerDelta, DeltaKind, DeltaPage, DeltaQuery, EventPayload, GiftCardDelta,
     GiftCardStatus, JournalEvent, MAX_PAGE_ITEMS, PersonalPromotionDelta, Reverses,
-    RevocationEnvelope, paths,
+    RevocationEnvelope, SaleDelta, paths,
 };
 use tillpass_protocol::token::{
     RevocationDelta, Subject, SubjectRevocation, TokenKind as TokenType,
 };
 
-use super::{CentralClient, SyncError, blocking};
+use super::{CentralClient, SyncError, blocking, store_sales};
 use crate::identify::Identifier;
 use crate::relay::{Relay, RelayError};
 use crate::store::{Store, StoreError, sql, sync_state, tokens};
@@ -182,6 +182,10 @@ impl Puller {
                 let page: DeltaPage<PersonalPromotionDelta> =
                     answer.json("personal promotions page")?;
                 apply_in(store, kind, page, apply_personal_promotions).await?
+            }
+            DeltaKind::Sales => {
+                let page: DeltaPage<SaleDelta> = answer.json("sales page")?;
+                apply_in(store, kind, page, store_sales::apply_sales).await?
             }
             DeltaKind::Revocations => {
                 let page: DeltaPage<RevocationEnvelope> = answer.json("revocations page")?;

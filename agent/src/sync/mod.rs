@@ -8,6 +8,8 @@
 //!   pulled by cursor and applied one page per SQLite transaction, cursor included. How
 //!   balances stay consistent with what this till spent but central has not seen yet is
 //!   explained there.
+//! - [`store_sales`]: the store's other tills' sales and returns (the `sales` delta),
+//!   rebuilt in the engine's words so they can be returned here.
 //! - [`catalogs`]: catalog envelopes (pulled with `If-None-Match`, or pushed to
 //!   `POST /v1/admin/catalog`) verified, stored and activated at once or at their time.
 //! - [`trust`]: trust-list rotations.
@@ -26,6 +28,7 @@ pub mod client;
 pub mod deltas;
 pub mod policy;
 pub mod retention;
+pub mod store_sales;
 pub mod task;
 pub mod time;
 pub mod trust;

@@ -4,6 +4,10 @@
 //! in the outbox is touched, since that event and everything after it have not reached
 //! central yet. A token-use record is kept while its token is still valid (it is the
 //! replay record).
+//!
+//! Sales of the store's other tills (`origin = 'store'`, kept so they can be returned here)
+//! closed before the same period go too, with the store returns recorded against them —
+//! unless this till recorded a return of one, which keeps it.
 
 use rusqlite::{Connection, params};
 
@@ -16,6 +20,8 @@ pub struct Purged {
     pub scans: usize,
     /// Token-use records.
     pub token_uses: usize,
+    /// Sales of the store's other tills.
+    pub store_sales: usize,
 }
 
 /// The retention period in days: the configured one, or the policy's when shorter.
@@ -46,8 +52,29 @@ pub fn purge(conn: &mut Connection, now: u64, days: u32) -> Result<Purged, Store
             params![cutoff, now],
         )
         .map_err(sql)?;
+    // Store sales never enter the outbox: the plain period applies.
+    let store_cutoff = now.saturating_sub(i64::from(days).saturating_mul(86_400));
+    tx.execute(
+        "DELETE FROM sale_returns WHERE origin = 'store' AND sale_id IN (
+           SELECT s.sale_id FROM sales s WHERE s.origin = 'store' AND s.closed_at < ?1
+             AND NOT EXISTS (SELECT 1 FROM sale_returns l
+                             WHERE l.sale_id = s.sale_id AND l.origin = 'local'))",
+        [store_cutoff],
+    )
+    .map_err(sql)?;
+    let store_sales = tx
+        .execute(
+            "DELETE FROM sales WHERE origin = 'store' AND closed_at < ?1
+               AND NOT EXISTS (SELECT 1 FROM sale_returns r WHERE r.sale_id = sales.sale_id)",
+            [store_cutoff],
+        )
+        .map_err(sql)?;
     tx.commit().map_err(sql)?;
-    Ok(Purged { scans, token_uses })
+    Ok(Purged {
+        scans,
+        token_uses,
+        store_sales,
+    })
 }
 
 #[cfg(test)]
@@ -120,7 +147,8 @@ mod tests {
             purged,
             Purged {
                 scans: 1,
-                token_uses: 1
+                token_uses: 1,
+                store_sales: 0
             }
         );
         assert_eq!(count(&conn, "scan_log"), 3);
@@ -130,7 +158,8 @@ mod tests {
             purged,
             Purged {
                 scans: 2,
-                token_uses: 0
+                token_uses: 0,
+                store_sales: 0
             },
             "a still-valid token keeps its replay record"
         );

@@ -200,9 +200,10 @@ impl Syncer {
             self.state.sync.offline_policy().map(|p| p.retention_days),
         );
         match blocking(move || Ok(retention::purge(&mut store.conn(), now, days)?)).await {
-            Ok(p) if p.scans + p.token_uses > 0 => tracing::info!(
+            Ok(p) if p.scans + p.token_uses + p.store_sales > 0 => tracing::info!(
                 scans = p.scans,
                 token_uses = p.token_uses,
+                store_sales = p.store_sales,
                 days,
                 "retention purged synced rows"
             ),

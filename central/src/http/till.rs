@@ -125,7 +125,7 @@ async fn delta(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    signed(&state, &method, &uri, &headers, &body).await?;
+    let till = signed(&state, &method, &uri, &headers, &body).await?;
     let kind = DeltaKind::from_segment(&kind).ok_or(Error::NotFound("delta kind"))?;
     let Query(query) = Query::<DeltaQuery>::try_from_uri(&uri)
         .map_err(|e| Error::invalid(format!("query: {}", e.body_text())))?;
@@ -133,7 +133,7 @@ async fn delta(
     let now = state.now();
     let page = state
         .db
-        .call(move |conn| deltas::page(conn, kind, &query, &sync_key, now))
+        .call(move |conn| deltas::page(conn, kind, &query, &till.store, &sync_key, now))
         .await?;
     Ok(Json(page).into_response())
 }

@@ -2,10 +2,14 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tillpass_protocol::sync::RevocationEnvelope;
+use tillpass_protocol::sync::{
+    CustomerRef, EventPayload, Quantity, ReturnLine, ReturnRecorded, RevocationEnvelope, SaleId,
+    Tender,
+};
 use tillpass_protocol::token::{RevocationDelta, TokenKind};
 
-use crate::util::{Central, TestTill};
+use crate::journal::{eur, sale};
+use crate::util::{Central, TestTill, statuses};
 
 async fn page(till: &TestTill, central: &Central, kind: &str, cursor: &str, limit: u32) -> Value {
     let (status, page) = till
@@ -183,4 +187,113 @@ async fn gift_cards_and_bad_cursors() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
     let (status, _) = till.get_json(&central, "/v1/deltas/nothing").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+fn return_of(sale_id: &str, return_id: &str) -> EventPayload {
+    EventPayload::ReturnRecorded(ReturnRecorded {
+        return_id: SaleId::new(return_id).unwrap(),
+        original_sale_id: SaleId::new(sale_id).unwrap(),
+        customer: Some(CustomerRef::new("C-1").unwrap()),
+        lines: vec![ReturnLine {
+            line_id: "1".into(),
+            quantity: Quantity::Units(1),
+            refund: eur(1000),
+            discount: Some(eur(0)),
+            savings_reversed: Some(eur(10)),
+        }],
+        refunds: vec![Tender::Cash { amount: eur(1000) }],
+        savings_reversed: eur(10),
+    })
+}
+
+fn sale_ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let returns: Vec<String> = i["sale"]["returns"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}@{}",
+                        r["return"]["return_id"].as_str().unwrap(),
+                        r["till"].as_str().unwrap()
+                    )
+                })
+                .collect();
+            format!(
+                "{}@{}{:?}",
+                i["sale"]["sale"]["sale_id"].as_str().unwrap(),
+                i["sale"]["till"].as_str().unwrap(),
+                returns
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stores_sales_and_returns_reach_its_tills_only() {
+    let central = Central::start().await;
+    central.create_customer("C-1", 100, false).await;
+    let t1 = central.enrol("S001", "S001-T01").await;
+    let t2 = central.enrol("S001", "S001-T02").await;
+    let other = central.enrol("S002", "S002-T01").await;
+
+    let (status, ack) = t1
+        .upload(&central, vec![t1.event(sale("C-1", "POS-1"))])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    let first = page(&t2, &central, "sales", "", 10).await;
+    assert_eq!(sale_ids(&first), ["POS-1@S001-T01[]"]);
+    let line = &first["items"][0]["sale"]["sale"]["lines"][0];
+    assert_eq!(line["savings_earned"]["amount"], 10, "{first}");
+    assert!(first["items"][0]["sale"]["closed_at"].is_i64());
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let foreign = page(&other, &central, "sales", "", 10).await;
+    assert_eq!(sale_ids(&foreign), Vec::<String>::new());
+
+    // A return at the second till sends the sale again, with it.
+    let (_, ack) = t2
+        .upload(&central, vec![t2.event(return_of("POS-1", "R-1"))])
+        .await;
+    assert_eq!(statuses(&ack), ["accepted"]);
+    let again = page(&t2, &central, "sales", &cursor, 10).await;
+    assert_eq!(sale_ids(&again), [r#"POS-1@S001-T01["R-1@S001-T02"]"#]);
+    assert_eq!(
+        again["items"][0]["sale"]["returns"][0]["return"]["lines"][0]["savings_reversed"]["amount"],
+        10
+    );
+    let at_first = page(&t1, &central, "sales", "", 10).await;
+    assert_eq!(sale_ids(&at_first), [r#"POS-1@S001-T01["R-1@S001-T02"]"#]);
+    let cursor = again["next_cursor"].as_str().unwrap().to_owned();
+
+    // A return of the same sale id at another store is not this store's.
+    let (_, ack) = other
+        .upload(&central, vec![other.event(return_of("POS-1", "R-9"))])
+        .await;
+    assert_eq!(statuses(&ack), ["accepted"]);
+    let quiet = page(&t2, &central, "sales", &cursor, 10).await;
+    assert_eq!(sale_ids(&quiet), Vec::<String>::new());
+
+    // The same sale id from the store's other till is not offered (the first keeps it).
+    let (_, ack) = t2
+        .upload(&central, vec![t2.event(sale("C-1", "POS-1"))])
+        .await;
+    assert_eq!(statuses(&ack), ["accepted"]);
+    let quiet = page(&t1, &central, "sales", &cursor, 10).await;
+    assert_eq!(sale_ids(&quiet), Vec::<String>::new());
+
+    // Once the customer is erased, their sales go out without them.
+    let response = central
+        .admin(Method::DELETE, "/admin/v1/customers/C-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let scrubbed = page(&t1, &central, "sales", "", 10).await;
+    assert_eq!(sale_ids(&scrubbed), [r#"POS-1@S001-T01["R-1@S001-T02"]"#]);
+    assert!(!scrubbed.to_string().contains("C-1"), "{scrubbed}");
 }

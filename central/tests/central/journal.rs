@@ -11,7 +11,7 @@ use tillpass_protocol::sync::{
 
 use crate::util::{Central, statuses};
 
-fn eur(amount: i64) -> Money {
+pub fn eur(amount: i64) -> Money {
     Money::new(amount, Currency::EUR)
 }
 
@@ -41,7 +41,7 @@ fn token_used(token: [u8; 8]) -> EventPayload {
     })
 }
 
-fn sale(customer: &str, sale_id: &str) -> EventPayload {
+pub fn sale(customer: &str, sale_id: &str) -> EventPayload {
     EventPayload::SaleClosed(SaleClosed {
         sale_id: SaleId::new(sale_id).unwrap(),
         customer: Some(CustomerRef::new(customer).unwrap()),
@@ -52,6 +52,7 @@ fn sale(customer: &str, sale_id: &str) -> EventPayload {
             unit_price: eur(1000),
             discount: eur(0),
             total: eur(1000),
+            savings_earned: Some(eur(10)),
         }],
         effects: vec![],
         tenders: vec![Tender::Cash { amount: eur(1000) }],

@@ -8,13 +8,19 @@
 //! Each item is the **current state** of one entity (an upsert) or its removal; an entity
 //! that changed several times since the cursor appears once. Erasing a customer at central
 //! (GDPR) yields [`CustomerDelta::Erased`]: the till deletes every trace of that customer.
+//!
+//! The `sales` kind is the one stream scoped to the asking till's **store**: every sale
+//! closed at a till of the store, with the returns recorded against it so far
+//! ([`SaleDelta`]), so that goods bought at one till can be returned at another. A sale
+//! appears again each time a return is recorded against it.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::VERSION;
-use super::ids::{CustomerRef, GiftCardRef, PromotionId};
+use super::ids::{CustomerRef, GiftCardRef, PromotionId, TillId};
+use super::journal::{ReturnRecorded, SaleClosed};
 use crate::lang::Lang;
 use crate::money::Money;
 
@@ -38,20 +44,25 @@ pub enum DeltaKind {
     PersonalPromotions,
     /// Revoked tokens, keys and subjects: [`RevocationEnvelope`].
     Revocations,
+    /// Sales closed at the store's tills, with their returns: [`SaleDelta`].
+    Sales,
 }
 
 impl DeltaKind {
     /// Every kind, in the order a till should pull them.
-    pub const ALL: [DeltaKind; 5] = [
+    /// Sales come after customers, so that an erasure is applied before the sales that
+    /// no longer name the erased customer.
+    pub const ALL: [DeltaKind; 6] = [
         DeltaKind::Revocations,
         DeltaKind::Customers,
         DeltaKind::Balances,
         DeltaKind::GiftCards,
         DeltaKind::PersonalPromotions,
+        DeltaKind::Sales,
     ];
 
     /// The path segment: `customers`, `balances`, `gift-cards`, `personal-promotions`,
-    /// `revocations`.
+    /// `revocations`, `sales`.
     pub fn segment(self) -> &'static str {
         match self {
             DeltaKind::Customers => "customers",
@@ -59,6 +70,7 @@ impl DeltaKind {
             DeltaKind::GiftCards => "gift-cards",
             DeltaKind::PersonalPromotions => "personal-promotions",
             DeltaKind::Revocations => "revocations",
+            DeltaKind::Sales => "sales",
         }
     }
 
@@ -321,6 +333,44 @@ pub enum PersonalPromotionDelta {
     },
 }
 
+/// A sale of the store, as it is now. Serialized with an `op` tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum SaleDelta {
+    /// The sale and every return recorded against it so far.
+    Upsert {
+        /// The sale.
+        sale: StoreSale,
+    },
+}
+
+/// A sale closed at one of the store's tills, as central received it. The customer is
+/// left out once they were erased.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreSale {
+    /// The till that closed it.
+    pub till: TillId,
+    /// When it closed: unix seconds (the event's time at the till).
+    pub closed_at: i64,
+    /// The sale, as journaled by its till.
+    pub sale: SaleClosed,
+    /// The returns recorded against it at any till of the store, oldest first.
+    #[serde(default)]
+    pub returns: Vec<StoreReturn>,
+}
+
+/// A return recorded against a store sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreReturn {
+    /// The till that recorded it.
+    pub till: TillId,
+    /// When: unix seconds (the event's time at the till).
+    pub returned_at: i64,
+    /// The return, as journaled by its till.
+    #[serde(rename = "return")]
+    pub record: ReturnRecorded,
+}
+
 /// Revocations, as a delta item: a `revocations` envelope (`crate::envelope`, purpose
 /// `revocations`, signed by a sync key) whose payload is a `crate::token::RevocationDelta`
 /// holding every revocation between the request's cursor and the page's `next_cursor`.
@@ -411,6 +461,49 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<DeltaPage<RevocationEnvelope>>(&json).unwrap(),
             revocations
+        );
+    }
+
+    #[test]
+    fn store_sales_round_trip() {
+        let super::super::EventPayload::SaleClosed(sale) =
+            crate::sync::journal::tests::sale_event(1).payload
+        else {
+            panic!("not a sale");
+        };
+        let record = ReturnRecorded {
+            return_id: crate::sync::SaleId::new("R-1").unwrap(),
+            original_sale_id: sale.sale_id.clone(),
+            customer: sale.customer.clone(),
+            lines: vec![],
+            refunds: vec![],
+            savings_reversed: Money::zero(Currency::EUR),
+        };
+        let page = DeltaPage::new(
+            vec![SaleDelta::Upsert {
+                sale: StoreSale {
+                    till: TillId::new("S001-T01").unwrap(),
+                    closed_at: 10,
+                    sale,
+                    returns: vec![StoreReturn {
+                        till: TillId::new("S001-T02").unwrap(),
+                        returned_at: 20,
+                        record,
+                    }],
+                },
+            }],
+            Cursor::new("v1.4").unwrap(),
+            false,
+        );
+        let json = serde_json::to_string(&page).unwrap();
+        assert!(
+            json.contains(r#""op":"upsert","sale":{"till":"S001-T01""#),
+            "{json}"
+        );
+        assert!(json.contains(r#""return":{"return_id":"R-1""#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<DeltaPage<SaleDelta>>(&json).unwrap(),
+            page
         );
     }
 

@@ -17,6 +17,7 @@ use super::ids::{
     CustomerRef, EventId, GiftCardRef, HoldId, PromotionId, SaleId, StoreId, Subject, TillId,
     TokenId,
 };
+use crate::catalog::Label;
 use crate::lang::Lang;
 use crate::money::{Currency, Money};
 
@@ -186,7 +187,9 @@ pub struct SaleClosed {
 }
 
 impl SaleClosed {
-    fn check(&self) -> Result<(), EventError> {
+    /// Checks what serde cannot: one currency, no negative amounts, bounded lists and
+    /// texts, `gross - discounts = net`.
+    pub fn check(&self) -> Result<(), EventError> {
         let currency = self.totals.net.currency;
         bounded("lines", self.lines.len())?;
         bounded("effects", self.effects.len())?;
@@ -195,16 +198,23 @@ impl SaleClosed {
             text("lines.line_id", &line.line_id)?;
             text("lines.sku", &line.sku)?;
             for (field, amount) in [
-                ("lines.unit_price", line.unit_price),
-                ("lines.discount", line.discount),
-                ("lines.total", line.total),
+                ("lines.unit_price", Some(line.unit_price)),
+                ("lines.discount", Some(line.discount)),
+                ("lines.total", Some(line.total)),
+                ("lines.savings_earned", line.savings_earned),
             ] {
-                same_currency(field, amount, currency)?;
-                not_negative(field, amount)?;
+                if let Some(amount) = amount {
+                    same_currency(field, amount, currency)?;
+                    not_negative(field, amount)?;
+                }
             }
         }
         for effect in &self.effects {
             text("effects.kind", &effect.kind)?;
+            if let Some(label) = &effect.label {
+                text("effects.label.es", &label.es)?;
+                text("effects.label.en", &label.en)?;
+            }
             same_currency("effects.amount", effect.amount, currency)?;
         }
         for tender in &self.tenders {
@@ -248,6 +258,11 @@ pub struct SaleLine {
     pub discount: Money,
     /// What the line cost after discounts.
     pub total: Money,
+    /// The savings this line earned (base and bonuses), so that a return at another till
+    /// of the store takes back exactly this line's share. Absent in events of agents
+    /// before it was added: the sale's `savings_earned` is then shared over the lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savings_earned: Option<Money>,
 }
 
 /// What one promotion did to a sale.
@@ -259,6 +274,9 @@ pub struct EffectSummary {
     pub kind: String,
     /// The discount it gave (or the bonus savings it earned, for a savings rule).
     pub amount: Money,
+    /// The promotion's label, as the receipt showed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<Label>,
     /// The lines it applied to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<String>,
@@ -372,15 +390,25 @@ pub struct ReturnRecorded {
 }
 
 impl ReturnRecorded {
-    fn check(&self) -> Result<(), EventError> {
+    /// Checks what serde cannot: one currency, no negative amounts, bounded lists and
+    /// texts.
+    pub fn check(&self) -> Result<(), EventError> {
         let currency = self.savings_reversed.currency;
         bounded("lines", self.lines.len())?;
         bounded("refunds", self.refunds.len())?;
         not_negative("savings_reversed", self.savings_reversed)?;
         for line in &self.lines {
             text("lines.line_id", &line.line_id)?;
-            same_currency("lines.refund", line.refund, currency)?;
-            not_negative("lines.refund", line.refund)?;
+            for (field, amount) in [
+                ("lines.refund", Some(line.refund)),
+                ("lines.discount", line.discount),
+                ("lines.savings_reversed", line.savings_reversed),
+            ] {
+                if let Some(amount) = amount {
+                    same_currency(field, amount, currency)?;
+                    not_negative(field, amount)?;
+                }
+            }
         }
         for tender in &self.refunds {
             same_currency("refunds.amount", tender.amount(), currency)?;
@@ -399,6 +427,14 @@ pub struct ReturnLine {
     pub quantity: Quantity,
     /// The money refunded for it.
     pub refund: Money,
+    /// The line's discount reversed with it (not refunded). Absent in events of agents
+    /// before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<Money>,
+    /// The line's earned savings taken back with it. Absent in events of agents before
+    /// it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savings_reversed: Option<Money>,
 }
 
 /// The kind of a token.
@@ -638,11 +674,16 @@ pub(crate) mod tests {
                     unit_price: eur(1000),
                     discount: eur(200),
                     total: eur(1800),
+                    savings_earned: Some(eur(18)),
                 }],
                 effects: vec![EffectSummary {
                     promotion_id: PromotionId::new("SUMMER-10").unwrap(),
                     kind: "percent_off".into(),
                     amount: eur(200),
+                    label: Some(Label {
+                        es: "Verano −10 %".into(),
+                        en: "Summer −10 %".into(),
+                    }),
                     lines: vec!["1".into()],
                 }],
                 tenders: vec![
@@ -680,6 +721,8 @@ pub(crate) mod tests {
                     line_id: "1".into(),
                     quantity: Quantity::Grams(350),
                     refund: eur(900),
+                    discount: Some(eur(100)),
+                    savings_reversed: Some(eur(9)),
                 }],
                 refunds: vec![Tender::Cash { amount: eur(900) }],
                 savings_reversed: eur(9),
@@ -776,5 +819,49 @@ pub(crate) mod tests {
         let json = serde_json::to_string(&sale_event(1)).unwrap();
         let unknown = json.replace("sale_closed", "sale_exploded");
         assert!(serde_json::from_str::<JournalEvent>(&unknown).is_err());
+    }
+
+    #[test]
+    fn fields_added_later_are_optional_and_checked() {
+        // An event of an agent from before per-line savings, labels and per-line return
+        // amounts still parses.
+        let json = serde_json::to_string(&sale_event(1)).unwrap();
+        let old = json
+            .replace(r#","savings_earned":{"amount":18,"currency":"EUR"}}"#, "}")
+            .replace(r#""label":{"es":"Verano −10 %","en":"Summer −10 %"},"#, "");
+        assert_ne!(old, json, "the fields were removed");
+        let back: JournalEvent = serde_json::from_str(&old).unwrap();
+        let EventPayload::SaleClosed(sale) = &back.payload else {
+            panic!("not a sale");
+        };
+        assert_eq!(sale.lines[0].savings_earned, None);
+        assert_eq!(sale.effects[0].label, None);
+        assert!(back.check().is_ok());
+
+        let mut event = sale_event(1);
+        if let EventPayload::SaleClosed(sale) = &mut event.payload {
+            sale.lines[0].savings_earned = Some(Money::new(5, Currency::from_code("USD").unwrap()));
+        }
+        assert_eq!(
+            event.check().unwrap_err().field(),
+            Some("lines.savings_earned")
+        );
+        let mut ret = ReturnRecorded {
+            return_id: SaleId::new("R-1").unwrap(),
+            original_sale_id: SaleId::new("POS-42").unwrap(),
+            customer: None,
+            lines: vec![ReturnLine {
+                line_id: "1".into(),
+                quantity: Quantity::Units(1),
+                refund: eur(900),
+                discount: Some(eur(-1)),
+                savings_reversed: None,
+            }],
+            refunds: vec![Tender::Cash { amount: eur(900) }],
+            savings_reversed: eur(0),
+        };
+        assert_eq!(ret.check().unwrap_err().field(), Some("lines.discount"));
+        ret.lines[0].discount = Some(eur(100));
+        assert!(ret.check().is_ok());
     }
 }

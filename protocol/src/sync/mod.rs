@@ -12,8 +12,8 @@
 //! - [`batch`] — [`UploadBatch`] (at most [`MAX_BATCH_EVENTS`]) and [`BatchAck`]: per event
 //!   `accepted | duplicate | rejected{code, detail}`, plus [`EventFlag`]s.
 //! - [`delta`] — [`DeltaPage`]s by opaque [`Cursor`] for customers (with erasure
-//!   tombstones), balances, gift cards, personal promotions and revocations (as signed
-//!   envelopes).
+//!   tombstones), balances, gift cards, personal promotions, revocations (as signed
+//!   envelopes) and the store's sales with their returns ([`SaleDelta`]).
 //! - [`request`] — the signed-request scheme (headers, canonical string,
 //!   [`verify_request`]).
 //! - [`time`] — [`ServerTime`], central's clock signed with the sync key, in every answer.
@@ -45,7 +45,7 @@ pub use batch::{
 pub use delta::{
     BalanceDelta, Consent, Cursor, CustomerDelta, CustomerRecord, DeltaKind, DeltaPage, DeltaQuery,
     GiftCardDelta, GiftCardRecord, GiftCardStatus, MAX_PAGE_ITEMS, PersonalPromotion,
-    PersonalPromotionDelta, RevocationEnvelope,
+    PersonalPromotionDelta, RevocationEnvelope, SaleDelta, StoreReturn, StoreSale,
 };
 pub use enrol::{EnrolRequest, EnrolResponse, EnrolmentRecord, OfflinePolicy, ReplayPolicy};
 pub use ids::{

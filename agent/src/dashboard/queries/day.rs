@@ -1,7 +1,8 @@
 //! A local day's figures for "Today": totals, hours, top promotions and returns. Sales and
 //! effects come from the quarter-hour read model (`dashboard_sales_q`,
 //! `dashboard_effects_q`), so the cost does not grow with the number of sales in the day.
-//! Only sales closed at this till (`origin = 'local'`) count.
+//! Only sales closed and returns recorded at this till (`origin = 'local'`) count; a
+//! return here of another till's sale counts here.
 
 use rusqlite::{Connection, params};
 
@@ -147,7 +148,7 @@ pub(crate) fn report(conn: &Connection, start: i64, end: i64) -> Result<DayRepor
         .prepare_cached(
             "SELECT s.currency, count(*), sum(r.refund), sum(r.savings_reversed)
              FROM sale_returns r JOIN sales s ON s.sale_id = r.sale_id
-             WHERE r.returned_at >= ?1 AND r.returned_at < ?2
+             WHERE r.origin = 'local' AND r.returned_at >= ?1 AND r.returned_at < ?2
              GROUP BY s.currency ORDER BY 2 DESC, s.currency",
         )
         .map_err(sql)?;

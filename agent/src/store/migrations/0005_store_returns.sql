@@ -1,0 +1,10 @@
+-- tillpass agent store, migration 5: returns recorded at the store's other tills.
+-- Never edit once landed: add a new migration instead.
+
+-- A sale of another till of the store arrives from central (`sales.origin = 'store'`)
+-- with the returns already recorded against it anywhere in the store: they are kept
+-- beside this till's own so that a return here continues from what was already given
+-- back. `origin` says which are this till's; `till_id` names the till of a store return.
+ALTER TABLE sale_returns ADD COLUMN origin TEXT NOT NULL DEFAULT 'local'
+    CHECK (origin IN ('local', 'store'));
+ALTER TABLE sale_returns ADD COLUMN till_id TEXT;
