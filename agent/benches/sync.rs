@@ -6,7 +6,10 @@
 //!    each) pulled by cursor and applied page by page — goal < 10 s; also the local apply
 //!    alone, from pages already fetched;
 //! 3. **catalog**: a 10,000-promotion catalog verified (envelope, signature, sequence),
-//!    decoded, its engine built, stored and activated — goal < 1 s.
+//!    decoded, its engine built, stored and activated — goal < 1 s;
+//! 4. **store sales**: a new till of a store pulls the 20,000 sales (10 lines each) another
+//!    till of the store closed, rebuilds and keeps them so they can be returned there;
+//!    the bytes each adds to the till's database are printed too.
 //!
 //! Each is run several times; the median and the spread are printed.
 //! Run: `cargo bench -p tillpass-agent --bench sync`.
@@ -40,13 +43,15 @@ use tillpass_protocol::envelope::{self, EnvelopeHeader, EnvelopePurpose};
 use tillpass_protocol::money::{Currency, Money};
 use tillpass_protocol::sync::{
     BalanceDelta, CustomerDelta, CustomerRef, DeltaKind, DeltaPage, DeltaQuery, EnrolRequest,
-    EnrolResponse, EventPayload, SavingsMovement, TokenKind, TokenUsed, paths,
+    EnrolResponse, EventPayload, Quantity, SaleClosed, SaleId, SaleLine, SaleTotals,
+    SavingsMovement, Tender, TokenKind, TokenUsed, paths,
 };
 use tillpass_protocol::trust::{KeyPurpose, TrustStore, TrustedKey};
 
 const EVENTS: usize = 100_000;
 const CUSTOMERS: usize = 100_000;
 const PROMOTIONS: usize = 10_000;
+const STORE_SALES: usize = 20_000;
 /// The customers the drained savings events credit (also in the delta).
 const DRAIN_CUSTOMERS: usize = 100;
 
@@ -400,6 +405,83 @@ fn catalogs(runs: usize) -> (Vec<Duration>, usize) {
     (times, size)
 }
 
+fn eur(amount: i64) -> Money {
+    Money::new(amount, Currency::EUR)
+}
+
+/// A 10-line sale of a customer, paid by card.
+fn store_sale(i: usize) -> EventPayload {
+    let lines: Vec<SaleLine> = (1..=10)
+        .map(|l| SaleLine {
+            line_id: l.to_string(),
+            sku: format!("SKU-{:05}", (i * 7 + l) % 20_000),
+            quantity: Quantity::Units(1),
+            unit_price: eur(199),
+            discount: eur(0),
+            total: eur(199),
+            savings_earned: Some(eur(2)),
+        })
+        .collect();
+    EventPayload::SaleClosed(SaleClosed {
+        sale_id: SaleId::new(format!("POS-{i:06}")).unwrap(),
+        customer: Some(CustomerRef::new(format!("B{}", i % DRAIN_CUSTOMERS)).unwrap()),
+        lines,
+        effects: vec![],
+        tenders: vec![Tender::Card { amount: eur(1990) }],
+        totals: SaleTotals {
+            gross: eur(1990),
+            discounts: eur(0),
+            net: eur(1990),
+        },
+        savings_earned: eur(20),
+        savings_redeemed: eur(0),
+    })
+}
+
+/// One till of store `SS` closes [`STORE_SALES`] sales and uploads them (set-up).
+fn close_store_sales(rt: &tokio::runtime::Runtime, central: &CentralServer) {
+    let t = till(central, "SS");
+    {
+        let mut conn = t.store.conn();
+        let tx = conn.transaction().unwrap();
+        let now = clock::now();
+        for i in 0..STORE_SALES {
+            journal::append(&tx, &t.who, now, store_sale(i)).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let relay = Relay::new(t.store.clone(), t.client.clone(), None);
+    rt.block_on(async { while relay.upload_once().await.unwrap() > 0 {} });
+}
+
+/// Another till of the store pulls them all: the time and the database bytes per sale.
+fn pull_store_sales(rt: &tokio::runtime::Runtime, central: &CentralServer) -> (Duration, f64) {
+    let t = till(central, "SS");
+    let relay = Arc::new(Relay::new(t.store.clone(), t.client.clone(), None));
+    let puller = Puller {
+        store: t.store.clone(),
+        client: t.client.clone(),
+        relay,
+        identifier: None,
+        page_limit: tillpass_protocol::sync::MAX_PAGE_ITEMS,
+    };
+    let pages = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let before = pages(&t.store.conn());
+    let started = Instant::now();
+    let applied = rt.block_on(puller.pull(DeltaKind::Sales)).unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(applied, STORE_SALES);
+    let after = pages(&t.store.conn());
+    (elapsed, (after - before) as f64 / STORE_SALES as f64)
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -487,4 +569,20 @@ fn main() {
         CUSTOMERS,
         "customers",
     );
+
+    close_store_sales(&rt, &central);
+    let mut runs = Vec::new();
+    let mut bytes = 0.0;
+    for _ in 0..3 {
+        let (elapsed, per_sale) = pull_store_sales(&rt, &central);
+        runs.push(elapsed);
+        bytes = per_sale;
+    }
+    report(
+        &format!("store sales: {STORE_SALES} sales of 10 lines pulled+kept"),
+        runs,
+        STORE_SALES,
+        "sales",
+    );
+    println!("store sales: {bytes:.0} bytes of till database per sale");
 }

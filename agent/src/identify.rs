@@ -398,7 +398,7 @@ impl Identifier {
         }
         let mut new_customer = false;
         let customer = if kind == TokenKind::CustomerPass {
-            match customers::lookup(&tx, &subject_text)? {
+            match customers::lookup(&tx, &subject_text, to_i64(now))? {
                 Some(c) => Some(c),
                 None => {
                     let reference = CustomerRef::new(subject_text.clone())
@@ -415,7 +415,7 @@ impl Identifier {
                         }),
                     )?;
                     new_customer = true;
-                    customers::lookup(&tx, &subject_text)?
+                    customers::lookup(&tx, &subject_text, to_i64(now))?
                 }
             }
         } else {

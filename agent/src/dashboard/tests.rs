@@ -395,6 +395,14 @@ fn seed(fx: &Fixture) {
     fixtures::scan(&conn, NOON - 650, "front", Some("expired"));
     fixtures::scan(&conn, NOON - 640, "api", Some("bad_signature"));
     fixtures::scan(&conn, NOON - 630, "api", Some("replayed"));
+    // A return of the same sale recorded at another till of the store, received from
+    // central: shown on the sale, not counted in this till's day.
+    fixtures::insert_return(&conn, &first, "S-0001", "R-2", NOON - 500);
+    conn.execute(
+        "UPDATE sale_returns SET origin = 'store', till_id = 'S1-T3' WHERE return_id = 'R-2'",
+        [],
+    )
+    .unwrap();
 }
 
 #[tokio::test]
@@ -534,6 +542,8 @@ async fn transactions_list_search_and_detail() {
         "POS: card",
         "R-1",
         "Refunded to",
+        "R-2",
+        "Till S1-T3",
     ] {
         assert!(detail.contains(text), "{text}: {detail}");
     }
@@ -576,7 +586,7 @@ async fn the_csv_holds_the_days_sales_safely() {
     assert_eq!(rows[1][1], "2025-06-02T09:10:00+02:00");
     assert_eq!(rows[1][3], "C-••••23");
     assert_eq!(rows[1][10], "1.00", "savings redeemed");
-    assert_eq!(rows[1][13], "1", "one return");
+    assert_eq!(rows[1][13], "2", "its returns, here and at another till");
     assert_eq!(rows[3][0], "'=cmd|' /C calc'!A0", "formula neutralised");
     assert!(!page.body.contains("C-000123") && !page.body.contains("Ana"));
 }

@@ -211,7 +211,7 @@ pub fn put(
         ));
     }
     let customer = match &customer_ref {
-        Some(r) => context::customer(conn, r, currency, ctx.online)?,
+        Some(r) => context::customer(conn, r, currency, ctx.online, ctx.now_i64())?,
         None => None,
     };
     let evaluation = ctx

@@ -283,7 +283,7 @@ fn receipt(
     let evaluation = &closed.evaluation;
     let currency = evaluation.currency;
     let savings_after = match &session.customer_ref {
-        Some(r) => customers::lookup(conn, r)?
+        Some(r) => customers::lookup(conn, r, ctx.now_i64())?
             .and_then(|v| v.savings)
             .map(|s| SavingsSummary {
                 available: Money::new(s.available(), currency),

@@ -20,14 +20,16 @@ pub struct Customer {
     pub context: CustomerContext,
 }
 
-/// Loads a customer for the engine; `None` if the till does not know them (erased since).
+/// Loads a customer for the engine at `now`; `None` if the till does not know them (erased
+/// since).
 pub fn customer(
     conn: &Connection,
     customer_ref: &str,
     currency: Currency,
     online: bool,
+    now: i64,
 ) -> Result<Option<Customer>, ApiError> {
-    let Some(view) = customers::lookup(conn, customer_ref)? else {
+    let Some(view) = customers::lookup(conn, customer_ref, now)? else {
         return Ok(None);
     };
     let uses = sales::promotion_uses(conn, customer_ref)?;
@@ -64,8 +66,9 @@ pub fn summary(
     conn: &Connection,
     customer_ref: &str,
     session: &Session,
+    now: i64,
 ) -> Result<Option<CustomerSummary>, ApiError> {
-    let Some(view) = customers::lookup(conn, customer_ref)? else {
+    let Some(view) = customers::lookup(conn, customer_ref, now)? else {
         return Ok(None);
     };
     let currency = session.evaluation.currency;

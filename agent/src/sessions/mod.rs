@@ -211,9 +211,10 @@ pub fn view(
     conn: &rusqlite::Connection,
     session: &Session,
     ctx_earn_only: Option<String>,
+    now: i64,
 ) -> Result<SessionView, ApiError> {
     let customer = match &session.customer_ref {
-        Some(r) => context::summary(conn, r, session)?,
+        Some(r) => context::summary(conn, r, session, now)?,
         None => None,
     };
     Ok(SessionView {

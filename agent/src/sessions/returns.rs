@@ -68,7 +68,7 @@ pub fn record(
     let currency = closed.evaluation.currency;
     let customer_ref = recorded.customer_ref.clone();
     let balance = match &customer_ref {
-        Some(r) => customers::lookup(conn, r)?.and_then(|v| v.savings),
+        Some(r) => customers::lookup(conn, r, ctx.now_i64())?.and_then(|v| v.savings),
         None => None,
     };
     let clawback_limit = balance.as_ref().map(|s| {
@@ -183,7 +183,7 @@ pub fn record(
         },
     )?;
     let savings_after = match &customer_ref {
-        Some(r) => customers::lookup(conn, r)?
+        Some(r) => customers::lookup(conn, r, ctx.now_i64())?
             .and_then(|v| v.savings)
             .map(|s| SavingsSummary {
                 available: Money::new(s.available(), currency),

@@ -275,7 +275,7 @@ fn dry_run(state: &AppState, id: &str, request: PutSession) -> Result<Response, 
     let ctx = ctx(state)?;
     let conn = state.identifier.store().conn();
     let session = cart::put(&conn, &ctx, id, request, scanned, existing)?;
-    let view = super::view(&conn, &session, ctx.earn_only.clone())?;
+    let view = super::view(&conn, &session, ctx.earn_only.clone(), ctx.now_i64())?;
     Ok(json_response(StatusCode::OK, to_value(&view)?.to_string()))
 }
 
@@ -303,7 +303,8 @@ pub async fn get_session(
                 ));
             };
             let earn_only = state.sync.earn_only();
-            let view = super::view(&conn, &session, earn_only)?;
+            let now = i64::try_from(state.identifier.clock().now()).unwrap_or(i64::MAX);
+            let view = super::view(&conn, &session, earn_only, now)?;
             Ok(json_response(StatusCode::OK, to_value(&view)?.to_string()))
         };
         run().unwrap_or_else(IntoResponse::into_response)
@@ -339,7 +340,7 @@ fn stored(
     event: Option<AgentEvent>,
 ) -> Result<Outcome, ApiError> {
     super::save(tx, session, ctx.now_i64())?;
-    let view = super::view(tx, session, ctx.earn_only.clone())?;
+    let view = super::view(tx, session, ctx.earn_only.clone(), ctx.now_i64())?;
     Ok(Outcome {
         status: StatusCode::OK,
         body: to_value(&view)?,
@@ -563,7 +564,8 @@ pub async fn get_customer(
             tillpass_protocol::sync::CustomerRef::new(reference.as_str())
                 .map_err(|e| ApiError::invalid("reference", e.to_string()))?;
             let conn = state.identifier.store().conn();
-            let Some(view) = crate::store::customers::lookup(&conn, &reference)? else {
+            let now = i64::try_from(state.identifier.clock().now()).unwrap_or(i64::MAX);
+            let Some(view) = crate::store::customers::lookup(&conn, &reference, now)? else {
                 return Err(ApiError::not_found(
                     "customer_not_found",
                     "this till does not know the customer",

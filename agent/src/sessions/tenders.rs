@@ -74,7 +74,7 @@ fn savings(
     due: Money,
 ) -> Result<TenderView, ApiError> {
     let customer = match &session.customer_ref {
-        Some(r) => context::customer(conn, r, currency, ctx.online)?,
+        Some(r) => context::customer(conn, r, currency, ctx.online, ctx.now_i64())?,
         None => None,
     };
     if let Some(c) = &customer

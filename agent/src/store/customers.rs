@@ -54,7 +54,8 @@ pub struct CustomerView {
     pub earn_only: bool,
     /// Savings, if they have an account.
     pub savings: Option<Savings>,
-    /// Personal promotions they switched on.
+    /// Personal promotions they switched on that are valid now (`valid_from <= now <
+    /// valid_until`, either bound optional — as the engine treats catalog promotions).
     pub active_promotions: Vec<String>,
     /// Their gift cards.
     pub gift_cards: Vec<GiftCardView>,
@@ -75,8 +76,12 @@ pub struct NewCustomer<'a> {
     pub savings: Option<(&'a str, i64)>,
 }
 
-/// Looks a customer up.
-pub fn lookup(conn: &Connection, customer_ref: &str) -> Result<Option<CustomerView>, StoreError> {
+/// Looks a customer up at `now` (unix seconds, the till's clock).
+pub fn lookup(
+    conn: &Connection,
+    customer_ref: &str,
+    now: i64,
+) -> Result<Option<CustomerView>, StoreError> {
     let row = conn
         .query_row(
             "SELECT first_name, tier, lang, earn_only FROM customers WHERE customer_ref = ?1",
@@ -114,11 +119,14 @@ pub fn lookup(conn: &Connection, customer_ref: &str) -> Result<Option<CustomerVi
     let mut stmt = conn
         .prepare_cached(
             "SELECT promotion_id FROM personal_promotions
-             WHERE customer_ref = ?1 AND active = 1 ORDER BY promotion_id",
+             WHERE customer_ref = ?1 AND active = 1
+               AND (valid_from IS NULL OR valid_from <= ?2)
+               AND (valid_until IS NULL OR ?2 < valid_until)
+             ORDER BY promotion_id",
         )
         .map_err(sql)?;
     let active_promotions = stmt
-        .query_map([customer_ref], |r| r.get(0))
+        .query_map(params![customer_ref, now], |r| r.get(0))
         .map_err(sql)?
         .collect::<Result<Vec<String>, _>>()
         .map_err(sql)?;

@@ -772,12 +772,12 @@ mod tests {
         // A debt leaves nothing spendable.
         apply_balances(&conn, &[upsert("ana", 0, 70)], 6).unwrap();
         assert_eq!(savings(&conn, "ana"), (-70, 0, 0));
-        let view = customers::lookup(&conn, "ana").unwrap().unwrap();
+        let view = customers::lookup(&conn, "ana", 10).unwrap().unwrap();
         assert_eq!(view.savings.unwrap().available(), 0);
         assert!(view.earn_only, "a placeholder until the profile arrives");
         apply_balances(&conn, &[BalanceDelta::Removed { customer: c("ana") }], 7).unwrap();
         assert!(
-            customers::lookup(&conn, "ana")
+            customers::lookup(&conn, "ana", 10)
                 .unwrap()
                 .unwrap()
                 .savings
@@ -894,10 +894,29 @@ mod tests {
             [],
         )
         .unwrap();
-        let view = customers::lookup(&conn, "C-1").unwrap().unwrap();
+        let view = customers::lookup(&conn, "C-1", 10).unwrap().unwrap();
         assert_eq!(view.first_name.as_deref(), Some("Lucía"));
         assert!(!view.earn_only);
         assert_eq!(view.active_promotions, ["P1"]);
+        // An offer counts only inside its validity: from `valid_from`, before `valid_until`.
+        apply_personal_promotions(
+            &conn,
+            &[PersonalPromotionDelta::Upsert {
+                promotion: tillpass_protocol::sync::PersonalPromotion {
+                    id: tillpass_protocol::sync::PromotionId::new("OFFER-2").unwrap(),
+                    customer: c("C-1"),
+                    promotion_id: tillpass_protocol::sync::PromotionId::new("P2").unwrap(),
+                    enabled: true,
+                    valid_from: Some(100),
+                    valid_until: Some(200),
+                },
+            }],
+        )
+        .unwrap();
+        for (at, expected) in [(99, vec!["P1"]), (100, vec!["P1", "P2"]), (200, vec!["P1"])] {
+            let view = customers::lookup(&conn, "C-1", at).unwrap().unwrap();
+            assert_eq!(view.active_promotions, expected, "at {at}");
+        }
         let applied = apply_customers(
             &conn,
             &[CustomerDelta::Erased {
@@ -908,7 +927,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(applied.erased, ["C-1"]);
-        assert!(customers::lookup(&conn, "C-1").unwrap().is_none());
+        assert!(customers::lookup(&conn, "C-1", 10).unwrap().is_none());
         let left: i64 = conn
             .query_row(
                 "SELECT (SELECT count(*) FROM sales WHERE instr(receipt, 'C-1') > 0)
@@ -942,7 +961,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            customers::lookup(&conn, "C-1")
+            customers::lookup(&conn, "C-1", 10)
                 .unwrap()
                 .unwrap()
                 .active_promotions

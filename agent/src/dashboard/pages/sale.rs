@@ -189,6 +189,7 @@ fn return_block(ctx: &Ctx, r: &ReturnRow, currency: &str) -> Markup {
             h3 {
                 (T::ReturnId.get(lang)) " " span class="code" { (r.return_id) }
                 " · " (days::date_time(r.returned_at, &ctx.tz, lang))
+                @if let Some(till) = &r.till_id { " · " (T::Till.get(lang)) " " (till) }
             }
             dl class="facts" {
                 dt { (T::Refund.get(lang)) } dd { strong { (m(r.refund)) } }

@@ -165,6 +165,8 @@ pub(crate) struct ReturnRow {
     pub savings_reversed: i64,
     /// The engine's `ReturnOutcome`, JSON.
     pub outcome: String,
+    /// The other till of the store that recorded it; `None` for this till.
+    pub till_id: Option<String>,
 }
 
 /// One sale with everything its page shows.
@@ -199,8 +201,9 @@ pub(crate) fn detail(conn: &Connection, sale_id: &str) -> Result<Option<SaleDeta
     };
     let mut stmt = conn
         .prepare_cached(
-            "SELECT return_id, returned_at, refund, savings_reversed, outcome FROM sale_returns
-             WHERE sale_id = ?1 ORDER BY returned_at, return_id",
+            "SELECT return_id, returned_at, refund, savings_reversed, outcome,
+                    CASE WHEN origin = 'store' THEN till_id END
+             FROM sale_returns WHERE sale_id = ?1 ORDER BY returned_at, return_id",
         )
         .map_err(sql)?;
     let returns = stmt
@@ -211,6 +214,7 @@ pub(crate) fn detail(conn: &Connection, sale_id: &str) -> Result<Option<SaleDeta
                 refund: r.get(2)?,
                 savings_reversed: r.get(3)?,
                 outcome: r.get(4)?,
+                till_id: r.get(5)?,
             })
         })
         .map_err(sql)?

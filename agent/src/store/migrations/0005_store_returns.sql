@@ -5,6 +5,7 @@
 -- with the returns already recorded against it anywhere in the store: they are kept
 -- beside this till's own so that a return here continues from what was already given
 -- back. `origin` says which are this till's; `till_id` names the till of a store return.
+-- A store sale's `receipt` is `{}`: its own till answered and printed the receipt.
 ALTER TABLE sale_returns ADD COLUMN origin TEXT NOT NULL DEFAULT 'local'
     CHECK (origin IN ('local', 'store'));
 ALTER TABLE sale_returns ADD COLUMN till_id TEXT;
