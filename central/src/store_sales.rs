@@ -25,8 +25,9 @@ use crate::changes;
 use crate::customers;
 use crate::error::{Error, Result};
 
-/// How long after its last change a sale is still sent to the store's tills: 90 days.
-pub const MAX_AGE_SECS: i64 = 90 * 86_400;
+/// How long after its last change a sale is still sent to the store's tills: 30 days, a
+/// store's usual return period (the tills keep them as long, see the agent's retention).
+pub const MAX_AGE_SECS: i64 = 30 * 86_400;
 
 /// Records a sale of `event.store`, in the ingesting transaction.
 pub fn record_sale(

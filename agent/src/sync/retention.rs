@@ -6,12 +6,16 @@
 //! replay record).
 //!
 //! Sales of the store's other tills (`origin = 'store'`, kept so they can be returned here)
-//! closed before the same period go too, with the store returns recorded against them —
-//! unless this till recorded a return of one, which keeps it.
+//! go after [`STORE_SALE_DAYS`] (or the retention period, when shorter), with the store
+//! returns recorded against them — unless this till recorded a return of one, which keeps
+//! it. Central sends them for as long.
 
 use rusqlite::{Connection, params};
 
 use crate::store::{StoreError, sql};
+
+/// How long sales of the store's other tills are kept: a store's usual return period.
+pub const STORE_SALE_DAYS: u32 = 30;
 
 /// What a purge deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,7 +57,8 @@ pub fn purge(conn: &mut Connection, now: u64, days: u32) -> Result<Purged, Store
         )
         .map_err(sql)?;
     // Store sales never enter the outbox: the plain period applies.
-    let store_cutoff = now.saturating_sub(i64::from(days).saturating_mul(86_400));
+    let store_days = i64::from(days.min(STORE_SALE_DAYS));
+    let store_cutoff = now.saturating_sub(store_days.saturating_mul(86_400));
     tx.execute(
         "DELETE FROM sale_returns WHERE origin = 'store' AND sale_id IN (
            SELECT s.sale_id FROM sales s WHERE s.origin = 'store' AND s.closed_at < ?1

@@ -662,7 +662,7 @@ mod tests {
         let mut conn = store.conn();
         let day = 86_400;
         let now = 1_000 * day;
-        for (id, days_ago) in [("OLD", 200), ("OLD-RETURNED-HERE", 200), ("RECENT", 10)] {
+        for (id, days_ago) in [("OLD", 31), ("OLD-RETURNED-HERE", 31), ("RECENT", 29)] {
             let (mut item, _) = store_sale(true);
             item.sale.sale_id = sync::SaleId::new(id).unwrap();
             item.closed_at = now - days_ago * day;
