@@ -505,7 +505,9 @@ pub async fn cancel_session(
     .await
 }
 
-/// Records a return against the closed sale `id`.
+/// Records a return against the closed sale `id`: a sale closed at this till, or at another
+/// till of the store once this till has received it from central (for 30 days). Each return
+/// continues from every earlier return of the sale, at whichever till.
 #[utoipa::path(post, path = "/v1/sessions/{id}/returns", tag = "sessions",
     params(("id" = String, Path, description = "The closed sale's id"),
            ("Idempotency-Key" = String, Header, description = "Required")),
