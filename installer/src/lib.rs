@@ -5,7 +5,8 @@
 //!
 //! ## Map
 //! - [`layout`]: every path tillpass uses, below an optional staging root (`--root`).
-//! - [`uninstall`]: removal that keeps, or refuses to purge, unsynced sales.
+//! - [`uninstall`]: removal that keeps, or refuses to purge, unsynced sales; on a live
+//!   till it stops and disables the service first.
 //! - [`tls`]: the TLS provider for HTTPS to central.
 //! - [`fsops`]: idempotent, atomic file-system steps that report what they changed.
 //! - [`assets`]: the embedded systemd unit, udev rules, sysusers.d and tmpfiles.d files.
@@ -13,14 +14,16 @@
 //! - [`enrol`]: presenting the one-time code to central and keeping its answer.
 //! - [`install`]: the install steps in order, and the agent configuration they write.
 //! - [`keys`]: the till's Ed25519 key and the POS API bearer token.
-//! - [`system`]: the machine behind a trait (commands, HTTP, accounts, clock), with a
-//!   recording implementation that is how the live-system steps are tested.
+//! - [`system`]: the machine behind a trait (commands, HTTP, accounts, clock). Its
+//!   recording implementation, `system::recorder` (test builds only, re-exported as
+//!   `system::Recorder`), is how the live-system steps are tested.
 //! - [`service`]: the live-system steps: service user, ownership, udev, systemd, start and
-//!   wait for `/readyz`.
+//!   wait for `/readyz`; at uninstall, stop and disable the unit, then reload systemd and
+//!   udev.
 //! - [`agent`]: the agent as the installer drives it: `/readyz`, running it from a staged
 //!   root, `tillpass manager add`.
 //! - [`upgrade`]: stop, back up the database, swap the binary, start, roll back both if
-//!   the new agent does not come up.
+//!   the new agent does not come up; keep only the newest upgrade backups.
 //!
 //! ## Rules
 //! - **Safe to re-run.** Every step first looks at what is there; a second `install`

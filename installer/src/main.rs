@@ -72,8 +72,10 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 60)]
         ready_timeout: u64,
     },
-    /// Removes tillpass. Without --purge the configuration, the till's key and its data
-    /// stay (a reinstall continues where it left off). --purge removes them too, and
+    /// Removes tillpass. On this machine (no --root) it first stops the agent and disables
+    /// it at boot, then removes the unit, udev rules, sysusers.d and tmpfiles.d files and
+    /// reloads systemd and udev. Without --purge the configuration, the till's key and its
+    /// data stay (a reinstall continues where it left off). --purge removes them too, and
     /// refuses while sales have not reached central, unless --force is also given.
     Uninstall {
         /// Also remove the configuration, keys and data.
@@ -82,7 +84,8 @@ enum Command {
         /// Purge even if unsynced events would be lost.
         #[arg(long, requires = "purge")]
         force: bool,
-        /// Uninstall from a till staged below this folder.
+        /// Uninstall from a till staged below this folder (nothing is stopped or reloaded:
+        /// nothing runs there).
         #[arg(long, value_name = "DIR", default_value = "/")]
         root: PathBuf,
     },
@@ -258,13 +261,20 @@ fn main() -> ExitCode {
             }
         }
         Command::Uninstall { purge, force, root } => {
-            match uninstall::uninstall(&Layout::new(root), purge, force) {
-                Ok(removed) => {
-                    for path in removed {
-                        println!("removed {path}");
-                    }
-                    ExitCode::SUCCESS
-                }
+            let layout = Layout::new(root);
+            let options = uninstall::UninstallOptions {
+                service: layout.is_live(),
+                layout,
+                purge,
+                force,
+            };
+            let mut done = Vec::new();
+            let result = uninstall::uninstall(&Host, &options, &mut done);
+            for step in &done {
+                println!("{step}");
+            }
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("tillpass-install: {e}");
                     ExitCode::FAILURE

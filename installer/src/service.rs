@@ -1,11 +1,13 @@
-//! The live-system steps of `install` (only on `/`, never on a staged `--root`): the
+//! The live-system steps (only on `/`, never on a staged `--root`). For `install`: the
 //! service user and group, ownership of the configuration and state directories, udev,
-//! systemd, and starting the agent until its `/readyz` answers.
+//! systemd, and starting the agent until its `/readyz` answers. For `uninstall`: stopping
+//! and disabling the unit before its files go, and reloading systemd and udev after.
 //!
 //! Every step goes through [`System`], so a test can check their order and arguments with
-//! [`crate::system::Recorder`]; that is the only test they have, because the machines this
-//! project is tested on do not run systemd as PID 1. Every failed command is explained:
-//! what the step was for, the command line, its output, and what to do.
+//! `crate::system::Recorder` (test builds only); that is the only test they have, because
+//! the machines this project is tested on do not run systemd as PID 1. Every failed
+//! command is explained: what the step was for, the command line, its output, and what to
+//! do.
 
 use std::fmt;
 use std::time::Duration;
@@ -14,7 +16,7 @@ use thiserror::Error;
 
 use crate::agent;
 use crate::layout::Layout;
-use crate::system::{self, Command, CommandError, System};
+use crate::system::{self, Command, CommandError, Output, System};
 
 /// The unit's name.
 pub const UNIT: &str = "tillpass.service";
@@ -274,6 +276,129 @@ pub fn start_unit(
         JOURNAL_HINT,
         actions,
     )?;
+    Ok(())
+}
+
+/// Whether `systemctl stop` answered that systemd does not know the unit (exit 5, "Unit
+/// tillpass.service not loaded."): nothing runs, so there is nothing to stop.
+fn not_loaded(output: &Output) -> bool {
+    output.code == Some(5) || output.stderr.contains("not loaded")
+}
+
+/// Whether `systemctl disable` answered that the unit file is gone ("Unit file
+/// tillpass.service does not exist.", or "No such file or directory" from older systemd):
+/// it is not enabled anywhere, so there is nothing to disable.
+fn no_unit_file(output: &Output) -> bool {
+    output.stderr.contains("does not exist") || output.stderr.contains("No such file or directory")
+}
+
+/// Runs `systemctl <verb> tillpass.service` for `step`; an answer `gone` recognises means
+/// the unit is already out of the way and is recorded as `already`.
+fn systemctl_unless_gone(
+    system: &dyn System,
+    step: &str,
+    verb: &str,
+    hint: &str,
+    gone: fn(&Output) -> bool,
+    already: &str,
+    actions: &mut Vec<Action>,
+) -> Result<(), CommandError> {
+    let command = Command::new("systemctl", &[verb, UNIT]);
+    let result = system.run(&command);
+    if result
+        .as_ref()
+        .is_ok_and(|output| !output.success() && gone(output))
+    {
+        actions.push(Action::AlreadyDone(already.to_owned()));
+        return Ok(());
+    }
+    system::explain(step, &command, hint, result)?;
+    actions.push(Action::Ran(command.line()));
+    Ok(())
+}
+
+/// First step of a live uninstall, before any file is removed: stops the agent and
+/// disables it at boot. A unit systemd does not know (never installed, or a re-run after
+/// an uninstall) counts as already stopped and disabled; a machine without systemd has
+/// nothing to stop.
+pub fn stop_and_disable_unit(
+    system: &dyn System,
+    actions: &mut Vec<Action>,
+) -> Result<(), CommandError> {
+    if !system.booted_with_systemd() {
+        actions.push(Action::Skipped(
+            "stopping and disabling the agent: this machine does not run systemd (no \
+             /run/systemd/system); stop a `tillpass run` started by other means yourself"
+                .to_owned(),
+        ));
+        return Ok(());
+    }
+    systemctl_unless_gone(
+        system,
+        "stopping the agent",
+        "stop",
+        &format!(
+            "Nothing was removed. See why with `systemctl status {UNIT}` and `journalctl -u \
+             tillpass -n 50 --no-pager`; stop it by hand (`systemctl kill {UNIT}` if it \
+             hangs), then run uninstall again"
+        ),
+        not_loaded,
+        &format!("{UNIT} is not loaded: nothing to stop"),
+        actions,
+    )?;
+    systemctl_unless_gone(
+        system,
+        "disabling the agent at boot",
+        "disable",
+        &format!(
+            "The agent is stopped; nothing was removed. Disable it by hand with `systemctl \
+             disable {UNIT}`, then run uninstall again"
+        ),
+        no_unit_file,
+        &format!("{UNIT} has no unit file: nothing to disable"),
+        actions,
+    )
+}
+
+/// Last step of a live uninstall, after the unit, udev rules, sysusers.d and tmpfiles.d
+/// files are removed: `systemctl daemon-reload` so systemd forgets the unit, and `udevadm
+/// control --reload` so udev forgets the scanner rules. Each is skipped, and says why, where
+/// its program does not run this machine.
+pub fn forget_unit_and_rules(
+    system: &dyn System,
+    actions: &mut Vec<Action>,
+) -> Result<(), CommandError> {
+    if system.booted_with_systemd() {
+        run(
+            system,
+            "reloading systemd after removing the unit",
+            "systemctl",
+            &["daemon-reload"],
+            "Everything else is removed. Run `systemctl daemon-reload` and `udevadm control \
+             --reload` by hand so systemd and udev forget tillpass",
+            actions,
+        )?;
+    } else {
+        actions.push(Action::Skipped(
+            "systemd reload: this machine does not run systemd".to_owned(),
+        ));
+    }
+    if system.has_program("udevadm") {
+        run(
+            system,
+            "reloading udev after removing the scanner rules",
+            "udevadm",
+            &["control", "--reload"],
+            "Everything else is removed. Run `udevadm control --reload` by hand (or reboot) \
+             so udev forgets the scanner rules",
+            actions,
+        )?;
+    } else {
+        actions.push(Action::Skipped(
+            "udev reload: udevadm not found; udev forgets the scanner rules at the next boot"
+                .to_owned(),
+        ));
+    }
     Ok(())
 }
 

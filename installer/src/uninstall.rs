@@ -5,19 +5,70 @@
 //! configuration, the till's key and the state directory stay, so a reinstall picks up
 //! where it left off. `--purge` also removes those, and refuses while the outbox still holds
 //! events central has not acknowledged, unless `--force` is given as well.
+//!
+//! On a live till (not under `--root`) the agent is stopped and disabled first
+//! (`systemctl stop`, then `systemctl disable`; a unit systemd does not know counts as
+//! done), and once the files are gone systemd and udev are told (`systemctl daemon-reload`,
+//! `udevadm control --reload`); see [`crate::service`]. A purge counts the outbox before
+//! anything is touched (so a refusal leaves the agent running to send its events) and again
+//! once the agent is stopped (so a sale made in between is not lost). Under `--root`
+//! nothing runs, so those steps are skipped, and the output says so.
+//!
+//! Order: outbox check → stop → disable → outbox check again → unit, udev, sysusers.d and
+//! tmpfiles.d files → (purge) configuration and state directories → systemd and udev
+//! reload. Each step is safe to run again: a failed uninstall is finished by running it
+//! again.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 use thiserror::Error;
 
 use crate::fsops::FsError;
 use crate::layout::Layout;
+use crate::service::{self, Action};
+use crate::system::{CommandError, System};
 
 /// The agent's database file inside the state directory.
 pub const DB_FILE: &str = "tillpass.db";
 
-/// Why an uninstall stopped.
+/// What `uninstall` is asked to do.
+#[derive(Debug, Clone)]
+pub struct UninstallOptions {
+    /// The till: `/`, or a staged root.
+    pub layout: Layout,
+    /// Also remove the configuration, the keys and the state directory.
+    pub purge: bool,
+    /// Purge even while the outbox holds events central has not acknowledged.
+    pub force: bool,
+    /// Stop and disable the unit before its files go, and reload systemd and udev after:
+    /// a live till (`layout.is_live()`). False on a staged root, where nothing runs. (A
+    /// field rather than `layout.is_live()` so that tests can run the live steps on a
+    /// temporary folder with a recording [`System`].)
+    pub service: bool,
+}
+
+/// One thing an uninstall did, in the order it did them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    /// A file or a directory (with everything in it) was removed.
+    Removed(PathBuf),
+    /// A live-system step: a command ran, was not needed, or was skipped.
+    Service(Action),
+}
+
+impl fmt::Display for Done {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Done::Removed(path) => write!(f, "removed {}", path.display()),
+            Done::Service(action) => action.fmt(f),
+        }
+    }
+}
+
+/// Why an uninstall stopped. What was done before the failing step stays done; running
+/// uninstall again continues from there.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum UninstallError {
@@ -28,6 +79,16 @@ pub enum UninstallError {
          somewhere safe and purge with --force"
     )]
     Unsynced(i64, String),
+    /// The outbox was empty before the agent was stopped, but not after: it wrote events
+    /// in between.
+    #[error(
+        "refusing to purge: {0} sale and loyalty events reached the outbox while the agent \
+         was being stopped and have not reached central yet. Nothing was removed, but the \
+         agent is now stopped and disabled: start it again with `systemctl enable --now \
+         tillpass.service`, wait until `tillpass status` shows an empty outbox and purge \
+         again, or copy {1} somewhere safe and purge with --force"
+    )]
+    UnsyncedAfterStop(i64, String),
     /// The database could not be read to count the outbox.
     #[error(
         "cannot read the outbox in {path}: {detail}. Nothing was removed; purge with --force \
@@ -39,6 +100,9 @@ pub enum UninstallError {
         /// Why.
         detail: String,
     },
+    /// A live-system step (stopping, disabling, reloading) failed.
+    #[error(transparent)]
+    Command(#[from] CommandError),
     /// A file could not be removed.
     #[error(transparent)]
     Fs(#[from] FsError),
@@ -59,9 +123,16 @@ pub fn unsynced_events(state_dir: &Path) -> Result<i64, UninstallError> {
         .map_err(err)
 }
 
-/// Removes tillpass's files below `layout`; returns what was removed.
-pub fn uninstall(layout: &Layout, purge: bool, force: bool) -> Result<Vec<String>, UninstallError> {
-    if purge && !force {
+/// Removes tillpass from the till `options` names, recording into `done` what it did (also
+/// when it fails part way).
+pub fn uninstall(
+    system: &dyn System,
+    options: &UninstallOptions,
+    done: &mut Vec<Done>,
+) -> Result<(), UninstallError> {
+    let layout = &options.layout;
+    let check_outbox = options.purge && !options.force;
+    if check_outbox {
         let pending = unsynced_events(&layout.state_dir())?;
         if pending > 0 {
             return Err(UninstallError::Unsynced(
@@ -70,7 +141,27 @@ pub fn uninstall(layout: &Layout, purge: bool, force: bool) -> Result<Vec<String
             ));
         }
     }
-    let mut removed = Vec::new();
+    if options.service {
+        live_step(done, |actions| {
+            service::stop_and_disable_unit(system, actions)
+        })?;
+        if check_outbox {
+            // Nothing writes to the database any more: this count is final.
+            let pending = unsynced_events(&layout.state_dir())?;
+            if pending > 0 {
+                return Err(UninstallError::UnsyncedAfterStop(
+                    pending,
+                    layout.state_dir().display().to_string(),
+                ));
+            }
+        }
+    } else {
+        done.push(Done::Service(Action::Skipped(format!(
+            "staged below {}: nothing runs there, so stopping and disabling the agent and \
+             reloading systemd and udev are left out",
+            layout.root().display()
+        ))));
+    }
     for file in [
         layout.unit_file(),
         layout.udev_rules(),
@@ -78,7 +169,7 @@ pub fn uninstall(layout: &Layout, purge: bool, force: bool) -> Result<Vec<String
         layout.tmpfiles(),
     ] {
         match std::fs::remove_file(&file) {
-            Ok(()) => removed.push(file.display().to_string()),
+            Ok(()) => done.push(Done::Removed(file)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(FsError {
@@ -90,10 +181,10 @@ pub fn uninstall(layout: &Layout, purge: bool, force: bool) -> Result<Vec<String
             }
         }
     }
-    if purge {
+    if options.purge {
         for dir in [layout.config_dir(), layout.state_dir()] {
             match std::fs::remove_dir_all(&dir) {
-                Ok(()) => removed.push(dir.display().to_string()),
+                Ok(()) => done.push(Done::Removed(dir)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
                     return Err(FsError {
@@ -106,40 +197,320 @@ pub fn uninstall(layout: &Layout, purge: bool, force: bool) -> Result<Vec<String
             }
         }
     }
-    Ok(removed)
+    if options.service {
+        live_step(done, |actions| {
+            service::forget_unit_and_rules(system, actions)
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs a live-system step, recording what it did into `done` whether it fails or not.
+fn live_step(
+    done: &mut Vec<Done>,
+    step: impl FnOnce(&mut Vec<Action>) -> Result<(), CommandError>,
+) -> Result<(), CommandError> {
+    let mut actions = Vec::new();
+    let result = step(&mut actions);
+    done.extend(actions.into_iter().map(Done::Service));
+    result
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::*;
     use crate::fsops::{ensure_dir, ensure_file};
+    use crate::system::{Account, Command, HttpAnswer, Output, Recorder};
 
+    /// A till with the four system files, a configuration with the key, and a state
+    /// directory.
     fn staged() -> (tempfile::TempDir, Layout) {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path());
         ensure_dir(&layout.config_dir(), 0o750).unwrap();
         ensure_dir(&layout.state_dir(), 0o750).unwrap();
-        ensure_dir(layout.unit_file().parent().unwrap(), 0o755).unwrap();
-        ensure_file(&layout.unit_file(), b"unit", 0o644).unwrap();
+        for file in system_files(&layout) {
+            ensure_dir(file.parent().unwrap(), 0o755).unwrap();
+            ensure_file(&file, b"ours", 0o644).unwrap();
+        }
         ensure_file(&layout.till_key(), b"key", 0o600).unwrap();
         (dir, layout)
     }
 
+    fn system_files(layout: &Layout) -> [PathBuf; 4] {
+        [
+            layout.unit_file(),
+            layout.udev_rules(),
+            layout.sysusers(),
+            layout.tmpfiles(),
+        ]
+    }
+
     fn outbox(layout: &Layout, events: i64) {
         let conn = Connection::open(layout.state_dir().join(DB_FILE)).unwrap();
-        conn.execute_batch("CREATE TABLE outbox (seq INTEGER PRIMARY KEY)")
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY)")
             .unwrap();
-        for i in 0..events {
-            conn.execute("INSERT INTO outbox(seq) VALUES (?1)", [i + 1])
+        for _ in 0..events {
+            conn.execute("INSERT INTO outbox DEFAULT VALUES", [])
                 .unwrap();
         }
+    }
+
+    fn options(layout: &Layout, purge: bool, force: bool, service: bool) -> UninstallOptions {
+        UninstallOptions {
+            layout: layout.clone(),
+            purge,
+            force,
+            service,
+        }
+    }
+
+    fn removed(done: &[Done]) -> Vec<PathBuf> {
+        done.iter()
+            .filter_map(|d| match d {
+                Done::Removed(path) => Some(path.clone()),
+                Done::Service(_) => None,
+            })
+            .collect()
+    }
+
+    fn ran(line: &str) -> Done {
+        Done::Service(Action::Ran(line.to_owned()))
+    }
+
+    /// A [`Recorder`] that also calls `hook` with every command before answering it, to
+    /// look at the files at that moment or to change them as the real command would.
+    struct Hooked<F: Fn(&Command)> {
+        inner: Recorder,
+        hook: F,
+    }
+
+    impl<F: Fn(&Command)> System for Hooked<F> {
+        fn has_program(&self, program: &str) -> bool {
+            self.inner.has_program(program)
+        }
+        fn booted_with_systemd(&self) -> bool {
+            self.inner.booted_with_systemd()
+        }
+        fn run(&self, command: &Command) -> std::io::Result<Output> {
+            (self.hook)(command);
+            self.inner.run(command)
+        }
+        fn http_get(
+            &self,
+            url: &str,
+            headers: &[(&str, String)],
+            timeout: Duration,
+        ) -> Result<HttpAnswer, String> {
+            self.inner.http_get(url, headers, timeout)
+        }
+        fn user(&self, name: &str) -> Option<Account> {
+            self.inner.user(name)
+        }
+        fn group(&self, name: &str) -> Option<u32> {
+            self.inner.group(name)
+        }
+        fn now(&self) -> Instant {
+            self.inner.now()
+        }
+        fn pause(&self, duration: Duration) {
+            self.inner.pause(duration);
+        }
+    }
+
+    #[test]
+    fn a_live_uninstall_stops_and_disables_before_removing_and_reloads_after() {
+        let (_dir, layout) = staged();
+        let files = system_files(&layout);
+        let system = Hooked {
+            inner: Recorder::new(),
+            hook: |command: &Command| {
+                let all_there = files.iter().all(|f| f.exists());
+                let none_there = files.iter().all(|f| !f.exists());
+                match command.line().as_str() {
+                    "systemctl stop tillpass.service" | "systemctl disable tillpass.service" => {
+                        assert!(all_there, "{command} runs before any file is removed");
+                    }
+                    "systemctl daemon-reload" | "udevadm control --reload" => {
+                        assert!(none_there, "{command} runs once every file is removed");
+                    }
+                    other => panic!("unexpected command {other}"),
+                }
+            },
+        };
+        let mut done = Vec::new();
+        uninstall(&system, &options(&layout, false, false, true), &mut done).unwrap();
+        assert_eq!(
+            system.inner.lines(),
+            vec![
+                "systemctl stop tillpass.service",
+                "systemctl disable tillpass.service",
+                "systemctl daemon-reload",
+                "udevadm control --reload",
+            ]
+        );
+        let mut expected = vec![
+            ran("systemctl stop tillpass.service"),
+            ran("systemctl disable tillpass.service"),
+        ];
+        expected.extend(system_files(&layout).into_iter().map(Done::Removed));
+        expected.push(ran("systemctl daemon-reload"));
+        expected.push(ran("udevadm control --reload"));
+        assert_eq!(done, expected);
+        // Without --purge the data stays.
+        assert!(layout.till_key().exists());
+        assert!(layout.state_dir().exists());
+    }
+
+    #[test]
+    fn a_unit_systemd_does_not_know_counts_as_stopped_and_disabled() {
+        let (_dir, layout) = staged();
+        let system = Recorder::new();
+        system.answer(
+            "systemctl stop",
+            vec![Output::failed(
+                5,
+                "Failed to stop tillpass.service: Unit tillpass.service not loaded.",
+            )],
+        );
+        system.answer(
+            "systemctl disable",
+            vec![Output::failed(
+                1,
+                "Failed to disable unit: Unit file tillpass.service does not exist.",
+            )],
+        );
+        let mut done = Vec::new();
+        uninstall(&system, &options(&layout, false, false, true), &mut done).unwrap();
+        assert_eq!(
+            done[..2],
+            [
+                Done::Service(Action::AlreadyDone(
+                    "tillpass.service is not loaded: nothing to stop".to_owned()
+                )),
+                Done::Service(Action::AlreadyDone(
+                    "tillpass.service has no unit file: nothing to disable".to_owned()
+                )),
+            ]
+        );
+        assert_eq!(removed(&done), system_files(&layout));
+        assert_eq!(
+            system.lines()[2..],
+            ["systemctl daemon-reload", "udevadm control --reload"]
+        );
+    }
+
+    #[test]
+    fn a_failing_stop_names_step_command_output_and_what_to_do_and_removes_nothing() {
+        let (_dir, layout) = staged();
+        outbox(&layout, 0);
+        let system = Recorder::new();
+        system.answer(
+            "systemctl stop",
+            vec![Output::failed(
+                1,
+                "Failed to stop tillpass.service: Interactive authentication required.\n\
+                 See system logs and 'systemctl status tillpass.service' for details.\n",
+            )],
+        );
+        let mut done = Vec::new();
+        let err = uninstall(&system, &options(&layout, true, false, true), &mut done).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, UninstallError::Command(_)), "{text}");
+        assert!(
+            text.starts_with(
+                "stopping the agent: `systemctl stop tillpass.service` exited with status 1: \
+                 Failed to stop tillpass.service: Interactive authentication required. / See \
+                 system logs"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Nothing was removed."), "{text}");
+        assert!(text.contains("then run uninstall again"), "{text}");
+        assert_eq!(system.lines(), vec!["systemctl stop tillpass.service"]);
+        assert!(done.is_empty(), "{done:?}");
+        for file in system_files(&layout) {
+            assert!(file.exists(), "{} kept", file.display());
+        }
+        assert!(layout.state_dir().join(DB_FILE).exists());
+        assert!(layout.till_key().exists());
+    }
+
+    #[test]
+    fn a_failing_reload_says_everything_else_is_done() {
+        let (_dir, layout) = staged();
+        let system = Recorder::new();
+        system.answer(
+            "systemctl daemon-reload",
+            vec![Output::failed(1, "Failed to reload daemon: Access denied")],
+        );
+        let mut done = Vec::new();
+        let err = uninstall(&system, &options(&layout, false, false, true), &mut done)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "reloading systemd after removing the unit: `systemctl daemon-reload` exited \
+                 with status 1: Failed to reload daemon: Access denied. Everything else is \
+                 removed."
+            ),
+            "{err}"
+        );
+        assert!(err.contains("`udevadm control --reload` by hand"), "{err}");
+        assert_eq!(removed(&done), system_files(&layout));
+        assert_eq!(system.lines().last().unwrap(), "systemctl daemon-reload");
+    }
+
+    #[test]
+    fn under_root_no_command_runs_and_the_output_says_why() {
+        let (dir, layout) = staged();
+        let system = Recorder::new();
+        let mut done = Vec::new();
+        uninstall(&system, &options(&layout, false, false, false), &mut done).unwrap();
+        assert!(system.lines().is_empty(), "{:?}", system.lines());
+        assert_eq!(
+            done[0].to_string(),
+            format!(
+                "skipped staged below {}: nothing runs there, so stopping and disabling the \
+                 agent and reloading systemd and udev are left out",
+                dir.path().display()
+            )
+        );
+        assert_eq!(removed(&done), system_files(&layout));
+        assert_eq!(done.len(), 5);
+    }
+
+    #[test]
+    fn a_live_till_without_systemd_or_udevadm_skips_those_steps() {
+        let (_dir, layout) = staged();
+        let system = Recorder::new().without_systemd().without_program("udevadm");
+        let mut done = Vec::new();
+        uninstall(&system, &options(&layout, false, false, true), &mut done).unwrap();
+        assert!(system.lines().is_empty(), "{:?}", system.lines());
+        let skipped: Vec<String> = done
+            .iter()
+            .filter(|d| matches!(d, Done::Service(Action::Skipped(_))))
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(skipped.len(), 3, "{skipped:?}");
+        assert!(skipped[0].contains("does not run systemd"), "{skipped:?}");
+        assert!(skipped[2].contains("udevadm not found"), "{skipped:?}");
+        assert_eq!(removed(&done), system_files(&layout));
     }
 
     #[test]
     fn without_purge_data_and_keys_stay() {
         let (_dir, layout) = staged();
-        let removed = uninstall(&layout, false, false).unwrap();
-        assert_eq!(removed.len(), 1);
+        let mut done = Vec::new();
+        uninstall(
+            &Recorder::new(),
+            &options(&layout, false, false, false),
+            &mut done,
+        )
+        .unwrap();
+        assert_eq!(removed(&done), system_files(&layout));
         assert!(!layout.unit_file().exists());
         assert!(layout.till_key().exists());
         assert!(layout.state_dir().exists());
@@ -149,20 +520,80 @@ mod tests {
     fn purge_refuses_while_events_are_unsynced_unless_forced() {
         let (_dir, layout) = staged();
         outbox(&layout, 3);
-        let err = uninstall(&layout, true, false).unwrap_err();
+        let system = Recorder::new();
+        let mut done = Vec::new();
+        let err = uninstall(&system, &options(&layout, true, false, true), &mut done).unwrap_err();
         assert!(matches!(err, UninstallError::Unsynced(3, _)), "{err}");
         assert!(layout.unit_file().exists(), "nothing removed on refusal");
         assert!(layout.state_dir().join(DB_FILE).exists());
-        uninstall(&layout, true, true).unwrap();
+        assert!(
+            system.lines().is_empty(),
+            "the agent keeps running to send its events: {:?}",
+            system.lines()
+        );
+        assert!(done.is_empty());
+        uninstall(&system, &options(&layout, true, true, true), &mut done).unwrap();
         assert!(!layout.state_dir().exists());
         assert!(!layout.config_dir().exists());
+        assert_eq!(system.lines().len(), 4);
     }
 
     #[test]
-    fn purge_of_a_synced_till_removes_everything() {
+    fn events_written_while_the_agent_stops_still_block_the_purge() {
         let (_dir, layout) = staged();
         outbox(&layout, 0);
-        uninstall(&layout, true, false).unwrap();
+        let system = Hooked {
+            inner: Recorder::new(),
+            // The last sale commits while systemd stops the agent.
+            hook: |command: &Command| {
+                if command.line() == "systemctl stop tillpass.service" {
+                    outbox(&layout, 1);
+                }
+            },
+        };
+        let mut done = Vec::new();
+        let err = uninstall(&system, &options(&layout, true, false, true), &mut done).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, UninstallError::UnsyncedAfterStop(1, _)),
+            "{text}"
+        );
+        assert!(
+            text.contains("systemctl enable --now tillpass.service"),
+            "{text}"
+        );
+        assert_eq!(
+            system.inner.lines(),
+            vec![
+                "systemctl stop tillpass.service",
+                "systemctl disable tillpass.service"
+            ]
+        );
+        assert!(removed(&done).is_empty(), "{done:?}");
+        assert!(layout.unit_file().exists());
+        assert!(layout.state_dir().join(DB_FILE).exists());
+    }
+
+    #[test]
+    fn purge_of_a_synced_till_removes_everything_and_then_reloads() {
+        let (_dir, layout) = staged();
+        outbox(&layout, 0);
+        let system = Recorder::new();
+        let mut done = Vec::new();
+        uninstall(&system, &options(&layout, true, false, true), &mut done).unwrap();
         assert!(!layout.state_dir().exists());
+        assert!(!layout.config_dir().exists());
+        let mut expected = system_files(&layout).to_vec();
+        expected.extend([layout.config_dir(), layout.state_dir()]);
+        assert_eq!(removed(&done), expected);
+        assert_eq!(
+            done.last().unwrap(),
+            &ran("udevadm control --reload"),
+            "the reloads come last"
+        );
+        // A second run finds everything done.
+        let mut again = Vec::new();
+        uninstall(&system, &options(&layout, true, false, true), &mut again).unwrap();
+        assert!(removed(&again).is_empty());
     }
 }

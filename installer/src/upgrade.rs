@@ -12,6 +12,9 @@
 //! 5. If it does not come up: stop it, put the previous binary back, set the database the
 //!    new agent touched aside in the backups folder (never deleted) and restore the
 //!    backup, then start the previous agent again (under systemd).
+//! 6. Once the new agent is ready, delete all but the newest [`UPGRADE_BACKUPS_KEPT`]
+//!    upgrade backups (always keeping the one just made). Only the installer's own backups
+//!    are recognised, by name; the databases a refused upgrade set aside are never deleted.
 //!
 //! A till installed from the `.deb` is upgraded by the package manager instead; this is
 //! for tills installed with `install --agent-binary` and for image builders.
@@ -108,6 +111,13 @@ pub enum UpgradeError {
     },
 }
 
+/// How many database backups made by `upgrade` (`tillpass-<unix time>-before-upgrade.db`,
+/// or `…-before-upgrade-<n>.db` for a second one in the same second, in the backups folder)
+/// a successful upgrade keeps: the newest ones, always including the one it just made.
+/// Older ones are deleted. The databases a refused upgrade set aside
+/// (`…-refused-upgrade….db`) and any other file there are never touched.
+pub const UPGRADE_BACKUPS_KEPT: usize = 3;
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -175,6 +185,107 @@ pub fn backup_database(layout: &Layout) -> Result<Option<PathBuf>, String> {
     fsync(&target).map_err(|e| e.to_string())?;
     fsync(&layout.backup_dir()).map_err(|e| e.to_string())?;
     Ok(Some(target))
+}
+
+/// `text` as a number when it is nothing but ASCII digits (no sign, no spaces).
+fn digits(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// The age order of a backup [`backup_database`] made, from its file name
+/// (`tillpass-<unix time>-before-upgrade[-<n>].db`, see `fresh`): (time, n). `None` for
+/// every other name, the set-aside `…-refused-upgrade….db` databases included.
+fn upgrade_backup_order(name: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix("tillpass-")?.strip_suffix(".db")?;
+    let (time, n) = rest.split_once("-before-upgrade")?;
+    let n = match n {
+        "" => 1,
+        more => digits(more.strip_prefix('-')?).filter(|n| *n >= 2)?,
+    };
+    Some((digits(time)?, n))
+}
+
+/// Deletes all but the newest `keep` database backups `upgrade` made in the backups folder
+/// (with any `-wal`/`-shm` SQLite left beside them), never `current`: the backup this
+/// upgrade just made stays whatever its name says about time (a clock set back). Files
+/// with other names are not touched. Returns what was deleted, oldest last.
+pub fn prune_backups(
+    layout: &Layout,
+    keep: usize,
+    current: Option<&Path>,
+) -> Result<Vec<PathBuf>, FsError> {
+    let dir = layout.backup_dir();
+    let listing_err = |source| FsError {
+        action: "listing",
+        path: dir.clone(),
+        source,
+    };
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(listing_err(e)),
+    };
+    let mut backups = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(listing_err)?;
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        let order = entry.file_name().to_str().and_then(upgrade_backup_order);
+        if let (true, Some(order)) = (is_file, order) {
+            backups.push((order, entry.path()));
+        }
+    }
+    // Newest first, then the one just made in front of them all.
+    backups.sort_by(|a, b| b.cmp(a));
+    let current_name = current.and_then(Path::file_name);
+    if let Some(at) = backups
+        .iter()
+        .position(|(_, path)| current_name.is_some_and(|name| path.file_name() == Some(name)))
+    {
+        let just_made = backups.remove(at);
+        backups.insert(0, just_made);
+    }
+    let mut deleted = Vec::new();
+    for (_, path) in backups.into_iter().skip(keep) {
+        for suffix in ["", "-wal", "-shm"] {
+            let file = with_suffix(&path, suffix);
+            match fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(FsError {
+                        action: "deleting the old backup",
+                        path: file,
+                        source,
+                    });
+                }
+            }
+        }
+        deleted.push(path);
+    }
+    Ok(deleted)
+}
+
+/// After a successful upgrade: [`prune_backups`] down to [`UPGRADE_BACKUPS_KEPT`]. A file
+/// that cannot be deleted does not undo the upgrade; it is reported.
+fn prune_after_upgrade(layout: &Layout, current: Option<&Path>, actions: &mut Vec<Action>) {
+    match prune_backups(layout, UPGRADE_BACKUPS_KEPT, current) {
+        Ok(deleted) if deleted.is_empty() => {}
+        Ok(deleted) => {
+            let names: Vec<String> = deleted.iter().map(|p| p.display().to_string()).collect();
+            actions.push(Action::Ran(format!(
+                "kept the newest {UPGRADE_BACKUPS_KEPT} database backups; deleted the older {}",
+                names.join(", ")
+            )));
+        }
+        Err(e) => actions.push(Action::Skipped(format!(
+            "deleting old database backups: {e}. The upgrade itself succeeded; delete old \
+             tillpass-*-before-upgrade*.db files from {} by hand to free space",
+            layout.backup_dir().display()
+        ))),
+    }
 }
 
 /// Sets the current database (and its `-wal`/`-shm`) aside in the backups folder and puts
@@ -311,6 +422,7 @@ pub fn upgrade(
             actions.push(Action::Ran(
                 "started the new agent: migrations ran and /readyz answered".to_owned(),
             ));
+            prune_after_upgrade(layout, backup.as_deref(), actions);
             return Ok(());
         }
         Err(cause) => cause,
@@ -488,6 +600,144 @@ mod tests {
                 .mode()
                 & 0o777,
             0o640
+        );
+    }
+
+    /// Files in the backups folder, by name, sorted.
+    fn backup_names(layout: &Layout) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(layout.backup_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Earlier upgrades' backups (times with 3 and 4 digits, so that a text sort would get
+    /// the age wrong, and two in one second), a refused upgrade's databases, and files
+    /// that are not the installer's.
+    fn earlier_upgrades(layout: &Layout) {
+        fsops::ensure_dir(&layout.backup_dir(), 0o750).unwrap();
+        for name in [
+            "tillpass-999-before-upgrade.db",
+            "tillpass-999-before-upgrade.db-wal",
+            "tillpass-1000-before-upgrade.db",
+            "tillpass-1000-before-upgrade-2.db",
+            "tillpass-5000-before-upgrade.db",
+            "tillpass-900-refused-upgrade.db",
+            "tillpass-900-refused-upgrade.db-wal",
+            "tillpass-901-refused-upgrade-2.db",
+            "tillpass-+7-before-upgrade.db",
+            "tillpass-800-before-upgrade-1.db",
+            "notes.txt",
+        ] {
+            fs::write(layout.backup_dir().join(name), name).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_successful_upgrade_keeps_the_newest_three_backups_and_every_refused_database() {
+        let (dir, layout) = till();
+        earlier_upgrades(&layout);
+        let new = dir.path().join("new-tillpass");
+        fs::write(&new, b"new agent").unwrap();
+        let system = Recorder::new();
+        system.answer_http(URL, vec![ready()]);
+        let mut actions = Vec::new();
+        upgrade(&system, &options(&layout, &new), &mut actions).unwrap();
+
+        let just_made = backup_names(&layout)
+            .into_iter()
+            .find(|n| {
+                n.starts_with("tillpass-")
+                    && n.ends_with("-before-upgrade.db")
+                    && !n.starts_with("tillpass-999-")
+                    && !n.starts_with("tillpass-1000-")
+                    && !n.starts_with("tillpass-5000-")
+                    && !n.starts_with("tillpass-+")
+            })
+            .unwrap();
+        let mut expected = vec![
+            just_made.clone(),
+            "tillpass-1000-before-upgrade-2.db".to_owned(),
+            "tillpass-5000-before-upgrade.db".to_owned(),
+            "tillpass-900-refused-upgrade.db".to_owned(),
+            "tillpass-900-refused-upgrade.db-wal".to_owned(),
+            "tillpass-901-refused-upgrade-2.db".to_owned(),
+            "tillpass-+7-before-upgrade.db".to_owned(),
+            "tillpass-800-before-upgrade-1.db".to_owned(),
+            "notes.txt".to_owned(),
+        ];
+        expected.sort();
+        assert_eq!(backup_names(&layout), expected);
+        assert_eq!(UPGRADE_BACKUPS_KEPT, 3);
+
+        // The one just made is a good copy of the database.
+        let copy = Connection::open(layout.backup_dir().join(&just_made)).unwrap();
+        let n: i64 = copy
+            .query_row("SELECT count(*) FROM sales", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2);
+        let last = actions.last().unwrap().to_string();
+        assert!(
+            last.contains("kept the newest 3 database backups"),
+            "{last}"
+        );
+        assert!(last.contains("tillpass-1000-before-upgrade.db"), "{last}");
+        assert!(last.contains("tillpass-999-before-upgrade.db"), "{last}");
+    }
+
+    #[test]
+    fn pruning_keeps_the_backup_just_made_even_when_the_clock_went_back() {
+        let (_dir, layout) = till();
+        fsops::ensure_dir(&layout.backup_dir(), 0o750).unwrap();
+        for time in [100, 5000, 6000, 7000, 8000] {
+            let name = format!("tillpass-{time}-before-upgrade.db");
+            fs::write(layout.backup_dir().join(name), b"x").unwrap();
+        }
+        let current = layout.backup_dir().join("tillpass-100-before-upgrade.db");
+        let deleted = prune_backups(&layout, 3, Some(&current)).unwrap();
+        assert_eq!(
+            deleted,
+            vec![
+                layout.backup_dir().join("tillpass-6000-before-upgrade.db"),
+                layout.backup_dir().join("tillpass-5000-before-upgrade.db"),
+            ]
+        );
+        assert_eq!(
+            backup_names(&layout),
+            vec![
+                "tillpass-100-before-upgrade.db",
+                "tillpass-7000-before-upgrade.db",
+                "tillpass-8000-before-upgrade.db",
+            ]
+        );
+        // Nothing more to do, and no backups folder at all is no error.
+        assert!(prune_backups(&layout, 3, None).unwrap().is_empty());
+        fs::remove_dir_all(layout.backup_dir()).unwrap();
+        assert!(prune_backups(&layout, 3, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_rolled_back_upgrade_deletes_no_backup() {
+        let (dir, layout) = till();
+        earlier_upgrades(&layout);
+        let before = backup_names(&layout);
+        let new = dir.path().join("new-tillpass");
+        fs::write(&new, b"broken agent").unwrap();
+        let system = Recorder::new();
+        system.answer_http(URL, vec![Err("connection refused".to_owned())]);
+        let err = upgrade(&system, &options(&layout, &new), &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, UpgradeError::RolledBack { .. }), "{err}");
+        let after = backup_names(&layout);
+        for name in &before {
+            assert!(after.contains(name), "{name} kept: {after:?}");
+        }
+        let new_names: Vec<&String> = after.iter().filter(|n| !before.contains(n)).collect();
+        assert!(
+            new_names.iter().any(|n| n.ends_with("-before-upgrade.db"))
+                && new_names.iter().any(|n| n.ends_with("-refused-upgrade.db")),
+            "the new backup and the refused database are added: {new_names:?}"
         );
     }
 
