@@ -39,7 +39,11 @@ pub struct Identification {
     pub subject: String,
     /// When the token expires, unix seconds.
     pub expires_at: u64,
-    /// How often this token has now been used here.
+    /// The id of the key that signed it, hex.
+    pub key_id: String,
+    /// How often this token has now been used here. A voucher's scan does not use it: the
+    /// sale that closes with it does (`sessions::close`), so a cancelled sale leaves it
+    /// to the customer.
     pub uses: u32,
     /// How often it may be used.
     pub max_uses: u32,
@@ -368,10 +372,12 @@ impl Identifier {
         let mut conn = self.store.conn();
         let tx = conn.transaction().map_err(|e| Commit::Store(sql(e)))?;
         let mut uses = tokens::uses(&tx, &token_id)?;
-        if !rescan {
-            if uses >= max_uses {
-                return Err(Commit::Refused("replayed", REPLAYED));
-            }
+        // A voucher is only checked here: it is spent by the sale that closes with it.
+        let spent_by_sale = kind == TokenKind::Voucher;
+        if !rescan && uses >= max_uses {
+            return Err(Commit::Refused("replayed", REPLAYED));
+        }
+        if !rescan && !spent_by_sale {
             tokens::record_use(
                 &tx,
                 &token_id,
@@ -441,6 +447,7 @@ impl Identifier {
             token_id: token_hex,
             subject: subject_text,
             expires_at: verified.expires_at(),
+            key_id: hex::encode(verified.kid().0),
             uses,
             max_uses,
             customer,

@@ -632,17 +632,13 @@ fn ten_thousand_hostile_scans_are_refused_with_the_right_code_and_counted() {
     };
 
     // Tokens used once, legitimately, so that scanning them again is a replay: gift cards
-    // and vouchers (one use each) and passes (three uses each, taken in turns so that no
-    // use is a re-scan of the pass in the current-customer slot).
+    // (one use each) and passes (three uses each, taken in turns so that no use is a
+    // re-scan of the pass in the current-customer slot). A voucher's scan does not use it
+    // (the sale that closes with it does), so vouchers are not primed here.
     let mut used: Vec<String> = Vec::new();
     let mut accepted = 0usize;
-    for i in 0..80 {
-        let kind = if i % 2 == 0 {
-            TokenKind::GiftCard
-        } else {
-            TokenKind::Voucher
-        };
-        let body = mint.body(kind, t - 30, 3_600);
+    for _ in 0..80 {
+        let body = mint.body(TokenKind::GiftCard, t - 30, 3_600);
         let text = token::issue(&body, &keys.token).to_text();
         let (status, answer) = identify(&agent, &text);
         assert_eq!(status, 200, "priming {text}: {answer}");

@@ -6,7 +6,10 @@ use tillpass_engine::{Cart, Voucher};
 use tillpass_protocol::token::TokenKind;
 
 use super::model::PutSession;
-use super::{AcceptedVoucher, ApiError, Ctx, Session, State, check_open, check_version, context};
+use super::{
+    AcceptedVoucher, ApiError, Ctx, ScannedToken, Session, State, check_open, check_version,
+    context,
+};
 use crate::bus::AgentEvent;
 use crate::http::AppState;
 
@@ -49,7 +52,7 @@ pub fn scan(
     let known_scan = existing.and_then(|s| s.customer_scan.as_deref());
     match &request.customer_scan {
         Some(text) if Some(text.as_str()) != known_scan => {
-            let (kind, subject) = verify(state, text, dry, "customer_scan")?;
+            let (kind, subject, _) = verify(state, text, dry, "customer_scan")?;
             if kind != TokenKind::CustomerPass {
                 return Err(ApiError::invalid(
                     "customer_scan",
@@ -78,7 +81,7 @@ pub fn scan(
             continue;
         }
         let field = format!("voucher_scans[{i}]");
-        let (kind, code) = verify(state, text, dry, &field)?;
+        let (kind, code, token) = verify(state, text, dry, &field)?;
         if kind != TokenKind::Voucher {
             return Err(ApiError::invalid(
                 field,
@@ -88,24 +91,27 @@ pub fn scan(
         scanned.vouchers.push(AcceptedVoucher {
             scan: text.clone(),
             code,
+            token,
         });
     }
     Ok(scanned)
 }
 
 /// Verifies one scan: recorded like a scan at the till's scanner, or only checked in a dry
-/// run.
+/// run. Its kind, its subject and (not in a dry run) the token, which a voucher's close
+/// records as used.
 pub fn verify(
     state: &AppState,
     text: &str,
     dry: bool,
     field: &str,
-) -> Result<(TokenKind, String), ApiError> {
+) -> Result<(TokenKind, String, Option<ScannedToken>), ApiError> {
     if dry {
-        return state
+        let (kind, subject) = state
             .identifier
             .check(text, "api")
-            .map_err(|r| ApiError::scan(field, &r));
+            .map_err(|r| ApiError::scan(field, &r))?;
+        return Ok((kind, subject, None));
     }
     match state.identifier.identify(text, "api") {
         Ok(id) => {
@@ -117,7 +123,12 @@ pub fn verify(
                 "voucher" => TokenKind::Voucher,
                 _ => TokenKind::CustomerPass,
             };
-            Ok((kind, id.subject))
+            let token = ScannedToken {
+                token_id: id.token_id,
+                key_id: id.key_id,
+                expires_at: id.expires_at,
+            };
+            Ok((kind, id.subject, Some(token)))
         }
         Err(r) => {
             state.bus.publish(AgentEvent::Refused(r.clone()));

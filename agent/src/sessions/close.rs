@@ -2,13 +2,22 @@
 //!
 //! A close writes, in the caller's one transaction: the sale and its effects, the
 //! customer's savings (earned pending, redeemed spent) and promotion uses, each gift-card
-//! hold turned into a debit, and the journal events for central (`sale_closed`, then
+//! hold turned into a debit, each voucher the sale applied recorded as used, and the journal
+//! events for central (`token_used` for those vouchers, `sale_closed`, then
 //! `savings_earned`, `savings_redeemed`, `gift_card_debited`). It answers the receipt.
+//!
+//! A voucher is spent here, not when it is scanned into the session: a cancelled sale, or
+//! a voucher taken off the cart or that no promotion used, leaves it to the customer. Two
+//! open sessions may hold the same voucher; the first to close spends it and the other's
+//! close is refused (`voucher_used`) until the voucher is taken off its cart.
 
 use rusqlite::Connection;
-use tillpass_engine::{ClosedSale, Tender};
+use tillpass_engine::{ClosedSale, Tender, VoucherStatus};
 use tillpass_protocol::money::{Currency, Money};
-use tillpass_protocol::sync::{EventPayload, GiftCardMovement, GiftCardRelease, SavingsMovement};
+use tillpass_protocol::sync::{
+    self, EventPayload, GiftCardMovement, GiftCardRelease, SavingsMovement, TokenUsed,
+};
+use tillpass_protocol::token::{Subject, TokenId, TokenKind};
 
 use super::events::{self, customer, kind_name, sale_id};
 use super::model::{
@@ -16,7 +25,7 @@ use super::model::{
 };
 use super::tenders::{gift_card_ref, hold_ref};
 use super::{ApiError, Ctx, Session, State, check_open, check_version};
-use crate::store::{balances, customers, journal, sales};
+use crate::store::{balances, customers, journal, sales, tokens};
 
 /// The longest payment method name.
 pub const MAX_METHOD: usize = 32;
@@ -25,6 +34,75 @@ pub const MAX_PAYMENTS: usize = 20;
 
 /// The method recorded when the POS does not list its payments.
 pub const POS_METHOD: &str = "pos";
+
+/// Records each voucher the sale applied as used, with its `token_used` event; refuses
+/// with `voucher_used` when another sale spent one since it was scanned.
+fn spend_vouchers(
+    conn: &Connection,
+    ctx: &Ctx,
+    session: &Session,
+    sid: &sync::SaleId,
+) -> Result<(), ApiError> {
+    let corrupted = |what: &str| {
+        ApiError::store(&crate::store::StoreError::Corrupted(format!(
+            "session {}: {what}",
+            session.session_id
+        )))
+    };
+    for voucher in &session.vouchers {
+        let applied = session
+            .evaluation
+            .vouchers
+            .iter()
+            .any(|o| o.code == voucher.code && o.status == VoucherStatus::Applied);
+        let Some(token) = voucher.token.as_ref().filter(|_| applied) else {
+            continue;
+        };
+        let id: [u8; 8] = hex::decode(&token.token_id)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| corrupted("voucher token id"))?;
+        let key_id: [u8; 4] = hex::decode(&token.key_id)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| corrupted("voucher key id"))?;
+        let token_id = TokenId(id);
+        if tokens::uses(conn, &token_id)? > 0 {
+            return Err(ApiError::conflict(
+                "voucher_used",
+                format!(
+                    "voucher {} was spent by another sale since it was scanned: take it off \
+                     this sale (PUT the cart without it) and close again",
+                    voucher.code
+                ),
+            ));
+        }
+        let subject =
+            Subject::new(voucher.code.as_bytes()).ok_or_else(|| corrupted("voucher code"))?;
+        tokens::record_use(
+            conn,
+            &token_id,
+            TokenKind::Voucher,
+            &subject,
+            token.expires_at,
+            ctx.now_i64(),
+        )?;
+        journal::append(
+            conn,
+            &ctx.who,
+            ctx.now_i64(),
+            EventPayload::TokenUsed(TokenUsed {
+                token_id: sync::TokenId::new(&id).map_err(|_| corrupted("voucher token id"))?,
+                kind: sync::TokenKind::Voucher,
+                subject: sync::Subject::new(voucher.code.clone())
+                    .map_err(|_| corrupted("voucher code"))?,
+                key_id,
+                sale_id: Some(sid.clone()),
+            }),
+        )?;
+    }
+    Ok(())
+}
 
 /// Closes the session: commits the sale. Returns the closed session (not stored: the
 /// caller does, in the same transaction).
@@ -88,6 +166,7 @@ pub fn close(
     let redeemed = Money::new(session.savings_tendered(), currency);
     let customer_ref = session.customer_ref.clone();
 
+    spend_vouchers(conn, ctx, &session, &sid)?;
     journal::append(
         conn,
         who,

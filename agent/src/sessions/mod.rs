@@ -21,7 +21,10 @@
 //!   one gets 409 rather than overwriting another POS client's change.
 //! - Scans a request carries (customer pass, vouchers, gift card) are verified and their
 //!   use recorded *before* the transaction, exactly like a scan at the till's scanner;
-//!   a scan already part of the session is not scanned again.
+//!   a scan already part of the session is not scanned again. A voucher is the exception:
+//!   its scan only checks it, and the close of the sale that applied it spends it (see
+//!   [`close`]), so a cancelled sale or a voucher taken off the cart leaves it to the
+//!   customer.
 
 pub mod cart;
 pub mod close;
@@ -75,6 +78,21 @@ pub struct AcceptedVoucher {
     pub scan: String,
     /// The voucher code.
     pub code: String,
+    /// The token it was scanned with, which the close records as used. `None` in
+    /// sessions stored before vouchers were spent at close (their scan already used them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<ScannedToken>,
+}
+
+/// A scanned token as the close journals its use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScannedToken {
+    /// The token id, hex.
+    pub token_id: String,
+    /// The signing key's id, hex.
+    pub key_id: String,
+    /// When it expires, unix seconds.
+    pub expires_at: u64,
 }
 
 /// A session as stored.

@@ -386,7 +386,7 @@ pub async fn add_tender(
                     card_id: None,
                     ..
                 } => {
-                    let (kind, subject) = cart::verify(state, text, false, "tender.scan")?;
+                    let (kind, subject, _) = cart::verify(state, text, false, "tender.scan")?;
                     if kind != tillpass_protocol::token::TokenKind::GiftCard {
                         return Err(ApiError::invalid(
                             "tender.scan",

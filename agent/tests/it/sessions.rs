@@ -489,6 +489,100 @@ fn a_stale_version_gets_409_and_cancel_releases_holds() {
 }
 
 #[test]
+fn a_voucher_is_spent_by_the_sale_that_closes_with_it_and_by_nothing_else() {
+    let central = Central::new();
+    let till = seeded_till(&central);
+    let pos = Served::start(&till);
+    let t = now();
+    let voucher = central.token_of(
+        TokenKind::Voucher,
+        "WELCOME",
+        t - 10,
+        3600,
+        21,
+        &central.token,
+    );
+    let spent = |pos: &Served| {
+        pos.outbox_kinds()
+            .iter()
+            .filter(|k| k.as_str() == "token_used")
+            .count()
+    };
+    let open = |id: &str, key: &str, vouchers: &[&str]| {
+        pos.put(
+            id,
+            key,
+            &json!({ "cart": cart(), "use_current_customer": false, "voucher_scans": vouchers }),
+        )
+    };
+
+    // Shown at the scanner, checked twice: still the customer's.
+    for _ in 0..2 {
+        let (status, id) = pos.call(
+            "POST",
+            "/v1/identify",
+            None,
+            &json!({ "scan": voucher }).to_string(),
+        );
+        assert_eq!(status, 200, "{id:#}");
+        assert_eq!(id["uses"], 0, "{id:#}");
+    }
+    // Scanned into a sale that is then cancelled: still the customer's.
+    let (status, s) = open("V-1", "v1", &[&voucher]);
+    assert_eq!(status, 200, "{s:#}");
+    assert_eq!(s["vouchers"][0]["status"], "applied");
+    let (status, _) = pos.post("/v1/sessions/V-1/cancel", "v2", &json!({ "version": 1 }));
+    assert_eq!(status, 200);
+    assert_eq!(spent(&pos), 0);
+
+    // Two lanes hold it; the first to close spends it, the other is told to take it off.
+    let (status, a) = open("V-2", "v3", &[&voucher]);
+    assert_eq!(status, 200, "{a:#}");
+    let (status, b) = open("V-3", "v4", &[&voucher]);
+    assert_eq!(status, 200, "{b:#}");
+    assert_eq!(b["vouchers"][0]["status"], "applied");
+    let (status, closed) = pos.post("/v1/sessions/V-2/close", "v5", &json!({ "version": 1 }));
+    assert_eq!(status, 200, "{closed:#}");
+    assert_eq!(spent(&pos), 1);
+    let (status, e) = pos.post("/v1/sessions/V-3/close", "v6", &json!({ "version": 1 }));
+    assert_eq!(status, 409, "{e:#}");
+    assert_eq!(e["code"], "voucher_used");
+    assert_eq!(pos.count("sales"), 1, "the refused close wrote nothing");
+    let (status, s) = pos.put(
+        "V-3",
+        "v7",
+        &json!({ "version": 1, "cart": cart(), "use_current_customer": false, "voucher_scans": [] }),
+    );
+    assert_eq!(status, 200, "{s:#}");
+    let (status, closed) = pos.post("/v1/sessions/V-3/close", "v8", &json!({ "version": 2 }));
+    assert_eq!(status, 200, "{closed:#}");
+    assert_eq!(spent(&pos), 1);
+
+    // Spent: a new sale refuses it as a replay.
+    let (status, e) = open("V-4", "v9", &[&voucher]);
+    assert_eq!(status, 422, "{e:#}");
+    assert_eq!(e["code"], "replayed", "{e:#}");
+
+    // A voucher no promotion uses is not spent by the sale it rode along with.
+    let other = central.token_of(
+        TokenKind::Voucher,
+        "NO-SUCH-PROMO",
+        t - 10,
+        3600,
+        22,
+        &central.token,
+    );
+    let (status, s) = open("V-5", "v10", &[&other]);
+    assert_eq!(status, 200, "{s:#}");
+    assert_ne!(s["vouchers"][0]["status"], "applied", "{s:#}");
+    let (status, _) = pos.post("/v1/sessions/V-5/close", "v11", &json!({ "version": 1 }));
+    assert_eq!(status, 200);
+    assert_eq!(spent(&pos), 1);
+    let (status, s) = open("V-6", "v12", &[&other]);
+    assert_eq!(status, 200, "{s:#}");
+}
+
+#[test]
 fn hostile_bodies_get_4xx_with_the_field_and_write_nothing() {
     let central = Central::new();
     let till = seeded_till(&central);
