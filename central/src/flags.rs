@@ -1,6 +1,7 @@
 //! Flags: what journal ingestion noticed and accepted all the same — offline overspends
-//! turned into debt, one token used at two stores, earn reversals that stopped at zero —
-//! for central IT to follow up.
+//! turned into debt, one token used at two stores, earn reversals that stopped at zero,
+//! returns at several tills that together take back more than was sold — for central IT
+//! to follow up.
 
 use rusqlite::Connection;
 use serde::Serialize;
@@ -10,7 +11,7 @@ use crate::error::Result;
 /// One flag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Flag {
-    /// `overspend_debt`, `token_at_two_stores`, `reversal_clamped`.
+    /// `overspend_debt`, `token_at_two_stores`, `reversal_clamped`, `return_exceeds_sale`.
     pub kind: String,
     /// The event that raised it.
     pub event_id: String,

@@ -288,8 +288,18 @@ fn apply(conn: &Connection, event: &JournalEvent, now: i64) -> Result<Applied> {
             Ok(Applied::Accepted(vec![]))
         }
         EventPayload::ReturnRecorded(ret) => {
-            store_sales::record_return(conn, event, ret, now)?;
-            Ok(Applied::Accepted(vec![]))
+            let Some(detail) = store_sales::record_return(conn, event, ret, now)? else {
+                return Ok(Applied::Accepted(vec![]));
+            };
+            flag(
+                conn,
+                EventFlag::ReturnExceedsSale,
+                &id,
+                Some(ret.original_sale_id.as_str()),
+                &detail,
+                now,
+            )?;
+            Ok(Applied::Accepted(vec![EventFlag::ReturnExceedsSale]))
         }
         _ => Ok(Applied::Rejected(
             RejectCode::Invalid,

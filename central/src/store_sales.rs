@@ -17,8 +17,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tillpass_protocol::sync::{
-    DeltaKind, EventPayload, JournalEvent, ReturnRecorded, SaleClosed, SaleDelta, StoreReturn,
-    StoreSale, TillId,
+    DeltaKind, EventPayload, JournalEvent, Quantity, ReturnRecorded, SaleClosed, SaleDelta,
+    StoreReturn, StoreSale, TillId,
 };
 
 use crate::changes;
@@ -61,13 +61,16 @@ pub fn record_sale(
 }
 
 /// Records a return against a sale of `event.store`, in the ingesting transaction. A
-/// return of a sale central does not hold is journaled but not propagated.
+/// return of a sale central does not hold is journaled but not propagated. Answers what
+/// is wrong when the sale's returns now take back more of a line than was sold (tills
+/// that returned the same goods before seeing each other's returns): the return is
+/// accepted all the same — the money moved at the tills — and the caller flags it.
 pub fn record_return(
     conn: &Connection,
     event: &JournalEvent,
     ret: &ReturnRecorded,
     now: i64,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let sale: Option<String> = conn
         .query_row(
             "SELECT event_id FROM store_sales WHERE store = ?1 AND sale_id = ?2",
@@ -76,7 +79,7 @@ pub fn record_return(
         )
         .optional()?;
     let Some(sale) = sale else {
-        return Ok(());
+        return Ok(None);
     };
     let added = conn.execute(
         "INSERT INTO store_returns (store, return_id, sale_event, till, event_id, returned_at)
@@ -97,7 +100,7 @@ pub fn record_return(
             return_id = %ret.return_id,
             "a return id already used in the store: not offered to its other tills"
         );
-        return Ok(());
+        return Ok(None);
     }
     changes::record(
         conn,
@@ -105,7 +108,53 @@ pub fn record_return(
         &sale,
         Some(event.store.as_str()),
         now,
-    )
+    )?;
+    over_returned(conn, &sale)
+}
+
+/// The lines of the sale (by its event id) whose returns add up to more than was sold.
+fn over_returned(conn: &Connection, sale: &str) -> Result<Option<String>> {
+    let EventPayload::SaleClosed(closed) = stored_event(conn, sale)?.payload else {
+        return Err(Error::internal("a store sale is not a sale event"));
+    };
+    let mut returned: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    let events: Vec<String> = conn
+        .prepare_cached("SELECT event_id FROM store_returns WHERE sale_event = ?1")?
+        .query_map([sale], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut records = Vec::with_capacity(events.len());
+    for id in &events {
+        if let EventPayload::ReturnRecorded(r) = stored_event(conn, id)?.payload {
+            records.push(r);
+        }
+    }
+    for r in &records {
+        for l in &r.lines {
+            *returned.entry(l.line_id.as_str()).or_default() += u64::from(quantity(l.quantity));
+        }
+    }
+    let over: Vec<String> = closed
+        .lines
+        .iter()
+        .filter_map(|l| {
+            let back = returned.get(l.line_id.as_str()).copied().unwrap_or(0);
+            let sold = u64::from(quantity(l.quantity));
+            (back > sold).then(|| format!("line {}: {back} returned of {sold} sold", l.line_id))
+        })
+        .collect();
+    Ok((!over.is_empty()).then(|| {
+        format!(
+            "the returns of sale {} take back more than was sold: {}",
+            closed.sale_id,
+            over.join("; ")
+        )
+    }))
+}
+
+fn quantity(q: Quantity) -> u32 {
+    match q {
+        Quantity::Units(n) | Quantity::Grams(n) => n,
+    }
 }
 
 fn stored_event(conn: &Connection, id: &str) -> Result<JournalEvent> {

@@ -297,3 +297,49 @@ async fn a_stores_sales_and_returns_reach_its_tills_only() {
     assert_eq!(sale_ids(&scrubbed), [r#"POS-1@S001-T01["R-1@S001-T02"]"#]);
     assert!(!scrubbed.to_string().contains("C-1"), "{scrubbed}");
 }
+
+#[tokio::test]
+async fn returns_at_two_tills_that_take_back_more_than_was_sold_are_flagged() {
+    let central = Central::start().await;
+    central.create_customer("C-1", 100, false).await;
+    let t1 = central.enrol("S001", "S001-T01").await;
+    let t2 = central.enrol("S001", "S001-T02").await;
+    let (_, ack) = t1
+        .upload(&central, vec![t1.event(sale("C-1", "POS-7"))])
+        .await;
+    assert_eq!(statuses(&ack), ["accepted"]);
+    // The one unit sold comes back at the second till: nothing to say.
+    let (_, ack) = t2
+        .upload(&central, vec![t2.event(return_of("POS-7", "R-1"))])
+        .await;
+    assert_eq!(statuses(&ack), ["accepted"]);
+    assert_eq!(ack["acks"][0]["flags"], Value::Null, "{ack}");
+    // The first till, offline from the second, took it back too: accepted, and flagged.
+    let (_, ack) = t1
+        .upload(&central, vec![t1.event(return_of("POS-7", "R-2"))])
+        .await;
+    assert_eq!(statuses(&ack), ["accepted"]);
+    assert_eq!(
+        ack["acks"][0]["flags"],
+        json!(["return_exceeds_sale"]),
+        "{ack}"
+    );
+    let (status, flags) = central
+        .admin_json(Method::GET, "/admin/v1/flags", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let flag = flags
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "return_exceeds_sale")
+        .unwrap_or_else(|| panic!("{flags}"));
+    assert_eq!(flag["subject"], "POS-7");
+    assert!(
+        flag["detail"]
+            .as_str()
+            .unwrap()
+            .contains("line 1: 2 returned of 1 sold"),
+        "{flag}"
+    );
+}

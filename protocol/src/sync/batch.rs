@@ -186,6 +186,9 @@ pub enum EventFlag {
     /// A reversal of an earn found less balance than it takes back: the balance stopped
     /// at zero.
     ReversalClamped,
+    /// Returns of one sale recorded at tills of its store that could not see each other's
+    /// returns yet together take back more than was sold.
+    ReturnExceedsSale,
     /// A flag this build does not know (sent by a newer central).
     #[serde(other)]
     Unknown,
@@ -198,6 +201,7 @@ impl EventFlag {
             EventFlag::OverspendDebt => "overspend_debt",
             EventFlag::TokenAtTwoStores => "token_at_two_stores",
             EventFlag::ReversalClamped => "reversal_clamped",
+            EventFlag::ReturnExceedsSale => "return_exceeds_sale",
             EventFlag::Unknown => "unknown",
         }
     }
