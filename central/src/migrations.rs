@@ -265,6 +265,9 @@ FROM events e JOIN store_sales s
   ON s.store = e.store AND s.sale_id = json_extract(e.payload, '$.payload.original_sale_id')
 WHERE e.kind = 'return_recorded' ORDER BY e.received_at, e.rowid;
 
+-- Only sales of the last 30 days (store_sales::MAX_AGE_SECS) are offered to the tills.
 INSERT INTO changes (kind, key, owner, at)
-SELECT 'sales', event_id, store, closed_at FROM store_sales ORDER BY closed_at, rowid;
+SELECT 'sales', event_id, store, closed_at FROM store_sales
+WHERE closed_at >= CAST(strftime('%s', 'now') AS INTEGER) - 30 * 86400
+ORDER BY closed_at, rowid;
 "#;

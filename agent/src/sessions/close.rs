@@ -49,13 +49,19 @@ fn spend_vouchers(
             session.session_id
         )))
     };
+    let mut spent_codes: Vec<&str> = Vec::new();
     for voucher in &session.vouchers {
         let applied = session
             .evaluation
             .vouchers
             .iter()
             .any(|o| o.code == voucher.code && o.status == VoucherStatus::Applied);
-        let Some(token) = voucher.token.as_ref().filter(|_| applied) else {
+        // The engine applies a code once: a second token with the same code stays unspent.
+        if !applied || spent_codes.contains(&voucher.code.as_str()) {
+            continue;
+        }
+        spent_codes.push(&voucher.code);
+        let Some(token) = voucher.token.as_ref() else {
             continue;
         };
         let id: [u8; 8] = hex::decode(&token.token_id)
@@ -166,6 +172,20 @@ pub fn close(
     let redeemed = Money::new(session.savings_tendered(), currency);
     let customer_ref = session.customer_ref.clone();
 
+    // A sale of another till kept here under this id makes way for the sale closing here.
+    if let Some((till, origin)) = sales::origin_of(conn, &session.session_id)?
+        && origin == "store"
+        && !sales::make_way(conn, &session.session_id)?
+    {
+        return Err(ApiError::conflict(
+            "sale_id_in_use",
+            format!(
+                "sale id {} belongs to a sale of till {till} that was returned here: sale \
+                 ids must be unique in the store — cancel this session and use another id",
+                session.session_id
+            ),
+        ));
+    }
     spend_vouchers(conn, ctx, &session, &sid)?;
     journal::append(
         conn,

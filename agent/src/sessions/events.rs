@@ -2,7 +2,9 @@
 //! protocol's words.
 
 use tillpass_engine::{EffectKind, Evaluation, Quantity, ReturnOutcome, Tender};
+use tillpass_protocol::catalog::Label;
 use tillpass_protocol::money::Money;
+use tillpass_protocol::sync::journal::MAX_TEXT_LEN;
 use tillpass_protocol::sync::{
     self, EffectSummary, ReturnLine, ReturnRecorded, SaleClosed, SaleLine, SaleTotals,
 };
@@ -57,6 +59,14 @@ pub fn tender(t: &Tender) -> Result<sync::Tender, ApiError> {
     })
 }
 
+/// A promotion's label as the journal carries it: a catalog label fits 80 characters, a
+/// journal text 256 bytes — one that does not fit (many multi-byte characters) is left
+/// out rather than refused by central with the whole sale.
+fn journal_label(label: &Label) -> Option<Label> {
+    let fits = |t: &str| t.len() <= MAX_TEXT_LEN && !t.chars().any(char::is_control);
+    (fits(&label.es) && fits(&label.en)).then(|| label.clone())
+}
+
 /// The `sale_closed` event.
 pub fn sale_closed(
     id: &str,
@@ -85,7 +95,7 @@ pub fn sale_closed(
                 .map_err(|err| bad("promotion_id", err))?,
             kind: kind_name(e.kind),
             amount: e.amount,
-            label: Some(e.label.clone()),
+            label: journal_label(&e.label),
             lines: e.allocations.iter().map(|a| a.line_id.clone()).collect(),
         });
     }

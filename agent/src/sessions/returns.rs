@@ -59,6 +59,16 @@ pub fn record(
             ),
         ));
     };
+    if let Some(why) = &recorded.returns_blocked {
+        return Err(ApiError::conflict(
+            "sale_history_incomplete",
+            format!(
+                "sale {sale} was partly returned at another till and this till could not read \
+                 that return ({why}): take this return at the till that sold it, or once this \
+                 till has synced again"
+            ),
+        ));
+    }
     let closed: ClosedSale =
         serde_json::from_str(&recorded.sale).map_err(|e| corrupted("sale", e))?;
     let previous: Vec<ReturnOutcome> = sales::returns_of(conn, sale)?

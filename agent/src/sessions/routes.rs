@@ -507,7 +507,8 @@ pub async fn cancel_session(
 
 /// Records a return against the closed sale `id`: a sale closed at this till, or at another
 /// till of the store once this till has received it from central (for 30 days). Each return
-/// continues from every earlier return of the sale, at whichever till.
+/// continues from every earlier return of the sale, at whichever till. Sale and return ids
+/// must be unique within the store.
 #[utoipa::path(post, path = "/v1/sessions/{id}/returns", tag = "sessions",
     params(("id" = String, Path, description = "The closed sale's id"),
            ("Idempotency-Key" = String, Header, description = "Required")),

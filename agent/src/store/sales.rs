@@ -105,23 +105,68 @@ pub struct Recorded {
     pub sale: String,
     /// The receipt, JSON.
     pub receipt: String,
+    /// Why returns of it are refused here, if they are.
+    pub returns_blocked: Option<String>,
 }
 
 /// Reads a recorded sale.
 pub fn load(conn: &Connection, sale_id: &str) -> Result<Option<Recorded>, StoreError> {
     conn.query_row(
-        "SELECT customer_ref, sale, receipt FROM sales WHERE sale_id = ?1",
+        "SELECT customer_ref, sale, receipt, returns_blocked FROM sales WHERE sale_id = ?1",
         [sale_id],
         |r| {
             Ok(Recorded {
                 customer_ref: r.get(0)?,
                 sale: r.get(1)?,
                 receipt: r.get(2)?,
+                returns_blocked: r.get(3)?,
             })
         },
     )
     .optional()
     .map_err(sql)
+}
+
+/// Refuses returns of a sale (`why`), or allows them again (`None`). Part of the caller's
+/// transaction.
+pub fn block_returns(
+    conn: &Connection,
+    sale_id: &str,
+    why: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE sales SET returns_blocked = ?2 WHERE sale_id = ?1",
+        params![sale_id, why],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// Makes way for a sale closing here under an id a sale of another till of the store
+/// holds: that sale and its store returns go (a return here of it keeps it, and the
+/// answer is `false`). Part of the caller's transaction.
+pub fn make_way(conn: &Connection, sale_id: &str) -> Result<bool, StoreError> {
+    let returned_here: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sale_returns WHERE sale_id = ?1 AND origin = 'local'",
+            [sale_id],
+            |r| r.get(0),
+        )
+        .map_err(sql)?;
+    if returned_here > 0 {
+        return Ok(false);
+    }
+    conn.execute(
+        "DELETE FROM sale_returns WHERE sale_id = ?1 AND origin = 'store'",
+        [sale_id],
+    )
+    .map_err(sql)?;
+    conn.execute(
+        "DELETE FROM sales WHERE sale_id = ?1 AND origin = 'store'",
+        [sale_id],
+    )
+    .map_err(sql)?;
+    Ok(true)
 }
 
 /// A return to record.

@@ -61,7 +61,7 @@ use serde::de::DeserializeOwned;
 use tillpass_protocol::sync::{
     BalanceDelta, CustomerDelta, DeltaKind, DeltaPage, DeltaQuery, EventPayload, GiftCardDelta,
     GiftCardStatus, JournalEvent, MAX_PAGE_ITEMS, PersonalPromotionDelta, Reverses,
-    RevocationEnvelope, SaleDelta, paths,
+    RevocationEnvelope, paths,
 };
 use tillpass_protocol::token::{
     RevocationDelta, Subject, SubjectRevocation, TokenKind as TokenType,
@@ -102,10 +102,23 @@ pub struct Applied {
 impl Puller {
     /// Pulls every kind, every page, in [`DeltaKind::ALL`]'s order. Returns the items
     /// applied.
+    ///
+    /// The store's sales only serve returns at this till: a failure there (a central that
+    /// does not offer them yet, a page this build cannot read) is logged and the round goes
+    /// on — it must never hold back the catalog, the sync status or the offline policy.
     pub async fn pull_all(&self) -> Result<usize, SyncError> {
         let mut total = 0;
         for kind in DeltaKind::ALL {
-            total += self.pull(kind).await?;
+            match self.pull(kind).await {
+                Ok(n) => total += n,
+                Err(SyncError::Status { status: 404, .. }) if kind == DeltaKind::Sales => {
+                    tracing::debug!("central does not offer the store's sales yet");
+                }
+                Err(e) if kind == DeltaKind::Sales => {
+                    tracing::warn!(error = %e, "the store's sales could not be pulled; returns of other tills' sales wait");
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(total)
     }
@@ -184,7 +197,8 @@ impl Puller {
                 apply_in(store, kind, page, apply_personal_promotions).await?
             }
             DeltaKind::Sales => {
-                let page: DeltaPage<SaleDelta> = answer.json("sales page")?;
+                // Items one by one: one this build cannot read is skipped, not the page.
+                let page: DeltaPage<serde_json::Value> = answer.json("sales page")?;
                 apply_in(store, kind, page, store_sales::apply_sales).await?
             }
             DeltaKind::Revocations => {

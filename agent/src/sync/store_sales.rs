@@ -18,9 +18,16 @@
 //! lines by their totals (largest remainder).
 //!
 //! Sales and returns are immutable: an item only adds what this till does not hold yet
-//! (the sale, then returns by id). A sale id this till already holds for *another* till's
-//! sale, or an item that does not add up, is skipped with a warning rather than stopping
-//! the sync: a return of it here answers `sale_not_found`, never a wrong refund.
+//! (the sale, then returns by id). A sale held here — this till's own, or one received
+//! before — is returned from the stored sale, not rebuilt. An item that does not add up or
+//! cannot be read is skipped with a warning rather than stopping the sync; if this till
+//! holds its sale, returns of that sale are refused here (`sale_history_incomplete`) until
+//! a readable copy arrives, since a return elsewhere is unknown.
+//!
+//! Sale ids, and return ids, must be unique within the store for this to find the right
+//! sale (the POS API says so): an item whose sale id this till holds for another till's
+//! sale is skipped, and a sale closing here under the id of another till's kept sale takes
+//! its place (`sales::make_way`).
 
 use rusqlite::Connection;
 use tillpass_engine::{
@@ -43,16 +50,26 @@ fn unusable(what: impl Into<String>) -> Unusable {
     Unusable(what.into())
 }
 
-/// Applies a page of the store's sales.
-pub fn apply_sales(conn: &Connection, items: &[SaleDelta]) -> Result<Applied, SyncError> {
+/// Applies a page of the store's sales, item by item: an item this build cannot read is
+/// skipped (and, if this till holds its sale, blocks its returns here), never the page.
+pub fn apply_sales(conn: &Connection, items: &[serde_json::Value]) -> Result<Applied, SyncError> {
     let mut applied = Applied::default();
-    for item in items {
-        let SaleDelta::Upsert { sale } = item;
-        match keep(conn, sale)? {
+    for value in items {
+        let outcome = match serde_json::from_value::<SaleDelta>(value.clone()) {
+            Ok(SaleDelta::Upsert { sale }) => keep(conn, &sale)?,
+            Err(e) => {
+                let text = |pointer: &str| value.pointer(pointer).and_then(|v| v.as_str());
+                match (text("/sale/sale/sale_id"), text("/sale/till")) {
+                    (Some(sale_id), Some(till)) => {
+                        refuse(conn, sale_id, till, &unusable(format!("unreadable: {e}")))?
+                    }
+                    _ => Err(unusable(format!("unreadable: {e}"))),
+                }
+            }
+        };
+        match outcome {
             Ok(added) => applied.items += added,
             Err(Unusable(why)) => tracing::warn!(
-                sale = %sale.sale.sale_id,
-                till = %sale.till,
                 %why,
                 "a sale of the store was not kept; it cannot be returned here"
             ),
@@ -61,43 +78,81 @@ pub fn apply_sales(conn: &Connection, items: &[SaleDelta]) -> Result<Applied, Sy
     Ok(applied)
 }
 
+/// What an unusable item leaves behind: nothing — except that a sale this till holds (of
+/// the item's till) stops being returnable here until a readable copy arrives, since one of
+/// its returns elsewhere is unknown.
+fn refuse(
+    conn: &Connection,
+    sale_id: &str,
+    till: &str,
+    why: &Unusable,
+) -> Result<Result<usize, Unusable>, SyncError> {
+    if let Some((held_till, _)) = sales::origin_of(conn, sale_id)?
+        && held_till == till
+    {
+        sales::block_returns(conn, sale_id, Some(&why.0))?;
+    }
+    Ok(Err(unusable(format!(
+        "sale {sale_id} of till {till}: {}",
+        why.0
+    ))))
+}
+
 /// Adds what this till does not hold of `item`: the sale and its returns. Returns how
 /// many rows were added, or why the item is unusable (nothing added).
 fn keep(conn: &Connection, item: &StoreSale) -> Result<Result<usize, Unusable>, SyncError> {
     let sale_id = item.sale.sale_id.as_str();
-    let closed = match closed_sale(&item.sale) {
-        Ok(c) => c,
-        Err(e) => return Ok(Err(e)),
+    let till = item.till.as_str();
+    let held = sales::origin_of(conn, sale_id)?;
+    if let Some((held_till, _)) = &held
+        && held_till != till
+    {
+        // Another till's sale under the same id: sale ids must be unique in the store for
+        // a return at another till to find the right sale.
+        return Ok(Err(unusable(format!(
+            "sale {sale_id} of till {till}: this till holds a sale of till {held_till} under \
+             that id"
+        ))));
+    }
+    // A sale held here is returned from what is stored (exact for this till's own); a new
+    // one is rebuilt from the journal.
+    let closed = match &held {
+        Some(_) => {
+            let stored = sales::load(conn, sale_id)?
+                .ok_or_else(|| SyncError::Internal(format!("sale {sale_id} vanished")))?;
+            serde_json::from_str::<ClosedSale>(&stored.sale)
+                .map_err(|e| SyncError::Store(crate::store::StoreError::Corrupted(e.to_string())))?
+        }
+        None => match closed_sale(&item.sale) {
+            Ok(c) => c,
+            Err(e) => return refuse(conn, sale_id, till, &e),
+        },
     };
     let mut outcomes = Vec::with_capacity(item.returns.len());
     for r in &item.returns {
         match return_outcome(&closed, &item.sale, &r.record) {
             Ok(o) => outcomes.push(o),
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return refuse(conn, sale_id, till, &e),
         }
     }
     let mut added = 0;
-    match sales::origin_of(conn, sale_id)? {
-        Some((till, _)) if till != item.till.as_str() => {
-            return Ok(Err(unusable(format!(
-                "this till holds sale {sale_id} of till {till}"
-            ))));
-        }
-        Some(_) => {}
-        None => {
-            insert_sale(conn, item, &closed)?;
-            added += 1;
-        }
+    if held.is_none() {
+        insert_sale(conn, item, &closed)?;
+        added += 1;
     }
     for (r, outcome) in item.returns.iter().zip(&outcomes) {
         let return_id = r.record.return_id.as_str();
         if let Some((of, _)) = sales::load_return(conn, return_id)? {
             if of != sale_id {
-                tracing::warn!(
-                    return_id,
-                    sale = sale_id,
-                    held_for = %of,
-                    "a store return id this till already holds for another sale: skipped"
+                // Return ids must be unique in the store too: without this one, a return
+                // here could give back again what it gave back. Refuse rather than guess.
+                return refuse(
+                    conn,
+                    sale_id,
+                    till,
+                    &unusable(format!(
+                        "its return {return_id} has an id this till holds for sale {of}"
+                    )),
                 );
             }
             continue;
@@ -118,6 +173,7 @@ fn keep(conn: &Connection, item: &StoreSale) -> Result<Result<usize, Unusable>, 
         )?;
         added += 1;
     }
+    sales::block_returns(conn, sale_id, None)?;
     Ok(Ok(added))
 }
 
@@ -526,6 +582,14 @@ mod tests {
         (item, closed)
     }
 
+    fn value(sale: StoreSale) -> serde_json::Value {
+        serde_json::to_value(SaleDelta::Upsert { sale }).unwrap()
+    }
+
+    fn blocked(conn: &Connection, sale_id: &str) -> Option<String> {
+        sales::load(conn, sale_id).unwrap().unwrap().returns_blocked
+    }
+
     fn count(conn: &Connection, table: &str) -> i64 {
         conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
@@ -537,7 +601,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let conn = store.conn();
         let (item, closed) = store_sale(true);
-        let page = |item: &StoreSale| vec![SaleDelta::Upsert { sale: item.clone() }];
+        let page = |item: &StoreSale| vec![value(item.clone())];
         assert_eq!(apply_sales(&conn, &page(&item)).unwrap().items, 2);
         assert_eq!(
             apply_sales(&conn, &page(&item)).unwrap().items,
@@ -601,7 +665,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let conn = store.conn();
-        let page = |item: StoreSale| vec![SaleDelta::Upsert { sale: item }];
+        let page = |item: StoreSale| vec![value(item)];
 
         let (mut bad_lines, _) = store_sale(true);
         bad_lines.sale.lines[0].total.amount += 1;
@@ -670,7 +734,7 @@ mod tests {
                 r.record.original_sale_id = item.sale.sale_id.clone();
                 r.record.return_id = sync::SaleId::new(format!("R-{id}")).unwrap();
             }
-            let page = vec![SaleDelta::Upsert { sale: item }];
+            let page = vec![value(item)];
             assert_eq!(apply_sales(&conn, &page).unwrap().items, 2);
         }
         conn.execute(
@@ -692,5 +756,59 @@ mod tests {
         assert_eq!(left, ["OLD-RETURNED-HERE", "RECENT"]);
         assert_eq!(count(&conn, "sale_returns"), 2);
         assert_eq!(count(&conn, "sale_effects WHERE sale_id = 'OLD'"), 0);
+    }
+
+    #[test]
+    fn a_return_elsewhere_this_till_cannot_read_blocks_returns_of_the_sale_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        let (item, _) = store_sale(true);
+        let mut first = item.clone();
+        first.returns.clear();
+        assert_eq!(apply_sales(&conn, &[value(first)]).unwrap().items, 1);
+        assert_eq!(blocked(&conn, "POS-1"), None);
+
+        // The sale comes again with a return whose refunds do not add up: not kept, and
+        // the sale stops being returnable here.
+        let mut bad = item.clone();
+        bad.returns[0].record.savings_reversed = Money::new(999, Currency::EUR);
+        assert_eq!(apply_sales(&conn, &[value(bad)]).unwrap().items, 0);
+        assert!(blocked(&conn, "POS-1").is_some());
+        assert_eq!(count(&conn, "sale_returns"), 0);
+
+        // A copy this build cannot read at all (a tender kind from a newer agent) does the same.
+        let mut unreadable = value(item.clone());
+        unreadable["sale"]["sale"]["tenders"][0]["kind"] = "crypto".into();
+        assert_eq!(
+            apply_sales(&conn, &[unreadable, serde_json::json!({"op": "??"})])
+                .unwrap()
+                .items,
+            0
+        );
+        assert!(blocked(&conn, "POS-1").is_some());
+
+        // A readable copy lifts it.
+        assert_eq!(apply_sales(&conn, &[value(item)]).unwrap().items, 1);
+        assert_eq!(blocked(&conn, "POS-1"), None);
+        assert_eq!(count(&conn, "sale_returns"), 1);
+    }
+
+    #[test]
+    fn a_sale_closing_here_takes_the_id_of_a_kept_store_sale_unless_returned_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        let (item, _) = store_sale(true);
+        assert_eq!(apply_sales(&conn, &[value(item.clone())]).unwrap().items, 2);
+        assert!(sales::make_way(&conn, "POS-1").unwrap());
+        assert_eq!(count(&conn, "sales"), 0);
+        assert_eq!(count(&conn, "sale_returns"), 0);
+
+        assert_eq!(apply_sales(&conn, &[value(item)]).unwrap().items, 2);
+        conn.execute("UPDATE sale_returns SET origin = 'local'", [])
+            .unwrap();
+        assert!(!sales::make_way(&conn, "POS-1").unwrap());
+        assert_eq!(count(&conn, "sales"), 1);
     }
 }

@@ -9,3 +9,8 @@
 ALTER TABLE sale_returns ADD COLUMN origin TEXT NOT NULL DEFAULT 'local'
     CHECK (origin IN ('local', 'store'));
 ALTER TABLE sale_returns ADD COLUMN till_id TEXT;
+
+-- Why returns of a sale are refused here, when central sent a return of it recorded at
+-- another till that this till could not read: continuing without it could give back
+-- again what was already given back. Cleared when a readable copy arrives.
+ALTER TABLE sales ADD COLUMN returns_blocked TEXT;
