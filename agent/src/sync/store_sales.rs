@@ -135,6 +135,9 @@ fn keep(conn: &Connection, item: &StoreSale) -> Result<Result<usize, Unusable>, 
             Err(e) => return refuse(conn, sale_id, till, &e),
         }
     }
+    if let Err(e) = within_the_sale(&closed, &outcomes) {
+        return refuse(conn, sale_id, till, &e);
+    }
     let mut added = 0;
     if held.is_none() {
         insert_sale(conn, item, &closed)?;
@@ -175,6 +178,44 @@ fn keep(conn: &Connection, item: &StoreSale) -> Result<Result<usize, Unusable>, 
     }
     sales::block_returns(conn, sale_id, None)?;
     Ok(Ok(added))
+}
+
+/// Checks that the returns together take back no more of any line (quantity, refund,
+/// savings) and no more from any tender than the sale had: what a later return here
+/// continues from must be possible.
+fn within_the_sale(closed: &ClosedSale, outcomes: &[ReturnOutcome]) -> Result<(), Unusable> {
+    for line in &closed.evaluation.lines {
+        let (mut qty, mut refund, mut savings) = (0_u64, 0_i64, 0_i64);
+        for l in outcomes.iter().flat_map(|o| &o.lines) {
+            if l.line_id == line.line_id {
+                qty = qty.saturating_add(u64::from(l.quantity.value()));
+                refund = refund.saturating_add(l.refund.amount);
+                savings = savings.saturating_add(l.savings_reversed.amount);
+            }
+        }
+        if qty > u64::from(line.quantity.value())
+            || refund > line.total.amount
+            || savings > line.savings_earned.amount
+        {
+            return Err(unusable(format!(
+                "its returns take back more of line {} than was sold",
+                line.line_id
+            )));
+        }
+    }
+    for (t, tender) in closed.tenders.iter().enumerate() {
+        let back = outcomes
+            .iter()
+            .filter_map(|o| o.tenders.get(t))
+            .fold(0_i64, |acc, x| acc.saturating_add(x.amount().amount));
+        if back > tender.amount().amount {
+            return Err(unusable(format!(
+                "its returns give back more than tender {} took",
+                t + 1
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<String, SyncError> {

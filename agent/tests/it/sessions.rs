@@ -916,3 +916,111 @@ fn two_lanes_cannot_spend_the_same_savings_twice() {
     );
     assert_eq!(status, 200, "{s:#}");
 }
+
+/// A sale of another till of the store as central sends it: one line of milk, paid cash,
+/// with the returns given.
+fn store_sale(sale_id: &str, returns: Value) -> Value {
+    let eur = |a: i64| json!({ "amount": a, "currency": "EUR" });
+    json!({ "op": "upsert", "sale": {
+        "till": "S001-T09",
+        "closed_at": now() - 3600,
+        "sale": {
+            "sale_id": sale_id,
+            "lines": [{ "line_id": "1", "sku": "MILK", "quantity": { "units": 2 },
+                        "unit_price": eur(100), "discount": eur(0), "total": eur(200),
+                        "savings_earned": eur(0) }],
+            "effects": [],
+            "tenders": [{ "kind": "cash", "amount": eur(200) }],
+            "totals": { "gross": eur(200), "discounts": eur(0), "net": eur(200) },
+            "savings_earned": eur(0),
+            "savings_redeemed": eur(0)
+        },
+        "returns": returns
+    }})
+}
+
+fn store_return(sale_id: &str, return_id: &str, refund: i64) -> Value {
+    let eur = |a: i64| json!({ "amount": a, "currency": "EUR" });
+    json!({ "till": "S001-T08", "returned_at": now() - 60, "return": {
+        "return_id": return_id,
+        "original_sale_id": sale_id,
+        "lines": [{ "line_id": "1", "quantity": { "units": 1 }, "refund": eur(refund),
+                    "discount": eur(0), "savings_reversed": eur(0) }],
+        "refunds": [{ "kind": "cash", "amount": eur(refund) }],
+        "savings_reversed": eur(0)
+    }})
+}
+
+#[test]
+fn sales_of_other_tills_are_returned_here_over_the_api() {
+    let central = Central::new();
+    let till = seeded_till(&central);
+    let pos = Served::start(&till);
+    let keep = |items: Vec<Value>| {
+        let conn = pos.state.identifier.store().conn();
+        tillpass_agent::sync::store_sales::apply_sales(&conn, &items).unwrap()
+    };
+    keep(vec![
+        store_sale("X-1", json!([store_return("X-1", "RX-0", 100)])),
+        store_sale("X-2", json!([])),
+        store_sale("X-3", json!([])),
+    ]);
+
+    // One bottle came back at another till: the other one can come back here, no more.
+    let (status, r) = pos.post(
+        "/v1/sessions/X-1/returns",
+        "x1",
+        &json!({ "return_id": "RX-1", "lines": [{ "line": "1", "qty": 1 }] }),
+    );
+    assert_eq!(status, 200, "{r:#}");
+    assert_eq!(amount(&r["outcome"]["refund"]), 100);
+    let (status, e) = pos.post(
+        "/v1/sessions/X-1/returns",
+        "x2",
+        &json!({ "return_id": "RX-2", "lines": [{ "line": "1", "qty": 1 }] }),
+    );
+    assert_eq!(status, 422, "{e:#}");
+
+    // A POS that reuses the id of a sale returned here is told to use another.
+    let (status, _) = pos.put(
+        "X-1",
+        "x3",
+        &json!({ "cart": cart(), "use_current_customer": false }),
+    );
+    assert_eq!(status, 200);
+    let (status, e) = pos.post("/v1/sessions/X-1/close", "x4", &json!({ "version": 1 }));
+    assert_eq!(status, 409, "{e:#}");
+    assert_eq!(e["code"], "sale_id_in_use");
+    // One not returned here makes way for the sale closing here.
+    let (status, _) = pos.put(
+        "X-2",
+        "x5",
+        &json!({ "cart": cart(), "use_current_customer": false }),
+    );
+    assert_eq!(status, 200);
+    let (status, closed) = pos.post("/v1/sessions/X-2/close", "x6", &json!({ "version": 1 }));
+    assert_eq!(status, 200, "{closed:#}");
+    let origin: String = pos
+        .state
+        .identifier
+        .store()
+        .conn()
+        .query_row("SELECT origin FROM sales WHERE sale_id = 'X-2'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(origin, "local");
+
+    // A return of X-3 at another till that does not add up: returns of X-3 wait here.
+    keep(vec![store_sale(
+        "X-3",
+        json!([store_return("X-3", "RX-3", 999)]),
+    )]);
+    let (status, e) = pos.post(
+        "/v1/sessions/X-3/returns",
+        "x7",
+        &json!({ "return_id": "RX-4", "lines": [{ "line": "1", "qty": 1 }] }),
+    );
+    assert_eq!(status, 409, "{e:#}");
+    assert_eq!(e["code"], "sale_history_incomplete");
+}
