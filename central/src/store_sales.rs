@@ -17,8 +17,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tillpass_protocol::sync::{
-    DeltaKind, EventPayload, JournalEvent, Quantity, ReturnRecorded, SaleClosed, SaleDelta,
-    StoreReturn, StoreSale, TillId,
+    DeltaKind, EventPayload, JournalEvent, ReturnRecorded, SaleClosed, SaleDelta, StoreReturn,
+    StoreSale, TillId,
 };
 
 use crate::changes;
@@ -138,7 +138,7 @@ fn over_returned(conn: &Connection, sale: &str, ret: &ReturnRecorded) -> Result<
     }
     for r in &records {
         for l in &r.lines {
-            *returned.entry(l.line_id.as_str()).or_default() += u64::from(quantity(l.quantity));
+            *returned.entry(l.line_id.as_str()).or_default() += u64::from(l.quantity.value());
         }
     }
     let over: Vec<String> = closed
@@ -147,7 +147,7 @@ fn over_returned(conn: &Connection, sale: &str, ret: &ReturnRecorded) -> Result<
         .filter(|l| ret.lines.iter().any(|r| r.line_id == l.line_id))
         .filter_map(|l| {
             let back = returned.get(l.line_id.as_str()).copied().unwrap_or(0);
-            let sold = u64::from(quantity(l.quantity));
+            let sold = u64::from(l.quantity.value());
             (back > sold).then(|| format!("line {}: {back} returned of {sold} sold", l.line_id))
         })
         .collect();
@@ -158,12 +158,6 @@ fn over_returned(conn: &Connection, sale: &str, ret: &ReturnRecorded) -> Result<
             over.join("; ")
         )
     }))
-}
-
-fn quantity(q: Quantity) -> u32 {
-    match q {
-        Quantity::Units(n) | Quantity::Grams(n) => n,
-    }
 }
 
 fn stored_event(conn: &Connection, id: &str) -> Result<JournalEvent> {

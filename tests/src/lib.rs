@@ -11,6 +11,7 @@
 //! - [`http`]: a small HTTP/1.1 client over a plain socket, as a POS talks to the agent.
 //! - [`process`]: a child process that is killed when dropped, whose output is kept in a
 //!   file for the failure message, and whose announced listening address can be awaited.
+//! - [`pty`]: a serial scanner on a pseudo-terminal, typed into by the test.
 //! - [`till`]: a till staged and enrolled by the real `tillpass-install`, and the real
 //!   `tillpass` daemon on its files.
 //! - [`tmpfs`]: a small tmpfs to fill up (a disk that is really full; needs root).
@@ -21,6 +22,7 @@ pub mod binary;
 pub mod central;
 pub mod http;
 pub mod process;
+pub mod pty;
 pub mod till;
 pub mod tmpfs;
 pub mod wait;

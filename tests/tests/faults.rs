@@ -16,14 +16,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
-use serialport::{SerialPort, TTYPort};
 use tillpass_protocol::money::{Currency, Money};
 use tillpass_protocol::sync::{
     EnrolResponse, EnrolmentRecord, OfflinePolicy, RegionId, ReplayPolicy, StoreId, TillId,
@@ -31,6 +29,7 @@ use tillpass_protocol::sync::{
 use tillpass_protocol::token::{self, Subject, TokenBody, TokenId, TokenKind};
 use tillpass_protocol::trust::{KeyId, KeyPurpose, TrustStore, TrustedKey};
 use tillpass_tests::http::Request;
+use tillpass_tests::pty::Pty;
 use tillpass_tests::till::Agent;
 use tillpass_tests::wait;
 
@@ -78,32 +77,6 @@ impl Rng {
             let j = self.index(i + 1);
             items.swap(i, j);
         }
-    }
-}
-
-/// A serial scanner on a pseudo-terminal: the agent opens the slave end through a by-id
-/// style link, the test types into the master.
-struct Pty {
-    master: TTYPort,
-}
-
-impl Pty {
-    /// Plugs a new pty behind `link`. Made after the agent started: a pty opened earlier
-    /// would be inherited by the agent process.
-    fn plug(link: &Path) -> Pty {
-        let (mut master, slave) = TTYPort::pair().unwrap();
-        let slave_path = PathBuf::from(slave.name().unwrap());
-        drop(slave);
-        master.set_timeout(Duration::from_secs(10)).unwrap();
-        std::os::unix::fs::symlink(&slave_path, link).unwrap();
-        Pty { master }
-    }
-
-    /// Types `text` and the CR that ends a scan.
-    fn type_scan(&mut self, text: &str) {
-        self.master.write_all(text.as_bytes()).unwrap();
-        self.master.write_all(b"\r").unwrap();
-        self.master.flush().unwrap();
     }
 }
 
@@ -616,7 +589,7 @@ fn ten_thousand_hostile_scans_are_refused_with_the_right_code_and_counted() {
     let keys = Keys::new(t);
     let till = HostileTill::new(&keys, t, 3);
     let agent = till.start();
-    let mut pty = Pty::plug(&till.link);
+    let mut pty = Pty::plug(&till.link).unwrap();
     agent
         .wait_for(
             "the serial scanner to connect",
@@ -712,7 +685,7 @@ fn ten_thousand_hostile_scans_are_refused_with_the_right_code_and_counted() {
         let texts: Vec<String> = typed.iter().map(|s| s.text.clone()).collect();
         std::thread::spawn(move || {
             for text in &texts {
-                pty.type_scan(text);
+                pty.type_scan(text).unwrap();
             }
             pty
         })

@@ -9,13 +9,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use serialport::{SerialPort, TTYPort};
 use tillpass_tests::central::Central;
+use tillpass_tests::pty::Pty;
 use tillpass_tests::till::{Agent, Till};
 use tillpass_tests::wait;
 
@@ -48,28 +47,6 @@ valid_until = 4000000000
 voucher = "WELCOME"
 rules = [{ type = "amount_off", amount = 500 }]
 "#;
-
-/// A serial scanner on a pseudo-terminal (see `faults.rs`).
-struct Pty {
-    master: TTYPort,
-}
-
-impl Pty {
-    fn plug(link: &Path) -> Pty {
-        let (mut master, slave) = TTYPort::pair().unwrap();
-        let slave_path = PathBuf::from(slave.name().unwrap());
-        drop(slave);
-        master.set_timeout(Duration::from_secs(10)).unwrap();
-        std::os::unix::fs::symlink(&slave_path, link).unwrap();
-        Pty { master }
-    }
-
-    fn type_scan(&mut self, text: &str) {
-        self.master.write_all(text.as_bytes()).unwrap();
-        self.master.write_all(b"\r").unwrap();
-        self.master.flush().unwrap();
-    }
-}
 
 /// Reads the one QR code in a PNG file.
 fn read_qr(path: &Path) -> String {
@@ -176,7 +153,7 @@ fn a_pass_from_central_scanned_at_the_till_sells_syncs_and_returns() {
     ))
     .unwrap();
     let agent = till.start_agent("agent", None).unwrap();
-    let mut pty = Pty::plug(&link);
+    let mut pty = Pty::plug(&link).unwrap();
     agent
         .wait_for(
             "the scanner, the catalog and the customer",
@@ -210,7 +187,7 @@ fn a_pass_from_central_scanned_at_the_till_sells_syncs_and_returns() {
     assert_eq!(read, printed, "the QR holds the pass");
 
     // The scanner reads it; the agent identifies Lucía.
-    pty.type_scan(&read);
+    pty.type_scan(&read).unwrap();
     let status = parse(
         &agent
             .wait_for(

@@ -69,13 +69,28 @@ pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<JournalEvent>, Sto
             r.get::<_, String>(0)
         })
         .map_err(sql)?;
-    let mut events = Vec::new();
-    for body in rows {
-        let body = body.map_err(sql)?;
-        events.push(
-            serde_json::from_str(&body)
-                .map_err(|e| StoreError::Corrupted(format!("outbox event: {e}")))?,
-        );
-    }
-    Ok(events)
+    parse(rows)
+}
+
+/// Every event in the outbox of the given kinds (`savings_earned`, …), refused or not.
+pub fn of_kinds(conn: &Connection, kinds: &[&str]) -> Result<Vec<JournalEvent>, StoreError> {
+    let kinds = serde_json::to_string(kinds)
+        .map_err(|e| StoreError::Corrupted(format!("event kinds: {e}")))?;
+    let mut stmt = conn
+        .prepare_cached("SELECT body FROM outbox WHERE kind IN (SELECT value FROM json_each(?1))")
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map([kinds], |r| r.get::<_, String>(0))
+        .map_err(sql)?;
+    parse(rows)
+}
+
+fn parse(
+    rows: impl Iterator<Item = rusqlite::Result<String>>,
+) -> Result<Vec<JournalEvent>, StoreError> {
+    rows.map(|body| {
+        serde_json::from_str(&body.map_err(sql)?)
+            .map_err(|e| StoreError::Corrupted(format!("outbox event: {e}")))
+    })
+    .collect()
 }

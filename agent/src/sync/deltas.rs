@@ -60,8 +60,7 @@ use rusqlite::{Connection, params};
 use serde::de::DeserializeOwned;
 use tillpass_protocol::sync::{
     BalanceDelta, CustomerDelta, DeltaKind, DeltaPage, DeltaQuery, EventPayload, GiftCardDelta,
-    GiftCardStatus, JournalEvent, MAX_PAGE_ITEMS, PersonalPromotionDelta, Reverses,
-    RevocationEnvelope, paths,
+    GiftCardStatus, MAX_PAGE_ITEMS, PersonalPromotionDelta, Reverses, RevocationEnvelope, paths,
 };
 use tillpass_protocol::token::{
     RevocationDelta, Subject, SubjectRevocation, TokenKind as TokenType,
@@ -70,7 +69,7 @@ use tillpass_protocol::token::{
 use super::{CentralClient, SyncError, blocking, store_sales};
 use crate::identify::Identifier;
 use crate::relay::{Relay, RelayError};
-use crate::store::{Store, StoreError, sql, sync_state, tokens};
+use crate::store::{Store, StoreError, journal, sql, sync_state, tokens};
 
 /// What pulling deltas needs.
 #[derive(Debug, Clone)]
@@ -382,30 +381,15 @@ pub struct Unreflected {
     pub spent: i64,
 }
 
-fn outbox_events(conn: &Connection, kinds: &str) -> Result<Vec<JournalEvent>, StoreError> {
-    let query = format!("SELECT body FROM outbox WHERE kind IN ({kinds})");
-    let mut stmt = conn.prepare_cached(&query).map_err(sql)?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(sql)?;
-    let mut events = Vec::new();
-    for body in rows {
-        let body = body.map_err(sql)?;
-        events.push(
-            serde_json::from_str(&body)
-                .map_err(|e| StoreError::Corrupted(format!("outbox event: {e}")))?,
-        );
-    }
-    Ok(events)
-}
-
 /// The savings movements still in the outbox, for the customers in `wanted`.
 pub fn savings_in_outbox(
     conn: &Connection,
     wanted: &HashSet<&str>,
 ) -> Result<HashMap<String, Unreflected>, StoreError> {
     let mut sums: HashMap<String, Unreflected> = HashMap::new();
-    for event in outbox_events(
+    for event in journal::of_kinds(
         conn,
-        "'savings_earned', 'savings_redeemed', 'savings_reversed'",
+        &["savings_earned", "savings_redeemed", "savings_reversed"],
     )? {
         let (customer, earned, spent) = match &event.payload {
             EventPayload::SavingsEarned(m) => (&m.customer, m.amount.amount, 0),
@@ -432,7 +416,7 @@ pub fn cards_in_outbox(
     wanted: &HashSet<&str>,
 ) -> Result<HashMap<String, i64>, StoreError> {
     let mut sums: HashMap<String, i64> = HashMap::new();
-    for event in outbox_events(conn, "'gift_card_debited', 'gift_card_credited'")? {
+    for event in journal::of_kinds(conn, &["gift_card_debited", "gift_card_credited"])? {
         let (card, spent) = match &event.payload {
             EventPayload::GiftCardDebited(m) => (&m.card, m.amount.amount),
             EventPayload::GiftCardCredited(m) => (&m.card, -m.amount.amount),

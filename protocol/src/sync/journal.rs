@@ -243,6 +243,15 @@ pub enum Quantity {
     Grams(u32),
 }
 
+impl Quantity {
+    /// How much, in the line's own measure: units, or grams.
+    pub fn value(self) -> u32 {
+        match self {
+            Quantity::Units(n) | Quantity::Grams(n) => n,
+        }
+    }
+}
+
 /// One line of a closed sale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SaleLine {
