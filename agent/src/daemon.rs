@@ -153,6 +153,7 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
             None
         }
     };
+    let has_key = key.is_some();
     let remote = match (&central, &who, key) {
         (Some(url), Some(who), Some(key)) => {
             let client = Arc::new(CentralClient::new(
@@ -180,8 +181,10 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
             None
         }
     };
+    let unconfigured = unconfigured(who.is_some(), central.is_some(), has_key);
     sync_status.update(|s| {
         s.configured = remote.is_some();
+        s.unconfigured = unconfigured;
         s.offline_policy = enrolment
             .as_ref()
             .map(|r| r.response.offline_policy.clone());
@@ -255,6 +258,33 @@ fn read_enrolment(path: &Path) -> Result<Option<EnrolmentRecord>, DaemonError> {
             detail: e.to_string(),
         }),
     }
+}
+
+/// Why the till cannot talk to central, each with what to do (for `/readyz`).
+fn unconfigured(enrolled: bool, central: bool, key: bool) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if !enrolled {
+        reasons.push(
+            "not_enrolled: no enrolment record and no [till] ids: enrol the till with \
+             `tillpass-install install --central URL --enrol CODE`"
+                .to_owned(),
+        );
+    }
+    if !central {
+        reasons.push(
+            "no_central_url: neither [central] url nor the enrolment names central: set \
+             [central] url or enrol the till again"
+                .to_owned(),
+        );
+    }
+    if !key {
+        reasons.push(
+            "no_till_key: the till key (till.key, or the TillKey credential) is missing or \
+             unreadable: restore it from backup, or enrol the till again with a new code"
+                .to_owned(),
+        );
+    }
+    reasons
 }
 
 fn till_identity(config: &Config, enrolment: Option<&EnrolmentRecord>) -> Option<TillIdentity> {

@@ -161,29 +161,79 @@ struct Readiness {
     reasons: Vec<String>,
     trust_list_sequence: Option<u64>,
     clock_skew_alarm: bool,
+    /// Events central rejected, kept in the outbox.
+    rejected_events: i64,
 }
 
+/// Whether the till can work, and why not. Not ready while it cannot sell with its
+/// promotions and talk to central: not enrolled, no central URL, no till key, never had a
+/// trust list, never had a catalog. Informational reasons leave it ready: the clock behind
+/// central's, earn-only, central unreachable, events central rejected. Blocking: it reads
+/// the outbox.
 fn readiness(state: &AppState) -> Readiness {
-    let mut reasons = Vec::new();
+    let sync = state.sync.snapshot();
+    let mut reasons = sync.unconfigured.clone();
     let trust = state.identifier.trust_sequence();
     if trust.is_none() {
-        reasons.push("not_enrolled: no trust list; run tillpass-install install".to_owned());
+        reasons.push(
+            "no_trust_list: the till has never had a trust list, so it can verify no QR: \
+             enrol it (`tillpass-install install --central URL --enrol CODE`) or connect it \
+             to central"
+                .to_owned(),
+        );
     }
+    if state.catalogs.active().is_none() {
+        reasons.push(
+            "no_catalog: the till has never had a promotion catalog, so every cart gets 503 \
+             no_catalog: it arrives with the first sync with central (check that central \
+             published one and is reachable)"
+                .to_owned(),
+        );
+    }
+    let ready = reasons.is_empty();
     let skew = state.identifier.clock().skew_alarm();
     if skew {
         reasons.push("clock_skew: the wall clock is behind central's signed time".to_owned());
     }
     reasons.extend(crate::sync::readiness_reasons(state));
+    let conn = state.identifier.store().conn();
+    let rejected = journal::rejected_count(&conn).unwrap_or(0);
+    if rejected > 0 {
+        let newest = journal::rejected(&conn, 1)
+            .ok()
+            .and_then(|r| r.into_iter().next())
+            .map(|r| {
+                format!(
+                    " (newest: {} {}: {})",
+                    r.kind,
+                    r.code.as_deref().unwrap_or("rejected"),
+                    r.reason
+                )
+            })
+            .unwrap_or_default();
+        reasons.push(format!(
+            "rejected_events: central refused {rejected} event(s){newest}; they are kept: \
+             list them with `tillpass journal rejected`, have central fixed, then re-send \
+             them with `tillpass journal retry --all`"
+        ));
+    }
     Readiness {
-        ready: trust.is_some(),
+        ready,
         reasons,
         trust_list_sequence: trust.map(|t| t.0),
         clock_skew_alarm: skew,
+        rejected_events: rejected,
     }
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    let r = readiness(&state);
+    let Ok(r) = tokio::task::spawn_blocking(move || readiness(&state)).await else {
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not ready",
+            "the readiness check failed",
+        );
+    };
     let code = if r.ready {
         StatusCode::OK
     } else {
@@ -300,13 +350,18 @@ struct Status {
     reasons: Vec<String>,
     trust_list_sequence: Option<u64>,
     clock_skew_secs: u64,
+    /// Events waiting for central (central's rejections are not waiting).
     outbox_depth: i64,
     oldest_unsynced_at: Option<i64>,
+    /// Events central rejected, kept in the outbox.
+    rejected_events: i64,
+    /// The newest of them, with central's reason.
+    rejected: Vec<journal::Rejected>,
     current_customer: Option<Identification>,
     scanners: BTreeMap<String, DeviceStatus>,
 }
 
-/// The till's state: readiness, outbox, current customer, scanners.
+/// The till's state: readiness, outbox (waiting and rejected), current customer, scanners.
 #[utoipa::path(get, path = "/v1/status", tag = "identify",
     responses((status = 200, description = "The state", body = Object)),
     security(("bearer" = [])))]
@@ -314,14 +369,22 @@ pub(crate) async fn status(State(state): State<AppState>, headers: HeaderMap) ->
     if let Err(r) = authorised(&state, &headers) {
         return r;
     }
-    let r = readiness(&state);
-    let identifier = state.identifier.clone();
-    let (depth, oldest) =
-        tokio::task::spawn_blocking(move || journal::depth(&identifier.store().conn()))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or((0, None));
+    let facts = state.clone();
+    let Ok((r, (depth, oldest), rejected)) = tokio::task::spawn_blocking(move || {
+        let r = readiness(&facts);
+        let conn = facts.identifier.store().conn();
+        let depth = journal::depth(&conn).unwrap_or((0, None));
+        let rejected = journal::rejected(&conn, 10).unwrap_or_default();
+        (r, depth, rejected)
+    })
+    .await
+    else {
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error",
+            "the status could not be read",
+        );
+    };
     let scanners = state.devices.lock().map(|d| d.clone()).unwrap_or_default();
     Json(Status {
         version: env!("CARGO_PKG_VERSION"),
@@ -331,6 +394,8 @@ pub(crate) async fn status(State(state): State<AppState>, headers: HeaderMap) ->
         clock_skew_secs: state.identifier.clock().skew_secs(),
         outbox_depth: depth,
         oldest_unsynced_at: oldest,
+        rejected_events: r.rejected_events,
+        rejected,
         current_customer: state.identifier.slot().current(),
         scanners,
     })

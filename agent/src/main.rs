@@ -37,8 +37,13 @@ enum Command {
     /// Lists candidate scanners: serial ports and input devices with their paths, USB ids
     /// and a ready-to-paste `[[scanner]]` configuration.
     Scanners,
-    /// Asks the running agent for its state (readiness, outbox, scanners, current customer).
+    /// Asks the running agent for its state (readiness, outbox, events central rejected,
+    /// scanners, current customer).
     Status,
+    /// The outbox's events central rejected: list them, and re-send them once central is
+    /// fixed. Works on the till's database; safe while the agent runs.
+    #[command(subcommand)]
+    Journal(JournalCommand),
     /// Opens a whole demo store on loopback: central with sample customers, gift cards and
     /// a catalog; this agent enrolled with it; a virtual serial scanner fed from this
     /// terminal; the POS API and the dashboard. Runs until Ctrl-C.
@@ -77,6 +82,26 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum JournalCommand {
+    /// Lists the events central rejected, newest first, with central's code and reason.
+    Rejected {
+        /// One JSON object a line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Makes rejected events pending again: the running agent sends them with its next
+    /// upload (within a second while central is reachable). Run it once central is fixed.
+    Retry {
+        /// The event: its id (32 hex digits) or its sequence number.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        event: Option<String>,
+        /// Every rejected event.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
 fn load(cli_config: Option<&PathBuf>) -> anyhow::Result<(Config, Paths)> {
     let paths = Paths::from_env(|k| std::env::var(k).ok());
     let (file, required) = match cli_config {
@@ -98,6 +123,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => status(cli.config.as_ref()),
+        Command::Journal(command) => journal(cli.config.as_ref(), &command),
         #[cfg(feature = "demo")]
         Command::Demo {
             dir,
@@ -241,6 +267,70 @@ fn status(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[allow(clippy::print_stdout)]
+fn journal(config: Option<&PathBuf>, command: &JournalCommand) -> anyhow::Result<ExitCode> {
+    use tillpass_agent::store::journal::{self, Retry};
+    let (config, paths) = load(config)?;
+    let data_dir = config.data_dir(&paths);
+    let db = data_dir.join(tillpass_agent::store::DB_FILE);
+    anyhow::ensure!(
+        db.exists(),
+        "no database at {}: is this the till's data directory (`[store] data_dir`)?",
+        db.display()
+    );
+    let store = tillpass_agent::store::Store::open(&data_dir)?;
+    let conn = store.conn();
+    match command {
+        JournalCommand::Rejected { json } => {
+            let rejected = journal::rejected(&conn, usize::MAX)?;
+            if *json {
+                for r in &rejected {
+                    println!("{}", serde_json::to_string(r)?);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            if rejected.is_empty() {
+                println!("central rejected no event: nothing to do");
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{} event(s) central rejected, newest first:",
+                rejected.len()
+            );
+            for r in &rejected {
+                println!(
+                    "  #{} {} {} (made {}, refused {} time(s), last at {}): {}: {}",
+                    r.seq,
+                    r.event_id,
+                    r.kind,
+                    r.created_at,
+                    r.attempts,
+                    r.rejected_at.map(|t| t.to_string()).unwrap_or_default(),
+                    r.code.as_deref().unwrap_or("rejected"),
+                    r.reason
+                );
+            }
+            println!(
+                "They stay in the outbox and are not sent again. Have central fixed (the \
+                 reason says what it refused), then: tillpass journal retry --all"
+            );
+        }
+        JournalCommand::Retry { event, all } => {
+            let which = match (event, all) {
+                (_, true) => Retry::All,
+                (Some(id), false) => Retry::One(id),
+                (None, false) => anyhow::bail!("name an event, or --all"),
+            };
+            let n = journal::retry(&conn, &which)?;
+            println!(
+                "{n} event(s) pending again: the agent sends them with its next upload; \
+                 `tillpass journal rejected` shows any central refuses again"
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn pos(

@@ -1,7 +1,10 @@
 //! The outbox relay: uploads journal events to central in batches (at most
-//! [`MAX_BATCH_EVENTS`]), signed with the till's key, and deletes each event only once
-//! central has acknowledged it (`accepted` or `duplicate`). A `rejected` event stays in the
-//! outbox with central's reason, for the dashboard, and is not sent again.
+//! [`MAX_BATCH_EVENTS`] and [`limits::MAX_BATCH_BYTES`] of JSON, central's body limit),
+//! signed with the till's key, and deletes each event only once central has acknowledged
+//! it (`accepted` or `duplicate`). A `rejected` event becomes a state of its own in the
+//! outbox — central's code and reason, when, how many refusals — shown by `/readyz`,
+//! `tillpass status`, `tillpass journal rejected` and the dashboard, and not sent again
+//! until central IT re-drives it (`tillpass journal retry`); see [`journal`].
 //!
 //! Failures back off exponentially with jitter (a quarter of a second doubling to
 //! `[sync] retry_max_secs`, 60 s by default; `backon`); a restart resumes from the
@@ -18,14 +21,17 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use ed25519_dalek::SigningKey;
-use rusqlite::params;
 use thiserror::Error;
-use tillpass_protocol::sync::{self, BatchAck, MAX_BATCH_EVENTS, UploadBatch};
+use tillpass_protocol::sync::{self, AckOutcome, BatchAck, MAX_BATCH_EVENTS, UploadBatch, limits};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::bus::Bus;
 use crate::store::{Store, StoreError, journal, sql, sync_state};
 use crate::sync::{CentralClient, SyncError, SyncStatus};
+
+/// The JSON of a batch's events at most: central's body limit less room for the batch's
+/// own fields.
+pub const BATCH_EVENT_BYTES: usize = limits::MAX_BATCH_BYTES - 1024;
 
 /// How long the relay waits before looking at an empty outbox again.
 pub const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -133,7 +139,7 @@ impl Relay {
         let limit = self.batch;
         let events = blocking(move || {
             let conn = store.conn();
-            let events = journal::pending(&conn, limit)?;
+            let events = journal::pending(&conn, limit, BATCH_EVENT_BYTES)?;
             let in_doubt = sync_state::upload_in_doubt(&conn)?;
             // Nothing left to send: nothing sent earlier can still be in doubt either.
             if events.is_empty() == in_doubt {
@@ -163,7 +169,8 @@ impl Relay {
         }
         let ack: BatchAck = answer.json("journal acknowledgement")?;
         let store = self.store.clone();
-        let (settled, flagged) = blocking(move || settle(&store, &ack)).await?;
+        let now = i64::try_from(self.client.clock().now()).unwrap_or(i64::MAX);
+        let (settled, flagged) = blocking(move || settle(&store, &ack, now)).await?;
         if let Some(r) = &self.reporter {
             let now = self.client.clock().now();
             r.status.update_and_publish(&r.bus, |s| {
@@ -219,9 +226,9 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| RelayError::Central(e.to_string()))?
 }
 
-/// Deletes the settled events, records central's reason on rejected ones and clears the
-/// in-doubt mark, in one transaction. Returns (settled, flagged).
-fn settle(store: &Store, ack: &BatchAck) -> Result<(usize, u64), RelayError> {
+/// Deletes the settled events, makes rejected ones `rejected` with central's code and
+/// reason, and clears the in-doubt mark, in one transaction. Returns (settled, flagged).
+fn settle(store: &Store, ack: &BatchAck, now: i64) -> Result<(usize, u64), RelayError> {
     let mut conn = store.conn();
     let tx = conn.transaction().map_err(sql)?;
     let mut settled = 0;
@@ -236,14 +243,10 @@ fn settle(store: &Store, ack: &BatchAck) -> Result<(usize, u64), RelayError> {
             settled += tx
                 .execute("DELETE FROM outbox WHERE event_id = ?1", [&id])
                 .map_err(sql)?;
-        } else {
-            let reason = serde_json::to_string(&event.outcome).unwrap_or_default();
-            tracing::warn!(event = %id, %reason, "central rejected an event");
-            tx.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE event_id = ?1",
-                params![id, reason],
-            )
-            .map_err(sql)?;
+        } else if let AckOutcome::Rejected { code, detail } = &event.outcome {
+            tracing::warn!(event = %id, code = code.code(), %detail,
+                "central rejected an event: kept as rejected; `tillpass journal rejected` lists it");
+            journal::mark_rejected(&tx, &id, code.code(), detail, now)?;
         }
     }
     sync_state::set_upload_in_doubt(&tx, false)?;

@@ -70,14 +70,43 @@ pub fn ingest(conn: &mut Connection, till: &Till, batch: RawBatch, now: i64) -> 
     let mut tx = conn.transaction()?;
     let mut acks = Vec::with_capacity(ids.len());
     for (id, raw) in ids.into_iter().zip(batch.events) {
-        let (outcome, flags) = match serde_json::from_value::<JournalEvent>(raw) {
-            Err(e) => (rejected(RejectCode::Malformed, e.to_string()), vec![]),
-            Ok(event) => one(&mut tx, till, &event, now)?,
+        let (outcome, flags) = match admit(raw, till) {
+            Err(refused) => (refused, vec![]),
+            Ok(event) => one(&mut tx, &event, now)?,
         };
         acks.push(EventAck { id, outcome, flags });
     }
     tx.commit()?;
     Ok(BatchAck { v: VERSION, acks })
+}
+
+/// Whether central takes an event from `till` before looking at any account: it parses,
+/// it passes [`JournalEvent::check`] — the bounds of `tillpass_protocol::sync::limits`,
+/// the same functions a till runs before it stores an event — and it names the till and
+/// the store of its signer. The refusal, as the event's acknowledgement, when not.
+pub fn admit(raw: serde_json::Value, till: &Till) -> std::result::Result<JournalEvent, AckOutcome> {
+    let event = serde_json::from_value::<JournalEvent>(raw)
+        .map_err(|e| rejected(RejectCode::Malformed, e.to_string()))?;
+    if let Err(e) = event.check() {
+        let code = match e {
+            EventError::UnsupportedVersion(_) => RejectCode::UnsupportedVersion,
+            _ => RejectCode::Invalid,
+        };
+        return Err(rejected(code, e.to_string()));
+    }
+    if event.till != till.id {
+        return Err(rejected(
+            RejectCode::WrongTill,
+            "the event names another till",
+        ));
+    }
+    if event.store != till.store {
+        return Err(rejected(
+            RejectCode::WrongStore,
+            "the event names another store",
+        ));
+    }
+    Ok(event)
 }
 
 fn rejected(code: RejectCode, detail: impl Into<String>) -> AckOutcome {
@@ -100,29 +129,9 @@ enum Applied {
 
 fn one(
     tx: &mut Transaction<'_>,
-    till: &Till,
     event: &JournalEvent,
     now: i64,
 ) -> Result<(AckOutcome, Vec<EventFlag>)> {
-    if let Err(e) = event.check() {
-        let code = match e {
-            EventError::UnsupportedVersion(_) => RejectCode::UnsupportedVersion,
-            _ => RejectCode::Invalid,
-        };
-        return Ok((rejected(code, e.to_string()), vec![]));
-    }
-    if event.till != till.id {
-        return Ok((
-            rejected(RejectCode::WrongTill, "the event names another till"),
-            vec![],
-        ));
-    }
-    if event.store != till.store {
-        return Ok((
-            rejected(RejectCode::WrongStore, "the event names another store"),
-            vec![],
-        ));
-    }
     let canonical = serde_json::to_string(event).map_err(Error::internal)?;
     let sha = hex::encode(Sha256::digest(canonical.as_bytes()));
     let id = event.id.to_hex();

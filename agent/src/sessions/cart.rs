@@ -2,13 +2,14 @@
 //! against the catalog in force and the customer, and stores it with a new version.
 
 use rusqlite::Connection;
-use tillpass_engine::{Cart, Voucher};
+use tillpass_engine::{Cart, Quantity, Voucher};
+use tillpass_protocol::sync::limits::{self, MAX_AMOUNT, MAX_LINES};
 use tillpass_protocol::token::TokenKind;
 
 use super::model::PutSession;
 use super::{
     AcceptedVoucher, ApiError, Ctx, ScannedToken, Session, State, check_open, check_version,
-    context,
+    context, events,
 };
 use crate::bus::AgentEvent;
 use crate::http::AppState;
@@ -23,6 +24,52 @@ pub fn check_id(id: &str) -> Result<(), ApiError> {
     tillpass_protocol::sync::SaleId::new(id)
         .map(|_| ())
         .map_err(|e| ApiError::invalid("session_id", e.to_string()))
+}
+
+/// Checks the cart against the journal's bounds (`tillpass_protocol::sync::limits`, the
+/// bounds central applies to the sale's events) before anything is scanned, evaluated or
+/// stored, with the field path of the request: a sale the till accepts is a sale central
+/// accepts.
+pub fn check_limits(request: &PutSession) -> Result<(), ApiError> {
+    let lines = &request.cart.lines;
+    limits::count(lines.len(), MAX_LINES).map_err(|_| {
+        ApiError::invalid(
+            "cart.lines",
+            format!(
+                "{} lines: a sale holds at most {MAX_LINES}; split it into two sales",
+                lines.len()
+            ),
+        )
+    })?;
+    let mut total: i128 = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let field = |name: &str| format!("cart.lines[{i}].{name}");
+        let bad = |name: &str, reason: &str| ApiError::invalid(field(name), reason.to_owned());
+        limits::line_id(&line.line_id).map_err(|r| bad("line_id", r))?;
+        limits::text(&line.sku).map_err(|r| bad("sku", r))?;
+        limits::quantity(events::quantity(line.quantity)).map_err(|r| bad("quantity", r))?;
+        limits::amount(line.unit_price).map_err(|r| bad("unit_price", r))?;
+        let price = i128::from(line.unit_price.amount);
+        let amount = match line.quantity {
+            Quantity::Units(n) => price * i128::from(n),
+            Quantity::Grams(g) => price * i128::from(g) / 1000,
+        };
+        if amount > i128::from(MAX_AMOUNT) {
+            return Err(ApiError::invalid(
+                format!("cart.lines[{i}]"),
+                "the line's amount (price × quantity) is above the largest amount a sale may \
+                 carry (10^15 minor units)",
+            ));
+        }
+        total += amount;
+    }
+    if total > i128::from(MAX_AMOUNT) {
+        return Err(ApiError::invalid(
+            "cart.lines",
+            "the cart's total is above the largest amount a sale may carry (10^15 minor units)",
+        ));
+    }
+    Ok(())
 }
 
 /// The scans of a request the session does not hold yet, verified (and, unless it is a
@@ -229,7 +276,7 @@ pub fn put(
         .engine()?
         .evaluate(&cart, customer.as_ref().map(|c| &c.context), &ctx.sale)
         .map_err(|e| ApiError::engine(&e))?;
-    Ok(Session {
+    let session = Session {
         session_id: session_id.to_owned(),
         version,
         state: State::Open,
@@ -240,5 +287,7 @@ pub fn put(
         evaluation,
         tenders: existing.map(|s| s.tenders).unwrap_or_default(),
         receipt: None,
-    })
+    };
+    events::check_sale(ctx, &session)?;
+    Ok(session)
 }

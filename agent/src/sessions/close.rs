@@ -27,10 +27,10 @@ use super::tenders::{gift_card_ref, hold_ref};
 use super::{ApiError, Ctx, Session, State, check_open, check_version};
 use crate::store::{balances, customers, journal, sales, tokens};
 
-/// The longest payment method name.
-pub const MAX_METHOD: usize = 32;
-/// The most payments a close may list.
-pub const MAX_PAYMENTS: usize = 20;
+/// The longest payment method name (the journal's bound).
+pub const MAX_METHOD: usize = tillpass_protocol::sync::limits::MAX_METHOD_LEN;
+/// The most payments a close may list (the journal's bound).
+pub const MAX_PAYMENTS: usize = tillpass_protocol::sync::limits::MAX_PAYMENTS;
 
 /// The method recorded when the POS does not list its payments.
 pub const POS_METHOD: &str = "pos";

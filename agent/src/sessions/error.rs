@@ -55,14 +55,15 @@ impl std::ops::DerefMut for ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &str, title: &'static str, detail: String) -> ApiError {
+        let messages = super::messages::of(code);
         ApiError(Box::new(Problem {
             status,
             code: code.to_owned(),
             title,
             detail,
             field: None,
-            message_es: None,
-            message_en: None,
+            message_es: messages.map(|m| m.0.to_owned()),
+            message_en: messages.map(|m| m.1.to_owned()),
             refusal: None,
         }))
     }
@@ -161,24 +162,24 @@ impl ApiError {
     /// The store failed: a full disk is 507 (nothing was written), the rest 500.
     pub fn store(e: &StoreError) -> ApiError {
         match e {
-            StoreError::Full => {
-                let mut e = ApiError::new(
-                    StatusCode::INSUFFICIENT_STORAGE,
-                    "disk_full",
-                    "Disk full",
-                    "the till's disk is full: nothing was written; free space and retry with \
-                     the same Idempotency-Key"
-                        .to_owned(),
-                );
-                e.message_es = Some(
-                    "El disco de la caja está lleno: no se ha guardado nada. Avise al \
-                     responsable"
-                        .to_owned(),
-                );
-                e.message_en =
-                    Some("The till's disk is full: nothing was saved. Tell the manager".to_owned());
-                e
-            }
+            StoreError::Full => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "disk_full",
+                "Disk full",
+                "the till's disk is full: nothing was written; free space and retry with \
+                 the same Idempotency-Key"
+                    .to_owned(),
+            ),
+            StoreError::Unjournalable { kind, error } => ApiError::invalid(
+                match error.field() {
+                    Some(field) => format!("{kind}.{field}"),
+                    None => (*kind).to_owned(),
+                },
+                format!(
+                    "central would refuse this {kind} event ({error}): nothing was stored; \
+                     keep the sale within the bounds of the OpenAPI document"
+                ),
+            ),
             other => {
                 tracing::error!(error = %other, "POS request failed in the store");
                 ApiError::new(

@@ -4,12 +4,15 @@
 use tillpass_engine::{EffectKind, Evaluation, Quantity, ReturnOutcome, Tender};
 use tillpass_protocol::catalog::Label;
 use tillpass_protocol::money::Money;
-use tillpass_protocol::sync::journal::MAX_TEXT_LEN;
+use tillpass_protocol::sync::limits;
 use tillpass_protocol::sync::{
-    self, EffectSummary, ReturnLine, ReturnRecorded, SaleClosed, SaleLine, SaleTotals,
+    self, EffectSummary, EventPayload, JournalEvent, ReturnLine, ReturnRecorded, SaleClosed,
+    SaleLine, SaleTotals,
 };
 
-use super::ApiError;
+use super::model::TenderView;
+use super::{ApiError, Ctx, Session};
+use crate::store::{StoreError, journal};
 
 fn bad(what: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::invalid(what.to_owned(), e.to_string())
@@ -25,7 +28,8 @@ pub fn customer(reference: &str) -> Result<sync::CustomerRef, ApiError> {
     sync::CustomerRef::new(reference).map_err(|e| bad("customer", e))
 }
 
-fn quantity(q: Quantity) -> sync::Quantity {
+/// A quantity in the protocol's words.
+pub fn quantity(q: Quantity) -> sync::Quantity {
     match q {
         Quantity::Units(n) => sync::Quantity::Units(n),
         Quantity::Grams(n) => sync::Quantity::Grams(n),
@@ -63,8 +67,57 @@ pub fn tender(t: &Tender) -> Result<sync::Tender, ApiError> {
 /// journal text 256 bytes — one that does not fit (many multi-byte characters) is left
 /// out rather than refused by central with the whole sale.
 fn journal_label(label: &Label) -> Option<Label> {
-    let fits = |t: &str| t.len() <= MAX_TEXT_LEN && !t.chars().any(char::is_control);
+    let fits = |t: &str| limits::text(t).is_ok();
     (fits(&label.es) && fits(&label.en)).then(|| label.clone())
+}
+
+/// Checks the session as it stands — its cart, customer and loyalty tenders, the rest
+/// paid at the POS — as its `sale_closed` event would be checked at close
+/// ([`journal::admissible`]: central's own check and the event's size): a sale central
+/// would refuse is refused while the cart can still change, not at close.
+pub fn check_sale(ctx: &Ctx, session: &Session) -> Result<(), ApiError> {
+    let mut tenders: Vec<Tender> = session
+        .tenders
+        .iter()
+        .map(|t| match t {
+            TenderView::Savings { amount } => Tender::Savings { amount: *amount },
+            TenderView::GiftCard {
+                card_id, amount, ..
+            } => Tender::GiftCard {
+                card_id: card_id.clone(),
+                amount: *amount,
+            },
+        })
+        .collect();
+    let due = session.amount_due();
+    if due.amount > 0 {
+        tenders.push(Tender::Other {
+            method: super::close::POS_METHOD.to_owned(),
+            amount: due,
+        });
+    }
+    let sale = sale_closed(
+        &session.session_id,
+        session.customer_ref.as_deref(),
+        &session.evaluation,
+        &tenders,
+        Money::new(session.savings_tendered(), session.evaluation.currency),
+    )?;
+    let event = JournalEvent::new(
+        ctx.who.till.clone(),
+        ctx.who.store.clone(),
+        0,
+        ctx.now_i64(),
+        EventPayload::SaleClosed(sale),
+    );
+    match journal::admissible(&event) {
+        Ok(_) => Ok(()),
+        Err(StoreError::Unjournalable { error, .. }) => Err(ApiError::invalid(
+            "cart",
+            format!("central would refuse this sale ({error}): change the cart"),
+        )),
+        Err(other) => Err(ApiError::store(&other)),
+    }
 }
 
 /// The `sale_closed` event.

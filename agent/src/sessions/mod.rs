@@ -4,6 +4,7 @@
 //! ## Map
 //! - [`model`]: the API's bodies (requests and answers), with their OpenAPI schemas.
 //! - [`error`]: [`ApiError`], the problem+json answers.
+//! - [`messages`]: the cashier's message, in Spanish and English, of every answer's code.
 //! - [`context`]: what the engine needs from the store — the customer's balances and
 //!   promotion uses, the store's local time.
 //! - [`cart`]: `PUT /v1/sessions/{id}` — evaluate the whole cart, store it versioned.
@@ -31,6 +32,7 @@ pub mod close;
 pub mod context;
 pub mod error;
 pub mod events;
+pub mod messages;
 pub mod model;
 pub mod returns;
 pub mod routes;

@@ -231,6 +231,7 @@ pub async fn put_session(
     let result = (|| {
         cart::check_id(&id)?;
         let (request, bytes) = read_body::<PutSession>(body)?;
+        cart::check_limits(&request)?;
         let key = if query.dry {
             None
         } else {

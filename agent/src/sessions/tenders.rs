@@ -10,8 +10,8 @@ use super::model::{TenderInput, TenderView};
 use super::{ApiError, Ctx, Session, check_open, check_version, context};
 use crate::store::{balances, journal};
 
-/// The most tenders one sale may carry.
-pub const MAX_TENDERS: usize = 20;
+/// The most loyalty tenders one sale may carry (the journal's bound).
+pub const MAX_TENDERS: usize = tillpass_protocol::sync::limits::MAX_LOYALTY_TENDERS;
 
 /// A gift card named by the request: its reference, from a scan verified before the
 /// transaction or typed.

@@ -1,8 +1,19 @@
 //! The outbox: events for central, each written in the same transaction as the change it
 //! records, removed only when central has acknowledged it.
+//!
+//! - **Only what central accepts goes in.** [`append`] runs the event through
+//!   [`JournalEvent::check`] — the bounds of `tillpass_protocol::sync::limits`, the same
+//!   check central runs at ingest — and its serialized size; an event that fails is
+//!   refused ([`StoreError::Unjournalable`]) and the caller's transaction writes nothing.
+//! - **Pending or rejected.** A row is `pending` until central acknowledges it (then it is
+//!   deleted). A row central refused is `rejected`, with central's code and reason, when,
+//!   and how many uploads were refused: it is not sent again, does not count as waiting
+//!   ([`depth`]), does not hold back retention, and stays until central IT re-drives it
+//!   ([`retry`]) after fixing central — it is never deleted otherwise.
 
-use rusqlite::{Connection, params};
-use tillpass_protocol::sync::{EventPayload, JournalEvent, StoreId, TillId};
+use rusqlite::{Connection, OptionalExtension, params};
+use tillpass_protocol::sync::limits;
+use tillpass_protocol::sync::{EventError, EventPayload, JournalEvent, StoreId, TillId};
 
 use super::{StoreError, set_till_state, sql, till_state};
 
@@ -34,8 +45,7 @@ pub fn append(
         occurred_at,
         payload,
     );
-    let body = serde_json::to_string(&event)
-        .map_err(|e| StoreError::Corrupted(format!("journal event: {e}")))?;
+    let body = admissible(&event)?;
     conn.execute(
         "INSERT INTO outbox(seq, event_id, kind, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
@@ -51,25 +61,182 @@ pub fn append(
     Ok(event)
 }
 
-/// How many events wait for central, and when the oldest was made.
+/// The event as the outbox stores it, when central would accept it: it passes
+/// [`JournalEvent::check`] and its JSON is at most [`limits::MAX_EVENT_BYTES`].
+pub fn admissible(event: &JournalEvent) -> Result<String, StoreError> {
+    let refused = |error: EventError| StoreError::Unjournalable {
+        kind: event.payload.kind(),
+        error,
+    };
+    event.check().map_err(refused)?;
+    let body = serde_json::to_string(event)
+        .map_err(|e| StoreError::Corrupted(format!("journal event: {e}")))?;
+    limits::event_size(body.len()).map_err(|reason| {
+        refused(EventError::Invalid {
+            field: "event".to_owned(),
+            reason,
+        })
+    })?;
+    Ok(body)
+}
+
+/// How many events wait for central (central's rejections are not waiting), and when the
+/// oldest was made.
 pub fn depth(conn: &Connection) -> Result<(i64, Option<i64>), StoreError> {
-    conn.query_row("SELECT count(*), min(created_at) FROM outbox", [], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })
+    conn.query_row(
+        "SELECT count(*), min(created_at) FROM outbox WHERE state = 'pending'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
     .map_err(sql)
 }
 
-/// The oldest `limit` events central has not refused, in order.
-pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<JournalEvent>, StoreError> {
+/// How many events central rejected (kept, not sent again).
+pub fn rejected_count(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row(
+        "SELECT count(*) FROM outbox WHERE state = 'rejected'",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(sql)
+}
+
+/// The oldest pending events, in order: at most `limit` of them and, together, at most
+/// `max_bytes` of JSON — but always the oldest one, so that one large event cannot stall
+/// the outbox (an event is at most [`limits::MAX_EVENT_BYTES`]).
+pub fn pending(
+    conn: &Connection,
+    limit: usize,
+    max_bytes: usize,
+) -> Result<Vec<JournalEvent>, StoreError> {
     let mut stmt = conn
-        .prepare_cached("SELECT body FROM outbox WHERE last_error IS NULL ORDER BY seq LIMIT ?1")
+        .prepare_cached("SELECT body FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?1")
+        .map_err(sql)?;
+    let mut rows = stmt
+        .query([i64::try_from(limit).unwrap_or(i64::MAX)])
+        .map_err(sql)?;
+    let mut bodies = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next().map_err(sql)? {
+        let body: String = row.get(0).map_err(sql)?;
+        // The batch's JSON: the events, a comma between each.
+        bytes = bytes.saturating_add(body.len()).saturating_add(1);
+        if !bodies.is_empty() && bytes > max_bytes {
+            break;
+        }
+        bodies.push(Ok(body));
+    }
+    parse(bodies.into_iter())
+}
+
+/// An event central rejected, as the outbox keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rejected {
+    /// The till's sequence number of the event.
+    pub seq: i64,
+    /// The event's id (32 hex digits).
+    pub event_id: String,
+    /// Its kind, e.g. `sale_closed`.
+    pub kind: String,
+    /// When the till made it, unix seconds.
+    pub created_at: i64,
+    /// When central last refused it, unix seconds.
+    pub rejected_at: Option<i64>,
+    /// How many uploads central refused.
+    pub attempts: i64,
+    /// Central's code (`invalid`, `unknown_customer`…).
+    pub code: Option<String>,
+    /// Central's reason.
+    pub reason: String,
+}
+
+/// The rejected events, newest first, at most `limit`.
+pub fn rejected(conn: &Connection, limit: usize) -> Result<Vec<Rejected>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, event_id, kind, created_at, rejected_at, attempts, reject_code,
+                    coalesce(last_error, '')
+               FROM outbox WHERE state = 'rejected' ORDER BY seq DESC LIMIT ?1",
+        )
         .map_err(sql)?;
     let rows = stmt
         .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-            r.get::<_, String>(0)
+            Ok(Rejected {
+                seq: r.get(0)?,
+                event_id: r.get(1)?,
+                kind: r.get(2)?,
+                created_at: r.get(3)?,
+                rejected_at: r.get(4)?,
+                attempts: r.get(5)?,
+                code: r.get(6)?,
+                reason: r.get(7)?,
+            })
         })
         .map_err(sql)?;
-    parse(rows)
+    rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+}
+
+/// Records central's refusal of a pending event: it becomes `rejected`, with the code,
+/// the reason and the time, and one more refused attempt. Returns whether the event was
+/// in the outbox.
+pub fn mark_rejected(
+    conn: &Connection,
+    event_id: &str,
+    code: &str,
+    reason: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .execute(
+            "UPDATE outbox SET state = 'rejected', attempts = attempts + 1, reject_code = ?2,
+                    last_error = ?3, rejected_at = ?4
+              WHERE event_id = ?1",
+            params![event_id, code, reason, now],
+        )
+        .map_err(sql)?;
+    Ok(changed > 0)
+}
+
+/// Which rejected events to send again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retry<'a> {
+    /// One event, by its id (32 hex digits) or its sequence number.
+    One(&'a str),
+    /// Every rejected event.
+    All,
+}
+
+/// Makes rejected events pending again, so that the relay sends them with its next batch
+/// (after central was fixed). Central's last reason and the count of refused attempts
+/// stay. Returns how many were re-driven; naming an event that is not rejected is an
+/// error.
+pub fn retry(conn: &Connection, which: &Retry<'_>) -> Result<usize, StoreError> {
+    match which {
+        Retry::All => conn
+            .execute(
+                "UPDATE outbox SET state = 'pending' WHERE state = 'rejected'",
+                [],
+            )
+            .map_err(sql),
+        Retry::One(id) => {
+            let seq: Option<i64> = conn
+                .query_row(
+                    "SELECT seq FROM outbox WHERE state = 'rejected'
+                       AND (event_id = ?1 OR CAST(seq AS TEXT) = ?1)",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql)?;
+            let Some(seq) = seq else {
+                return Err(StoreError::NotFound(format!(
+                    "no rejected event {id} in the outbox (`tillpass journal rejected` lists them)"
+                )));
+            };
+            conn.execute("UPDATE outbox SET state = 'pending' WHERE seq = ?1", [seq])
+                .map_err(sql)
+        }
+    }
 }
 
 /// Every event in the outbox of the given kinds (`savings_earned`, …), refused or not.

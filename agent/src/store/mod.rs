@@ -85,6 +85,18 @@ pub enum StoreError {
     /// The disk is full: nothing was written.
     #[error("the disk is full: nothing was written; free space on the till")]
     Full,
+    /// An event central would refuse (`tillpass_protocol::sync::limits`): nothing was
+    /// written.
+    #[error("a {kind} event central would refuse ({error}): nothing was written")]
+    Unjournalable {
+        /// The event's kind.
+        kind: &'static str,
+        /// What central's check says.
+        error: tillpass_protocol::sync::EventError,
+    },
+    /// Something named does not exist.
+    #[error("{0}")]
+    NotFound(String),
 }
 
 /// Maps SQLite's "full" to [`StoreError::Full`].

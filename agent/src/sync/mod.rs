@@ -66,6 +66,9 @@ pub struct SyncSnapshot {
     pub earn_only: Option<String>,
     /// Whether this till talks to central at all (enrolled, with a key and a URL).
     pub configured: bool,
+    /// Why it does not, when it does not: `not_enrolled: …`, `no_central_url: …`,
+    /// `no_till_key: …`, each with what to do.
+    pub unconfigured: Vec<String>,
     /// When the last exchange was tried, unix seconds.
     pub last_attempt_at: Option<u64>,
     /// Why the last exchange failed, if it did.

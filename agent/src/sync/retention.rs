@@ -1,9 +1,11 @@
 //! Retention: scan-log lines and token-use records older than the retention period
 //! (`[sync] retention_days`, 90 by default; the enrolment's offline policy wins when it is
 //! shorter) are deleted — but only once synced: nothing at or after the oldest event still
-//! in the outbox is touched, since that event and everything after it have not reached
-//! central yet. A token-use record is kept while its token is still valid (it is the
-//! replay record).
+//! pending in the outbox is touched, since that event and everything after it have not
+//! reached central yet. Events central rejected do not hold retention back: they are kept
+//! whole in the outbox until central IT re-drives them, and waiting for them would keep
+//! every scan and token use forever. A token-use record is kept while its token is still
+//! valid (it is the replay record).
 //!
 //! Sales of the store's other tills (`origin = 'store'`, kept so they can be returned here)
 //! go after [`STORE_SALE_DAYS`] (or the retention period, when shorter), with the store
@@ -40,9 +42,7 @@ pub fn period_days(configured: u32, policy: Option<u32>) -> u32 {
 pub fn purge(conn: &mut Connection, now: u64, days: u32) -> Result<Purged, StoreError> {
     let now = i64::try_from(now).unwrap_or(i64::MAX);
     let mut cutoff = now.saturating_sub(i64::from(days).saturating_mul(86_400));
-    let oldest_unsynced: Option<i64> = conn
-        .query_row("SELECT min(created_at) FROM outbox", [], |r| r.get(0))
-        .map_err(sql)?;
+    let (_, oldest_unsynced) = crate::store::journal::depth(conn)?;
     if let Some(oldest) = oldest_unsynced {
         cutoff = cutoff.min(oldest);
     }
@@ -157,7 +157,11 @@ mod tests {
             }
         );
         assert_eq!(count(&conn, "scan_log"), 3);
-        conn.execute("DELETE FROM outbox", []).unwrap();
+        // Central rejected it: kept, but it holds nothing back any more.
+        let id: String = conn
+            .query_row("SELECT event_id FROM outbox", [], |r| r.get(0))
+            .unwrap();
+        journal::mark_rejected(&conn, &id, "invalid", "lines: too many entries", now).unwrap();
         let purged = purge(&mut conn, u64::try_from(now).unwrap(), 90).unwrap();
         assert_eq!(
             purged,
@@ -170,6 +174,11 @@ mod tests {
         );
         assert_eq!(count(&conn, "scan_log"), 1);
         assert_eq!(count(&conn, "token_uses"), 2);
+        assert_eq!(
+            count(&conn, "outbox"),
+            1,
+            "a rejected event is never purged"
+        );
         assert_eq!(period_days(90, Some(30)), 30);
         assert_eq!(period_days(90, Some(0)), 90);
         assert_eq!(period_days(90, None), 90);

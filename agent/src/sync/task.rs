@@ -17,7 +17,6 @@ use super::{CentralClient, SyncError, blocking, catalogs, policy, retention, tru
 use crate::config::SyncSection;
 use crate::http::AppState;
 use crate::relay::Relay;
-use crate::store::sql;
 
 /// How often the offline policy is re-evaluated.
 pub const POLICY_TICK: Duration = Duration::from_secs(5);
@@ -123,13 +122,7 @@ impl Syncer {
             let s = store.clone();
             blocking(move || {
                 let conn = s.conn();
-                let n: i64 = conn
-                    .query_row(
-                        "SELECT count(*) FROM outbox WHERE last_error IS NOT NULL",
-                        [],
-                        |r| r.get(0),
-                    )
-                    .map_err(sql)?;
+                let n = crate::store::journal::rejected_count(&conn)?;
                 Ok(u64::try_from(n).unwrap_or(0))
             })
             .await

@@ -27,8 +27,9 @@ use crate::error::Error;
 use crate::journal::{self, RawBatch};
 use crate::{auth, catalogs, deltas, envelopes};
 
-/// The largest journal upload accepted: 16 MiB.
-pub const MAX_JOURNAL_BYTES: usize = 16 * 1024 * 1024;
+/// The largest journal upload accepted: the protocol's batch bound (16 MiB), which tills
+/// fill batches up to.
+pub const MAX_JOURNAL_BYTES: usize = tillpass_protocol::sync::limits::MAX_BATCH_BYTES;
 
 /// The till routes.
 pub fn routes() -> Router<AppState> {

@@ -17,15 +17,17 @@ use super::ids::{
     CustomerRef, EventId, GiftCardRef, HoldId, PromotionId, SaleId, StoreId, Subject, TillId,
     TokenId,
 };
+use super::limits;
 use crate::catalog::Label;
 use crate::lang::Lang;
 use crate::money::{Currency, Money};
 
-/// The most lines, effects or tenders one sale or return may carry.
-pub const MAX_ITEMS_PER_EVENT: usize = 1000;
+/// The most lines or effects one sale or return may carry ([`limits::MAX_LINES`]).
+pub const MAX_ITEMS_PER_EVENT: usize = limits::MAX_LINES;
 
-/// The longest free text (a SKU, a label, a detail) in an event, in bytes.
-pub const MAX_TEXT_LEN: usize = 256;
+/// The longest free text (a SKU, a label, a detail) in an event, in bytes
+/// ([`limits::MAX_TEXT_LEN`]).
+pub const MAX_TEXT_LEN: usize = limits::MAX_TEXT_LEN;
 
 /// One journal event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +71,8 @@ impl JournalEvent {
     }
 
     /// Checks what serde cannot: the version, positive amounts, one currency per sale,
-    /// totals that add up, bounded lists and texts.
+    /// totals that add up, and every bound of [`limits`]. The one check of an event: the
+    /// till runs it before it stores one, central at ingest.
     pub fn check(&self) -> Result<(), EventError> {
         if self.v != VERSION {
             return Err(EventError::UnsupportedVersion(self.v));
@@ -156,7 +159,7 @@ impl EventPayload {
             EventPayload::GiftCardHeld(h) => positive("amount", h.amount),
             EventPayload::GiftCardReleased(_) => Ok(()),
             EventPayload::CustomerCreated(c) => match &c.first_name {
-                Some(name) => text("first_name", name),
+                Some(name) => at("first_name", limits::text(name)),
                 None => Ok(()),
             },
         }
@@ -187,47 +190,65 @@ pub struct SaleClosed {
 }
 
 impl SaleClosed {
-    /// Checks what serde cannot: one currency, no negative amounts, bounded lists and
-    /// texts, `gross - discounts = net`.
+    /// Checks what serde cannot: one currency, amounts within [`limits::amount`], bounded
+    /// lists and texts, `gross - discounts = net`.
     pub fn check(&self) -> Result<(), EventError> {
         let currency = self.totals.net.currency;
-        bounded("lines", self.lines.len())?;
-        bounded("effects", self.effects.len())?;
-        bounded("tenders", self.tenders.len())?;
-        for line in &self.lines {
-            text("lines.line_id", &line.line_id)?;
-            text("lines.sku", &line.sku)?;
+        at("lines", limits::count(self.lines.len(), limits::MAX_LINES))?;
+        at(
+            "effects",
+            limits::count(self.effects.len(), limits::MAX_EFFECTS),
+        )?;
+        at(
+            "tenders",
+            limits::count(self.tenders.len(), limits::MAX_TENDERS),
+        )?;
+        for (i, line) in self.lines.iter().enumerate() {
+            let path = |field: &str| format!("lines[{i}].{field}");
+            at(path("line_id"), limits::line_id(&line.line_id))?;
+            at(path("sku"), limits::text(&line.sku))?;
+            at(path("quantity"), limits::quantity(line.quantity))?;
             for (field, amount) in [
-                ("lines.unit_price", Some(line.unit_price)),
-                ("lines.discount", Some(line.discount)),
-                ("lines.total", Some(line.total)),
-                ("lines.savings_earned", line.savings_earned),
+                ("unit_price", Some(line.unit_price)),
+                ("discount", Some(line.discount)),
+                ("total", Some(line.total)),
+                ("savings_earned", line.savings_earned),
             ] {
                 if let Some(amount) = amount {
-                    same_currency(field, amount, currency)?;
-                    not_negative(field, amount)?;
+                    money(path(field), amount, currency)?;
                 }
             }
         }
-        for effect in &self.effects {
-            text("effects.kind", &effect.kind)?;
+        for (i, effect) in self.effects.iter().enumerate() {
+            let path = |field: &str| format!("effects[{i}].{field}");
+            at(path("kind"), limits::text(&effect.kind))?;
             if let Some(label) = &effect.label {
-                text("effects.label.es", &label.es)?;
-                text("effects.label.en", &label.en)?;
+                at(path("label.es"), limits::text(&label.es))?;
+                at(path("label.en"), limits::text(&label.en))?;
             }
-            same_currency("effects.amount", effect.amount, currency)?;
+            at(
+                path("lines"),
+                limits::count(effect.lines.len(), limits::MAX_LINES),
+            )?;
+            for (j, line) in effect.lines.iter().enumerate() {
+                at(format!("effects[{i}].lines[{j}]"), limits::line_id(line))?;
+            }
+            // A discount, or bonus savings: its sign is the engine's, only its size is bounded.
+            let size = Money::new(
+                effect.amount.amount.saturating_abs(),
+                effect.amount.currency,
+            );
+            money(path("amount"), size, currency)?;
         }
-        for tender in &self.tenders {
-            same_currency("tenders.amount", tender.amount(), currency)?;
-            not_negative("tenders.amount", tender.amount())?;
+        for (i, tender) in self.tenders.iter().enumerate() {
+            tender.check(&format!("tenders[{i}]"), currency)?;
         }
         self.totals.check(currency)?;
         for (field, amount) in [
             ("savings_earned", self.savings_earned),
             ("savings_redeemed", self.savings_redeemed),
         ] {
-            same_currency(field, amount, currency)?;
-            not_negative(field, amount)?;
+            money(field, amount, currency)?;
         }
         Ok(())
     }
@@ -335,6 +356,13 @@ pub enum Tender {
 }
 
 impl Tender {
+    fn check(&self, path: &str, currency: Currency) -> Result<(), EventError> {
+        if let Tender::Other { label, .. } = self {
+            at(format!("{path}.label"), limits::method(label))?;
+        }
+        money(format!("{path}.amount"), self.amount(), currency)
+    }
+
     /// The amount of the tender.
     pub fn amount(&self) -> Money {
         match self {
@@ -366,13 +394,12 @@ impl SaleTotals {
             ("totals.discounts", self.discounts),
             ("totals.net", self.net),
         ] {
-            same_currency(field, amount, currency)?;
-            not_negative(field, amount)?;
+            money(field, amount, currency)?;
         }
         match self.gross.checked_sub(self.discounts) {
             Ok(net) if net == self.net => Ok(()),
             _ => Err(EventError::Invalid {
-                field: "totals",
+                field: "totals".to_owned(),
                 reason: "gross - discounts must equal net",
             }),
         }
@@ -399,29 +426,32 @@ pub struct ReturnRecorded {
 }
 
 impl ReturnRecorded {
-    /// Checks what serde cannot: one currency, no negative amounts, bounded lists and
-    /// texts.
+    /// Checks what serde cannot: one currency, amounts within [`limits::amount`], bounded
+    /// lists and texts.
     pub fn check(&self) -> Result<(), EventError> {
         let currency = self.savings_reversed.currency;
-        bounded("lines", self.lines.len())?;
-        bounded("refunds", self.refunds.len())?;
-        not_negative("savings_reversed", self.savings_reversed)?;
-        for line in &self.lines {
-            text("lines.line_id", &line.line_id)?;
+        at("lines", limits::count(self.lines.len(), limits::MAX_LINES))?;
+        at(
+            "refunds",
+            limits::count(self.refunds.len(), limits::MAX_TENDERS),
+        )?;
+        at("savings_reversed", limits::amount(self.savings_reversed))?;
+        for (i, line) in self.lines.iter().enumerate() {
+            let path = |field: &str| format!("lines[{i}].{field}");
+            at(path("line_id"), limits::line_id(&line.line_id))?;
+            at(path("quantity"), limits::quantity(line.quantity))?;
             for (field, amount) in [
-                ("lines.refund", Some(line.refund)),
-                ("lines.discount", line.discount),
-                ("lines.savings_reversed", line.savings_reversed),
+                ("refund", Some(line.refund)),
+                ("discount", line.discount),
+                ("savings_reversed", line.savings_reversed),
             ] {
                 if let Some(amount) = amount {
-                    same_currency(field, amount, currency)?;
-                    not_negative(field, amount)?;
+                    money(path(field), amount, currency)?;
                 }
             }
         }
-        for tender in &self.refunds {
-            same_currency("refunds.amount", tender.amount(), currency)?;
-            not_negative("refunds.amount", tender.amount())?;
+        for (i, tender) in self.refunds.iter().enumerate() {
+            tender.check(&format!("refunds[{i}]"), currency)?;
         }
         Ok(())
     }
@@ -587,16 +617,16 @@ pub enum EventError {
     /// A field has a value that cannot be right.
     #[error("{field}: {reason}")]
     Invalid {
-        /// The field.
-        field: &'static str,
+        /// The field's path in the payload, e.g. `lines[3].sku`.
+        field: String,
         /// What is wrong.
         reason: &'static str,
     },
 }
 
 impl EventError {
-    /// The field at fault, if any.
-    pub fn field(&self) -> Option<&'static str> {
+    /// The field at fault (its path in the payload, e.g. `lines[3].sku`), if any.
+    pub fn field(&self) -> Option<&str> {
         match self {
             EventError::Invalid { field, .. } => Some(field),
             EventError::UnsupportedVersion(_) => None,
@@ -604,59 +634,29 @@ impl EventError {
     }
 }
 
+/// A bound's verdict on `field`.
+fn at(field: impl Into<String>, verdict: Result<(), &'static str>) -> Result<(), EventError> {
+    verdict.map_err(|reason| EventError::Invalid {
+        field: field.into(),
+        reason,
+    })
+}
+
 fn positive(field: &'static str, amount: Money) -> Result<(), EventError> {
     if amount.amount > 0 {
-        Ok(())
+        at(field, limits::amount(amount))
     } else {
-        Err(EventError::Invalid {
-            field,
-            reason: "must be above zero",
-        })
+        at(field, Err("must be above zero"))
     }
 }
 
-fn not_negative(field: &'static str, amount: Money) -> Result<(), EventError> {
-    if amount.amount >= 0 {
-        Ok(())
-    } else {
-        Err(EventError::Invalid {
-            field,
-            reason: "must not be negative",
-        })
+/// An amount of the event's currency, within [`limits::amount`].
+fn money(field: impl Into<String>, amount: Money, currency: Currency) -> Result<(), EventError> {
+    let field = field.into();
+    if amount.currency != currency {
+        return at(field, Err("currency differs from the rest of the event"));
     }
-}
-
-fn same_currency(field: &'static str, amount: Money, currency: Currency) -> Result<(), EventError> {
-    if amount.currency == currency {
-        Ok(())
-    } else {
-        Err(EventError::Invalid {
-            field,
-            reason: "currency differs from the rest of the event",
-        })
-    }
-}
-
-fn bounded(field: &'static str, len: usize) -> Result<(), EventError> {
-    if len <= MAX_ITEMS_PER_EVENT {
-        Ok(())
-    } else {
-        Err(EventError::Invalid {
-            field,
-            reason: "too many entries",
-        })
-    }
-}
-
-fn text(field: &'static str, value: &str) -> Result<(), EventError> {
-    if value.len() <= MAX_TEXT_LEN && !value.chars().any(char::is_control) {
-        Ok(())
-    } else {
-        Err(EventError::Invalid {
-            field,
-            reason: "too long or not printable",
-        })
-    }
+    at(field, limits::amount(amount))
 }
 
 #[cfg(test)]
@@ -853,7 +853,7 @@ pub(crate) mod tests {
         }
         assert_eq!(
             event.check().unwrap_err().field(),
-            Some("lines.savings_earned")
+            Some("lines[0].savings_earned")
         );
         let mut ret = ReturnRecorded {
             return_id: SaleId::new("R-1").unwrap(),
@@ -869,8 +869,70 @@ pub(crate) mod tests {
             refunds: vec![Tender::Cash { amount: eur(900) }],
             savings_reversed: eur(0),
         };
-        assert_eq!(ret.check().unwrap_err().field(), Some("lines.discount"));
+        assert_eq!(ret.check().unwrap_err().field(), Some("lines[0].discount"));
         ret.lines[0].discount = Some(eur(100));
         assert!(ret.check().is_ok());
+    }
+
+    #[test]
+    fn every_bound_names_the_field_at_fault() {
+        let with = |f: &dyn Fn(&mut SaleClosed)| {
+            let mut event = sale_event(1);
+            if let EventPayload::SaleClosed(sale) = &mut event.payload {
+                f(sale);
+            }
+            event.check().map_err(|e| e.field().map(str::to_owned))
+        };
+        assert_eq!(with(&|_| {}), Ok(()));
+        // The repro: a TAB in a SKU.
+        assert_eq!(
+            with(&|s| s.lines[0].sku = "A\tB".into()),
+            Err(Some("lines[0].sku".into()))
+        );
+        assert_eq!(
+            with(&|s| s.lines[0].sku = "x".repeat(limits::MAX_TEXT_LEN + 1)),
+            Err(Some("lines[0].sku".into()))
+        );
+        assert_eq!(
+            with(&|s| s.lines[0].line_id = "1\n".into()),
+            Err(Some("lines[0].line_id".into()))
+        );
+        assert_eq!(
+            with(&|s| s.lines[0].quantity = Quantity::Units(0)),
+            Err(Some("lines[0].quantity".into()))
+        );
+        assert_eq!(
+            with(&|s| s.effects[0].lines[0] = "a\u{7f}".into()),
+            Err(Some("effects[0].lines[0]".into()))
+        );
+        assert_eq!(
+            with(&|s| s.tenders.push(Tender::Other {
+                label: "gift card".into(),
+                amount: eur(0)
+            })),
+            Err(Some("tenders[3].label".into()))
+        );
+        assert_eq!(
+            with(&|s| s.savings_earned = eur(limits::MAX_AMOUNT + 1)),
+            Err(Some("savings_earned".into()))
+        );
+        assert_eq!(
+            with(&|s| {
+                let line = s.lines[0].clone();
+                s.lines = vec![line; limits::MAX_LINES + 1];
+            }),
+            Err(Some("lines".into()))
+        );
+        assert_eq!(
+            with(&|s| {
+                let line = s.lines[0].clone();
+                s.lines = vec![line; limits::MAX_LINES];
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            with(&|s| s.tenders = vec![Tender::Cash { amount: eur(1) }; limits::MAX_TENDERS + 1]),
+            Err(Some("tenders".into()))
+        );
     }
 }

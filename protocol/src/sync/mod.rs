@@ -35,6 +35,7 @@ pub mod enrol;
 mod hex;
 pub mod ids;
 pub mod journal;
+pub mod limits;
 pub mod request;
 pub mod time;
 
