@@ -186,7 +186,10 @@ texts! {
     GiftCardsUnsynced => "Tarjeta regalo gastada sin sincronizar", "Gift card spent while unsynced";
     CustomersCount => "clientes: {}", "customers: {}";
     CardsCount => "tarjetas: {}", "cards: {}";
-    Conflicts => "Conflictos informados por central", "Conflicts reported by central";
+    Conflicts => "Eventos rechazados por central", "Events central rejected";
+    RejectedCount => "Rechazados por central", "Rejected by central";
+    RejectedHelp => "Central no los aceptó: se guardan en la caja, no se vuelven a enviar y no se borran. Cuando central esté corregido (el motivo dice qué rechazó), reenvíelos en la caja con «tillpass journal retry --all».", "Central did not accept them: they are kept on the till, not sent again and never deleted. Once central is fixed (the reason says what it refused), re-send them on the till with `tillpass journal retry --all`.";
+    RefusedAt => "Rechazado", "Refused";
     Event => "Evento", "Event";
     Created => "Creado", "Created";
     CentralReason => "Motivo de central", "Central's reason";

@@ -758,8 +758,10 @@ async fn sync_shows_ages_against_the_policy_and_the_offline_risk() {
         )
         .unwrap();
         conn.execute(
-            "INSERT INTO outbox(event_id, kind, body, created_at, attempts, last_error)
-             VALUES ('e-1', 'sale_closed', '{}', ?1, 1, '{\"rejected\":\"unknown_customer\"}')",
+            "INSERT INTO outbox(event_id, kind, body, created_at, attempts, last_error, state,
+                                reject_code, rejected_at)
+             VALUES ('e-1', 'sale_closed', '{}', ?1, 1, 'no such customer', 'rejected',
+                     'unknown_customer', ?1)",
             [i64::try_from(NOON - 600).unwrap()],
         )
         .unwrap();
@@ -775,8 +777,9 @@ async fn sync_shows_ages_against_the_policy_and_the_offline_risk() {
         "customers: 1",
         "cap per customer: €20.00",
         "cap per card: €50.00",
-        "unknown_customer",
+        "unknown_customer: no such customer",
         "e-1",
+        "tillpass journal retry --all",
     ] {
         assert!(page.contains(text), "{text}: {page}");
     }

@@ -7,10 +7,13 @@
 //!
 //! - this module: system files, secrets and their modes, configuration, disk space,
 //!   database integrity, the unit's state;
+//! - [`readiness`]: what the agent's `/readyz` needs — enrolment, a trust list, a catalog —
+//!   and the outbox: events waiting for central, and events central rejected;
 //! - [`scanners`]: the configured scanners' devices and the service user's access;
 //! - [`central`]: central reachable, and the clock against central's signed time.
 
 pub mod central;
+pub mod readiness;
 pub mod scanners;
 
 use std::fmt;
@@ -103,6 +106,7 @@ pub fn has_failures(findings: &[Finding]) -> bool {
 /// Every check: the files, the scanners, central and the clock, the unit.
 pub fn check_all(layout: &Layout, system: &dyn System) -> Vec<Finding> {
     let mut findings = check_files(layout);
+    findings.extend(readiness::check(layout));
     findings.extend(scanners::check(layout, system));
     findings.extend(central::check(layout, system, &|| {
         std::time::SystemTime::now()
@@ -218,16 +222,17 @@ fn check_database(layout: &Layout) -> Finding {
         Ok(problem) => return damaged(problem),
         Err(e) => return damaged(e.to_string()),
     }
-    match crate::uninstall::unsynced_events(&layout.state_dir()) {
-        Ok(0) => Finding::ok(
+    match readiness::outbox(&conn) {
+        Ok(outbox) if outbox.pending == 0 => Finding::ok(
             "database",
-            format!("{} intact, outbox empty", path.display()),
+            format!("{} intact, no event waiting for central", path.display()),
         ),
-        Ok(n) => Finding::ok(
+        Ok(outbox) => Finding::ok(
             "database",
             format!(
-                "{} intact, {n} event(s) waiting for central",
-                path.display()
+                "{} intact, {} event(s) waiting for central",
+                path.display(),
+                outbox.pending
             ),
         ),
         Err(e) => damaged(e.to_string()),

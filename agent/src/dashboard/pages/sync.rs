@@ -89,6 +89,12 @@ fn render(ctx: &Ctx, f: &SyncFacts, s: &Live) -> Markup {
                     " (" (ago(oldest, now, lang)) ")"
                 }
             }
+            dt { (T::RejectedCount.get(lang)) }
+            dd id="rejected-count" {
+                @if f.rejected_count > 0 {
+                    span class="badge bad" { (money::count(f.rejected_count, lang)) }
+                } @else { "0" }
+            }
             dt { (T::Catalog.get(lang)) }
             dd {
                 @match s.catalog {
@@ -156,22 +162,30 @@ fn render(ctx: &Ctx, f: &SyncFacts, s: &Live) -> Markup {
             @if f.rejected.is_empty() {
                 p class="empty" { (T::None.get(lang)) }
             } @else {
+                p id="rejected-help" { (T::RejectedHelp.get(lang)) }
                 table id="conflicts" {
                     thead { tr {
                         th { (T::Event.get(lang)) }
                         th { (T::Kind.get(lang)) }
                         th { (T::Created.get(lang)) }
+                        th { (T::RefusedAt.get(lang)) }
                         th class="num" { (T::Attempts.get(lang)) }
                         th { (T::CentralReason.get(lang)) }
                     } }
                     tbody {
                         @for r in &f.rejected {
                             tr {
-                                td { span class="code" { (r.event_id) } }
+                                td { span class="code" { "#" (r.seq) " " (r.event_id) } }
                                 td { (r.kind) }
                                 td { (days::date_time(r.created_at, &ctx.tz, lang)) }
+                                td { @if let Some(at) = r.rejected_at { (days::date_time(at, &ctx.tz, lang)) } }
                                 td class="num" { (r.attempts) }
-                                td { span class="code" { (r.reason.chars().take(300).collect::<String>()) } }
+                                td {
+                                    span class="code" {
+                                        @if let Some(code) = &r.code { (code) ": " }
+                                        (r.reason.chars().take(300).collect::<String>())
+                                    }
+                                }
                             }
                         }
                     }

@@ -5,20 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::store::{StoreError, sql};
 
-/// An event central refused, kept in the outbox with its reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Rejected {
-    /// The event's id.
-    pub event_id: String,
-    /// Its kind.
-    pub kind: String,
-    /// When it was made, unix seconds.
-    pub created_at: i64,
-    /// Attempts.
-    pub attempts: i64,
-    /// Central's answer.
-    pub reason: String,
-}
+pub(crate) use crate::store::journal::Rejected;
 
 /// Money spent at this till while unsynced, in one currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,10 +32,12 @@ pub(crate) struct Scheduled {
 /// What the Sync page reads from the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SyncFacts {
-    /// Events waiting (central's rejections included).
+    /// Events waiting (central's rejections are not waiting).
     pub outbox_depth: i64,
     /// The oldest waiting event, unix seconds.
     pub outbox_oldest: Option<i64>,
+    /// How many events central rejected.
+    pub rejected_count: i64,
     /// The latest 50 rejected events.
     pub rejected: Vec<Rejected>,
     /// Savings spent while unsynced.
@@ -61,30 +50,9 @@ pub(crate) struct SyncFacts {
 
 /// Reads the facts.
 pub(crate) fn facts(conn: &Connection) -> Result<SyncFacts, StoreError> {
-    let (outbox_depth, outbox_oldest) = conn
-        .query_row("SELECT count(*), min(created_at) FROM outbox", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .map_err(sql)?;
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT event_id, kind, created_at, attempts, last_error FROM outbox
-             WHERE last_error IS NOT NULL ORDER BY seq DESC LIMIT 50",
-        )
-        .map_err(sql)?;
-    let rejected = stmt
-        .query_map([], |r| {
-            Ok(Rejected {
-                event_id: r.get(0)?,
-                kind: r.get(1)?,
-                created_at: r.get(2)?,
-                attempts: r.get(3)?,
-                reason: r.get(4)?,
-            })
-        })
-        .map_err(sql)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(sql)?;
+    let (outbox_depth, outbox_oldest) = crate::store::journal::depth(conn)?;
+    let rejected_count = crate::store::journal::rejected_count(conn)?;
+    let rejected = crate::store::journal::rejected(conn, 50)?;
     let risk = |query: &str| -> Result<Vec<Risk>, StoreError> {
         let mut stmt = conn.prepare_cached(query).map_err(sql)?;
         let rows = stmt
@@ -124,6 +92,7 @@ pub(crate) fn facts(conn: &Connection) -> Result<SyncFacts, StoreError> {
     Ok(SyncFacts {
         outbox_depth,
         outbox_oldest,
+        rejected_count,
         rejected,
         savings,
         gift_cards,
