@@ -131,7 +131,7 @@ fn replays_are_refused_and_remembered_across_a_restart() {
 
     // Every use and the new customer are in the outbox for central, in order.
     let store = tillpass_agent::store::Store::open(&till.data()).unwrap();
-    let events = tillpass_agent::store::journal::pending(&store.conn(), 100).unwrap();
+    let events = tillpass_agent::store::journal::pending(&store.conn(), 100, usize::MAX).unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.payload.kind()).collect();
     assert_eq!(
         kinds,
