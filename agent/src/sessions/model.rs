@@ -49,7 +49,11 @@ pub struct CartInput {
     #[schema(value_type = String, example = "EUR")]
     pub currency: Currency,
     /// The lines: `{line_id, sku, category?, brand?, quantity: {units: n} | {grams: n},
-    /// unit_price: Money, no_promotion?, gift_card_purchase?}`.
+    /// unit_price: Money, no_promotion?, gift_card_purchase?}`. The journal's bounds
+    /// (central refuses anything beyond them, so the till does too, with 422 and the
+    /// field): at most 1000 lines; `line_id` 1 to 64 bytes and `sku` at most 256 bytes,
+    /// neither with a control character (TAB, line break…); `quantity` at least 1;
+    /// `unit_price`, each line's amount and the cart's total at most 10^15 minor units.
     #[schema(value_type = Vec<Object>)]
     pub lines: Vec<Line>,
 }
@@ -93,7 +97,7 @@ pub enum TenderInput {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Payment {
-    /// `cash`, `card` or another method's name.
+    /// `cash`, `card` or another method's name: 1 to 32 of `A-Z a-z 0-9 _ -`.
     pub method: String,
     /// How much.
     #[schema(value_type = MoneySchema)]
@@ -106,8 +110,8 @@ pub struct Payment {
 pub struct CloseRequest {
     /// The session's current version.
     pub version: u64,
-    /// The POS's own payments for what the loyalty tenders leave due; they must add up to
-    /// it. Left out: the amount due is recorded as paid at the POS.
+    /// The POS's own payments for what the loyalty tenders leave due (at most 20); they
+    /// must add up to it. Left out: the amount due is recorded as paid at the POS.
     #[serde(default)]
     pub payments: Vec<Payment>,
 }

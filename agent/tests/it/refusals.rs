@@ -163,7 +163,68 @@ fn the_api_wants_the_token_and_sane_bodies() {
     assert_eq!(status, 400, "{body}");
     let (status, body) = agent.request("POST", "/v1/identify", Some("not json"));
     assert_eq!(status, 400, "{body}");
+    agent.stop();
+}
+
+/// The stable code of each `/readyz` reason.
+fn reasons(ready: &serde_json::Value) -> Vec<String> {
+    ready["reasons"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|r| r.as_str())
+                .map(|r| r.split(':').next().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_till_that_cannot_work_is_not_ready_and_says_why() {
+    let central = Central::new();
+    // Enrolled (a trust list, central's URL) but without its key and any catalog: every
+    // cart would get 503 no_catalog and nothing would reach central.
+    let till = Till::new(&central, 2, "");
+    let agent = till.start();
     let (status, ready) = agent.request("GET", "/readyz", None);
-    assert_eq!(status, 200, "{ready}");
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["ready"], false, "{ready}");
+    assert_eq!(reasons(&ready), ["no_till_key", "no_catalog"], "{ready}");
+    for reason in ready["reasons"].as_array().unwrap() {
+        assert!(reason.as_str().unwrap().contains(": "), "what to do: {reason}");
+    }
+    let (status, cart) = agent.request(
+        "PUT",
+        "/v1/sessions/S-1?dry=true",
+        Some(r#"{"cart":{"currency":"EUR","lines":[]}}"#),
+    );
+    assert_eq!(
+        (status, cart["code"].as_str()),
+        (503, Some("no_catalog")),
+        "{cart}"
+    );
+    assert!(
+        cart["message_es"].is_string() && cart["message_en"].is_string(),
+        "{cart}"
+    );
+    agent.stop();
+
+    // Not enrolled at all.
+    let fresh = Till::new(&central, 2, "");
+    std::fs::remove_file(fresh.data().join("enrolment.json")).unwrap();
+    let agent = fresh.start();
+    let (status, ready) = agent.request("GET", "/readyz", None);
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(
+        reasons(&ready),
+        [
+            "not_enrolled",
+            "no_central_url",
+            "no_till_key",
+            "no_trust_list",
+            "no_catalog"
+        ],
+        "{ready}"
+    );
     agent.stop();
 }
