@@ -40,11 +40,20 @@ impl Central {
             .wait_for_line("tillpass-central listening", Duration::from_secs(30))
             .unwrap();
         let addr = line.rsplit('=').next().unwrap().trim().to_owned();
-        Central {
+        let central = Central {
             _child: child,
             url: format!("http://{addr}"),
             dir,
-        }
+        };
+        // A till is ready (and an upgrade succeeds) once it has a catalog to sell with.
+        let catalog = central.dir.path().join("catalog.toml");
+        std::fs::write(
+            &catalog,
+            "format = 1\ncurrency = \"EUR\"\n[savings]\nearn_rate = 100\nreturn_window_days = 14\n",
+        )
+        .unwrap();
+        central.run(&["catalog", "publish", catalog.to_str().unwrap()]);
+        central
     }
 
     fn enrol_code(&self, store: &str) -> String {
