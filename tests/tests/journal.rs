@@ -168,7 +168,11 @@ fn what_central_would_refuse_is_refused_and_what_it_refused_is_reported_and_re_d
     let event_id = earned["event_id"].as_str().unwrap().to_owned();
 
     let ready = agent.get("/readyz").unwrap();
-    assert_eq!(ready.status, 200, "rejections do not stop sales: {}", ready.body);
+    assert_eq!(
+        ready.status, 200,
+        "rejections do not stop sales: {}",
+        ready.body
+    );
     assert!(
         ready.body.contains("rejected_events: central refused")
             && ready.body.contains("tillpass journal retry --all"),
@@ -211,7 +215,10 @@ fn what_central_would_refuse_is_refused_and_what_it_refused_is_reported_and_re_d
     // Re-driven while the agent runs: sent again with the next upload, refused again
     // (central still has no such customer), counted, and still kept.
     let (ok, retried) = tillpass(&till, &agent, &["journal", "retry", &event_id]);
-    assert!(ok && retried.contains("1 event(s) pending again"), "{retried}");
+    assert!(
+        ok && retried.contains("1 event(s) pending again"),
+        "{retried}"
+    );
     let status = parse(
         &agent
             .wait_for(
@@ -229,7 +236,10 @@ fn what_central_would_refuse_is_refused_and_what_it_refused_is_reported_and_re_d
     );
     assert_eq!(status["outbox_depth"], 0, "{status:#}");
     let (ok, unknown) = tillpass(&till, &agent, &["journal", "retry", "99999"]);
-    assert!(!ok && unknown.contains("no rejected event 99999"), "{unknown}");
+    assert!(
+        !ok && unknown.contains("no rejected event 99999"),
+        "{unknown}"
+    );
     let answer = agent
         .send(Request::new("GET", "/v1/status"))
         .map(|r| r.status)

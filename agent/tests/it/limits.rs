@@ -135,11 +135,7 @@ impl Till {
                 if e.status().as_u16() == 422 && e.code == "invalid" {
                     prop_assert!(e.field.is_some(), "{:?}", *e);
                 }
-                prop_assert!(
-                    e.message_es.is_some() && e.message_en.is_some(),
-                    "{:?}",
-                    *e
-                );
+                prop_assert!(e.message_es.is_some() && e.message_en.is_some(), "{:?}", *e);
                 prop_assert_eq!(Till::footprint(&conn), before, "a refusal stored something");
                 Ok(None)
             }
@@ -168,9 +164,9 @@ impl Till {
         for body in &bodies {
             let raw: serde_json::Value = serde_json::from_str(body).unwrap();
             if let Err(refusal) = tillpass_central::journal::admit(raw, &self.central) {
-                let kind = serde_json::from_str::<serde_json::Value>(body).unwrap()["payload"]
-                    ["type"]
-                    .clone();
+                let kind =
+                    serde_json::from_str::<serde_json::Value>(body).unwrap()["payload"]["type"]
+                        .clone();
                 return Err(TestCaseError::fail(format!(
                     "the till journalled a {kind} central refuses: {refusal:?}"
                 )));
@@ -255,7 +251,12 @@ fn case() -> impl Strategy<Value = Case> {
         any::<bool>(),
         prop::option::of(prop_oneof![1i64..500, Just(MAX_AMOUNT + 1)]),
         prop::option::of(1i64..500),
-        prop_oneof![Just(0usize), 1usize..4, Just(limits::MAX_PAYMENTS), Just(limits::MAX_PAYMENTS + 1)],
+        prop_oneof![
+            Just(0usize),
+            1usize..4,
+            Just(limits::MAX_PAYMENTS),
+            Just(limits::MAX_PAYMENTS + 1)
+        ],
         prop_oneof![
             4 => Just("cash".to_owned()),
             1 => Just("m".repeat(limits::MAX_METHOD_LEN)),
@@ -265,7 +266,20 @@ fn case() -> impl Strategy<Value = Case> {
         0usize..3,
     )
         .prop_map(
-            |(lines, bent, sku, id, quantity, price, customer, savings, gift_card, payments, method, returned)| {
+            |(
+                lines,
+                bent,
+                sku,
+                id,
+                quantity,
+                price,
+                customer,
+                savings,
+                gift_card,
+                payments,
+                method,
+                returned,
+            )| {
                 Case {
                     bent: bent.index(lines),
                     lines,
@@ -293,10 +307,18 @@ fn lines(case: &Case) -> Vec<Line> {
                     (Some(id), true) => id.clone(),
                     _ => format!("{i}"),
                 },
-                sku: if bent { case.sku.clone() } else { format!("SKU-{}", i % 7) },
+                sku: if bent {
+                    case.sku.clone()
+                } else {
+                    format!("SKU-{}", i % 7)
+                },
                 category: (i % 2 == 0).then(|| "fresh".to_owned()),
                 brand: None,
-                quantity: if bent { case.quantity } else { Quantity::Units(1) },
+                quantity: if bent {
+                    case.quantity
+                } else {
+                    Quantity::Units(1)
+                },
                 unit_price: eur(if bent { case.price } else { 250 }),
                 no_promotion: false,
                 gift_card_purchase: false,
@@ -335,7 +357,12 @@ fn sale(till: &Till, n: usize, case: &Case) -> Result<(), TestCaseError> {
     };
     let mut tenders_in = Vec::new();
     if let (true, Some(amount)) = (case.customer, case.savings) {
-        tenders_in.push((TenderInput::Savings { amount: eur(amount) }, CardRef::None));
+        tenders_in.push((
+            TenderInput::Savings {
+                amount: eur(amount),
+            },
+            CardRef::None,
+        ));
     }
     if let Some(amount) = case.gift_card {
         tenders_in.push((
@@ -410,7 +437,10 @@ fn every_event_a_till_can_journal_passes_centrals_check() {
         })
         .unwrap();
     let journalled = till.central_accepts_the_outbox(0).unwrap();
-    assert!(journalled > 50, "too few events to prove anything: {journalled}");
+    assert!(
+        journalled > 50,
+        "too few events to prove anything: {journalled}"
+    );
 }
 
 #[test]
@@ -443,7 +473,12 @@ fn the_issues_carts_are_refused_with_the_field_at_fault() {
     };
     let tab = put(vec![line(1, "A\tB")]);
     assert_eq!(tab.status().as_u16(), 422);
-    assert_eq!(tab.field.as_deref(), Some("cart.lines[0].sku"), "{:?}", *tab);
+    assert_eq!(
+        tab.field.as_deref(),
+        Some("cart.lines[0].sku"),
+        "{:?}",
+        *tab
+    );
     let long = put(vec![line(1, "A"), line(2, &"x".repeat(257))]);
     assert_eq!(long.field.as_deref(), Some("cart.lines[1].sku"));
     let many = put((0..=MAX_LINES).map(|i| line(i, "A")).collect());
@@ -474,7 +509,12 @@ fn the_issues_carts_are_refused_with_the_field_at_fault() {
         .collect::<Result<_, _>>()
         .unwrap();
     drop(conn);
-    for kind in ["sale_closed", "savings_earned", "gift_card_debited", "return_recorded"] {
+    for kind in [
+        "sale_closed",
+        "savings_earned",
+        "gift_card_debited",
+        "return_recorded",
+    ] {
         assert!(kinds.iter().any(|k| k == kind), "{kind}: {kinds:?}");
     }
     till.central_accepts_the_outbox(0).unwrap();

@@ -191,7 +191,10 @@ fn a_till_that_cannot_work_is_not_ready_and_says_why() {
     assert_eq!(ready["ready"], false, "{ready}");
     assert_eq!(reasons(&ready), ["no_till_key", "no_catalog"], "{ready}");
     for reason in ready["reasons"].as_array().unwrap() {
-        assert!(reason.as_str().unwrap().contains(": "), "what to do: {reason}");
+        assert!(
+            reason.as_str().unwrap().contains(": "),
+            "what to do: {reason}"
+        );
     }
     let (status, cart) = agent.request(
         "PUT",

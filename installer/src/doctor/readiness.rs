@@ -233,7 +233,12 @@ mod tests {
                 .contains("sale_closed invalid: lines[0].sku: holds a control character"),
             "{f}"
         );
-        assert!(f.fix.as_deref().unwrap().contains("tillpass journal retry --all"));
+        assert!(
+            f.fix
+                .as_deref()
+                .unwrap()
+                .contains("tillpass journal retry --all")
+        );
     }
 
     #[test]
