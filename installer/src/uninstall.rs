@@ -75,8 +75,10 @@ pub enum UninstallError {
     /// The outbox holds unsynced events and `--force` was not given.
     #[error(
         "refusing to purge: {0} sale and loyalty events have not reached central yet. Bring \
-         the till online until `tillpass status` shows an empty outbox, or copy {1} \
-         somewhere safe and purge with --force"
+         the till online until `tillpass status` shows an empty outbox and no rejected \
+         events (events central refused stay until central IT re-sends them with `tillpass \
+         journal retry`: they are sales central does not have), or copy {1} somewhere safe \
+         and purge with --force"
     )]
     Unsynced(i64, String),
     /// The outbox was empty before the agent was stopped, but not after: it wrote events

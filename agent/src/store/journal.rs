@@ -261,3 +261,160 @@ fn parse(
     })
     .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use tillpass_protocol::money::{Currency, Money};
+    use tillpass_protocol::sync::{CustomerRef, LocalCustomer, SavingsMovement};
+
+    fn who() -> TillIdentity {
+        TillIdentity {
+            store: StoreId::new("S1").unwrap(),
+            till: TillId::new("S1-T1").unwrap(),
+        }
+    }
+
+    fn earned(amount: i64) -> EventPayload {
+        EventPayload::SavingsEarned(SavingsMovement {
+            customer: CustomerRef::new("C-1").unwrap(),
+            amount: Money::new(amount, Currency::EUR),
+            sale_id: None,
+        })
+    }
+
+    #[test]
+    fn an_event_central_would_refuse_never_enters_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        let refused = append(&conn, &who(), 1, earned(0)).unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::Unjournalable { kind: "savings_earned", error }
+                if error.field() == Some("amount")),
+            "{refused}"
+        );
+        let named = EventPayload::CustomerCreated(LocalCustomer {
+            customer: CustomerRef::new("C-1").unwrap(),
+            first_name: Some("Ana\tMaría".into()),
+            lang: None,
+        });
+        assert!(append(&conn, &who(), 1, named).is_err());
+        assert_eq!(depth(&conn).unwrap(), (0, None));
+        // The sequence did not move: the next event is number 1.
+        assert_eq!(append(&conn, &who(), 1, earned(5)).unwrap().seq, 1);
+    }
+
+    #[test]
+    fn rejected_events_are_kept_apart_and_can_be_re_driven() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        let ids: Vec<String> = (1..=3)
+            .map(|i| append(&conn, &who(), i, earned(i)).unwrap().id.to_string())
+            .collect();
+        assert!(mark_rejected(&conn, &ids[0], "unknown_customer", "no such customer", 9).unwrap());
+        assert_eq!(
+            depth(&conn).unwrap(),
+            (2, Some(2)),
+            "a rejection is not waiting"
+        );
+        assert_eq!(rejected_count(&conn).unwrap(), 1);
+        let pending_ids: Vec<String> = pending(&conn, 10, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|e| e.id.to_string())
+            .collect();
+        assert_eq!(pending_ids, ids[1..]);
+        let listed = rejected(&conn, 10).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].code.as_deref(), listed[0].reason.as_str()),
+            (Some("unknown_customer"), "no such customer")
+        );
+        assert_eq!((listed[0].attempts, listed[0].rejected_at), (1, Some(9)));
+
+        assert!(matches!(
+            retry(&conn, &Retry::One("424242")),
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(
+            retry(&conn, &Retry::One("1")).unwrap(),
+            1,
+            "by sequence number"
+        );
+        assert_eq!(rejected_count(&conn).unwrap(), 0);
+        assert_eq!(pending(&conn, 10, usize::MAX).unwrap().len(), 3);
+        mark_rejected(&conn, &ids[0], "unknown_customer", "still none", 10).unwrap();
+        mark_rejected(&conn, &ids[2], "invalid", "x", 10).unwrap();
+        assert_eq!(
+            retry(&conn, &Retry::One(&ids[0])).unwrap(),
+            1,
+            "by event id"
+        );
+        mark_rejected(&conn, &ids[0], "unknown_customer", "still none", 11).unwrap();
+        assert_eq!(
+            rejected(&conn, 10).unwrap()[1].attempts,
+            3,
+            "refusals are counted"
+        );
+        assert_eq!(retry(&conn, &Retry::All).unwrap(), 2);
+        assert_eq!(depth(&conn).unwrap().0, 3, "nothing was deleted");
+    }
+
+    #[test]
+    fn a_batch_stays_within_its_bytes_but_always_takes_the_oldest_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        for i in 1..=5 {
+            append(&conn, &who(), i, earned(i)).unwrap();
+        }
+        let one: usize = conn
+            .query_row("SELECT max(length(body)) FROM outbox", [], |r| r.get(0))
+            .map(|n: i64| usize::try_from(n).unwrap())
+            .unwrap();
+        assert_eq!(
+            pending(&conn, 10, 1).unwrap().len(),
+            1,
+            "the oldest always goes"
+        );
+        assert_eq!(pending(&conn, 10, 2 * (one + 1)).unwrap().len(), 2);
+        assert_eq!(pending(&conn, 3, usize::MAX).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn rows_rejected_before_outbox_states_are_migrated_as_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::store::DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            for (number, _, sql) in &crate::store::migrations::MIGRATIONS[..5] {
+                conn.execute_batch(sql).unwrap();
+                conn.execute_batch(&format!("PRAGMA user_version = {number}"))
+                    .unwrap();
+            }
+            conn.execute_batch(
+                r#"INSERT INTO outbox(seq, event_id, kind, body, created_at, attempts, last_error)
+                   VALUES (1, 'a', 'sale_closed', '{}', 7, 1,
+                           '{"status":"rejected","code":"invalid","detail":"lines: too many entries"}'),
+                          (2, 'b', 'token_used', '{}', 8, 0, NULL),
+                          (3, 'c', 'token_used', '{}', 9, 2, 'not json');"#,
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        assert_eq!(depth(&conn).unwrap(), (1, Some(8)));
+        let listed = rejected(&conn, 10).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[1].code.as_deref(), Some("invalid"));
+        assert_eq!(listed[1].reason, "lines: too many entries");
+        assert_eq!(listed[1].rejected_at, Some(7));
+        assert_eq!(
+            (listed[0].code.as_deref(), listed[0].reason.as_str()),
+            (None, "not json")
+        );
+    }
+}

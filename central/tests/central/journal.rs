@@ -307,3 +307,44 @@ async fn a_batch_from_another_till_or_too_large_is_refused_whole() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(problem["title"], "invalid request");
 }
+
+#[tokio::test]
+async fn the_protocols_bounds_decide_at_ingest_with_the_field_at_fault() {
+    use tillpass_protocol::sync::limits;
+    let central = Central::start().await;
+    central.create_customer("C-1", 0, false).await;
+    let till = central.enrol("S001", "S001-T01").await;
+    let with = |n: &str, f: &dyn Fn(&mut SaleClosed)| {
+        let mut payload = sale("C-1", n);
+        if let EventPayload::SaleClosed(s) = &mut payload {
+            f(s);
+        }
+        till.event(payload)
+    };
+    let at_the_bounds = with("S-1", &|s| {
+        let mut line = s.lines[0].clone();
+        line.sku = "é".repeat(limits::MAX_TEXT_LEN / 2);
+        line.line_id = "1".repeat(limits::MAX_LINE_ID_LEN);
+        s.lines = vec![line; limits::MAX_LINES];
+        s.totals = SaleTotals {
+            gross: eur(1000),
+            discounts: eur(0),
+            net: eur(1000),
+        };
+    });
+    let tab = with("S-2", &|s| s.lines[0].sku = "A\tB".into());
+    let too_many = with("S-3", &|s| {
+        s.lines = vec![s.lines[0].clone(); limits::MAX_LINES + 1];
+    });
+    let (status, ack) = till
+        .upload(&central, vec![at_the_bounds, tab, too_many])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert_eq!(statuses(&ack), ["accepted", "rejected", "rejected"], "{ack}");
+    assert_eq!(ack["acks"][1]["code"], "invalid");
+    assert_eq!(
+        ack["acks"][1]["detail"],
+        "lines[0].sku: holds a control character (TAB, line break…)"
+    );
+    assert_eq!(ack["acks"][2]["detail"], "lines: too many entries");
+}
