@@ -10,5 +10,6 @@ mod deltas;
 mod enrolment;
 mod journal;
 mod passes;
+mod pending;
 mod signed;
 mod util;

@@ -581,7 +581,9 @@ mod tests {
             vec!["a\tb".into()],
             vec!["x".repeat(65)],
             vec!["vip".into(), "vip".into()],
-            (0..=MAX_SEGMENTS_PER_CUSTOMER).map(|i| format!("s{i}")).collect(),
+            (0..=MAX_SEGMENTS_PER_CUSTOMER)
+                .map(|i| format!("s{i}"))
+                .collect(),
         ] {
             assert!(segments_problem(&bad).is_some(), "{bad:?}");
         }
