@@ -11,5 +11,6 @@ mod enrolment;
 mod journal;
 mod passes;
 mod pending;
+mod segments;
 mod signed;
 mod util;
