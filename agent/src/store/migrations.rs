@@ -20,6 +20,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "store_returns",
         include_str!("migrations/0005_store_returns.sql"),
     ),
+    (
+        6,
+        "pending_and_segments",
+        include_str!("migrations/0006_pending_and_segments.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
