@@ -309,7 +309,7 @@ pub fn update(
     }
     changes::record(&tx, DeltaKind::Customers, customer, None, now)?;
     tx.commit()?;
-    get(conn, customer)?.ok_or(Error::NotFound("customer"))
+    current(conn, customer, now)?.ok_or(Error::NotFound("customer"))
 }
 
 /// The profile of a customer as tills receive it.

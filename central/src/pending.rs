@@ -19,10 +19,10 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tillpass_protocol::catalog::Catalog;
+use tillpass_protocol::sync::DeltaKind;
 
 use crate::changes;
 use crate::error::{Error, Result};
-use tillpass_protocol::sync::DeltaKind;
 
 /// A customer's pending savings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -192,4 +192,138 @@ pub fn take(conn: &Connection, customer: &str, sale_id: Option<&str>, amount: i6
         taken = taken.saturating_add(part);
     }
     Ok(taken)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    fn setup(conn: &Connection) {
+        conn.execute_batch(
+            "INSERT INTO customers (ref, first_name, lang, consent_receipts, consent_marketing,
+                                    created_by, created_at, updated_at)
+             VALUES ('C1', 'A', 'es', 0, 0, 'central', 0, 0);
+             INSERT INTO savings_accounts (customer, currency, balance, debt, updated_at)
+             VALUES ('C1', 'EUR', 0, 30, 0);",
+        )
+        .unwrap();
+        for id in ["e1", "e2", "e3"] {
+            conn.execute(
+                "INSERT INTO events (id, till, store, seq, kind, occurred_at, received_at,
+                                     sha256, payload)
+                 VALUES (?1, 'T', 'S', 1, 'savings_earned', 0, 0, '', '{}')",
+                [id],
+            )
+            .unwrap();
+        }
+    }
+
+    fn left(conn: &Connection) -> Vec<(Option<String>, i64)> {
+        conn.prepare("SELECT sale_id, amount FROM pending_savings ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_return_takes_its_own_sale_first_then_what_releases_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("c.db")).unwrap();
+        db.with(|conn| {
+            setup(conn);
+            hold(conn, "C1", 100, 100, Some("S-1"), "e1")?;
+            hold(conn, "C1", 100, 300, Some("S-3"), "e3")?;
+            hold(conn, "C1", 100, 200, Some("S-2"), "e2")?;
+            assert_eq!(
+                of(conn, "C1")?,
+                Pending {
+                    amount: 300,
+                    next_release_at: Some(100)
+                }
+            );
+            assert_eq!(take(conn, "C1", Some("S-2"), 150)?, 150);
+            assert_eq!(
+                left(conn),
+                [(Some("S-1".into()), 100), (Some("S-3".into()), 50)]
+            );
+            assert_eq!(take(conn, "C1", None, 500)?, 150, "never more than pending");
+            assert_eq!(of(conn, "C1")?, Pending::default());
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_release_pays_the_debt_first_and_is_logged_for_the_tills() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("c.db")).unwrap();
+        db.with(|conn| {
+            setup(conn);
+            hold(conn, "C1", 100, 100, None, "e1")?;
+            hold(conn, "C1", 40, 200, None, "e2")?;
+            assert_eq!(release_due(conn, None, 99)?, 0);
+            assert_eq!(release_due(conn, None, 100)?, 1);
+            let (balance, debt): (i64, i64) = conn.query_row(
+                "SELECT balance, debt FROM savings_accounts WHERE customer = 'C1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            assert_eq!((balance, debt), (70, 0));
+            assert_eq!(
+                of(conn, "C1")?,
+                Pending {
+                    amount: 40,
+                    next_release_at: Some(200)
+                }
+            );
+            let (changed, _) = changes::since(conn, DeltaKind::Balances, None, 0, 10)?;
+            assert_eq!(changed.len(), 1);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn the_window_is_the_catalog_s_in_force_at_the_earn() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("c.db")).unwrap();
+        db.with(|conn| {
+            assert_eq!(
+                window_secs(conn, 1_000)?,
+                0,
+                "no catalog: spendable at once"
+            );
+            for (days, activates_at) in [(14, 500), (30, 2_000)] {
+                let catalog = Catalog::from_toml(&format!(
+                    "format = 1\ncurrency = \"EUR\"\n[savings]\nearn_rate = 100\n\
+                     return_window_days = {days}\n"
+                ))
+                .unwrap();
+                let mut cbor = Vec::new();
+                ciborium::into_writer(&catalog, &mut cbor).unwrap();
+                // As published before the window was kept beside the body.
+                conn.execute(
+                    "INSERT INTO catalogs (source_sha256, body_cbor, promotions, published_at,
+                                           activates_at)
+                     VALUES ('', ?1, 0, 0, ?2)",
+                    params![cbor, activates_at],
+                )?;
+            }
+            assert_eq!(window_secs(conn, 1_000)?, 14 * 86_400);
+            assert_eq!(window_secs(conn, 2_000)?, 30 * 86_400);
+            assert_eq!(window_secs(conn, 10)?, 14 * 86_400, "before all: the first");
+            let kept: i64 = conn.query_row(
+                "SELECT count(*) FROM catalogs WHERE return_window_secs IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?;
+            assert_eq!(kept, 2);
+            assert_eq!(release_time(conn, 3_000, 2_500)?, 2_500 + 30 * 86_400);
+            Ok(())
+        })
+        .unwrap();
+    }
 }
