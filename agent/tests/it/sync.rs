@@ -1,7 +1,8 @@
 //! Sync with the real `tillpass-central` on loopback: enrolment, deltas (balances, gift
 //! cards, offers, erasure), signed server time, catalogs (pulled and pushed, good and
-//! bad), the offline policy's earn-only mode, and the journal crossing a faulty network
-//! exactly once while central and the agent restart.
+//! bad), the offline policy's earn-only mode, the journal crossing a faulty network
+//! exactly once while central and the agent restart, pending savings that are never spent
+//! and segment promotions that reach their segment.
 //!
 //! Central runs in this process, in a runtime of its own (so a restart can drop every
 //! task and connection at once), over a real SQLite file and a real socket. The agent is
