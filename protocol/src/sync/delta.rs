@@ -589,6 +589,63 @@ mod tests {
         }
     }
 
+    /// A till built before pending savings and segments reads a new central's items: the
+    /// new fields are ignored, and `savings` is what may be spent.
+    #[test]
+    fn an_old_till_reads_new_items() {
+        #[derive(Deserialize)]
+        #[serde(tag = "op", rename_all = "snake_case")]
+        enum OldBalanceDelta {
+            Upsert {
+                savings: Money,
+                #[allow(dead_code)]
+                debt: Money,
+            },
+        }
+        #[derive(Deserialize)]
+        #[serde(tag = "op", rename_all = "snake_case")]
+        enum OldCustomerDelta {
+            Upsert {
+                #[allow(dead_code)]
+                customer: OldCustomerRecord,
+            },
+        }
+        #[derive(Deserialize)]
+        struct OldCustomerRecord {
+            #[allow(dead_code)]
+            customer: CustomerRef,
+            #[allow(dead_code)]
+            first_name: String,
+        }
+        let item = BalanceDelta::Upsert {
+            customer: CustomerRef::new("c1").unwrap(),
+            savings: Money::new(100, Currency::EUR),
+            debt: Money::zero(Currency::EUR),
+            updated_at: 1,
+            pending: Some(Money::new(3990, Currency::EUR)),
+            next_release_at: Some(2),
+        };
+        let json = serde_json::to_string(&item).unwrap();
+        let OldBalanceDelta::Upsert { savings, .. } = serde_json::from_str(&json).unwrap();
+        assert_eq!(savings.amount, 100);
+        let item = CustomerDelta::Upsert {
+            customer: CustomerRecord {
+                customer: CustomerRef::new("c1").unwrap(),
+                first_name: "Ana".into(),
+                tier: None,
+                lang: Lang::Es,
+                consent: Consent::default(),
+                earn_only: false,
+                segments: vec!["students".into()],
+            },
+        };
+        let json = serde_json::to_string(&item).unwrap();
+        assert!(
+            serde_json::from_str::<OldCustomerDelta>(&json).is_ok(),
+            "{json}"
+        );
+    }
+
     #[test]
     fn kinds_and_cursors() {
         for kind in DeltaKind::ALL {
