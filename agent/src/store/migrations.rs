@@ -22,8 +22,13 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         6,
+        "pending_and_segments",
+        include_str!("migrations/0006_pending_and_segments.sql"),
+    ),
+    (
+        7,
         "outbox_states",
-        include_str!("migrations/0006_outbox_states.sql"),
+        include_str!("migrations/0007_outbox_states.sql"),
     ),
 ];
 

@@ -45,8 +45,9 @@ pub use batch::{
 };
 pub use delta::{
     BalanceDelta, Consent, Cursor, CustomerDelta, CustomerRecord, DeltaKind, DeltaPage, DeltaQuery,
-    GiftCardDelta, GiftCardRecord, GiftCardStatus, MAX_PAGE_ITEMS, PersonalPromotion,
-    PersonalPromotionDelta, RevocationEnvelope, SaleDelta, StoreReturn, StoreSale,
+    GiftCardDelta, GiftCardRecord, GiftCardStatus, MAX_PAGE_ITEMS, MAX_SEGMENTS_PER_CUSTOMER,
+    PersonalPromotion, PersonalPromotionDelta, RevocationEnvelope, SaleDelta, StoreReturn,
+    StoreSale, segments_problem,
 };
 pub use enrol::{EnrolRequest, EnrolResponse, EnrolmentRecord, OfflinePolicy, ReplayPolicy};
 pub use ids::{
