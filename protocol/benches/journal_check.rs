@@ -52,7 +52,9 @@ fn sale(lines: usize) -> JournalEvent {
                 }),
                 lines: (0..lines).map(|i| i.to_string()).collect(),
             }],
-            tenders: vec![Tender::Card { amount: eur(450 * n) }],
+            tenders: vec![Tender::Card {
+                amount: eur(450 * n),
+            }],
             totals: SaleTotals {
                 gross: eur(500 * n),
                 discounts: eur(50 * n),

@@ -340,7 +340,11 @@ async fn the_protocols_bounds_decide_at_ingest_with_the_field_at_fault() {
         .upload(&central, vec![at_the_bounds, tab, too_many])
         .await;
     assert_eq!(status, StatusCode::OK, "{ack}");
-    assert_eq!(statuses(&ack), ["accepted", "rejected", "rejected"], "{ack}");
+    assert_eq!(
+        statuses(&ack),
+        ["accepted", "rejected", "rejected"],
+        "{ack}"
+    );
     assert_eq!(ack["acks"][1]["code"], "invalid");
     assert_eq!(
         ack["acks"][1]["detail"],

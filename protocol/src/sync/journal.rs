@@ -159,7 +159,7 @@ impl EventPayload {
             EventPayload::GiftCardHeld(h) => positive("amount", h.amount),
             EventPayload::GiftCardReleased(_) => Ok(()),
             EventPayload::CustomerCreated(c) => match &c.first_name {
-                Some(name) => at("first_name", limits::text(name)),
+                Some(name) => at(|| "first_name".to_owned(), limits::text(name)),
                 None => Ok(()),
             },
         }
@@ -194,20 +194,23 @@ impl SaleClosed {
     /// lists and texts, `gross - discounts = net`.
     pub fn check(&self) -> Result<(), EventError> {
         let currency = self.totals.net.currency;
-        at("lines", limits::count(self.lines.len(), limits::MAX_LINES))?;
         at(
-            "effects",
+            || "lines".to_owned(),
+            limits::count(self.lines.len(), limits::MAX_LINES),
+        )?;
+        at(
+            || "effects".to_owned(),
             limits::count(self.effects.len(), limits::MAX_EFFECTS),
         )?;
         at(
-            "tenders",
+            || "tenders".to_owned(),
             limits::count(self.tenders.len(), limits::MAX_TENDERS),
         )?;
         for (i, line) in self.lines.iter().enumerate() {
             let path = |field: &str| format!("lines[{i}].{field}");
-            at(path("line_id"), limits::line_id(&line.line_id))?;
-            at(path("sku"), limits::text(&line.sku))?;
-            at(path("quantity"), limits::quantity(line.quantity))?;
+            at(|| path("line_id"), limits::line_id(&line.line_id))?;
+            at(|| path("sku"), limits::text(&line.sku))?;
+            at(|| path("quantity"), limits::quantity(line.quantity))?;
             for (field, amount) in [
                 ("unit_price", Some(line.unit_price)),
                 ("discount", Some(line.discount)),
@@ -215,30 +218,30 @@ impl SaleClosed {
                 ("savings_earned", line.savings_earned),
             ] {
                 if let Some(amount) = amount {
-                    money(path(field), amount, currency)?;
+                    money(|| path(field), amount, currency)?;
                 }
             }
         }
         for (i, effect) in self.effects.iter().enumerate() {
             let path = |field: &str| format!("effects[{i}].{field}");
-            at(path("kind"), limits::text(&effect.kind))?;
+            at(|| path("kind"), limits::text(&effect.kind))?;
             if let Some(label) = &effect.label {
-                at(path("label.es"), limits::text(&label.es))?;
-                at(path("label.en"), limits::text(&label.en))?;
+                at(|| path("label.es"), limits::text(&label.es))?;
+                at(|| path("label.en"), limits::text(&label.en))?;
             }
             at(
-                path("lines"),
+                || path("lines"),
                 limits::count(effect.lines.len(), limits::MAX_LINES),
             )?;
             for (j, line) in effect.lines.iter().enumerate() {
-                at(format!("effects[{i}].lines[{j}]"), limits::line_id(line))?;
+                at(|| format!("effects[{i}].lines[{j}]"), limits::line_id(line))?;
             }
             // A discount, or bonus savings: its sign is the engine's, only its size is bounded.
             let size = Money::new(
                 effect.amount.amount.saturating_abs(),
                 effect.amount.currency,
             );
-            money(path("amount"), size, currency)?;
+            money(|| path("amount"), size, currency)?;
         }
         for (i, tender) in self.tenders.iter().enumerate() {
             tender.check(&format!("tenders[{i}]"), currency)?;
@@ -248,7 +251,7 @@ impl SaleClosed {
             ("savings_earned", self.savings_earned),
             ("savings_redeemed", self.savings_redeemed),
         ] {
-            money(field, amount, currency)?;
+            money(|| field.to_owned(), amount, currency)?;
         }
         Ok(())
     }
@@ -358,9 +361,9 @@ pub enum Tender {
 impl Tender {
     fn check(&self, path: &str, currency: Currency) -> Result<(), EventError> {
         if let Tender::Other { label, .. } = self {
-            at(format!("{path}.label"), limits::method(label))?;
+            at(|| format!("{path}.label"), limits::method(label))?;
         }
-        money(format!("{path}.amount"), self.amount(), currency)
+        money(|| format!("{path}.amount"), self.amount(), currency)
     }
 
     /// The amount of the tender.
@@ -394,7 +397,7 @@ impl SaleTotals {
             ("totals.discounts", self.discounts),
             ("totals.net", self.net),
         ] {
-            money(field, amount, currency)?;
+            money(|| field.to_owned(), amount, currency)?;
         }
         match self.gross.checked_sub(self.discounts) {
             Ok(net) if net == self.net => Ok(()),
@@ -430,23 +433,29 @@ impl ReturnRecorded {
     /// lists and texts.
     pub fn check(&self) -> Result<(), EventError> {
         let currency = self.savings_reversed.currency;
-        at("lines", limits::count(self.lines.len(), limits::MAX_LINES))?;
         at(
-            "refunds",
+            || "lines".to_owned(),
+            limits::count(self.lines.len(), limits::MAX_LINES),
+        )?;
+        at(
+            || "refunds".to_owned(),
             limits::count(self.refunds.len(), limits::MAX_TENDERS),
         )?;
-        at("savings_reversed", limits::amount(self.savings_reversed))?;
+        at(
+            || "savings_reversed".to_owned(),
+            limits::amount(self.savings_reversed),
+        )?;
         for (i, line) in self.lines.iter().enumerate() {
             let path = |field: &str| format!("lines[{i}].{field}");
-            at(path("line_id"), limits::line_id(&line.line_id))?;
-            at(path("quantity"), limits::quantity(line.quantity))?;
+            at(|| path("line_id"), limits::line_id(&line.line_id))?;
+            at(|| path("quantity"), limits::quantity(line.quantity))?;
             for (field, amount) in [
                 ("refund", Some(line.refund)),
                 ("discount", line.discount),
                 ("savings_reversed", line.savings_reversed),
             ] {
                 if let Some(amount) = amount {
-                    money(path(field), amount, currency)?;
+                    money(|| path(field), amount, currency)?;
                 }
             }
         }
@@ -634,25 +643,29 @@ impl EventError {
     }
 }
 
-/// A bound's verdict on `field`.
-fn at(field: impl Into<String>, verdict: Result<(), &'static str>) -> Result<(), EventError> {
+/// A bound's verdict on `field` (its path is only written out for a refusal: the check
+/// runs on every event a till stores and central takes).
+fn at(field: impl FnOnce() -> String, verdict: Result<(), &'static str>) -> Result<(), EventError> {
     verdict.map_err(|reason| EventError::Invalid {
-        field: field.into(),
+        field: field(),
         reason,
     })
 }
 
 fn positive(field: &'static str, amount: Money) -> Result<(), EventError> {
     if amount.amount > 0 {
-        at(field, limits::amount(amount))
+        at(|| field.to_owned(), limits::amount(amount))
     } else {
-        at(field, Err("must be above zero"))
+        at(|| field.to_owned(), Err("must be above zero"))
     }
 }
 
 /// An amount of the event's currency, within [`limits::amount`].
-fn money(field: impl Into<String>, amount: Money, currency: Currency) -> Result<(), EventError> {
-    let field = field.into();
+fn money(
+    field: impl FnOnce() -> String,
+    amount: Money,
+    currency: Currency,
+) -> Result<(), EventError> {
     if amount.currency != currency {
         return at(field, Err("currency differs from the rest of the event"));
     }
