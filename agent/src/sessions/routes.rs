@@ -222,6 +222,11 @@ pub struct PutQuery {
 }
 
 /// Creates or replaces a session's cart.
+///
+/// The scans it carries (`customer_scan`, `voucher_scans`) are used in the same
+/// transaction as the cart: a refused request (409, 422) or one the till did not finish
+/// uses no QR, and a retry reads them again. A pass sent again for the same sale, or
+/// within its visit (see `POST /v1/identify`), is the same use.
 #[utoipa::path(put, path = "/v1/sessions/{id}", tag = "sessions",
     params(("id" = String, Path, description = "The POS's transaction id"),
            ("dry" = Option<bool>, Query, description = "Evaluate without storing"),
@@ -370,6 +375,11 @@ fn existing(tx: &rusqlite::Connection, id: &str) -> Result<Session, ApiError> {
 }
 
 /// Adds a loyalty tender: savings, or a gift card (held until the close).
+///
+/// A gift card's QR (`scan`) is used in the same transaction as its hold: a refused
+/// tender (a stale version, more than is due, a card that cannot pay) or one the till did
+/// not finish uses nothing. The QR pays sale after sale until its card is empty or
+/// expired; tendered twice in one sale, it is one use.
 #[utoipa::path(post, path = "/v1/sessions/{id}/tenders", tag = "sessions",
     params(("id" = String, Path, description = "The POS's transaction id"),
            ("Idempotency-Key" = String, Header, description = "Required")),
