@@ -291,10 +291,11 @@ impl Identifier {
     /// its read recorded in one transaction (see [`Identifier::record`]). Blocking
     /// (SQLite): call from a blocking thread.
     pub fn identify(&self, text: &str, source: &str) -> Result<Identification, ScanRefusal> {
+        let started = Instant::now();
         let verified = match self.verify(text, source) {
             Ok(v) => v,
             Err(r) => {
-                self.refused(&r, Instant::now());
+                self.refused(&r, started);
                 return Err(r);
             }
         };
@@ -360,6 +361,15 @@ impl Identifier {
                 now,
             )));
         };
+        let malformed = || {
+            RecordError::Refused(ScanRefusal::new(
+                source,
+                "malformed",
+                None,
+                BAD_SUBJECT,
+                now,
+            ))
+        };
         let token = &verified.token;
         let kind = token.kind();
         let token_id = token.token_id();
@@ -371,15 +381,6 @@ impl Identifier {
             Verdict::Check => {}
             Verdict::SameUse => tokens::same_use(tx, &token_id, to_i64(now), read_for)?,
             Verdict::NewUse => {
-                let malformed = || {
-                    RecordError::Refused(ScanRefusal::new(
-                        source,
-                        "malformed",
-                        None,
-                        BAD_SUBJECT,
-                        now,
-                    ))
-                };
                 let sale_id = read_for
                     .map(sync::SaleId::new)
                     .transpose()
@@ -416,15 +417,8 @@ impl Identifier {
             match customers::lookup(tx, &subject_text, to_i64(now))? {
                 Some(c) => Some(c),
                 None => {
-                    let reference = CustomerRef::new(subject_text.clone()).map_err(|_| {
-                        RecordError::Refused(ScanRefusal::new(
-                            source,
-                            "malformed",
-                            None,
-                            BAD_SUBJECT,
-                            now,
-                        ))
-                    })?;
+                    let reference =
+                        CustomerRef::new(subject_text.clone()).map_err(|_| malformed())?;
                     customers::create_local(tx, &subject_text, to_i64(now))?;
                     journal::append(
                         tx,

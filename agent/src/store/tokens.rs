@@ -283,3 +283,56 @@ pub fn bind(conn: &Connection, token_id: &TokenId, sale_id: &str) -> Result<(), 
     .map_err(sql)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_use_keeps_its_sale_until_a_read_for_another_moves_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        let id = TokenId([1, 2, 3, 4, 5, 6, 7, 8]);
+        let subject = Subject::new(b"C-1").unwrap();
+        assert_eq!(current_use(&conn, &id).unwrap(), None);
+        assert_eq!(uses(&conn, &id).unwrap(), 0);
+
+        record_use(
+            &conn,
+            &id,
+            TokenKind::CustomerPass,
+            &subject,
+            900,
+            100,
+            None,
+        )
+        .unwrap();
+        same_use(&conn, &id, 110, Some("T-1")).unwrap();
+        // A read at the scanner during the sale: later, still the sale's.
+        same_use(&conn, &id, 120, None).unwrap();
+        // An out-of-order earlier time never moves the last read back.
+        same_use(&conn, &id, 90, None).unwrap();
+        let row = UseRow {
+            uses: 1,
+            last_read_at: 120,
+            sale_id: Some("T-1".to_owned()),
+        };
+        assert_eq!(current_use(&conn, &id).unwrap(), Some(row));
+
+        record_use(
+            &conn,
+            &id,
+            TokenKind::CustomerPass,
+            &subject,
+            900,
+            200,
+            Some("T-2"),
+        )
+        .unwrap();
+        bind(&conn, &id, "T-3").unwrap();
+        let row = current_use(&conn, &id).unwrap().unwrap();
+        assert_eq!((row.uses, row.last_read_at), (2, 200));
+        assert_eq!(row.sale_id.as_deref(), Some("T-3"));
+    }
+}
