@@ -352,3 +352,44 @@ fn a_pass_identifies_as_many_sales_as_it_has_uses_also_after_a_restart() {
         "each use names the sale it identified"
     );
 }
+
+#[test]
+fn a_sale_that_takes_the_current_customer_carries_their_visit_until_it_closes() {
+    let central = Central::new();
+    let till = seeded_till(&central);
+    let pos = Served::start(&till);
+    let pass = central.pass("C-1", now() - 10, 3600, 39);
+    let uses_now = |pos: &Served| -> u64 {
+        let (status, id) = identify(pos, &pass);
+        assert_eq!(status, 200, "{id:#}");
+        id["uses"].as_u64().unwrap()
+    };
+
+    // Shown at the scanner; the POS's cart takes the current customer; the sale is
+    // cancelled and the next one gets the pass again: still the first visit.
+    assert_eq!(uses_now(&pos), 1);
+    let (status, s) = pos.put("W-1", "w1", &json!({ "cart": cart() }));
+    assert_eq!(status, 200, "{s:#}");
+    assert_eq!(s["customer"]["customer_ref"], "C-1");
+    let (status, _) = pos.post("/v1/sessions/W-1/cancel", "w2", &json!({ "version": 1 }));
+    assert_eq!(status, 200);
+    let (status, s) = pos.put(
+        "W-2",
+        "w3",
+        &json!({ "cart": cart(), "customer_scan": pass }),
+    );
+    assert_eq!(status, 200, "{s:#}");
+    assert_eq!(uses_now(&pos), 1);
+    // Once that sale closed, the visit is over: the next read is the next visit.
+    let (status, closed) = pos.post("/v1/sessions/W-2/close", "w4", &json!({ "version": 1 }));
+    assert_eq!(status, 200, "{closed:#}");
+    assert_eq!(uses_now(&pos), 2);
+    // Again through the current customer: a closed sale that took them ends the visit.
+    let (status, s) = pos.put("W-3", "w5", &json!({ "cart": cart() }));
+    assert_eq!(status, 200, "{s:#}");
+    assert_eq!(s["customer"]["customer_ref"], "C-1");
+    let (status, closed) = pos.post("/v1/sessions/W-3/close", "w6", &json!({ "version": 1 }));
+    assert_eq!(status, 200, "{closed:#}");
+    assert_eq!(uses_now(&pos), 3);
+    assert_eq!(uses_of(&pos, "C-1"), [None, None, None]);
+}
