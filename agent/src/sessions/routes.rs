@@ -278,6 +278,7 @@ pub async fn put_session(
                 |tx, ctx, scanned| {
                     let existing = super::load(tx, &id)?;
                     let accepted = scans::record(tx, &state, &scanned, &id)?;
+                    failpoint::hit("put", "recorded");
                     let session = cart::put(tx, ctx, &id, request, scanned, existing)?;
                     let mut outcome = stored(tx, ctx, &session, None)?;
                     outcome.accepted = accepted;

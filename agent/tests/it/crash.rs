@@ -3,9 +3,9 @@
 //! Afterwards every acknowledged close is there exactly once, and retrying any close with
 //! its key gives back the original answer.
 //!
-//! And at every step boundary of a tender by gift-card QR (the daemon's failpoints stop it
-//! there, then SIGKILL): the retry with the same key succeeds, no QR is burnt, and the
-//! card is charged exactly once.
+//! And at every step boundary of a tender by gift-card QR, and of a cart with a customer
+//! pass (the daemon's failpoints stop it there, then SIGKILL): the retry with the same key
+//! succeeds, no QR is burnt, the card is charged exactly once and the pass used once.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -460,4 +460,131 @@ fn a_tender_by_qr_killed_at_every_step_burns_no_qr_and_charges_the_card_once() {
         sales,
         "each use of the QR names its own sale"
     );
+}
+
+/// The step boundaries of a cart with a customer pass: the pass verified, its use recorded,
+/// the answer stored (not committed), committed (not answered).
+const PUT_STEPS: [&str; 4] = [
+    "put.verified",
+    "put.recorded",
+    "put.stored",
+    "put.committed",
+];
+
+#[test]
+fn a_cart_with_a_pass_killed_at_every_step_uses_the_pass_once() {
+    let central = Central::new();
+    // One visit per pass: a pass burnt by the crash would make the retry a replay.
+    let till = Till::new(&central, 1, "");
+    let log = till.dir.path().join("agent.log");
+    {
+        let agent = start(&till.config, &log);
+        let envelope = signed_catalog(&central, CATALOG, 1);
+        let (status, answer) = try_call(
+            &agent.addr,
+            "POST",
+            "/v1/admin/catalog",
+            None,
+            &envelope,
+            "application/cbor",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{answer:#}");
+    }
+    for (i, step) in PUT_STEPS.iter().enumerate() {
+        let pass = central.pass(
+            &format!("C-{i}"),
+            now() - 10,
+            3600,
+            50 + u8::try_from(i).unwrap(),
+        );
+        let path = format!("/v1/sessions/P-{i}");
+        let key = format!("put-{i}");
+        let body = json!({ "cart": cart(), "customer_scan": pass }).to_string();
+        let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        let mut agent = start_stopping_at(&till.config, &log, Some(step));
+        let unanswered = {
+            let (addr, path, key, body) =
+                (agent.addr.clone(), path.clone(), key.clone(), body.clone());
+            std::thread::spawn(move || {
+                try_call(
+                    &addr,
+                    "PUT",
+                    &path,
+                    Some(&key),
+                    body.as_bytes(),
+                    "application/json",
+                )
+            })
+        };
+        wait_log(&log, offset, &["failpoint reached", step]);
+        agent.child.kill().unwrap();
+        agent.child.wait().unwrap();
+        assert!(
+            unanswered.join().unwrap().is_none(),
+            "{step}: the killed agent answered"
+        );
+
+        let agent = start(&till.config, &log);
+        let put = |key: &str, body: &str| {
+            try_call(
+                &agent.addr,
+                "PUT",
+                &path,
+                Some(key),
+                body.as_bytes(),
+                "application/json",
+            )
+            .unwrap()
+        };
+        let (status, s) = put(&key, &body);
+        assert_eq!(status, 200, "{step}: {s:#}");
+        assert_eq!(
+            s["customer"]["customer_ref"],
+            format!("C-{i}"),
+            "{step}: {s:#}"
+        );
+        assert_eq!(
+            put(&key, &body),
+            (status, s.clone()),
+            "{step}: the retry got another answer"
+        );
+        let close = json!({ "version": 1 }).to_string();
+        let (status, closed) = try_call(
+            &agent.addr,
+            "POST",
+            &format!("{path}/close"),
+            Some(&format!("close-{i}")),
+            close.as_bytes(),
+            "application/json",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{step}: {closed:#}");
+        // Used once: its one visit is over, so the next sale cannot take it.
+        let (status, e) = try_call(
+            &agent.addr,
+            "PUT",
+            &format!("/v1/sessions/P-{i}-again"),
+            Some(&format!("again-{i}")),
+            body.as_bytes(),
+            "application/json",
+        )
+        .unwrap();
+        assert_eq!(status, 422, "{step}: {e:#}");
+        assert_eq!(e["code"], "replayed", "{step}: {e:#}");
+    }
+
+    let store = tillpass_agent::store::Store::open(&till.data()).unwrap();
+    let conn = store.conn();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let sales = i64::try_from(PUT_STEPS.len()).unwrap();
+    assert_eq!(
+        count("SELECT count(*) FROM outbox WHERE kind = 'token_used'"),
+        sales
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM outbox WHERE kind = 'customer_created'"),
+        sales
+    );
+    assert_eq!(count("SELECT sum(uses) FROM token_uses"), sales);
 }
