@@ -12,7 +12,7 @@ pub(super) const KEY_CODES: [u16; 49] = [41, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
 /// Every layout, by xkb name.
 #[rustfmt::skip]
 pub(super) static LAYOUTS: [XkbLayout; 56] = [
-    XkbLayout { name: "us", altgr: false, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "us", altgr: false, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [c('`'), c('~'), N, N], [c('1'), c('!'), N, N], [c('2'), c('@'), N, N], [c('3'), c('#'), N, N],
         [c('4'), c('$'), N, N], [c('5'), c('%'), N, N], [c('6'), c('^'), N, N], [c('7'), c('&'), N, N],
         [c('8'), c('*'), N, N], [c('9'), c('('), N, N], [c('0'), c(')'), N, N], [c('-'), c('_'), N, N],
@@ -27,7 +27,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), N, N], [c(','), c('<'), N, N], [c('.'), c('>'), N, N], [c('/'), c('?'), N, N],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "es", altgr: true, caps_shift: 0x1fd7fe7fe000, keys: [
+    XkbLayout { name: "es", altgr: true, kp_decimal: '.', caps_shift: 0x1fd7fe7fe000, keys: [
         [c('º'), c('ª'), c('\\'), c('\\')], [c('1'), c('!'), c('|'), c('¡')], [c('2'), c('"'), c('@'), c('⅛')], [c('3'), c('·'), c('#'), c('£')],
         [c('4'), c('$'), c('~'), c('$')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('&'), c('¬'), c('⅝')], [c('7'), c('/'), c('{'), c('⅞')],
         [c('8'), c('('), c('['), c('™')], [c('9'), c(')'), c(']'), c('±')], [c('0'), c('='), c('}'), c('°')], [c('\''), c('?'), c('\\'), c('¿')],
@@ -42,7 +42,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c(';'), c('•'), c('×')], [c('.'), c(':'), c('·'), c('÷')], [c('-'), c('_'), d('.'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "latam", altgr: true, caps_shift: 0x1fc7fe7fe000, keys: [
+    XkbLayout { name: "latam", altgr: true, kp_decimal: '.', caps_shift: 0x1fc7fe7fe000, keys: [
         [c('|'), c('°'), c('¬'), c('¬')], [c('1'), c('!'), c('|'), c('¡')], [c('2'), c('"'), c('@'), c('⅛')], [c('3'), c('#'), c('·'), c('£')],
         [c('4'), c('$'), c('~'), c('$')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('&'), c('¬'), c('⅝')], [c('7'), c('/'), c('{'), c('⅞')],
         [c('8'), c('('), c('['), c('™')], [c('9'), c(')'), c(']'), c('±')], [c('0'), c('='), c('}'), c('°')], [c('\''), c('?'), c('\\'), c('¿')],
@@ -57,7 +57,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c(';'), c('•'), c('×')], [c('.'), c(':'), c('·'), c('÷')], [c('-'), c('_'), d('.'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "fr", altgr: true, caps_shift: 0xfc7fe7fe000, keys: [
+    XkbLayout { name: "fr", altgr: true, kp_decimal: '.', caps_shift: 0xfc7fe7fe000, keys: [
         [c('²'), c('~'), c('¬'), c('¬')], [c('&'), c('1'), c('¹'), c('¡')], [c('é'), c('2'), c('~'), c('⅛')], [c('"'), c('3'), c('#'), c('£')],
         [c('\''), c('4'), c('{'), c('$')], [c('('), c('5'), c('['), c('⅜')], [c('-'), c('6'), c('|'), c('⅝')], [c('è'), c('7'), c('`'), c('⅞')],
         [c('_'), c('8'), c('\\'), c('™')], [c('ç'), c('9'), c('^'), c('±')], [c('à'), c('0'), c('@'), c('°')], [c(')'), c('°'), c(']'), c('¿')],
@@ -72,7 +72,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c(','), c('?'), d('´'), d('˝')], [c(';'), c('.'), c('•'), c('×')], [c(':'), c('/'), c('·'), c('÷')], [c('!'), c('§'), d('.'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "fr(nodeadkeys)", altgr: true, caps_shift: 0xfc7fe7fe000, keys: [
+    XkbLayout { name: "fr(nodeadkeys)", altgr: true, kp_decimal: '.', caps_shift: 0xfc7fe7fe000, keys: [
         [c('²'), c('~'), c('¬'), c('¬')], [c('&'), c('1'), c('¹'), c('¡')], [c('é'), c('2'), c('~'), c('⅛')], [c('"'), c('3'), c('#'), c('£')],
         [c('\''), c('4'), c('{'), c('$')], [c('('), c('5'), c('['), c('⅜')], [c('-'), c('6'), c('|'), c('⅝')], [c('è'), c('7'), c('`'), c('⅞')],
         [c('_'), c('8'), c('\\'), c('™')], [c('ç'), c('9'), c('^'), c('±')], [c('à'), c('0'), c('@'), c('°')], [c(')'), c('°'), c(']'), c('¿')],
@@ -87,7 +87,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c(','), c('?'), c('´'), c('˝')], [c(';'), c('.'), c('•'), c('×')], [c(':'), c('/'), c('·'), c('÷')], [c('!'), c('§'), d('.'), c('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "be", altgr: true, caps_shift: 0xfc7fe7fe000, keys: [
+    XkbLayout { name: "be", altgr: true, kp_decimal: '.', caps_shift: 0xfc7fe7fe000, keys: [
         [c('²'), c('³'), c('¬'), c('¬')], [c('&'), c('1'), c('|'), c('¡')], [c('é'), c('2'), c('@'), c('⅛')], [c('"'), c('3'), c('#'), c('£')],
         [c('\''), c('4'), c('¼'), c('$')], [c('('), c('5'), c('½'), c('⅜')], [c('§'), c('6'), c('^'), c('⅝')], [c('è'), c('7'), c('{'), c('⅞')],
         [c('!'), c('8'), c('['), c('™')], [c('ç'), c('9'), c('{'), c('±')], [c('à'), c('0'), c('}'), c('°')], [c(')'), c('°'), c('\\'), c('¿')],
@@ -102,7 +102,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c(','), c('?'), d('¸'), c('º')], [c(';'), c('.'), c('•'), c('×')], [c(':'), c('/'), c('·'), c('÷')], [c('='), c('+'), d('~'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "be(nodeadkeys)", altgr: true, caps_shift: 0xfc7fe7fe000, keys: [
+    XkbLayout { name: "be(nodeadkeys)", altgr: true, kp_decimal: '.', caps_shift: 0xfc7fe7fe000, keys: [
         [c('²'), c('³'), c('¬'), c('¬')], [c('&'), c('1'), c('|'), c('¡')], [c('é'), c('2'), c('@'), c('⅛')], [c('"'), c('3'), c('#'), c('£')],
         [c('\''), c('4'), c('¼'), c('$')], [c('('), c('5'), c('½'), c('⅜')], [c('§'), c('6'), c('^'), c('⅝')], [c('è'), c('7'), c('{'), c('⅞')],
         [c('!'), c('8'), c('['), c('™')], [c('ç'), c('9'), c('{'), c('±')], [c('à'), c('0'), c('}'), c('°')], [c(')'), c('°'), c('\\'), c('¿')],
@@ -117,7 +117,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c(','), c('?'), c('¸'), c('º')], [c(';'), c('.'), c('•'), c('×')], [c(':'), c('/'), c('·'), c('÷')], [c('='), c('+'), c('~'), c('~')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "de", altgr: true, caps_shift: 0x1fcffeffe000, keys: [
+    XkbLayout { name: "de", altgr: true, kp_decimal: ',', caps_shift: 0x1fcffeffe000, keys: [
         [d('^'), c('°'), c('′'), c('″')], [c('1'), c('!'), c('¹'), c('¡')], [c('2'), c('"'), c('²'), c('⅛')], [c('3'), c('§'), c('³'), c('£')],
         [c('4'), c('$'), c('¼'), c('¤')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('&'), c('¬'), c('⅝')], [c('7'), c('/'), c('{'), c('⅞')],
         [c('8'), c('('), c('['), c('™')], [c('9'), c(')'), c(']'), c('±')], [c('0'), c('='), c('}'), c('°')], [c('ß'), c('?'), c('\\'), c('¿')],
@@ -132,7 +132,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c(';'), c('·'), c('×')], [c('.'), c(':'), c('…'), c('÷')], [c('-'), c('_'), c('–'), c('—')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "de(nodeadkeys)", altgr: true, caps_shift: 0x1fcffeffe000, keys: [
+    XkbLayout { name: "de(nodeadkeys)", altgr: true, kp_decimal: ',', caps_shift: 0x1fcffeffe000, keys: [
         [c('^'), c('°'), c('¬'), c('¬')], [c('1'), c('!'), c('¹'), c('¡')], [c('2'), c('"'), c('²'), c('⅛')], [c('3'), c('§'), c('³'), c('£')],
         [c('4'), c('$'), c('¼'), c('¤')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('&'), c('¬'), c('⅝')], [c('7'), c('/'), c('{'), c('⅞')],
         [c('8'), c('('), c('['), c('™')], [c('9'), c(')'), c(']'), c('±')], [c('0'), c('='), c('}'), c('°')], [c('ß'), c('?'), c('\\'), c('¿')],
@@ -147,7 +147,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c(';'), c('·'), c('×')], [c('.'), c(':'), c('…'), c('÷')], [c('-'), c('_'), c('–'), c('—')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "at", altgr: true, caps_shift: 0x1fcffeffe000, keys: [
+    XkbLayout { name: "at", altgr: true, kp_decimal: ',', caps_shift: 0x1fcffeffe000, keys: [
         [d('^'), c('°'), c('′'), c('″')], [c('1'), c('!'), c('¹'), c('¡')], [c('2'), c('"'), c('²'), c('⅛')], [c('3'), c('§'), c('³'), c('£')],
         [c('4'), c('$'), c('¼'), c('¤')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('&'), c('¬'), c('⅝')], [c('7'), c('/'), c('{'), c('⅞')],
         [c('8'), c('('), c('['), c('™')], [c('9'), c(')'), c(']'), c('±')], [c('0'), c('='), c('}'), c('°')], [c('ß'), c('?'), c('\\'), c('¿')],
@@ -162,7 +162,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c(';'), c('·'), c('×')], [c('.'), c(':'), c('…'), c('÷')], [c('-'), c('_'), c('–'), c('—')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "ch", altgr: true, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "ch", altgr: true, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [c('§'), c('°'), c('¬'), c('¬')], [c('1'), c('+'), c('|'), c('¡')], [c('2'), c('"'), c('@'), c('⅛')], [c('3'), c('*'), c('#'), c('£')],
         [c('4'), c('ç'), c('¼'), c('$')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('&'), c('¬'), c('⅝')], [c('7'), c('/'), c('|'), c('⅞')],
         [c('8'), c('('), c('¢'), c('™')], [c('9'), c(')'), c(']'), c('±')], [c('0'), c('='), c('}'), c('°')], [c('\''), c('?'), d('´'), c('¿')],
@@ -177,7 +177,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c(';'), c('•'), c('×')], [c('.'), c(':'), c('·'), c('÷')], [c('-'), c('_'), d('.'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "ch(fr)", altgr: true, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "ch(fr)", altgr: true, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [c('§'), c('°'), c('¬'), c('¬')], [c('1'), c('+'), c('|'), c('¡')], [c('2'), c('"'), c('@'), c('⅛')], [c('3'), c('*'), c('#'), c('£')],
         [c('4'), c('ç'), c('¼'), c('$')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('&'), c('¬'), c('⅝')], [c('7'), c('/'), c('|'), c('⅞')],
         [c('8'), c('('), c('¢'), c('™')], [c('9'), c(')'), c(']'), c('±')], [c('0'), c('='), c('}'), c('°')], [c('\''), c('?'), d('´'), c('¿')],
@@ -192,7 +192,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c(';'), c('•'), c('×')], [c('.'), c(':'), c('·'), c('÷')], [c('-'), c('_'), d('.'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "it", altgr: true, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "it", altgr: true, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [c('\\'), c('|'), c('¬'), c('¦')], [c('1'), c('!'), c('¹'), c('¡')], [c('2'), c('"'), c('²'), d('˝')], [c('3'), c('£'), c('³'), d('~')],
         [c('4'), c('$'), c('¼'), c('⅛')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('&'), c('¬'), c('⅝')], [c('7'), c('/'), c('{'), c('⅞')],
         [c('8'), c('('), c('['), c('™')], [c('9'), c(')'), c(']'), c('±')], [c('0'), c('='), c('}'), d('˛')], [c('\''), c('?'), c('`'), c('¿')],
@@ -207,7 +207,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c(';'), d('´'), c('×')], [c('.'), c(':'), c('·'), d('¨')], [c('-'), c('_'), d('¯'), c('÷')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "pt", altgr: true, caps_shift: 0x1fc7fe7fe000, keys: [
+    XkbLayout { name: "pt", altgr: true, kp_decimal: '.', caps_shift: 0x1fc7fe7fe000, keys: [
         [c('\\'), c('|'), c('¬'), c('¬')], [c('1'), c('!'), c('¹'), c('¡')], [c('2'), c('"'), c('@'), c('⅛')], [c('3'), c('#'), c('£'), c('£')],
         [c('4'), c('$'), c('§'), c('$')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('&'), c('¬'), c('⅝')], [c('7'), c('/'), c('{'), c('⅞')],
         [c('8'), c('('), c('['), c('™')], [c('9'), c(')'), c(']'), c('±')], [c('0'), c('='), c('}'), c('°')], [c('\''), c('?'), c('\\'), c('¿')],
@@ -222,7 +222,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c(';'), c('•'), c('×')], [c('.'), c(':'), c('·'), c('÷')], [c('-'), c('_'), d('.'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "br", altgr: true, caps_shift: 0x1fc7fe7fe000, keys: [
+    XkbLayout { name: "br", altgr: true, kp_decimal: ',', caps_shift: 0x1fc7fe7fe000, keys: [
         [c('\''), c('"'), c('¬'), c('¬')], [c('1'), c('!'), c('¹'), c('¡')], [c('2'), c('@'), c('²'), c('½')], [c('3'), c('#'), c('³'), c('¾')],
         [c('4'), c('$'), c('£'), c('¼')], [c('5'), c('%'), c('¢'), c('⅜')], [c('6'), d('¨'), c('¬'), c('¨')], [c('7'), c('&'), c('{'), c('⅞')],
         [c('8'), c('*'), c('['), c('™')], [c('9'), c('('), c(']'), c('±')], [c('0'), c(')'), c('}'), c('°')], [c('-'), c('_'), c('\\'), c('¿')],
@@ -237,7 +237,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('µ')], [c(','), c('<'), c('•'), c('×')], [c('.'), c('>'), c('·'), c('÷')], [c(';'), c(':'), d('.'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "gb", altgr: true, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "gb", altgr: true, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [c('`'), c('¬'), c('|'), c('|')], [c('1'), c('!'), c('¹'), c('¡')], [c('2'), c('"'), c('²'), c('⅛')], [c('3'), c('£'), c('³'), c('£')],
         [c('4'), c('$'), c('€'), c('¼')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('^'), c('¾'), c('⅝')], [c('7'), c('&'), c('{'), c('⅞')],
         [c('8'), c('*'), c('['), c('™')], [c('9'), c('('), c(']'), c('±')], [c('0'), c(')'), c('}'), c('°')], [c('-'), c('_'), c('\\'), c('¿')],
@@ -252,7 +252,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c('<'), c('•'), c('×')], [c('.'), c('>'), c('·'), c('÷')], [c('/'), c('?'), d('.'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "ie", altgr: true, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "ie", altgr: true, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [c('`'), c('¬'), c('¦'), N], [c('1'), c('!'), c('¡'), c('¹')], [c('2'), c('"'), c('™'), c('²')], [c('3'), c('£'), c('©'), c('³')],
         [c('4'), c('$'), c('€'), c('¢')], [c('5'), c('%'), c('§'), c('†')], [c('6'), c('^'), d('^'), c('‰')], [c('7'), c('&'), c('¶'), c('⁊')],
         [c('8'), c('*'), d('¨'), c('•')], [c('9'), c('('), c('ª'), c('·')], [c('0'), c(')'), c('º'), c('°')], [c('-'), c('_'), c('–'), c('—')],
@@ -267,7 +267,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('¯'), N], [c(','), c('<'), c('≤'), c('„')], [c('.'), c('>'), c('≥'), c('‚')], [c('/'), c('?'), c('÷'), c('¿')],
         [c(' '), c(' '), c('\u{a0}'), c('\u{a0}')],
     ] },
-    XkbLayout { name: "nl", altgr: true, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "nl", altgr: true, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [c('@'), c('§'), c('¬'), c('¬')], [c('1'), c('!'), c('¹'), c('¡')], [c('2'), c('"'), c('²'), c('⅛')], [c('3'), c('#'), c('³'), c('£')],
         [c('4'), c('$'), c('¼'), c('$')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('&'), c('¾'), c('⅝')], [c('7'), c('_'), c('£'), c('⅞')],
         [c('8'), c('('), c('{'), c('[')], [c('9'), c(')'), c('}'), c(']')], [c('0'), c('\''), c('°'), c('™')], [c('/'), c('?'), c('\\'), c('¿')],
@@ -282,7 +282,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('μ'), c('º')], [c(','), c(';'), c('¸'), c('«')], [c('.'), c(':'), c('·'), c('»')], [c('-'), c('='), c('\u{ad}'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "cz", altgr: true, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "cz", altgr: true, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [c(';'), d('˚'), c('`'), c('~')], [c('+'), c('1'), c('!'), d('~')], [c('ě'), c('2'), c('@'), d('ˇ')], [c('š'), c('3'), c('#'), d('^')],
         [c('č'), c('4'), c('$'), d('˘')], [c('ř'), c('5'), c('%'), d('˚')], [c('ž'), c('6'), c('^'), d('˛')], [c('ý'), c('7'), c('&'), d('`')],
         [c('á'), c('8'), c('*'), d('˙')], [c('í'), c('9'), c('{'), d('´')], [c('é'), c('0'), c('}'), d('˝')], [c('='), c('%'), c('\\'), d('¨')],
@@ -297,7 +297,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('^'), c('º')], [c(','), c('?'), c('<'), c('×')], [c('.'), c(':'), c('>'), c('÷')], [c('-'), c('_'), c('*'), d('˙')],
         [c(' '), c(' '), c(' '), c(' ')],
     ] },
-    XkbLayout { name: "cz(qwerty)", altgr: true, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "cz(qwerty)", altgr: true, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [c(';'), d('˚'), c('`'), c('~')], [c('+'), c('1'), c('!'), d('~')], [c('ě'), c('2'), c('@'), d('ˇ')], [c('š'), c('3'), c('#'), d('^')],
         [c('č'), c('4'), c('$'), d('˘')], [c('ř'), c('5'), c('%'), d('˚')], [c('ž'), c('6'), c('^'), d('˛')], [c('ý'), c('7'), c('&'), d('`')],
         [c('á'), c('8'), c('*'), d('˙')], [c('í'), c('9'), c('('), d('´')], [c('é'), c('0'), c(')'), d('˝')], [c('='), c('%'), c('\\'), d('¨')],
@@ -312,7 +312,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('^'), c('º')], [c(','), c('?'), c('<'), c('×')], [c('.'), c(':'), c('>'), c('÷')], [c('-'), c('_'), c('*'), d('˙')],
         [c(' '), c(' '), c(' '), c(' ')],
     ] },
-    XkbLayout { name: "sk", altgr: true, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "sk", altgr: true, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [c(';'), d('˚'), c('`'), c('~')], [c('+'), c('1'), c('!'), d('~')], [c('ľ'), c('2'), c('@'), d('ˇ')], [c('š'), c('3'), c('#'), d('^')],
         [c('č'), c('4'), c('$'), d('˘')], [c('ť'), c('5'), c('%'), d('˚')], [c('ž'), c('6'), c('^'), d('˛')], [c('ý'), c('7'), c('&'), d('`')],
         [c('á'), c('8'), c('*'), d('˙')], [c('í'), c('9'), c('{'), d('´')], [c('é'), c('0'), c('}'), d('˝')], [c('='), c('%'), c('\\'), d('¨')],
@@ -327,7 +327,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('^'), c('º')], [c(','), c('?'), c('<'), c('×')], [c('.'), c(':'), c('>'), c('÷')], [c('-'), c('_'), c('*'), d('˙')],
         [c(' '), c(' '), c('\u{a0}'), c('\u{a0}')],
     ] },
-    XkbLayout { name: "sk(qwerty)", altgr: true, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "sk(qwerty)", altgr: true, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [c(';'), d('˚'), c('`'), c('~')], [c('+'), c('1'), c('!'), d('~')], [c('ľ'), c('2'), c('@'), d('ˇ')], [c('š'), c('3'), c('#'), d('^')],
         [c('č'), c('4'), c('$'), d('˘')], [c('ť'), c('5'), c('%'), d('˚')], [c('ž'), c('6'), c('^'), d('˛')], [c('ý'), c('7'), c('&'), d('`')],
         [c('á'), c('8'), c('*'), d('˙')], [c('í'), c('9'), c('{'), d('´')], [c('é'), c('0'), c('}'), d('˝')], [c('='), c('%'), c('\\'), d('¨')],
@@ -342,7 +342,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('^'), c('º')], [c(','), c('?'), c('<'), c('×')], [c('.'), c(':'), c('>'), c('÷')], [c('-'), c('_'), c('*'), d('˙')],
         [c(' '), c(' '), c('\u{a0}'), c('\u{a0}')],
     ] },
-    XkbLayout { name: "pl", altgr: true, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "pl", altgr: true, kp_decimal: ',', caps_shift: 0x1fc3fe7fe000, keys: [
         [c('`'), c('~'), c('¬'), c('∨')], [c('1'), c('!'), c('≠'), c('¡')], [c('2'), c('@'), c('²'), c('¿')], [c('3'), c('#'), c('³'), c('£')],
         [c('4'), c('$'), c('¢'), c('¼')], [c('5'), c('%'), c('€'), c('‰')], [c('6'), c('^'), c('½'), c('∧')], [c('7'), c('&'), c('§'), c('≈')],
         [c('8'), c('*'), c('·'), c('¾')], [c('9'), c('('), c('«'), c('±')], [c('0'), c(')'), c('»'), c('°')], [c('-'), c('_'), c('–'), c('—')],
@@ -357,7 +357,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('∞')], [c(','), c('<'), c('≤'), c('×')], [c('.'), c('>'), c('≥'), c('÷')], [c('/'), c('?'), d('.'), d('˙')],
         [c(' '), c(' '), c('\u{a0}'), c('\u{a0}')],
     ] },
-    XkbLayout { name: "hu", altgr: true, caps_shift: 0x1ffffffffc00, keys: [
+    XkbLayout { name: "hu", altgr: true, kp_decimal: ',', caps_shift: 0x1ffffffffc00, keys: [
         [c('0'), c('§'), c('¬'), c('¬')], [c('1'), c('\''), c('~'), d('~')], [c('2'), c('"'), d('ˇ'), c('ˇ')], [c('3'), c('+'), c('^'), d('^')],
         [c('4'), c('!'), d('˘'), c('˘')], [c('5'), c('%'), d('˚'), c('°')], [c('6'), c('/'), d('˛'), c('˛')], [c('7'), c('='), c('`'), d('`')],
         [c('8'), c('('), d('˙'), c('˙')], [c('9'), c(')'), d('´'), c('´')], [c('ö'), c('Ö'), d('˝'), c('˝')], [c('ü'), c('Ü'), d('¨'), c('¨')],
@@ -372,7 +372,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('<'), c('º')], [c(','), c('?'), c(';'), c('×')], [c('.'), c(':'), c('>'), c('÷')], [c('-'), c('_'), c('*'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "si", altgr: true, caps_shift: 0x1fdfffffe000, keys: [
+    XkbLayout { name: "si", altgr: true, kp_decimal: ',', caps_shift: 0x1fdfffffe000, keys: [
         [c('¸'), c('¨'), c('¬'), c('¬')], [c('1'), c('!'), d('~'), c('~')], [c('2'), c('"'), d('ˇ'), c('ˇ')], [c('3'), c('#'), d('^'), c('^')],
         [c('4'), c('$'), d('˘'), c('˘')], [c('5'), c('%'), d('˚'), c('°')], [c('6'), c('&'), d('˛'), c('˛')], [c('7'), c('/'), d('`'), c('`')],
         [c('8'), c('('), d('˙'), c('˙')], [c('9'), c(')'), d('´'), c('\'')], [c('0'), c('='), d('˝'), c('˝')], [c('\''), c('?'), d('¨'), c('¨')],
@@ -387,7 +387,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('§'), c('º')], [c(','), c(';'), c('<'), c('×')], [c('.'), c(':'), c('>'), c('÷')], [c('-'), c('_'), c('—'), c('–')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "hr", altgr: true, caps_shift: 0x1fdfffffe000, keys: [
+    XkbLayout { name: "hr", altgr: true, kp_decimal: ',', caps_shift: 0x1fdfffffe000, keys: [
         [c('`'), c('~'), c('¬'), c('¬')], [c('1'), c('!'), c('~'), d('~')], [c('2'), c('"'), d('ˇ'), c('ˇ')], [c('3'), c('#'), c('^'), d('^')],
         [c('4'), c('$'), d('˘'), c('˘')], [c('5'), c('%'), c('°'), d('˚')], [c('6'), c('&'), d('˛'), c('˛')], [c('7'), c('/'), c('`'), d('`')],
         [c('8'), c('('), d('˙'), c('˙')], [c('9'), c(')'), d('´'), c('\'')], [c('0'), c('='), d('˝'), c('˝')], [c('\''), c('?'), d('¨'), c('¨')],
@@ -402,7 +402,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('§'), c('º')], [c(','), c(';'), c('<'), c('×')], [c('.'), c(':'), c('>'), c('÷')], [c('-'), c('_'), d('.'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "ro", altgr: true, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "ro", altgr: true, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [c('`'), c('~'), N, N], [c('1'), c('!'), d('~'), N], [c('2'), c('@'), d('ˇ'), N], [c('3'), c('#'), d('^'), N],
         [c('4'), c('$'), d('˘'), N], [c('5'), c('%'), d('˚'), N], [c('6'), c('^'), d('˛'), N], [c('7'), c('&'), d('`'), N],
         [c('8'), c('*'), d('˙'), N], [c('9'), c('('), d('´'), N], [c('0'), c(')'), d('˝'), N], [c('-'), c('_'), d('¨'), c('–')],
@@ -417,7 +417,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), N, N], [c(','), c('<'), c('«'), N], [c('.'), c('>'), c('»'), N], [c('/'), c('?'), N, N],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "lt", altgr: true, caps_shift: 0x1fc3fe7ff1fe, keys: [
+    XkbLayout { name: "lt", altgr: true, kp_decimal: '.', caps_shift: 0x1fc3fe7ff1fe, keys: [
         [c('`'), c('~'), c('´'), c('¬')], [c('ą'), c('Ą'), c('1'), c('!')], [c('č'), c('Č'), c('2'), c('@')], [c('ę'), c('Ę'), c('3'), c('#')],
         [c('ė'), c('Ė'), c('4'), c('$')], [c('į'), c('Į'), c('5'), c('%')], [c('š'), c('Š'), c('6'), c('^')], [c('ų'), c('Ų'), c('7'), c('&')],
         [c('ū'), c('Ū'), c('8'), c('*')], [c('„'), c('('), c('9'), c('(')], [c('“'), c(')'), c('0'), c(')')], [c('-'), c('_'), c('–'), c('¿')],
@@ -432,7 +432,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c('<'), c('•'), c('×')], [c('.'), c('>'), c('·'), c('÷')], [c('/'), c('?'), d('.'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "lv", altgr: true, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "lv", altgr: true, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [c('`'), c('~'), c('´'), c('~')], [c('1'), c('!'), c('¹'), c('¡')], [c('2'), c('@'), c('²'), c('⅛')], [c('3'), c('#'), c('³'), c('£')],
         [c('4'), c('$'), c('€'), c('¢')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('^'), c('¾'), c('⅝')], [c('7'), c('&'), c('{'), c('⅞')],
         [c('8'), c('*'), c('['), c('™')], [c('9'), c('('), c(']'), c('±')], [c('0'), c(')'), c('}'), c('°')], [c('-'), c('_'), c('\\'), c('¿')],
@@ -447,7 +447,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('m'), c('M')], [c(','), c('<'), c('•'), c('×')], [c('.'), c('>'), c('·'), c('÷')], [c('/'), c('?'), c('/'), c('˙')],
         [c(' '), c(' '), c(' '), c(' ')],
     ] },
-    XkbLayout { name: "ee", altgr: true, caps_shift: 0x1fcfffffe000, keys: [
+    XkbLayout { name: "ee", altgr: true, kp_decimal: '.', caps_shift: 0x1fcfffffe000, keys: [
         [d('ˇ'), d('~'), c('¬'), c('¬')], [c('1'), c('!'), c('¹'), c('¡')], [c('2'), c('"'), c('@'), c('⅛')], [c('3'), c('#'), c('£'), c('£')],
         [c('4'), c('¤'), c('$'), c('$')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('&'), c('¬'), c('⅝')], [c('7'), c('/'), c('{'), c('⅞')],
         [c('8'), c('('), c('['), c('™')], [c('9'), c(')'), c(']'), c('±')], [c('0'), c('='), c('}'), c('°')], [c('+'), c('?'), c('\\'), c('¿')],
@@ -462,7 +462,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c(';'), c('<'), c('×')], [c('.'), c(':'), c('>'), c('÷')], [c('-'), c('_'), c('|'), c('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "se", altgr: true, caps_shift: 0x1fcffeffe000, keys: [
+    XkbLayout { name: "se", altgr: true, kp_decimal: ',', caps_shift: 0x1fcffeffe000, keys: [
         [c('§'), c('½'), c('¶'), c('¾')], [c('1'), c('!'), c('¡'), c('¹')], [c('2'), c('"'), c('@'), c('²')], [c('3'), c('#'), c('£'), c('³')],
         [c('4'), c('¤'), c('$'), c('¼')], [c('5'), c('%'), c('€'), c('¢')], [c('6'), c('&'), c('¥'), c('⅝')], [c('7'), c('/'), c('{'), c('÷')],
         [c('8'), c('('), c('['), c('«')], [c('9'), c(')'), c(']'), c('»')], [c('0'), c('='), c('}'), c('°')], [c('+'), c('?'), c('\\'), c('¿')],
@@ -477,7 +477,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c(';'), d('¸'), d('˛')], [c('.'), c(':'), c('·'), d('˙')], [c('-'), c('_'), d('.'), d('˙')],
         [c(' '), c(' '), c(' '), c('\u{a0}')],
     ] },
-    XkbLayout { name: "no", altgr: true, caps_shift: 0x1fcffeffe000, keys: [
+    XkbLayout { name: "no", altgr: true, kp_decimal: ',', caps_shift: 0x1fcffeffe000, keys: [
         [c('|'), c('§'), c('¦'), c('¶')], [c('1'), c('!'), c('¡'), c('¹')], [c('2'), c('"'), c('@'), c('²')], [c('3'), c('#'), c('£'), c('³')],
         [c('4'), c('¤'), c('$'), c('¼')], [c('5'), c('%'), c('½'), c('‰')], [c('6'), c('&'), c('¥'), c('⅝')], [c('7'), c('/'), c('{'), c('÷')],
         [c('8'), c('('), c('['), c('«')], [c('9'), c(')'), c(']'), c('»')], [c('0'), c('='), c('}'), c('°')], [c('+'), c('?'), c('±'), c('¿')],
@@ -492,7 +492,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c(';'), d('¸'), d('˛')], [c('.'), c(':'), c('…'), c('·')], [c('-'), c('_'), c('–'), c('—')],
         [c(' '), c(' '), c('\u{a0}'), c('\u{202f}')],
     ] },
-    XkbLayout { name: "dk", altgr: true, caps_shift: 0x1fcffeffe000, keys: [
+    XkbLayout { name: "dk", altgr: true, kp_decimal: ',', caps_shift: 0x1fcffeffe000, keys: [
         [c('½'), c('§'), c('¾'), c('¶')], [c('1'), c('!'), c('¡'), c('¹')], [c('2'), c('"'), c('@'), c('²')], [c('3'), c('#'), c('£'), c('³')],
         [c('4'), c('¤'), c('$'), c('¼')], [c('5'), c('%'), c('½'), c('¢')], [c('6'), c('&'), c('¥'), c('⅝')], [c('7'), c('/'), c('{'), c('÷')],
         [c('8'), c('('), c('['), c('«')], [c('9'), c(')'), c(']'), c('»')], [c('0'), c('='), c('}'), c('°')], [c('+'), c('?'), c('±'), c('¿')],
@@ -507,7 +507,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c(';'), d('¸'), d('˛')], [c('.'), c(':'), c('·'), d('˙')], [c('-'), c('_'), d('.'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "fi", altgr: true, caps_shift: 0x1fcffeffe000, keys: [
+    XkbLayout { name: "fi", altgr: true, kp_decimal: ',', caps_shift: 0x1fcffeffe000, keys: [
         [c('§'), c('½'), d('/'), N], [c('1'), c('!'), N, c('¡')], [c('2'), c('"'), c('@'), c('”')], [c('3'), c('#'), c('£'), c('»')],
         [c('4'), c('¤'), c('$'), c('«')], [c('5'), c('%'), c('‰'), c('“')], [c('6'), c('&'), c('‚'), c('„')], [c('7'), c('/'), c('{'), N],
         [c('8'), c('('), c('['), c('<')], [c('9'), c(')'), c(']'), c('>')], [c('0'), c('='), c('}'), c('°')], [c('+'), c('?'), c('\\'), c('¿')],
@@ -522,7 +522,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('—')], [c(','), c(';'), c('’'), c('‘')], [c('.'), c(':'), d('.'), d('˙')], [c('-'), c('_'), c('–'), d(',')],
         [c(' '), c(' '), c(' '), c('\u{202f}')],
     ] },
-    XkbLayout { name: "is", altgr: true, caps_shift: 0x9fc7feffe800, keys: [
+    XkbLayout { name: "is", altgr: true, kp_decimal: '.', caps_shift: 0x9fc7feffe800, keys: [
         [d('˚'), d('¨'), c('¬'), c('\u{ad}')], [c('1'), c('!'), c('¹'), c('¡')], [c('2'), c('"'), c('²'), c('⅛')], [c('3'), c('#'), c('³'), c('£')],
         [c('4'), c('$'), c('¼'), c('¤')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('&'), c('¬'), c('⅝')], [c('7'), c('/'), c('{'), c('⅞')],
         [c('8'), c('('), c('['), c('™')], [c('9'), c(')'), c(']'), c('±')], [c('0'), c('='), c('}'), c('°')], [c('ö'), c('Ö'), c('\\'), c('¿')],
@@ -537,7 +537,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c(','), c(';'), c('•'), c('×')], [c('.'), c(':'), c('·'), c('÷')], [c('þ'), c('Þ'), d('.'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "ru", altgr: true, caps_shift: 0x7fcfffffe001, keys: [
+    XkbLayout { name: "ru", altgr: true, kp_decimal: ',', caps_shift: 0x7fcfffffe001, keys: [
         [c('ё'), c('Ё'), N, N], [c('1'), c('!'), N, N], [c('2'), c('"'), N, N], [c('3'), c('№'), N, N],
         [c('4'), c(';'), N, N], [c('5'), c('%'), N, N], [c('6'), c(':'), N, N], [c('7'), c('?'), N, N],
         [c('8'), c('*'), c('₽'), N], [c('9'), c('('), N, N], [c('0'), c(')'), N, N], [c('-'), c('_'), N, N],
@@ -552,7 +552,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('ь'), c('Ь'), N, N], [c('б'), c('Б'), N, N], [c('ю'), c('Ю'), N, N], [c('.'), c(','), N, N],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "ua", altgr: true, caps_shift: 0x7fdfffffe000, keys: [
+    XkbLayout { name: "ua", altgr: true, kp_decimal: '.', caps_shift: 0x7fdfffffe000, keys: [
         [c('\''), c('ʼ'), c('\u{301}'), c('~')], [c('1'), c('!'), c('¹'), N], [c('2'), c('"'), c('²'), c('’')], [c('3'), c('№'), c('§'), c('₴')],
         [c('4'), c(';'), c('$'), c('€')], [c('5'), c('%'), c('°'), N], [c('6'), c(':'), c('<'), N], [c('7'), c('?'), c('>'), N],
         [c('8'), c('*'), c('•'), N], [c('9'), c('('), c('['), c('{')], [c('0'), c(')'), c(']'), c('}')], [c('-'), c('_'), c('—'), c('–')],
@@ -567,7 +567,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('ь'), c('Ь'), N, N], [c('б'), c('Б'), c('«'), c('„')], [c('ю'), c('Ю'), c('»'), c('“')], [c('.'), c(','), c('/'), c('…')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "by", altgr: true, caps_shift: 0x7fcffeffe001, keys: [
+    XkbLayout { name: "by", altgr: true, kp_decimal: ',', caps_shift: 0x7fcffeffe001, keys: [
         [c('ё'), c('Ё'), N, N], [c('1'), c('!'), N, N], [c('2'), c('"'), N, N], [c('3'), c('№'), N, N],
         [c('4'), c(';'), N, N], [c('5'), c('%'), N, N], [c('6'), c(':'), N, N], [c('7'), c('?'), N, N],
         [c('8'), c('*'), c('₽'), N], [c('9'), c('('), N, N], [c('0'), c(')'), N, N], [c('-'), c('_'), N, N],
@@ -582,7 +582,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('ь'), c('Ь'), N, N], [c('б'), c('Б'), N, N], [c('ю'), c('Ю'), N, N], [c('.'), c(','), N, N],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "bg", altgr: true, caps_shift: 0xffeffcffc000, keys: [
+    XkbLayout { name: "bg", altgr: true, kp_decimal: ',', caps_shift: 0xffeffcffc000, keys: [
         [c('('), c(')'), c('['), c(']')], [c('1'), c('!'), N, N], [c('2'), c('?'), N, N], [c('3'), c('+'), c('†'), c('†')],
         [c('4'), c('"'), N, N], [c('5'), c('%'), c('〈'), c('〉')], [c('6'), c('='), c('—'), c('—')], [c('7'), c(':'), c('…'), c('…')],
         [c('8'), c('/'), c('\u{300}'), c('\u{301}')], [c('9'), c('–'), N, N], [c('0'), c('№'), N, N], [c('-'), c('$'), c('‑'), c('€')],
@@ -597,7 +597,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('п'), c('П'), N, N], [c('р'), c('Р'), c('®'), c('®')], [c('л'), c('Л'), N, N], [c('б'), c('Б'), N, N],
         [c(' '), c(' '), c('\u{a0}'), c('\u{a0}')],
     ] },
-    XkbLayout { name: "rs", altgr: true, caps_shift: 0x1fdfffffe000, keys: [
+    XkbLayout { name: "rs", altgr: true, kp_decimal: ',', caps_shift: 0x1fdfffffe000, keys: [
         [c('`'), c('~'), c('°'), c('¬')], [c('1'), c('!'), N, N], [c('2'), c('"'), N, N], [c('3'), c('#'), d('^'), N],
         [c('4'), c('$'), N, N], [c('5'), c('%'), N, N], [c('6'), c('&'), N, N], [c('7'), c('/'), d('`'), N],
         [c('8'), c('('), d('\u{30f}'), N], [c('9'), c(')'), d('´'), N], [c('0'), c('='), d('�'), N], [c('\''), c('?'), d('¯'), N],
@@ -612,7 +612,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('м'), c('М'), c('^'), N], [c(','), c(';'), c('<'), N], [c('.'), c(':'), c('>'), N], [c('-'), c('_'), c('—'), c('–')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "mk", altgr: false, caps_shift: 0x1fdfffffe000, keys: [
+    XkbLayout { name: "mk", altgr: false, kp_decimal: ',', caps_shift: 0x1fdfffffe000, keys: [
         [d('`'), c('~'), N, N], [c('1'), c('!'), N, N], [c('2'), c('„'), N, N], [c('3'), c('“'), N, N],
         [c('4'), c('$'), N, N], [c('5'), c('%'), N, N], [c('6'), c('^'), N, N], [c('7'), c('&'), N, N],
         [c('8'), c('*'), N, N], [c('9'), c('('), N, N], [c('0'), c(')'), N, N], [c('-'), c('_'), N, N],
@@ -627,7 +627,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('м'), c('М'), N, N], [c(','), c(';'), N, N], [c('.'), c(':'), N, N], [c('/'), c('?'), N, N],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "gr", altgr: true, caps_shift: 0x1fc3fe7fc000, keys: [
+    XkbLayout { name: "gr", altgr: true, kp_decimal: ',', caps_shift: 0x1fc3fe7fc000, keys: [
         [c('`'), c('~'), N, N], [c('1'), c('!'), N, c('¹')], [c('2'), c('@'), c('½'), c('²')], [c('3'), c('#'), c('£'), c('³')],
         [c('4'), c('$'), c('¼'), c('¾')], [c('5'), c('%'), c('€'), N], [c('6'), c('^'), c('ϰ'), N], [c('7'), c('&'), c('ϗ'), c('Ϗ')],
         [c('8'), c('*'), c('₯'), N], [c('9'), c('('), N, N], [c('0'), c(')'), c('°'), N], [c('-'), c('_'), c('±'), N],
@@ -642,7 +642,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('μ'), c('Μ'), c('ϻ'), c('Ϻ')], [c(','), c('<'), c('«'), N], [c('.'), c('>'), c('»'), c('·')], [c('/'), c('?'), N, N],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "tr", altgr: true, caps_shift: 0x7fc7ffffe000, keys: [
+    XkbLayout { name: "tr", altgr: true, kp_decimal: ',', caps_shift: 0x7fc7ffffe000, keys: [
         [c('"'), c('é'), c('<'), c('°')], [c('1'), c('!'), c('>'), c('¡')], [c('2'), c('\''), c('£'), c('²')], [c('3'), c('^'), c('#'), c('³')],
         [c('4'), c('+'), c('$'), c('¼')], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('&'), c('¾'), N], [c('7'), c('/'), c('{'), N],
         [c('8'), c('('), c('['), N], [c('9'), c(')'), c(']'), c('±')], [c('0'), c('='), c('}'), c('°')], [c('*'), c('?'), c('\\'), c('¿')],
@@ -657,7 +657,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c('ö'), c('Ö'), c('×'), N], [c('ç'), c('Ç'), c('·'), c('÷')], [c('.'), c(':'), d('˙'), d('˙')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "tr(f)", altgr: true, caps_shift: 0x3fdffbffe000, keys: [
+    XkbLayout { name: "tr(f)", altgr: true, kp_decimal: ',', caps_shift: 0x3fdffbffe000, keys: [
         [c('+'), c('*'), c('¬'), c('±')], [c('1'), c('!'), c('¹'), c('¡')], [c('2'), c('"'), c('²'), N], [c('3'), c('^'), c('#'), c('³')],
         [c('4'), c('$'), c('¼'), N], [c('5'), c('%'), c('½'), c('⅜')], [c('6'), c('&'), c('¾'), N], [c('7'), c('\''), c('{'), N],
         [c('8'), c('('), c('['), N], [c('9'), c(')'), c(']'), c('±')], [c('0'), c('='), c('}'), c('°')], [c('/'), c('?'), c('\\'), c('¿')],
@@ -672,7 +672,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('s'), c('S'), c('§'), N], [c('b'), c('B'), c('×'), c('\u{a0}')], [c('.'), c(':'), c('÷'), d('˙')], [c(','), c(';'), c('·'), N],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "us(dvorak)", altgr: true, caps_shift: 0xff87fe7f0000, keys: [
+    XkbLayout { name: "us(dvorak)", altgr: true, kp_decimal: '.', caps_shift: 0xff87fe7f0000, keys: [
         [c('`'), c('~'), d('`'), d('~')], [c('1'), c('!'), N, N], [c('2'), c('@'), N, N], [c('3'), c('#'), N, N],
         [c('4'), c('$'), N, N], [c('5'), c('%'), N, N], [c('6'), c('^'), d('^'), d('^')], [c('7'), c('&'), N, N],
         [c('8'), c('*'), N, N], [c('9'), c('('), d('`'), d('˘')], [c('0'), c(')'), N, N], [c('['), c('{'), N, N],
@@ -687,7 +687,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), N, N], [c('w'), c('W'), N, N], [c('v'), c('V'), N, N], [c('z'), c('Z'), N, N],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "us(dvorak-intl)", altgr: true, caps_shift: 0xff87fe7f0000, keys: [
+    XkbLayout { name: "us(dvorak-intl)", altgr: true, kp_decimal: '.', caps_shift: 0xff87fe7f0000, keys: [
         [d('`'), d('~'), c('`'), c('~')], [c('1'), c('!'), c('¡'), c('¹')], [c('2'), c('@'), c('²'), d('˝')], [c('3'), c('#'), c('³'), d('¯')],
         [c('4'), c('$'), c('¤'), c('£')], [c('5'), c('%'), c('€'), d('¸')], [c('6'), d('^'), c('¼'), c('^')], [c('7'), c('&'), c('½'), d('\u{31b}')],
         [c('8'), c('*'), c('¾'), d('˛')], [c('9'), c('('), c('‘'), d('˘')], [c('0'), c(')'), c('’'), d('˚')], [c('['), c('{'), c('«'), c('“')],
@@ -702,7 +702,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('µ')], [c('w'), c('W'), c('å'), c('Å')], [c('v'), c('V'), N, N], [c('z'), c('Z'), c('æ'), c('Æ')],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "us(dvp)", altgr: true, caps_shift: 0xff8ffe7f0ffc, keys: [
+    XkbLayout { name: "us(dvp)", altgr: true, kp_decimal: '.', caps_shift: 0xff8ffe7f0ffc, keys: [
         [c('$'), c('~'), d('~'), d('~')], [c('&'), c('%'), N, N], [c('['), c('7'), c('¤'), N], [c('{'), c('5'), c('¢'), N],
         [c('}'), c('3'), c('¥'), N], [c('('), c('1'), c('€'), N], [c('='), c('9'), c('£'), d('^')], [c('*'), c('0'), N, N],
         [c(')'), c('2'), c('½'), N], [c('+'), c('4'), d('`'), d('˘')], [c(']'), c('6'), N, N], [c('!'), c('8'), c('¡'), c('⸘')],
@@ -717,7 +717,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), N, N], [c('w'), c('W'), N, N], [c('v'), c('V'), N, N], [c('z'), c('Z'), N, N],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "gb(dvorak)", altgr: true, caps_shift: 0xff87fe7f0000, keys: [
+    XkbLayout { name: "gb(dvorak)", altgr: true, kp_decimal: '.', caps_shift: 0xff87fe7f0000, keys: [
         [c('`'), c('¬'), c('|'), c('|')], [c('1'), c('!'), N, N], [c('2'), c('"'), c('²'), N], [c('3'), c('£'), c('³'), N],
         [c('4'), c('$'), c('€'), N], [c('5'), c('%'), N, N], [c('6'), c('^'), d('^'), d('^')], [c('7'), c('&'), N, N],
         [c('8'), c('*'), N, N], [c('9'), c('('), d('`'), d('˘')], [c('0'), c(')'), N, N], [c('['), c('{'), N, N],
@@ -732,7 +732,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), N, N], [c('w'), c('W'), N, N], [c('v'), c('V'), N, N], [c('z'), c('Z'), N, N],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "de(dvorak)", altgr: true, caps_shift: 0x7feffe7f2000, keys: [
+    XkbLayout { name: "de(dvorak)", altgr: true, kp_decimal: '.', caps_shift: 0x7feffe7f2000, keys: [
         [c('^'), c('°'), d('`'), d('~')], [c('1'), c('!'), c('¹'), N], [c('2'), c('"'), c('²'), N], [c('3'), c('§'), c('³'), N],
         [c('4'), c('$'), c('|'), N], [c('5'), c('%'), c('|'), N], [c('6'), c('&'), c('¦'), d('^')], [c('7'), c('/'), c('{'), N],
         [c('8'), c('('), c('['), N], [c('9'), c(')'), c(']'), d('˘')], [c('0'), c('='), c('}'), N], [c('+'), c('*'), c('~'), N],
@@ -747,7 +747,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), N], [c('w'), c('W'), N, N], [c('v'), c('V'), N, N], [c('#'), c('\''), N, N],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "se(dvorak)", altgr: true, caps_shift: 0xff87fe7fe000, keys: [
+    XkbLayout { name: "se(dvorak)", altgr: true, kp_decimal: ',', caps_shift: 0xff87fe7fe000, keys: [
         [c('§'), c('½'), c('¶'), c('¾')], [c('1'), c('!'), c('¡'), c('¹')], [c('2'), c('"'), c('@'), c('²')], [c('3'), c('#'), c('£'), c('³')],
         [c('4'), c('¤'), c('$'), c('¼')], [c('5'), c('%'), c('€'), c('¢')], [c('6'), c('&'), c('¥'), c('⅝')], [c('7'), c('/'), c('{'), c('÷')],
         [c('8'), c('('), c('['), c('«')], [c('9'), c(')'), c(']'), c('»')], [c('0'), c('='), c('}'), c('°')], [c('+'), c('?'), c('\\'), c('¿')],
@@ -762,7 +762,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), c('µ'), c('º')], [c('w'), c('W'), c('ł'), c('Ł')], [c('v'), c('V'), c('“'), c('`')], [c('z'), c('Z'), c('«'), c('<')],
         [c(' '), c(' '), c(' '), c('\u{a0}')],
     ] },
-    XkbLayout { name: "fr(bepo)", altgr: true, caps_shift: 0xf5ffdffbe000, keys: [
+    XkbLayout { name: "fr(bepo)", altgr: true, kp_decimal: '.', caps_shift: 0xf5ffdffbe000, keys: [
         [c('$'), c('#'), c('–'), c('¶')], [c('"'), c('1'), c('—'), c('„')], [c('«'), c('2'), c('<'), c('“')], [c('»'), c('3'), c('>'), c('”')],
         [c('('), c('4'), c('['), c('≤')], [c(')'), c('5'), c(']'), c('≥')], [c('@'), c('6'), c('^'), N], [c('+'), c('7'), c('±'), c('¬')],
         [c('-'), c('8'), c('−'), c('¼')], [c('/'), c('9'), c('÷'), c('½')], [c('*'), c('0'), c('×'), c('¾')], [c('='), c('°'), c('≠'), c('′')],
@@ -777,7 +777,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('q'), c('Q'), d('˚'), d('.')], [c('g'), c('G'), d('µ'), N], [c('h'), c('H'), c('†'), c('‡')], [c('f'), c('F'), d('˛'), c('ª')],
         [c(' '), c('\u{a0}'), c('_'), c('\u{202f}')],
     ] },
-    XkbLayout { name: "us(colemak)", altgr: true, caps_shift: 0x1fc7fe3fe000, keys: [
+    XkbLayout { name: "us(colemak)", altgr: true, kp_decimal: '.', caps_shift: 0x1fc7fe3fe000, keys: [
         [c('`'), c('~'), d('~'), c('~')], [c('1'), c('!'), c('¡'), c('¹')], [c('2'), c('@'), c('º'), c('²')], [c('3'), c('#'), c('ª'), c('³')],
         [c('4'), c('$'), c('¢'), c('£')], [c('5'), c('%'), c('€'), c('¥')], [c('6'), c('^'), c('ħ'), c('Ħ')], [c('7'), c('&'), c('ð'), c('Ð')],
         [c('8'), c('*'), c('þ'), c('Þ')], [c('9'), c('('), c('‘'), c('“')], [c('0'), c(')'), c('’'), c('”')], [c('-'), c('_'), c('–'), c('—')],
@@ -792,7 +792,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), d('¯'), c('~')], [c(','), c('<'), d('¸'), c('~')], [c('.'), c('>'), d('˙'), c('~')], [c('/'), c('?'), c('¿'), c('~')],
         [c(' '), c(' '), c(' '), c('\u{a0}')],
     ] },
-    XkbLayout { name: "us(colemak_dh)", altgr: true, caps_shift: 0x1fe7fe3fe000, keys: [
+    XkbLayout { name: "us(colemak_dh)", altgr: true, kp_decimal: '.', caps_shift: 0x1fe7fe3fe000, keys: [
         [c('`'), c('~'), d('~'), c('~')], [c('1'), c('!'), c('¡'), c('¹')], [c('2'), c('@'), c('º'), c('²')], [c('3'), c('#'), c('ª'), c('³')],
         [c('4'), c('$'), c('¢'), c('£')], [c('5'), c('%'), c('€'), c('¥')], [c('6'), c('^'), c('ħ'), c('Ħ')], [c('7'), c('&'), c('ð'), c('Ð')],
         [c('8'), c('*'), c('þ'), c('Þ')], [c('9'), c('('), c('‘'), c('“')], [c('0'), c(')'), c('’'), c('”')], [c('-'), c('_'), c('–'), c('—')],
@@ -807,7 +807,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('h'), c('H'), d('ˇ'), c('~')], [c(','), c('<'), d('¸'), c('~')], [c('.'), c('>'), d('˙'), c('~')], [c('/'), c('?'), c('¿'), c('~')],
         [c(' '), c(' '), c(' '), c('\u{a0}')],
     ] },
-    XkbLayout { name: "gr(colemak)", altgr: true, caps_shift: 0x1fc7fe3fc000, keys: [
+    XkbLayout { name: "gr(colemak)", altgr: true, kp_decimal: ',', caps_shift: 0x1fc7fe3fc000, keys: [
         [c('`'), c('~'), N, N], [c('1'), c('!'), N, c('¹')], [c('2'), c('@'), c('½'), c('²')], [c('3'), c('#'), c('£'), c('³')],
         [c('4'), c('$'), c('¼'), c('¾')], [c('5'), c('%'), c('€'), N], [c('6'), c('^'), c('ϰ'), N], [c('7'), c('&'), c('ϗ'), c('Ϗ')],
         [c('8'), c('*'), c('₯'), N], [c('9'), c('('), N, N], [c('0'), c(')'), c('°'), N], [c('-'), c('_'), c('±'), N],
@@ -822,7 +822,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('μ'), c('Μ'), c('ϻ'), c('Ϻ')], [c(','), c('<'), c('«'), N], [c('.'), c('>'), c('»'), c('·')], [c('/'), c('?'), N, N],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "jp", altgr: false, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "jp", altgr: false, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [N, N, N, N], [c('1'), c('!'), N, N], [c('2'), c('"'), N, N], [c('3'), c('#'), N, N],
         [c('4'), c('$'), N, N], [c('5'), c('%'), N, N], [c('6'), c('&'), N, N], [c('7'), c('\''), N, N],
         [c('8'), c('('), N, N], [c('9'), c(')'), N, N], [c('0'), c('~'), N, N], [c('-'), c('='), N, N],
@@ -837,7 +837,7 @@ pub(super) static LAYOUTS: [XkbLayout; 56] = [
         [c('m'), c('M'), N, N], [c(','), c('<'), N, N], [c('.'), c('>'), N, N], [c('/'), c('?'), N, N],
         [N, N, N, N],
     ] },
-    XkbLayout { name: "kr", altgr: false, caps_shift: 0x1fc3fe7fe000, keys: [
+    XkbLayout { name: "kr", altgr: false, kp_decimal: '.', caps_shift: 0x1fc3fe7fe000, keys: [
         [c('`'), c('~'), N, N], [c('1'), c('!'), N, N], [c('2'), c('@'), N, N], [c('3'), c('#'), N, N],
         [c('4'), c('$'), N, N], [c('5'), c('%'), N, N], [c('6'), c('^'), N, N], [c('7'), c('&'), N, N],
         [c('8'), c('*'), N, N], [c('9'), c('('), N, N], [c('0'), c(')'), N, N], [c('-'), c('_'), N, N],

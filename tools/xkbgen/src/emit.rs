@@ -258,7 +258,8 @@ fn sym_code(sym: Sym) -> String {
 }
 
 /// `hardware/src/keymap/xkb.rs`: the main block of every layout, four levels per key,
-/// with the keys on which Caps Lock selects the Shift level.
+/// with the keys on which Caps Lock selects the Shift level and what the keypad decimal
+/// key types.
 pub fn hardware_table(layouts: &[Resolved]) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -304,9 +305,14 @@ pub fn hardware_table(layouts: &[Resolved]) -> String {
             let syms: Vec<String> = (0..4).map(|l| sym_code(k.level(l))).collect();
             rows.push(format!("[{}]", syms.join(", ")));
         }
+        // With Num Lock on, the keypad's decimal key types its second level.
+        let kp_decimal = match layout.get("KPDL").map(|k| k.level(1)) {
+            Some(Sym::Char(c)) => c,
+            _ => '.',
+        };
         let _ = writeln!(
             out,
-            "    XkbLayout {{ name: {name:?}, altgr: {altgr}, caps_shift: {caps_shift:#x}, keys: ["
+            "    XkbLayout {{ name: {name:?}, altgr: {altgr}, kp_decimal: {kp_decimal:?}, caps_shift: {caps_shift:#x}, keys: ["
         );
         for chunk in rows.chunks(4) {
             let _ = writeln!(out, "        {},", chunk.join(", "));

@@ -63,6 +63,12 @@ impl Keysyms {
         if let Some(accent) = dead_accent(token) {
             return Sym::Dead(accent);
         }
+        // The keypad's decimal key: what it types with Num Lock on.
+        match token {
+            "KP_Separator" => return Sym::Char(','),
+            "KP_Decimal" => return Sym::Char('.'),
+            _ => {}
+        }
         if let Some(&ch) = self.by_name.get(token) {
             return Sym::Char(ch);
         }
