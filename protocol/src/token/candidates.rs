@@ -15,8 +15,9 @@
 //!    (`ambiguous_reading`); with Ed25519 it does not happen.
 //! 5. When no signature verifies, the refusal is that of the reading that got furthest —
 //!    past the signature, then the signature, the key, the byte layout, the group values,
-//!    the digit count, the characters (the later the position, the further), the prefix —
-//!    and between equals, the most likely one.
+//!    the digit count, then the characters and the prefix. A bad character counts as
+//!    further only after a full group of digits (the later the position, the further);
+//!    before that it ranks with a missing prefix. Between equals, the most likely reading.
 
 use super::body::MAX_TOKEN_LEN;
 use super::keyboards::PROFILES;
@@ -29,10 +30,16 @@ use super::verify::VerifiedToken;
 /// The most distinct token readings of one text that are checked; more is refused.
 pub const MAX_READINGS: usize = 4;
 
+/// Digits a reading must have read before its `invalid_character` counts as further than
+/// another reading's (one full group): junk that happens to start like some layout's prefix
+/// is a `missing_prefix`, as the most likely reading says, not that layout's bad character.
+const EVIDENCE_DIGITS: usize = 17;
+
 /// How far a refused reading got: higher is further.
 fn malformed_rank(m: Malformed) -> (u8, usize) {
     match m {
-        Malformed::MissingPrefix => (0, 0),
+        Malformed::MissingPrefix => (1, 0),
+        Malformed::InvalidCharacter { position } if position < EVIDENCE_DIGITS => (1, 0),
         Malformed::InvalidCharacter { position } => (1, position),
         Malformed::TooLong => (2, 0),
         Malformed::DigitCount { .. } => (3, 0),
@@ -310,19 +317,32 @@ mod tests {
             Malformed::DigitCount { digits: 4 },
         );
         assert_eq!(decide_between(r, check), Err(Refusal::BadSignature));
-        let mut r = found(&[]);
-        r.failed
-            .note((1, 3), Malformed::InvalidCharacter { position: 3 });
-        r.failed
-            .note((1, 9), Malformed::InvalidCharacter { position: 9 });
-        r.failed
-            .note((1, 9), Malformed::InvalidCharacter { position: 10 });
-        r.failed.note((0, 0), Malformed::MissingPrefix);
+        let failed = |reasons: &[Malformed]| {
+            let mut r = found(&[]);
+            for &m in reasons {
+                r.failed.note(malformed_rank(m), m);
+            }
+            decide_between(r, check)
+        };
+        let bad = |position| Malformed::InvalidCharacter { position };
+        // After a full group, the later bad character is the further.
         assert_eq!(
-            decide_between(r, check),
-            Err(Refusal::Malformed(Malformed::InvalidCharacter {
-                position: 9
-            }))
+            failed(&[bad(3), bad(40), bad(20), Malformed::MissingPrefix]),
+            Err(Refusal::Malformed(bad(40)))
+        );
+        // Before it, a bad character ranks with a missing prefix: the first reading wins,
+        // so junk that starts like another layout's prefix stays `missing_prefix`.
+        assert_eq!(
+            failed(&[Malformed::MissingPrefix, bad(5)]),
+            Err(Refusal::Malformed(Malformed::MissingPrefix))
+        );
+        assert_eq!(
+            failed(&[bad(2), Malformed::MissingPrefix, bad(9)]),
+            Err(Refusal::Malformed(bad(2)))
+        );
+        assert_eq!(
+            failed(&[bad(2), Malformed::DigitCount { digits: 4 }]),
+            Err(Refusal::Malformed(Malformed::DigitCount { digits: 4 }))
         );
     }
 
@@ -334,6 +354,25 @@ mod tests {
             Err(Refusal::Malformed(Malformed::TooLong))
         );
         assert_eq!(most_likely(&huge).err(), Some(Malformed::TooLong));
+    }
+
+    #[test]
+    fn junk_that_starts_like_a_layout_prefix_is_a_missing_prefix() {
+        // `YL` is the prefix on Dvorak hosts; what follows is no layout's digits there.
+        for junk in ["YL!x", "YL7?abc", "yl1234567890123456#", "G:0x", "+Q1YL0Z"] {
+            assert_eq!(
+                decide(junk, check),
+                Err(Refusal::Malformed(Malformed::MissingPrefix)),
+                "{junk}"
+            );
+        }
+        // With a full group of digits read, the bad character is the reason.
+        assert_eq!(
+            decide("YL12345678901234567#", check),
+            Err(Refusal::Malformed(Malformed::InvalidCharacter {
+                position: 17
+            }))
+        );
     }
 
     #[test]
