@@ -6,12 +6,18 @@
 //! Layouts whose token texts cannot be read back (left out):
 //! - gr(colemak): the prefix keys type no character
 //! - gr(colemak)+caps: the prefix keys type no character
+//! - br+shift: a digit key is a dead key or types nothing
+//! - br+caps+shift: a digit key is a dead key or types nothing
+//! - us(dvorak-intl)+shift: a digit key is a dead key or types nothing
+//! - us(dvorak-intl)+caps+shift: a digit key is a dead key or types nothing
+//! - gr(colemak)+shift: the prefix keys type no character
+//! - gr(colemak)+caps+shift: the prefix keys type no character
 
 use super::reading::Profile;
 
 /// Every profile, most likely first.
 #[rustfmt::skip]
-pub(crate) static PROFILES: [Profile; 56] = [
+pub(crate) static PROFILES: [Profile; 110] = [
     // us us+caps pl pl+caps ro ro+caps lv lv+caps kr kr+caps
     Profile { prefix: ['T', 'P'], digits: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], aim: ']', eci: '\\' },
     // es
@@ -124,4 +130,112 @@ pub(crate) static PROFILES: [Profile; 56] = [
     Profile { prefix: ['B', ':'], digits: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], aim: ']', eci: '\\' },
     // jp jp+caps
     Profile { prefix: ['T', 'P'], digits: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], aim: '[', eci: '\0' },
+    // us+shift us+caps+shift pl+shift pl+caps+shift ro+shift ro+caps+shift lv+shift lv+caps+shift kr+shift kr+caps+shift
+    Profile { prefix: ['T', 'P'], digits: [')', '!', '@', '#', '$', '%', '^', '&', '*', '('], aim: ']', eci: '\\' },
+    // es+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '"', '·', '$', '%', '&', '/', '(', ')'], aim: '+', eci: 'ç' },
+    // es+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '"', '·', '$', '%', '&', '/', '(', ')'], aim: '+', eci: 'Ç' },
+    // latam+shift latam+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '"', '#', '$', '%', '&', '/', '(', ')'], aim: '+', eci: '}' },
+    // fr+shift fr+caps+shift fr(nodeadkeys)+shift fr(nodeadkeys)+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], aim: '$', eci: '*' },
+    // be+shift be(nodeadkeys)+shift
+    Profile { prefix: ['T', 'P'], digits: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], aim: '$', eci: 'µ' },
+    // be+caps+shift be(nodeadkeys)+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], aim: '$', eci: 'Μ' },
+    // de+shift de+caps+shift de(nodeadkeys)+shift de(nodeadkeys)+caps+shift at+shift at+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '"', '§', '$', '%', '&', '/', '(', ')'], aim: '+', eci: '#' },
+    // ch+shift ch(fr)+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '+', '"', '*', 'ç', '%', '&', '/', '(', ')'], aim: '\0', eci: '$' },
+    // ch+caps+shift ch(fr)+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '+', '"', '*', 'Ç', '%', '&', '/', '(', ')'], aim: '\0', eci: '$' },
+    // it+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '"', '£', '$', '%', '&', '/', '(', ')'], aim: '+', eci: 'ù' },
+    // it+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '"', '£', '$', '%', '&', '/', '(', ')'], aim: '+', eci: 'Ù' },
+    // pt+shift pt+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '"', '#', '$', '%', '&', '/', '(', ')'], aim: '\0', eci: '\0' },
+    // gb+shift gb+caps+shift ie+shift ie+caps+shift
+    Profile { prefix: ['T', 'P'], digits: [')', '!', '"', '£', '$', '%', '^', '&', '*', '('], aim: ']', eci: '#' },
+    // nl+shift nl+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['\'', '!', '"', '#', '$', '%', '&', '_', '(', ')'], aim: '*', eci: '<' },
+    // cz+shift cz+caps+shift cz(qwerty)+shift cz(qwerty)+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], aim: ')', eci: '\0' },
+    // sk+shift sk(qwerty)+shift
+    Profile { prefix: ['T', 'P'], digits: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], aim: 'ä', eci: 'ň' },
+    // sk+caps+shift sk(qwerty)+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], aim: 'Ä', eci: 'Ň' },
+    // hu+shift
+    Profile { prefix: ['T', 'P'], digits: ['Ö', '\'', '"', '+', '!', '%', '/', '=', '(', ')'], aim: 'ú', eci: 'ű' },
+    // hu+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['ö', '\'', '"', '+', '!', '%', '/', '=', '(', ')'], aim: 'Ú', eci: 'Ű' },
+    // si+shift hr+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '"', '#', '$', '%', '&', '/', '(', ')'], aim: 'đ', eci: 'ž' },
+    // si+caps+shift hr+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '"', '#', '$', '%', '&', '/', '(', ')'], aim: 'Đ', eci: 'Ž' },
+    // lt+shift
+    Profile { prefix: ['T', 'P'], digits: [')', 'Ą', 'Č', 'Ę', 'Ė', 'Į', 'Š', 'Ų', 'Ū', '('], aim: ']', eci: '\\' },
+    // lt+caps+shift
+    Profile { prefix: ['T', 'P'], digits: [')', 'ą', 'č', 'ę', 'ė', 'į', 'š', 'ų', 'ū', '('], aim: ']', eci: '\\' },
+    // ee+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '"', '#', '¤', '%', '&', '/', '(', ')'], aim: 'õ', eci: '\'' },
+    // ee+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '"', '#', '¤', '%', '&', '/', '(', ')'], aim: 'Õ', eci: '\'' },
+    // se+shift se+caps+shift no+shift no+caps+shift dk+shift dk+caps+shift fi+shift fi+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '"', '#', '¤', '%', '&', '/', '(', ')'], aim: '\0', eci: '\'' },
+    // is+shift is+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '"', '#', '$', '%', '&', '/', '(', ')'], aim: '\'', eci: '+' },
+    // ru+shift
+    Profile { prefix: ['Е', 'З'], digits: [')', '!', '"', '№', ';', '%', ':', '?', '*', '('], aim: 'ъ', eci: '\\' },
+    // ru+caps+shift
+    Profile { prefix: ['Е', 'З'], digits: [')', '!', '"', '№', ';', '%', ':', '?', '*', '('], aim: 'Ъ', eci: '\\' },
+    // ua+shift
+    Profile { prefix: ['Е', 'З'], digits: [')', '!', '"', '№', ';', '%', ':', '?', '*', '('], aim: 'ї', eci: 'ґ' },
+    // ua+caps+shift
+    Profile { prefix: ['Е', 'З'], digits: [')', '!', '"', '№', ';', '%', ':', '?', '*', '('], aim: 'Ї', eci: 'Ґ' },
+    // by+shift by+caps+shift
+    Profile { prefix: ['Е', 'З'], digits: [')', '!', '"', '№', ';', '%', ':', '?', '*', '('], aim: '\'', eci: '\\' },
+    // bg+shift bg+caps+shift
+    Profile { prefix: ['Ш', 'З'], digits: ['№', '!', '?', '+', '"', '%', '=', ':', '/', '–'], aim: ';', eci: '„' },
+    // rs+shift
+    Profile { prefix: ['Т', 'П'], digits: ['=', '!', '"', '#', '$', '%', '&', '/', '(', ')'], aim: 'ђ', eci: 'ж' },
+    // rs+caps+shift
+    Profile { prefix: ['Т', 'П'], digits: ['=', '!', '"', '#', '$', '%', '&', '/', '(', ')'], aim: 'Ђ', eci: 'Ж' },
+    // mk+shift
+    Profile { prefix: ['Т', 'П'], digits: [')', '!', '„', '“', '$', '%', '^', '&', '*', '('], aim: 'ѓ', eci: 'ж' },
+    // mk+caps+shift
+    Profile { prefix: ['Т', 'П'], digits: [')', '!', '„', '“', '$', '%', '^', '&', '*', '('], aim: 'Ѓ', eci: 'Ж' },
+    // gr+shift gr+caps+shift
+    Profile { prefix: ['Τ', 'Π'], digits: [')', '!', '@', '#', '$', '%', '^', '&', '*', '('], aim: ']', eci: '\\' },
+    // tr+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '\'', '^', '+', '%', '&', '/', '(', ')'], aim: 'ü', eci: ',' },
+    // tr+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['=', '!', '\'', '^', '+', '%', '&', '/', '(', ')'], aim: 'Ü', eci: ',' },
+    // tr(f)+shift
+    Profile { prefix: ['O', 'P'], digits: ['=', '!', '"', '^', '$', '%', '&', '\'', '(', ')'], aim: 'w', eci: 'x' },
+    // tr(f)+caps+shift
+    Profile { prefix: ['O', 'P'], digits: ['=', '!', '"', '^', '$', '%', '&', '\'', '(', ')'], aim: 'W', eci: 'X' },
+    // us(dvorak)+shift us(dvorak)+caps+shift
+    Profile { prefix: ['Y', 'L'], digits: [')', '!', '@', '#', '$', '%', '^', '&', '*', '('], aim: '=', eci: '\\' },
+    // us(dvp)+shift
+    Profile { prefix: ['Y', 'L'], digits: ['6', '%', '7', '5', '3', '1', '9', '0', '2', '4'], aim: '@', eci: '\\' },
+    // us(dvp)+caps+shift
+    Profile { prefix: ['Y', 'L'], digits: [']', '%', '[', '{', '}', '(', '=', '*', ')', '+'], aim: '@', eci: '\\' },
+    // gb(dvorak)+shift gb(dvorak)+caps+shift
+    Profile { prefix: ['Y', 'L'], digits: [')', '!', '"', '£', '$', '%', '^', '&', '*', '('], aim: '=', eci: '#' },
+    // de(dvorak)+shift de(dvorak)+caps+shift
+    Profile { prefix: ['Y', 'Z'], digits: ['=', '!', '"', '§', '$', '%', '&', '/', '(', ')'], aim: '/', eci: '-' },
+    // se(dvorak)+shift se(dvorak)+caps+shift
+    Profile { prefix: ['Y', 'L'], digits: ['=', '!', '"', '#', '¤', '%', '&', '/', '(', ')'], aim: '\0', eci: '\'' },
+    // fr(bepo)+shift
+    Profile { prefix: ['È', 'J'], digits: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], aim: 'w', eci: 'ç' },
+    // fr(bepo)+caps+shift
+    Profile { prefix: ['È', 'J'], digits: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], aim: 'W', eci: 'Ç' },
+    // us(colemak)+shift us(colemak)+caps+shift
+    Profile { prefix: ['G', ':'], digits: [')', '!', '@', '#', '$', '%', '^', '&', '*', '('], aim: ']', eci: '\\' },
+    // us(colemak_dh)+shift us(colemak_dh)+caps+shift
+    Profile { prefix: ['B', ':'], digits: [')', '!', '@', '#', '$', '%', '^', '&', '*', '('], aim: ']', eci: '\\' },
+    // jp+shift jp+caps+shift
+    Profile { prefix: ['T', 'P'], digits: ['~', '!', '"', '#', '$', '%', '&', '\'', '(', ')'], aim: '[', eci: '\0' },
 ];

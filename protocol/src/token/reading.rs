@@ -7,7 +7,9 @@
 //! own layout and Caps Lock state, so `TP0123…` arrives as `TPà&é"…` on French AZERTY,
 //! `TPé+ěš…` on Czech, `ЕЗ0123…` on Russian, `YL]&[{…` on programmer Dvorak. A
 //! [`Profile`] says what one layout in one Caps Lock state types for those keys; the
-//! profiles are generated from xkeyboard-config (`keyboards.rs`), most likely first.
+//! profiles are generated from xkeyboard-config (`keyboards.rs`), most likely first, then
+//! the same layouts with the digit keys typed with Shift (a scanner set to AZERTY types
+//! digits that way: `TP)!@#…` on a US host).
 //! [`read`] reads a text under one profile; the signature decides between profiles
 //! (`candidates.rs`).
 //!

@@ -27,6 +27,9 @@ struct Host {
     class: String,
     typed: BTreeMap<char, Option<String>>,
     readable: bool,
+    /// What the digit keys type with Shift (a scanner set to AZERTY on this host).
+    shifted_digits: BTreeMap<char, Option<String>>,
+    readable_shifted: bool,
 }
 
 impl Host {
@@ -36,6 +39,30 @@ impl Host {
             .map(|c| self.typed.get(&c).cloned().flatten())
             .collect()
     }
+
+    /// A token text as a scanner set to AZERTY types it here: the prefix as usual, the
+    /// digits with Shift.
+    fn type_shifted(&self, us: &str) -> Option<String> {
+        us.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                let table = if i < 2 {
+                    &self.typed
+                } else {
+                    &self.shifted_digits
+                };
+                table.get(&c).cloned().flatten()
+            })
+            .collect()
+    }
+}
+
+fn char_map(v: &Value) -> BTreeMap<char, Option<String>> {
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.chars().next().unwrap(), v.as_str().map(str::to_owned)))
+        .collect()
 }
 
 fn hosts() -> Vec<Host> {
@@ -44,17 +71,13 @@ fn hosts() -> Vec<Host> {
     for layout in doc["layouts"].as_array().unwrap() {
         for state in ["caps_off", "caps_on"] {
             let s = &layout[state];
-            let typed = s["typed"]
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.chars().next().unwrap(), v.as_str().map(str::to_owned)))
-                .collect();
             hosts.push(Host {
                 label: format!("{} {state}", layout["name"].as_str().unwrap()),
                 class: layout["class"].as_str().unwrap().to_owned(),
-                typed,
+                typed: char_map(&s["typed"]),
                 readable: s["readable"] == Value::Bool(true),
+                shifted_digits: char_map(&s["shifted_digits"]),
+                readable_shifted: s["readable_shifted"] == Value::Bool(true),
             });
         }
     }
@@ -295,4 +318,35 @@ fn every_corrupted_text_is_refused_with_its_canonical_reason() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_scanner_set_to_azerty_is_read_on_every_host() {
+    let trust = trust();
+    let mut read = 0;
+    let mut failures = Vec::new();
+    for host in hosts() {
+        for token in tokens() {
+            let Some(text) = host.type_shifted(&token.to_text()) else {
+                continue;
+            };
+            let result = verify(&format!("{text}\r\n"), &trust);
+            let right = result
+                .as_ref()
+                .is_ok_and(|v| v.token_id() == token.body().token_id);
+            if host.readable_shifted && !right {
+                failures.push(format!("{}: {}", host.label, outcome(&result)));
+            }
+            assert!(result.is_err() || right, "{}", host.label);
+            read += 1;
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(read > 300, "{read}");
+    // On a US host, the AZERTY scanner's digits are the US shifted symbols.
+    let us = hosts()
+        .into_iter()
+        .find(|h| h.label == "us caps_off")
+        .unwrap();
+    assert_eq!(us.type_shifted("TP0123456789").unwrap(), "TP)!@#$%^&*(");
 }

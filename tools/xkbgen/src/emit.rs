@@ -60,15 +60,27 @@ struct Profile {
     eci: char,
 }
 
-/// The profile of `layout` with Caps Lock `caps`, or why its texts cannot be read back.
-fn profile(layout: &Layout, caps: bool) -> Result<Profile, &'static str> {
+/// What the key of digit `d` types on `layout`: without Shift, or with it (`shifted`: a
+/// scanner set to AZERTY, which types digits with Shift, on a host with this layout).
+fn digit_char(layout: &Layout, d: char, shifted: bool, caps: bool) -> Option<char> {
+    let &(_, key, _) = TEXT_KEYS.iter().find(|(c, _, _)| *c == d)?;
+    match typed(layout, key, shifted, caps) {
+        Sym::Char(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// The profile of `layout` with Caps Lock `caps` (digit keys typed with Shift if
+/// `shifted`), or why its texts cannot be read back.
+fn profile(layout: &Layout, caps: bool, shifted: bool) -> Result<Profile, &'static str> {
     let ch = |us| typed_char(layout, us, caps);
     let (Some(t), Some(p)) = (ch('T'), ch('P')) else {
         return Err("the prefix keys type no character");
     };
     let mut digits = ['\0'; 10];
     for (d, slot) in ('0'..='9').zip(digits.iter_mut()) {
-        *slot = ch(d).ok_or("a digit key is a dead key or types nothing")?;
+        *slot = digit_char(layout, d, shifted, caps)
+            .ok_or("a digit key is a dead key or types nothing")?;
     }
     let distinct: BTreeSet<char> = digits.iter().copied().collect();
     if distinct.len() != 10 {
@@ -90,23 +102,27 @@ fn profile(layout: &Layout, caps: bool) -> Result<Profile, &'static str> {
 }
 
 /// `protocol/src/token/keyboards.rs`: one profile per distinct way of typing a token
-/// text, in the order of [`LAYOUTS`](crate::layouts::LAYOUTS) (most likely first).
+/// text, in the order of [`LAYOUTS`](crate::layouts::LAYOUTS) (most likely first); then
+/// the same layouts with the digit keys typed with Shift (`+shift`: a scanner set to
+/// AZERTY on a host that is not).
 pub fn protocol_table(layouts: &[Resolved]) -> String {
     let mut profiles: Vec<(Profile, Vec<String>)> = Vec::new();
     let mut unreadable = Vec::new();
-    for (name, _, layout) in layouts {
-        for caps in [false, true] {
-            let label = if caps {
-                format!("{name}+caps")
-            } else {
-                (*name).to_owned()
-            };
-            match profile(layout, caps) {
-                Ok(p) => match profiles.iter_mut().find(|(q, _)| *q == p) {
-                    Some((_, names)) => names.push(label),
-                    None => profiles.push((p, vec![label])),
-                },
-                Err(why) => unreadable.push(format!("{label}: {why}")),
+    for shifted in [false, true] {
+        for (name, _, layout) in layouts {
+            for caps in [false, true] {
+                let label = format!(
+                    "{name}{}{}",
+                    if caps { "+caps" } else { "" },
+                    if shifted { "+shift" } else { "" }
+                );
+                match profile(layout, caps, shifted) {
+                    Ok(p) => match profiles.iter_mut().find(|(q, _)| *q == p) {
+                        Some((_, names)) => names.push(label),
+                        None => profiles.push((p, vec![label])),
+                    },
+                    Err(why) => unreadable.push(format!("{label}: {why}")),
+                }
             }
         }
     }
@@ -173,9 +189,24 @@ pub fn corpus(layouts: &[Resolved]) -> String {
                         )
                     })
                     .collect();
+                let shifted: serde_json::Map<String, Value> = ('0'..='9')
+                    .map(|d| {
+                        (
+                            d.to_string(),
+                            json!(digit_char(layout, d, true, caps).map(String::from)),
+                        )
+                    })
+                    .collect();
+                let readable = |shifted| {
+                    profile(layout, caps, shifted)
+                        .err()
+                        .map_or(json!(true), |why| json!(why))
+                };
                 json!({
                     "typed": keys,
-                    "readable": profile(layout, caps).err().map_or(json!(true), |why| json!(why)),
+                    "readable": readable(false),
+                    "shifted_digits": shifted,
+                    "readable_shifted": readable(true),
                 })
             };
             json!({
@@ -187,7 +218,7 @@ pub fn corpus(layouts: &[Resolved]) -> String {
         })
         .collect();
     let doc = json!({
-        "about": "What a host with each xkb layout types when a US-configured keyboard-wedge scanner types a token text: for each US character (T P Q with Shift; ] \\ and digits without), the character typed with Caps Lock off and on. `readable` is true, or why texts typed there cannot be read back. See protocol/TOKEN.md, section 2.",
+        "about": "What a host with each xkb layout types when a US-configured keyboard-wedge scanner types a token text: for each US character (T P Q with Shift; ] \\ and digits without), the character typed with Caps Lock off and on. `readable` is true, or why texts typed there cannot be read back. `shifted_digits` is what the digit keys type with Shift, as a scanner set to AZERTY types digits on this host, and `readable_shifted` says whether such texts can be read back. See protocol/TOKEN.md, section 2.",
         "generated": HEADER,
         "layouts": entries,
     });
