@@ -552,6 +552,18 @@ pub fn vectors() -> Vec<Vector> {
             corpus.typed("fr(bepo)", false, &good_text),
         ),
         derived(
+            "layout_azerty_scanner_on_us_host",
+            "A scanner set to AZERTY types digits with Shift: on a US host they arrive as )!@#$%^&*(.",
+            format!(
+                "TP{}",
+                good_text[2..]
+                    .chars()
+                    .map(|c| [')', '!', '@', '#', '$', '%', '^', '&', '*', '(']
+                        [c.to_digit(10).unwrap() as usize])
+                    .collect::<String>()
+            ),
+        ),
+        derived(
             "full_width",
             "Full-width forms from an East Asian input method: ＴＰ０１….",
             good_text
