@@ -25,8 +25,8 @@
 //! 4. takes the prefix in either case (`TP`, `tp`, `Tp`; `ЕЗ` on Russian);
 //! 5. reads each following character as the digit whose key types it on the layout;
 //! 6. stops at the first character that is not a digit key when a second read starts
-//!    there (after any framing: the prefix, or an AIM identifier): the first token of a
-//!    doubled read is taken, the rest ignored. Any other character is
+//!    there (after at most 8 framing characters: the prefix, or an AIM identifier): the
+//!    first token of a doubled read is taken, the rest ignored. Any other character is
 //!    `invalid_character`.
 
 use super::body::MAX_TOKEN_LEN;
@@ -160,11 +160,23 @@ fn body<'t>(text: &'t str, p: &Profile) -> Result<&'t str, Malformed> {
         .ok_or(Malformed::MissingPrefix)
 }
 
-/// Whether a second read starts at `text`, after any framing.
+/// The most framing characters between the reads of a doubled read (CR LF, ETX STX, …):
+/// bounds the look-ahead, so a long run of blanks inside a text costs nothing per profile.
+const MAX_SEPARATOR: usize = 8;
+
+/// Whether a second read starts at `text`, after at most [`MAX_SEPARATOR`] framing
+/// characters.
 fn starts_a_read(text: &str, p: &Profile) -> bool {
-    let text = text.trim_start_matches(|c| is_framing(fold(c)));
-    after_prefix(text, p).is_some()
-        || after_aim(text, p)
+    let mut rest = text;
+    for _ in 0..MAX_SEPARATOR {
+        let mut chars = rest.chars();
+        match chars.next() {
+            Some(c) if is_framing(fold(c)) => rest = chars.as_str(),
+            _ => break,
+        }
+    }
+    after_prefix(rest, p).is_some()
+        || after_aim(rest, p)
             .and_then(|r| after_prefix(r, p))
             .is_some()
 }
@@ -256,6 +268,7 @@ mod tests {
             format!("Tp{}", &CLEAN[2..]),
             format!("{CLEAN}{CLEAN}"),
             format!("{CLEAN}\r\n{CLEAN}\r\n"),
+            format!("{CLEAN}\u{3}\r\n\u{2}{CLEAN}"),
             format!("]Q1{CLEAN}]Q1{CLEAN}"),
             "ＴＰ７２０５７５９４０３７９２７９３５".to_owned(),
         ] {
@@ -307,6 +320,12 @@ mod tests {
             Err(Malformed::InvalidCharacter { position: 17 })
         );
         assert_eq!(read_as("TP", us()), Ok(vec![]));
+        // More framing between two reads than a scanner puts there: not a doubled read.
+        let far = format!("{CLEAN}{}{CLEAN}", " ".repeat(9));
+        assert_eq!(
+            read_as(&far, us()),
+            Err(Malformed::InvalidCharacter { position: 17 })
+        );
         let long = format!("TP{}", "0".repeat(MAX_DIGITS + 1));
         assert_eq!(read_as(&long, us()), Err(Malformed::TooLong));
     }
