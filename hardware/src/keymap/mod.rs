@@ -344,6 +344,16 @@ impl Keymap {
     }
 }
 
+/// The keymap generated from xkb for the layout `name`, also for the seven codes the
+/// Windows tables answer to (to compare them).
+#[must_use]
+pub fn xkb_keymap(name: &str) -> Option<&'static Keymap> {
+    xkb::LAYOUTS
+        .iter()
+        .position(|l| l.name == name)
+        .and_then(|i| XKB_KEYMAPS.get(i))
+}
+
 /// The single-character upper case of `c`, or `c`.
 fn upper(c: char) -> char {
     let mut up = c.to_uppercase();

@@ -187,3 +187,30 @@ fn xkb_layouts_type_what_xkeyboard_config_says() {
     assert_eq!(Country::from_code("gb"), Some(Country::Uk));
     assert_eq!(Country::from_code("xx"), None);
 }
+
+#[test]
+fn the_windows_tables_agree_with_xkb_on_letters_and_digits() {
+    use tillpass_hardware::keycode::{KEY_0, KEY_1, KEY_A, KEY_M, KEY_Q, KEY_Z};
+    use tillpass_hardware::keymap::Level;
+    let keys: Vec<u16> = (KEY_1..=KEY_0)
+        .chain(KEY_Q..=tillpass_hardware::keycode::KEY_P)
+        .chain(KEY_A..=tillpass_hardware::keycode::KEY_L)
+        .chain(KEY_Z..=KEY_M)
+        .collect();
+    for (country, name) in Country::ALL
+        .iter()
+        .zip(["us", "gb", "de", "fr", "es", "it", "pt"])
+    {
+        let windows = country.keymap();
+        let generated = tillpass_hardware::keymap::xkb_keymap(name).unwrap();
+        for &code in &keys {
+            for level in [Level::Base, Level::Shift] {
+                assert_eq!(
+                    windows.sym(code, level),
+                    generated.sym(code, level),
+                    "{country} key {code} {level:?}"
+                );
+            }
+        }
+    }
+}
