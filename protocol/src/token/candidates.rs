@@ -4,8 +4,8 @@
 //! 1. Input over [`MAX_SCAN_BYTES`] is refused (`too_long`) before any other work.
 //! 2. The text is read under every profile. Readings that give the same bytes count once;
 //!    readings that fail to parse as a token are kept only as reasons. On a text of the
-//!    prefix and ASCII digits alone, profiles that read ASCII as the US profile does are
-//!    skipped: they could only repeat its reading or fail.
+//!    prefix and ASCII digits alone, profiles that could only repeat the US profile's
+//!    reading or fail are skipped (the US reading's reason is always at least as far).
 //! 3. More than [`MAX_READINGS`] distinct token readings: refused (`ambiguous_reading`),
 //!    so a text never costs more than that many signature checks. A genuine token text
 //!    uses all ten digit keys and has one reading.
@@ -116,7 +116,7 @@ fn readings(text: &str, profiles: &[Profile]) -> Result<Readings, Malformed> {
         failed: Furthest(None),
     };
     for (i, profile) in profiles.iter().enumerate() {
-        if plain && i > 0 && profile.reads_ascii_as_us() {
+        if plain && i > 0 && profile.reads_plain_as_us() {
             continue;
         }
         match read_token(text, profile) {
@@ -380,7 +380,15 @@ mod tests {
         let text = token(1).to_text();
         let r = readings(&text, &PROFILES).unwrap();
         assert_eq!(r.count, 1);
-        // Other profiles with the prefix TP were skipped; the rest stop at the prefix.
-        assert!(matches!(r.failed.0, Some((_, Malformed::MissingPrefix))));
+        // Every other profile could only repeat it or fail: none was tried.
+        assert!(r.failed.0.is_none());
+        // Those that could read it differently are tried: a profile reading ASCII digits
+        // as other digits (programmer Dvorak with Caps Lock) has another prefix.
+        let differing = PROFILES
+            .iter()
+            .skip(1)
+            .filter(|p| !p.reads_plain_as_us())
+            .count();
+        assert_eq!(differing, 0);
     }
 }

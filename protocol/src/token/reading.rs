@@ -61,16 +61,18 @@ impl Profile {
             .and_then(|d| u8::try_from(d).ok())
     }
 
-    /// Whether every ASCII digit this profile reads stands for itself and the prefix is
-    /// `TP`: on an ASCII text such a profile reads what the first (US) profile reads, or
-    /// fails.
-    pub(crate) fn reads_ascii_as_us(&self) -> bool {
-        self.prefix == ['T', 'P']
-            && self
-                .digits
-                .iter()
-                .zip('0'..='9')
-                .all(|(&k, d)| !k.is_ascii_digit() || k == d)
+    /// Whether this profile can only repeat the first (US) profile's reading of a text of
+    /// `TP` (either case) and ASCII digits, or fail: its prefix is `TP` and every ASCII
+    /// digit it reads stands for itself, or its prefix is not `TP` and no AIM identifier
+    /// can start with `T`.
+    pub(crate) fn reads_plain_as_us(&self) -> bool {
+        if self.prefix != ['T', 'P'] {
+            return !self.is_aim_open('T') && !self.is_aim_open('t');
+        }
+        self.digits
+            .iter()
+            .zip('0'..='9')
+            .all(|(&k, d)| !k.is_ascii_digit() || k == d)
     }
 
     fn is_aim_open(&self, c: char) -> bool {
@@ -248,7 +250,7 @@ mod tests {
             ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
         );
         assert_eq!((us().aim, us().eci), (']', '\\'));
-        assert!(us().reads_ascii_as_us());
+        assert!(us().reads_plain_as_us());
     }
 
     #[test]
