@@ -27,6 +27,18 @@ use super::signed::SignedToken;
 use super::text::MAX_SCAN_BYTES;
 use super::verify::VerifiedToken;
 
+/// For each profile, whether it can only repeat the US reading of a plain text (see
+/// [`Profile::reads_plain_as_us`]), worked out when compiling.
+static PLAIN_AS_US: [bool; PROFILES.len()] = {
+    let mut plain = [false; PROFILES.len()];
+    let mut i = 0;
+    while i < plain.len() {
+        plain[i] = PROFILES[i].reads_plain_as_us();
+        i += 1;
+    }
+    plain
+};
+
 /// The most distinct token readings of one text that are checked; more is refused.
 pub const MAX_READINGS: usize = 4;
 
@@ -103,7 +115,7 @@ fn is_plain_ascii(text: &str) -> bool {
         && bytes.iter().skip(2).all(u8::is_ascii_digit)
 }
 
-fn readings(text: &str, profiles: &[Profile]) -> Result<Readings, Malformed> {
+fn readings(text: &str) -> Result<Readings, Malformed> {
     if text.len() > MAX_SCAN_BYTES {
         return Err(Malformed::TooLong);
     }
@@ -115,8 +127,8 @@ fn readings(text: &str, profiles: &[Profile]) -> Result<Readings, Malformed> {
         too_many: false,
         failed: Furthest(None),
     };
-    for (i, profile) in profiles.iter().enumerate() {
-        if plain && i > 0 && profile.reads_plain_as_us() {
+    for (i, profile) in PROFILES.iter().enumerate() {
+        if plain && i > 0 && PLAIN_AS_US.get(i).copied().unwrap_or(false) {
             continue;
         }
         match read_token(text, profile) {
@@ -149,7 +161,7 @@ fn read_token(text: &str, profile: &Profile) -> Result<SignedToken, Malformed> {
 
 /// The most likely reading of `text` that parses as a token (its signature unchecked).
 pub(crate) fn most_likely(text: &str) -> Result<SignedToken, Malformed> {
-    let mut found = readings(text, &PROFILES)?;
+    let mut found = readings(text)?;
     match found.tokens.first_mut().and_then(Option::take) {
         Some(token) => Ok(token),
         None => Err(found.failed.0.map_or(Malformed::MissingPrefix, |(_, m)| m)),
@@ -163,7 +175,7 @@ pub(crate) fn decide(
     text: &str,
     check: impl FnMut(&SignedToken) -> Result<VerifiedToken, Refusal>,
 ) -> Result<VerifiedToken, Refusal> {
-    decide_between(readings(text, &PROFILES)?, check)
+    decide_between(readings(text)?, check)
 }
 
 fn decide_between(
@@ -378,7 +390,7 @@ mod tests {
     #[test]
     fn a_plain_text_is_read_once() {
         let text = token(1).to_text();
-        let r = readings(&text, &PROFILES).unwrap();
+        let r = readings(&text).unwrap();
         assert_eq!(r.count, 1);
         // Every other profile could only repeat it or fail: none was tried.
         assert!(r.failed.0.is_none());

@@ -65,17 +65,22 @@ impl Profile {
     /// `TP` (either case) and ASCII digits, or fail: its prefix is `TP` and every ASCII
     /// digit it reads stands for itself, or its prefix is not `TP` and no AIM identifier
     /// can start with `T`.
-    pub(crate) fn reads_plain_as_us(&self) -> bool {
-        if self.prefix != ['T', 'P'] {
+    pub(crate) const fn reads_plain_as_us(&self) -> bool {
+        if self.prefix[0] != 'T' || self.prefix[1] != 'P' {
             return !self.is_aim_open('T') && !self.is_aim_open('t');
         }
-        self.digits
-            .iter()
-            .zip('0'..='9')
-            .all(|(&k, d)| !k.is_ascii_digit() || k == d)
+        let mut d = 0;
+        while d < self.digits.len() {
+            let k = self.digits[d];
+            if k.is_ascii_digit() && k as usize != '0' as usize + d {
+                return false;
+            }
+            d += 1;
+        }
+        true
     }
 
-    fn is_aim_open(&self, c: char) -> bool {
+    const fn is_aim_open(&self, c: char) -> bool {
         c == ']' || (c == self.aim && c != '\0')
     }
 
