@@ -3,8 +3,14 @@
 //!
 //! - [`body`]: the fields ([`TokenBody`], [`TokenKind`], [`Subject`], [`TokenId`],
 //!   [`Balance`]) and the fixed binary layout, version 1.
-//! - [`text`]: the QR text form (`TP` + decimal digits, 7 bytes → 17 digits) and its
-//!   tolerant decoder (whitespace, AIM identifier, lower-case prefix, AZERTY digits).
+//! - [`text`]: the canonical QR text form (`TP` + decimal digits, 7 bytes → 17 digits).
+//! - `reading`: a scanned text read back under one keyboard profile — framing (control
+//!   characters, BOM, AIM identifier with or without ECI, full-width forms, doubled
+//!   reads), the prefix in either case, the digit keys as the layout types them.
+//! - `keyboards`: the profiles, generated from xkeyboard-config by `protocol/xkbgen`: what
+//!   each layout and Caps Lock state types for the keys of a token text.
+//! - `candidates`: every reading of a text, decided by the signature ([`MAX_READINGS`]
+//!   at most), or the refusal of the reading that got furthest.
 //! - [`SignedToken`], [`issue`] and [`decode`]: the body with its Ed25519 signature over
 //!   [`SIGNING_CONTEXT`] ‖ body.
 //! - [`verify`] / [`verify_token`] with a [`VerifyPolicy`], giving a [`VerifiedToken`] or a
@@ -42,6 +48,9 @@
 //! ```
 
 pub mod body;
+mod candidates;
+mod keyboards;
+mod reading;
 mod refusal;
 pub mod replay;
 mod revocation;
@@ -50,6 +59,7 @@ pub mod text;
 mod verify;
 
 pub use body::{Balance, Subject, TokenBody, TokenId, TokenKind};
+pub use candidates::MAX_READINGS;
 pub use refusal::{Malformed, Refusal, RevokedBy};
 pub use revocation::{
     NoRevocations, RevocationDelta, RevocationList, Revocations, SubjectRevocation,
