@@ -52,7 +52,7 @@
 //! | `transport` (private) | the device readers: serial (`serialport`), keyboard wedge (`evdev`, exclusive grab), HID-POS (`hidraw`), stdin, TCP |
 //! | [`pipeline`] | decoder → framer → label for one device, pure |
 //! | [`wedge`] | key events → characters (Shift, AltGr, Caps Lock, dead keys, Alt+numpad) |
-//! | [`keymap`] | the keyboard countries `us uk de fr es it pt`, one table file each, and [`keymap::typing`], their inverse |
+//! | [`keymap`] | the keyboard countries: Windows tables for `us uk de fr es it pt` (one file each), every other layout by its xkb name from `keymap/xkb.rs` (generated from xkeyboard-config by `protocol/xkbgen`), and [`keymap::typing`], their inverse |
 //! | [`burst`] | the timing rule that tells a scanner from a person on one shared input device |
 //! | [`hidpos`] | HID-POS report layouts (Honeywell, Newland) and the continued-report joiner |
 //! | [`framer`] | bytes → frames: terminators, idle gap, maximum length, partial and oversized scans |

@@ -3,14 +3,22 @@
 //!
 //! - [`body`]: the fields ([`TokenBody`], [`TokenKind`], [`Subject`], [`TokenId`],
 //!   [`Balance`]) and the fixed binary layout, version 1.
-//! - [`text`]: the QR text form (`TP` + decimal digits, 7 bytes → 17 digits) and its
-//!   tolerant decoder (whitespace, AIM identifier, lower-case prefix, AZERTY digits).
+//! - [`text`]: the canonical QR text form (`TP` + decimal digits, 7 bytes → 17 digits).
+//! - `reading`: a scanned text read back under one keyboard profile — framing (control
+//!   characters, BOM, AIM identifier with or without ECI, full-width forms, doubled
+//!   reads), the prefix in either case, the digit keys as the layout types them.
+//! - `keyboards`: the profiles, generated from xkeyboard-config by `protocol/xkbgen`: what
+//!   each layout and Caps Lock state types for the keys of a token text.
+//! - `candidates`: every reading of a text, decided by the signature ([`MAX_READINGS`]
+//!   at most), or the refusal of the reading that got furthest.
 //! - [`SignedToken`], [`issue`] and [`decode`]: the body with its Ed25519 signature over
 //!   [`SIGNING_CONTEXT`] ‖ body.
 //! - [`verify`] / [`verify_token`] with a [`VerifyPolicy`], giving a [`VerifiedToken`] or a
 //!   typed [`Refusal`] (stable code, cashier message in Spanish and English).
 //! - [`Revocations`], [`RevocationList`], [`RevocationDelta`]: what is revoked, and the
 //!   delta central sends in a `revocations` envelope.
+//! - [`replay`]: the replay rule — when a read of a token at a till is a new use of it,
+//!   the same use (a visit, a sale) or a replay.
 //!
 //! The format is specified for other implementers in `protocol/TOKEN.md`, with test
 //! vectors in `protocol/tests/vectors/tokens.json`.
@@ -40,13 +48,18 @@
 //! ```
 
 pub mod body;
+mod candidates;
+mod keyboards;
+mod reading;
 mod refusal;
+pub mod replay;
 mod revocation;
 mod signed;
 pub mod text;
 mod verify;
 
 pub use body::{Balance, Subject, TokenBody, TokenId, TokenKind};
+pub use candidates::MAX_READINGS;
 pub use refusal::{Malformed, Refusal, RevokedBy};
 pub use revocation::{
     NoRevocations, RevocationDelta, RevocationList, Revocations, SubjectRevocation,

@@ -27,8 +27,13 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         7,
+        "token_use_sale",
+        include_str!("migrations/0007_token_use_sale.sql"),
+    ),
+    (
+        8,
         "outbox_states",
-        include_str!("migrations/0007_outbox_states.sql"),
+        include_str!("migrations/0008_outbox_states.sql"),
     ),
 ];
 

@@ -12,6 +12,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rusqlite::Connection;
 use serde_json::json;
 use tillpass_agent::sessions::model::{Payment, PutSession, ReturnRequest, TenderInput};
+use tillpass_agent::sessions::scans::Scanned;
 use tillpass_agent::sessions::tenders::CardRef;
 use tillpass_agent::sessions::{self, ApiError, Ctx, cart, close, context, returns, tenders};
 use tillpass_agent::store::Store;
@@ -342,10 +343,8 @@ fn sale(till: &Till, n: usize, case: &Case) -> Result<(), TestCaseError> {
         },
         ..request
     };
-    let scanned = cart::Scanned {
-        customer: case.customer.then(|| "C-1".to_owned()),
-        vouchers: vec![],
-    };
+    let mut scanned = Scanned::default();
+    scanned.customer = case.customer.then(|| "C-1".to_owned());
     let put = till.change(|tx, ctx| {
         cart::check_limits(&request)?;
         let session = cart::put(tx, ctx, &id, request.clone(), scanned.clone(), None)?;

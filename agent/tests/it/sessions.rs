@@ -76,14 +76,14 @@ pub struct Served {
 
 impl Served {
     pub fn start(till: &Till) -> Served {
+        Served::start_with_clock(till, tillpass_agent::clock::system_wall_clock())
+    }
+
+    /// An agent whose wall clock is `wall`.
+    pub fn start_with_clock(till: &Till, wall: tillpass_agent::clock::WallClock) -> Served {
         let config = Config::load(Some(&till.config), true, Vec::new()).unwrap();
         let paths = Paths::from_env(|_| None);
-        let agent = tillpass_agent::daemon::build(
-            &config,
-            &paths,
-            tillpass_agent::clock::system_wall_clock(),
-        )
-        .unwrap();
+        let agent = tillpass_agent::daemon::build(&config, &paths, wall).unwrap();
         let engine = Engine::new(Catalog::from_toml(CATALOG).unwrap()).unwrap();
         agent.state.catalogs.set(Active {
             sequence: 1,
@@ -201,7 +201,12 @@ pub fn raw(
 
 /// A till with customer C-1 (€10.00 of savings) and gift card GC-1 (€50.00).
 pub fn seeded_till(central: &Central) -> Till {
-    let till = Till::new(central, 3, "");
+    seeded_till_with(central, 3)
+}
+
+/// [`seeded_till`] whose passes may make `max_uses` visits.
+pub fn seeded_till_with(central: &Central, max_uses: u32) -> Till {
+    let till = Till::new(central, max_uses, "");
     let store = tillpass_agent::store::Store::open(&till.data()).unwrap();
     let conn = store.conn();
     tillpass_agent::store::customers::put(
@@ -225,7 +230,7 @@ pub fn seeded_till(central: &Central) -> Till {
     till
 }
 
-fn eur(amount: i64) -> Value {
+pub fn eur(amount: i64) -> Value {
     json!({ "amount": amount, "currency": "EUR" })
 }
 
@@ -241,7 +246,7 @@ pub fn cart() -> Value {
     })
 }
 
-fn amount(v: &Value) -> i64 {
+pub fn amount(v: &Value) -> i64 {
     v["amount"].as_i64().unwrap()
 }
 

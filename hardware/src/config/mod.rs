@@ -166,7 +166,8 @@ pub enum FlowControl {
 pub struct KeyboardConfig {
     /// Prefer `/dev/input/by-id/...-event-kbd`.
     pub path: PathBuf,
-    /// The keyboard country the scanner is set to.
+    /// The keyboard country the scanner is set to: `us uk de fr es it pt`, or any xkb
+    /// layout name the generated tables cover (`cz`, `sk(qwerty)`, `us(dvorak)`, `ru`, ...).
     #[serde(default)]
     pub keymap: Country,
     /// The device also carries a person's keyboard: keep only fast bursts and hand the rest

@@ -2,16 +2,23 @@
 //!
 //! A keyboard-wedge scanner is configured for a "keyboard country" and types each character
 //! with the key presses that produce it on a host set to that country's layout. To read it
-//! back we need the same table. The tables here follow the **Windows** layouts of each
-//! country, which is what scanners emulate (where Linux xkb differs, for instance AltGr+é on
-//! the French layout, Windows wins). Each table is a file of its own: `us.rs`, `uk.rs`,
-//! `de.rs`, `fr.rs`, `es.rs`, `it.rs`, `pt.rs`.
+//! back we need the same table. Two sources:
 //!
-//! Levels are: base, Shift, AltGr, Shift+AltGr. Caps Lock acts as Shift on keys whose base
-//! symbol is a letter with an upper-case form on the Shift level (so on `es` it affects `ñ`,
-//! not `º`). Dead keys (`^` `` ` `` `´` `¨` `~`) combine with the next character the way
-//! Windows does: with a vowel (or `n`) into the accented letter, with Space into the accent
-//! itself, with anything else into the accent followed by that character.
+//! - **Windows tables** for `us uk de fr es it pt` (each a file of its own: `us.rs`, `uk.rs`,
+//!   `de.rs`, `fr.rs`, `es.rs`, `it.rs`, `pt.rs`), which is what scanners emulate; where
+//!   Linux xkb differs (for instance AltGr+é on the French layout), Windows wins for these
+//!   codes. Caps Lock acts as Shift on keys whose base symbol is a letter with an
+//!   upper-case form on the Shift level (so on `es` it affects `ñ`, not `º`).
+//! - **xkb layouts** for every other code: `xkb.rs`, generated from xkeyboard-config by
+//!   `protocol/xkbgen` (the same data the token decoder reads texts with), named as xkb names
+//!   them: `cz`, `sk(qwerty)`, `us(dvorak)`, `ru`, … ([`Country::xkb`]). Caps Lock follows
+//!   xkb: on keys of an alphabetic type it selects the Shift level; on others it upper-cases
+//!   what the key types (`ě` → `Ě` on the Czech digit row).
+//!
+//! Levels are: base, Shift, AltGr, Shift+AltGr. Dead keys (`^` `` ` `` `´` `¨` `~`) combine
+//! with the next character the way Windows does: with a vowel (or `n`) into the accented
+//! letter, with Space into the accent itself, with anything else into the accent followed by
+//! that character.
 
 use std::fmt;
 
@@ -25,6 +32,7 @@ mod pt;
 pub mod typing;
 mod uk;
 mod us;
+mod xkb;
 
 /// What a key types at one level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,30 +95,33 @@ impl Level {
     }
 }
 
-/// A scanner's keyboard country.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Country {
-    /// United States (also the scanners' factory default).
-    #[default]
-    Us,
-    /// United Kingdom.
-    #[serde(alias = "gb")]
-    Uk,
-    /// Germany (QWERTZ).
-    De,
-    /// France (AZERTY).
-    Fr,
-    /// Spain.
-    Es,
-    /// Italy.
-    It,
-    /// Portugal.
-    Pt,
-}
+/// A scanner's keyboard country: one of the Windows tables or a generated xkb layout.
+/// Written in configuration as its code (`es`, `cz`, `us(dvorak)`).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Country(u16);
 
+/// The Windows tables, in the order of [`Country::ALL`].
+static WINDOWS: [&Keymap; 7] = [&US, &UK, &DE, &FR, &ES, &IT, &PT];
+const WINDOWS_CODES: [&str; 7] = ["us", "uk", "de", "fr", "es", "it", "pt"];
+
+#[allow(non_upper_case_globals)]
 impl Country {
-    /// Every supported country.
+    /// United States (also the scanners' factory default).
+    pub const Us: Country = Country(0);
+    /// United Kingdom (also written `gb`).
+    pub const Uk: Country = Country(1);
+    /// Germany (QWERTZ).
+    pub const De: Country = Country(2);
+    /// France (AZERTY).
+    pub const Fr: Country = Country(3);
+    /// Spain.
+    pub const Es: Country = Country(4);
+    /// Italy.
+    pub const It: Country = Country(5);
+    /// Portugal.
+    pub const Pt: Country = Country(6);
+
+    /// The countries with a Windows table.
     pub const ALL: [Country; 7] = [
         Country::Us,
         Country::Uk,
@@ -121,31 +132,42 @@ impl Country {
         Country::Pt,
     ];
 
+    /// Every generated xkb layout whose code is not one of [`Country::ALL`]'s.
+    pub fn xkb() -> impl Iterator<Item = Country> {
+        (0..XKB_KEYMAPS.len())
+            .filter(|&i| !WINDOWS_CODES.contains(&xkb::LAYOUTS[i].name))
+            .filter_map(|i| u16::try_from(i + WINDOWS.len()).ok())
+            .map(Country)
+    }
+
+    /// The country written `code`: a Windows table's code (`gb` for `uk`), else an xkb
+    /// layout name.
+    #[must_use]
+    pub fn from_code(code: &str) -> Option<Country> {
+        let code = if code == "gb" { "uk" } else { code };
+        if let Some(i) = WINDOWS_CODES.iter().position(|c| *c == code) {
+            return u16::try_from(i).ok().map(Country);
+        }
+        Country::xkb().find(|c| c.code() == code)
+    }
+
     /// Its keymap.
     #[must_use]
     pub fn keymap(self) -> &'static Keymap {
-        match self {
-            Country::Us => &US,
-            Country::Uk => &UK,
-            Country::De => &DE,
-            Country::Fr => &FR,
-            Country::Es => &ES,
-            Country::It => &IT,
-            Country::Pt => &PT,
+        let i = usize::from(self.0);
+        match WINDOWS.get(i) {
+            Some(map) => map,
+            None => XKB_KEYMAPS.get(i - WINDOWS.len()).unwrap_or(&US),
         }
     }
 
-    /// The lower-case code used in configuration files.
+    /// The code used in configuration files.
     #[must_use]
     pub fn code(self) -> &'static str {
-        match self {
-            Country::Us => "us",
-            Country::Uk => "uk",
-            Country::De => "de",
-            Country::Fr => "fr",
-            Country::Es => "es",
-            Country::It => "it",
-            Country::Pt => "pt",
+        let i = usize::from(self.0);
+        match WINDOWS_CODES.get(i) {
+            Some(code) => code,
+            None => xkb::LAYOUTS.get(i - WINDOWS.len()).map_or("us", |l| l.name),
         }
     }
 }
@@ -154,6 +176,49 @@ impl fmt::Display for Country {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
     }
+}
+
+impl fmt::Debug for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Country({})", self.code())
+    }
+}
+
+impl Serialize for Country {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Country {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Country, D::Error> {
+        let code = String::deserialize(d)?;
+        Country::from_code(&code).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown keymap `{code}`: expected us, uk, de, fr, es, it, pt or an xkb layout \
+                 name such as cz, sk(qwerty), us(dvorak), ru"
+            ))
+        })
+    }
+}
+
+/// One generated xkb layout: its main block in the order of `xkb::KEY_CODES`.
+struct XkbLayout {
+    name: &'static str,
+    altgr: bool,
+    kp_decimal: char,
+    /// Bit `i`: Caps Lock selects the Shift level on key `i` (else it upper-cases).
+    caps_shift: u64,
+    keys: [[Sym; 4]; 49],
+}
+
+/// How Caps Lock acts on a keymap.
+#[derive(Debug)]
+enum CapsRule {
+    /// As Shift on keys whose base is a letter with its upper case on the Shift level.
+    Windows,
+    /// As xkb: Shift on the keys marked (by key code), upper-casing elsewhere.
+    Xkb([bool; TABLE_SIZE]),
 }
 
 /// Key codes covered by the tables (the main block of a PC keyboard).
@@ -168,6 +233,7 @@ pub struct Keymap {
     country: Country,
     has_altgr: bool,
     kp_decimal: char,
+    caps: CapsRule,
     table: [[Sym; 4]; TABLE_SIZE],
 }
 
@@ -184,6 +250,29 @@ impl Keymap {
             country,
             has_altgr,
             kp_decimal,
+            caps: CapsRule::Windows,
+            table,
+        }
+    }
+
+    const fn from_xkb(index: usize, layout: &XkbLayout) -> Keymap {
+        let mut table = [[Sym::None; 4]; TABLE_SIZE];
+        let mut caps = [false; TABLE_SIZE];
+        let mut i = 0;
+        while i < xkb::KEY_CODES.len() {
+            let code = xkb::KEY_CODES[i] as usize;
+            table[code] = layout.keys[i];
+            caps[code] = layout.caps_shift & (1 << i) != 0;
+            i += 1;
+        }
+        // The table is a few dozen layouts: the index fits a u16 (asserted below).
+        #[allow(clippy::cast_possible_truncation)]
+        let country = Country((index + WINDOWS.len()) as u16);
+        Keymap {
+            country,
+            has_altgr: layout.altgr,
+            kp_decimal: layout.kp_decimal,
+            caps: CapsRule::Xkb(caps),
             table,
         }
     }
@@ -217,6 +306,9 @@ impl Keymap {
     /// Whether Caps Lock acts as Shift on `code` (a letter key).
     #[must_use]
     pub fn caps_applies(&self, code: u16) -> bool {
+        if let CapsRule::Xkb(shift) = &self.caps {
+            return shift.get(usize::from(code)).copied().unwrap_or(false);
+        }
         match (self.sym(code, Level::Base), self.sym(code, Level::Shift)) {
             (Sym::Char(lower), Sym::Char(upper)) => {
                 lower.is_alphabetic() && lower.to_uppercase().eq(std::iter::once(upper))
@@ -228,8 +320,18 @@ impl Keymap {
     /// What `code` types with these modifiers and Caps Lock state.
     #[must_use]
     pub fn resolve(&self, code: u16, shift: bool, altgr: bool, caps_lock: bool) -> Sym {
-        let shift = shift ^ (caps_lock && self.caps_applies(code));
-        self.sym(code, Level::from_modifiers(shift, altgr && self.has_altgr))
+        let applies = caps_lock && self.caps_applies(code);
+        let sym = self.sym(
+            code,
+            Level::from_modifiers(shift ^ applies, altgr && self.has_altgr),
+        );
+        match sym {
+            // xkb upper-cases what a key of another type types under Caps Lock.
+            Sym::Char(c) if caps_lock && !applies && matches!(self.caps, CapsRule::Xkb(_)) => {
+                Sym::Char(upper(c))
+            }
+            other => other,
+        }
     }
 
     /// Every key that types something, with its levels.
@@ -239,6 +341,25 @@ impl Keymap {
             .enumerate()
             .filter(|(_, syms)| syms.iter().any(|s| *s != Sym::None))
             .filter_map(|(code, syms)| Some((u16::try_from(code).ok()?, syms)))
+    }
+}
+
+/// The keymap generated from xkb for the layout `name`, also for the seven codes the
+/// Windows tables answer to (to compare them).
+#[must_use]
+pub fn xkb_keymap(name: &str) -> Option<&'static Keymap> {
+    xkb::LAYOUTS
+        .iter()
+        .position(|l| l.name == name)
+        .and_then(|i| XKB_KEYMAPS.get(i))
+}
+
+/// The single-character upper case of `c`, or `c`.
+fn upper(c: char) -> char {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
     }
 }
 
@@ -342,6 +463,26 @@ static FR: Keymap = Keymap::build(Country::Fr, true, '.', fr::ROWS);
 static ES: Keymap = Keymap::build(Country::Es, true, '.', es::ROWS);
 static IT: Keymap = Keymap::build(Country::It, true, '.', it::ROWS);
 static PT: Keymap = Keymap::build(Country::Pt, true, '.', pt::ROWS);
+
+const _: () = assert!(xkb::LAYOUTS.len() + 7 < u16::MAX as usize);
+
+/// The keymaps of the generated xkb layouts, in the order of `xkb::LAYOUTS`.
+static XKB_KEYMAPS: [Keymap; xkb::LAYOUTS.len()] = {
+    const EMPTY: Keymap = Keymap {
+        country: Country::Us,
+        has_altgr: false,
+        kp_decimal: '.',
+        caps: CapsRule::Windows,
+        table: [[Sym::None; 4]; TABLE_SIZE],
+    };
+    let mut maps = [EMPTY; xkb::LAYOUTS.len()];
+    let mut i = 0;
+    while i < maps.len() {
+        maps[i] = Keymap::from_xkb(i, &xkb::LAYOUTS[i]);
+        i += 1;
+    }
+    maps
+};
 
 #[cfg(test)]
 mod tests {

@@ -145,7 +145,10 @@ fn find(map: &Keymap, sym: Sym, opts: TypingOptions) -> Option<(u16, Level)> {
                 } else {
                     level
                 };
-                return Some((code, level));
+                // Under Caps Lock an xkb keymap may upper-case what this key types.
+                if map.resolve(code, level.shift(), level.altgr(), opts.caps_lock) == sym {
+                    return Some((code, level));
+                }
             }
         }
     }

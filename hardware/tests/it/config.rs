@@ -185,3 +185,20 @@ fn start_refuses_bad_config_and_needs_a_runtime() {
         Err(tillpass_hardware::StartError::NoRuntime)
     ));
 }
+
+#[test]
+fn a_keyboard_scanner_takes_any_xkb_layout_name() {
+    for (code, expected) in [("cz", "cz"), ("us(dvorak)", "us(dvorak)"), ("gb", "uk")] {
+        let scanners = parse(&format!(
+            r#"[[scanner]]
+name = "x"
+device = {{ kind = "keyboard", path = "/dev/input/event3", keymap = "{code}" }}"#
+        ))
+        .unwrap();
+        let DeviceConfig::Keyboard(kbd) = &scanners[0].device else {
+            panic!("not a keyboard")
+        };
+        assert_eq!(kbd.keymap.code(), expected);
+        assert_eq!(kbd.keymap, Country::from_code(code).unwrap());
+    }
+}

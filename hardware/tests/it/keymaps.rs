@@ -124,3 +124,93 @@ fn the_italian_keymap_needs_alt_codes_for_backtick_and_tilde() {
         );
     }
 }
+
+#[test]
+fn a_scanner_set_to_any_xkb_layout_is_read_back() {
+    let xkb: Vec<Country> = Country::xkb().collect();
+    assert!(xkb.len() >= 40, "{} xkb layouts", xkb.len());
+    let text = "TP0028305981288919324128]Q1\\000026";
+    let mut read = 0;
+    for country in xkb {
+        for caps in [false, true] {
+            // A scanner set to a Cyrillic or Greek layout types Latin letters with Alt
+            // codes, as scanners do; every other layout types them directly.
+            let opts = TypingOptions {
+                caps_lock: caps,
+                alt_fallback: true,
+            };
+            let Ok(strokes) = typing::strokes(country.keymap(), text, opts) else {
+                continue;
+            };
+            let events = typing::key_events(&strokes, Timestamp::ZERO, Duration::from_millis(2));
+            assert_eq!(
+                decode(country, caps, &events),
+                (text.to_owned(), vec![]),
+                "{country} caps {caps}"
+            );
+            read += 1;
+        }
+    }
+    assert!(read >= 80, "{read}");
+}
+
+#[test]
+fn xkb_layouts_type_what_xkeyboard_config_says() {
+    use tillpass_hardware::keycode::{KEY_0, KEY_2, KEY_P, KEY_Q, KEY_T};
+    use tillpass_hardware::keymap::Sym;
+    let cz = Country::from_code("cz").unwrap();
+    assert_eq!(cz.code(), "cz");
+    let map = cz.keymap();
+    assert_eq!(map.resolve(KEY_2, false, false, false), Sym::Char('ě'));
+    // Caps Lock upper-cases the Czech digit row, and the digits stay on Shift.
+    assert_eq!(map.resolve(KEY_2, false, false, true), Sym::Char('Ě'));
+    assert_eq!(map.resolve(KEY_2, true, false, false), Sym::Char('2'));
+    assert_eq!(map.resolve(KEY_0, false, false, false), Sym::Char('é'));
+    let ru = Country::from_code("ru").unwrap().keymap();
+    assert_eq!(ru.resolve(KEY_T, true, false, false), Sym::Char('Е'));
+    assert_eq!(ru.resolve(KEY_Q, false, false, true), Sym::Char('Й'));
+    let dvorak = Country::from_code("us(dvorak)").unwrap().keymap();
+    assert_eq!(dvorak.resolve(KEY_P, false, false, false), Sym::Char('l'));
+    // Programmer Dvorak's digit keys are of an alphabetic type: Caps Lock shifts them.
+    let dvp = Country::from_code("us(dvp)").unwrap().keymap();
+    assert_eq!(dvp.resolve(KEY_2, false, false, false), Sym::Char('['));
+    assert_eq!(dvp.resolve(KEY_2, false, false, true), Sym::Char('7'));
+    assert_eq!(
+        Country::from_code("de(nodeadkeys)")
+            .unwrap()
+            .keymap()
+            .keypad_decimal(),
+        ','
+    );
+    // The Windows tables keep their codes.
+    assert_eq!(Country::from_code("fr"), Some(Country::Fr));
+    assert_eq!(Country::from_code("gb"), Some(Country::Uk));
+    assert_eq!(Country::from_code("xx"), None);
+}
+
+#[test]
+fn the_windows_tables_agree_with_xkb_on_letters_and_digits() {
+    use tillpass_hardware::keycode::{KEY_0, KEY_1, KEY_A, KEY_M, KEY_Q, KEY_Z};
+    use tillpass_hardware::keymap::Level;
+    let keys: Vec<u16> = (KEY_1..=KEY_0)
+        .chain(KEY_Q..=tillpass_hardware::keycode::KEY_P)
+        .chain(KEY_A..=tillpass_hardware::keycode::KEY_L)
+        .chain(KEY_Z..=KEY_M)
+        .collect();
+    for (country, name) in Country::ALL
+        .iter()
+        .zip(["us", "gb", "de", "fr", "es", "it", "pt"])
+    {
+        let windows = country.keymap();
+        let generated = tillpass_hardware::keymap::xkb_keymap(name).unwrap();
+        for &code in &keys {
+            for level in [Level::Base, Level::Shift] {
+                assert_eq!(
+                    windows.sym(code, level),
+                    generated.sym(code, level),
+                    "{country} key {code} {level:?}"
+                );
+            }
+        }
+    }
+}

@@ -17,7 +17,8 @@ pub enum Malformed {
     /// The text does not start with the token prefix.
     #[error("missing token prefix")]
     MissingPrefix,
-    /// A character after the prefix is not a digit (nor an AZERTY-shifted digit).
+    /// A character after the prefix is not a digit key as the keyboard layout types it
+    /// (under the reading that got furthest).
     #[error("character {position} after the prefix is not a digit")]
     InvalidCharacter {
         /// Its position among the characters after the prefix, from 0.
@@ -57,6 +58,11 @@ pub enum Malformed {
     /// A balance in an ISO 4217 numeric code that is not a retail currency.
     #[error("unknown currency number {0}")]
     UnknownCurrency(u16),
+    /// The text reads as more than one token under different keyboard layouts and the
+    /// signature cannot single one out: more readings than are checked, or two whose
+    /// signatures verify.
+    #[error("the text reads as more than one token")]
+    AmbiguousReading,
 }
 
 impl Malformed {
@@ -75,6 +81,7 @@ impl Malformed {
             Malformed::SubjectLength(_) => "subject_length",
             Malformed::UnknownClaims(_) => "unknown_claims",
             Malformed::UnknownCurrency(_) => "unknown_currency",
+            Malformed::AmbiguousReading => "ambiguous_reading",
         }
     }
 }

@@ -133,12 +133,12 @@ pub fn issue(body: &TokenBody, key: &SigningKey) -> SignedToken {
     }
 }
 
-/// Decodes a scanned text (tolerantly, see [`text`](super::text)) into a token, checking
-/// its shape and layout but not its signature.
+/// Decodes a scanned text into its most likely token reading (tolerantly: framing,
+/// keyboard layouts and Caps Lock, see `reading`), checking its shape and layout but not
+/// its signature. [`verify`](super::verify) reads the text the same way but lets the
+/// signature decide between readings.
 pub fn decode(text: &str) -> Result<SignedToken, Malformed> {
-    let mut buf = [0u8; MAX_TOKEN_LEN];
-    let len = text::decode(text, &mut buf)?;
-    SignedToken::from_bytes(buf.get(..len).unwrap_or(&[]))
+    super::candidates::most_likely(text)
 }
 
 #[cfg(test)]

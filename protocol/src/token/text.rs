@@ -1,5 +1,4 @@
-//! The QR text form of a token: the prefix `TP` then decimal digits, and its tolerant
-//! decoder.
+//! The canonical QR text form of a token: the prefix `TP` then decimal digits.
 //!
 //! Bytes are cut into groups of 7 from the front; each group, read as a big-endian integer,
 //! is written as exactly 17 decimal digits (leading zeros kept). A shorter last group of `n`
@@ -8,10 +7,9 @@
 //! exactly one text form.
 //!
 //! `T` and `P` sit on the same key in QWERTY, QWERTZ and AZERTY and are in the QR
-//! alphanumeric set; digits are QR numeric mode. The decoder tolerates what scanners and
-//! keyboard layouts do to that text: surrounding whitespace and CR/LF, an AIM symbology
-//! identifier (`]Q1`, or `]` + letter + digit), a lower-case prefix, and the AZERTY
-//! unshifted digit row `&é"'(-è_çà` in place of `1234567890`.
+//! alphanumeric set; digits are QR numeric mode. What scanners and keyboard layouts do to
+//! this text (framing, AIM identifiers, other layouts, Caps Lock, doubled reads) is undone
+//! by [`reading`](super::reading) before the digits come here.
 
 use std::fmt::Write;
 
@@ -26,9 +24,10 @@ const GROUP_BYTES: usize = 7;
 const GROUP_DIGITS: usize = 17;
 /// The most digits a token text can have.
 pub const MAX_DIGITS: usize = text_digits(MAX_TOKEN_LEN);
-/// Input longer than this many bytes is refused before any other work (whitespace and
-/// two-byte AZERTY characters included).
-pub const MAX_SCAN_BYTES: usize = 1024;
+/// Input longer than this many bytes is refused before any other work: room for a doubled
+/// read of the longest token typed in three-byte characters (full-width digits), with its
+/// framing.
+pub const MAX_SCAN_BYTES: usize = 4096;
 
 /// The digits that encode a group of `bytes` bytes (0 to 7): the fewest decimal digits
 /// that can hold 256^bytes - 1.
@@ -70,26 +69,17 @@ pub fn encode(bytes: &[u8]) -> String {
     text
 }
 
-/// Decodes a scanned text into `out`, returning the number of bytes written.
-pub(crate) fn decode(text: &str, out: &mut [u8; MAX_TOKEN_LEN]) -> Result<usize, Malformed> {
-    if text.len() > MAX_SCAN_BYTES {
+/// Writes the bytes that `digits` (each 0 to 9, the whole text after the prefix) encode
+/// into `out`, returning their number. Refuses digit counts that no byte length produces
+/// and groups whose value does not fit their bytes, so each token has exactly one text.
+pub(crate) fn bytes_from_digits(
+    digits: &[u8],
+    out: &mut [u8; MAX_TOKEN_LEN],
+) -> Result<usize, Malformed> {
+    if digits.len() > MAX_DIGITS {
         return Err(Malformed::TooLong);
     }
-    let text = strip_aim_identifier(text.trim());
-    let rest = match text.get(..PREFIX.len()) {
-        Some(p) if p.eq_ignore_ascii_case(PREFIX) => text.get(PREFIX.len()..).unwrap_or(""),
-        _ => return Err(Malformed::MissingPrefix),
-    };
-
-    let mut digits = [0u8; MAX_DIGITS];
-    let mut count = 0;
-    for (position, c) in rest.chars().enumerate() {
-        let digit = digit_value(c).ok_or(Malformed::InvalidCharacter { position })?;
-        *digits.get_mut(count).ok_or(Malformed::TooLong)? = digit;
-        count += 1;
-    }
-    let digits = digits.get(..count).unwrap_or(&[]);
-
+    let count = digits.len();
     let last_bytes =
         group_bytes(count % GROUP_DIGITS).ok_or(Malformed::DigitCount { digits: count })?;
     let mut written = 0;
@@ -114,47 +104,24 @@ pub(crate) fn decode(text: &str, out: &mut [u8; MAX_TOKEN_LEN]) -> Result<usize,
     Ok(written)
 }
 
-/// Removes a leading AIM symbology identifier: `]`, a letter, then a digit (or an AZERTY
-/// unshifted digit).
-fn strip_aim_identifier(text: &str) -> &str {
-    let mut chars = text.chars();
-    match (chars.next(), chars.next(), chars.next()) {
-        (Some(']'), Some(letter), Some(modifier))
-            if letter.is_ascii_alphabetic() && digit_value(modifier).is_some() =>
-        {
-            chars.as_str()
-        }
-        _ => text,
-    }
-}
-
-/// The value of a digit, or of the AZERTY character on the digit's key without Shift
-/// (upper-case accented letters too, as Caps Lock sends them on some systems).
-fn digit_value(c: char) -> Option<u8> {
-    let d = match c {
-        '0'..='9' => return c.to_digit(10).and_then(|d| u8::try_from(d).ok()),
-        '&' => 1,
-        'é' | 'É' => 2,
-        '"' => 3,
-        '\'' => 4,
-        '(' => 5,
-        '-' => 6,
-        'è' | 'È' => 7,
-        '_' => 8,
-        'ç' | 'Ç' => 9,
-        'à' | 'À' => 0,
-        _ => return None,
-    };
-    Some(d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Decodes a canonical text: the prefix, then ASCII digits.
     fn decoded(text: &str) -> Result<Vec<u8>, Malformed> {
+        let rest = text.strip_prefix(PREFIX).ok_or(Malformed::MissingPrefix)?;
+        let digits: Vec<u8> = rest
+            .bytes()
+            .enumerate()
+            .map(|(position, b)| {
+                b.is_ascii_digit()
+                    .then(|| b - b'0')
+                    .ok_or(Malformed::InvalidCharacter { position })
+            })
+            .collect::<Result<_, _>>()?;
         let mut out = [0u8; MAX_TOKEN_LEN];
-        let n = decode(text, &mut out)?;
+        let n = bytes_from_digits(&digits, &mut out)?;
         Ok(out[..n].to_vec())
     }
 
@@ -209,48 +176,5 @@ mod tests {
             assert_eq!(decoded(&text).is_ok(), valid, "{digits} digits");
         }
         assert_eq!(decoded("TP0000"), Err(Malformed::DigitCount { digits: 4 }));
-    }
-
-    #[test]
-    fn scanner_and_layout_noise_is_tolerated() {
-        let clean = decoded("TP72057594037927935").unwrap();
-        for noisy in [
-            "  TP72057594037927935\r\n",
-            "]Q1TP72057594037927935",
-            "]Q&TP72057594037927935",
-            "tp72057594037927935",
-            "Tp72057594037927935\n",
-        ] {
-            assert_eq!(decoded(noisy).as_ref(), Ok(&clean), "{noisy:?}");
-        }
-        let azerty: String = "TP72057594037927935"
-            .chars()
-            .map(|c| match c.to_digit(10) {
-                Some(d) => "à&é\"'(-è_ç".chars().nth(d as usize).unwrap(),
-                None => c,
-            })
-            .collect();
-        assert_eq!(azerty, "TPèéà(è(ç'à\"èçéèç\"(");
-        assert_eq!(decoded(&azerty).as_ref(), Ok(&clean));
-    }
-
-    #[test]
-    fn anything_else_is_refused_with_a_reason() {
-        assert_eq!(decoded(""), Err(Malformed::MissingPrefix));
-        assert_eq!(decoded("T"), Err(Malformed::MissingPrefix));
-        assert_eq!(decoded("XP000"), Err(Malformed::MissingPrefix));
-        assert_eq!(decoded("éP000"), Err(Malformed::MissingPrefix));
-        assert_eq!(
-            decoded("TP00 0"),
-            Err(Malformed::InvalidCharacter { position: 2 })
-        );
-        assert_eq!(
-            decoded("TP000A"),
-            Err(Malformed::InvalidCharacter { position: 3 })
-        );
-        let long = format!("TP{}", "0".repeat(MAX_DIGITS + 1));
-        assert_eq!(decoded(&long), Err(Malformed::TooLong));
-        let huge = format!("TP{}", " ".repeat(MAX_SCAN_BYTES));
-        assert_eq!(decoded(&huge), Err(Malformed::TooLong));
     }
 }

@@ -7,9 +7,10 @@
 //! id, subject revoked-before). Replay and customer lookup are the agent's.
 
 use super::body::{Balance, Subject, TokenBody, TokenId, TokenKind};
+use super::candidates::decide;
 use super::refusal::Refusal;
 use super::revocation::{Revocations, revoked_by};
-use super::signed::{MAX_MESSAGE_LEN, SignedToken, decode};
+use super::signed::{MAX_MESSAGE_LEN, SignedToken};
 use crate::trust::{KeyId, KeyLookupError, KeyPurpose, TrustStore};
 
 /// What a till accepts, beyond a valid signature.
@@ -119,6 +120,11 @@ impl From<KeyLookupError> for Refusal {
 }
 
 /// Decodes and verifies a scanned text. `now` is unix seconds.
+///
+/// Every reading of the text (keyboard layouts, Caps Lock, framing) that parses as a token
+/// is verified, at most [`MAX_READINGS`](super::MAX_READINGS); the one whose signature
+/// verifies is the token. Two such readings are refused (`ambiguous_reading`). When none
+/// verifies, the refusal is that of the reading that got furthest.
 pub fn verify(
     text: &str,
     trust: &TrustStore,
@@ -126,8 +132,9 @@ pub fn verify(
     revocations: &impl Revocations,
     now: u64,
 ) -> Result<VerifiedToken, Refusal> {
-    let token = decode(text)?;
-    verify_token(&token, trust, policy, revocations, now)
+    decide(text, |token| {
+        verify_token(token, trust, policy, revocations, now)
+    })
 }
 
 /// Verifies an already decoded token. `now` is unix seconds.
@@ -175,7 +182,7 @@ pub fn verify_token(
 mod tests {
     use super::*;
     use crate::token::refusal::RevokedBy;
-    use crate::token::{NoRevocations, RevocationDelta, RevocationList, issue};
+    use crate::token::{NoRevocations, RevocationDelta, RevocationList, decode, issue};
     use crate::trust::TrustedKey;
     use ed25519_dalek::SigningKey;
 

@@ -8,6 +8,7 @@ use tillpass_protocol::token::{
 };
 
 use crate::util::{self, T0};
+use crate::vector_edges::{self as edges, Corpus, IDENTITY, IDENTITY_NON_CANONICAL};
 
 const DAY: u32 = 86_400;
 /// The default `now` of the vectors: ten minutes after T0.
@@ -92,6 +93,7 @@ pub fn vectors() -> Vec<Vector> {
     let t0 = u64::from(T0);
     let good = token::issue(&pass(), &util::key("token-2026"));
     let good_text = good.to_text();
+    let corpus = Corpus::load();
     let good_bytes = good.as_bytes().to_vec();
     let flip = |at: usize| {
         let mut b = good_bytes.clone();
@@ -435,6 +437,278 @@ pub fn vectors() -> Vec<Vector> {
             ),
             "malformed",
             Some("unknown_claims"),
+        ),
+        // Strict signature checks: texts a permissive Ed25519 verifier accepts.
+        refused(
+            derived(
+                "strict_small_order_r",
+                "customer_pass_full re-signed with R = the identity point (small order) and S = k·a: the cofactorless equation holds; verify_strict refuses small-order R.",
+                edges::identity_r(&good_bytes, &util::key("token-2026"), IDENTITY),
+            ),
+            "bad_signature",
+            None,
+        ),
+        refused(
+            derived(
+                "strict_s_plus_ell",
+                "customer_pass_full with S replaced by S + ℓ (not reduced): refused, S must be below ℓ.",
+                edges::s_plus_ell(&good_bytes),
+            ),
+            "bad_signature",
+            None,
+        ),
+        refused(
+            derived(
+                "strict_non_canonical_r",
+                "customer_pass_full re-signed with R = the identity encoded non-canonically (y = p + 1) and S = k·a over those R bytes.",
+                edges::identity_r(
+                    &good_bytes,
+                    &util::key("token-2026"),
+                    IDENTITY_NON_CANONICAL,
+                ),
+            ),
+            "bad_signature",
+            None,
+        ),
+        refused(
+            derived(
+                "strict_small_order_key",
+                "customer_pass_full's body naming the kid of the small-order key (the identity point), R = identity, S = 0: valid for any message under that key. No trust list may hold it, so it is unknown; a verifier that trusted it must still refuse it.",
+                edges::small_order_key(&good_bytes),
+            ),
+            "unknown_key",
+            None,
+        ),
+        // Keyboard layouts: customer_pass_full typed by a US-configured scanner on hosts
+        // with other layouts (from tests/vectors/layouts.json).
+        derived(
+            "layout_belgian_caps_lock",
+            "Belgian AZERTY with Caps Lock: § for 6, ! for 8, accented letters upper-cased.",
+            corpus.typed("be", true, &good_text),
+        ),
+        derived(
+            "layout_czech",
+            "Czech QWERTZ: +ěščřžýáíé for 1234567890 (é is 0 here, 2 on AZERTY).",
+            corpus.typed("cz", false, &good_text),
+        ),
+        derived(
+            "layout_czech_caps_lock",
+            "Czech with Caps Lock: +ĚŠČŘŽÝÁÍÉ, and the prefix in lower case.",
+            corpus.typed("cz", true, &good_text),
+        ),
+        derived(
+            "layout_slovak",
+            "Slovak QWERTZ: +ľščťžýáíé.",
+            corpus.typed("sk", false, &good_text),
+        ),
+        derived(
+            "layout_hungarian",
+            "Hungarian: the key that types 0 on a US host types ö.",
+            corpus.typed("hu", false, &good_text),
+        ),
+        derived(
+            "layout_lithuanian_caps_lock",
+            "Lithuanian with Caps Lock: ĄČĘĖĮŠŲŪ„“ for 1234567890.",
+            corpus.typed("lt", true, &good_text),
+        ),
+        derived(
+            "layout_russian",
+            "Russian: the prefix keys type ЕЗ.",
+            corpus.typed("ru", false, &good_text),
+        ),
+        derived(
+            "layout_greek_caps_lock",
+            "Greek with Caps Lock: the prefix keys type τπ.",
+            corpus.typed("gr", true, &good_text),
+        ),
+        derived(
+            "layout_turkish_f",
+            "Turkish F: the prefix keys type OP.",
+            corpus.typed("tr(f)", false, &good_text),
+        ),
+        derived(
+            "layout_dvorak",
+            "US Dvorak: the prefix keys type YL.",
+            corpus.typed("us(dvorak)", false, &good_text),
+        ),
+        derived(
+            "layout_programmer_dvorak",
+            "Programmer Dvorak: the digit keys type &[{}(=*)+] unshifted.",
+            corpus.typed("us(dvp)", false, &good_text),
+        ),
+        derived(
+            "layout_programmer_dvorak_caps_lock",
+            "Programmer Dvorak with Caps Lock: the digit keys type the shifted digits 7531902468 (and & for 1).",
+            corpus.typed("us(dvp)", true, &good_text),
+        ),
+        derived(
+            "layout_colemak",
+            "Colemak: the prefix keys type G: (Shift+P is a colon).",
+            corpus.typed("us(colemak)", false, &good_text),
+        ),
+        derived(
+            "layout_bepo",
+            "French BÉPO: the prefix keys type ÈJ, the digit keys \"«»()@+-/*.",
+            corpus.typed("fr(bepo)", false, &good_text),
+        ),
+        derived(
+            "layout_azerty_scanner_on_us_host",
+            "A scanner set to AZERTY types digits with Shift: on a US host they arrive as )!@#$%^&*(.",
+            format!(
+                "TP{}",
+                good_text[2..]
+                    .chars()
+                    .map(|c| [')', '!', '@', '#', '$', '%', '^', '&', '*', '(']
+                        [c.to_digit(10).unwrap() as usize])
+                    .collect::<String>()
+            ),
+        ),
+        derived(
+            "full_width",
+            "Full-width forms from an East Asian input method: ＴＰ０１….",
+            good_text
+                .chars()
+                .map(|c| char::from_u32(u32::from(c) + 0xfee0).unwrap())
+                .collect(),
+        ),
+        refused(
+            derived(
+                "layout_czech_digit_changed",
+                "layout_czech with one signature digit changed (ř for 5 became ž for 6).",
+                {
+                    let cz = corpus.typed("cz", false, &good_text);
+                    let at = cz.char_indices().rev().find(|(_, c)| *c == 'ř').unwrap().0;
+                    format!("{}ž{}", &cz[..at], &cz[at + 'ř'.len_utf8()..])
+                },
+            ),
+            "bad_signature",
+            None,
+        ),
+        refused(
+            derived(
+                "layout_azerty_truncated",
+                "azerty_digits without its last character.",
+                {
+                    let mut t = azerty(&good_text);
+                    t.pop();
+                    t
+                },
+            ),
+            "malformed",
+            Some("digit_count"),
+        ),
+        refused(
+            derived(
+                "layouts_mixed",
+                "azerty_digits with its 11th digit typed on Czech (ě): no one layout types it; the furthest reading (AZERTY) stops there.",
+                {
+                    let t: Vec<char> = azerty(&good_text).chars().collect();
+                    t.iter()
+                        .enumerate()
+                        .map(|(i, &c)| if i == 12 { 'ě' } else { c })
+                        .collect()
+                },
+            ),
+            "malformed",
+            Some("invalid_character"),
+        ),
+        // Scanner framing.
+        derived(
+            "framing_stx_etx",
+            "customer_pass_full between STX (0x02) and ETX (0x03).",
+            format!("\u{2}{good_text}\u{3}"),
+        ),
+        derived(
+            "framing_nul_before",
+            "customer_pass_full after a NUL.",
+            format!("\u{0}{good_text}"),
+        ),
+        derived(
+            "framing_nul_after",
+            "customer_pass_full before a NUL.",
+            format!("{good_text}\u{0}"),
+        ),
+        derived(
+            "framing_bom",
+            "customer_pass_full after a byte-order mark (U+FEFF).",
+            format!("\u{feff}{good_text}"),
+        ),
+        derived(
+            "framing_whitespace_and_controls",
+            "customer_pass_full between Tab, no-break space, GS (0x1d) and EOT (0x04): every Unicode whitespace and control character at either end is framing.",
+            format!("\t\u{a0}\u{1d}{good_text}\u{4}\r\n"),
+        ),
+        derived(
+            "aim_german",
+            "The AIM identifier ]Q1 typed on German: +Q1.",
+            format!("{}{}", corpus.typed("de", false, "]Q1"), good_text),
+        ),
+        derived(
+            "aim_azerty",
+            "The AIM identifier ]Q1 and the text typed on French AZERTY: $A& then the AZERTY digits.",
+            corpus.typed("fr", false, &format!("]Q1{good_text}")),
+        ),
+        derived(
+            "aim_eci",
+            "The AIM identifier ]Q2 (ECI) then the ECI escape \\000026 (UTF-8) before the text.",
+            format!("]Q2\\000026{good_text}"),
+        ),
+        derived(
+            "doubled_read",
+            "customer_pass_full read twice into one text: the first token is taken.",
+            format!("{good_text}{good_text}"),
+        ),
+        derived(
+            "doubled_read_lines",
+            "customer_pass_full read twice, each read ending in CR LF.",
+            format!("{good_text}\r\n{good_text}\r\n"),
+        ),
+        // Which refusal wins.
+        refused(
+            derived(
+                "prefix_only",
+                "TP with no digits: zero digits encode zero bytes, which end before the body.",
+                "TP".to_owned(),
+            ),
+            "malformed",
+            Some("truncated"),
+        ),
+        refused(
+            derived(
+                "invalid_character_before_digit_count",
+                "customer_pass_full without its last digit, then X: characters are checked before the digit count.",
+                format!("{}X", &good_text[..good_text.len() - 1]),
+            ),
+            "malformed",
+            Some("invalid_character"),
+        ),
+        refused(
+            at(
+                issued(
+                    "expired_and_revoked",
+                    "revoked_token_id's token after its expiry: time is checked before revocation.",
+                    TokenBody {
+                        token_id: TokenId(*b"REVOKED!"),
+                        ..pass()
+                    },
+                    "token-2026",
+                ),
+                t0 + 86_400 + skew + 1,
+            ),
+            "expired",
+            None,
+        ),
+        refused(
+            derived(
+                "balance_without_minor_unit",
+                "A balance in gold (XAU, ISO 4217 959, no minor unit), validly signed.",
+                resigned(&pass(), "token-2026", |b| {
+                    let n = b.len();
+                    b[n - 2..].copy_from_slice(&959u16.to_be_bytes());
+                }),
+            ),
+            "malformed",
+            Some("unknown_currency"),
         ),
     ]
 }

@@ -20,6 +20,9 @@ use crate::vector_cases::vectors;
 pub const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/tokens.json");
 const DAY: u32 = 86_400;
 
+/// The name of the small-order key (the identity point) in the vectors.
+const SMALL_ORDER_KEY: &str = "small-order";
+
 struct VectorKey {
     name: &'static str,
     purpose: Option<KeyPurpose>,
@@ -63,6 +66,8 @@ fn vector_keys() -> Vec<VectorKey> {
         ),
         // Not in the trust store.
         key("token-unlisted", None, 0, 0),
+        // The identity point: small order, refused by every trust list; it has no seed.
+        key(SMALL_ORDER_KEY, None, 0, 0),
     ]
 }
 
@@ -105,13 +110,20 @@ fn generate() -> Value {
     let keys: Vec<Value> = vector_keys()
         .iter()
         .map(|k| {
-            let signing = util::key(k.name);
-            let public = signing.verifying_key();
+            let (seed, public) = if k.name == SMALL_ORDER_KEY {
+                (None, crate::vector_edges::IDENTITY)
+            } else {
+                let signing = util::key(k.name);
+                (
+                    Some(hex_of(signing.as_bytes())),
+                    signing.verifying_key().to_bytes(),
+                )
+            };
             json!({
                 "name": k.name,
-                "seed": hex_of(signing.as_bytes()),
-                "public_key": hex_of(public.as_bytes()),
-                "kid": KeyId::of(&public).to_string(),
+                "seed": seed,
+                "public_key": hex_of(&public),
+                "kid": KeyId::of_public_key(&public).to_string(),
                 "trusted": k.purpose.map(|p| json!({
                     "purpose": p.code(),
                     "not_before": k.not_before,
