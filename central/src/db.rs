@@ -4,11 +4,25 @@
 //! The connection sits behind a mutex. Async code reaches it through [`Db::call`], which
 //! runs the closure on Tokio's blocking pool, so no request thread ever blocks on SQLite
 //! or on the lock. The CLI uses [`Db::with`] directly.
+//!
+//! **Contention.** The server and the CLI may write at once. Every transaction begins
+//! `IMMEDIATE` (it takes the write lock at `BEGIN`, where SQLite's busy timeout of
+//! [`BUSY_TIMEOUT`] applies, instead of failing when a read upgrades to a write), and a
+//! unit of work that still meets a busy database is run again, at most [`BUSY_ATTEMPTS`]
+//! times with a growing pause. Only then does the caller see [`Error::is_busy`] — which
+//! HTTP answers as `503` with `Retry-After`, never `500`.
+//!
+//! **File modes.** The database file, its `-wal` and `-shm` are `0600` and a folder made
+//! for it `0700`, whatever the umask: SQLite gives the side files the main file's mode, so
+//! the main file is made `0600` before SQLite opens it.
 
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{Error, Result};
 use crate::migrations::MIGRATIONS;
@@ -25,40 +39,114 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// How long one SQLite call waits for another connection's write lock.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many times a unit of work is tried while the database stays busy.
+pub const BUSY_ATTEMPTS: u32 = 4;
+
+/// The pause before the second attempt; it doubles for each further one.
+const BUSY_PAUSE: Duration = Duration::from_millis(50);
+
+/// The files of a database: the main file, its write-ahead log and its shared memory.
+pub fn files(path: &Path) -> [std::path::PathBuf; 3] {
+    let side = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    [path.to_path_buf(), side("-wal"), side("-shm")]
+}
+
 impl Db {
-    /// Opens (creating if needed) and migrates the database at `path`.
+    /// Opens (creating if needed, with its folder) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Db> {
+        prepare_files(path)?;
         let mut conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_transaction_behavior(TransactionBehavior::Immediate);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
+        secure_files(path)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
         })
     }
 
-    /// Runs `f` with the connection, on the calling thread.
-    pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+    /// Runs `f` with the connection, on the calling thread; again (a bounded number of
+    /// times) while the database is busy.
+    pub fn with<T>(&self, mut f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
         let mut conn = self
             .conn
             .lock()
             .map_err(|_| Error::internal("database lock poisoned"))?;
-        f(&mut conn)
+        let mut pause = BUSY_PAUSE;
+        let mut attempt = 1;
+        loop {
+            match f(&mut conn) {
+                Err(e) if e.is_busy() && attempt < BUSY_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "database busy; trying again");
+                    std::thread::sleep(pause);
+                    pause = pause.saturating_mul(2);
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` with the connection on the blocking pool, as [`Db::with`] does.
     pub async fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        F: FnMut(&mut Connection) -> Result<T> + Send + 'static,
     {
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.with(f))
             .await
             .map_err(|e| Error::internal(format!("database task failed: {e}")))?
     }
+}
+
+/// Makes the folder (0700) and the main file (0600) before SQLite does, so neither nor the
+/// side files SQLite makes with the main file's mode follow the umask.
+fn prepare_files(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.exists()
+    {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+    }
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    secure_files(path)
+}
+
+/// Sets the database's files that exist to 0600 (an older install may have made them
+/// with the umask's mode).
+fn secure_files(path: &Path) -> Result<()> {
+    for file in files(path) {
+        match fs::metadata(&file) {
+            Ok(meta) if meta.permissions().mode() & 0o777 != 0o600 => {
+                fs::set_permissions(&file, fs::Permissions::from_mode(0o600))
+                    .map_err(|e| Error::io(format!("securing {}", file.display()), e))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("reading {}", file.display()), e)),
+        }
+    }
+    Ok(())
 }
 
 /// Applies the migrations not yet applied, each in its own transaction.

@@ -1,0 +1,274 @@
+//! The listener: accepts connections up to [`Limits::max_connections`], speaks HTTP/1.1 on
+//! each — over TLS when given a [`TlsAcceptor`] — with hyper's header-read timeout and an
+//! idle timeout of our own, and drains on shutdown.
+//!
+//! Why not `axum::serve`: it sets no header-read timeout (hyper needs a timer for one), no
+//! idle timeout and no connection limit, so a client could hold sockets open forever.
+//!
+//! - A connection beyond the limit waits in the kernel's listen backlog; an accept error
+//!   (out of file descriptors) pauses the loop instead of spinning it.
+//! - A connection that does not complete its request head within
+//!   [`Limits::header_timeout`] — a fresh one, a kept-alive one between requests, a
+//!   slow-header client — is closed; so is a TLS handshake that takes as long.
+//! - A connection that moves no byte either way for [`Limits::idle_timeout`] is closed.
+//! - A request head is at most [`MAX_HEAD_BYTES`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+
+use super::limits::{Limits, MAX_HEAD_BYTES};
+
+/// How long shutdown waits for requests in progress before it gives up on them.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// File descriptors kept for everything but connections (the database, keys, logs).
+const RESERVED_FILES: usize = 64;
+
+/// Serves `router` on `listener` until `shutdown` completes, then drains.
+pub(crate) async fn run(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let max = connection_budget(limits.max_connections);
+    let connections = Arc::new(Semaphore::new(max));
+    let (stop, stopping) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let (stream, _) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let (router, tls, stopping) = (router.clone(), tls.clone(), stopping.clone());
+        tokio::spawn(async move {
+            connection(stream, router, limits, tls, stopping).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN_TIMEOUT, connections.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown: connections still open after the drain timeout");
+    }
+    Ok(())
+}
+
+/// `wanted`, lowered to what the process's open-file limit leaves for connections.
+fn connection_budget(wanted: usize) -> usize {
+    let Some(files) = open_file_limit() else {
+        return wanted.max(1);
+    };
+    let budget = files.saturating_sub(RESERVED_FILES).max(1);
+    if budget < wanted {
+        tracing::warn!(
+            wanted,
+            open_files = files,
+            serving = budget,
+            "the open-file limit (LimitNOFILE, ulimit -n) allows fewer connections"
+        );
+    }
+    wanted.min(budget).max(1)
+}
+
+/// The soft limit on open files, from `/proc/self/limits` (Linux).
+fn open_file_limit() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+async fn connection(
+    stream: TcpStream,
+    router: Router,
+    limits: Limits,
+    tls: Option<TlsAcceptor>,
+    stopping: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let activity = Arc::new(Activity::new());
+    let stream = Watched {
+        inner: stream,
+        activity: activity.clone(),
+    };
+    match tls {
+        None => http(TokioIo::new(stream), router, limits, activity, stopping).await,
+        Some(acceptor) => {
+            match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    http(TokioIo::new(stream), router, limits, activity, stopping).await;
+                }
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn http<I>(
+    io: I,
+    router: Router,
+    limits: Limits,
+    activity: Arc<Activity>,
+    mut stopping: watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
+    let conn = builder.serve_connection(io, TowerToHyperService::new(router));
+    tokio::pin!(conn);
+    let mut draining = *stopping.borrow();
+    if draining {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        let idle_at = activity.last() + limits.idle_timeout;
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended");
+                }
+                return;
+            }
+            () = tokio::time::sleep_until(idle_at) => {
+                if activity.last() + limits.idle_timeout <= Instant::now() {
+                    tracing::debug!("connection idle: closed");
+                    return;
+                }
+            }
+            changed = stopping.changed(), if !draining => {
+                draining = true;
+                if changed.is_ok() {
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+/// When a connection last moved a byte.
+#[derive(Debug)]
+struct Activity {
+    start: Instant,
+    millis: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            millis: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let millis = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.millis.store(millis, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.start + Duration::from_millis(self.millis.load(Ordering::Relaxed))
+    }
+}
+
+/// A stream that records its activity.
+#[derive(Debug)]
+struct Watched<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.touch();
+        }
+        poll
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        poll
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        poll
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
