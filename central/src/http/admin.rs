@@ -86,10 +86,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/vouchers", post(issue_voucher))
         .route("/admin/v1/enrolment-codes", post(create_code))
         .route("/admin/v1/tills/{id}/revoke", post(revoke_till))
-        .route(
-            "/admin/v1/catalogs",
-            post(publish_catalog),
-        )
+        .route("/admin/v1/catalogs", post(publish_catalog))
         .route("/admin/v1/keys", get(list_keys))
         .route("/admin/v1/keys/{id}/rotate", post(rotate_key))
         .route("/admin/v1/keys/{id}/revoke", post(revoke_key))
@@ -236,11 +233,7 @@ async fn list_receipts(State(s): State<AppState>, Path(customer): Path<String>) 
     Ok(Json(list).into_response())
 }
 
-async fn issue_pass(
-    State(s): State<AppState>,
-    Path(customer): Path<String>,
-    body: Body,
-) -> Answer {
+async fn issue_pass(State(s): State<AppState>, Path(customer): Path<String>, body: Body) -> Answer {
     let options: IssueOptions = json(&body)?;
     let (dir, now) = (s.keys.clone(), s.now());
     let issued =

@@ -66,7 +66,9 @@ pub(crate) struct BodyPermits(Arc<Semaphore>);
 
 impl BodyPermits {
     pub(crate) fn new(limits: &Limits) -> BodyPermits {
-        BodyPermits(Arc::new(Semaphore::new(limits.large_bodies_in_flight.max(1))))
+        BodyPermits(Arc::new(Semaphore::new(
+            limits.large_bodies_in_flight.max(1),
+        )))
     }
 }
 
@@ -98,7 +100,8 @@ pub(crate) async fn read_body<const MAX: usize>(
     if declared.is_some_and(|length| length > MAX) {
         return Err(too_large(MAX));
     }
-    if declared == Some(0) || (declared.is_none() && !headers.contains_key(header::TRANSFER_ENCODING))
+    if declared == Some(0)
+        || (declared.is_none() && !headers.contains_key(header::TRANSFER_ENCODING))
     {
         return Ok(Limited {
             bytes: Bytes::new(),

@@ -11,4 +11,5 @@ mod enrolment;
 mod journal;
 mod passes;
 mod signed;
+mod surface;
 mod util;
