@@ -10,6 +10,7 @@ mod deltas;
 mod enrolment;
 mod journal;
 mod passes;
+mod process;
 mod signed;
 mod surface;
 mod util;

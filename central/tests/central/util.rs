@@ -139,7 +139,7 @@ impl Central {
         .unwrap()
         .unwrap_or_else(|_| panic!("central did not start:\n{}", log.lock().unwrap()));
         let addr = line.rsplit('=').next().unwrap().trim().to_owned();
-        let scheme = if line.contains("scheme=https") {
+        let scheme = if line.contains("https") {
             "https"
         } else {
             "http"
