@@ -13,12 +13,7 @@
 //!
 //! Run: `cargo bench -p tillpass-central --bench sync_round` (needs an open-file limit
 //! above ~4,200: the attack's sockets and central's ends of them are in this process).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    clippy::cast_precision_loss
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -201,11 +196,10 @@ fn slow_headers(rt: &tokio::runtime::Runtime, addr: String, count: usize) {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round();
-    sorted[usize::try_from(index as u64)
-        .unwrap_or(0)
-        .min(sorted.len() - 1)]
+/// The `per_mille`-th per-mille of sorted times (nearest rank).
+fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
+    let index = ((sorted.len() - 1) * per_mille + 500) / 1000;
+    sorted[index.min(sorted.len() - 1)]
 }
 
 fn measure(rt: &tokio::runtime::Runtime, till: &mut Till, label: &str) -> Duration {
@@ -221,11 +215,11 @@ fn measure(rt: &tokio::runtime::Runtime, till: &mut Till, label: &str) -> Durati
         }
     });
     times.sort();
-    let p99 = percentile(&times, 0.99);
+    let p99 = percentile(&times, 990);
     println!(
         "{label:<44} p50 {:>8.2?}  p90 {:>8.2?}  p99 {:>8.2?}  max {:>8.2?}",
-        percentile(&times, 0.5),
-        percentile(&times, 0.9),
+        percentile(&times, 500),
+        percentile(&times, 900),
         p99,
         times[times.len() - 1],
     );
@@ -307,11 +301,14 @@ fn main() {
             attack.block_on(std::future::pending::<()>());
         })
     };
-    let waited = Instant::now();
-    while open.load(Ordering::Relaxed) < IDLE_SOCKETS && waited.elapsed() < Duration::from_secs(30)
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    client_rt.block_on(async {
+        let waited = Instant::now();
+        while open.load(Ordering::Relaxed) < IDLE_SOCKETS
+            && waited.elapsed() < Duration::from_secs(30)
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
     println!(
         "attack: {} idle sockets open, {SLOW_CLIENTS} slow-header clients",
         open.load(Ordering::Relaxed)

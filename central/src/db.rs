@@ -8,9 +8,11 @@
 //! **Contention.** The server and the CLI may write at once. Every transaction begins
 //! `IMMEDIATE` (it takes the write lock at `BEGIN`, where SQLite's busy timeout of
 //! [`BUSY_TIMEOUT`] applies, instead of failing when a read upgrades to a write), and a
-//! unit of work that still meets a busy database is run again, at most [`BUSY_ATTEMPTS`]
-//! times with a growing pause. Only then does the caller see [`Error::is_busy`] — which
-//! HTTP answers as `503` with `Retry-After`, never `500`.
+//! unit of work that still meets a busy database (a statement whose snapshot went stale,
+//! a lock held past the timeout) is rolled back and run again from the start, at most
+//! [`BUSY_ATTEMPTS`] times; each attempt waits on the lock with the busy timeout again.
+//! Only then does the caller see [`Error::is_busy`] — which HTTP answers as `503` with
+//! `Retry-After`, never `500`.
 //!
 //! **File modes.** The database file, its `-wal` and `-shm` are `0600` and a folder made
 //! for it `0700`, whatever the umask: SQLite gives the side files the main file's mode, so
@@ -43,10 +45,7 @@ impl std::fmt::Debug for Db {
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many times a unit of work is tried while the database stays busy.
-pub const BUSY_ATTEMPTS: u32 = 4;
-
-/// The pause before the second attempt; it doubles for each further one.
-const BUSY_PAUSE: Duration = Duration::from_millis(50);
+pub const BUSY_ATTEMPTS: u32 = 3;
 
 /// The files of a database: the main file, its write-ahead log and its shared memory.
 pub fn files(path: &Path) -> [std::path::PathBuf; 3] {
@@ -82,14 +81,11 @@ impl Db {
             .conn
             .lock()
             .map_err(|_| Error::internal("database lock poisoned"))?;
-        let mut pause = BUSY_PAUSE;
         let mut attempt = 1;
         loop {
             match f(&mut conn) {
                 Err(e) if e.is_busy() && attempt < BUSY_ATTEMPTS => {
                     tracing::debug!(error = %e, attempt, "database busy; trying again");
-                    std::thread::sleep(pause);
-                    pause = pause.saturating_mul(2);
                     attempt += 1;
                 }
                 result => return result,

@@ -272,3 +272,17 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         self.inner.is_write_vectored()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_fit_in_the_open_file_limit() {
+        let files = open_file_limit().unwrap();
+        assert!(files > RESERVED_FILES);
+        assert_eq!(connection_budget(usize::MAX), files - RESERVED_FILES);
+        assert_eq!(connection_budget(10), 10);
+        assert_eq!(connection_budget(0), 1);
+    }
+}
