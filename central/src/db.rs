@@ -185,4 +185,66 @@ mod tests {
             .unwrap();
         assert_eq!(mode, "wal");
     }
+
+    fn busy() -> Error {
+        Error::Db(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        ))
+    }
+
+    #[test]
+    fn a_busy_unit_of_work_is_tried_again_a_bounded_number_of_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("central.db")).unwrap();
+        let mut calls = 0;
+        let answer = db.with(|_| {
+            calls += 1;
+            if calls < BUSY_ATTEMPTS {
+                Err(busy())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(answer.unwrap(), BUSY_ATTEMPTS);
+
+        let mut calls = 0;
+        let answer: Result<()> = db.with(|_| {
+            calls += 1;
+            Err(busy())
+        });
+        assert!(answer.unwrap_err().is_busy());
+        assert_eq!(calls, BUSY_ATTEMPTS);
+
+        let mut calls = 0;
+        let answer: Result<()> = db.with(|_| {
+            calls += 1;
+            Err(Error::invalid("no"))
+        });
+        assert!(answer.is_err());
+        assert_eq!(calls, 1, "only contention is retried");
+    }
+
+    #[test]
+    fn transactions_take_the_write_lock_at_begin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("central.db");
+        let db = Db::open(&path).unwrap();
+        let other = Db::open(&path).unwrap();
+        db.with(|c| {
+            let tx = c.transaction()?;
+            // Another connection cannot start a transaction while this one is open,
+            // even though this one has written nothing yet.
+            let refused = other.with(|o| {
+                o.busy_timeout(std::time::Duration::from_millis(10))?;
+                let tx = o.transaction()?;
+                tx.commit()?;
+                Ok(())
+            });
+            assert!(refused.unwrap_err().is_busy());
+            tx.commit()?;
+            Ok(())
+        })
+        .unwrap();
+    }
 }

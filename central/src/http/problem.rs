@@ -120,3 +120,36 @@ impl From<Error> for Problem {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn contention_is_503_busy_with_retry_after_never_500() {
+        let busy = Error::Db(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        ));
+        let response = Problem::from(busy).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "busy");
+        assert!(!body.to_string().contains("locked"), "{body}");
+    }
+
+    #[test]
+    fn every_problem_has_a_stable_code() {
+        let problem = Problem::new(StatusCode::NOT_FOUND, "not found", "no such endpoint");
+        assert_eq!(problem.code(), "not_found");
+        assert_eq!(problem.with_code("gone").code(), "gone");
+    }
+}
