@@ -42,8 +42,10 @@ pub struct Limits {
     /// A connection that moves no byte either way for this long is closed (a stalled
     /// body, a client that stops reading the answer).
     pub idle_timeout: Duration,
-    /// How long reading a whole body may take, including the wait for a permit.
+    /// How long reading a whole body may take (`408` after it).
     pub body_timeout: Duration,
+    /// How long a large body waits for a permit (`503` with `Retry-After` after it).
+    pub permit_wait: Duration,
     /// Bodies larger than [`SMALL_BODY_BYTES`] read or processed at once.
     pub large_bodies_in_flight: usize,
 }
@@ -55,6 +57,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(60),
+            permit_wait: Duration::from_secs(5),
             large_bodies_in_flight: 8,
         }
     }
@@ -108,16 +111,16 @@ pub(crate) async fn read_body<const MAX: usize>(
             _permit: None,
         });
     }
-    let deadline = tokio::time::Instant::now() + state.limits.body_timeout;
     let permit = if MAX > SMALL_BODY_BYTES {
         let semaphore = state.bodies.0.clone();
-        match tokio::time::timeout_at(deadline, semaphore.acquire_owned()).await {
+        match tokio::time::timeout(state.limits.permit_wait, semaphore.acquire_owned()).await {
             Ok(Ok(permit)) => Some(permit),
             Ok(Err(_)) | Err(_) => return Err(busy()),
         }
     } else {
         None
     };
+    let deadline = tokio::time::Instant::now() + state.limits.body_timeout;
     let collected = http_body_util::Limited::new(body, MAX).collect();
     match tokio::time::timeout_at(deadline, collected).await {
         Ok(Ok(collected)) => Ok(Limited {

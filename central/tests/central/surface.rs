@@ -362,3 +362,36 @@ async fn connections_beyond_the_limit_wait_until_one_ends() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn large_bodies_in_flight_are_bounded() {
+    let limits = Limits {
+        large_bodies_in_flight: 1,
+        permit_wait: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let central = Central::start_with(limits).await;
+    let till = central.enrol("S001", "S001-T01").await;
+
+    // Two uploads of a large body send a few bytes of it and stall: whichever holds the
+    // only permit waits for its body; the other is told to come back.
+    let length = 1024 * 1024;
+    let mut uploads = Vec::new();
+    for _ in 0..2 {
+        let mut stream = send_head(&central.addr(), &upload_head(&till, &central, length)).await;
+        stream.write_all(b"{\"v\":1,").await.unwrap();
+        uploads.push(stream);
+    }
+    let (mut first, mut second) = (uploads.remove(0), uploads.remove(0));
+    let within = Duration::from_secs(15);
+    let status = tokio::select! {
+        status = read_status(&mut first, within) => status,
+        status = read_status(&mut second, within) => status,
+    };
+    assert_eq!(status, 503);
+
+    // Requests without a large body were never held up.
+    let (status, _) = till.get_json(&central, PATH).await;
+    assert_eq!(status, StatusCode::OK);
+}
