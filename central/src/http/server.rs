@@ -5,28 +5,35 @@
 //! Why not `axum::serve`: it sets no header-read timeout (hyper needs a timer for one), no
 //! idle timeout and no connection limit, so a client could hold sockets open forever.
 //!
-//! - A connection beyond the limit waits in the kernel's listen backlog; an accept error
-//!   (out of file descriptors) pauses the loop instead of spinning it.
+//! - When every slot is taken, a new connection takes the slot of the connection that has
+//!   been waiting longest between requests (no request in progress: an idle socket, a
+//!   slow-header client), which is closed; if every connection is in the middle of a
+//!   request, the new one waits for a slot. Sockets held open cannot lock tills out.
+//! - An accept error (out of file descriptors) pauses the loop instead of spinning it.
 //! - A connection that does not complete its request head within
 //!   [`Limits::header_timeout`] — a fresh one, a kept-alive one between requests, a
 //!   slow-header client — is closed; so is a TLS handshake that takes as long.
 //! - A connection that moves no byte either way for [`Limits::idle_timeout`] is closed.
 //! - A request head is at most [`MAX_HEAD_BYTES`].
 
+use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::Request;
+use axum::response::Response;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
@@ -48,16 +55,10 @@ pub(crate) async fn run(
 ) -> std::io::Result<()> {
     let max = connection_budget(limits.max_connections);
     let connections = Arc::new(Semaphore::new(max));
+    let table = Arc::new(Table::default());
     let (stop, stopping) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
         let (stream, _) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -69,9 +70,25 @@ pub(crate) async fn run(
                 }
             },
         };
-        let (router, tls, stopping) = (router.clone(), tls.clone(), stopping.clone());
+        let permit = match connections.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                table.shed_longest_idle();
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    permit = connections.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                }
+            }
+        };
+        let conn = table.insert();
+        let (router, tls, stopping, table) =
+            (router.clone(), tls.clone(), stopping.clone(), table.clone());
         tokio::spawn(async move {
-            connection(stream, router, limits, tls, stopping).await;
+            connection(stream, router, limits, tls, stopping, conn.clone()).await;
+            table.remove(conn.id);
             drop(permit);
         });
     }
@@ -121,24 +138,30 @@ async fn connection(
     limits: Limits,
     tls: Option<TlsAcceptor>,
     stopping: watch::Receiver<bool>,
+    conn: Arc<Conn>,
 ) {
     let _ = stream.set_nodelay(true);
-    let activity = Arc::new(Activity::new());
     let stream = Watched {
         inner: stream,
-        activity: activity.clone(),
+        conn: conn.clone(),
     };
-    match tls {
-        None => http(TokioIo::new(stream), router, limits, activity, stopping).await,
-        Some(acceptor) => {
-            match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => {
-                    http(TokioIo::new(stream), router, limits, activity, stopping).await;
+    let served = async {
+        match tls {
+            None => http(TokioIo::new(stream), router, limits, conn.clone(), stopping).await,
+            Some(acceptor) => {
+                match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        http(TokioIo::new(stream), router, limits, conn.clone(), stopping).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
                 }
-                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!("TLS handshake timed out"),
             }
         }
+    };
+    tokio::select! {
+        () = served => {}
+        () = conn.shed.notified() => tracing::debug!("idle connection closed for a new one"),
     }
 }
 
@@ -146,7 +169,7 @@ async fn http<I>(
     io: I,
     router: Router,
     limits: Limits,
-    activity: Arc<Activity>,
+    conn: Arc<Conn>,
     mut stopping: watch::Receiver<bool>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
@@ -157,16 +180,21 @@ async fn http<I>(
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
-    let conn = builder.serve_connection(io, TowerToHyperService::new(router));
-    tokio::pin!(conn);
+    let service = Tracked {
+        router,
+        conn: conn.clone(),
+    };
+    let http = builder.serve_connection(io, service);
+    tokio::pin!(http);
     let mut draining = *stopping.borrow();
     if draining {
-        conn.as_mut().graceful_shutdown();
+        http.as_mut().graceful_shutdown();
     }
+    let activity = &conn.activity;
     loop {
         let idle_at = activity.last() + limits.idle_timeout;
         tokio::select! {
-            result = conn.as_mut() => {
+            result = http.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "connection ended");
                 }
@@ -181,10 +209,100 @@ async fn http<I>(
             changed = stopping.changed(), if !draining => {
                 draining = true;
                 if changed.is_ok() {
-                    conn.as_mut().graceful_shutdown();
+                    http.as_mut().graceful_shutdown();
                 }
             }
         }
+    }
+}
+
+/// The open connections, for shedding.
+#[derive(Debug, Default)]
+struct Table {
+    next: AtomicU64,
+    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+}
+
+impl Table {
+    fn insert(&self) -> Arc<Conn> {
+        let conn = Arc::new(Conn {
+            id: self.next.fetch_add(1, Ordering::Relaxed),
+            activity: Activity::new(),
+            requests: AtomicUsize::new(0),
+            shed: Notify::new(),
+        });
+        if let Ok(mut conns) = self.conns.lock() {
+            conns.insert(conn.id, conn.clone());
+        }
+        conn
+    }
+
+    fn remove(&self, id: u64) {
+        if let Ok(mut conns) = self.conns.lock() {
+            conns.remove(&id);
+        }
+    }
+
+    /// Closes the connection that has waited longest with no request in progress.
+    fn shed_longest_idle(&self) {
+        let Ok(conns) = self.conns.lock() else {
+            return;
+        };
+        let idlest = conns
+            .values()
+            .filter(|c| c.requests.load(Ordering::Relaxed) == 0)
+            .min_by_key(|c| c.activity.last());
+        if let Some(conn) = idlest {
+            conn.shed.notify_one();
+        }
+    }
+}
+
+/// One connection: its activity, its requests in progress, and the signal that closes it.
+#[derive(Debug)]
+struct Conn {
+    id: u64,
+    activity: Activity,
+    requests: AtomicUsize,
+    shed: Notify,
+}
+
+/// The router, counting the connection's requests in progress.
+#[derive(Debug, Clone)]
+struct Tracked {
+    router: Router,
+    conn: Arc<Conn>,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Tracked {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let in_progress = InProgress::new(self.conn.clone());
+        let mut router = self.router.clone();
+        Box::pin(async move {
+            let response = tower_service::Service::call(&mut router, request).await;
+            drop(in_progress);
+            response
+        })
+    }
+}
+
+/// A request in progress on a connection, counted while it lives.
+struct InProgress(Arc<Conn>);
+
+impl InProgress {
+    fn new(conn: Arc<Conn>) -> InProgress {
+        conn.requests.fetch_add(1, Ordering::Relaxed);
+        InProgress(conn)
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.requests.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -213,11 +331,11 @@ impl Activity {
     }
 }
 
-/// A stream that records its activity.
+/// A stream that records its connection's activity.
 #[derive(Debug)]
 struct Watched<S> {
     inner: S,
-    activity: Arc<Activity>,
+    conn: Arc<Conn>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
@@ -229,7 +347,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let before = buf.filled().len();
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.touch();
+            self.conn.activity.touch();
         }
         poll
     }
@@ -243,7 +361,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     ) -> Poll<std::io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+            self.conn.activity.touch();
         }
         poll
     }
@@ -263,7 +381,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     ) -> Poll<std::io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+            self.conn.activity.touch();
         }
         poll
     }

@@ -325,17 +325,68 @@ async fn idle_and_slow_header_connections_are_closed_while_tills_are_served() {
     );
 }
 
+/// Waits until `stream` is closed by central; whether it was within `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
 #[tokio::test]
-async fn connections_beyond_the_limit_wait_until_one_ends() {
+async fn a_full_table_gives_the_longest_idle_slot_to_a_newcomer() {
     let limits = Limits {
         max_connections: 3,
         header_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
         ..Limits::default()
     };
     let central = Central::start_with(limits).await;
-    let mut held = Vec::new();
+    // Three sockets that never send a byte hold every slot, the oldest first.
+    let mut idle = Vec::new();
     for _ in 0..3 {
-        held.push(TcpStream::connect(central.addr()).await.unwrap());
+        idle.push(TcpStream::connect(central.addr()).await.unwrap());
+    }
+    // A newcomer is served at once, in the slot of the socket idle the longest.
+    let mut newcomer = send_head(
+        &central.addr(),
+        "GET /livez HTTP/1.1\r\nHost: central\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        read_status(&mut newcomer, Duration::from_secs(10)).await,
+        200
+    );
+    assert!(closed_within(&mut idle[0], Duration::from_secs(10)).await);
+}
+
+#[tokio::test]
+async fn connections_in_the_middle_of_a_request_are_never_shed() {
+    let limits = Limits {
+        max_connections: 3,
+        header_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
+        body_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let central = Central::start_with(limits).await;
+    // Three enrolments whose bodies are on their way hold every slot.
+    let mut busy = Vec::new();
+    for _ in 0..3 {
+        busy.push(
+            send_head(
+                &central.addr(),
+                "POST /v1/enrol HTTP/1.1\r\nHost: central\r\nContent-Length: 100\r\n\r\n{",
+            )
+            .await,
+        );
     }
     let request = tokio::spawn(
         central
@@ -344,8 +395,7 @@ async fn connections_beyond_the_limit_wait_until_one_ends() {
             .timeout(Duration::from_secs(30))
             .send(),
     );
-    // While three idle sockets hold every slot, the request is not served…
-    tokio::task::yield_now().await;
+    // The newcomer waits: no request in progress is cut…
     let waiting = timeout(Duration::from_millis(500), async {
         while !request.is_finished() {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -353,8 +403,16 @@ async fn connections_beyond_the_limit_wait_until_one_ends() {
     })
     .await;
     assert!(waiting.is_err(), "a fourth connection was served");
-    // …and it is as soon as one of them goes.
-    drop(held.pop());
+    for stream in &mut busy {
+        let mut buf = [0u8; 16];
+        assert!(
+            timeout(Duration::from_millis(10), stream.read(&mut buf))
+                .await
+                .is_err()
+        );
+    }
+    // …and it is served as soon as one of them ends.
+    drop(busy.pop());
     let response = timeout(Duration::from_secs(20), request)
         .await
         .expect("served once a slot freed")
