@@ -106,6 +106,7 @@ pub(crate) async fn run(
 
 /// `wanted`, lowered to what the process's open-file limit leaves for connections.
 fn connection_budget(wanted: usize) -> usize {
+    let wanted = wanted.min(Semaphore::MAX_PERMITS);
     let Some(files) = open_file_limit() else {
         return wanted.max(1);
     };
