@@ -1,30 +1,69 @@
 //! Who is calling: tills by their signed requests, administrators by a bearer token.
 //!
-//! A till request is verified with [`tillpass_protocol::sync::verify_request`] against the
-//! till's enrolled key; its nonce then goes into the `nonces` table until the request would
-//! be stale anyway, and a nonce seen before is refused as a replay.
+//! A till request is checked in two steps, so that its body is read only for a till that
+//! could have sent it: [`precheck_till`] (before the body: the time window, then the till
+//! must be enrolled and not revoked) and [`verify_till`] (after: the signature with
+//! [`tillpass_protocol::sync::verify_request`] against the till's enrolled key, then the
+//! nonce goes into the `nonces` table until the request would be stale anyway, and a nonce
+//! seen before is refused as a replay).
+//!
+//! An unknown or revoked till and a bad signature get one and the same answer
+//! ([`REFUSED`]), so the answer does not tell which till ids exist.
 
 use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
-use tillpass_protocol::sync::{RequestParts, SignedHeaders, verify_request};
+use tillpass_protocol::sync::{RequestError, RequestParts, SignedHeaders, verify_request};
 
 use crate::enrol::{self, Till};
 use crate::error::{Error, Result};
 
-/// Verifies a till's signed request and records its nonce. Returns the till.
-pub fn verify_till(
+/// The one answer to a request whose till is unknown or revoked, or whose signature does
+/// not verify.
+pub const REFUSED: &str = "signature refused: unknown or revoked till, or bad signature";
+
+/// Checks what can be checked before the body is read: the timestamp lies within
+/// `± window_secs` of `now`, and the till is enrolled and not revoked. Returns the till.
+pub fn precheck_till(
     conn: &Connection,
-    parts: &RequestParts<'_>,
     headers: &SignedHeaders,
     now: i64,
     window_secs: u64,
 ) -> Result<Till> {
-    let till = enrol::till(conn, headers.till.as_str())?
-        .ok_or_else(|| Error::Unauthorized("unknown or revoked till".into()))?;
-    let verified = verify_request(parts, headers, &till.key, now, window_secs)
-        .map_err(|e| Error::Unauthorized(e.to_string()))?;
-    conn.execute("DELETE FROM nonces WHERE forget_after < ?1", [now])?;
-    let inserted = conn.execute(
+    let skew_secs = now.abs_diff(headers.timestamp);
+    if skew_secs > window_secs {
+        return Err(Error::Unauthorized(
+            RequestError::Stale { skew_secs }.to_string(),
+        ));
+    }
+    match enrol::till(conn, headers.till.as_str())? {
+        Some(till) => Ok(till),
+        None => {
+            tracing::warn!(till = %headers.till, "till request refused: unknown or revoked till");
+            Err(Error::Unauthorized(REFUSED.into()))
+        }
+    }
+}
+
+/// Verifies a till's signed request (the till from [`precheck_till`]) and records its
+/// nonce, in one transaction.
+pub fn verify_till(
+    conn: &mut Connection,
+    till: &Till,
+    parts: &RequestParts<'_>,
+    headers: &SignedHeaders,
+    now: i64,
+    window_secs: u64,
+) -> Result<()> {
+    let verified = verify_request(parts, headers, &till.key, now, window_secs).map_err(|e| {
+        tracing::warn!(till = %till.id, reason = %e, "till request refused");
+        match e {
+            RequestError::Stale { .. } => Error::Unauthorized(e.to_string()),
+            _ => Error::Unauthorized(REFUSED.into()),
+        }
+    })?;
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM nonces WHERE forget_after < ?1", [now])?;
+    let inserted = tx.execute(
         "INSERT INTO nonces (till, nonce, forget_after) VALUES (?1, ?2, ?3)
          ON CONFLICT (till, nonce) DO NOTHING",
         params![
@@ -36,11 +75,12 @@ pub fn verify_till(
     if inserted == 0 {
         return Err(Error::Unauthorized("replayed request".into()));
     }
-    conn.execute(
+    tx.execute(
         "UPDATE tills SET last_seen_at = ?2 WHERE id = ?1",
         params![till.id.as_str(), now],
     )?;
-    Ok(till)
+    tx.commit()?;
+    Ok(())
 }
 
 /// The administrator's bearer token, kept as its SHA-256 so comparisons take the same

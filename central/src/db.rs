@@ -4,11 +4,27 @@
 //! The connection sits behind a mutex. Async code reaches it through [`Db::call`], which
 //! runs the closure on Tokio's blocking pool, so no request thread ever blocks on SQLite
 //! or on the lock. The CLI uses [`Db::with`] directly.
+//!
+//! **Contention.** The server and the CLI may write at once. Every transaction begins
+//! `IMMEDIATE` (it takes the write lock at `BEGIN`, where SQLite's busy timeout of
+//! [`BUSY_TIMEOUT`] applies, instead of failing when a read upgrades to a write), and a
+//! unit of work that still meets a busy database (a statement whose snapshot went stale,
+//! a lock held past the timeout) is rolled back and run again from the start, at most
+//! [`BUSY_ATTEMPTS`] times; each attempt waits on the lock with the busy timeout again.
+//! Only then does the caller see [`Error::is_busy`] — which HTTP answers as `503` with
+//! `Retry-After`, never `500`.
+//!
+//! **File modes.** The database file, its `-wal` and `-shm` are `0600` and a folder made
+//! for it `0700`, whatever the umask: SQLite gives the side files the main file's mode, so
+//! the main file is made `0600` before SQLite opens it.
 
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{Error, Result};
 use crate::migrations::MIGRATIONS;
@@ -25,40 +41,108 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// How long one SQLite call waits for another connection's write lock.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many times a unit of work is tried while the database stays busy.
+pub const BUSY_ATTEMPTS: u32 = 3;
+
+/// The files of a database: the main file, its write-ahead log and its shared memory.
+pub fn files(path: &Path) -> [std::path::PathBuf; 3] {
+    let side = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    [path.to_path_buf(), side("-wal"), side("-shm")]
+}
+
 impl Db {
-    /// Opens (creating if needed) and migrates the database at `path`.
+    /// Opens (creating if needed, with its folder) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Db> {
+        prepare_files(path)?;
         let mut conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_transaction_behavior(TransactionBehavior::Immediate);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
+        secure_files(path)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
         })
     }
 
-    /// Runs `f` with the connection, on the calling thread.
-    pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+    /// Runs `f` with the connection, on the calling thread; again (a bounded number of
+    /// times) while the database is busy.
+    pub fn with<T>(&self, mut f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
         let mut conn = self
             .conn
             .lock()
             .map_err(|_| Error::internal("database lock poisoned"))?;
-        f(&mut conn)
+        let mut attempt = 1;
+        loop {
+            match f(&mut conn) {
+                Err(e) if e.is_busy() && attempt < BUSY_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "database busy; trying again");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` with the connection on the blocking pool, as [`Db::with`] does.
     pub async fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        F: FnMut(&mut Connection) -> Result<T> + Send + 'static,
     {
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.with(f))
             .await
             .map_err(|e| Error::internal(format!("database task failed: {e}")))?
     }
+}
+
+/// Makes the folder (0700) and the main file (0600) before SQLite does, so neither nor the
+/// side files SQLite makes with the main file's mode follow the umask.
+fn prepare_files(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.exists()
+    {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+    }
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    secure_files(path)
+}
+
+/// Sets the database's files that exist to 0600 (an older install may have made them
+/// with the umask's mode).
+fn secure_files(path: &Path) -> Result<()> {
+    for file in files(path) {
+        match fs::metadata(&file) {
+            Ok(meta) if meta.permissions().mode() & 0o777 != 0o600 => {
+                fs::set_permissions(&file, fs::Permissions::from_mode(0o600))
+                    .map_err(|e| Error::io(format!("securing {}", file.display()), e))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("reading {}", file.display()), e)),
+        }
+    }
+    Ok(())
 }
 
 /// Applies the migrations not yet applied, each in its own transaction.
@@ -100,5 +184,67 @@ mod tests {
             .with(|c| Ok(c.pragma_query_value(None, "journal_mode", |r| r.get(0))?))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    fn busy() -> Error {
+        Error::Db(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        ))
+    }
+
+    #[test]
+    fn a_busy_unit_of_work_is_tried_again_a_bounded_number_of_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("central.db")).unwrap();
+        let mut calls = 0;
+        let answer = db.with(|_| {
+            calls += 1;
+            if calls < BUSY_ATTEMPTS {
+                Err(busy())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(answer.unwrap(), BUSY_ATTEMPTS);
+
+        let mut calls = 0;
+        let answer: Result<()> = db.with(|_| {
+            calls += 1;
+            Err(busy())
+        });
+        assert!(answer.unwrap_err().is_busy());
+        assert_eq!(calls, BUSY_ATTEMPTS);
+
+        let mut calls = 0;
+        let answer: Result<()> = db.with(|_| {
+            calls += 1;
+            Err(Error::invalid("no"))
+        });
+        assert!(answer.is_err());
+        assert_eq!(calls, 1, "only contention is retried");
+    }
+
+    #[test]
+    fn transactions_take_the_write_lock_at_begin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("central.db");
+        let db = Db::open(&path).unwrap();
+        let other = Db::open(&path).unwrap();
+        db.with(|c| {
+            let tx = c.transaction()?;
+            // Another connection cannot start a transaction while this one is open,
+            // even though this one has written nothing yet.
+            let refused = other.with(|o| {
+                o.busy_timeout(std::time::Duration::from_millis(10))?;
+                let tx = o.transaction()?;
+                tx.commit()?;
+                Ok(())
+            });
+            assert!(refused.unwrap_err().is_busy());
+            tx.commit()?;
+            Ok(())
+        })
+        .unwrap();
     }
 }

@@ -50,6 +50,19 @@ impl Error {
         Error::Internal(message.to_string())
     }
 
+    /// Whether this is SQLite contention (the database busy or locked by another
+    /// connection): worth a retry, and never the caller's fault nor a server fault.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            Error::Db(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                )
+        )
+    }
+
     /// An [`Error::Io`] with its context.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {

@@ -6,8 +6,9 @@
 //! [`tillpass_protocol::sync`], on one SQLite file.
 //!
 //! ## Map
-//! - [`db`], [`migrations`]: the SQLite database (WAL, `synchronous=FULL`, foreign keys)
-//!   and its numbered, never-edited migrations.
+//! - [`db`], [`migrations`]: the SQLite database (WAL, `synchronous=FULL`, foreign keys,
+//!   immediate transactions with a busy timeout and a bounded retry; files 0600) and its
+//!   numbered, never-edited migrations.
 //! - [`keys`]: root, token, catalog and sync keys; private keys on disk (0600); rotation
 //!   and revocation.
 //! - [`envelopes`]: signed envelopes central publishes, the trust list first (re-sealed
@@ -19,7 +20,8 @@
 //! - [`giftcards`]: gift cards.
 //! - [`passes`]: customer passes, gift-card tokens and vouchers: text, SVG, PNG.
 //! - [`enrol`]: one-time enrolment codes and till enrolment.
-//! - [`auth`]: till request signatures with a nonce replay cache; the admin token.
+//! - [`auth`]: till request signatures — checked in two steps, before and after the body
+//!   — with a nonce replay cache and one answer for every refused till; the admin token.
 //! - [`journal`]: batch ingestion, per-event acknowledgement, balances, debts, flags.
 //! - [`receipts`]: digital receipts, only with the customer's consent.
 //! - [`store_sales`]: each store's sales and returns, sent to its other tills so a sale
@@ -29,7 +31,9 @@
 //!   revocations sealed as envelopes.
 //! - [`catalogs`]: catalog publication (validated TOML), activation, signed envelopes.
 //! - [`settings`]: the offline policy and envelope sequence counters.
-//! - [`http`]: the axum API (till, admin, problem+json, signed server time on every answer).
+//! - [`http`]: the axum API (till, admin, problem+json, signed server time on every answer)
+//!   on central's own listener: connection limit, header-read and idle timeouts, bodies
+//!   read after authentication and up to each route's maximum, optional TLS.
 //! - [`clock`], [`error`]: the clock as a value; the library's error type.
 //!
 //! ## Invariants
@@ -38,6 +42,9 @@
 //! - Every change a till must learn is written to the change log in the same transaction.
 //! - An event id is applied at most once; a batch is committed before it is acknowledged.
 //! - HTTP errors never carry internal detail; it goes to the log.
+//! - No body is read before its caller is known (admin token; till headers, time window
+//!   and enrolment), and none beyond its route's maximum.
+//! - Contention is `503` with `Retry-After`, never `500`.
 #![forbid(unsafe_code)]
 
 pub mod auth;

@@ -1,11 +1,13 @@
 //! `tillpass-central`: the reference central loyalty service.
 //!
-//! `serve` runs the HTTP API; every other subcommand works on the database and key
-//! directory directly (stop nothing: SQLite's WAL lets both run at once).
+//! `serve` runs the HTTP API (plain HTTP, or HTTPS with `--tls-cert` and `--tls-key`);
+//! every other subcommand works on the database and key directory directly (stop nothing:
+//! SQLite's WAL, immediate transactions and a bounded retry let both write at once).
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -14,7 +16,7 @@ use tillpass_central::customers::{self, NewCustomer};
 use tillpass_central::db::Db;
 use tillpass_central::enrol::{self, NewCode};
 use tillpass_central::giftcards::{self, NewGiftCard};
-use tillpass_central::http::{self, AppState};
+use tillpass_central::http::{self, AppState, Limits};
 use tillpass_central::keys::{self, KeyDir, Purpose};
 use tillpass_central::passes::{self, IssueOptions, IssuedToken, NewVoucher};
 use tillpass_central::{catalogs, clock, envelopes, flags, revocations, settings};
@@ -63,6 +65,15 @@ enum Command {
         /// A file holding the admin bearer token (at least 16 characters).
         #[arg(long, env = "TILLPASS_CENTRAL_ADMIN_TOKEN_FILE")]
         admin_token_file: Option<PathBuf>,
+        /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+        /// Without it central serves plain HTTP: for loopback, or behind a TLS proxy.
+        #[arg(long, env = "TILLPASS_CENTRAL_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+        #[arg(long, env = "TILLPASS_CENTRAL_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Signing keys.
     #[command(subcommand)]
@@ -115,6 +126,32 @@ enum Command {
     /// The offline policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+}
+
+/// Connection limits of `serve`.
+#[derive(Debug, clap::Args)]
+struct LimitArgs {
+    /// Connections served at once (lowered to what the open-file limit allows).
+    #[arg(long, env = "TILLPASS_CENTRAL_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Seconds a client has to send a request's headers (and to finish a TLS handshake);
+    /// a kept-alive connection with no new request within them is closed.
+    #[arg(long, env = "TILLPASS_CENTRAL_HEADER_TIMEOUT", default_value_t = Limits::default().header_timeout.as_secs())]
+    header_timeout_secs: u64,
+    /// Seconds without a byte either way after which a connection is closed.
+    #[arg(long, env = "TILLPASS_CENTRAL_IDLE_TIMEOUT", default_value_t = Limits::default().idle_timeout.as_secs())]
+    idle_timeout_secs: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections.max(1),
+            header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            ..Limits::default()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -285,10 +322,6 @@ fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 fn open(cli: &Cli) -> anyhow::Result<(Db, KeyDir)> {
-    if let Some(parent) = cli.db.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
     let db = Db::open(&cli.db).with_context(|| format!("opening {}", cli.db.display()))?;
     let keys = KeyDir::open(&cli.keys)?;
     Ok((db, keys))
@@ -301,7 +334,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve {
             listen,
             admin_token_file,
-        } => serve(db, dir, listen, admin_token_file.as_deref()),
+            tls_cert,
+            tls_key,
+            limits,
+        } => {
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(http::tls::acceptor(&cert, &key)?),
+                _ => None,
+            };
+            serve(
+                db,
+                dir,
+                listen,
+                admin_token_file.as_deref(),
+                tls,
+                limits.limits(),
+            )
+        }
         Command::Keys(command) => keys_command(&db, &dir, command, now),
         Command::TrustList => {
             let published = db.with(|c| envelopes::publish_trust_list(c, &dir, now))?;
@@ -543,6 +592,8 @@ fn serve(
     dir: KeyDir,
     listen: SocketAddr,
     admin_token_file: Option<&Path>,
+    tls: Option<http::TlsAcceptor>,
+    limits: Limits,
 ) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -575,9 +626,13 @@ fn serve(
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
-        tracing::info!(address = %listener.local_addr()?, "tillpass-central listening");
-        let state = AppState::new(db, dir, admin, clock::system());
-        http::serve(listener, state, shutdown_signal()).await?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(scheme, address = %listener.local_addr()?, "tillpass-central listening");
+        let state = AppState::new(db, dir, admin, clock::system()).with_limits(limits);
+        match tls {
+            Some(tls) => http::serve_tls(listener, state, tls, shutdown_signal()).await?,
+            None => http::serve(listener, state, shutdown_signal()).await?,
+        }
         tracing::info!("tillpass-central stopped");
         Ok(())
     })

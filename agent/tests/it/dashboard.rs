@@ -56,9 +56,34 @@ fn chromium_binary() -> Option<PathBuf> {
     .find(|p| p.exists())
 }
 
+const MISSING_BROWSER: &str = "the dashboard browser test needs Debian's `chromium` and \
+    `chromium-driver` (apt-get install -y chromium chromium-driver; .ci/run installs them)";
+
+/// Whether the browser test can run here. Without Chromium it is skipped, loudly; with
+/// `TILLPASS_REQUIRE_BROWSER=1` (set by `.ci/run`) a missing browser fails the test instead.
+fn browser_available() -> bool {
+    let found = chromium_binary().is_some()
+        && Command::new("chromedriver")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("TILLPASS_REQUIRE_BROWSER").is_none_or(|v| v != "1"),
+            "TILLPASS_REQUIRE_BROWSER=1 and no Chromium/ChromeDriver found: {MISSING_BROWSER}"
+        );
+        eprintln!(
+            "\n*** SKIPPED the real-browser dashboard test: {MISSING_BROWSER}. \
+             Set TILLPASS_REQUIRE_BROWSER=1 to make this a failure. ***\n"
+        );
+    }
+    found
+}
+
 fn start_driver() -> Driver {
-    let missing = "the dashboard browser test needs Debian's `chromium` and `chromium-driver` \
-                   (apt-get install -y chromium chromium-driver; .ci/run installs them)";
+    let missing = MISSING_BROWSER;
     assert!(chromium_binary().is_some(), "no Chromium found: {missing}");
     let mut child = Command::new("chromedriver")
         .args(["--port=0", "--log-level=WARNING"])
@@ -291,6 +316,9 @@ async fn sell(served: &Served, central: &Central) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_uses_the_dashboard_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
     let driver = start_driver();
     let central = Central::new();
     let till = seeded_till(&central);

@@ -22,8 +22,7 @@
 //! | `GET` | `/admin/v1/flags` | overspends, tokens at two stores… |
 //! | `GET`, `PUT` | `/admin/v1/offline-policy` | the offline policy |
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -35,6 +34,7 @@ use tillpass_protocol::sync::{
 };
 use tillpass_protocol::token::{TokenId, TokenKind};
 
+use super::limits::{Limited, MAX_ADMIN_JSON_BYTES};
 use super::{AppState, Problem};
 use crate::customers::{self, CustomerPatch, NewCustomer};
 use crate::enrol::{self, NewCode};
@@ -45,6 +45,9 @@ use crate::passes::{self, IssueOptions, NewVoucher};
 use crate::{catalogs, envelopes, flags, receipts, revocations, settings};
 
 type Answer = Result<Response, Problem>;
+
+/// An admin JSON body.
+type Body = Limited<MAX_ADMIN_JSON_BYTES>;
 
 /// The largest catalog source accepted: 8 MiB of TOML.
 pub const MAX_CATALOG_BYTES: usize = 8 * 1024 * 1024;
@@ -83,10 +86,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/vouchers", post(issue_voucher))
         .route("/admin/v1/enrolment-codes", post(create_code))
         .route("/admin/v1/tills/{id}/revoke", post(revoke_till))
-        .route(
-            "/admin/v1/catalogs",
-            post(publish_catalog).layer(DefaultBodyLimit::max(MAX_CATALOG_BYTES)),
-        )
+        .route("/admin/v1/catalogs", post(publish_catalog))
         .route("/admin/v1/keys", get(list_keys))
         .route("/admin/v1/keys/{id}/rotate", post(rotate_key))
         .route("/admin/v1/keys/{id}/revoke", post(revoke_key))
@@ -96,6 +96,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, guard))
 }
 
+/// Checks the admin token before anything else, so no body is read for a stranger.
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let authorization = request
         .headers()
@@ -112,7 +113,8 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     }
 }
 
-fn json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Problem> {
+fn json<T: serde::de::DeserializeOwned>(body: &Body) -> Result<T, Problem> {
+    let body = &body.bytes;
     if body.is_empty() {
         return serde_json::from_slice(b"{}")
             .map_err(|e| Problem::from(Error::invalid(format!("body: {e}"))));
@@ -124,7 +126,7 @@ fn created<T: serde::Serialize>(value: T) -> Response {
     (StatusCode::CREATED, Json(value)).into_response()
 }
 
-async fn create_customer(State(s): State<AppState>, body: Bytes) -> Answer {
+async fn create_customer(State(s): State<AppState>, body: Body) -> Answer {
     let new: NewCustomer = json(&body)?;
     let now = s.now();
     let view = s.db.call(move |c| customers::create(c, &new, now)).await?;
@@ -143,7 +145,7 @@ async fn get_customer(State(s): State<AppState>, Path(customer): Path<String>) -
 async fn patch_customer(
     State(s): State<AppState>,
     Path(customer): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Answer {
     let patch: CustomerPatch = json(&body)?;
     let now = s.now();
@@ -170,7 +172,7 @@ struct Adjustment {
 async fn adjust_savings(
     State(s): State<AppState>,
     Path(customer): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Answer {
     let adjustment: Adjustment = json(&body)?;
     let now = s.now();
@@ -199,7 +201,7 @@ fn yes() -> bool {
 async fn put_promotion(
     State(s): State<AppState>,
     Path((customer, id)): Path<(String, String)>,
-    body: Bytes,
+    body: Body,
 ) -> Answer {
     let b: PromotionBody = json(&body)?;
     let promotion = PersonalPromotion {
@@ -232,11 +234,7 @@ async fn list_receipts(State(s): State<AppState>, Path(customer): Path<String>) 
     Ok(Json(list).into_response())
 }
 
-async fn issue_pass(
-    State(s): State<AppState>,
-    Path(customer): Path<String>,
-    body: Bytes,
-) -> Answer {
+async fn issue_pass(State(s): State<AppState>, Path(customer): Path<String>, body: Body) -> Answer {
     let options: IssueOptions = json(&body)?;
     let (dir, now) = (s.keys.clone(), s.now());
     let issued =
@@ -245,7 +243,7 @@ async fn issue_pass(
     Ok(created(issued))
 }
 
-async fn create_gift_card(State(s): State<AppState>, body: Bytes) -> Answer {
+async fn create_gift_card(State(s): State<AppState>, body: Body) -> Answer {
     let new: NewGiftCard = json(&body)?;
     let now = s.now();
     let card = s.db.call(move |c| giftcards::create(c, &new, now)).await?;
@@ -279,7 +277,7 @@ async fn unblock_gift_card(State(s): State<AppState>, Path(card): Path<String>) 
 async fn issue_gift_card_token(
     State(s): State<AppState>,
     Path(card): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Answer {
     let options: IssueOptions = json(&body)?;
     let (dir, now) = (s.keys.clone(), s.now());
@@ -289,7 +287,7 @@ async fn issue_gift_card_token(
     Ok(created(issued))
 }
 
-async fn issue_voucher(State(s): State<AppState>, body: Bytes) -> Answer {
+async fn issue_voucher(State(s): State<AppState>, body: Body) -> Answer {
     let new: NewVoucher = json(&body)?;
     let (dir, now) = (s.keys.clone(), s.now());
     let issued =
@@ -298,7 +296,7 @@ async fn issue_voucher(State(s): State<AppState>, body: Bytes) -> Answer {
     Ok(created(issued))
 }
 
-async fn create_code(State(s): State<AppState>, body: Bytes) -> Answer {
+async fn create_code(State(s): State<AppState>, body: Body) -> Answer {
     let new: NewCode = json(&body)?;
     let now = s.now();
     let code = s.db.call(move |c| enrol::create_code(c, &new, now)).await?;
@@ -320,9 +318,9 @@ struct PublishQuery {
 async fn publish_catalog(
     State(s): State<AppState>,
     Query(query): Query<PublishQuery>,
-    body: Bytes,
+    body: Limited<MAX_CATALOG_BYTES>,
 ) -> Answer {
-    let text = String::from_utf8(body.to_vec())
+    let text = String::from_utf8(body.bytes.to_vec())
         .map_err(|_| Error::invalid("body: the catalog must be UTF-8 TOML"))?;
     let (dir, now) = (s.keys.clone(), s.now());
     let publication =
@@ -382,13 +380,13 @@ enum RevokeBody {
     },
 }
 
-async fn revoke(State(s): State<AppState>, body: Bytes) -> Answer {
+async fn revoke(State(s): State<AppState>, body: Body) -> Answer {
     let body: RevokeBody = json(&body)?;
     let now = s.now();
-    s.db.call(move |c| match body {
+    s.db.call(move |c| match &body {
         RevokeBody::Token { token_id } => {
             let mut id = [0u8; 8];
-            hex::decode_to_slice(&token_id, &mut id)
+            hex::decode_to_slice(token_id, &mut id)
                 .map_err(|_| Error::invalid("token_id: 16 hex digits"))?;
             revocations::add_token(c, TokenId(id), now)
         }
@@ -397,7 +395,7 @@ async fn revoke(State(s): State<AppState>, body: Bytes) -> Answer {
             subject,
             before,
         } => {
-            let kind = TokenKind::from_code(&kind)
+            let kind = TokenKind::from_code(kind)
                 .ok_or_else(|| Error::invalid("kind: customer_pass, gift_card or voucher"))?;
             let before = before.unwrap_or(now.saturating_add(1));
             revocations::add_subject(c, kind, subject.as_bytes(), before, now)
@@ -417,7 +415,7 @@ async fn get_policy(State(s): State<AppState>) -> Answer {
     Ok(Json(policy).into_response())
 }
 
-async fn set_policy(State(s): State<AppState>, body: Bytes) -> Answer {
+async fn set_policy(State(s): State<AppState>, body: Body) -> Answer {
     let policy: OfflinePolicy = json(&body)?;
     let answer = policy.clone();
     s.db.call(move |c| settings::set_policy(c, &policy)).await?;

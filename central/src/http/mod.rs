@@ -1,19 +1,28 @@
-//! The HTTP API: [`router`] builds it, [`serve`] runs it on a bound listener until a
-//! shutdown future completes.
+//! The HTTP API: [`router`] builds it, [`serve`] (plain HTTP) and [`serve_tls`] run it on a
+//! bound listener until a shutdown future completes.
 //!
 //! - [`till`]: what tills call — enrolment (`POST /v1/enrol`, by one-time code), and,
 //!   signed with the till key, journal upload, deltas, trust list and catalog (ETag).
+//! - [`signed`]: a till's signed request, authenticated before its body is read.
 //! - [`admin`]: what administrators and the WhatsApp bot call with the admin bearer token
-//!   — customers, gift cards, personal promotions, erasure, enrolment codes, passes,
-//!   catalogs, keys, revocations, flags, offline policy.
-//! - [`problem`]: errors as `application/problem+json`.
+//!   (checked before any body is read) — customers, gift cards, personal promotions,
+//!   erasure, enrolment codes, passes, catalogs, keys, revocations, flags, offline policy.
+//! - [`limits`]: [`Limits`] (connections, timeouts, large bodies in flight) and the body
+//!   extractor that reads a route's body up to its real maximum.
+//! - [`server`]: the listener loop that keeps the connection limits and timeouts.
+//! - [`tls`]: the TLS acceptor from PEM certificate and key files.
+//! - [`problem`]: errors as `application/problem+json`, with a stable `code`.
 //!
 //! Every answer, errors and `304` included, carries the signed server time header
 //! (`Tillpass-Server-Time`), echoing the request's `Tillpass-Nonce` when it had one.
 
 pub mod admin;
+pub mod limits;
 pub mod problem;
+pub(crate) mod server;
+pub mod signed;
 pub mod till;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -33,7 +42,9 @@ use crate::db::Db;
 use crate::error::Result;
 use crate::keys::{self, KeyDir, Purpose};
 
+pub use limits::Limits;
 pub use problem::Problem;
+pub use tokio_rustls::TlsAcceptor;
 
 /// How long the server keeps using a loaded sync key before looking for a rotation.
 pub const SYNC_KEY_TTL_SECS: i64 = 60;
@@ -51,6 +62,9 @@ pub struct AppState {
     pub clock: Clock,
     /// How far a till request's timestamp may be from the clock, in seconds.
     pub window_secs: u64,
+    /// Connection and body limits.
+    pub limits: Limits,
+    bodies: limits::BodyPermits,
     sync_key: Arc<RwLock<Option<(SigningKey, i64)>>>,
 }
 
@@ -71,8 +85,17 @@ impl AppState {
             admin,
             clock,
             window_secs: tillpass_protocol::sync::DEFAULT_WINDOW_SECS,
+            limits: Limits::default(),
+            bodies: limits::BodyPermits::new(&Limits::default()),
             sync_key: Arc::new(RwLock::new(None)),
         }
+    }
+
+    /// The same state with other limits.
+    pub fn with_limits(mut self, limits: Limits) -> AppState {
+        self.bodies = limits::BodyPermits::new(&limits);
+        self.limits = limits;
+        self
     }
 
     /// Now, by the state's clock.
@@ -120,15 +143,26 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router(state)` on `listener` until `shutdown` completes, then drains.
+/// Serves `router(state)` over plain HTTP on `listener`, within `state.limits`, until
+/// `shutdown` completes, then drains.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.limits;
+    server::run(listener, router(state), limits, None, shutdown).await
+}
+
+/// [`serve`] over TLS ([`tls::acceptor`]).
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: TlsAcceptor,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = state.limits;
+    server::run(listener, router(state), limits, Some(tls), shutdown).await
 }
 
 async fn livez() -> &'static str {

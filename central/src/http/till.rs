@@ -8,46 +8,48 @@
 //! | `GET` | `/v1/trust-list` | till signature | → envelope (`application/cose`), ETag |
 //! | `GET` | `/v1/catalog` | till signature | → envelope (`application/cose`), ETag |
 //! | `GET` | `/v1/time` | none | → `ServerTime` |
+//!
+//! A signed route reads its body only after the till's headers passed
+//! ([`super::signed`]), and at most its real maximum: a journal batch's
+//! [`MAX_BATCH_BYTES`], nothing for a `GET`, [`MAX_ENROL_BYTES`] for an enrolment.
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use tillpass_protocol::sync::{
-    DeltaKind, DeltaQuery, EnrolRequest, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TILL,
-    HEADER_TIMESTAMP, RequestParts, SignedHeaders, paths,
-};
+use tillpass_protocol::sync::batch::MAX_BATCH_BYTES;
+use tillpass_protocol::sync::{DeltaKind, DeltaQuery, EnrolRequest, paths};
 
+use super::limits::Limited;
+use super::signed::{Signed, SignedGet};
 use super::{AppState, Problem};
-use crate::enrol::{self, Till};
+use crate::enrol;
 use crate::envelopes::Published;
 use crate::error::Error;
 use crate::journal::{self, RawBatch};
-use crate::{auth, catalogs, deltas, envelopes};
+use crate::{catalogs, deltas, envelopes};
 
-/// The largest journal upload accepted: the protocol's batch bound (16 MiB), which tills
-/// fill batches up to.
-pub const MAX_JOURNAL_BYTES: usize = tillpass_protocol::sync::limits::MAX_BATCH_BYTES;
+/// The largest enrolment request accepted: a code, a key, a version and a host name.
+pub const MAX_ENROL_BYTES: usize = 16 * 1024;
 
 /// The till routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(paths::ENROL, post(enrol_till))
-        .route(
-            paths::JOURNAL,
-            post(upload).layer(DefaultBodyLimit::max(MAX_JOURNAL_BYTES)),
-        )
+        .route(paths::JOURNAL, post(upload))
         .route("/v1/deltas/{kind}", get(delta))
         .route(paths::TRUST_LIST, get(trust_list))
         .route(paths::CATALOG, get(catalog))
         .route(paths::TIME, get(super::time))
 }
 
-async fn enrol_till(State(state): State<AppState>, body: Bytes) -> Result<Response, Problem> {
+async fn enrol_till(
+    State(state): State<AppState>,
+    body: Limited<MAX_ENROL_BYTES>,
+) -> Result<Response, Problem> {
     let request: EnrolRequest =
-        serde_json::from_slice(&body).map_err(|e| Error::invalid(format!("body: {e}")))?;
+        serde_json::from_slice(&body.bytes).map_err(|e| Error::invalid(format!("body: {e}")))?;
     let dir = state.keys.clone();
     let now = state.now();
     let response = state
@@ -58,95 +60,56 @@ async fn enrol_till(State(state): State<AppState>, body: Bytes) -> Result<Respon
     Ok(Json(response).into_response())
 }
 
-/// Checks a till's signed request; the till it comes from.
-async fn signed(
-    state: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<Till, Problem> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let parsed = SignedHeaders::from_headers(
-        get(HEADER_TILL),
-        get(HEADER_TIMESTAMP),
-        get(HEADER_NONCE),
-        get(HEADER_SIGNATURE),
-    )
-    .map_err(|e| Error::Unauthorized(e.to_string()))?;
-    let method = method.as_str().to_owned();
-    let path = uri
-        .path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
-    let body = body.clone();
-    let now = state.now();
-    let window = state.window_secs;
-    let result = state
-        .db
-        .call(move |conn| {
-            let parts = RequestParts {
-                method: &method,
-                path_and_query: &path,
-                body: &body,
-            };
-            auth::verify_till(conn, &parts, &parsed, now, window)
-        })
-        .await;
-    result.map_err(|e| {
-        if let Error::Unauthorized(reason) = &e {
-            tracing::warn!(%reason, "till request refused");
-        }
-        Problem::from(e)
-    })
-}
-
 async fn upload(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Signed<MAX_BATCH_BYTES>,
 ) -> Result<Response, Problem> {
-    let till = signed(&state, &method, &uri, &headers, &body).await?;
-    let batch: RawBatch =
-        serde_json::from_slice(&body).map_err(|e| Error::invalid(format!("body: {e}")))?;
+    let parse = |bytes: &[u8]| {
+        serde_json::from_slice::<RawBatch>(bytes).map_err(|e| Error::invalid(format!("body: {e}")))
+    };
+    let mut batch = Some(parse(&request.body.bytes)?);
+    let bytes = request.body.bytes.clone();
     let now = state.now();
+    let till = request.till;
     let ack = state
         .db
-        .call(move |conn| journal::ingest(conn, &till, batch, now))
+        .call(move |conn| {
+            // A retry after a busy database parses the body again.
+            let batch = match batch.take() {
+                Some(batch) => batch,
+                None => parse(&bytes)?,
+            };
+            journal::ingest(conn, &till, batch, now)
+        })
         .await?;
+    drop(request.body);
     Ok(Json(ack).into_response())
 }
 
 async fn delta(
     State(state): State<AppState>,
     Path(kind): Path<String>,
-    method: Method,
     uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: SignedGet,
 ) -> Result<Response, Problem> {
-    let till = signed(&state, &method, &uri, &headers, &body).await?;
     let kind = DeltaKind::from_segment(&kind).ok_or(Error::NotFound("delta kind"))?;
     let Query(query) = Query::<DeltaQuery>::try_from_uri(&uri)
         .map_err(|e| Error::invalid(format!("query: {}", e.body_text())))?;
     let sync_key = state.sync_key().await?;
     let now = state.now();
+    let store = request.till.store;
     let page = state
         .db
-        .call(move |conn| deltas::page(conn, kind, &query, &till.store, &sync_key, now))
+        .call(move |conn| deltas::page(conn, kind, &query, &store, &sync_key, now))
         .await?;
     Ok(Json(page).into_response())
 }
 
 async fn trust_list(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    _request: SignedGet,
 ) -> Result<Response, Problem> {
-    signed(&state, &method, &uri, &headers, &body).await?;
     let dir = state.keys.clone();
     let now = state.now();
     let published = state
@@ -158,12 +121,9 @@ async fn trust_list(
 
 async fn catalog(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    _request: SignedGet,
 ) -> Result<Response, Problem> {
-    signed(&state, &method, &uri, &headers, &body).await?;
     let dir = state.keys.clone();
     let now = state.now();
     let published = state

@@ -11,6 +11,8 @@ mod enrolment;
 mod journal;
 mod passes;
 mod pending;
+mod process;
 mod segments;
 mod signed;
+mod surface;
 mod util;

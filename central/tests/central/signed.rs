@@ -36,7 +36,7 @@ async fn a_tampered_request_is_refused() {
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["detail"], "bad signature");
+    assert_eq!(problem["detail"], tillpass_central::auth::REFUSED);
 
     // Signed for one body, sent with another.
     let body = br#"{"v":1,"till":"S001-T01","events":[]}"#.to_vec();

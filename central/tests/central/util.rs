@@ -1,4 +1,5 @@
-//! The test harness: [`Central`] runs the server, [`TestTill`] enrols and signs.
+//! The test harness: [`Central`] runs the server (in the test's runtime, or as the real
+//! `tillpass-central serve` process), [`TestTill`] enrols and signs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -27,7 +28,14 @@ pub struct Central {
     /// Seconds added to the real clock.
     pub offset: Arc<AtomicI64>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+    process: Option<Process>,
+    dir: tempfile::TempDir,
+}
+
+/// A `tillpass-central serve` process and what it wrote to stderr.
+struct Process {
+    child: std::process::Child,
+    log: Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Central {
@@ -35,11 +43,119 @@ impl Drop for Central {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let Some(process) = &mut self.process {
+            let _ = process.child.kill();
+            let _ = process.child.wait();
+        }
     }
 }
 
 impl Central {
     pub async fn start() -> Central {
+        Central::start_with(http::Limits::default()).await
+    }
+
+    /// The folder of its database and keys.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The server process's id (a process central only).
+    pub fn pid(&self) -> u32 {
+        self.process.as_ref().unwrap().child.id()
+    }
+
+    /// What the server process logged so far.
+    pub fn log(&self) -> String {
+        self.process
+            .as_ref()
+            .map(|p| p.log.lock().unwrap().clone())
+            .unwrap_or_default()
+    }
+
+    /// The address it listens on, `127.0.0.1:port`.
+    pub fn addr(&self) -> String {
+        self.base.split("://").nth(1).unwrap().to_owned()
+    }
+
+    /// `tillpass-central` on this central's files (`--db central.db --keys keys` in its
+    /// folder: `--db data/central.db --keys keys`), with `umask 022` whatever the test runner's.
+    pub fn command(dir: &std::path::Path) -> std::process::Command {
+        let mut command = std::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg("umask 022; exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_tillpass-central"))
+            .args(["--db", "data/central.db", "--keys", "keys"])
+            .current_dir(dir)
+            .env_remove("TILLPASS_CENTRAL_DB")
+            .env_remove("TILLPASS_CENTRAL_KEYS")
+            .env("RUST_LOG", "info");
+        command
+    }
+
+    /// Runs the real `tillpass-central serve` with `args` on a fresh folder (its admin
+    /// token file is `admin.token`), under `umask 022`; `client` talks to it.
+    pub async fn spawn(args: &[&str], client: reqwest::Client) -> Central {
+        let dir = tempfile::tempdir().unwrap();
+        Central::spawn_in(dir, args, client).await
+    }
+
+    /// [`Central::spawn`] on a folder the test prepared.
+    pub async fn spawn_in(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        client: reqwest::Client,
+    ) -> Central {
+        use std::io::BufRead;
+        std::fs::write(dir.path().join("admin.token"), ADMIN).unwrap();
+        let mut child = Central::command(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--admin-token-file", "admin.token"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("tillpass-central listening") {
+                    let _ = tx.send(line.clone());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let line = tokio::task::spawn_blocking(move || {
+            rx.recv_timeout(std::time::Duration::from_secs(60))
+        })
+        .await
+        .unwrap()
+        .unwrap_or_else(|_| panic!("central did not start:\n{}", log.lock().unwrap()));
+        let addr = line.rsplit('=').next().unwrap().trim().to_owned();
+        let scheme = if line.contains("https") {
+            "https"
+        } else {
+            "http"
+        };
+        Central {
+            base: format!("{scheme}://{addr}"),
+            client,
+            offset: Arc::new(AtomicI64::new(0)),
+            shutdown: None,
+            process: Some(Process { child, log }),
+            dir,
+        }
+    }
+
+    /// An in-process central with these limits.
+    pub async fn start_with(limits: http::Limits) -> Central {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("central.db")).unwrap();
         let keys = KeyDir::open(&dir.path().join("keys")).unwrap();
@@ -57,7 +173,8 @@ impl Central {
             keys.clone(),
             Some(AdminToken::new(ADMIN).unwrap()),
             Arc::new(move || clock::now() + clock_offset.load(Ordering::SeqCst)),
-        );
+        )
+        .with_limits(limits);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -66,14 +183,11 @@ impl Central {
         }));
         Central {
             base,
-            client: {
-                // The workspace builds reqwest with rustls and no built-in provider.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                reqwest::Client::new()
-            },
+            client: client(),
             offset,
             shutdown: Some(tx),
-            _dir: dir,
+            process: None,
+            dir,
         }
     }
 
@@ -169,6 +283,12 @@ impl Central {
             seq: AtomicI64::new(0),
         }
     }
+}
+
+/// A plain client. The workspace builds reqwest with rustls and no built-in provider.
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 pub fn rand<const N: usize>() -> [u8; N] {

@@ -1,5 +1,5 @@
-//! Batch upload: up to [`MAX_BATCH_EVENTS`] journal events in one signed request, answered
-//! event by event.
+//! Batch upload: up to [`MAX_BATCH_EVENTS`] journal events, at most [`MAX_BATCH_BYTES`] of
+//! JSON, in one signed request, answered event by event.
 //!
 //! `POST /v1/journal` ([`super::paths::JOURNAL`]) with an [`UploadBatch`]; central answers
 //! a [`BatchAck`] with one [`EventAck`] per event, in the batch's order:
@@ -16,6 +16,11 @@ use super::journal::JournalEvent;
 
 /// The most events one batch may carry.
 pub const MAX_BATCH_EVENTS: usize = 1000;
+
+/// The largest batch central reads: its JSON encoding, in bytes (16 MiB). Central refuses
+/// a longer body with `413` before reading it; a till whose oldest events encode longer
+/// sends fewer of them in one batch.
+pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 
 /// A batch of journal events from one till.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

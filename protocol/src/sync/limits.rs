@@ -55,8 +55,9 @@ pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 /// The largest event, serialized as JSON.
 pub const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
 /// The largest upload batch, serialized as JSON: central's body limit for
-/// [`super::paths::JOURNAL`]. A till fills a batch up to it (one event always fits).
-pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+/// [`super::paths::JOURNAL`], defined with the batch. A till fills a batch up to it (one
+/// event always fits).
+pub use super::batch::MAX_BATCH_BYTES;
 
 /// Whether `text` has no control character.
 pub fn printable(text: &str) -> bool {
