@@ -319,6 +319,9 @@ pub async fn run(agent: Agent, config: &Config, listener: TcpListener) -> Result
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    // SIGTERM is handled from before the agent says it listens: a stop right after the
+    // start drains like any other.
+    let shutdown = shutdown_signal();
     tracing::info!(address = %addr, "tillpass listening");
     notify_ready();
     let watchdog = tokio::spawn(feed_watchdog());
@@ -328,7 +331,7 @@ pub async fn run(agent: Agent, config: &Config, listener: TcpListener) -> Result
     let server = tokio::spawn(http::serve(listener, router, async move {
         let _ = stop_rx.await;
     }));
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("stopping: draining requests");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(());
@@ -446,14 +449,19 @@ async fn feed_watchdog() {
     }
 }
 
-async fn shutdown_signal() {
+/// Registers the stop signals now; the future completes when one arrives.
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
+        (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) {
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}
@@ -464,9 +472,9 @@ async fn shutdown_signal() {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
