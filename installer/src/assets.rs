@@ -42,6 +42,26 @@ mod tests {
     }
 
     #[test]
+    fn unit_bounds_memory_and_descriptors() {
+        assert!(UNIT.lines().any(|l| l == "MemoryMax=256M"), "{UNIT}");
+        assert!(UNIT.lines().any(|l| l == "LimitNOFILE=4096"), "{UNIT}");
+    }
+
+    #[test]
+    fn sysusers_creates_no_group_but_tillpass() {
+        let creates: Vec<&str> = SYSUSERS
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .collect();
+        assert!(
+            creates
+                .iter()
+                .all(|l| l.starts_with("g tillpass ") || l.starts_with("u tillpass ")),
+            "{creates:?}"
+        );
+    }
+
+    #[test]
     fn udev_rules_cover_every_vendor_and_keep_modemmanager_away() {
         for (vid, name) in SCANNER_VENDORS {
             let rule = format!("ATTRS{{idVendor}}==\"{vid}\", ENV{{TILLPASS_VENDOR}}=\"{name}\"");

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tillpass_installer::agent::Manager;
 use tillpass_installer::layout::Layout;
 use tillpass_installer::system::Host;
-use tillpass_installer::{doctor, install, uninstall, upgrade};
+use tillpass_installer::{doctor, install, package, uninstall, upgrade};
 
 /// Install, enrol, upgrade, uninstall and diagnose tillpass on a Linux till.
 #[derive(Debug, Parser)]
@@ -96,6 +96,38 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = "/")]
         root: PathBuf,
     },
+    /// Backs up the agent's database into /var/lib/tillpass/backups (a consistent copy,
+    /// checked) and prints the backup's path. The package runs it on an upgrade before
+    /// the new agent starts.
+    Backup {
+        /// The till: `/`, or a staged root.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+    },
+    /// After a package upgrade: waits for the restarted agent's /readyz; if it does not
+    /// answer, stops it, puts the database backup back and says how to return to the
+    /// previous version. Run by the package's postinst.
+    #[command(hide = true)]
+    CheckUpgrade {
+        /// The version upgraded from.
+        #[arg(long, value_name = "VERSION")]
+        from: String,
+        /// The backup `tillpass-install backup` made before the new agent ran.
+        #[arg(long, value_name = "FILE")]
+        backup: PathBuf,
+        /// How long the new agent has to answer /readyz, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        ready_timeout: u64,
+    },
+    /// Counts the outbox of the stopped agent and leaves /var/lib/tillpass/UNSYNCED while
+    /// events have not reached central (a package purge then refuses). Run by the
+    /// package's prerm.
+    #[command(hide = true)]
+    MarkUnsynced,
+    /// Prints this program's manual page (roff), generated from this command line; the
+    /// package ships it as tillpass-install(1).
+    #[command(hide = true)]
+    Man,
 }
 
 /// A dashboard language.
@@ -277,6 +309,68 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("tillpass-install: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Backup { root } => match package::backup(&Layout::new(root)) {
+            Ok(Some(path)) => {
+                println!("{}", path.display());
+                ExitCode::SUCCESS
+            }
+            Ok(None) => {
+                eprintln!("tillpass-install: no database yet: nothing to back up");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tillpass-install: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::CheckUpgrade {
+            from,
+            backup,
+            ready_timeout,
+        } => {
+            let mut actions = Vec::new();
+            let result = package::check_upgrade(
+                &Host,
+                &Layout::new("/"),
+                &from,
+                &backup,
+                Duration::from_secs(ready_timeout),
+                &mut actions,
+            );
+            for action in &actions {
+                println!("tillpass: {action}");
+            }
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tillpass-install: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::MarkUnsynced => match package::mark_unsynced(&Layout::new("/")) {
+            Ok(outbox) => {
+                println!("tillpass: {outbox}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tillpass-install: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Man => {
+            let mut page = Vec::new();
+            let written = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut page)
+                .and_then(|()| std::io::stdout().write_all(&page));
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tillpass-install: writing the manual page: {e}");
                     ExitCode::FAILURE
                 }
             }
