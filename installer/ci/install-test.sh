@@ -151,6 +151,22 @@ central_addr="$(grep -o 'tillpass-central listening.*' "$work/central.log" | tai
     | sed 's/.*=[[:space:]]*//')"
 [ -n "$central_addr" ] || fail "no address in central's output"
 step "central on $central_addr"
+cat > "$work/central/catalog.toml" <<'CATALOG'
+format = 1
+currency = "EUR"
+tiers = ["gold"]
+
+[savings]
+earn_rate = 500
+return_window_days = 30
+offline_redeem_cap = 2000
+
+[gift_cards]
+hold_ttl_seconds = 900
+offline_cap_per_card = 5000
+CATALOG
+central catalog publish catalog.toml > "$work/catalog.log" 2>&1 \
+    || { logs+=("$work/catalog.log"); fail "publishing the catalog"; }
 code="$(central enrol-code --store S1 | grep -o '"code"[^,}]*' | sed 's/.*"\([^"]*\)"$/\1/')"
 [ -n "$code" ] || fail "no enrolment code"
 
@@ -235,6 +251,9 @@ pos() {
     curl -sS -X "$method" "$api$path" -H "Authorization: Bearer $token" \
         -H "Idempotency-Key: $key" -H 'Content-Type: application/json' -d "$body"
 }
+catalog_synced() {
+    curl -fsS "$api/v1/sync" -H "Authorization: Bearer $token" | grep -q '"catalog_sequence":[0-9]'
+}
 outbox_empty() {
     curl -fsS "$api/v1/status" -H "Authorization: Bearer $token" | grep -q '"outbox_depth":0'
 }
@@ -258,6 +277,7 @@ start_agent "$work/agent-1.log"
 if grep -q '^{' "$work/agent-1.log"; then fail "the agent logs JSON before the unit asks for it"; fi
 
 step "a sale through the POS API"
+wait_until 60 "the catalog from central" catalog_synced
 closed="$(sale S-1)"
 echo "$closed" | grep -q '"receipt"' || fail "the sale did not close: $closed"
 wait_until 60 "the sale to reach central" outbox_empty

@@ -12,7 +12,7 @@ use tillpass_installer::{doctor, install, package, uninstall, upgrade};
 
 /// Install, enrol, upgrade, uninstall and diagnose tillpass on a Linux till.
 #[derive(Debug, Parser)]
-#[command(name = "tillpass-install", version, about)]
+#[command(name = "tillpass-install", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
