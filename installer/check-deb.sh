@@ -36,6 +36,8 @@ mkdir -p "$target/release/man"
 "$target/release/tillpass-install" man > "$target/release/man/tillpass-install.1"
 for page in tillpass tillpass-install; do
     grep -q '^\.TH' "$target/release/man/$page.1" || fail "$page.1 is not a manual page"
+    # Compressed as Debian policy asks (cargo-deb leaves files from target/ as they are).
+    gzip -9nf "$target/release/man/$page.1"
 done
 
 step "cargo deb"
@@ -78,8 +80,8 @@ same() {
 }
 same tillpass.service usr/lib/systemd/system/tillpass.service
 same 70-tillpass-scanners.rules usr/lib/udev/rules.d/70-tillpass-scanners.rules
-same sysusers-tillpass.conf usr/lib/sysusers.d/tillpass.conf
-same tmpfiles-tillpass.conf usr/lib/tmpfiles.d/tillpass.conf
+same sysusers.d/tillpass.conf usr/lib/sysusers.d/tillpass.conf
+same tmpfiles.d/tillpass.conf usr/lib/tmpfiles.d/tillpass.conf
 for doc in usr/share/doc/tillpass/copyright usr/share/doc/tillpass/changelog.Debian.gz \
     usr/share/man/man1/tillpass.1.gz usr/share/man/man1/tillpass-install.1.gz; do
     has "$doc"
@@ -117,6 +119,8 @@ for script in preinst postinst prerm postrm; do
     fi
 done
 grep -q 'deb-systemd-helper' "$work/control/postrm" || fail "postrm lacks debhelper's unit snippet"
+grep -Eq 'systemd-sysusers .*tillpass\.conf$' "$work/control/postinst" \
+    || fail "postinst does not create the service user from tillpass.conf"
 grep -q 'deb-systemd-invoke stop' "$work/control/prerm" || fail "prerm does not stop the agent"
 grep -q 'tillpass-install install --central' "$work/control/postinst" \
     || fail "postinst does not print the next step"
@@ -124,7 +128,7 @@ grep -q 'tillpass-install install --central' "$work/control/postinst" \
 if command -v lintian >/dev/null; then
     step "lintian"
     # --fail-on error,warning: clean means no error and no warning.
-    lintian --fail-on error,warning --no-tag-display-limit "$deb" \
+    lintian --fail-on error,warning --tag-display-limit 0 "$deb" \
         || fail "lintian reports errors or warnings"
 else
     step "lintian: skipped (not installed: apt-get install lintian)"
