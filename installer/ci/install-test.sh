@@ -21,6 +21,7 @@
 #   Without an argument the package is built with installer/check-deb.sh.
 #   Needs root, debootstrap, dpkg-deb, curl, and the Debian mirror of /etc/apt/sources*
 #   (override with TILLPASS_DEBIAN_MIRROR=URL). Honours CARGO_TARGET_DIR.
+#   TILLPASS_KEEP_ROOT=yes keeps the Debian root and the logs (mounted) for a look.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -55,6 +56,12 @@ root="$work/root"
 central_pid=""
 agent_pid=""
 cleanup() {
+    if [ "${TILLPASS_KEEP_ROOT:-}" = yes ]; then
+        echo "install-test: kept $work (TILLPASS_KEEP_ROOT=yes)" >&2
+        [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null || true
+        [ -n "$central_pid" ] && kill "$central_pid" 2>/dev/null || true
+        return
+    fi
     [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null || true
     [ -n "$central_pid" ] && kill "$central_pid" 2>/dev/null || true
     for mount in run dev/pts dev proc; do
@@ -119,8 +126,9 @@ for dep in systemd udev ca-certificates; do
         || fail "dependency $dep was not installed"
 done
 in_root getent passwd tillpass >/dev/null || fail "the service user was not created"
-[ "$(stat -c %U "$root/var/lib/tillpass")" = tillpass ] || fail "/var/lib/tillpass is not tillpass's"
-[ "$(stat -c '%U:%G %a' "$root/etc/tillpass")" = "root:tillpass 750" ] \
+# Names as the root's accounts say (the host's may differ).
+[ "$(in_root stat -c %U /var/lib/tillpass)" = tillpass ] || fail "/var/lib/tillpass is not tillpass's"
+[ "$(in_root stat -c '%U:%G %a' /etc/tillpass)" = "root:tillpass 750" ] \
     || fail "/etc/tillpass is not root:tillpass 0750"
 in_root getent group input >/dev/null || fail "group input is missing (the unit needs it)"
 in_root dpkg --verify tillpass || fail "dpkg --verify tillpass: files differ from md5sums"
@@ -281,6 +289,9 @@ wait_until 60 "the catalog from central" catalog_synced
 closed="$(sale S-1)"
 echo "$closed" | grep -q '"receipt"' || fail "the sale did not close: $closed"
 wait_until 60 "the sale to reach central" outbox_empty
+logs+=("$work/doctor-enrolled.log")
+in_root tillpass-install doctor > "$work/doctor-enrolled.log" 2>&1 \
+    || fail "doctor fails an enrolled, running till"
 
 # ---- upgrade to a rebuilt package with a changed unit ----------------------------------
 step "rebuilding the package with a changed unit"
@@ -344,6 +355,8 @@ if apt_in_root purge tillpass > "$work/purge-refused.log" 2>&1; then
 fi
 grep -q 'REFUSING TO PURGE' "$work/purge-refused.log" || fail "the refusal does not say so"
 grep -q '/var/lib/tillpass' "$work/purge-refused.log" || fail "the refusal does not name the paths"
+grep -q 'until "tillpass status" shows' "$work/purge-refused.log" \
+    || fail "the refusal does not say what to do"
 [ -e "$root/etc/tillpass/till.key" ] && [ -e "$root/var/lib/tillpass/tillpass.db" ] \
     || fail "a refused purge deleted something"
 
@@ -363,7 +376,7 @@ for gone in etc/tillpass var/lib/tillpass usr/lib/systemd/system/tillpass.servic
     usr/lib/sysusers.d/tillpass.conf usr/lib/tmpfiles.d/tillpass.conf \
     usr/lib/udev/rules.d/70-tillpass-scanners.rules etc/sysusers.d/tillpass.conf \
     etc/tmpfiles.d/tillpass.conf etc/systemd/system/tillpass.service \
-    etc/udev/rules.d/70-tillpass-scanners.rules; do
+    etc/udev/rules.d/70-tillpass-scanners.rules etc/systemd/system/tillpass.service.d; do
     [ ! -e "$root/$gone" ] || fail "purge left /$gone"
 done
 in_root dpkg-query -W -f='${Status}' tillpass 2>/dev/null | grep -q 'not-installed' \
