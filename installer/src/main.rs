@@ -21,9 +21,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Installs and enrols tillpass: directories, systemd unit, udev rules, service user,
-    /// the till's key and POS API token, enrolment with central, configuration. Safe to
-    /// re-run: what is already right is left alone, and an enrolled till is not enrolled
-    /// again.
+    /// the till's key and POS API token, enrolment with central, configuration. On a till
+    /// installed from the .deb the unit, udev rules, sysusers.d and tmpfiles.d entries are
+    /// the package's and none is written to /etc. Safe to re-run: what is already right is
+    /// left alone, and an enrolled till is not enrolled again.
     Install {
         /// Central's base URL, e.g. https://loyalty.example.com.
         #[arg(long, value_name = "URL")]
@@ -59,7 +60,8 @@ enum Command {
     },
     /// Upgrades the agent: stops it, backs up its database, keeps the current binary as
     /// tillpass.prev, installs the new one and starts it (its migrations run), then waits
-    /// for /readyz. If it does not come up, binary and database are rolled back.
+    /// for /readyz. If it does not come up, binary and database are rolled back. A till
+    /// installed from the .deb is upgraded with apt instead, and this refuses it.
     Upgrade {
         /// The new agent binary.
         #[arg(long, value_name = "FILE")]
@@ -74,7 +76,8 @@ enum Command {
     },
     /// Removes tillpass. On this machine (no --root) it first stops the agent and disables
     /// it at boot, then removes the unit, udev rules, sysusers.d and tmpfiles.d files and
-    /// reloads systemd and udev. Without --purge the configuration, the till's key and its
+    /// reloads systemd and udev (on a till installed from the .deb those files are the
+    /// package's: remove them with `apt-get remove tillpass`). Without --purge the configuration, the till's key and its
     /// data stay (a reinstall continues where it left off). --purge removes them too, and
     /// refuses while sales have not reached central, unless --force is also given.
     Uninstall {
