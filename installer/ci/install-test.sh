@@ -122,7 +122,7 @@ apt_in_root install --no-install-recommends /tmp/tillpass.deb > "$work/install.l
 grep -q 'tillpass-install install --central' "$work/install.log" \
     || fail "the next step (enrolment) was not printed after install"
 for dep in systemd udev ca-certificates; do
-    in_root dpkg-query -W -f='${Status}' "$dep" | grep -q 'install ok installed' \
+    [ "$(in_root dpkg-query -W -f='${Status}' "$dep")" = "install ok installed" ] \
         || fail "dependency $dep was not installed"
 done
 in_root getent passwd tillpass >/dev/null || fail "the service user was not created"
@@ -260,10 +260,14 @@ pos() {
         -H "Idempotency-Key: $key" -H 'Content-Type: application/json' -d "$body"
 }
 catalog_synced() {
-    curl -fsS "$api/v1/sync" -H "Authorization: Bearer $token" | grep -q '"catalog_sequence":[0-9]'
+    local sync
+    sync="$(curl -fsS "$api/v1/sync" -H "Authorization: Bearer $token")"
+    [[ "$sync" =~ \"catalog_sequence\":[0-9] ]]
 }
 outbox_empty() {
-    curl -fsS "$api/v1/status" -H "Authorization: Bearer $token" | grep -q '"outbox_depth":0'
+    local status
+    status="$(curl -fsS "$api/v1/status" -H "Authorization: Bearer $token")"
+    [[ "$status" == *'"outbox_depth":0'* ]]
 }
 # A sale of one loaf through the POS API: cart, then close paid by card. Prints the close.
 sale() {
@@ -287,7 +291,7 @@ if grep -q '^{' "$work/agent-1.log"; then fail "the agent logs JSON before the u
 step "a sale through the POS API"
 wait_until 60 "the catalog from central" catalog_synced
 closed="$(sale S-1)"
-echo "$closed" | grep -q '"receipt"' || fail "the sale did not close: $closed"
+[[ "$closed" == *'"receipt"'* ]] || fail "the sale did not close: $closed"
 wait_until 60 "the sale to reach central" outbox_empty
 logs+=("$work/doctor-enrolled.log")
 in_root tillpass-install doctor > "$work/doctor-enrolled.log" 2>&1 \
@@ -317,9 +321,11 @@ grep -q "the database of $version is backed up to" "$work/upgrade.log" \
 backup="$(sed -n "s/.*the database of $version is backed up to //p" "$work/upgrade.log" | tail -n 1)"
 [ -s "$root$backup" ] || fail "the backup $backup is missing or empty"
 [ "$(ls "$root/var/lib/tillpass/backups" | wc -l)" -gt "$backups_before" ] || fail "no new backup"
-in_root dpkg-query -W -f='${Version}' tillpass | grep -q 'rebuilt1' || fail "not upgraded"
+[[ "$(in_root dpkg-query -W -f='${Version}' tillpass)" == *rebuilt1 ]] || fail "not upgraded"
 in_root dpkg --verify tillpass || fail "dpkg --verify after the upgrade"
-unit_text | grep -q '^Environment=TILLPASS_LOG_FORMAT=json$' \
+# (Captured first: `grep -q` stopping early would fail the pipe under pipefail.)
+unit_text > "$work/unit-after-upgrade"
+grep -q '^Environment=TILLPASS_LOG_FORMAT=json$' "$work/unit-after-upgrade" \
     || fail "the upgraded unit is not the one in force (a copy shadows it?)"
 
 step "the agent on the upgraded unit"
@@ -327,7 +333,7 @@ start_agent "$work/agent-2.log"
 wait_until 30 "the agent's first log line" grep -q . "$work/agent-2.log"
 grep -q '^{' "$work/agent-2.log" || fail "the changed unit did not take effect: logs are not JSON"
 closed="$(sale S-2)"
-echo "$closed" | grep -q '"receipt"' || fail "the sale after the upgrade did not close: $closed"
+[[ "$closed" == *'"receipt"'* ]] || fail "the sale after the upgrade did not close: $closed"
 wait_until 60 "the second sale to reach central" outbox_empty
 
 # ---- remove with unsynced sales, purge refused -----------------------------------------
@@ -336,7 +342,7 @@ kill "$central_pid"
 wait "$central_pid" 2>/dev/null || true
 central_pid=""
 closed="$(sale S-3)"
-echo "$closed" | grep -q '"receipt"' || fail "the offline sale did not close: $closed"
+[[ "$closed" == *'"receipt"'* ]] || fail "the offline sale did not close: $closed"
 stop_agent
 logs+=("$work/remove.log")
 apt_in_root remove tillpass > "$work/remove.log" 2>&1 || fail "apt-get remove"
@@ -379,8 +385,8 @@ for gone in etc/tillpass var/lib/tillpass usr/lib/systemd/system/tillpass.servic
     etc/udev/rules.d/70-tillpass-scanners.rules etc/systemd/system/tillpass.service.d; do
     [ ! -e "$root/$gone" ] || fail "purge left /$gone"
 done
-in_root dpkg-query -W -f='${Status}' tillpass 2>/dev/null | grep -q 'not-installed' \
-    || ! in_root dpkg-query -W tillpass >/dev/null 2>&1 || fail "dpkg still knows tillpass"
+status="$(in_root dpkg-query -W -f='${Status}' tillpass 2>/dev/null || true)"
+[ -z "$status" ] || [[ "$status" == *not-installed ]] || fail "dpkg still knows tillpass: $status"
 # The system account stays (Debian practice); nothing recreates it at boot.
 in_root getent passwd tillpass >/dev/null || fail "purge removed the system user"
 
