@@ -75,6 +75,18 @@ enum Command {
         #[arg(long)]
         show_requests: bool,
     },
+    /// Prints this program's manual page (roff), generated from this command line; the
+    /// package ships it as tillpass(1).
+    #[command(hide = true)]
+    Man,
+}
+
+fn man_page() -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
+    std::io::stdout().write_all(&page)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load(cli_config: Option<&PathBuf>) -> anyhow::Result<(Config, Paths)> {
@@ -98,6 +110,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => status(cli.config.as_ref()),
+        Command::Man => man_page(),
         #[cfg(feature = "demo")]
         Command::Demo {
             dir,
