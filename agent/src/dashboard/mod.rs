@@ -77,17 +77,17 @@ pub(crate) struct Dash {
     pub app: AppState,
     /// Read-only connections.
     pub reads: Arc<queries::Reads>,
-    /// Argon2id verifications at once (each takes 19 MiB and tens of milliseconds).
-    pub hashing: Arc<tokio::sync::Semaphore>,
+    /// The password checker: its own threads, a bounded queue.
+    pub verifier: password::Verifier,
 }
 
 impl Dash {
-    fn new(app: AppState) -> Dash {
+    fn new(app: AppState, verifier: password::Verifier) -> Dash {
         let reads = Arc::new(queries::Reads::new(app.identifier.store().path()));
         Dash {
             app,
             reads,
-            hashing: Arc::new(tokio::sync::Semaphore::new(2)),
+            verifier,
         }
     }
 
@@ -156,7 +156,7 @@ impl IntoResponse for DashError {
 /// The dashboard's routes, all under [`BASE`], with their state. The agent merges them
 /// into its router.
 pub fn router(state: AppState) -> Router {
-    let dash = Dash::new(state);
+    let dash = Dash::new(state, password::Verifier::new());
     Router::new()
         .route(BASE, get(home))
         .route("/dashboard/", get(home))

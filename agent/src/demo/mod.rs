@@ -67,7 +67,9 @@ fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
         }
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The demo's folder holds the API token and the manager's password (demo.json): the
+    // owner's alone, whatever the umask.
+    crate::store::private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(
         dir.join(MARKER),
         "tillpass demo data; deleted at the next demo start\n",
@@ -330,9 +332,9 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
         "gift_card": seeded.gift_card.text,
         "data_dir": options.dir,
     });
-    std::fs::write(
-        options.dir.join("demo.json"),
-        serde_json::to_vec_pretty(&summary)?,
+    write_private(
+        &options.dir.join("demo.json"),
+        &serde_json::to_string_pretty(&summary)?,
     )?;
     banner(
         out,

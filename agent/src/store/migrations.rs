@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "token_use_sale",
         include_str!("migrations/0007_token_use_sale.sql"),
     ),
+    (
+        8,
+        "login_attempts",
+        include_str!("migrations/0008_login_attempts.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
