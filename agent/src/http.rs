@@ -293,9 +293,18 @@ pub(crate) async fn identify(
     }
     let Json(request) = match body {
         Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return problem_code(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "Payload Too Large",
+                &format!("the body is over {IDENTIFY_BODY} bytes"),
+            );
+        }
         Err(e) => {
-            return problem(
+            return problem_code(
                 StatusCode::BAD_REQUEST,
+                "unreadable_body",
                 "Bad request",
                 &format!("expected {{\"scan\": \"…\"}}: {}", e.body_text()),
             );

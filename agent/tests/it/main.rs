@@ -7,6 +7,7 @@ mod dashboard;
 mod hostile;
 mod refusals;
 mod scanner;
+mod security;
 mod sessions;
 mod sync;
 mod token_uses;
