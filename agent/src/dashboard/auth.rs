@@ -264,10 +264,8 @@ pub(crate) async fn login(
     let now = dash.now();
     let reservation = {
         let (name, addr) = (name.clone(), addr.clone());
-        dash.write(move |c| {
-            managers::reserve_attempt(c, &name, &addr, now, LockoutPolicy::DEFAULT)
-        })
-        .await?
+        dash.write(move |c| managers::reserve_attempt(c, &name, &addr, now, LockoutPolicy::DEFAULT))
+            .await?
     };
     let (attempt_id, account, left) = match reservation {
         Reservation::Locked { until } => {

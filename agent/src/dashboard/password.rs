@@ -153,9 +153,7 @@ pub fn verify(password: &str, stored: &str) -> bool {
     let Ok(params) = Params::try_from(&parsed) else {
         return false;
     };
-    if params.m_cost() > MAX_M_COST
-        || params.t_cost() > MAX_T_COST
-        || params.p_cost() > MAX_P_COST
+    if params.m_cost() > MAX_M_COST || params.t_cost() > MAX_T_COST || params.p_cost() > MAX_P_COST
     {
         tracing::warn!("a stored password hash asks for more than the verifier allows");
         return false;
@@ -335,7 +333,8 @@ mod tests {
         // Far more checks than workers and queue at once: some are refused as busy, none
         // waits unbounded.
         let all = futures_util::future::join_all(
-            (0..(WORKERS + QUEUE) * 3).map(|_| verifier.verify("wrong".into(), Some(stored.clone()))),
+            (0..(WORKERS + QUEUE) * 3)
+                .map(|_| verifier.verify("wrong".into(), Some(stored.clone()))),
         )
         .await;
         assert!(all.contains(&Err(VerifyError::Busy)), "{all:?}");

@@ -281,7 +281,9 @@ async fn sign_in_needs_the_forms_csrf_cookie() {
     // Nothing was counted against the name, and no session was made.
     let guesses: i64 = fx
         .conn()
-        .query_row("SELECT count(*) FROM manager_login_attempts", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM manager_login_attempts", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(guesses, 0);
     assert!(!b.cookies.contains_key("tillpass_session"));

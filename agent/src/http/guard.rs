@@ -26,7 +26,11 @@ pub const BODIES_IN_FLIGHT: usize = 16;
 pub const BODY_WAIT: Duration = Duration::from_secs(5);
 
 /// Refuses a request without the till's bearer token before anything else is read.
-pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     match authorised(&state, request.headers()) {
         Ok(()) => next.run(request).await,
         Err(refused) => refused,
@@ -43,7 +47,10 @@ fn has_body(request: &Request) -> bool {
         Some(n) => n > 0,
         None => {
             request.headers().contains_key(header::TRANSFER_ENCODING)
-                || !matches!(*request.method(), Method::GET | Method::HEAD | Method::DELETE)
+                || !matches!(
+                    *request.method(),
+                    Method::GET | Method::HEAD | Method::DELETE
+                )
         }
     }
 }

@@ -299,10 +299,7 @@ async fn connection(
             } else {
                 misdirected()
             };
-            Ok::<_, std::convert::Infallible>(response.map(|inner| Tracked {
-                inner,
-                _busy: busy,
-            }))
+            Ok::<_, std::convert::Infallible>(response.map(|inner| Tracked { inner, _busy: busy }))
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();

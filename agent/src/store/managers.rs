@@ -581,9 +581,15 @@ mod tests {
             None
         );
         // Another name is not affected; unlock forgets the name's guesses.
-        assert_eq!(locked_until(&conn, "luis", "10.0.0.9", 200, policy).unwrap(), None);
+        assert_eq!(
+            locked_until(&conn, "luis", "10.0.0.9", 200, policy).unwrap(),
+            None
+        );
         assert!(unlock(&conn, "ana").unwrap());
-        assert_eq!(locked_until(&conn, "ana", "10.0.0.9", 200, policy).unwrap(), None);
+        assert_eq!(
+            locked_until(&conn, "ana", "10.0.0.9", 200, policy).unwrap(),
+            None
+        );
     }
 
     #[test]

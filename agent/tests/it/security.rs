@@ -19,7 +19,11 @@ const PASSWORD: &str = "manager password 1";
 fn till(api: &str) -> Till {
     let till = Till::new(&Central::new(), 3, "");
     let text = std::fs::read_to_string(&till.config).unwrap();
-    std::fs::write(&till.config, text.replace("[api]\n", &format!("[api]\n{api}\n"))).unwrap();
+    std::fs::write(
+        &till.config,
+        text.replace("[api]\n", &format!("[api]\n{api}\n")),
+    )
+    .unwrap();
     manager(&till, &["add", "--name", "Ana"], Some(PASSWORD));
     till
 }
@@ -46,9 +50,7 @@ fn manager(till: &Till, args: &[&str], stdin: Option<&str>) -> String {
 
 async fn connect_from(from: [u8; 4], to: &str) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::from((from, 0)))
-        .unwrap();
+    socket.bind(SocketAddr::from((from, 0))).unwrap();
     socket.connect(to.parse().unwrap()).await.unwrap()
 }
 
@@ -150,7 +152,10 @@ fn parallel_guesses_are_checked_at_most_five_times_and_a_stranger_cannot_lock_th
     runtime().block_on(async {
         let form = login_form(&to).await;
         // The manager signs in from their usual address: it becomes known.
-        assert_eq!(sign_in([127, 0, 0, 1], &to, &form, "Ana", PASSWORD).await, 303);
+        assert_eq!(
+            sign_in([127, 0, 0, 1], &to, &form, "Ana", PASSWORD).await,
+            303
+        );
 
         // A stranger sends 100 wrong guesses at once.
         let tasks: Vec<_> = (0..100)
@@ -166,24 +171,45 @@ fn parallel_guesses_are_checked_at_most_five_times_and_a_stranger_cannot_lock_th
             statuses.push(t.await.unwrap());
         }
         let checked_failures = statuses.iter().filter(|s| **s == 401).count();
-        assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
-        assert!(checked_failures <= 5, "{checked_failures} checked: {statuses:?}");
+        assert!(
+            statuses.iter().all(|s| *s == 401 || *s == 429),
+            "{statuses:?}"
+        );
+        assert!(
+            checked_failures <= 5,
+            "{checked_failures} checked: {statuses:?}"
+        );
         assert!(guesses(&till, "ana") <= 5, "at most five guesses reserved");
         let failed_lines = agent.output().matches("dashboard sign-in failed").count();
-        assert!(failed_lines <= 5, "{failed_lines} passwords checked and failed");
+        assert!(
+            failed_lines <= 5,
+            "{failed_lines} passwords checked and failed"
+        );
 
         // The right password is refused to the stranger, and to any other stranger.
-        assert_eq!(sign_in([127, 0, 0, 2], &to, &form, "ana", PASSWORD).await, 429);
-        assert_eq!(sign_in([127, 0, 0, 3], &to, &form, "ana", PASSWORD).await, 429);
+        assert_eq!(
+            sign_in([127, 0, 0, 2], &to, &form, "ana", PASSWORD).await,
+            429
+        );
+        assert_eq!(
+            sign_in([127, 0, 0, 3], &to, &form, "ana", PASSWORD).await,
+            429
+        );
         // The manager's own address is not locked by the stranger.
-        assert_eq!(sign_in([127, 0, 0, 1], &to, &form, "ana", PASSWORD).await, 303);
+        assert_eq!(
+            sign_in([127, 0, 0, 1], &to, &form, "ana", PASSWORD).await,
+            303
+        );
     });
     // The till's operator lifts the lock for everyone.
     let out = manager(&till, &["unlock", "Ana"], None);
     assert!(out.contains("unlocked"), "{out}");
     runtime().block_on(async {
         let form = login_form(&to).await;
-        assert_eq!(sign_in([127, 0, 0, 3], &to, &form, "ana", PASSWORD).await, 303);
+        assert_eq!(
+            sign_in([127, 0, 0, 3], &to, &form, "ana", PASSWORD).await,
+            303
+        );
     });
     agent.stop();
 }
@@ -256,11 +282,17 @@ fn a_rebound_host_is_refused_and_the_agents_own_names_answer() {
             let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
             assert_eq!(problem["code"], "host_not_allowed");
         }
-        for host in [format!("localhost:{port}"), to.clone(), format!("till-3.shop.lan:{port}")] {
+        for host in [
+            format!("localhost:{port}"),
+            to.clone(),
+            format!("till-3.shop.lan:{port}"),
+        ] {
             let (status, head, _) = send(
                 [127, 0, 0, 1],
                 &to,
-                format!("GET /dashboard/login HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+                format!(
+                    "GET /dashboard/login HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                ),
             )
             .await;
             assert_eq!(status, 200, "{host}: {head}");
@@ -330,10 +362,19 @@ fn logs_escape_what_clients_send_and_never_carry_a_password_typed_as_the_name() 
     runtime().block_on(async {
         let form = login_form(&to).await;
         let forged = "nobody\nINFO tillpass_agent: dashboard sign-in manager=Root\u{1b}[2J";
-        assert_eq!(sign_in([127, 0, 0, 1], &to, &form, forged, "wrong password").await, 401);
+        assert_eq!(
+            sign_in([127, 0, 0, 1], &to, &form, forged, "wrong password").await,
+            401
+        );
         // The manager typed the password into the name field.
-        assert_eq!(sign_in([127, 0, 0, 1], &to, &form, PASSWORD, "x").await, 401);
-        assert_eq!(sign_in([127, 0, 0, 1], &to, &form, "Ana", "wrong password").await, 401);
+        assert_eq!(
+            sign_in([127, 0, 0, 1], &to, &form, PASSWORD, "x").await,
+            401
+        );
+        assert_eq!(
+            sign_in([127, 0, 0, 1], &to, &form, "Ana", "wrong password").await,
+            401
+        );
     });
     let log = agent.output();
     assert!(log.contains("dashboard sign-in failed"), "{log}");
