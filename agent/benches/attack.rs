@@ -5,8 +5,9 @@
 //!    addresses and for 1,000 different names (so the lockout does not spare the password
 //!    checker); the daemon's resident memory before, at its peak (`VmHWM`) and once idle
 //!    again. Beside it, the two ways of giving Argon2 its 19 MiB compared in child
-//!    processes of this bench: the crate's own allocation per check against the agent's
-//!    mapping above glibc's mmap ceiling.
+//!    processes of this bench: the crate's own allocation per check (`crate`), a mapping
+//!    above glibc's mmap ceiling per check (`mapped`), and the agent's verifier, whose
+//!    workers keep that mapping while checks wait (`worker`).
 //! 2. **connections**: 2,000 idle sockets and 20 slow-header clients held open, then 500
 //!    POS requests (`GET /v1/status`) on a kept-alive connection and 200 on a new
 //!    connection each; their p50 and p99.
@@ -17,7 +18,8 @@
     clippy::expect_used,
     clippy::print_stdout,
     clippy::cast_possible_truncation,
-    clippy::cast_precision_loss
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
 )]
 
 use std::net::SocketAddr;
@@ -38,6 +40,25 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// The process's resident memory once it holds still: sampled every 100 ms until two
+/// samples a second apart agree, for ten seconds at most.
+fn settled_rss(pid: u32) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = status_kib(pid, "VmRSS:");
+    let mut since = Instant::now();
+    while Instant::now() < deadline {
+        std::thread::park_timeout(Duration::from_millis(100));
+        let now = status_kib(pid, "VmRSS:");
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= Duration::from_secs(1) {
+            break;
+        }
+    }
+    last
 }
 
 fn mib(kib: u64) -> String {
@@ -155,8 +176,7 @@ fn sign_in_memory(rt: &tokio::runtime::Runtime) {
     let d = daemon();
     let pid = d.child.id();
     let to = d.addr.clone();
-    std::thread::sleep(Duration::from_millis(500));
-    let before = status_kib(pid, "VmRSS:");
+    let before = settled_rss(pid);
     let (csrf, cookie) = rt.block_on(async {
         let (_, page) = exchange(
             [127, 0, 0, 1],
@@ -180,7 +200,6 @@ fn sign_in_memory(rt: &tokio::runtime::Runtime) {
     });
     let started = Instant::now();
     let mut counts = std::collections::BTreeMap::<u16, u32>::new();
-    let mut peak_during = 0;
     for round in 0..10_u32 {
         let statuses = rt.block_on(async {
             let tasks: Vec<_> = (0..100_u32)
@@ -208,25 +227,22 @@ fn sign_in_memory(rt: &tokio::runtime::Runtime) {
         for s in statuses {
             *counts.entry(s).or_default() += 1;
         }
-        peak_during = peak_during.max(status_kib(pid, "VmRSS:"));
     }
     let took = started.elapsed();
     let peak = status_kib(pid, "VmHWM:");
     let after = status_kib(pid, "VmRSS:");
-    std::thread::sleep(Duration::from_secs(2));
-    let idle = status_kib(pid, "VmRSS:");
+    let idle = settled_rss(pid);
     println!("sign-in memory: 1,000 failed sign-ins, 100 at a time, in {took:.1?}");
     println!(
         "  answers: {counts:?} (401 checked and wrong, 503 checker busy, 429 no guesses left)"
     );
     println!(
-        "  resident: before {}, peak {} (VmHWM), after {}, idle 2 s later {}",
+        "  resident: before {}, peak {} (VmHWM), just after {}, settled {}",
         mib(before),
         mib(peak),
         mib(after),
         mib(idle)
     );
-    let _ = peak_during;
 }
 
 /// In a child process: `n` verifications on two threads with `mechanism`, then the
@@ -235,25 +251,43 @@ fn mechanism_child(mechanism: &str, n: usize) {
     let stored = tillpass_agent::dashboard::password::hash(PASSWORD).unwrap();
     let parsed = argon2::password_hash::phc::PasswordHash::new(&stored).unwrap();
     let started = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                for i in 0..n / 2 {
-                    let guess = format!("wrong guess {i}");
-                    match mechanism {
-                        "crate" => {
-                            use argon2::PasswordVerifier;
-                            let _ = argon2::Argon2::default()
-                                .verify_password(guess.as_bytes(), &parsed);
-                        }
-                        _ => {
-                            let _ = tillpass_agent::dashboard::password::verify(&guess, &stored);
+    if mechanism == "worker" {
+        // The agent's verifier, kept busy: eight checks queued at a time.
+        let verifier = tillpass_agent::dashboard::password::Verifier::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for _ in 0..n / 8 {
+                let checks = (0..8)
+                    .map(|i| verifier.verify(format!("wrong guess {i}"), Some(stored.clone())));
+                for answer in futures_util::future::join_all(checks).await {
+                    assert_eq!(answer, Ok(false));
+                }
+            }
+        });
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for i in 0..n / 2 {
+                        let guess = format!("wrong guess {i}");
+                        match mechanism {
+                            "crate" => {
+                                use argon2::PasswordVerifier;
+                                let _ = argon2::Argon2::default()
+                                    .verify_password(guess.as_bytes(), &parsed);
+                            }
+                            _ => {
+                                let _ =
+                                    tillpass_agent::dashboard::password::verify(&guess, &stored);
+                            }
                         }
                     }
-                }
-            });
-        }
-    });
+                });
+            }
+        });
+    }
     let pid = std::process::id();
     println!(
         "{} {} {} {}",
@@ -265,7 +299,7 @@ fn mechanism_child(mechanism: &str, n: usize) {
 }
 
 fn mechanisms() {
-    for mechanism in ["crate", "mapped"] {
+    for mechanism in ["crate", "mapped", "worker"] {
         let out = Command::new(std::env::current_exe().unwrap())
             .env("TILLPASS_BENCH_MECHANISM", mechanism)
             .output()
@@ -313,6 +347,7 @@ fn connections(rt: &tokio::runtime::Runtime) {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         });
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::new();
         let url = format!("http://{to}/v1/status");
         let mut kept = Vec::new();

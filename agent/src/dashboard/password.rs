@@ -15,12 +15,15 @@
 //! [`QUEUE`] checks; a check beyond that is refused at once ([`VerifyError::Busy`]), so the
 //! memory the checks take is at most `WORKERS × 19 MiB` whatever the number of sign-ins sent.
 //!
-//! Each check's working memory is one allocation reserved above glibc's largest dynamic
-//! mmap threshold (32 MiB on 64-bit) and filled only as far as the hash needs: the allocator
-//! maps it fresh and unmaps it when the check ends. A 19 MiB allocation would instead raise
-//! glibc's threshold after the first free, and the following ones would come from arenas that
-//! keep the freed pages — the agent's memory would then grow with every burst of failed
-//! sign-ins and never come back. The pages reserved but never written cost no memory.
+//! A worker's working memory is one allocation reserved above glibc's largest dynamic mmap
+//! threshold (32 MiB on 64-bit) and filled only as far as the hash needs: the allocator maps
+//! it fresh and unmaps it when it is freed, and the pages reserved but never written cost
+//! nothing. The worker keeps it from one check to the next while checks are waiting, and
+//! frees it as soon as the queue is empty. A 19 MiB allocation per check, as the `argon2`
+//! crate makes by itself, would instead raise glibc's threshold after the first free, and
+//! the following ones would come from arenas that keep the freed pages: the agent's memory
+//! would grow with every burst of failed sign-ins and never come back (figures in
+//! `BENCHMARKS.md`).
 
 use std::sync::mpsc::{SyncSender, TrySendError};
 
@@ -81,22 +84,27 @@ fn params(m: u32, t: u32, p: u32) -> Result<Params, PasswordError> {
         .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
-/// Fills `out` with Argon2id of `password` and `salt`, in working memory that is returned
-/// to the system afterwards (see the module's documentation).
+/// Fills `out` with Argon2id of `password` and `salt` in `memory`, which is made (or
+/// grown) as one allocation of at least [`MAPPED_BLOCKS`] — see the module's
+/// documentation. Argon2 writes every block before reading it, so what `memory` held
+/// before does not matter.
 fn argon2id_into(
     params: Params,
     password: &[u8],
     salt: &[u8],
     out: &mut [u8],
+    memory: &mut Vec<Block>,
 ) -> Result<(), argon2::Error> {
     let blocks = params.block_count();
-    let mut memory: Vec<Block> = Vec::with_capacity(blocks.max(MAPPED_BLOCKS));
-    memory.resize(blocks, Block::default());
+    if memory.len() < blocks {
+        *memory = Vec::with_capacity(blocks.max(MAPPED_BLOCKS));
+        memory.resize(blocks, Block::default());
+    }
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params).hash_password_into_with_memory(
         password,
         salt,
         out,
-        &mut memory[..],
+        &mut memory[..blocks],
     )
 }
 
@@ -122,8 +130,14 @@ fn hash_unchecked(password: &str, (m, t, p): (u32, u32, u32)) -> Result<String, 
     getrandom::fill(&mut salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
     let params = params(m, t, p)?;
     let mut out = [0_u8; Params::DEFAULT_OUTPUT_LEN];
-    argon2id_into(params.clone(), password.as_bytes(), &salt, &mut out)
-        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    argon2id_into(
+        params.clone(),
+        password.as_bytes(),
+        &salt,
+        &mut out,
+        &mut Vec::new(),
+    )
+    .map_err(|e| PasswordError::Hash(e.to_string()))?;
     let err = |e: &dyn std::fmt::Display| PasswordError::Hash(e.to_string());
     let phc = PasswordHash {
         algorithm: ARGON2ID_IDENT,
@@ -135,9 +149,15 @@ fn hash_unchecked(password: &str, (m, t, p): (u32, u32, u32)) -> Result<String, 
     Ok(phc.to_string())
 }
 
-/// Whether `password` matches the stored PHC string, computed on the calling thread. Only
-/// Argon2id hashes within the cost limits are accepted; anything else is a mismatch.
+/// Whether `password` matches the stored PHC string, computed on the calling thread in
+/// working memory of its own. Only Argon2id hashes within the cost limits are accepted;
+/// anything else is a mismatch.
 pub fn verify(password: &str, stored: &str) -> bool {
+    verify_in(password, stored, &mut Vec::new())
+}
+
+/// [`verify`] in `memory`, kept by the caller between checks.
+fn verify_in(password: &str, stored: &str, memory: &mut Vec<Block>) -> bool {
     if password.len() > MAX_LEN {
         return false;
     }
@@ -159,7 +179,7 @@ pub fn verify(password: &str, stored: &str) -> bool {
         return false;
     }
     let mut out = vec![0_u8; expected.len()];
-    if argon2id_into(params, password.as_bytes(), salt.as_ref(), &mut out).is_err() {
+    if argon2id_into(params, password.as_bytes(), salt.as_ref(), &mut out, memory).is_err() {
         return false;
     }
     let presented = Output::new(&out);
@@ -207,21 +227,29 @@ fn start_workers() -> Option<SyncSender<Job>> {
     Some(jobs)
 }
 
-/// A worker: takes checks until the verifier is dropped.
+/// A worker: takes checks until the verifier is dropped. Its working memory is kept while
+/// checks are waiting, and given back as soon as none is.
 fn work(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
+    let mut memory: Vec<Block> = Vec::new();
     loop {
         let job = {
             let Ok(queue) = queue.lock() else { return };
-            match queue.recv() {
+            match queue.try_recv() {
                 Ok(job) => job,
-                Err(_) => return,
+                Err(_) => {
+                    memory = Vec::new();
+                    match queue.recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    }
+                }
             }
         };
         let ok = match &job.stored {
-            Some(stored) => verify(&job.password, stored),
+            Some(stored) => verify_in(&job.password, stored, &mut memory),
             None => {
                 if let Some(d) = decoy() {
-                    let _ = verify(&job.password, d);
+                    let _ = verify_in(&job.password, d, &mut memory);
                 }
                 false
             }

@@ -431,6 +431,22 @@ pub fn catalog() -> anyhow::Result<Arc<tillpass_engine::Engine>> {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn the_demo_folder_and_its_secrets_are_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("demo");
+        super::fresh_dir(&dir).unwrap();
+        super::write_private(&dir.join("demo.json"), "{\"api_token\": \"t\"}").unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("demo.json")), 0o600);
+        // A second start wipes and makes it again the same way.
+        super::fresh_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+    }
+
+    #[test]
     fn the_demo_catalog_is_valid() {
         let engine = super::catalog().unwrap();
         assert_eq!(engine.catalog().promotions.len(), 4);
