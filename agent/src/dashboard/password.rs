@@ -232,16 +232,21 @@ fn start_workers() -> Option<SyncSender<Job>> {
 fn work(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
     let mut memory: Vec<Block> = Vec::new();
     loop {
-        let job = {
-            let Ok(queue) = queue.lock() else { return };
-            match queue.try_recv() {
-                Ok(job) => job,
-                Err(_) => {
-                    memory = Vec::new();
-                    match queue.recv() {
-                        Ok(job) => job,
-                        Err(_) => return,
-                    }
+        // A check already waiting is taken at once; when there is none — or the other
+        // worker is waiting on the queue, so none is coming for this one — the memory goes
+        // back before this worker waits.
+        let waiting = match queue.try_lock() {
+            Ok(queue) => queue.try_recv().ok(),
+            Err(_) => None,
+        };
+        let job = match waiting {
+            Some(job) => job,
+            None => {
+                memory = Vec::new();
+                let Ok(queue) = queue.lock() else { return };
+                match queue.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
                 }
             }
         };
