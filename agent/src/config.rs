@@ -159,6 +159,15 @@ pub struct ApiSection {
     pub allow_non_loopback: bool,
     /// The file holding the POS bearer token; `$CREDENTIALS_DIRECTORY/api.token` wins.
     pub token_file: Option<PathBuf>,
+    /// Host names the API and the dashboard answer to besides IP addresses and
+    /// `localhost` (e.g. the till's name on the store's network); any other `Host` gets
+    /// 421.
+    pub allowed_hosts: Vec<String>,
+    /// Seconds a client has to send a request's head, from connecting or from the end of
+    /// its previous answer (also the idle timeout of kept-alive connections).
+    pub header_timeout_secs: u64,
+    /// Connections open at once at most; at the limit the longest idle one is closed.
+    pub max_connections: usize,
 }
 
 impl Default for ApiSection {
@@ -167,6 +176,24 @@ impl Default for ApiSection {
             listen: SocketAddr::from(([127, 0, 0, 1], 7100)),
             allow_non_loopback: false,
             token_file: None,
+            allowed_hosts: Vec::new(),
+            header_timeout_secs: 10,
+            max_connections: 1000,
+        }
+    }
+}
+
+impl ApiSection {
+    /// How the listener serves.
+    pub fn serve_settings(&self) -> crate::http::ServeSettings {
+        crate::http::ServeSettings {
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
+            max_connections: self.max_connections,
+            allowed_hosts: self
+                .allowed_hosts
+                .iter()
+                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
         }
     }
 }
@@ -282,6 +309,30 @@ impl Config {
                      unless api.allow_non_loopback = true",
                     self.api.listen
                 ),
+            ));
+        }
+        if !(1..=300).contains(&self.api.header_timeout_secs) {
+            return Err(invalid(
+                "api.header_timeout_secs",
+                "must be between 1 and 300 seconds",
+            ));
+        }
+        if !(16..=100_000).contains(&self.api.max_connections) {
+            return Err(invalid(
+                "api.max_connections",
+                "must be between 16 and 100000",
+            ));
+        }
+        if let Some(bad) = self.api.allowed_hosts.iter().find(|h| {
+            h.is_empty()
+                || h.len() > 253
+                || !h
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
+        }) {
+            return Err(invalid(
+                "api.allowed_hosts",
+                format!("{bad:?} is not a host name (letters, digits, '-' and '.')"),
             ));
         }
         if self.identify.max_uses_per_pass == 0 {
@@ -467,6 +518,12 @@ mod tests {
         assert!(e.to_string().contains("format"), "{e}");
         let e = load("[central]\nurl = \"ftp://x\"\n", &[]).unwrap_err();
         assert!(e.to_string().contains("central.url"), "{e}");
+        let e = load("[api]\nallowed_hosts = [\"a b\"]\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("api.allowed_hosts"), "{e}");
+        let e = load("[api]\nheader_timeout_secs = 0\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("api.header_timeout_secs"), "{e}");
+        let c = load("[api]\nallowed_hosts = [\"Till-3.shop.lan.\"]\n", &[]).unwrap();
+        assert_eq!(&*c.api.serve_settings().allowed_hosts, ["till-3.shop.lan"]);
         let e = load("[sync]\nretry_max_secs = 0\n", &[]).unwrap_err();
         assert!(e.to_string().contains("sync.retry_max_secs"), "{e}");
         let c = load("", &[("TILLPASS_SYNC_INTERVAL_SECS", "5")]).unwrap();

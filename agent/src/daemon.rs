@@ -328,9 +328,14 @@ pub async fn run(agent: Agent, config: &Config, listener: TcpListener) -> Result
 
     let router = http::router(state.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve(listener, router, async move {
-        let _ = stop_rx.await;
-    }));
+    let server = tokio::spawn(http::serve_with(
+        listener,
+        router,
+        config.api.serve_settings(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
     shutdown.await;
     tracing::info!("stopping: draining requests");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);

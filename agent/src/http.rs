@@ -2,8 +2,18 @@
 //! first POS API routes: `POST /v1/identify`, `GET /v1/events` (Server-Sent Events) and
 //! `GET /v1/status`.
 //!
-//! `/v1` routes need the till's bearer token. Errors are `application/problem+json`; the
-//! detail goes to the log, never internals to the client.
+//! `/v1` routes need the till's bearer token, checked before the body is read, and each
+//! takes a body only up to its real maximum ([`guard`]). Errors are
+//! `application/problem+json` with a stable `code`; the detail goes to the log, never
+//! internals to the client.
+//!
+//! [`serve`] and [`serve_with`] run the server loop of [`serve`](mod@serve): header-read and
+//! idle timeouts, a connection limit, the `Host` allowlist.
+
+pub mod guard;
+pub mod serve;
+
+pub use serve::{ServeSettings, host_allowed, serve_with};
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -72,21 +82,39 @@ impl AppState {
     }
 }
 
+/// The largest body of `POST /v1/identify`: a scan of
+/// [`MAX_SCAN_BYTES`](tillpass_protocol::token::text::MAX_SCAN_BYTES), every byte of it escaped
+/// in JSON (`\u00XX`), in `{"scan": "…"}`.
+pub const IDENTIFY_BODY: usize = 6 * tillpass_protocol::token::text::MAX_SCAN_BYTES + 64;
+
 /// The router.
 pub fn router(state: AppState) -> Router {
-    let small = Router::new()
+    let open = Router::new()
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
-        .route("/v1/identify", post(identify))
+        .layer(DefaultBodyLimit::max(0));
+    let v1 = Router::new()
+        .route(
+            "/v1/identify",
+            post(identify).layer(DefaultBodyLimit::max(IDENTIFY_BODY)),
+        )
         .route("/v1/events", get(events))
         .route("/v1/status", get(status))
-        .layer(DefaultBodyLimit::max(16 * 1024));
-    Router::new()
-        .merge(small)
         .merge(crate::sessions::routes::routes())
         .merge(crate::sync::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::new(tokio::sync::Semaphore::new(guard::BODIES_IN_FLIGHT)),
+            guard::limit_bodies,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::require_token,
+        ));
+    Router::new()
+        .merge(open)
+        .merge(v1)
         .with_state(state.clone())
         .merge(crate::dashboard::router(state))
 }
@@ -99,15 +127,14 @@ async fn openapi() -> Response {
         .into_response()
 }
 
-/// Serves `router` on an already-bound listener until `shutdown` completes.
+/// Serves `router` on an already-bound listener until `shutdown` completes, with the
+/// default [`ServeSettings`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, router, ServeSettings::default(), shutdown).await
 }
 
 /// An `application/problem+json` answer.
@@ -116,6 +143,23 @@ pub fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
         "type": "about:blank",
         "title": title,
         "status": status.as_u16(),
+        "detail": detail,
+    });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// An `application/problem+json` answer with a stable `code`.
+pub fn problem_code(status: StatusCode, code: &str, title: &str, detail: &str) -> Response {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": title,
+        "status": status.as_u16(),
+        "code": code,
         "detail": detail,
     });
     (
@@ -136,8 +180,9 @@ pub(crate) fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Re
     if constant_time_eq(presented.trim().as_bytes(), state.token.as_bytes()) {
         Ok(())
     } else {
-        Err(problem(
+        Err(problem_code(
             StatusCode::UNAUTHORIZED,
+            "unauthorized",
             "Unauthorized",
             "present the till's API token as `Authorization: Bearer <token>`",
         ))
@@ -298,9 +343,18 @@ pub(crate) async fn identify(
     }
     let Json(request) = match body {
         Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return problem_code(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "Payload Too Large",
+                &format!("the body is over {IDENTIFY_BODY} bytes"),
+            );
+        }
         Err(e) => {
-            return problem(
+            return problem_code(
                 StatusCode::BAD_REQUEST,
+                "unreadable_body",
                 "Bad request",
                 &format!("expected {{\"scan\": \"…\"}}: {}", e.body_text()),
             );

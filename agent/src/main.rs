@@ -80,6 +80,18 @@ enum Command {
         #[arg(long)]
         show_requests: bool,
     },
+    /// Prints this program's manual page (roff), generated from this command line; the
+    /// package ships it as tillpass(1).
+    #[command(hide = true)]
+    Man,
+}
+
+fn man_page() -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
+    std::io::stdout().write_all(&page)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +136,7 @@ fn main() -> ExitCode {
         }
         Command::Status => status(cli.config.as_ref()),
         Command::Journal(command) => journal(cli.config.as_ref(), &command),
+        Command::Man => man_page(),
         #[cfg(feature = "demo")]
         Command::Demo {
             dir,

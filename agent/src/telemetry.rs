@@ -19,3 +19,45 @@ pub fn init(log: &LogSection) {
         LogFormat::Journald => builder.with_ansi(false).without_time().try_init(),
     };
 }
+
+/// The most characters of one user-supplied value a log line carries.
+pub const MAX_LOGGED_CHARS: usize = 64;
+
+/// `text` as a log field may carry it when a client supplied it: control characters
+/// (newlines that would forge a line, ESC that would drive a terminal, NUL, DEL, the C1
+/// range, line and paragraph separators) escaped as `\u{…}`, a backslash doubled, and at
+/// most [`MAX_LOGGED_CHARS`] characters, followed by `…` when cut.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(4 * MAX_LOGGED_CHARS));
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_LOGGED_CHARS {
+            out.push('…');
+            break;
+        }
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
+                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_long_values_cut() {
+        assert_eq!(escape("ana"), "ana");
+        assert_eq!(
+            escape("ana\nINFO forged line\u{1b}[31m\r\0\u{7f}\u{85}\u{2028}\\"),
+            "ana\\u{a}INFO forged line\\u{1b}[31m\\u{d}\\u{0}\\u{7f}\\u{85}\\u{2028}\\\\"
+        );
+        let long = "x".repeat(1000);
+        assert_eq!(escape(&long).chars().count(), MAX_LOGGED_CHARS + 1);
+        assert!(escape(&long).ends_with('…'));
+    }
+}

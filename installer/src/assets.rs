@@ -7,9 +7,9 @@ pub const UNIT: &str = include_str!("../assets/tillpass.service");
 /// The udev rules for the common retail scanner vendors.
 pub const UDEV_RULES: &str = include_str!("../assets/70-tillpass-scanners.rules");
 /// The sysusers.d entry: user and group `tillpass`.
-pub const SYSUSERS: &str = include_str!("../assets/sysusers-tillpass.conf");
+pub const SYSUSERS: &str = include_str!("../assets/sysusers.d/tillpass.conf");
 /// The tmpfiles.d entry: configuration and state directories.
-pub const TMPFILES: &str = include_str!("../assets/tmpfiles-tillpass.conf");
+pub const TMPFILES: &str = include_str!("../assets/tmpfiles.d/tillpass.conf");
 
 /// USB vendor ids the udev rules know, with the vendor's name.
 pub const SCANNER_VENDORS: &[(&str, &str)] = &[
@@ -38,6 +38,26 @@ mod tests {
         assert!(
             !UNIT.lines().any(|l| l.trim() == "PrivateDevices=yes"),
             "PrivateDevices would hide the scanners"
+        );
+    }
+
+    #[test]
+    fn unit_bounds_memory_and_descriptors() {
+        assert!(UNIT.lines().any(|l| l == "MemoryMax=256M"), "{UNIT}");
+        assert!(UNIT.lines().any(|l| l == "LimitNOFILE=4096"), "{UNIT}");
+    }
+
+    #[test]
+    fn sysusers_creates_no_group_but_tillpass() {
+        let creates: Vec<&str> = SYSUSERS
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .collect();
+        assert!(
+            creates
+                .iter()
+                .all(|l| l.starts_with("g tillpass ") || l.starts_with("u tillpass ")),
+            "{creates:?}"
         );
     }
 

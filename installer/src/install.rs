@@ -1,7 +1,9 @@
 //! `tillpass-install install`: puts every piece in place, each step idempotent, and says
 //! what changed.
 //!
-//! Order: directories → system files (unit, udev rules, sysusers, tmpfiles) → the agent
+//! Order: directories → system files (unit, udev rules, sysusers, tmpfiles: written only
+//! where the installer owns them, see [`crate::system_files`]; on a till installed from the
+//! `.deb`, the copies an older installer left in `/etc` are removed instead) → the agent
 //! binary → till key → POS API token → enrolment (skipped when the till is already
 //! enrolled with this key at this central: codes work once) → configuration. On a live
 //! system (`--root /`) it then creates the service user ([`crate::service`]), makes the
@@ -20,13 +22,13 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::agent::{self, Manager, ManagerError};
-use crate::assets;
 use crate::enrol::{self, EnrolError, Enrolment};
 use crate::fsops::{self, Change, FsError};
 use crate::keys::{self, KeyError};
 use crate::layout::Layout;
 use crate::service::{self, Action, ServiceError};
 use crate::system::{CommandError, System};
+use crate::system_files::{self, Owner, SystemFiles};
 
 /// What `install` is asked to do.
 #[derive(Debug, Clone)]
@@ -220,18 +222,7 @@ fn install_files_into(options: &InstallOptions, report: &mut Report) -> Result<(
         report.path(&dir, change);
     }
 
-    for (path, text) in [
-        (layout.unit_file(), assets::UNIT),
-        (layout.udev_rules(), assets::UDEV_RULES),
-        (layout.sysusers(), assets::SYSUSERS),
-        (layout.tmpfiles(), assets::TMPFILES),
-    ] {
-        if let Some(parent) = path.parent() {
-            fsops::ensure_dir(parent, 0o755)?;
-        }
-        let change = fsops::ensure_file(&path, text.as_bytes(), 0o644)?;
-        report.path(&path, change);
-    }
+    install_system_files(layout, report)?;
 
     if let Some(binary) = &options.agent_binary {
         let bytes = std::fs::read(binary).map_err(|e| InstallError::Binary {
@@ -275,6 +266,68 @@ fn install_files_into(options: &InstallOptions, report: &mut Report) -> Result<(
     report.path(&layout.config_file(), change);
 
     Ok(())
+}
+
+/// The unit, udev rules, sysusers.d and tmpfiles.d entries: written where the installer
+/// owns them; beside the package's, the copies an older installer wrote in `/etc` are
+/// removed instead (see [`crate::system_files`]).
+fn install_system_files(layout: &Layout, report: &mut Report) -> Result<(), InstallError> {
+    let system_files = SystemFiles::of(layout);
+    for file in &system_files.files {
+        match system_files.owner {
+            Owner::Installer => {
+                if let Some(parent) = file.path.parent() {
+                    fsops::ensure_dir(parent, 0o755)?;
+                }
+                let change = fsops::ensure_file(&file.path, file.text.as_bytes(), 0o644)?;
+                report.path(&file.path, change);
+            }
+            Owner::Package => {
+                if remove_shadow_copy(&file.installer_path)? {
+                    report.record(
+                        format!(
+                            "{}: removed; {} from the package is in force",
+                            file.installer_path.display(),
+                            file.path.display()
+                        ),
+                        Change::Updated,
+                    );
+                } else {
+                    report.record(
+                        format!("{} (from the package)", file.path.display()),
+                        Change::Unchanged,
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes `path` if it is a copy of a system file an older `tillpass-install` wrote
+/// beside the package's (it would shadow the package's and outlive its upgrades). A file
+/// the operator wrote there is left alone. Whether it removed one.
+fn remove_shadow_copy(path: &Path) -> Result<bool, FsError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => {
+            return Err(FsError {
+                action: "reading",
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    if !system_files::written_by_us(&text) {
+        return Ok(false);
+    }
+    std::fs::remove_file(path).map_err(|source| FsError {
+        action: "removing",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(true)
 }
 
 /// The last line the installer writes in the configuration file: below it, the operator's.
@@ -395,6 +448,68 @@ mod tests {
             manager,
             ready_timeout: Duration::from_secs(60),
         }
+    }
+
+    #[test]
+    fn beside_the_package_no_system_file_is_written_and_our_old_copies_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let package = SystemFiles::of(&layout);
+        assert_eq!(package.owner, Owner::Installer);
+        // What an older installer wrote in /etc, and an operator's own udev rules.
+        install_system_files(&layout, &mut Report::default()).unwrap();
+        std::fs::write(layout.udev_rules(), "SUBSYSTEM==\"tty\", GROUP=\"pos\"\n").unwrap();
+        // Then the package arrives.
+        for file in [
+            layout.package_unit_file(),
+            layout.package_udev_rules(),
+            layout.package_sysusers(),
+            layout.package_tmpfiles(),
+        ] {
+            fsops::ensure_dir(file.parent().unwrap(), 0o755).unwrap();
+            std::fs::write(&file, "# tillpass: from the package\n").unwrap();
+        }
+        let mut report = Report::default();
+        install_system_files(&layout, &mut report).unwrap();
+        assert!(!layout.unit_file().exists());
+        assert!(!layout.sysusers().exists());
+        assert!(!layout.tmpfiles().exists());
+        assert!(layout.udev_rules().exists(), "the operator's file stays");
+        assert_eq!(
+            report
+                .steps
+                .iter()
+                .filter(|s| s.change == Change::Updated)
+                .count(),
+            3,
+            "{:?}",
+            report.steps
+        );
+        // A re-run changes nothing, and writes nothing in /etc.
+        let mut again = Report::default();
+        install_system_files(&layout, &mut again).unwrap();
+        assert!(!again.changed(), "{:?}", again.steps);
+        assert!(!layout.unit_file().exists());
+        assert_eq!(
+            std::fs::read_to_string(layout.package_unit_file()).unwrap(),
+            "# tillpass: from the package\n"
+        );
+    }
+
+    #[test]
+    fn without_the_package_the_installer_writes_all_four_in_etc() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let mut report = Report::default();
+        install_system_files(&layout, &mut report).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(layout.unit_file()).unwrap(),
+            crate::assets::UNIT
+        );
+        assert!(layout.udev_rules().exists());
+        assert!(layout.sysusers().exists());
+        assert!(layout.tmpfiles().exists());
+        assert!(!layout.package_unit_file().exists());
     }
 
     #[test]

@@ -81,7 +81,7 @@ impl Layout {
         self.state_dir().join("backups")
     }
 
-    /// The systemd unit.
+    /// The systemd unit, as `tillpass-install` writes it on a till without the package.
     pub fn unit_file(&self) -> PathBuf {
         self.at("/etc/systemd/system/tillpass.service")
     }
@@ -99,6 +99,32 @@ impl Layout {
     /// The tmpfiles.d entry for the directories.
     pub fn tmpfiles(&self) -> PathBuf {
         self.at("/etc/tmpfiles.d/tillpass.conf")
+    }
+
+    /// The `.deb`'s systemd unit (see [`crate::system_files`] for which copy is in force).
+    pub fn package_unit_file(&self) -> PathBuf {
+        self.at("/usr/lib/systemd/system/tillpass.service")
+    }
+
+    /// The `.deb`'s udev rules for scanners.
+    pub fn package_udev_rules(&self) -> PathBuf {
+        self.at("/usr/lib/udev/rules.d/70-tillpass-scanners.rules")
+    }
+
+    /// The `.deb`'s sysusers.d entry.
+    pub fn package_sysusers(&self) -> PathBuf {
+        self.at("/usr/lib/sysusers.d/tillpass.conf")
+    }
+
+    /// The `.deb`'s tmpfiles.d entry.
+    pub fn package_tmpfiles(&self) -> PathBuf {
+        self.at("/usr/lib/tmpfiles.d/tillpass.conf")
+    }
+
+    /// Written by the package's `prerm` when it was removed while the outbox held events
+    /// central had not received: the package's purge refuses while it is there.
+    pub fn unsynced_marker(&self) -> PathBuf {
+        self.state_dir().join("UNSYNCED")
     }
 }
 

@@ -10,6 +10,8 @@
 //! - [`tls`]: the TLS provider for HTTPS to central.
 //! - [`fsops`]: idempotent, atomic file-system steps that report what they changed.
 //! - [`assets`]: the embedded systemd unit, udev rules, sysusers.d and tmpfiles.d files.
+//! - [`system_files`]: who owns those files on this till (the `.deb` in `/usr/lib`, or
+//!   the installer in `/etc`) and where they are: one owner, never two shadowing copies.
 //! - [`doctor`]: read-only checks of an installed till, each with what to do about it.
 //! - [`enrol`]: presenting the one-time code to central and keeping its answer.
 //! - [`install`]: the install steps in order, and the agent configuration they write.
@@ -22,6 +24,9 @@
 //!   udev.
 //! - [`agent`]: the agent as the installer drives it: `/readyz`, running it from a staged
 //!   root, `tillpass manager add`.
+//! - [`package`]: the steps the `.deb`'s maintainer scripts run: a database backup before
+//!   an upgraded agent starts and the rollback if it does not become ready; the outbox
+//!   count at removal that a purge obeys.
 //! - [`upgrade`]: stop, back up the database, swap the binary, start, roll back both if
 //!   the new agent does not come up; keep only the newest upgrade backups.
 //!
@@ -40,8 +45,10 @@ pub mod fsops;
 pub mod install;
 pub mod keys;
 pub mod layout;
+pub mod package;
 pub mod service;
 pub mod system;
+pub mod system_files;
 pub mod tls;
 pub mod uninstall;
 pub mod upgrade;

@@ -8,11 +8,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tillpass_installer::agent::Manager;
 use tillpass_installer::layout::Layout;
 use tillpass_installer::system::Host;
-use tillpass_installer::{doctor, install, uninstall, upgrade};
+use tillpass_installer::{doctor, install, package, uninstall, upgrade};
 
 /// Install, enrol, upgrade, uninstall and diagnose tillpass on a Linux till.
 #[derive(Debug, Parser)]
-#[command(name = "tillpass-install", version, about)]
+#[command(name = "tillpass-install", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,9 +21,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Installs and enrols tillpass: directories, systemd unit, udev rules, service user,
-    /// the till's key and POS API token, enrolment with central, configuration. Safe to
-    /// re-run: what is already right is left alone, and an enrolled till is not enrolled
-    /// again.
+    /// the till's key and POS API token, enrolment with central, configuration. On a till
+    /// installed from the .deb the unit, udev rules, sysusers.d and tmpfiles.d entries are
+    /// the package's and none is written to /etc. Safe to re-run: what is already right is
+    /// left alone, and an enrolled till is not enrolled again.
     Install {
         /// Central's base URL, e.g. https://loyalty.example.com.
         #[arg(long, value_name = "URL")]
@@ -59,7 +60,8 @@ enum Command {
     },
     /// Upgrades the agent: stops it, backs up its database, keeps the current binary as
     /// tillpass.prev, installs the new one and starts it (its migrations run), then waits
-    /// for /readyz. If it does not come up, binary and database are rolled back.
+    /// for /readyz. If it does not come up, binary and database are rolled back. A till
+    /// installed from the .deb is upgraded with apt instead, and this refuses it.
     Upgrade {
         /// The new agent binary.
         #[arg(long, value_name = "FILE")]
@@ -74,7 +76,8 @@ enum Command {
     },
     /// Removes tillpass. On this machine (no --root) it first stops the agent and disables
     /// it at boot, then removes the unit, udev rules, sysusers.d and tmpfiles.d files and
-    /// reloads systemd and udev. Without --purge the configuration, the till's key and its
+    /// reloads systemd and udev (on a till installed from the .deb those files are the
+    /// package's: remove them with `apt-get remove tillpass`). Without --purge the configuration, the till's key and its
     /// data stay (a reinstall continues where it left off). --purge removes them too, and
     /// refuses while sales have not reached central, unless --force is also given.
     Uninstall {
@@ -96,6 +99,38 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = "/")]
         root: PathBuf,
     },
+    /// Backs up the agent's database into /var/lib/tillpass/backups (a consistent copy,
+    /// checked) and prints the backup's path. The package runs it on an upgrade before
+    /// the new agent starts.
+    Backup {
+        /// The till: `/`, or a staged root.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+    },
+    /// After a package upgrade: waits for the restarted agent's /readyz; if it does not
+    /// answer, stops it, puts the database backup back and says how to return to the
+    /// previous version. Run by the package's postinst.
+    #[command(hide = true)]
+    CheckUpgrade {
+        /// The version upgraded from.
+        #[arg(long, value_name = "VERSION")]
+        from: String,
+        /// The backup `tillpass-install backup` made before the new agent ran.
+        #[arg(long, value_name = "FILE")]
+        backup: PathBuf,
+        /// How long the new agent has to answer /readyz, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        ready_timeout: u64,
+    },
+    /// Counts the outbox of the stopped agent and leaves /var/lib/tillpass/UNSYNCED while
+    /// events have not reached central (a package purge then refuses). Run by the
+    /// package's prerm.
+    #[command(hide = true)]
+    MarkUnsynced,
+    /// Prints this program's manual page (roff), generated from this command line; the
+    /// package ships it as tillpass-install(1).
+    #[command(hide = true)]
+    Man,
 }
 
 /// A dashboard language.
@@ -277,6 +312,68 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("tillpass-install: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Backup { root } => match package::backup(&Layout::new(root)) {
+            Ok(Some(path)) => {
+                println!("{}", path.display());
+                ExitCode::SUCCESS
+            }
+            Ok(None) => {
+                eprintln!("tillpass-install: no database yet: nothing to back up");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tillpass-install: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::CheckUpgrade {
+            from,
+            backup,
+            ready_timeout,
+        } => {
+            let mut actions = Vec::new();
+            let result = package::check_upgrade(
+                &Host,
+                &Layout::new("/"),
+                &from,
+                &backup,
+                Duration::from_secs(ready_timeout),
+                &mut actions,
+            );
+            for action in &actions {
+                println!("tillpass: {action}");
+            }
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tillpass-install: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::MarkUnsynced => match package::mark_unsynced(&Layout::new("/")) {
+            Ok(outbox) => {
+                println!("tillpass: {outbox}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tillpass-install: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Man => {
+            let mut page = Vec::new();
+            let written = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut page)
+                .and_then(|()| std::io::stdout().write_all(&page));
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tillpass-install: writing the manual page: {e}");
                     ExitCode::FAILURE
                 }
             }

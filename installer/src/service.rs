@@ -17,6 +17,7 @@ use thiserror::Error;
 use crate::agent;
 use crate::layout::Layout;
 use crate::system::{self, Command, CommandError, Output, System};
+use crate::system_files::SystemFiles;
 
 /// The unit's name.
 pub const UNIT: &str = "tillpass.service";
@@ -29,6 +30,10 @@ pub const SUPPLEMENTARY_GROUPS: [&str; 2] = ["dialout", "input"];
 /// What to look at when the agent does not come up.
 pub const JOURNAL_HINT: &str =
     "see why with `journalctl -u tillpass -n 50 --no-pager` and `systemctl status tillpass`";
+
+/// Why a udev reload is skipped where udev is installed but udevd does not run.
+const UDEVD_NOT_RUNNING: &str = "udev reload: udevd is not running here (no /run/udev/control); \
+                                 it reads the rules when it starts";
 
 /// One live step and how it went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +118,11 @@ pub fn ensure_service_user(
     }
     let step = "creating the service user";
     if system.has_program("systemd-sysusers") {
-        let conf = layout.sysusers().display().to_string();
+        let conf = SystemFiles::of(layout)
+            .sysusers()
+            .path
+            .display()
+            .to_string();
         return run(
             system,
             step,
@@ -123,8 +132,8 @@ pub fn ensure_service_user(
             actions,
         );
     }
-    let hint = "create the user and group `tillpass` by hand (see /etc/sysusers.d/tillpass.conf), \
-                then run install again";
+    let hint = "create the user and group `tillpass` by hand (see the sysusers.d entry \
+                tillpass.conf), then run install again";
     if !exists(system, "group", SERVICE_USER) {
         run(
             system,
@@ -213,8 +222,12 @@ pub fn reload_udev(system: &dyn System, actions: &mut Vec<Action>) -> Result<(),
         ));
         return Ok(());
     }
-    let hint = "check the rules with `udevadm verify /etc/udev/rules.d/70-tillpass-scanners.rules` \
-                (or `udevadm test`), then replug the scanner";
+    if !system.udev_running() {
+        actions.push(Action::Skipped(UDEVD_NOT_RUNNING.to_owned()));
+        return Ok(());
+    }
+    let hint = "check the rules with `udevadm verify 70-tillpass-scanners.rules` (or `udevadm \
+                test`), then replug the scanner";
     run(
         system,
         "loading the scanner udev rules",
@@ -250,7 +263,7 @@ pub fn start_unit(
     if !system.booted_with_systemd() {
         return Err(ServiceError::NoSystemd);
     }
-    let hint = "check the unit with `systemd-analyze verify /etc/systemd/system/tillpass.service`";
+    let hint = "check the unit with `systemd-analyze verify tillpass.service`";
     run(
         system,
         "reloading systemd",
@@ -383,7 +396,9 @@ pub fn forget_unit_and_rules(
             "systemd reload: this machine does not run systemd".to_owned(),
         ));
     }
-    if system.has_program("udevadm") {
+    if system.has_program("udevadm") && !system.udev_running() {
+        actions.push(Action::Skipped(UDEVD_NOT_RUNNING.to_owned()));
+    } else if system.has_program("udevadm") {
         run(
             system,
             "reloading udev after removing the scanner rules",
@@ -540,6 +555,20 @@ mod tests {
         let err = start_unit(&system, false, &mut actions).unwrap_err();
         assert!(matches!(err, ServiceError::NoSystemd), "{err}");
         assert!(system.lines().is_empty());
+    }
+
+    #[test]
+    fn with_udevd_not_running_the_reload_is_skipped_not_failed() {
+        let system = Recorder::new().without_udevd();
+        let mut actions = Vec::new();
+        reload_udev(&system, &mut actions).unwrap();
+        forget_unit_and_rules(&system, &mut actions).unwrap();
+        assert_eq!(system.lines(), vec!["systemctl daemon-reload"]);
+        assert!(
+            matches!(&actions[..], [Action::Skipped(a), Action::Ran(_), Action::Skipped(b)]
+                if a.contains("udevd is not running") && b.contains("udevd is not running")),
+            "{actions:?}"
+        );
     }
 
     #[test]

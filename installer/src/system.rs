@@ -168,6 +168,10 @@ pub trait System {
     fn has_program(&self, program: &str) -> bool;
     /// Whether systemd runs this machine (`/run/systemd/system` exists).
     fn booted_with_systemd(&self) -> bool;
+    /// Whether udevd runs (its control socket `/run/udev/control` exists): udev can be
+    /// installed but not running (a container, a chroot, an image being built), and then
+    /// `udevadm control` fails.
+    fn udev_running(&self) -> bool;
     /// Runs `command` to the end. `Err` when it could not be started at all.
     fn run(&self, command: &Command) -> std::io::Result<Output>;
     /// `GET url` with extra headers.
@@ -202,6 +206,10 @@ impl System for Host {
 
     fn booted_with_systemd(&self) -> bool {
         Path::new("/run/systemd/system").is_dir()
+    }
+
+    fn udev_running(&self) -> bool {
+        Path::new("/run/udev/control").exists()
     }
 
     fn run(&self, command: &Command) -> std::io::Result<Output> {

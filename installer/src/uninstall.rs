@@ -1,7 +1,9 @@
 //! `tillpass-install uninstall [--purge] [--force]`: removes tillpass from a till without
 //! ever losing a sale central has not received.
 //!
-//! Without `--purge` only the system files go (unit, udev rules, sysusers, tmpfiles); the
+//! Without `--purge` only the system files go (unit, udev rules, sysusers, tmpfiles; on a
+//! till installed from the `.deb` those belong to the package, and only copies an older
+//! installer left in `/etc` go); the
 //! configuration, the till's key and the state directory stay, so a reinstall picks up
 //! where it left off. `--purge` also removes those, and refuses while the outbox still holds
 //! events central has not acknowledged, unless `--force` is given as well.
@@ -29,6 +31,7 @@ use crate::fsops::FsError;
 use crate::layout::Layout;
 use crate::service::{self, Action};
 use crate::system::{CommandError, System};
+use crate::system_files::{self, Owner, SystemFiles};
 
 /// The agent's database file inside the state directory.
 pub const DB_FILE: &str = "tillpass.db";
@@ -164,12 +167,22 @@ pub fn uninstall(
             layout.root().display()
         ))));
     }
-    for file in [
-        layout.unit_file(),
-        layout.udev_rules(),
-        layout.sysusers(),
-        layout.tmpfiles(),
-    ] {
+    let system_files = SystemFiles::of(layout);
+    if system_files.owner == Owner::Package {
+        done.push(Done::Service(Action::Skipped(
+            "the unit, udev rules, sysusers.d and tmpfiles.d entries in /usr/lib belong to \
+             the tillpass package: `apt-get remove tillpass` removes them with the binaries \
+             (`apt-get purge tillpass` also the configuration, keys and data)"
+                .to_owned(),
+        )));
+    }
+    for file in system_files.files.map(|f| f.installer_path) {
+        if system_files.owner == Owner::Package
+            && std::fs::read_to_string(&file).is_ok_and(|t| !system_files::written_by_us(&t))
+        {
+            // Beside the package's files, only our own old copies go.
+            continue;
+        }
         match std::fs::remove_file(&file) {
             Ok(()) => done.push(Done::Removed(file)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -295,6 +308,9 @@ mod tests {
         }
         fn booted_with_systemd(&self) -> bool {
             self.inner.booted_with_systemd()
+        }
+        fn udev_running(&self) -> bool {
+            self.inner.udev_running()
         }
         fn run(&self, command: &Command) -> std::io::Result<Output> {
             (self.hook)(command);
@@ -597,5 +613,61 @@ mod tests {
         let mut again = Vec::new();
         uninstall(&system, &options(&layout, true, false, true), &mut again).unwrap();
         assert!(removed(&again).is_empty());
+    }
+
+    #[test]
+    fn with_udev_installed_but_not_running_uninstall_finishes_and_says_why() {
+        let (_dir, layout) = staged();
+        let system = Recorder::new().without_udevd();
+        let mut done = Vec::new();
+        uninstall(&system, &options(&layout, false, false, true), &mut done).unwrap();
+        assert!(
+            !system.lines().iter().any(|l| l.starts_with("udevadm")),
+            "{:?}",
+            system.lines()
+        );
+        assert!(
+            done.iter().any(|d| matches!(d,
+                Done::Service(Action::Skipped(why)) if why.contains("udevd is not running"))),
+            "{done:?}"
+        );
+        assert_eq!(removed(&done), system_files(&layout));
+    }
+
+    #[test]
+    fn beside_the_package_only_our_old_copies_in_etc_go() {
+        let (_dir, layout) = staged();
+        // staged() wrote "ours" in /etc; make two of them ours, as an older installer
+        // wrote them, and leave the other two as an operator's files.
+        ensure_file(&layout.unit_file(), crate::assets::UNIT.as_bytes(), 0o644).unwrap();
+        ensure_file(
+            &layout.sysusers(),
+            crate::assets::SYSUSERS.as_bytes(),
+            0o644,
+        )
+        .unwrap();
+        for file in [
+            layout.package_unit_file(),
+            layout.package_udev_rules(),
+            layout.package_sysusers(),
+            layout.package_tmpfiles(),
+        ] {
+            ensure_dir(file.parent().unwrap(), 0o755).unwrap();
+            ensure_file(&file, b"# tillpass: the package's\n", 0o644).unwrap();
+        }
+        let system = Recorder::new();
+        let mut done = Vec::new();
+        uninstall(&system, &options(&layout, false, false, true), &mut done).unwrap();
+        assert_eq!(removed(&done), vec![layout.unit_file(), layout.sysusers()]);
+        assert!(layout.udev_rules().exists() && layout.tmpfiles().exists());
+        assert!(
+            layout.package_unit_file().exists(),
+            "the package removes its own"
+        );
+        assert!(
+            done.iter().any(|d| matches!(d,
+                Done::Service(Action::Skipped(why)) if why.contains("apt-get remove tillpass"))),
+            "{done:?}"
+        );
     }
 }

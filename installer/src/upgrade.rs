@@ -16,7 +16,8 @@
 //!    upgrade backups (always keeping the one just made). Only the installer's own backups
 //!    are recognised, by name; the databases a refused upgrade set aside are never deleted.
 //!
-//! A till installed from the `.deb` is upgraded by the package manager instead; this is
+//! A till installed from the `.deb` is upgraded by the package manager instead (this refuses
+//! it: the binary is the package's; see [`crate::package`]); this is
 //! for tills installed with `install --agent-binary` and for image builders.
 
 use std::fs;
@@ -32,6 +33,7 @@ use crate::fsops::{self, FsError};
 use crate::layout::Layout;
 use crate::service::{self, Action, JOURNAL_HINT, UNIT};
 use crate::system::{self, Command, CommandError, System};
+use crate::system_files::{Owner, SystemFiles};
 
 /// What `upgrade` is asked to do.
 #[derive(Debug, Clone)]
@@ -56,6 +58,13 @@ pub enum UpgradeError {
         "no agent is installed at {0}: install first (`tillpass-install install --agent-binary FILE …`)"
     )]
     NotInstalled(String),
+    /// The agent comes from the `.deb`: the package manager upgrades it.
+    #[error(
+        "this till's agent comes from the tillpass package: upgrade it with `apt-get install \
+         ./tillpass_VERSION.deb` (it backs up the database and checks the new agent too). \
+         Nothing was changed"
+    )]
+    Packaged,
     /// The new binary cannot be read.
     #[error("cannot read the new agent binary {path}: {detail}")]
     Binary {
@@ -358,6 +367,10 @@ pub fn upgrade(
     actions: &mut Vec<Action>,
 ) -> Result<(), UpgradeError> {
     let layout = &options.layout;
+    if SystemFiles::of(layout).owner == Owner::Package {
+        // Swapping a binary dpkg owns would make the package's record lie.
+        return Err(UpgradeError::Packaged);
+    }
     let new = fs::read(&options.binary).map_err(|e| UpgradeError::Binary {
         path: options.binary.display().to_string(),
         detail: e.to_string(),
@@ -552,6 +565,23 @@ mod tests {
             .query_row("SELECT count(*) FROM sales", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn a_till_from_the_package_is_left_to_the_package_manager() {
+        let (dir, layout) = till();
+        let unit = layout.package_unit_file();
+        fsops::ensure_dir(unit.parent().unwrap(), 0o755).unwrap();
+        fs::write(&unit, crate::assets::UNIT).unwrap();
+        let new = dir.path().join("new-tillpass");
+        fs::write(&new, b"new agent").unwrap();
+        let system = Recorder::new();
+        let err = upgrade(&system, &options(&layout, &new), &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, UpgradeError::Packaged), "{err}");
+        assert!(err.to_string().contains("apt-get install"), "{err}");
+        assert!(system.lines().is_empty());
+        assert_eq!(fs::read(layout.agent_binary()).unwrap(), b"old agent");
+        assert!(!layout.backup_dir().exists());
     }
 
     #[test]

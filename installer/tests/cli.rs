@@ -95,3 +95,23 @@ fn upgrading_a_till_with_no_agent_says_to_install_first() {
     assert!(text.contains("no agent is installed"), "{text}");
     assert!(!stage.exists(), "nothing was made");
 }
+
+#[test]
+fn the_manual_page_is_generated_from_the_command_line() {
+    let (ok, page) = run(&["man"]);
+    assert!(ok, "{page}");
+    assert!(
+        page.starts_with(".ie"),
+        "roff, as clap_mangen writes it: {page}"
+    );
+    assert!(page.contains(".TH tillpass-install 1"), "{page}");
+    for subcommand in ["install", "upgrade", "uninstall", "doctor", "backup"] {
+        assert!(page.contains(subcommand), "{subcommand} is not in the page");
+    }
+    let (_, help) = run(&["--help"]);
+    assert!(
+        !help.contains("man "),
+        "the generator stays out of --help: {help}"
+    );
+    assert!(!help.contains("mark-unsynced"), "{help}");
+}

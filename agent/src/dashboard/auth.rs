@@ -1,9 +1,14 @@
 //! Signing in and out, sessions and the language switch.
 //!
-//! - Sign-in: the form's CSRF token must match its `tillpass_login` cookie; a locked name
-//!   is refused before its password is looked at; the password is checked with Argon2id (a
-//!   name without an account costs the same time); a failure is counted for the name, and
-//!   the fifth within the window locks it ([`LockoutPolicy::DEFAULT`]).
+//! - Sign-in: the form's CSRF token must match its `tillpass_login` cookie; then the guess
+//!   is reserved against the name's and the address's budgets ([`managers::reserve_attempt`],
+//!   [`LockoutPolicy::DEFAULT`]) — a spent budget is refused before the password is looked
+//!   at; the password is checked with Argon2id on the dashboard's [`super::password::Verifier`] (a
+//!   name without an account costs the same time); a right one re-checks the account in the
+//!   transaction that opens the session ([`managers::sign_in`]).
+//! - Logs name the manager only when the name is an account's (escaped by
+//!   [`crate::telemetry::escape`]); a name that is not — perhaps a password typed in the
+//!   wrong field — is logged as its length alone.
 //! - A session is a random 32-byte token in the `tillpass_session` cookie (`HttpOnly`,
 //!   `SameSite=Strict`, `Path=/dashboard`); the store keeps only its SHA-256, with the
 //!   session's CSRF token. It ends after 12 hours, or 2 hours unused, or at sign-out.
@@ -12,7 +17,7 @@
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -24,9 +29,8 @@ use tillpass_protocol::lang::Lang;
 
 use super::i18n::T;
 use super::layout;
-use super::password;
 use super::{Dash, DashError, LOGIN, TODAY, csrf};
-use crate::store::managers::{self, LockoutPolicy, NewSession};
+use crate::store::managers::{self, LockoutPolicy, NewSession, Reservation, SignIn};
 
 /// The session cookie.
 pub(crate) const SESSION_COOKIE: &str = "tillpass_session";
@@ -224,9 +228,16 @@ pub(crate) struct LoginForm {
     password: String,
 }
 
+/// The client's address as the lockout counts it; a request without one (served by
+/// something other than [`crate::http::serve`]) counts as one unknown client.
+fn client_of(connect: Option<&ConnectInfo<std::net::SocketAddr>>) -> String {
+    connect.map_or_else(|| "unknown".to_owned(), |c| managers::client_key(c.0.ip()))
+}
+
 /// `POST /dashboard/login`.
 pub(crate) async fn login(
     State(dash): State<Dash>,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, DashError> {
@@ -249,70 +260,98 @@ pub(crate) async fn login(
         );
     }
     let name: String = form.name.trim().chars().take(64).collect();
+    let addr = client_of(connect.as_ref().map(|c| &c.0));
     let now = dash.now();
-    let locked = {
-        let name = name.clone();
-        dash.read(move |c| managers::locked_until(c, &name, now))
+    let reservation = {
+        let (name, addr) = (name.clone(), addr.clone());
+        dash.write(move |c| managers::reserve_attempt(c, &name, &addr, now, LockoutPolicy::DEFAULT))
             .await?
     };
-    if let Some(until) = locked {
-        tracing::warn!(name = %name, "dashboard sign-in refused: locked");
-        return locked_response(lang, &name, until, now);
-    }
-
-    let verified = {
-        let _permit = dash.hashing.acquire().await;
-        let lookup = name.clone();
-        let found = dash.read(move |c| managers::find(c, &lookup)).await?;
-        let password = form.password;
-        tokio::task::spawn_blocking(move || match found {
-            Some((manager, hash)) => password::verify(&password, &hash).then_some(manager),
-            None => {
-                password::verify_nobody(&password);
-                None
-            }
-        })
-        .await
-        .map_err(|e| DashError::Task(e.to_string()))?
+    let (attempt_id, account, left) = match reservation {
+        Reservation::Locked { until } => {
+            tracing::warn!(client = %addr, "dashboard sign-in refused: no guesses left");
+            return locked_response(lang, &name, until, now);
+        }
+        Reservation::Granted {
+            attempt_id,
+            account,
+            left,
+        } => (attempt_id, account, left),
     };
-
-    let Some(manager) = verified else {
-        let failed = name.clone();
-        let locked = dash
-            .write(move |c| managers::record_failure(c, &failed, now, LockoutPolicy::DEFAULT))
-            .await?;
-        tracing::warn!(name = %name, locked = locked.is_some(), "dashboard sign-in failed");
-        return match locked {
-            Some(until) => locked_response(lang, &name, until, now),
-            None => login_response(
-                StatusCode::UNAUTHORIZED,
+    // Who is named in the log: an account's name, escaped; anything else only by length.
+    let logged = match &account {
+        Some((manager, _)) => crate::telemetry::escape(&manager.name),
+        None => format!("<not an account, {} characters>", name.chars().count()),
+    };
+    let stored = account.as_ref().map(|(_, hash)| hash.clone());
+    let verified = match dash.verifier.verify(form.password, stored).await {
+        Ok(v) => v,
+        Err(e) => {
+            // Not checked, so not a guess: the reservation is given back.
+            dash.write(move |c| managers::release_attempt(c, attempt_id))
+                .await?;
+            tracing::warn!(error = %e, client = %addr, "dashboard sign-in not checked");
+            return login_response(
+                StatusCode::SERVICE_UNAVAILABLE,
                 lang,
                 &name,
-                Some(T::LoginFailed.get(lang).to_owned()),
-            ),
-        };
+                Some(T::TryAgain.get(lang).to_owned()),
+            );
+        }
     };
 
-    let token = csrf::token()?;
-    let session_csrf = csrf::token()?;
-    let hash = token_hash(&token);
-    let id = manager.id;
-    dash.write(move |c| {
-        managers::clear_failures(c, &name)?;
-        managers::record_login(c, id, now)?;
-        managers::create_session(
-            c,
-            &NewSession {
-                token_hash: &hash,
-                manager_id: id,
-                csrf: &session_csrf,
+    let manager = match (verified, account) {
+        (true, Some((manager, hash))) => {
+            let token = csrf::token()?;
+            let session_csrf = csrf::token()?;
+            let token_hash = token_hash(&token);
+            let (name, addr) = (name.clone(), addr.clone());
+            let id = manager.id;
+            let signed = dash
+                .write(move |c| {
+                    managers::sign_in(
+                        c,
+                        &SignIn {
+                            name: &name,
+                            password_hash: &hash,
+                            addr: &addr,
+                            session: NewSession {
+                                token_hash: &token_hash,
+                                manager_id: id,
+                                csrf: &session_csrf,
+                                now,
+                                expires_at: now.saturating_add(SESSION_SECS),
+                            },
+                        },
+                    )
+                })
+                .await?;
+            signed.map(|m| (m, token))
+        }
+        _ => None,
+    };
+    let Some((manager, token)) = manager else {
+        tracing::warn!(manager = %logged, client = %addr, left, "dashboard sign-in failed");
+        if left <= 0 {
+            return locked_response(
+                lang,
+                &name,
+                now.saturating_add(LockoutPolicy::DEFAULT.window_secs),
                 now,
-                expires_at: now.saturating_add(SESSION_SECS),
-            },
-        )
-    })
-    .await?;
-    tracing::info!(manager = %manager.name, "dashboard sign-in");
+            );
+        }
+        return login_response(
+            StatusCode::UNAUTHORIZED,
+            lang,
+            &name,
+            Some(T::LoginFailed.get(lang).to_owned()),
+        );
+    };
+    tracing::info!(
+        manager = %crate::telemetry::escape(&manager.name),
+        client = %addr,
+        "dashboard sign-in"
+    );
     let mut response = Redirect::to(TODAY).into_response();
     let headers = response.headers_mut();
     headers.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, None));

@@ -5,7 +5,7 @@
 //! tillpass manager password --name Ana             # a new password; signs Ana out
 //! tillpass manager list
 //! tillpass manager remove --name Ana
-//! tillpass manager unlock --name Ana               # lifts a lockout after failed sign-ins
+//! tillpass manager unlock Ana                      # lifts a lockout after failed sign-ins
 //! ```
 //!
 //! Works while the agent runs (SQLite's WAL lets both write in turn).
@@ -56,11 +56,14 @@ pub enum ManagerCommand {
         #[arg(long)]
         name: String,
     },
-    /// Lifts the lock that failed sign-ins put on a name.
+    /// Forgets the sign-in guesses made for a name, from every address: lifts its lockout.
     Unlock {
-        /// The name.
-        #[arg(long)]
-        name: String,
+        /// The name (`tillpass manager unlock Ana`).
+        #[arg(required_unless_present = "name_flag", conflicts_with = "name_flag")]
+        name: Option<String>,
+        /// The name, as the other subcommands take it.
+        #[arg(long = "name", id = "name_flag", value_name = "NAME")]
+        name_flag: Option<String>,
     },
 }
 
@@ -134,8 +137,9 @@ pub fn run_with(
             }
             writeln!(out, "manager {name:?} removed")?;
         }
-        ManagerCommand::Unlock { name } => {
-            let cleared = managers::clear_failures(&store.conn(), &name)?;
+        ManagerCommand::Unlock { name, name_flag } => {
+            let name = name.or(name_flag).unwrap_or_default();
+            let cleared = managers::unlock(&store.conn(), &name)?;
             if cleared {
                 writeln!(out, "{name:?} unlocked")?;
             } else {
@@ -253,27 +257,21 @@ mod tests {
         let store = Store::open(&config.data_dir(&paths)).unwrap();
         let (_, hash) = managers::find(&store.conn(), "ana").unwrap().unwrap();
         assert!(password::verify("a long enough password", &hash));
+        let policy = managers::LockoutPolicy::DEFAULT;
         for _ in 0..5 {
-            managers::record_failure(
-                &store.conn(),
-                "ana",
-                now(),
-                managers::LockoutPolicy::DEFAULT,
-            )
-            .unwrap();
+            managers::reserve_attempt(&store.conn(), "ana", "10.1.1.1", now(), policy).unwrap();
         }
-        assert!(
-            managers::locked_until(&store.conn(), "ana", now())
+        let locked = || {
+            managers::locked_until(&store.conn(), "ana", "10.1.1.2", now(), policy)
                 .unwrap()
                 .is_some()
-        );
-        let out = run_cmd(&config, &paths, &["unlock", "--name", "Ana"], "").unwrap();
+        };
+        assert!(locked());
+        let out = run_cmd(&config, &paths, &["unlock", "Ana"], "").unwrap();
         assert!(out.contains("unlocked"), "{out}");
-        assert!(
-            managers::locked_until(&store.conn(), "ana", now())
-                .unwrap()
-                .is_none()
-        );
+        assert!(!locked());
+        let out = run_cmd(&config, &paths, &["unlock", "--name", "Ana"], "").unwrap();
+        assert!(out.contains("was not locked"), "{out}");
 
         run_cmd(
             &config,

@@ -54,6 +54,8 @@ texts! {
     Password => "Contraseña", "Password";
     SignIn => "Entrar", "Sign in";
     LoginFailed => "Nombre o contraseña incorrectos.", "Wrong name or password.";
+    TryAgain => "El panel está ocupado comprobando otros accesos. Inténtelo de nuevo en unos segundos.",
+        "The dashboard is busy checking other sign-ins. Try again in a few seconds.";
     LockedOut => "Demasiados intentos fallidos: este nombre está bloqueado {} min. Pruebe más tarde o pida a soporte que lo desbloquee (tillpass manager unlock).",
                  "Too many failed attempts: this name is locked for {} min. Try later, or ask support to unlock it (tillpass manager unlock).";
     FormExpired => "El formulario ha caducado o no es válido: vuelva a intentarlo.", "The form expired or is not valid: please try again.";

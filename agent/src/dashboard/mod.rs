@@ -15,8 +15,11 @@
 //! - [`cli`]: `tillpass manager …` (accounts, unlock).
 //!
 //! ## Security
-//! Every page but sign-in needs a session. Passwords are Argon2id; five failed sign-ins
-//! for a name lock it for 15 minutes (kept in SQLite). Every form that changes anything is
+//! Every page but sign-in needs a session. Passwords are Argon2id, checked on two threads
+//! of the [`password::Verifier`] with a bounded queue; a guess is reserved against the
+//! name's and the address's budgets before the password is looked at (five per name per 15
+//! minutes from strangers, five for each address the manager signed in from; kept in
+//! SQLite; see `store::managers` and `SECURITY.md`). Every form that changes anything is
 //! a POST with a CSRF token; nothing the dashboard does changes a balance — its queries run
 //! on read-only connections, and the only writes are sessions, failed sign-ins and the
 //! manager's language. Customers appear as first name and masked reference. Responses carry
@@ -77,17 +80,17 @@ pub(crate) struct Dash {
     pub app: AppState,
     /// Read-only connections.
     pub reads: Arc<queries::Reads>,
-    /// Argon2id verifications at once (each takes 19 MiB and tens of milliseconds).
-    pub hashing: Arc<tokio::sync::Semaphore>,
+    /// The password checker: its own threads, a bounded queue.
+    pub verifier: password::Verifier,
 }
 
 impl Dash {
-    fn new(app: AppState) -> Dash {
+    fn new(app: AppState, verifier: password::Verifier) -> Dash {
         let reads = Arc::new(queries::Reads::new(app.identifier.store().path()));
         Dash {
             app,
             reads,
-            hashing: Arc::new(tokio::sync::Semaphore::new(2)),
+            verifier,
         }
     }
 
@@ -156,7 +159,7 @@ impl IntoResponse for DashError {
 /// The dashboard's routes, all under [`BASE`], with their state. The agent merges them
 /// into its router.
 pub fn router(state: AppState) -> Router {
-    let dash = Dash::new(state);
+    let dash = Dash::new(state, password::Verifier::new());
     Router::new()
         .route(BASE, get(home))
         .route("/dashboard/", get(home))

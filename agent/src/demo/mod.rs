@@ -67,7 +67,9 @@ fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
         }
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The demo's folder holds the API token and the manager's password (demo.json): the
+    // owner's alone, whatever the umask.
+    crate::store::private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(
         dir.join(MARKER),
         "tillpass demo data; deleted at the next demo start\n",
@@ -330,9 +332,9 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
         "gift_card": seeded.gift_card.text,
         "data_dir": options.dir,
     });
-    std::fs::write(
-        options.dir.join("demo.json"),
-        serde_json::to_vec_pretty(&summary)?,
+    write_private(
+        &options.dir.join("demo.json"),
+        &serde_json::to_string_pretty(&summary)?,
     )?;
     banner(
         out,
@@ -428,6 +430,22 @@ pub fn catalog() -> anyhow::Result<Arc<tillpass_engine::Engine>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_demo_folder_and_its_secrets_are_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("demo");
+        super::fresh_dir(&dir).unwrap();
+        super::write_private(&dir.join("demo.json"), "{\"api_token\": \"t\"}").unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("demo.json")), 0o600);
+        // A second start wipes and makes it again the same way.
+        super::fresh_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+    }
+
     #[test]
     fn the_demo_catalog_is_valid() {
         let engine = super::catalog().unwrap();

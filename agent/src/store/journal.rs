@@ -390,7 +390,7 @@ mod tests {
         let path = dir.path().join(crate::store::DB_FILE);
         {
             let conn = Connection::open(&path).unwrap();
-            for (number, _, sql) in &crate::store::migrations::MIGRATIONS[..7] {
+            for (number, _, sql) in &crate::store::migrations::MIGRATIONS[..8] {
                 conn.execute_batch(sql).unwrap();
                 conn.execute_batch(&format!("PRAGMA user_version = {number}"))
                     .unwrap();

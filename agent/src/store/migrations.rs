@@ -32,8 +32,13 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         8,
+        "login_attempts",
+        include_str!("migrations/0008_login_attempts.sql"),
+    ),
+    (
+        9,
         "outbox_states",
-        include_str!("migrations/0008_outbox_states.sql"),
+        include_str!("migrations/0009_outbox_states.sql"),
     ),
 ];
 

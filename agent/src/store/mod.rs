@@ -13,6 +13,11 @@
 //!
 //! Opening never creates over existing data: a file that cannot be opened or fails
 //! `PRAGMA integrity_check` is an error for the operator, and the file is left untouched.
+//!
+//! The database holds customers' balances and managers' sessions: its folder is made
+//! 0700 and the file 0600 before SQLite first opens it — whatever the umask — and SQLite
+//! gives its `-wal` and `-shm` files the database's own mode. Files left 0644 by an older
+//! agent are narrowed at open.
 
 pub mod balances;
 pub mod customers;
@@ -123,8 +128,9 @@ impl Store {
             path: path.clone(),
             detail: e.to_string(),
         };
-        std::fs::create_dir_all(data_dir).map_err(|e| open_err(&e))?;
+        private_dir(data_dir).map_err(|e| open_err(&e))?;
         let exists = path.exists();
+        private_files(&path).map_err(|e| open_err(&e))?;
         let flags = if exists {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
         } else {
@@ -182,6 +188,52 @@ impl Store {
     pub fn state(&self, key: &str) -> Result<Option<i64>, StoreError> {
         till_state(&self.conn(), key)
     }
+}
+
+/// Makes `dir` (and any missing parent) and narrows it to the owner alone (0700).
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
+/// Creates the database file empty with mode 0600 if it does not exist (SQLite then makes
+/// its `-wal` and `-shm` with the same mode), and narrows an existing one and its `-wal`
+/// and `-shm` to 0600.
+fn private_files(db: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !db.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(db)?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            let file = PathBuf::from(name);
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = db;
+    Ok(())
 }
 
 pub(crate) fn till_state(conn: &Connection, key: &str) -> Result<Option<i64>, StoreError> {

@@ -100,7 +100,7 @@ fn try_call(
         .set_read_timeout(Some(Duration::from_secs(10)))
         .ok()?;
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\n\
          Content-Type: {media}\r\nContent-Length: {}\r\n",
         body.len()
     );

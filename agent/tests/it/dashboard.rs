@@ -61,6 +61,7 @@ const MISSING_BROWSER: &str = "the dashboard browser test needs Debian's `chromi
 
 /// Whether the browser test can run here. Without Chromium it is skipped, loudly; with
 /// `TILLPASS_REQUIRE_BROWSER=1` (set by `.ci/run`) a missing browser fails the test instead.
+#[allow(clippy::print_stderr)] // the skip must be seen in the test run's output
 fn browser_available() -> bool {
     let found = chromium_binary().is_some()
         && Command::new("chromedriver")

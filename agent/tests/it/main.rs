@@ -8,6 +8,7 @@ mod hostile;
 mod limits;
 mod refusals;
 mod scanner;
+mod security;
 mod sessions;
 mod sync;
 mod token_uses;

@@ -175,7 +175,7 @@ fn the_api_wants_the_token_and_sane_bodies() {
     let body = r#"{"scan":"TP1"}"#;
     write!(
         stream,
-        "POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+        "POST /v1/identify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )

@@ -172,7 +172,7 @@ pub fn raw(
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     if auth {
         head.push_str(&format!("Authorization: Bearer {TOKEN}\r\n"));
     }

@@ -350,7 +350,7 @@ fn push(agent: &Agent, path: &str, body: &[u8], content_type: &str, token: bool)
     };
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: {content_type}\r\n\
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: {content_type}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )

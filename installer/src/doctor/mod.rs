@@ -5,7 +5,8 @@
 //! Checks that need a live system (the unit's state) say "skipped" on a staged root
 //! instead of guessing.
 //!
-//! - this module: system files, secrets and their modes, configuration, disk space,
+//! - this module: system files (where their owner keeps them: the package's in
+//!   `/usr/lib`, or the installer's in `/etc`), the never-enrolled till, secrets and their modes, configuration, disk space,
 //!   database integrity, the unit's state;
 //! - [`readiness`]: what the agent's `/readyz` needs — enrolment, a trust list, a catalog —
 //!   and the outbox: events waiting for central, and events central rejected;
@@ -19,12 +20,12 @@ pub mod scanners;
 use std::fmt;
 use std::path::Path;
 
-use crate::assets;
 use crate::fsops::mode_of;
 use crate::keys;
 use crate::layout::Layout;
 use crate::service::{JOURNAL_HINT, UNIT};
 use crate::system::{Command, System};
+use crate::system_files::{Owner, SystemFile, SystemFiles};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -103,8 +104,27 @@ pub fn has_failures(findings: &[Finding]) -> bool {
     findings.iter().any(|f| f.status == Status::Fail)
 }
 
-/// Every check: the files, the scanners, central and the clock, the unit.
+/// Every check: the files, the scanners, central and the clock, the unit. On a till never
+/// enrolled (a fresh install from the package) only the system files and the disk are
+/// checked, and the enrolment is the next step, not a failure.
 pub fn check_all(layout: &Layout, system: &dyn System) -> Vec<Finding> {
+    if never_enrolled(layout) {
+        let mut findings = check_system_files(layout);
+        findings.push(Finding::bad(
+            "enrolment",
+            Status::Warn,
+            format!(
+                "this till is not enrolled yet: no key, configuration or enrolment record \
+                 in {} and {}",
+                layout.config_dir().display(),
+                layout.state_dir().display()
+            ),
+            "enrol it with the one-time code central IT made for it: `tillpass-install \
+             install --central URL --enrol CODE` (it then starts the agent)",
+        ));
+        findings.push(check_disk_space(layout));
+        return findings;
+    }
     let mut findings = check_files(layout);
     findings.extend(readiness::check(layout));
     findings.extend(scanners::check(layout, system));
@@ -117,6 +137,14 @@ pub fn check_all(layout: &Layout, system: &dyn System) -> Vec<Finding> {
     }));
     findings.push(check_unit(layout, system));
     findings
+}
+
+/// Whether the till was never enrolled: no enrolment record, no till key and no agent
+/// configuration (what the package leaves before `tillpass-install install`).
+pub fn never_enrolled(layout: &Layout) -> bool {
+    !layout.enrolment_file().exists()
+        && !layout.till_key().exists()
+        && !layout.config_file().exists()
 }
 
 /// Whether the unit runs (`systemctl is-active`); skipped on a staged root.
@@ -163,27 +191,7 @@ pub fn check_unit(layout: &Layout, system: &dyn System) -> Finding {
 
 /// The checks that look only at files: system files, secrets and their modes, disk space.
 pub fn check_files(layout: &Layout) -> Vec<Finding> {
-    let mut findings = vec![
-        check_system_file(
-            "unit-file",
-            &layout.unit_file(),
-            assets::UNIT,
-            "re-run `tillpass-install install` to restore the systemd unit",
-        ),
-        check_system_file(
-            "udev-rules",
-            &layout.udev_rules(),
-            assets::UDEV_RULES,
-            "re-run `tillpass-install install` to restore the scanner udev rules, then \
-             `udevadm control --reload && udevadm trigger`",
-        ),
-        check_system_file(
-            "sysusers",
-            &layout.sysusers(),
-            assets::SYSUSERS,
-            "re-run `tillpass-install install` to restore the service user entry",
-        ),
-    ];
+    let mut findings = check_system_files(layout);
     findings.push(check_secret_mode("till-key", &layout.till_key()));
     findings.push(check_till_key(&layout.till_key()));
     findings.push(check_secret_mode("api-token", &layout.api_token()));
@@ -239,20 +247,52 @@ fn check_database(layout: &Layout) -> Finding {
     }
 }
 
-fn check_system_file(check: &'static str, path: &Path, expected: &str, fix: &str) -> Finding {
-    match std::fs::read_to_string(path) {
-        Ok(text) if text == expected => Finding::ok(check, path.display().to_string()),
-        Ok(_) => Finding::bad(
-            check,
-            Status::Warn,
-            format!("{} differs from this installer's version", path.display()),
-            fix,
+/// The unit, udev rules, sysusers.d and tmpfiles.d entries, where their owner keeps them
+/// ([`crate::system_files`]): the package's in `/usr/lib`, or the installer's in `/etc`.
+/// Beside the package's, a copy in `/etc` shadows it and is reported.
+pub fn check_system_files(layout: &Layout) -> Vec<Finding> {
+    let system_files = SystemFiles::of(layout);
+    let mut findings = Vec::new();
+    for file in &system_files.files {
+        findings.push(check_system_file(system_files.owner, file));
+        if system_files.owner == Owner::Package && file.installer_path.exists() {
+            findings.push(Finding::bad(
+                file.check,
+                Status::Warn,
+                format!(
+                    "{} overrides the package's {}: package upgrades of it do not take effect",
+                    file.installer_path.display(),
+                    file.path.display()
+                ),
+                "remove it (`tillpass-install install` removes the copies it wrote); put \
+                 site settings for the unit in a drop-in, \
+                 /etc/systemd/system/tillpass.service.d/site.conf",
+            ));
+        }
+    }
+    findings
+}
+
+fn check_system_file(owner: Owner, file: &SystemFile) -> Finding {
+    let path = file.path.display().to_string();
+    let (differs, missing) = match owner {
+        Owner::Package => (
+            format!("{path} differs from the package's version"),
+            "reinstall the package: `apt-get install --reinstall tillpass`",
         ),
+        Owner::Installer => (
+            format!("{path} differs from this installer's version"),
+            "re-run `tillpass-install install` to restore it",
+        ),
+    };
+    match std::fs::read_to_string(&file.path) {
+        Ok(text) if text == file.text => Finding::ok(file.check, path),
+        Ok(_) => Finding::bad(file.check, Status::Warn, differs, missing),
         Err(_) => Finding::bad(
-            check,
+            file.check,
             Status::Fail,
-            format!("{} is missing", path.display()),
-            fix,
+            format!("{path} is missing"),
+            missing,
         ),
     }
 }
@@ -444,5 +484,106 @@ mod tests {
         let system = Recorder::new();
         system.answer("systemctl is-active", vec![Output::ok("active\n")]);
         assert_eq!(check_unit(&Layout::new("/"), &system).status, Status::Ok);
+    }
+
+    /// A till as the package leaves it: its four files in /usr/lib, the two folders, no
+    /// key, no configuration, no enrolment.
+    fn fresh_package_install() -> (tempfile::TempDir, Layout) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        for (file, text) in [
+            (layout.package_unit_file(), crate::assets::UNIT),
+            (layout.package_udev_rules(), crate::assets::UDEV_RULES),
+            (layout.package_sysusers(), crate::assets::SYSUSERS),
+            (layout.package_tmpfiles(), crate::assets::TMPFILES),
+        ] {
+            ensure_dir(file.parent().unwrap(), 0o755).unwrap();
+            ensure_file(&file, text.as_bytes(), 0o644).unwrap();
+        }
+        ensure_dir(&layout.config_dir(), 0o750).unwrap();
+        ensure_dir(&layout.state_dir(), 0o750).unwrap();
+        (dir, layout)
+    }
+
+    #[test]
+    fn a_fresh_package_install_passes_and_names_enrolment_as_the_next_step() {
+        let (_dir, layout) = fresh_package_install();
+        let system = crate::system::Recorder::new();
+        let findings = check_all(&layout, &system);
+        assert!(!has_failures(&findings), "{findings:#?}");
+        let files: Vec<_> = findings
+            .iter()
+            .filter(|f| f.status == Status::Ok)
+            .map(|f| f.check)
+            .collect();
+        assert_eq!(
+            files,
+            [
+                "unit-file",
+                "udev-rules",
+                "sysusers",
+                "tmpfiles",
+                "disk-space"
+            ],
+            "{findings:#?}"
+        );
+        let enrolment = findings.iter().find(|f| f.check == "enrolment").unwrap();
+        assert_eq!(enrolment.status, Status::Warn);
+        assert!(
+            enrolment.fix.as_deref().unwrap().contains("--enrol CODE"),
+            "{enrolment}"
+        );
+        assert!(
+            !findings.iter().any(|f| f.to_string().contains("lost")),
+            "never enrolled is not a lost key: {findings:#?}"
+        );
+        assert!(
+            system.lines().is_empty(),
+            "nothing asked of central or systemd"
+        );
+    }
+
+    #[test]
+    fn beside_the_package_a_copy_in_etc_is_reported_as_shadowing_it() {
+        let (_dir, layout) = fresh_package_install();
+        ensure_dir(layout.unit_file().parent().unwrap(), 0o755).unwrap();
+        ensure_file(&layout.unit_file(), crate::assets::UNIT.as_bytes(), 0o644).unwrap();
+        let findings = check_system_files(&layout);
+        let shadow: Vec<_> = findings
+            .iter()
+            .filter(|f| f.status == Status::Warn)
+            .collect();
+        assert_eq!(shadow.len(), 1, "{findings:#?}");
+        assert!(
+            shadow[0].detail.contains("overrides the package's"),
+            "{}",
+            shadow[0]
+        );
+        assert!(
+            shadow[0]
+                .fix
+                .as_deref()
+                .unwrap()
+                .contains("tillpass.service.d")
+        );
+    }
+
+    #[test]
+    fn a_package_file_that_is_gone_is_a_failure_fixed_by_reinstalling() {
+        let (_dir, layout) = fresh_package_install();
+        std::fs::remove_file(layout.package_udev_rules()).unwrap();
+        let findings = check_system_files(&layout);
+        let failed: Vec<_> = findings
+            .iter()
+            .filter(|f| f.status == Status::Fail)
+            .collect();
+        assert_eq!(failed.len(), 1, "{findings:#?}");
+        assert!(
+            failed[0]
+                .fix
+                .as_deref()
+                .unwrap()
+                .contains("--reinstall tillpass")
+        );
     }
 }

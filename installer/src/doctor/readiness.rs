@@ -21,7 +21,7 @@ pub struct Outbox {
 }
 
 /// Counts the outbox by state. A database the agent has not migrated to outbox states yet
-/// (before its migration 8) counts rows with central's reason as rejected.
+/// (before its migration 9) counts rows with central's reason as rejected.
 pub fn outbox(conn: &Connection) -> rusqlite::Result<Outbox> {
     let has_state: bool = conn.query_row(
         "SELECT count(*) > 0 FROM pragma_table_info('outbox') WHERE name = 'state'",

@@ -19,6 +19,7 @@ use super::{Account, Command, HttpAnswer, Output, System};
 pub struct Recorder {
     programs: BTreeSet<String>,
     systemd: bool,
+    udevd: bool,
     answers: Mutex<Vec<(String, VecDeque<Output>)>>,
     http: Mutex<BTreeMap<String, VecDeque<Result<HttpAnswer, String>>>>,
     users: BTreeMap<String, Account>,
@@ -44,6 +45,7 @@ impl Recorder {
                 .map(str::to_owned)
                 .collect(),
             systemd: true,
+            udevd: true,
             answers: Mutex::new(Vec::new()),
             http: Mutex::new(BTreeMap::new()),
             users: BTreeMap::new(),
@@ -52,6 +54,13 @@ impl Recorder {
             start: Instant::now(),
             elapsed: Mutex::new(Duration::ZERO),
         }
+    }
+
+    /// With udev installed but udevd not running (a container, a chroot).
+    #[must_use]
+    pub fn without_udevd(mut self) -> Recorder {
+        self.udevd = false;
+        self
     }
 
     /// Without `program` in `PATH`.
@@ -131,6 +140,10 @@ impl System for Recorder {
 
     fn booted_with_systemd(&self) -> bool {
         self.systemd
+    }
+
+    fn udev_running(&self) -> bool {
+        self.udevd
     }
 
     fn run(&self, command: &Command) -> std::io::Result<Output> {

@@ -1,4 +1,4 @@
--- tillpass agent store, migration 8: an event central rejected is a state of its own.
+-- tillpass agent store, migration 9: an event central rejected is a state of its own.
 -- Never edit once landed: add a new migration instead.
 
 -- An outbox row is `pending` (waiting for central) or `rejected` (central refused it: kept
