@@ -1307,6 +1307,7 @@ fn a_lost_acknowledgement_is_never_counted_twice() {
             enrolled.key.clone(),
             clock,
             Some(trust.store),
+            None,
         )
         .unwrap(),
     );
