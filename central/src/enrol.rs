@@ -303,7 +303,10 @@ mod tests {
             let parsed = EnrolCode::parse(&issued.code);
             let root = keys::root_public_key(conn)?;
             assert_eq!(parsed.root, Some(RootFingerprint::of(&root)));
-            assert_eq!(issued.root_fingerprint, RootFingerprint::of(&root).to_string());
+            assert_eq!(
+                issued.root_fingerprint,
+                RootFingerprint::of(&root).to_string()
+            );
             assert_eq!(parsed.code.len(), 19);
             Ok(())
         })

@@ -293,17 +293,12 @@ mod tests {
     #[test]
     fn a_url_without_scheme_or_plain_http_to_another_host_is_refused_before_any_network() {
         let pinned = pinned();
-        let e = enrol_with(&target("loyalty.example.com", &pinned), [1; 32], "till")
-            .unwrap_err();
+        let e = enrol_with(&target("loyalty.example.com", &pinned), [1; 32], "till").unwrap_err();
         assert!(matches!(e, EnrolError::BadUrl(_)), "{e}");
         // 192.0.2.1 (TEST-NET-1) is never reached: the URL is refused first.
-        let e = enrol_with(&target("http://192.0.2.1:8440", &pinned), [1; 32], "till")
-            .unwrap_err();
+        let e = enrol_with(&target("http://192.0.2.1:8440", &pinned), [1; 32], "till").unwrap_err();
         assert!(
-            matches!(
-                e,
-                EnrolError::BadUrl(CentralUrlError::PlainHttp { .. })
-            ),
+            matches!(e, EnrolError::BadUrl(CentralUrlError::PlainHttp { .. })),
             "{e}"
         );
         assert!(e.to_string().contains("use https://"), "{e}");

@@ -617,7 +617,10 @@ mod tests {
         assert_eq!(EnvelopePurpose::from_code(purpose.code()), Some(purpose));
         assert_eq!(purpose.signer_purpose(), KeyPurpose::Sync);
         let bytes = sign(&header(purpose, 1), b"page", &signing(3)).unwrap();
-        assert_eq!(open(&bytes, purpose, &store(), NOW, 0).unwrap().payload, b"page");
+        assert_eq!(
+            open(&bytes, purpose, &store(), NOW, 0).unwrap().payload,
+            b"page"
+        );
         // A revocations envelope (same sync key) is not a delta page.
         let rev = sign(&header(EnvelopePurpose::Revocations, 1), b"x", &signing(3)).unwrap();
         assert_eq!(

@@ -71,7 +71,10 @@ impl Proxy {
         rewrite: Box<Rewrite>,
     ) -> Result<Proxy, String> {
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?.to_string();
+        let addr = listener
+            .local_addr()
+            .map_err(|e| e.to_string())?
+            .to_string();
         let upstream = upstream.to_owned();
         let server = tls.map(|t| t.server.clone());
         let rewrite: Arc<Rewrite> = Arc::from(rewrite);

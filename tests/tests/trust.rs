@@ -58,8 +58,12 @@ fn an_enrolment_answer_with_a_swapped_root_key_is_refused_and_nothing_is_written
             }
             let text = String::from_utf8(answer).unwrap();
             let (before, after) = text.split_once("\"root_public_key\":\"").unwrap();
-            format!("{before}\"root_public_key\":\"{}{}", "ab".repeat(32), &after[64..])
-                .into_bytes()
+            format!(
+                "{before}\"root_public_key\":\"{}{}",
+                "ab".repeat(32),
+                &after[64..]
+            )
+            .into_bytes()
         }),
     )
     .unwrap();
@@ -76,7 +80,10 @@ fn an_enrolment_answer_with_a_swapped_root_key_is_refused_and_nothing_is_written
         text(&out)
     );
     assert!(!enrolment_file(stage.path()).exists(), "no enrolment kept");
-    assert!(!config_file(stage.path()).exists(), "no configuration written");
+    assert!(
+        !config_file(stage.path()).exists(),
+        "no configuration written"
+    );
 }
 
 #[test]
@@ -211,9 +218,12 @@ fn https_with_a_private_ca_enrols_the_till_and_carries_its_sync() {
     )
     .unwrap();
     agent
-        .wait_for("a sync round over https", "/v1/sync", Duration::from_secs(30), |b| {
-            b.contains("\"online\":true") && !b.contains("\"last_delta_at\":null")
-        })
+        .wait_for(
+            "a sync round over https",
+            "/v1/sync",
+            Duration::from_secs(30),
+            |b| b.contains("\"online\":true") && !b.contains("\"last_delta_at\":null"),
+        )
         .unwrap();
     let customers = agent
         .wait_for(

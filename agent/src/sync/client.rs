@@ -123,7 +123,11 @@ impl CentralClient {
 
     /// Runs `f` with the trust list in force (the one server times are checked against).
     pub fn with_trust<R>(&self, f: impl FnOnce(Option<&TrustStore>) -> R) -> R {
-        f(self.trust.read().unwrap_or_else(|p| p.into_inner()).as_ref())
+        f(self
+            .trust
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref())
     }
 
     /// Replaces the trust list server times are checked against.
@@ -141,8 +145,15 @@ impl CentralClient {
         content_type: Option<&str>,
         if_none_match: Option<&str>,
     ) -> Result<Answer, SyncError> {
-        self.exchange(method, path_and_query, body, content_type, if_none_match, None)
-            .await
+        self.exchange(
+            method,
+            path_and_query,
+            body,
+            content_type,
+            if_none_match,
+            None,
+        )
+        .await
     }
 
     /// Sends a signed request, with `Accept: accept` when given.

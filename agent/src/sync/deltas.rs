@@ -272,11 +272,8 @@ impl Puller {
         cursor: &Cursor,
         answer: &Answer,
     ) -> Result<Vec<u8>, SyncError> {
-        let refused = |code: &'static str, detail: String| SyncError::PageRefused {
-            kind,
-            code,
-            detail,
-        };
+        let refused =
+            |code: &'static str, detail: String| SyncError::PageRefused { kind, code, detail };
         let signed = answer
             .content_type
             .as_deref()

@@ -111,8 +111,7 @@ impl Syncer {
                 None => s.last_delta_at = Some(delta_at),
                 Some(last) => {
                     s.delta_pages_refused += u64::try_from(pulled.refused.len()).unwrap_or(1);
-                    s.delta_refused =
-                        Some(format!("{} {}: {}", last.kind, last.code, last.detail));
+                    s.delta_refused = Some(format!("{} {}: {}", last.kind, last.code, last.detail));
                 }
             });
             let policy = state.sync.offline_policy();

@@ -93,9 +93,6 @@ mod tests {
         let junk = dir.path().join("junk.pem");
         std::fs::write(&junk, "not a certificate\n").unwrap();
         let e = client_config(Some(&junk)).unwrap_err();
-        assert!(
-            e.to_string().contains("no usable certificate"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("no usable certificate"), "{e}");
     }
 }

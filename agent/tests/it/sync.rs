@@ -1542,8 +1542,9 @@ async fn tamper_exchange(
         .split("\r\n")
         .filter(|l| {
             let name = l.split(':').next().unwrap_or("").trim();
-            !name.eq_ignore_ascii_case("connection")
-                && !(mode == Tamper::StripAccept && name.eq_ignore_ascii_case("accept"))
+            let dropped = name.eq_ignore_ascii_case("connection")
+                || (mode == Tamper::StripAccept && name.eq_ignore_ascii_case("accept"));
+            !dropped
         })
         .collect();
     lines.push("Connection: close");
@@ -1600,10 +1601,7 @@ fn a_rewritten_balance_page_is_refused_whole_and_the_other_streams_go_on() {
     );
     assert!(proxy.rewritten.load(Ordering::SeqCst) >= 1);
     let refused = status["delta_refused"].as_str().unwrap();
-    assert!(
-        refused.starts_with("balances bad_signature"),
-        "{status:#}"
-    );
+    assert!(refused.starts_with("balances bad_signature"), "{status:#}");
     assert!(
         status["last_error"]
             .as_str()

@@ -153,9 +153,7 @@ async fn delta(
     };
     let sealed = state
         .db
-        .call(move |conn| {
-            deltas::signed_page(conn, &request, &query, &till.store, &sync_key, now)
-        })
+        .call(move |conn| deltas::signed_page(conn, &request, &query, &till.store, &sync_key, now))
         .await?;
     let mut response = sealed.into_response();
     response.headers_mut().insert(

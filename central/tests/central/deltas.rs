@@ -347,8 +347,7 @@ async fn returns_at_two_tills_that_take_back_more_than_was_sold_are_flagged() {
 #[tokio::test]
 async fn a_till_that_asks_gets_each_page_signed_for_its_own_request() {
     use tillpass_protocol::sync::{
-        Cursor, DeltaKind, PageError, PageRequest, RequestNonce, SIGNED_PAGE_MEDIA_TYPE,
-        open_page,
+        Cursor, DeltaKind, PageError, PageRequest, RequestNonce, SIGNED_PAGE_MEDIA_TYPE, open_page,
     };
 
     let central = Central::start().await;

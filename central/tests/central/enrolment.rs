@@ -32,7 +32,9 @@ async fn a_till_enrols_once_per_code_and_gets_ids_trust_list_and_policy() {
         .unwrap()
         .try_into()
         .unwrap();
-    let pinned = tillpass_protocol::sync::EnrolCode::parse(&code).root.unwrap();
+    let pinned = tillpass_protocol::sync::EnrolCode::parse(&code)
+        .root
+        .unwrap();
     assert!(pinned.matches(&root), "{code}");
 
     // The same code again, even with the same key: refused.

@@ -32,11 +32,11 @@ use thiserror::Error;
 
 use super::VERSION;
 use super::ids::{CustomerRef, GiftCardRef, PromotionId, TillId};
+use super::journal::{ReturnRecorded, SaleClosed};
 use super::request::RequestNonce;
 use crate::envelope::{
     self, CborBytes, EnvelopeError, EnvelopeHeader, EnvelopePurpose, SignerKeys,
 };
-use super::journal::{ReturnRecorded, SaleClosed};
 use crate::lang::Lang;
 use crate::money::Money;
 
@@ -525,9 +525,8 @@ mod tests {
     }
 
     fn trust(purpose: KeyPurpose) -> TrustStore {
-        let key =
-            TrustedKey::from_verifying_key(purpose, sync_key().verifying_key(), 0, u64::MAX)
-                .unwrap();
+        let key = TrustedKey::from_verifying_key(purpose, sync_key().verifying_key(), 0, u64::MAX)
+            .unwrap();
         TrustStore::new(1, [key]).unwrap()
     }
 
@@ -583,8 +582,13 @@ mod tests {
             Err("bad_signature")
         );
         assert_eq!(
-            open_page(&sealed, &request(), &keys, NOW + SIGNED_PAGE_MAX_AGE_SECS + 1)
-                .map_err(|e| e.code()),
+            open_page(
+                &sealed,
+                &request(),
+                &keys,
+                NOW + SIGNED_PAGE_MAX_AGE_SECS + 1
+            )
+            .map_err(|e| e.code()),
             Err("too_old")
         );
         let catalog_keys = trust(KeyPurpose::Catalog);

@@ -66,10 +66,7 @@ impl FromStr for RootFingerprint {
     type Err = &'static str;
     /// 32 hex digits, either case; dashes and spaces between them are ignored.
     fn from_str(text: &str) -> Result<RootFingerprint, &'static str> {
-        let digits: String = text
-            .chars()
-            .filter(|c| !matches!(c, '-' | ' '))
-            .collect();
+        let digits: String = text.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
         let bytes: [u8; 16] = (digits.len() == 32)
             .then(|| hex::decode(digits.to_ascii_lowercase()).ok())
             .flatten()
@@ -409,8 +406,8 @@ mod tests {
         assert_eq!(
             "0123-4567-89ab-cdef-0123-4567-89AB-CDEF".parse::<RootFingerprint>(),
             Ok(RootFingerprint([
-                0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89,
-                0xab, 0xcd, 0xef
+                0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
+                0xcd, 0xef
             ]))
         );
         assert!("xyz".parse::<RootFingerprint>().is_err());
