@@ -15,15 +15,16 @@
 //! - [`customers`]: customers, savings accounts, personal promotions, GDPR erasure.
 //! - [`giftcards`]: gift cards.
 //! - [`passes`]: customer passes, gift-card tokens and vouchers: text, SVG, PNG.
-//! - [`enrol`]: one-time enrolment codes and till enrolment.
+//! - [`enrol`]: one-time enrolment codes (handed out with the root key's fingerprint) and
+//!   till enrolment.
 //! - [`auth`]: till request signatures with a nonce replay cache; the admin token.
 //! - [`journal`]: batch ingestion, per-event acknowledgement, balances, debts, flags.
 //! - [`receipts`]: digital receipts, only with the customer's consent.
 //! - [`store_sales`]: each store's sales and returns, sent to its other tills so a sale
 //!   can be returned at any till of the store.
 //! - [`flags`]: what ingestion noticed: overspend debts, a token at two stores.
-//! - [`changes`], [`deltas`], [`revocations`]: the change log, delta pages by cursor, and
-//!   revocations sealed as envelopes.
+//! - [`changes`], [`deltas`], [`revocations`]: the change log, delta pages by cursor
+//!   (signed for their request when the till asks), and revocations sealed as envelopes.
 //! - [`catalogs`]: catalog publication (validated TOML), activation, signed envelopes.
 //! - [`settings`]: the offline policy and envelope sequence counters.
 //! - [`http`]: the axum API (till, admin, problem+json, signed server time on every answer).
