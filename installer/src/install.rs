@@ -216,8 +216,12 @@ pub fn install_files(options: &InstallOptions) -> Result<Report, InstallError> {
 
 fn install_files_into(options: &InstallOptions, report: &mut Report) -> Result<(), InstallError> {
     let layout = &options.layout;
-    // Refused before anything is written: a URL that may not be used, roots that do not load.
+    // Refused before anything is written: a URL that may not be used, roots that do not
+    // load, a code that pins no root.
     enrol::preflight(&options.central, options.central_ca.as_deref())?;
+    if let Some(code) = &options.enrol_code {
+        enrol::Pinned::from_code(code, options.central_root)?;
+    }
 
     for (dir, mode) in [
         (layout.config_dir(), 0o750),
