@@ -105,7 +105,8 @@ impl EnvelopePurpose {
             EnvelopePurpose::TrustList => 64 * 1024,
             EnvelopePurpose::Revocations => 1024 * 1024,
             EnvelopePurpose::Catalog => 4 * 1024 * 1024,
-            EnvelopePurpose::DeltaPage => 4 * 1024 * 1024,
+            // The till reads no answer above 5 MiB, signed or not.
+            EnvelopePurpose::DeltaPage => 5 * 1024 * 1024,
         }
     }
 }
@@ -466,7 +467,9 @@ impl<'de> Deserialize<'de> for CborBytes {
                 Ok(CborBytes(v))
             }
         }
-        d.deserialize_bytes(Visitor)
+        // Not `deserialize_bytes`: ciborium reads those into a 4 KiB scratch buffer and
+        // refuses longer ones.
+        d.deserialize_byte_buf(Visitor)
     }
 }
 

@@ -571,6 +571,14 @@ mod tests {
     }
 
     #[test]
+    fn a_page_of_any_size_within_the_bound_opens() {
+        let keys = trust(KeyPurpose::Sync);
+        let big = vec![b'x'; 3 * 1024 * 1024];
+        let sealed = seal_page(&request(), &big, 2, NOW, &sync_key()).unwrap();
+        assert_eq!(open_page(&sealed, &request(), &keys, NOW).unwrap(), big);
+    }
+
+    #[test]
     fn altered_stale_or_wrongly_signed_pages_are_refused() {
         let keys = trust(KeyPurpose::Sync);
         let sealed = seal_page(&request(), b"{}", 1, NOW, &sync_key()).unwrap();
