@@ -187,12 +187,13 @@ pub struct StoreSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdentifySection {
-    /// How many sales one customer pass may identify (central's offline policy wins when
-    /// the till is enrolled).
+    /// How many visits one customer pass may make at this till (central's offline policy
+    /// wins when the till is enrolled).
     pub max_uses_per_pass: u32,
     /// How far clocks may disagree, in seconds.
     pub clock_skew_secs: u32,
-    /// How long an identified customer stays in the till's "current customer" slot.
+    /// How long an identified customer stays in the till's "current customer" slot; also
+    /// how long after its last read a pass's visit lasts.
     pub customer_slot_secs: u64,
 }
 

@@ -224,6 +224,16 @@ pub struct IdentifyRequest {
 
 /// Identifies a scan read by the POS's own scanner: the same pipeline and answers as a
 /// scan at the till's scanner.
+///
+/// A customer pass is used once per *visit*, and `max_uses` counts visits at this till. A
+/// visit is every read of the pass for the same sale, and every read less than the
+/// till's current-customer time (`identify.customer_slot_secs`, 180 s by default) after
+/// its previous read, unless the sale the visit identified has closed since or the read
+/// is for another sale: a scanner's double read, the pass shown again, or the same pass
+/// sent with the sale (`customer_scan`) is the same use (`uses` does not grow). A gift
+/// card or a voucher read here is only checked: a gift card is used by the tenders it
+/// pays (`max_uses` is null: its balance and expiry decide), a voucher by the close of
+/// the sale that applied it.
 #[utoipa::path(post, path = "/v1/identify", tag = "identify", request_body = IdentifyRequest,
     responses((status = 200, description = "Identified", body = Object),
               (status = 422, description = "Refused, with the reason and the cashier's message", body = Object)),

@@ -1,18 +1,26 @@
 //! The identification pipeline: scan text → protocol verification (decode, trust, signature,
-//! time, revocation) → replay policy → customer lookup → an [`Identification`] or a
+//! time, revocation) → replay rule → customer lookup → an [`Identification`] or a
 //! [`ScanRefusal`] with a reason the cashier can act on.
 //!
-//! Everything a scan changes — the token's use, the journal event central will see, an
-//! earn-only profile for a customer first seen here, the scan log — is written in one
-//! transaction.
+//! Verification ([`Identifier::verify`]) reads no store. Everything a read of a token
+//! changes — the token's use bound to what it was used for, the journal event central will
+//! see, an earn-only profile for a customer first seen here, the scan log — is written by
+//! [`Identifier::record`] in the caller's transaction: a scan at the till's scanner in its
+//! own, a scan a POS request carries in the request's, so a refused or interrupted request
+//! uses no token. What one use is (a pass's visit, a gift card's sale, a voucher's closed
+//! sale) is `protocol::token::replay`'s rule.
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use rusqlite::Connection;
 use serde::Serialize;
 use tillpass_protocol::lang::Bilingual;
 use tillpass_protocol::sync::{self, CustomerRef, EventPayload, LocalCustomer, TokenUsed};
-use tillpass_protocol::token::{self, RevocationList, TokenKind, VerifiedToken, VerifyPolicy};
+use tillpass_protocol::token::replay::{self, CurrentUse, ReplayRule, SaleState, Verdict};
+use tillpass_protocol::token::{
+    self, RevocationList, TokenId, TokenKind, VerifiedToken, VerifyPolicy,
+};
 
 use crate::clock::Clock;
 use crate::metrics::Metrics;
@@ -20,8 +28,8 @@ use crate::slot::Slot;
 use crate::store::customers::{self, CustomerView};
 use crate::store::journal::{self, TillIdentity};
 use crate::store::scans::{self, ScanRecord};
-use crate::store::tokens::{self, StoredTrust};
-use crate::store::{Store, StoreError, sql};
+use crate::store::tokens::{self, StoredTrust, UseRow};
+use crate::store::{Store, StoreError, pos_sessions, sql};
 
 /// The longest scan text looked at; anything longer is refused unread.
 pub const MAX_SCAN_LEN: usize = 4096;
@@ -41,12 +49,13 @@ pub struct Identification {
     pub expires_at: u64,
     /// The id of the key that signed it, hex.
     pub key_id: String,
-    /// How often this token has now been used here. A voucher's scan does not use it: the
-    /// sale that closes with it does (`sessions::close`), so a cancelled sale leaves it
-    /// to the customer.
+    /// How often this token has now been used here: a pass's visits, the sales a gift card
+    /// paid, whether a voucher was spent. A voucher's scan does not use it: the sale that
+    /// closes with it does (`sessions::close`), so a cancelled sale leaves it to the
+    /// customer.
     pub uses: u32,
-    /// How often it may be used.
-    pub max_uses: u32,
+    /// How often it may be used; `None` for a gift card, whose balance decides.
+    pub max_uses: Option<u32>,
     /// For a customer pass: the customer.
     pub customer: Option<CustomerView>,
     /// Whether the customer was unknown here and an earn-only profile was made.
@@ -132,7 +141,7 @@ pub struct Identifier {
     trust: RwLock<Option<StoredTrust>>,
     revocations: RwLock<RevocationList>,
     policy: VerifyPolicy,
-    max_uses_per_pass: u32,
+    rule: ReplayRule,
     who: Option<TillIdentity>,
     clock: Arc<Clock>,
     slot: Slot,
@@ -146,13 +155,14 @@ pub struct IdentifierParts {
     pub store: Arc<Store>,
     /// The verification policy.
     pub policy: VerifyPolicy,
-    /// How often one pass may identify a sale.
+    /// How many visits one pass may make at this till.
     pub max_uses_per_pass: u32,
     /// Who this till is (None until enrolled).
     pub who: Option<TillIdentity>,
     /// The clock.
     pub clock: Arc<Clock>,
-    /// The current-customer slot.
+    /// The current-customer slot; its timeout is also how long a pass's visit lasts after
+    /// its last read.
     pub slot: Slot,
     /// Metrics.
     pub metrics: Arc<Metrics>,
@@ -179,7 +189,10 @@ impl Identifier {
             trust: RwLock::new(trust),
             revocations: RwLock::new(revocations),
             policy: parts.policy,
-            max_uses_per_pass: parts.max_uses_per_pass,
+            rule: ReplayRule {
+                max_uses_per_pass: parts.max_uses_per_pass,
+                visit_secs: parts.slot.timeout().as_secs(),
+            },
             who: parts.who,
             clock: parts.clock,
             slot: parts.slot,
@@ -232,87 +245,15 @@ impl Identifier {
     /// Verifies a scan without recording anything (a dry run): its kind and subject, or
     /// the refusal. Replays are not checked: nothing is used.
     pub fn check(&self, text: &str, source: &str) -> Result<(TokenKind, String), ScanRefusal> {
-        let now = self.clock.now();
-        let refuse = |code, detail, m| ScanRefusal::new(source, code, detail, m, now);
-        if text.len() > MAX_SCAN_LEN {
-            return Err(refuse(
-                "malformed",
-                Some("too_long".to_owned()),
-                BAD_SUBJECT,
-            ));
-        }
-        let trust = self.trust.read().unwrap_or_else(|p| p.into_inner());
-        let Some(trust) = trust.as_ref() else {
-            return Err(refuse("not_enrolled", None, NOT_ENROLLED));
-        };
-        let revocations = self.revocations.read().unwrap_or_else(|p| p.into_inner());
-        let verified = token::verify(text, &trust.store, &self.policy, &*revocations, now)
-            .map_err(|r| {
-                ScanRefusal::new(
-                    source,
-                    r.code(),
-                    r.detail_code().map(str::to_owned),
-                    r.messages(),
-                    now,
-                )
-            })?;
-        let subject = subject_text(verified.subject().as_bytes())
-            .ok_or_else(|| refuse("malformed", None, BAD_SUBJECT))?;
-        Ok((verified.kind(), subject))
+        self.verify(text, source).map(|v| (v.kind(), v.subject))
     }
 
-    /// Identifies one scan. Blocking (SQLite): call from a blocking thread.
-    pub fn identify(&self, text: &str, source: &str) -> Result<Identification, ScanRefusal> {
+    /// Verifies a scan — its form, signature, key, time and revocations — without reading
+    /// or writing the store. Whether it is a replay is the store's to say: see
+    /// [`Identifier::peek`] and [`Identifier::record`].
+    pub fn verify(&self, text: &str, source: &str) -> Result<Verified, ScanRefusal> {
         let started = Instant::now();
         let now = self.clock.now();
-        let result = self.run(text, source, now);
-        let latency = started.elapsed();
-        self.metrics
-            .observe_scan(result.as_ref().err().map(|r| r.code), latency.as_secs_f64());
-        let latency_us = i64::try_from(latency.as_micros()).unwrap_or(i64::MAX);
-        let record = match &result {
-            Ok(id) => ScanRecord {
-                at: to_i64(now),
-                source: source.to_owned(),
-                accepted: true,
-                code: None,
-                detail: None,
-                token_kind: Some(id.token_kind.to_owned()),
-                subject_masked: Some(mask(&id.subject)),
-                latency_us,
-            },
-            Err(r) => ScanRecord {
-                at: to_i64(now),
-                source: source.to_owned(),
-                accepted: false,
-                code: Some(r.code.to_owned()),
-                detail: r.detail.clone(),
-                token_kind: None,
-                subject_masked: None,
-                latency_us,
-            },
-        };
-        // Accepted scans were logged inside their transaction; refusals are logged here.
-        if !record.accepted
-            && let Err(e) = scans::log(&self.store.conn(), &record)
-        {
-            tracing::warn!(error = %e, "scan log write failed");
-        }
-        match &result {
-            Ok(id) => {
-                tracing::info!(source, kind = id.token_kind, subject = %mask(&id.subject), "identified");
-                // Only a customer pass makes a customer current; a voucher or a gift card
-                // scanned during their sale leaves them in place.
-                if id.token_kind == TokenKind::CustomerPass.code() {
-                    self.slot.set(id.clone());
-                }
-            }
-            Err(r) => tracing::info!(source, code = r.code, detail = ?r.detail, "scan refused"),
-        }
-        result
-    }
-
-    fn run(&self, text: &str, source: &str, now: u64) -> Result<Identification, ScanRefusal> {
         let refuse = |code, detail, m| ScanRefusal::new(source, code, detail, m, now);
         if text.len() > MAX_SCAN_LEN {
             return Err(refuse(
@@ -321,7 +262,7 @@ impl Identifier {
                 BAD_SUBJECT,
             ));
         }
-        let verified = {
+        let token = {
             let trust = self.trust.read().unwrap_or_else(|p| p.into_inner());
             let Some(trust) = trust.as_ref() else {
                 return Err(refuse("not_enrolled", None, NOT_ENROLLED));
@@ -337,81 +278,150 @@ impl Identifier {
                 )
             })?
         };
-        let Some(who) = &self.who else {
-            return Err(refuse("not_enrolled", None, NOT_ENROLLED));
-        };
-        self.commit(&verified, who, source, now)
-            .map_err(|e| match e {
-                Commit::Refused(code, m) => refuse(code, None, m),
-                Commit::Store(e) => {
-                    tracing::error!(error = %e, "identification could not be stored");
-                    refuse("store_unavailable", Some(e.to_string()), STORE_UNAVAILABLE)
-                }
-            })
+        let subject = subject_text(token.subject().as_bytes())
+            .ok_or_else(|| refuse("malformed", None, BAD_SUBJECT))?;
+        Ok(Verified {
+            token,
+            subject,
+            started,
+        })
     }
 
-    fn commit(
-        &self,
-        verified: &VerifiedToken,
-        who: &TillIdentity,
-        source: &str,
-        now: u64,
-    ) -> Result<Identification, Commit> {
-        let kind = verified.kind();
-        let token_id = verified.token_id();
-        let subject_text = subject_text(verified.subject().as_bytes())
-            .ok_or(Commit::Refused("malformed", BAD_SUBJECT))?;
-        let max_uses = match kind {
-            TokenKind::CustomerPass => self.max_uses_per_pass,
-            _ => 1,
+    /// Identifies one scan at the till's scanner or `POST /v1/identify`: verified, then
+    /// its read recorded in one transaction (see [`Identifier::record`]). Blocking
+    /// (SQLite): call from a blocking thread.
+    pub fn identify(&self, text: &str, source: &str) -> Result<Identification, ScanRefusal> {
+        let started = Instant::now();
+        let verified = match self.verify(text, source) {
+            Ok(v) => v,
+            Err(r) => {
+                self.refused(&r, started);
+                return Err(r);
+            }
         };
-        let token_hex = hex::encode(token_id.0);
-        // A re-scan of the pass already in the slot is the same visit.
-        let rescan = self.slot.current().is_some_and(|c| c.token_id == token_hex);
-
-        let mut conn = self.store.conn();
-        let tx = conn.transaction().map_err(|e| Commit::Store(sql(e)))?;
-        let mut uses = tokens::uses(&tx, &token_id)?;
-        // A voucher is only checked here: it is spent by the sale that closes with it.
-        let spent_by_sale = kind == TokenKind::Voucher;
-        if !rescan && uses >= max_uses {
-            return Err(Commit::Refused("replayed", REPLAYED));
+        let result = (|| {
+            let mut conn = self.store.conn();
+            let tx = conn.transaction().map_err(|e| RecordError::Store(sql(e)))?;
+            let id = self.record(&tx, &verified, source, None)?;
+            tx.commit().map_err(|e| RecordError::Store(sql(e)))?;
+            Ok(id)
+        })();
+        match result {
+            Ok(id) => {
+                self.accepted(&id, verified.started);
+                Ok(id)
+            }
+            Err(e) => {
+                let r = self.refusal(e, source);
+                self.refused(&r, verified.started);
+                Err(r)
+            }
         }
-        if !rescan && !spent_by_sale {
-            tokens::record_use(
-                &tx,
-                &token_id,
-                kind,
-                verified.subject(),
-                verified.expires_at(),
-                to_i64(now),
-            )?;
-            uses += 1;
-            journal::append(
-                &tx,
-                who,
-                to_i64(now),
-                EventPayload::TokenUsed(TokenUsed {
-                    token_id: sync::TokenId::new(&token_id.0)
-                        .map_err(|e| Commit::Store(StoreError::Corrupted(e.to_string())))?,
-                    kind: sync_kind(kind),
-                    subject: sync::Subject::new(subject_text.clone())
-                        .map_err(|_| Commit::Refused("malformed", BAD_SUBJECT))?,
-                    key_id: verified.kid().0,
-                    sale_id: None,
-                }),
-            )?;
+    }
+
+    /// Whether a verified scan read for the sale `read_for` would be refused as a replay,
+    /// without writing anything: so a request refuses a used token before it changes
+    /// anything. [`Identifier::record`] judges again inside the request's transaction.
+    pub fn peek(
+        &self,
+        conn: &Connection,
+        verified: &Verified,
+        read_for: Option<&str>,
+    ) -> Result<(), ScanRefusal> {
+        let now = self.clock.now();
+        match self.judge(conn, verified, read_for, now) {
+            Ok((Verdict::Replayed, _)) => Err(self.replayed("api", now)),
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.refusal(RecordError::Store(e), "api")),
+        }
+    }
+
+    /// Records a verified scan in the caller's transaction, as one read of its token for
+    /// the sale `read_for` (`None`: at the scanner or `POST /v1/identify`): a new use of
+    /// the token (with its `token_used` event for central, naming the sale), the same use
+    /// as an earlier read, or a replay to refuse (`protocol::token::replay` decides). A
+    /// customer pass also looks its customer up, and makes an earn-only profile for one
+    /// first seen here. The accepted scan is logged in the same transaction: if the
+    /// transaction is rolled back (the request it belongs to was refused, or the till
+    /// stopped), the token was not used.
+    pub fn record(
+        &self,
+        tx: &Connection,
+        verified: &Verified,
+        source: &str,
+        read_for: Option<&str>,
+    ) -> Result<Identification, RecordError> {
+        let now = self.clock.now();
+        let Some(who) = &self.who else {
+            return Err(RecordError::Refused(ScanRefusal::new(
+                source,
+                "not_enrolled",
+                None,
+                NOT_ENROLLED,
+                now,
+            )));
+        };
+        let malformed = || {
+            RecordError::Refused(ScanRefusal::new(
+                source,
+                "malformed",
+                None,
+                BAD_SUBJECT,
+                now,
+            ))
+        };
+        let token = &verified.token;
+        let kind = token.kind();
+        let token_id = token.token_id();
+        let subject_text = verified.subject.clone();
+        let (verdict, current) = self.judge(tx, verified, read_for, now)?;
+        let mut uses = current.map(|c| c.uses).unwrap_or(0);
+        match verdict {
+            Verdict::Replayed => return Err(RecordError::Refused(self.replayed(source, now))),
+            Verdict::Check => {}
+            Verdict::SameUse => tokens::same_use(tx, &token_id, to_i64(now), read_for)?,
+            Verdict::NewUse => {
+                let sale_id = read_for
+                    .map(sync::SaleId::new)
+                    .transpose()
+                    .map_err(|e| RecordError::Store(StoreError::Corrupted(e.to_string())))?;
+                tokens::record_use(
+                    tx,
+                    &token_id,
+                    kind,
+                    token.subject(),
+                    token.expires_at(),
+                    to_i64(now),
+                    read_for,
+                )?;
+                uses = uses.saturating_add(1);
+                journal::append(
+                    tx,
+                    who,
+                    to_i64(now),
+                    EventPayload::TokenUsed(TokenUsed {
+                        token_id: sync::TokenId::new(&token_id.0).map_err(|e| {
+                            RecordError::Store(StoreError::Corrupted(e.to_string()))
+                        })?,
+                        kind: sync_kind(kind),
+                        subject: sync::Subject::new(subject_text.clone())
+                            .map_err(|_| malformed())?,
+                        key_id: token.kid().0,
+                        sale_id,
+                    }),
+                )?;
+            }
         }
         let mut new_customer = false;
         let customer = if kind == TokenKind::CustomerPass {
-            match customers::lookup(&tx, &subject_text, to_i64(now))? {
+            match customers::lookup(tx, &subject_text, to_i64(now))? {
                 Some(c) => Some(c),
                 None => {
-                    let reference = CustomerRef::new(subject_text.clone())
-                        .map_err(|_| Commit::Refused("malformed", BAD_SUBJECT))?;
-                    customers::create_local(&tx, &subject_text, to_i64(now))?;
+                    let reference =
+                        CustomerRef::new(subject_text.clone()).map_err(|_| malformed())?;
+                    customers::create_local(tx, &subject_text, to_i64(now))?;
                     journal::append(
-                        &tx,
+                        tx,
                         who,
                         to_i64(now),
                         EventPayload::CustomerCreated(LocalCustomer {
@@ -421,14 +431,14 @@ impl Identifier {
                         }),
                     )?;
                     new_customer = true;
-                    customers::lookup(&tx, &subject_text, to_i64(now))?
+                    customers::lookup(tx, &subject_text, to_i64(now))?
                 }
             }
         } else {
             None
         };
         scans::log(
-            &tx,
+            tx,
             &ScanRecord {
                 at: to_i64(now),
                 source: source.to_owned(),
@@ -440,32 +450,198 @@ impl Identifier {
                 latency_us: 0,
             },
         )?;
-        tx.commit().map_err(|e| Commit::Store(sql(e)))?;
         Ok(Identification {
             source: source.to_owned(),
             token_kind: kind.code(),
-            token_id: token_hex,
+            token_id: hex::encode(token_id.0),
             subject: subject_text,
-            expires_at: verified.expires_at(),
-            key_id: hex::encode(verified.kid().0),
+            expires_at: token.expires_at(),
+            key_id: hex::encode(token.kid().0),
             uses,
-            max_uses,
+            max_uses: match kind {
+                TokenKind::CustomerPass => Some(self.rule.max_uses_per_pass),
+                TokenKind::GiftCard => None,
+                _ => Some(1),
+            },
             customer,
             new_customer,
             at: now,
         })
     }
+
+    /// Binds the current visit of the pass `token_id` (hex) to the sale `sale_id` that
+    /// took the till's current customer, in the caller's transaction — unless the visit
+    /// already identifies another sale that has not been cancelled. Not a new use: the
+    /// customer was identified in this visit.
+    pub fn bind_current(
+        &self,
+        tx: &Connection,
+        token_id: &str,
+        sale_id: &str,
+    ) -> Result<(), StoreError> {
+        let Some(id) = hex::decode(token_id)
+            .ok()
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        else {
+            return Ok(());
+        };
+        let id = TokenId(id);
+        let Some(current) = tokens::current_use(tx, &id)? else {
+            return Ok(());
+        };
+        let free = match current.sale_id.as_deref() {
+            None => true,
+            Some(bound) => bound != sale_id && sale_state(tx, bound)? == SaleState::Cancelled,
+        };
+        if free {
+            tokens::bind(tx, &id, sale_id)?;
+        }
+        Ok(())
+    }
+
+    /// Takes note of an accepted scan once its transaction committed: metrics, the log, and
+    /// for a customer pass the till's current customer.
+    pub fn accepted(&self, id: &Identification, started: Instant) {
+        self.metrics
+            .observe_scan(None, started.elapsed().as_secs_f64());
+        tracing::info!(source = id.source, kind = id.token_kind, subject = %mask(&id.subject), "identified");
+        // Only a customer pass makes a customer current; a voucher or a gift card
+        // scanned during their sale leaves them in place.
+        if id.token_kind == TokenKind::CustomerPass.code() {
+            self.slot.set(id.clone());
+        }
+    }
+
+    /// Takes note of a refused scan: metrics, the log and the scan log (in its own
+    /// transaction: nothing else was written). Call it holding no store connection.
+    pub fn refused(&self, refusal: &ScanRefusal, started: Instant) {
+        let latency = started.elapsed();
+        self.metrics
+            .observe_scan(Some(refusal.code), latency.as_secs_f64());
+        let record = ScanRecord {
+            at: to_i64(refusal.at),
+            source: refusal.source.clone(),
+            accepted: false,
+            code: Some(refusal.code.to_owned()),
+            detail: refusal.detail.clone(),
+            token_kind: None,
+            subject_masked: None,
+            latency_us: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
+        };
+        if let Err(e) = scans::log(&self.store.conn(), &record) {
+            tracing::warn!(error = %e, "scan log write failed");
+        }
+        tracing::info!(source = refusal.source, code = refusal.code, detail = ?refusal.detail, "scan refused");
+    }
+
+    /// The refusal a failed [`Identifier::record`] answers.
+    pub fn refusal(&self, e: RecordError, source: &str) -> ScanRefusal {
+        match e {
+            RecordError::Refused(r) => r,
+            RecordError::Store(e) => {
+                tracing::error!(error = %e, "identification could not be stored");
+                ScanRefusal::new(
+                    source,
+                    "store_unavailable",
+                    Some(e.to_string()),
+                    STORE_UNAVAILABLE,
+                    self.clock.now(),
+                )
+            }
+        }
+    }
+
+    fn replayed(&self, source: &str, now: u64) -> ScanRefusal {
+        ScanRefusal::new(source, "replayed", None, REPLAYED, now)
+    }
+
+    /// The replay rule's verdict on a read, with what the store holds of the token's use.
+    fn judge(
+        &self,
+        conn: &Connection,
+        verified: &Verified,
+        read_for: Option<&str>,
+        now: u64,
+    ) -> Result<(Verdict, Option<UseRow>), StoreError> {
+        let row = tokens::current_use(conn, &verified.token.token_id())?;
+        let state = match row.as_ref().and_then(|r| r.sale_id.as_deref()) {
+            Some(sale) => Some(sale_state(conn, sale)?),
+            None => None,
+        };
+        let current = row.as_ref().map(|r| CurrentUse {
+            uses: r.uses,
+            last_read_at: u64::try_from(r.last_read_at).unwrap_or(0),
+            sale: r.sale_id.as_deref().zip(state),
+        });
+        let verdict = replay::judge(verified.kind(), current.as_ref(), read_for, now, &self.rule);
+        Ok((verdict, row))
+    }
 }
 
-enum Commit {
-    Refused(&'static str, Bilingual),
+/// A scan that passed verification; nothing recorded yet.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    token: VerifiedToken,
+    subject: String,
+    started: Instant,
+}
+
+impl Verified {
+    /// What the token stands for.
+    pub fn kind(&self) -> TokenKind {
+        self.token.kind()
+    }
+
+    /// Its subject: the customer, gift-card or voucher reference.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The token id, hex.
+    pub fn token_id(&self) -> String {
+        hex::encode(self.token.token_id().0)
+    }
+
+    /// The id of the key that signed it, hex.
+    pub fn key_id(&self) -> String {
+        hex::encode(self.token.kid().0)
+    }
+
+    /// When it expires, unix seconds.
+    pub fn expires_at(&self) -> u64 {
+        self.token.expires_at()
+    }
+
+    /// When its verification started (for the scan latency metric).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+}
+
+/// Why [`Identifier::record`] did not record a read.
+#[derive(Debug)]
+pub enum RecordError {
+    /// The read is refused (a replay, a subject that is not a reference, a till not
+    /// enrolled).
+    Refused(ScanRefusal),
+    /// The store failed.
     Store(StoreError),
 }
 
-impl From<StoreError> for Commit {
-    fn from(e: StoreError) -> Commit {
-        Commit::Store(e)
+impl From<StoreError> for RecordError {
+    fn from(e: StoreError) -> RecordError {
+        RecordError::Store(e)
     }
+}
+
+/// The state of a sale a token's use is bound to.
+fn sale_state(conn: &Connection, sale_id: &str) -> Result<SaleState, StoreError> {
+    Ok(match pos_sessions::state(conn, sale_id)?.as_deref() {
+        Some("open") => SaleState::Open,
+        Some("cancelled") => SaleState::Cancelled,
+        Some("closed") => SaleState::Closed,
+        _ => SaleState::Unknown,
+    })
 }
 
 fn sync_kind(kind: TokenKind) -> sync::TokenKind {

@@ -24,7 +24,8 @@
 //!   acknowledged).
 //! - `demo` (feature `demo`, on by default): `tillpass demo`, a whole store on loopback.
 //! - [`daemon`]: start-up, scanners, serving, systemd notifications, graceful shutdown.
-//! - [`telemetry`]: how log lines are written.
+//! - [`telemetry`]: how log lines are written; [`failpoint`]: step boundaries where crash
+//!   tests stop the daemon (debug builds only).
 //!
 //! The benefits engine is the separate pure crate `tillpass-engine`; scanners are
 //! `tillpass-hardware`; every wire format is `tillpass-protocol`.
@@ -39,6 +40,7 @@ pub mod daemon;
 pub mod dashboard;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod failpoint;
 pub mod http;
 pub mod identify;
 pub mod metrics;

@@ -1,6 +1,6 @@
 //! The till's "current customer" slot: the last identified customer, until a timeout or
-//! the sale ends. A re-scan of the same pass while it is in the slot is the same visit,
-//! not another use.
+//! the sale ends. Its timeout is also how long a pass's visit lasts after its last read
+//! (`protocol::token::replay`): a re-scan within it is the same visit, not another use.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -21,6 +21,11 @@ impl Slot {
             timeout,
             current: Mutex::new(None),
         }
+    }
+
+    /// How long an occupant stays after being set.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Identification, Instant)>> {

@@ -3,6 +3,14 @@
 //! catalog as CBOR with a publication number and an activation time, and tills fetch the
 //! newest activated one as a `catalog` envelope signed by the catalog key, with an ETag.
 //!
+//! **Only conditions a till can evaluate are published.** A condition of a kind this build
+//! does not know fails validation (conditions deny unknown fields). A segment in
+//! `conditions.segments` must be held by at least one customer at central when the catalog
+//! is published: central delivers customers' segments to the tills
+//! ([`crate::customers::set_segments`]), so a segment no customer is in could never apply —
+//! almost always a typo, or a catalog published before its customers were put in the
+//! segment. Every such segment is named in the refusal.
+//!
 //! Activation is central's: a catalog is served from its activation time on. The envelope
 //! is sealed when a catalog becomes current, and sealed again under a new sequence number
 //! once half its maximum age (the offline policy's `max_catalog_age_secs`) has passed, so
@@ -11,7 +19,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tillpass_protocol::catalog::Catalog;
+use tillpass_protocol::catalog::{Catalog, CatalogError};
 use tillpass_protocol::envelope::{self, EnvelopeHeader, EnvelopePurpose};
 
 use crate::clock::to_u64;
@@ -52,15 +60,18 @@ pub fn publish(
     ciborium::into_writer(&catalog, &mut cbor).map_err(Error::internal)?;
     let activates_at = activates_at.unwrap_or(now);
     let tx = conn.transaction()?;
+    unheld_segments(&tx, &catalog)?;
     let number: i64 = tx.query_row(
-        "INSERT INTO catalogs (source_sha256, body_cbor, promotions, published_at, activates_at)
-         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        "INSERT INTO catalogs (source_sha256, body_cbor, promotions, published_at, activates_at,
+                               return_window_secs)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
         params![
             hex::encode(Sha256::digest(toml_text.as_bytes())),
             cbor,
             i64::try_from(catalog.promotions.len()).map_err(Error::internal)?,
             now,
-            activates_at
+            activates_at,
+            crate::pending::catalog_window_secs(&catalog)
         ],
         |row| row.get(0),
     )?;
@@ -75,6 +86,31 @@ pub fn publish(
         activates_at,
         envelope_sequence,
     })
+}
+
+/// Refuses a catalog naming a segment no customer is in (see the module documentation).
+fn unheld_segments(conn: &Connection, catalog: &Catalog) -> Result<()> {
+    let mut held = conn.prepare_cached("SELECT 1 FROM customer_segments WHERE segment = ?1")?;
+    let mut problems = Vec::new();
+    for promotion in &catalog.promotions {
+        for (i, segment) in promotion.conditions.segments.iter().enumerate() {
+            if !held.exists([segment])? {
+                problems.push(CatalogError::promotion(
+                    promotion.id.as_str(),
+                    format!("conditions.segments[{i}]"),
+                    format!(
+                        "no customer is in segment {segment:?}: put customers in it first \
+                         (PUT /admin/v1/customers/{{ref}}/segments), or the promotion never applies"
+                    ),
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    Err(Error::Catalog(text.join("\n")))
 }
 
 /// The envelope of the newest activated catalog, sealed (again) if needed; `None` before

@@ -1,4 +1,10 @@
-//! Customers, their savings accounts and personal promotions, and their erasure.
+//! Customers, their segments, savings accounts and personal promotions, and their erasure.
+//!
+//! A savings account holds the **spendable** balance and a debt; savings still inside
+//! their return window are kept apart ([`crate::pending`]) and shown beside it. A
+//! customer's **segments** (at most
+//! [`MAX_SEGMENTS_PER_CUSTOMER`](tillpass_protocol::sync::MAX_SEGMENTS_PER_CUSTOMER)) travel
+//! with their profile to the tills, whose engine honours a catalog's `conditions.segments`.
 //!
 //! A customer reference is what their pass carries as its subject, so it is at most 16
 //! characters ([`MAX_REF_LEN`]). Every change is written to the change log
@@ -15,11 +21,13 @@ use tillpass_protocol::lang::Lang;
 use tillpass_protocol::money::{Currency, Money};
 use tillpass_protocol::sync::{
     Consent, CustomerRecord, CustomerRef, DeltaKind, PersonalPromotion, PromotionId, TillId,
+    segments_problem,
 };
 use tillpass_protocol::token::TokenKind;
 
 use crate::changes;
 use crate::error::{Error, Result};
+use crate::pending::{self, Pending};
 use crate::{revocations, settings};
 
 /// The longest customer reference: a token subject holds at most 16 bytes.
@@ -51,6 +59,9 @@ pub struct NewCustomer {
     /// An opening savings balance in minor units.
     #[serde(default)]
     pub savings: i64,
+    /// The segments they are in.
+    #[serde(default)]
+    pub segments: Vec<String>,
 }
 
 /// What may change on a customer.
@@ -69,6 +80,9 @@ pub struct CustomerPatch {
     /// New consents.
     #[serde(default)]
     pub consent: Option<Consent>,
+    /// The segments they are in now (`[]` takes them out of every segment).
+    #[serde(default)]
+    pub segments: Option<Vec<String>>,
 }
 
 /// A customer as central shows them to an administrator.
@@ -79,6 +93,11 @@ pub struct CustomerView {
     pub record: CustomerRecord,
     /// The savings they may spend.
     pub savings: Money,
+    /// Savings earned and still inside their return window: not spendable yet.
+    pub pending: Money,
+    /// When the next pending savings become spendable: unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_release_at: Option<i64>,
     /// What they owe from offline overspends.
     pub debt: Money,
 }
@@ -99,6 +118,37 @@ fn check_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+fn check_segments(segments: &[String]) -> Result<()> {
+    match segments_problem(segments) {
+        Some(problem) => Err(Error::invalid(problem)),
+        None => Ok(()),
+    }
+}
+
+/// Puts `customer` in exactly `segments` (part of the caller's transaction).
+fn write_segments(conn: &Connection, customer: &str, segments: &[String]) -> Result<()> {
+    conn.execute(
+        "DELETE FROM customer_segments WHERE customer = ?1",
+        [customer],
+    )?;
+    let mut insert =
+        conn.prepare_cached("INSERT INTO customer_segments (customer, segment) VALUES (?1, ?2)")?;
+    for segment in segments {
+        insert.execute(params![customer, segment])?;
+    }
+    Ok(())
+}
+
+/// The segments `customer` is in, by name.
+pub fn segments(conn: &Connection, customer: &str) -> Result<Vec<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT segment FROM customer_segments WHERE customer = ?1 ORDER BY segment",
+        )?
+        .query_map([customer], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 fn check_tier(tier: Option<&str>) -> Result<()> {
@@ -127,6 +177,7 @@ pub fn create(conn: &mut Connection, new: &NewCustomer, now: i64) -> Result<Cust
     check_ref(&new.customer)?;
     check_name(&new.first_name)?;
     check_tier(new.tier.as_deref())?;
+    check_segments(&new.segments)?;
     if new.savings < 0 {
         return Err(Error::invalid("savings: must not be negative"));
     }
@@ -166,6 +217,7 @@ pub fn create(conn: &mut Connection, new: &NewCustomer, now: i64) -> Result<Cust
          VALUES (?1, ?2, ?3, ?4)",
         params![reference, currency.code(), new.savings, now],
     )?;
+    write_segments(&tx, reference, &new.segments)?;
     changes::record(&tx, DeltaKind::Customers, reference, None, now)?;
     changes::record(&tx, DeltaKind::Balances, reference, None, now)?;
     tx.commit()?;
@@ -222,6 +274,9 @@ pub fn update(
         check_name(name)?;
     }
     check_tier(patch.tier.as_deref())?;
+    if let Some(segments) = &patch.segments {
+        check_segments(segments)?;
+    }
     let tx = conn.transaction()?;
     let mut record = record(&tx, customer)?.ok_or(Error::NotFound("customer"))?;
     if let Some(name) = &patch.first_name {
@@ -249,9 +304,12 @@ pub fn update(
             now
         ],
     )?;
+    if let Some(segments) = &patch.segments {
+        write_segments(&tx, customer, segments)?;
+    }
     changes::record(&tx, DeltaKind::Customers, customer, None, now)?;
     tx.commit()?;
-    get(conn, customer)?.ok_or(Error::NotFound("customer"))
+    current(conn, customer, now)?.ok_or(Error::NotFound("customer"))
 }
 
 /// The profile of a customer as tills receive it.
@@ -273,25 +331,25 @@ pub fn record(conn: &Connection, customer: &str) -> Result<Option<CustomerRecord
             ))
         })
         .optional()?;
-    row.map(
-        |(reference, first_name, tier, lang, receipts, marketing, earn_only)| {
-            Ok(CustomerRecord {
-                customer: CustomerRef::new(reference).map_err(Error::internal)?,
-                first_name,
-                tier,
-                lang: Lang::from_code(&lang).unwrap_or_default(),
-                consent: Consent {
-                    receipts,
-                    marketing,
-                },
-                earn_only,
-            })
+    let Some((reference, first_name, tier, lang, receipts, marketing, earn_only)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(CustomerRecord {
+        customer: CustomerRef::new(reference).map_err(Error::internal)?,
+        first_name,
+        tier,
+        lang: Lang::from_code(&lang).unwrap_or_default(),
+        consent: Consent {
+            receipts,
+            marketing,
         },
-    )
-    .transpose()
+        earn_only,
+        segments: segments(conn, customer)?,
+    }))
 }
 
-/// A customer's savings account: (balance, debt, updated_at).
+/// A customer's spendable savings account: (balance, debt, updated_at). Pending savings
+/// are [`pending::of`].
 pub fn balance(conn: &Connection, customer: &str) -> Result<Option<(Money, Money, i64)>> {
     let row = conn
         .prepare_cached(
@@ -323,11 +381,27 @@ pub fn get(conn: &Connection, customer: &str) -> Result<Option<CustomerView>> {
         return Ok(None);
     };
     let (savings, debt, _) = balance(conn, customer)?.ok_or(Error::NotFound("savings account"))?;
+    let Pending {
+        amount,
+        next_release_at,
+    } = pending::of(conn, customer)?;
     Ok(Some(CustomerView {
         record,
         savings,
+        pending: Money::new(amount, savings.currency),
+        next_release_at,
         debt,
     }))
+}
+
+/// A customer with their balance at `now`: pending savings due by then are released
+/// first.
+pub fn current(conn: &mut Connection, customer: &str, now: i64) -> Result<Option<CustomerView>> {
+    let tx = conn.transaction()?;
+    pending::release_due(&tx, Some(customer), now)?;
+    let view = get(&tx, customer)?;
+    tx.commit()?;
+    Ok(view)
 }
 
 /// Credits (positive) or debits (negative) a customer's savings by an administrator's
@@ -339,6 +413,7 @@ pub fn adjust_savings(
     now: i64,
 ) -> Result<Money> {
     let tx = conn.transaction()?;
+    pending::release_due(&tx, Some(customer), now)?;
     let (balance, _, _) = balance(&tx, customer)?.ok_or(Error::NotFound("customer"))?;
     let new = balance
         .amount

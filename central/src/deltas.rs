@@ -1,7 +1,8 @@
 //! Delta pages for tills: the current state of every customer, balance, gift card,
 //! personal promotion and sale of the till's store changed after the cursor (from
 //! [`crate::changes`]), or the revocations made after it, sealed as one envelope
-//! ([`crate::revocations`]).
+//! ([`crate::revocations`]). Before a page of balances, pending savings due by central's
+//! clock are released ([`crate::pending::release_due`]), so the page carries them.
 //!
 //! A till that asks for it gets the page signed ([`signed_page`]): a `delta-page` envelope
 //! sealed by the sync key for that one request (`tillpass_protocol::sync::delta`, "Signed
@@ -11,6 +12,7 @@ use ed25519_dalek::SigningKey;
 use rusqlite::Connection;
 use serde::Serialize;
 use tillpass_protocol::envelope::EnvelopePurpose;
+use tillpass_protocol::money::Money;
 use tillpass_protocol::sync::{
     BalanceDelta, CustomerDelta, CustomerRef, DeltaKind, DeltaPage, DeltaQuery, GiftCardDelta,
     GiftCardRef, PageRequest, PersonalPromotionDelta, PromotionId, SaleDelta, StoreId, seal_page,
@@ -19,7 +21,7 @@ use tillpass_protocol::sync::{
 use crate::changes::{self, Changed, decode_cursor, encode_cursor};
 use crate::clock::to_u64;
 use crate::error::{Error, Result};
-use crate::{customers, giftcards, revocations, settings, store_sales};
+use crate::{customers, giftcards, pending, revocations, settings, store_sales};
 
 /// Items per page when the till does not say.
 pub const DEFAULT_LIMIT: u32 = 200;
@@ -61,6 +63,11 @@ pub fn page(
             encode_cursor(last)?,
             has_more,
         )));
+    }
+    if kind == DeltaKind::Balances {
+        let tx = conn.unchecked_transaction()?;
+        pending::release_due(&tx, None, now)?;
+        tx.commit()?;
     }
     let owner = (kind == DeltaKind::Sales).then_some(store.as_str());
     let (changed, has_more) = changes::since(conn, kind, owner, after, limit)?;
@@ -141,12 +148,17 @@ fn customer(conn: &Connection, c: &Changed) -> Result<Option<CustomerDelta>> {
 fn balance(conn: &Connection, c: &Changed) -> Result<Option<BalanceDelta>> {
     let customer = CustomerRef::new(c.key.clone()).map_err(Error::internal)?;
     Ok(Some(match customers::balance(conn, &c.key)? {
-        Some((savings, debt, updated_at)) => BalanceDelta::Upsert {
-            customer,
-            savings,
-            debt,
-            updated_at,
-        },
+        Some((savings, debt, updated_at)) => {
+            let pending = pending::of(conn, &c.key)?;
+            BalanceDelta::Upsert {
+                customer,
+                savings,
+                debt,
+                updated_at,
+                pending: Some(Money::new(pending.amount, savings.currency)),
+                next_release_at: pending.next_release_at,
+            }
+        }
         None => BalanceDelta::Removed { customer },
     }))
 }

@@ -7,7 +7,11 @@
 //! - **One savepoint per event**, inside one transaction per batch: a rejected event
 //!   leaves no trace, and the batch is durable before the answer leaves.
 //! - **Balances.** Earns, redemptions, reversals and gift-card movements change the
-//!   authoritative balances. Money coming in pays the holder's debt first. A debit the
+//!   authoritative balances. An earn is held **pending** until its return window closes
+//!   ([`crate::pending`]); an earn reversed by a return comes out of pending savings first
+//!   (the returned sale's own), then out of the spendable balance, never below zero
+//!   (flagged `reversal_clamped` when it stops there). Redemptions spend only the
+//!   spendable balance. Money coming in pays the holder's debt first. A debit the
 //!   balance cannot cover (an offline overspend) takes the balance to zero and records the
 //!   shortfall as a debt, flagged `overspend_debt`: accepted, never dropped.
 //! - **Tokens.** Every token use is recorded; one token id used at two stores is flagged
@@ -26,7 +30,7 @@ use tillpass_protocol::sync::{
 
 use crate::enrol::Till;
 use crate::error::{Error, Result};
-use crate::{changes, customers, receipts, store_sales};
+use crate::{changes, customers, pending, receipts, store_sales};
 
 /// A batch as it arrives: events are parsed one by one, so that one malformed event is
 /// rejected alone.
@@ -218,15 +222,24 @@ fn apply(conn: &Connection, event: &JournalEvent, now: i64) -> Result<Applied> {
             Ok(Applied::Accepted(flags))
         }
         EventPayload::SavingsEarned(m) => {
-            savings(conn, &id, m.customer.as_str(), m.amount, Move::Credit, now)
+            let release_at = pending::release_time(conn, event.occurred_at, now)?;
+            let sale = m.sale_id.as_ref().map(|s| s.as_str());
+            let direction = SavingsMove::Earn { release_at, sale };
+            savings(conn, &id, m.customer.as_str(), m.amount, direction, now)
         }
-        EventPayload::SavingsRedeemed(m) => {
-            savings(conn, &id, m.customer.as_str(), m.amount, Move::Debit, now)
-        }
+        EventPayload::SavingsRedeemed(m) => savings(
+            conn,
+            &id,
+            m.customer.as_str(),
+            m.amount,
+            SavingsMove::Spend,
+            now,
+        ),
         EventPayload::SavingsReversed(r) => {
+            let sale = r.sale_id.as_ref().map(|s| s.as_str());
             let direction = match r.reverses {
-                Reverses::Earn => Move::Clamp,
-                Reverses::Redemption => Move::Credit,
+                Reverses::Earn => SavingsMove::TakeBack { sale },
+                Reverses::Redemption => SavingsMove::GiveBack,
             };
             savings(conn, &id, r.customer.as_str(), r.amount, direction, now)
         }
@@ -353,14 +366,31 @@ fn card_account(conn: &Connection, card: &str) -> Result<Option<Account>> {
     }))
 }
 
+/// How a savings event moves a customer's savings.
+#[derive(Clone, Copy)]
+enum SavingsMove<'a> {
+    /// Earned by `sale`: pending until `release_at`.
+    Earn {
+        release_at: i64,
+        sale: Option<&'a str>,
+    },
+    /// Redeemed: out of the spendable balance (a shortfall becomes debt).
+    Spend,
+    /// A redemption reversed: back into the spendable balance.
+    GiveBack,
+    /// An earn of `sale` reversed: out of pending first, then spendable, stopping at zero.
+    TakeBack { sale: Option<&'a str> },
+}
+
 fn savings(
     conn: &Connection,
     event_id: &str,
     customer: &str,
     amount: Money,
-    direction: Move,
+    direction: SavingsMove<'_>,
     now: i64,
 ) -> Result<Applied> {
+    pending::release_due(conn, Some(customer), now)?;
     let Some(account) = savings_account(conn, customer)? else {
         return Ok(if customers::is_erased(conn, customer)? {
             Applied::Rejected(RejectCode::CustomerErased, "the customer was erased".into())
@@ -374,7 +404,19 @@ fn savings(
             format!("the savings account is in {}", account.balance.currency),
         ));
     }
-    let Some((balance, debt, short, clamped)) = moved(&account, amount.amount, direction) else {
+    let (direction, amount_now) = match direction {
+        SavingsMove::Earn { release_at, sale } if release_at > now => {
+            pending::hold(conn, customer, amount.amount, release_at, sale, event_id)?;
+            (Move::Credit, 0)
+        }
+        SavingsMove::Earn { .. } | SavingsMove::GiveBack => (Move::Credit, amount.amount),
+        SavingsMove::Spend => (Move::Debit, amount.amount),
+        SavingsMove::TakeBack { sale } => {
+            let from_pending = pending::take(conn, customer, sale, amount.amount)?;
+            (Move::Clamp, amount.amount.saturating_sub(from_pending))
+        }
+    };
+    let Some((balance, debt, short, clamped)) = moved(&account, amount_now, direction) else {
         return Ok(Applied::Rejected(
             RejectCode::Invalid,
             "amount: balance overflow".into(),

@@ -12,7 +12,10 @@
 //!   and revocation.
 //! - [`envelopes`]: signed envelopes central publishes, the trust list first (re-sealed
 //!   before it grows too old to open).
-//! - [`customers`]: customers, savings accounts, personal promotions, GDPR erasure.
+//! - [`customers`]: customers, their segments, savings accounts, personal promotions,
+//!   GDPR erasure.
+//! - [`pending`]: savings earned and still inside their return window, kept apart from the
+//!   spendable balance and released by central's clock.
 //! - [`giftcards`]: gift cards.
 //! - [`passes`]: customer passes, gift-card tokens and vouchers: text, SVG, PNG.
 //! - [`enrol`]: one-time enrolment codes (handed out with the root key's fingerprint) and
@@ -55,6 +58,7 @@ pub mod journal;
 pub mod keys;
 pub mod migrations;
 pub mod passes;
+pub mod pending;
 pub mod receipts;
 pub mod revocations;
 pub mod settings;

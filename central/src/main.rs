@@ -168,6 +168,13 @@ enum CustomerCommand {
         /// The reference.
         reference: String,
     },
+    /// Put a customer in exactly these segments (none: out of every segment).
+    Segments {
+        /// The reference.
+        reference: String,
+        /// The segments.
+        segments: Vec<String>,
+    },
     /// Erase a customer (GDPR): tills receive the erasure in their next delta.
     Erase {
         /// The reference.
@@ -431,13 +438,26 @@ fn customer_command(
                 },
                 currency: None,
                 savings,
+                segments: Vec::new(),
             };
             json(&db.with(|c| customers::create(c, &new, now))?)
         }
-        CustomerCommand::Show { reference } => match db.with(|c| customers::get(c, &reference))? {
-            Some(view) => json(&view),
-            None => bail!("no customer {reference}"),
-        },
+        CustomerCommand::Show { reference } => {
+            match db.with(|c| customers::current(c, &reference, now))? {
+                Some(view) => json(&view),
+                None => bail!("no customer {reference}"),
+            }
+        }
+        CustomerCommand::Segments {
+            reference,
+            segments,
+        } => {
+            let patch = customers::CustomerPatch {
+                segments: Some(segments),
+                ..customers::CustomerPatch::default()
+            };
+            json(&db.with(|c| customers::update(c, &reference, &patch, now))?)
+        }
         CustomerCommand::Erase { reference } => {
             db.with(|c| customers::erase(c, &reference, now))?;
             out("erased")

@@ -2,7 +2,7 @@
 //! new migration appended to [`MIGRATIONS`]. `PRAGMA user_version` records how many ran.
 
 /// Every migration, in order. Index `i` brings the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Version 1: keys, trust lists, customers, savings, gift cards, personal promotions,
 /// revocations, the change log, enrolment, tills, nonces, journal, debts, flags, token
@@ -270,4 +270,31 @@ INSERT INTO changes (kind, key, owner, at)
 SELECT 'sales', event_id, store, closed_at FROM store_sales
 WHERE closed_at >= CAST(strftime('%s', 'now') AS INTEGER) - 30 * 86400
 ORDER BY closed_at, rowid;
+"#;
+
+/// Version 4: savings a sale earned stay pending, apart from the spendable balance, until
+/// their return window closes (`release_at`, by central's clock), with each catalog's
+/// window kept beside it; and the segments each customer is in. Savings earned before this version stay where they are (spendable).
+const V4: &str = r#"
+CREATE TABLE pending_savings (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    customer    TEXT NOT NULL REFERENCES customers (ref) ON DELETE CASCADE,
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    release_at  INTEGER NOT NULL,
+    sale_id     TEXT,
+    event_id    TEXT NOT NULL REFERENCES events (id)
+);
+CREATE INDEX pending_savings_release ON pending_savings (release_at);
+CREATE INDEX pending_savings_customer ON pending_savings (customer, release_at);
+
+CREATE TABLE customer_segments (
+    customer    TEXT NOT NULL REFERENCES customers (ref) ON DELETE CASCADE,
+    segment     TEXT NOT NULL,
+    PRIMARY KEY (customer, segment)
+);
+CREATE INDEX customer_segments_segment ON customer_segments (segment);
+
+-- Each catalog's return window in seconds, read from its body at publication (or at first
+-- need, for catalogs published before this version).
+ALTER TABLE catalogs ADD COLUMN return_window_secs INTEGER;
 "#;

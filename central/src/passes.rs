@@ -20,7 +20,7 @@ use tillpass_protocol::trust::KeyId;
 
 use crate::error::{Error, Result};
 use crate::keys::{self, KeyDir, Purpose, random_bytes};
-use crate::{customers, giftcards};
+use crate::{customers, giftcards, pending};
 
 /// A customer pass lives an hour unless asked otherwise.
 pub const DEFAULT_PASS_LIFETIME_SECS: u32 = 3_600;
@@ -91,6 +91,13 @@ pub fn customer_pass(
     now: i64,
 ) -> Result<IssuedToken> {
     let record = customers::record(conn, customer)?.ok_or(Error::NotFound("customer"))?;
+    if conn.is_autocommit() {
+        let tx = conn.unchecked_transaction()?;
+        pending::release_due(&tx, Some(customer), now)?;
+        tx.commit()?;
+    } else {
+        pending::release_due(conn, Some(customer), now)?;
+    }
     let (savings, _, _) = customers::balance(conn, customer)?.ok_or(Error::NotFound("customer"))?;
     let tier = match &record.tier {
         Some(tier) => tier_index(conn, tier)?,

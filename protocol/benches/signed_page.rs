@@ -27,6 +27,8 @@ fn page_json() -> Vec<u8> {
             savings: Money::new(1_000 + i, Currency::EUR),
             debt: Money::zero(Currency::EUR),
             updated_at: 1_749_990_000 + i,
+            pending: None,
+            next_release_at: None,
         })
         .collect();
     serde_json::to_vec(&DeltaPage::new(items, Cursor::new("1000").unwrap(), true)).unwrap()

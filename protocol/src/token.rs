@@ -11,6 +11,8 @@
 //!   typed [`Refusal`] (stable code, cashier message in Spanish and English).
 //! - [`Revocations`], [`RevocationList`], [`RevocationDelta`]: what is revoked, and the
 //!   delta central sends in a `revocations` envelope.
+//! - [`replay`]: the replay rule — when a read of a token at a till is a new use of it,
+//!   the same use (a visit, a sale) or a replay.
 //!
 //! The format is specified for other implementers in `protocol/TOKEN.md`, with test
 //! vectors in `protocol/tests/vectors/tokens.json`.
@@ -41,6 +43,7 @@
 
 pub mod body;
 mod refusal;
+pub mod replay;
 mod revocation;
 mod signed;
 pub mod text;

@@ -108,6 +108,7 @@ fn seed_central(db: &Db, keys: &KeyDir) -> anyhow::Result<Seeded> {
             },
             currency: eur,
             savings,
+            segments: Vec::new(),
         })
     })
     .collect::<Result<Vec<_>, tillpass_protocol::sync::IdError>>()?;

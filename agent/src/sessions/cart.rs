@@ -3,15 +3,10 @@
 
 use rusqlite::Connection;
 use tillpass_engine::{Cart, Voucher};
-use tillpass_protocol::token::TokenKind;
 
 use super::model::PutSession;
-use super::{
-    AcceptedVoucher, ApiError, Ctx, ScannedToken, Session, State, check_open, check_version,
-    context,
-};
-use crate::bus::AgentEvent;
-use crate::http::AppState;
+use super::scans::Scanned;
+use super::{AcceptedVoucher, ApiError, Ctx, Session, State, check_open, check_version, context};
 
 /// The longest session id, in bytes (a sale id of the journal).
 pub const MAX_SESSION_ID: usize = 64;
@@ -23,118 +18,6 @@ pub fn check_id(id: &str) -> Result<(), ApiError> {
     tillpass_protocol::sync::SaleId::new(id)
         .map(|_| ())
         .map_err(|e| ApiError::invalid("session_id", e.to_string()))
-}
-
-/// The scans of a request the session does not hold yet, verified (and, unless it is a
-/// dry run, recorded as used) before the transaction.
-#[derive(Debug, Clone, Default)]
-pub struct Scanned {
-    /// The customer from the request's scan, or from the till's current-customer slot.
-    pub customer: Option<String>,
-    /// Vouchers newly accepted.
-    pub vouchers: Vec<AcceptedVoucher>,
-}
-
-/// Verifies the request's new scans. Blocking: call it off the async runtime.
-pub fn scan(
-    state: &AppState,
-    existing: Option<&Session>,
-    request: &PutSession,
-    dry: bool,
-) -> Result<Scanned, ApiError> {
-    if request.voucher_scans.len() > MAX_VOUCHERS {
-        return Err(ApiError::invalid(
-            "voucher_scans",
-            format!("at most {MAX_VOUCHERS} vouchers per sale"),
-        ));
-    }
-    let mut scanned = Scanned::default();
-    let known_scan = existing.and_then(|s| s.customer_scan.as_deref());
-    match &request.customer_scan {
-        Some(text) if Some(text.as_str()) != known_scan => {
-            let (kind, subject, _) = verify(state, text, dry, "customer_scan")?;
-            if kind != TokenKind::CustomerPass {
-                return Err(ApiError::invalid(
-                    "customer_scan",
-                    format!("this QR is a {}, not a customer pass", kind.code()),
-                ));
-            }
-            scanned.customer = Some(subject);
-        }
-        _ => {}
-    }
-    if scanned.customer.is_none()
-        && existing.and_then(|s| s.customer_ref.as_ref()).is_none()
-        && request.use_current_customer
-    {
-        scanned.customer = state
-            .identifier
-            .slot()
-            .current()
-            .filter(|id| id.token_kind == TokenKind::CustomerPass.code())
-            .map(|id| id.subject);
-    }
-    for (i, text) in request.voucher_scans.iter().enumerate() {
-        let known = existing.is_some_and(|s| s.vouchers.iter().any(|v| &v.scan == text))
-            || scanned.vouchers.iter().any(|v| &v.scan == text);
-        if known {
-            continue;
-        }
-        let field = format!("voucher_scans[{i}]");
-        let (kind, code, token) = verify(state, text, dry, &field)?;
-        if kind != TokenKind::Voucher {
-            return Err(ApiError::invalid(
-                field,
-                format!("this QR is a {}, not a voucher", kind.code()),
-            ));
-        }
-        scanned.vouchers.push(AcceptedVoucher {
-            scan: text.clone(),
-            code,
-            token,
-        });
-    }
-    Ok(scanned)
-}
-
-/// Verifies one scan: recorded like a scan at the till's scanner, or only checked in a dry
-/// run. Its kind, its subject and (not in a dry run) the token, which a voucher's close
-/// records as used.
-pub fn verify(
-    state: &AppState,
-    text: &str,
-    dry: bool,
-    field: &str,
-) -> Result<(TokenKind, String, Option<ScannedToken>), ApiError> {
-    if dry {
-        let (kind, subject) = state
-            .identifier
-            .check(text, "api")
-            .map_err(|r| ApiError::scan(field, &r))?;
-        return Ok((kind, subject, None));
-    }
-    match state.identifier.identify(text, "api") {
-        Ok(id) => {
-            state
-                .bus
-                .publish(AgentEvent::Identified(Box::new(id.clone())));
-            let kind = match id.token_kind {
-                "gift_card" => TokenKind::GiftCard,
-                "voucher" => TokenKind::Voucher,
-                _ => TokenKind::CustomerPass,
-            };
-            let token = ScannedToken {
-                token_id: id.token_id,
-                key_id: id.key_id,
-                expires_at: id.expires_at,
-            };
-            Ok((kind, id.subject, Some(token)))
-        }
-        Err(r) => {
-            state.bus.publish(AgentEvent::Refused(r.clone()));
-            Err(ApiError::scan(field, &r))
-        }
-    }
 }
 
 /// Evaluates the cart and makes the session's next version (not stored: the caller does,

@@ -92,6 +92,7 @@ fn spend_vouchers(
             &subject,
             token.expires_at,
             ctx.now_i64(),
+            Some(&session.session_id),
         )?;
         journal::append(
             conn,

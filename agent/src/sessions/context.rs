@@ -1,5 +1,6 @@
-//! What the engine needs from the till: the customer's balances, personal promotions and
-//! promotion uses, and the store's local time.
+//! What the engine needs from the till: the customer's segments, balances (spendable and
+//! pending apart: pending savings are never spendable), personal promotions and promotion
+//! uses, and the store's local time.
 
 use rusqlite::Connection;
 use tillpass_engine::{CustomerContext, LocalTime, SaleContext, SavingsBalance};
@@ -35,7 +36,7 @@ pub fn customer(
     let uses = sales::promotion_uses(conn, customer_ref)?;
     let (available, pending, spent) = match &view.savings {
         Some(s) if s.currency == currency.code() => {
-            (s.available(), s.pending.max(0), s.unsynced_spent.max(0))
+            (s.available(), s.pending(), s.unsynced_spent.max(0))
         }
         Some(s) => {
             tracing::warn!(
@@ -48,7 +49,7 @@ pub fn customer(
     };
     let context = CustomerContext {
         tier: view.tier.clone(),
-        segments: Vec::new(),
+        segments: view.segments.clone(),
         activated_promotions: view.active_promotions.clone(),
         uses,
         savings: SavingsBalance {
@@ -74,7 +75,7 @@ pub fn summary(
     let currency = session.evaluation.currency;
     let savings = view.savings.as_ref().map(|s| SavingsSummary {
         available: Money::new(s.available(), currency),
-        pending: Money::new(s.pending.max(0), currency),
+        pending: Money::new(s.pending(), currency),
     });
     let tentative = match (&savings, session.state) {
         (Some(s), super::State::Open) => Some(SavingsSummary {

@@ -6,6 +6,8 @@
 //! - [`error`]: [`ApiError`], the problem+json answers.
 //! - [`context`]: what the engine needs from the store — the customer's balances and
 //!   promotion uses, the store's local time.
+//! - [`scans`]: the scans a request carries — verified before its transaction, their use
+//!   recorded inside it.
 //! - [`cart`]: `PUT /v1/sessions/{id}` — evaluate the whole cart, store it versioned.
 //! - [`tenders`]: savings redemptions and gift-card holds.
 //! - [`close`]: the commit — sale, effects, balances, holds and journal events in one
@@ -19,12 +21,14 @@
 //!   answer), together with the answer stored under the call's `Idempotency-Key`.
 //! - A session has a version; every change names the version it starts from, and a stale
 //!   one gets 409 rather than overwriting another POS client's change.
-//! - Scans a request carries (customer pass, vouchers, gift card) are verified and their
-//!   use recorded *before* the transaction, exactly like a scan at the till's scanner;
-//!   a scan already part of the session is not scanned again. A voucher is the exception:
-//!   its scan only checks it, and the close of the sale that applied it spends it (see
-//!   [`close`]), so a cancelled sale or a voucher taken off the cart leaves it to the
-//!   customer.
+//! - Scans a request carries (customer pass, vouchers, gift card) are verified before the
+//!   transaction and their use recorded *inside* it, bound to the sale ([`scans`]): a
+//!   refused request, or one the till did not finish, used no token, and a retry reads
+//!   it again. A second read for the same sale (a pass sent again, a gift card tendered
+//!   twice) is the same use; a scan already part of the session is not read again. A
+//!   gift card's QR pays sale after sale until its balance is spent; a voucher's scan only
+//!   checks it, and the close of the sale that applied it spends it (see [`close`]), so a
+//!   cancelled sale or a voucher taken off the cart leaves it to the customer.
 
 pub mod cart;
 pub mod close;
@@ -34,6 +38,7 @@ pub mod events;
 pub mod model;
 pub mod returns;
 pub mod routes;
+pub mod scans;
 pub mod tenders;
 
 use std::sync::Arc;

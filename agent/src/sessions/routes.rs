@@ -16,8 +16,10 @@ use super::model::{
     CancelRequest, CloseRequest, PutSession, ReturnRequest, ReturnView, SessionView, TenderInput,
     TenderRequest,
 };
+use super::scans::{self, Accepted};
 use super::{ApiError, Ctx, Session, cart, close, context, returns, tenders};
 use crate::bus::AgentEvent;
+use crate::failpoint;
 use crate::http::AppState;
 use crate::store::idempotency::{self, Seen, Stored};
 
@@ -126,12 +128,18 @@ struct Outcome {
     status: StatusCode,
     body: serde_json::Value,
     event: Option<AgentEvent>,
+    /// The scans the change accepted, announced once it committed.
+    accepted: Vec<Accepted>,
 }
 
-/// Runs a change: the replay check, the scans (`prepare`, before the transaction), then
-/// `apply` and the stored answer in one transaction.
+/// Runs a change: the replay check, the scans' verification (`prepare`, before the
+/// transaction), then `apply` — which records the scans' use — and the stored answer in
+/// one transaction. `what` names the change for its failpoints: `<what>.verified`,
+/// `<what>.stored` (everything written, not committed) and `<what>.committed` (not yet
+/// answered).
 fn mutate<P>(
     state: &AppState,
+    what: &str,
     key: &str,
     route: &str,
     body: &[u8],
@@ -159,6 +167,7 @@ fn mutate<P>(
             return Ok(replay);
         }
         let prepared = prepare(state)?;
+        failpoint::hit(what, "verified");
         let ctx = ctx(state)?;
         let mut conn = store.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -178,8 +187,11 @@ fn mutate<P>(
             },
             ctx.now_i64(),
         )?;
+        failpoint::hit(what, "stored");
         tx.commit()?;
         drop(conn);
+        failpoint::hit(what, "committed");
+        scans::announce(state, outcome.accepted);
         if let Some(event) = outcome.event {
             state.bus.publish(event);
         }
@@ -210,6 +222,11 @@ pub struct PutQuery {
 }
 
 /// Creates or replaces a session's cart.
+///
+/// The scans it carries (`customer_scan`, `voucher_scans`) are used in the same
+/// transaction as the cart: a refused request (409, 422) or one the till did not finish
+/// uses no QR, and a retry reads them again. A pass sent again for the same sale, or
+/// within its visit (see `POST /v1/identify`), is the same use.
 #[utoipa::path(put, path = "/v1/sessions/{id}", tag = "sessions",
     params(("id" = String, Path, description = "The POS's transaction id"),
            ("dry" = Option<bool>, Query, description = "Evaluate without storing"),
@@ -250,18 +267,22 @@ pub async fn put_session(
             let id2 = id.clone();
             mutate(
                 &state,
+                "put",
                 &key,
                 &route,
                 &bytes,
                 move |state| {
                     let existing = super::load(&state.identifier.store().conn(), &id2)?;
-                    let scanned = cart::scan(state, existing.as_ref(), &req2, false)?;
-                    Ok(scanned)
+                    scans::scan(state, existing.as_ref(), &req2, &id2, false)
                 },
                 |tx, ctx, scanned| {
                     let existing = super::load(tx, &id)?;
+                    let accepted = scans::record(tx, &state, &scanned, &id)?;
+                    failpoint::hit("put", "recorded");
                     let session = cart::put(tx, ctx, &id, request, scanned, existing)?;
-                    stored(tx, ctx, &session, None)
+                    let mut outcome = stored(tx, ctx, &session, None)?;
+                    outcome.accepted = accepted;
+                    Ok(outcome)
                 },
             )
         }
@@ -271,7 +292,7 @@ pub async fn put_session(
 
 fn dry_run(state: &AppState, id: &str, request: PutSession) -> Result<Response, ApiError> {
     let existing = super::load(&state.identifier.store().conn(), id)?;
-    let scanned = cart::scan(state, existing.as_ref(), &request, true)?;
+    let scanned = scans::scan(state, existing.as_ref(), &request, id, true)?;
     let ctx = ctx(state)?;
     let conn = state.identifier.store().conn();
     let session = cart::put(&conn, &ctx, id, request, scanned, existing)?;
@@ -345,6 +366,7 @@ fn stored(
         status: StatusCode::OK,
         body: to_value(&view)?,
         event,
+        accepted: Vec::new(),
     })
 }
 
@@ -354,6 +376,11 @@ fn existing(tx: &rusqlite::Connection, id: &str) -> Result<Session, ApiError> {
 }
 
 /// Adds a loyalty tender: savings, or a gift card (held until the close).
+///
+/// A gift card's QR (`scan`) is used in the same transaction as its hold: a refused
+/// tender (a stale version, more than is due, a card that cannot pay) or one the till did
+/// not finish uses nothing. The QR pays sale after sale until its card is empty or
+/// expired; tendered twice in one sale, it is one use.
 #[utoipa::path(post, path = "/v1/sessions/{id}/tenders", tag = "sessions",
     params(("id" = String, Path, description = "The POS's transaction id"),
            ("Idempotency-Key" = String, Header, description = "Required")),
@@ -375,8 +402,10 @@ pub async fn add_tender(
     blocking(move || {
         let route = format!("POST /v1/sessions/{id}/tenders");
         let tender = request.tender.clone();
+        let id2 = id.clone();
         mutate(
             &state,
+            "tender",
             &key,
             &route,
             &bytes,
@@ -386,31 +415,35 @@ pub async fn add_tender(
                     card_id: None,
                     ..
                 } => {
-                    let (kind, subject, _) = cart::verify(state, text, false, "tender.scan")?;
-                    if kind != tillpass_protocol::token::TokenKind::GiftCard {
-                        return Err(ApiError::invalid(
-                            "tender.scan",
-                            format!("this QR is a {}, not a gift card", kind.code()),
-                        ));
-                    }
-                    Ok(tenders::CardRef::Card(subject))
+                    let verified = scans::gift_card(state, text, &id2, "tender.scan")?;
+                    let card = tenders::CardRef::Card(verified.subject().to_owned());
+                    Ok((card, Some(verified)))
                 }
                 TenderInput::GiftCard {
                     scan: None,
                     card_id: Some(card),
                     ..
-                } => Ok(tenders::CardRef::Card(card.clone())),
+                } => Ok((tenders::CardRef::Card(card.clone()), None)),
                 TenderInput::GiftCard { .. } => Err(ApiError::invalid(
                     "tender",
                     "name the gift card by `scan` or by `card_id`, not both and not neither",
                 )),
-                TenderInput::Savings { .. } => Ok(tenders::CardRef::None),
+                TenderInput::Savings { .. } => Ok((tenders::CardRef::None, None)),
             },
-            |tx, ctx, card| {
+            |tx, ctx, (card, verified)| {
                 let session = existing(tx, &id)?;
+                // The QR's use is written with the hold it pays, or not at all.
+                let accepted = match &verified {
+                    Some(v) => vec![scans::record_one(tx, &state, v, &id, "tender.scan")?],
+                    None => Vec::new(),
+                };
+                failpoint::hit("tender", "recorded");
                 let session =
                     tenders::add(tx, ctx, session, request.version, request.tender, card)?;
-                stored(tx, ctx, &session, None)
+                failpoint::hit("tender", "held");
+                let mut outcome = stored(tx, ctx, &session, None)?;
+                outcome.accepted = accepted;
+                Ok(outcome)
             },
         )
     })
@@ -442,6 +475,7 @@ pub async fn close_session(
         let slot_state = state.clone();
         let response = mutate(
             &state,
+            "close",
             &key,
             &route,
             &bytes,
@@ -491,6 +525,7 @@ pub async fn cancel_session(
         let route = format!("POST /v1/sessions/{id}/cancel");
         mutate(
             &state,
+            "cancel",
             &key,
             &route,
             &bytes,
@@ -531,6 +566,7 @@ pub async fn add_return(
         let route = format!("POST /v1/sessions/{id}/returns");
         mutate(
             &state,
+            "return",
             &key,
             &route,
             &bytes,
@@ -541,6 +577,7 @@ pub async fn add_return(
                     status: StatusCode::OK,
                     body: to_value(&view)?,
                     event: None,
+                    accepted: Vec::new(),
                 })
             },
         )

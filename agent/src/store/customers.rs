@@ -7,22 +7,40 @@ use serde::Serialize;
 use super::{StoreError, sql};
 
 /// A customer's savings at this till.
+///
+/// Pending savings are never spendable: what central holds pending, plus what was earned
+/// here and central has not seen yet, less what returns here took back. A return takes
+/// back pending savings first; when it took back more than was pending, `pending` is
+/// negative and the rest comes out of the spendable balance ([`Savings::available`]) —
+/// the order central follows when the return reaches it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Savings {
     /// ISO 4217 code.
     pub currency: String,
-    /// What central last confirmed, in minor units.
+    /// What central last confirmed as spendable (less any debt), in minor units.
     pub synced: i64,
-    /// Earned here and still pending (inside the return window), in minor units.
+    /// Pending at this till, in minor units (see above).
     pub pending: i64,
     /// Spent here since the last sync, in minor units.
     pub unsynced_spent: i64,
+    /// When central releases the next of its pending savings: unix seconds, central's
+    /// clock; `None` when central holds none pending.
+    pub next_release_at: Option<i64>,
 }
 
 impl Savings {
-    /// What the customer can spend now: confirmed balance less what was spent since.
+    /// What the customer can spend now: confirmed balance less what was spent since, less
+    /// what returns took back beyond the pending savings. Pending savings never count.
     pub fn available(&self) -> i64 {
-        self.synced.saturating_sub(self.unsynced_spent).max(0)
+        self.synced
+            .saturating_sub(self.unsynced_spent)
+            .saturating_sub(self.pending.min(0).saturating_neg())
+            .max(0)
+    }
+
+    /// Pending savings, never negative.
+    pub fn pending(&self) -> i64 {
+        self.pending.max(0)
     }
 }
 
@@ -52,6 +70,8 @@ pub struct CustomerView {
     pub lang: String,
     /// Whether only earning is allowed (a profile made here, not yet confirmed by central).
     pub earn_only: bool,
+    /// The segments central put them in.
+    pub segments: Vec<String>,
     /// Savings, if they have an account.
     pub savings: Option<Savings>,
     /// Personal promotions they switched on that are valid now (`valid_from <= now <
@@ -84,7 +104,8 @@ pub fn lookup(
 ) -> Result<Option<CustomerView>, StoreError> {
     let row = conn
         .query_row(
-            "SELECT first_name, tier, lang, earn_only FROM customers WHERE customer_ref = ?1",
+            "SELECT first_name, tier, lang, earn_only, segments FROM customers
+             WHERE customer_ref = ?1",
             [customer_ref],
             |r| {
                 Ok((
@@ -92,17 +113,21 @@ pub fn lookup(
                     r.get::<_, Option<String>>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, bool>(3)?,
+                    r.get::<_, String>(4)?,
                 ))
             },
         )
         .optional()
         .map_err(sql)?;
-    let Some((first_name, tier, lang, earn_only)) = row else {
+    let Some((first_name, tier, lang, earn_only, segments)) = row else {
         return Ok(None);
     };
+    let segments: Vec<String> = serde_json::from_str(&segments)
+        .map_err(|e| StoreError::Corrupted(format!("customer {customer_ref}: segments: {e}")))?;
     let savings = conn
         .query_row(
-            "SELECT currency, synced_balance, pending, unsynced_spent
+            "SELECT currency, synced_balance, synced_pending + pending, unsynced_spent,
+               next_release_at
              FROM savings_accounts WHERE customer_ref = ?1",
             [customer_ref],
             |r| {
@@ -111,6 +136,7 @@ pub fn lookup(
                     synced: r.get(1)?,
                     pending: r.get(2)?,
                     unsynced_spent: r.get(3)?,
+                    next_release_at: r.get(4)?,
                 })
             },
         )
@@ -154,6 +180,7 @@ pub fn lookup(
         tier,
         lang,
         earn_only,
+        segments,
         savings,
         active_promotions,
         gift_cards,

@@ -20,6 +20,16 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "store_returns",
         include_str!("migrations/0005_store_returns.sql"),
     ),
+    (
+        6,
+        "pending_and_segments",
+        include_str!("migrations/0006_pending_and_segments.sql"),
+    ),
+    (
+        7,
+        "token_use_sale",
+        include_str!("migrations/0007_token_use_sale.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

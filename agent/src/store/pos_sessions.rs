@@ -33,6 +33,17 @@ pub fn load(conn: &Connection, session_id: &str) -> Result<Option<Row>, StoreErr
     .map_err(sql)
 }
 
+/// A session's state (`open`, `closed`, `cancelled`), if the till has it.
+pub fn state(conn: &Connection, session_id: &str) -> Result<Option<String>, StoreError> {
+    conn.query_row(
+        "SELECT state FROM pos_sessions WHERE session_id = ?1",
+        [session_id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(sql)
+}
+
 /// Writes a session (insert or replace). Part of the caller's transaction.
 pub fn save(
     conn: &Connection,

@@ -194,18 +194,39 @@ pub fn load_revocations(conn: &Connection) -> Result<RevocationList, StoreError>
 
 /// How often a token was used here.
 pub fn uses(conn: &Connection, token_id: &TokenId) -> Result<u32, StoreError> {
-    let n: Option<i64> = conn
-        .query_row(
-            "SELECT uses FROM token_uses WHERE token_id = ?1",
-            [token_id.0.as_slice()],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(sql)?;
-    Ok(n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0))
+    Ok(current_use(conn, token_id)?.map(|u| u.uses).unwrap_or(0))
 }
 
-/// Records one more use of a token. Part of the caller's transaction.
+/// What the till stored of a token's current use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseRow {
+    /// How many uses the token has had here, the current one included.
+    pub uses: u32,
+    /// The last read that belonged to the current use (unix seconds).
+    pub last_read_at: i64,
+    /// The sale (POS session) the current use is bound to, if any.
+    pub sale_id: Option<String>,
+}
+
+/// A token's current use here, if it was ever used here.
+pub fn current_use(conn: &Connection, token_id: &TokenId) -> Result<Option<UseRow>, StoreError> {
+    conn.query_row(
+        "SELECT uses, last_used_at, sale_id FROM token_uses WHERE token_id = ?1",
+        [token_id.0.as_slice()],
+        |r| {
+            Ok(UseRow {
+                uses: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(u32::MAX),
+                last_read_at: r.get(1)?,
+                sale_id: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(sql)
+}
+
+/// Records one more use of a token, bound to `sale_id` (the sale it identifies or pays;
+/// `None` for a visit that identified no sale yet). Part of the caller's transaction.
 pub fn record_use(
     conn: &Connection,
     token_id: &TokenId,
@@ -213,19 +234,105 @@ pub fn record_use(
     subject: &Subject,
     expires_at: u64,
     now: i64,
+    sale_id: Option<&str>,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO token_uses(token_id, kind, subject, uses, first_used_at, last_used_at, expires_at)
-         VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5)
-         ON CONFLICT(token_id) DO UPDATE SET uses = uses + 1, last_used_at = excluded.last_used_at",
+        "INSERT INTO token_uses(token_id, kind, subject, uses, first_used_at, last_used_at,
+           expires_at, sale_id)
+         VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6)
+         ON CONFLICT(token_id) DO UPDATE SET uses = uses + 1,
+           last_used_at = excluded.last_used_at, sale_id = excluded.sale_id",
         params![
             token_id.0.as_slice(),
             kind.code(),
             subject.as_bytes(),
             now,
-            to_i64(expires_at)
+            to_i64(expires_at),
+            sale_id
         ],
     )
     .map_err(sql)?;
     Ok(())
+}
+
+/// A read that belongs to the token's current use: notes its time and, when it is for a
+/// sale, binds the use to that sale. Part of the caller's transaction.
+pub fn same_use(
+    conn: &Connection,
+    token_id: &TokenId,
+    now: i64,
+    sale_id: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE token_uses SET last_used_at = max(last_used_at, ?2),
+           sale_id = COALESCE(?3, sale_id)
+         WHERE token_id = ?1",
+        params![token_id.0.as_slice(), now, sale_id],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// Binds the current use of a token to `sale_id` (a sale that took the till's current
+/// customer). Part of the caller's transaction.
+pub fn bind(conn: &Connection, token_id: &TokenId, sale_id: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE token_uses SET sale_id = ?2 WHERE token_id = ?1",
+        params![token_id.0.as_slice(), sale_id],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_use_keeps_its_sale_until_a_read_for_another_moves_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        let id = TokenId([1, 2, 3, 4, 5, 6, 7, 8]);
+        let subject = Subject::new(b"C-1").unwrap();
+        assert_eq!(current_use(&conn, &id).unwrap(), None);
+        assert_eq!(uses(&conn, &id).unwrap(), 0);
+
+        record_use(
+            &conn,
+            &id,
+            TokenKind::CustomerPass,
+            &subject,
+            900,
+            100,
+            None,
+        )
+        .unwrap();
+        same_use(&conn, &id, 110, Some("T-1")).unwrap();
+        // A read at the scanner during the sale: later, still the sale's.
+        same_use(&conn, &id, 120, None).unwrap();
+        // An out-of-order earlier time never moves the last read back.
+        same_use(&conn, &id, 90, None).unwrap();
+        let row = UseRow {
+            uses: 1,
+            last_read_at: 120,
+            sale_id: Some("T-1".to_owned()),
+        };
+        assert_eq!(current_use(&conn, &id).unwrap(), Some(row));
+
+        record_use(
+            &conn,
+            &id,
+            TokenKind::CustomerPass,
+            &subject,
+            900,
+            200,
+            Some("T-2"),
+        )
+        .unwrap();
+        bind(&conn, &id, "T-3").unwrap();
+        let row = current_use(&conn, &id).unwrap().unwrap();
+        assert_eq!((row.uses, row.last_read_at), (2, 200));
+        assert_eq!(row.sale_id.as_deref(), Some("T-3"));
+    }
 }

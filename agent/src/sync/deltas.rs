@@ -16,9 +16,13 @@
 //!
 //! ## Balances and what this till spent that central has not seen
 //!
-//! The till keeps, per savings account, `synced_balance` (central's word), `pending`
-//! (earned here) and `unsynced_spent` (spent here); per gift card, `synced_balance` and
-//! `unsynced_spent`. The POS session code moves `pending` and `unsynced_spent` in the
+//! The till keeps, per savings account, `synced_balance` (central's spendable balance),
+//! `synced_pending` and `next_release_at` (central's pending savings, still inside their
+//! return window, and when the next of them is released), `pending` (earned here) and
+//! `unsynced_spent` (spent here); per gift card, `synced_balance` and `unsynced_spent`.
+//! Pending savings — central's and this till's — are never spendable
+//! (`store::customers::Savings::available`); they become spendable only when central
+//! releases them by its own clock and a balance item says so. The POS session code moves `pending` and `unsynced_spent` in the
 //! same transaction as the journal event that records the movement
 //! (`store::balances`): savings earned → `pending += a`; redeemed → `unsynced_spent += a`;
 //! an earn reversed → `pending -= a`; a redemption reversed → `unsynced_spent -= a`; a
@@ -44,7 +48,8 @@
 //! Under those two conditions the outbox holds exactly the events central's balance does
 //! not reflect, and applying a balance item sets, in one transaction:
 //! `synced_balance = savings − debt` (a debt from an offline overspend makes it negative:
-//! nothing is spendable until it is paid), `pending` = Σ unsynced earns − earn reversals,
+//! nothing is spendable until it is paid), `synced_pending = pending` (zero from a central
+//! that sends none), `pending` = Σ unsynced earns − earn reversals,
 //! `unsynced_spent` = Σ unsynced redemptions − redemption reversals; for a gift card,
 //! `synced_balance = balance − debt` and `unsynced_spent` = Σ unsynced debits − credits.
 //! These are the values the session code's increments would have given had central's
@@ -71,7 +76,7 @@ use serde::de::DeserializeOwned;
 use tillpass_protocol::sync::{
     BalanceDelta, Cursor, CustomerDelta, DeltaKind, DeltaPage, DeltaQuery, EventPayload,
     GiftCardDelta, GiftCardStatus, MAX_PAGE_ITEMS, PageRequest, PersonalPromotionDelta, Reverses,
-    RevocationEnvelope, SIGNED_PAGE_MEDIA_TYPE, open_page, paths,
+    RevocationEnvelope, SIGNED_PAGE_MEDIA_TYPE, open_page, paths, segments_problem,
 };
 use tillpass_protocol::token::{
     RevocationDelta, Subject, SubjectRevocation, TokenKind as TokenType,
@@ -378,20 +383,32 @@ pub fn apply_customers(
     let mut upsert = conn
         .prepare_cached(
             "INSERT INTO customers(customer_ref, first_name, tier, lang, consent_receipts,
-               consent_marketing, earn_only, created_locally, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)
+               consent_marketing, earn_only, created_locally, updated_at, segments)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)
              ON CONFLICT(customer_ref) DO UPDATE SET first_name = excluded.first_name,
                tier = excluded.tier, lang = excluded.lang,
                consent_receipts = excluded.consent_receipts,
                consent_marketing = excluded.consent_marketing,
                earn_only = excluded.earn_only, created_locally = 0,
-               updated_at = excluded.updated_at",
+               updated_at = excluded.updated_at, segments = excluded.segments",
         )
         .map_err(sql)?;
     for item in items {
         match item {
             CustomerDelta::Upsert { customer } => {
                 let name = Some(customer.first_name.as_str()).filter(|n| !n.is_empty());
+                // Segments this build cannot hold are left out (the customer then meets
+                // no segment condition), so that one bad profile never stops the stream.
+                let segments: &[String] = match segments_problem(&customer.segments) {
+                    None => &customer.segments,
+                    Some(problem) => {
+                        tracing::warn!(customer = customer.customer.as_str(), %problem,
+                            "customer segments left out");
+                        &[]
+                    }
+                };
+                let segments = serde_json::to_string(segments)
+                    .map_err(|e| SyncError::Refused(e.to_string()))?;
                 upsert
                     .execute(params![
                         customer.customer.as_str(),
@@ -401,7 +418,8 @@ pub fn apply_customers(
                         customer.consent.receipts,
                         customer.consent.marketing,
                         customer.earn_only,
-                        now
+                        now,
+                        segments
                     ])
                     .map_err(sql)?;
             }
@@ -535,10 +553,13 @@ pub fn apply_balances(
     let mut upsert = conn
         .prepare_cached(
             "INSERT INTO savings_accounts(customer_ref, currency, synced_balance, pending,
-               unsynced_spent) VALUES (?1, ?2, ?3, ?4, ?5)
+               unsynced_spent, synced_pending, next_release_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT(customer_ref) DO UPDATE SET currency = excluded.currency,
                synced_balance = excluded.synced_balance, pending = excluded.pending,
-               unsynced_spent = excluded.unsynced_spent",
+               unsynced_spent = excluded.unsynced_spent,
+               synced_pending = excluded.synced_pending,
+               next_release_at = excluded.next_release_at",
         )
         .map_err(sql)?;
     let mut applied = Applied::default();
@@ -548,6 +569,8 @@ pub fn apply_balances(
                 customer,
                 savings,
                 debt,
+                pending,
+                next_release_at,
                 ..
             } => {
                 ensure_customer(conn, customer.as_str(), now)?;
@@ -561,7 +584,9 @@ pub fn apply_balances(
                         savings.currency.code(),
                         savings.amount.saturating_sub(debt.amount),
                         local.earned,
-                        local.spent
+                        local.spent,
+                        pending.map_or(0, |p| p.amount.max(0)),
+                        next_release_at
                     ])
                     .map_err(sql)?;
             }
@@ -799,7 +824,102 @@ mod tests {
             savings: eur(balance),
             debt: eur(debt),
             updated_at: 1,
+            pending: None,
+            next_release_at: None,
         }
+    }
+
+    fn with_pending(r: &str, balance: i64, pending: i64, release: Option<i64>) -> BalanceDelta {
+        BalanceDelta::Upsert {
+            customer: c(r),
+            savings: eur(balance),
+            debt: eur(0),
+            updated_at: 1,
+            pending: Some(eur(pending)),
+            next_release_at: release,
+        }
+    }
+
+    fn earned(conn: &Connection, r: &str, amount: i64) {
+        moved(conn, r, amount, 0);
+        journal::append(
+            conn,
+            &who(),
+            1,
+            EventPayload::SavingsEarned(SavingsMovement {
+                customer: c(r),
+                amount: eur(amount),
+                sale_id: None,
+            }),
+        )
+        .unwrap();
+    }
+
+    /// (available, pending) as the POS sees them.
+    fn spendable(conn: &Connection, r: &str) -> (i64, i64) {
+        let s = customers::lookup(conn, r, 10)
+            .unwrap()
+            .unwrap()
+            .savings
+            .unwrap();
+        (s.available(), s.pending())
+    }
+
+    /// The issue's repro at the till: €39.90 earned, pending for 14 days. Before central
+    /// kept pending savings apart, one sync turned them into spendable savings.
+    #[test]
+    fn pending_savings_stay_unspendable_across_a_sync_until_central_releases_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        apply_balances(&conn, &[with_pending("ana", 0, 0, None)], 1).unwrap();
+        earned(&conn, "ana", 3990);
+        assert_eq!(spendable(&conn, "ana"), (0, 3990), "earned here: pending");
+        // Central applied the earn (the relay deleted it) and holds it pending.
+        conn.execute("DELETE FROM outbox", []).unwrap();
+        apply_balances(&conn, &[with_pending("ana", 0, 3990, Some(99))], 2).unwrap();
+        assert_eq!(
+            spendable(&conn, "ana"),
+            (0, 3990),
+            "after a sync: still pending"
+        );
+        let view = customers::lookup(&conn, "ana", 10).unwrap().unwrap();
+        assert_eq!(view.savings.unwrap().next_release_at, Some(99));
+
+        // A return here takes back pending first; beyond it, spendable savings.
+        apply_balances(&conn, &[with_pending("ana", 500, 3990, Some(99))], 3).unwrap();
+        assert_eq!(spendable(&conn, "ana"), (500, 3990));
+        moved(&conn, "ana", -3990, 100);
+        journal::append(
+            &conn,
+            &who(),
+            1,
+            EventPayload::SavingsReversed(SavingsReversal {
+                customer: c("ana"),
+                amount: eur(4090),
+                reverses: Reverses::Earn,
+                original_event: None,
+                sale_id: None,
+            }),
+        )
+        .unwrap();
+        assert_eq!(spendable(&conn, "ana"), (400, 0));
+        // Central has not seen the return yet: the same split after a sync.
+        apply_balances(&conn, &[with_pending("ana", 500, 3990, Some(99))], 4).unwrap();
+        assert_eq!(spendable(&conn, "ana"), (400, 0));
+        // Central applied it (pending first, then spendable).
+        conn.execute("DELETE FROM outbox", []).unwrap();
+        apply_balances(&conn, &[with_pending("ana", 400, 0, None)], 5).unwrap();
+        assert_eq!(spendable(&conn, "ana"), (400, 0));
+
+        // Released by central: spendable.
+        apply_balances(&conn, &[with_pending("bob", 0, 700, Some(50))], 6).unwrap();
+        assert_eq!(spendable(&conn, "bob"), (0, 700));
+        apply_balances(&conn, &[with_pending("bob", 700, 0, None)], 7).unwrap();
+        assert_eq!(spendable(&conn, "bob"), (700, 0));
+        // A central that sends no pending figure: nothing pending.
+        apply_balances(&conn, &[upsert("bob", 700, 0)], 8).unwrap();
+        assert_eq!(spendable(&conn, "bob"), (700, 0));
     }
 
     #[test]
@@ -940,6 +1060,7 @@ mod tests {
                 marketing: false,
             },
             earn_only: false,
+            segments: vec!["students".into()],
         };
         apply_customers(
             &conn,
@@ -981,6 +1102,7 @@ mod tests {
         .unwrap();
         let view = customers::lookup(&conn, "C-1", 10).unwrap().unwrap();
         assert_eq!(view.first_name.as_deref(), Some("Lucía"));
+        assert_eq!(view.segments, ["students"]);
         assert!(!view.earn_only);
         assert_eq!(view.active_promotions, ["P1"]);
         // An offer counts only inside its validity: from `valid_from`, before `valid_until`.

@@ -2,6 +2,10 @@
 //! POS client closes 500 sales with idempotency keys and retries whatever got no answer.
 //! Afterwards every acknowledged close is there exactly once, and retrying any close with
 //! its key gives back the original answer.
+//!
+//! And at every step boundary of a tender by gift-card QR, and of a cart with a customer
+//! pass (the daemon's failpoints stop it there, then SIGKILL): the retry with the same key
+//! succeeds, no QR is burnt, the card is charged exactly once and the pass used once.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -14,7 +18,9 @@ use serde_json::{Value, json};
 use tillpass_protocol::catalog::Catalog;
 use tillpass_protocol::envelope::{EnvelopeHeader, EnvelopePurpose};
 
-use crate::sessions::{CATALOG, cart};
+use tillpass_protocol::token::TokenKind;
+
+use crate::sessions::{CATALOG, cart, eur};
 use crate::util::{Central, TOKEN, Till, now};
 
 const SALES: usize = 500;
@@ -32,16 +38,26 @@ impl Drop for Proc {
     }
 }
 
+fn start(config: &Path, log: &Path) -> Proc {
+    start_stopping_at(config, log, None)
+}
+
+/// Starts the daemon; with `failpoint`, a request that reaches it waits there to be killed.
 // The child is reaped by `Proc`'s Drop, or killed and waited for by the test.
 #[allow(clippy::zombie_processes)]
-fn start(config: &Path, log: &Path) -> Proc {
+fn start_stopping_at(config: &Path, log: &Path, failpoint: Option<&str>) -> Proc {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
     let offset = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
-    let child = Command::new(env!("CARGO_BIN_EXE_tillpass"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tillpass"));
+    command.env_remove(tillpass_agent::failpoint::VAR);
+    if let Some(point) = failpoint {
+        command.env(tillpass_agent::failpoint::VAR, point);
+    }
+    let child = command
         .args(["--config", config.to_str().unwrap(), "run"])
         .env_remove("TILLPASS_CONFIG")
         .stdin(Stdio::null())
@@ -261,4 +277,314 @@ fn acknowledged_closes_survive_sigkill_exactly_once() {
         ),
         i64::try_from(SALES).unwrap()
     );
+}
+
+/// Waits until the log, from `offset` on, has a line with every one of `parts`.
+fn wait_log(log: &Path, offset: u64, parts: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read(log).unwrap_or_default();
+        let fresh = String::from_utf8_lossy(&text[usize::try_from(offset).unwrap()..]).into_owned();
+        if fresh.lines().any(|l| parts.iter().all(|p| l.contains(p))) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {parts:?} in the log:\n{fresh}"
+        );
+        std::thread::park_timeout(Duration::from_millis(10));
+    }
+}
+
+/// The step boundaries of a tender by gift-card QR, in order: the QR verified (before the
+/// transaction), its use recorded, the hold written, the answer stored (not committed),
+/// committed (not answered).
+const TENDER_STEPS: [&str; 5] = [
+    "tender.verified",
+    "tender.recorded",
+    "tender.held",
+    "tender.stored",
+    "tender.committed",
+];
+
+#[test]
+fn a_tender_by_qr_killed_at_every_step_burns_no_qr_and_charges_the_card_once() {
+    let central = Central::new();
+    let till = Till::new(&central, 3, "");
+    {
+        let store = tillpass_agent::store::Store::open(&till.data()).unwrap();
+        store
+            .conn()
+            .execute(
+                "INSERT INTO gift_cards(card_ref, owner_ref, currency, synced_balance, updated_at)
+                 VALUES ('GC-1', NULL, 'EUR', 5000, 0)",
+                [],
+            )
+            .unwrap();
+    }
+    let log = till.dir.path().join("agent.log");
+    {
+        let agent = start(&till.config, &log);
+        let envelope = signed_catalog(&central, CATALOG, 1);
+        let (status, answer) = try_call(
+            &agent.addr,
+            "POST",
+            "/v1/admin/catalog",
+            None,
+            &envelope,
+            "application/cbor",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{answer:#}");
+    }
+    // One QR for every sale: were it burnt at any step, a later sale could not use it.
+    let card = central.token_of(
+        TokenKind::GiftCard,
+        "GC-1",
+        now() - 10,
+        3600,
+        41,
+        &central.token,
+    );
+    let call = |agent: &Proc, method: &str, path: &str, key: &str, body: &Value| {
+        try_call(
+            &agent.addr,
+            method,
+            path,
+            Some(key),
+            body.to_string().as_bytes(),
+            "application/json",
+        )
+        .unwrap_or_else(|| panic!("{method} {path}: no answer"))
+    };
+    for (i, step) in TENDER_STEPS.iter().enumerate() {
+        let id = format!("Q-{i}");
+        let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        let mut agent = start_stopping_at(&till.config, &log, Some(step));
+        let (status, s) = call(
+            &agent,
+            "PUT",
+            &format!("/v1/sessions/{id}"),
+            &format!("put-{i}"),
+            &json!({ "cart": cart(), "use_current_customer": false }),
+        );
+        assert_eq!(status, 200, "{s:#}");
+
+        let path = format!("/v1/sessions/{id}/tenders");
+        let key = format!("tender-{i}");
+        let tender = json!({ "version": 1, "tender": {
+            "type": "gift_card", "scan": card, "amount": eur(500) } });
+        let unanswered = {
+            let (addr, path, key, body) = (
+                agent.addr.clone(),
+                path.clone(),
+                key.clone(),
+                tender.to_string(),
+            );
+            std::thread::spawn(move || {
+                try_call(
+                    &addr,
+                    "POST",
+                    &path,
+                    Some(&key),
+                    body.as_bytes(),
+                    "application/json",
+                )
+            })
+        };
+        wait_log(&log, offset, &["failpoint reached", step]);
+        agent.child.kill().unwrap();
+        agent.child.wait().unwrap();
+        assert!(
+            unanswered.join().unwrap().is_none(),
+            "{step}: the killed agent answered"
+        );
+
+        // Restarted: the same request with the same key pays, and keeps its answer.
+        let agent = start(&till.config, &log);
+        let (status, paid) = call(&agent, "POST", &path, &key, &tender);
+        assert_eq!(status, 200, "{step}: {paid:#}");
+        let tenders = paid["tenders"].as_array().unwrap();
+        assert_eq!(tenders.len(), 1, "{step}: {paid:#}");
+        assert_eq!(tenders[0]["type"], "gift_card");
+        assert_eq!(tenders[0]["amount"], eur(500));
+        let (status, again) = call(&agent, "POST", &path, &key, &tender);
+        assert_eq!(status, 200);
+        assert_eq!(again, paid, "{step}: the retry got another answer");
+
+        let (status, closed) = call(
+            &agent,
+            "POST",
+            &format!("/v1/sessions/{id}/close"),
+            &format!("close-{i}"),
+            &json!({ "version": 2, "payments": [
+                { "method": "cash", "amount": paid["amount_due"] }] }),
+        );
+        assert_eq!(status, 200, "{step}: {closed:#}");
+        let remaining = 5000 - 500 * (i64::try_from(i).unwrap() + 1);
+        assert_eq!(
+            closed["receipt"]["gift_cards"][0]["remaining"],
+            eur(remaining),
+            "{step}: {closed:#}"
+        );
+    }
+
+    let store = tillpass_agent::store::Store::open(&till.data()).unwrap();
+    let conn = store.conn();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let sales = i64::try_from(TENDER_STEPS.len()).unwrap();
+    assert_eq!(
+        count("SELECT unsynced_spent FROM gift_cards WHERE card_ref = 'GC-1'"),
+        500 * sales
+    );
+    assert_eq!(count("SELECT count(*) FROM gift_card_holds"), 0);
+    for kind in [
+        "gift_card_held",
+        "gift_card_debited",
+        "token_used",
+        "sale_closed",
+    ] {
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM outbox WHERE kind = '{kind}'"
+            )),
+            sales,
+            "one {kind} per sale"
+        );
+    }
+    assert_eq!(
+        count(
+            "SELECT count(DISTINCT json_extract(body, '$.payload.sale_id')) FROM outbox
+             WHERE kind = 'token_used'"
+        ),
+        sales,
+        "each use of the QR names its own sale"
+    );
+}
+
+/// The step boundaries of a cart with a customer pass: the pass verified, its use recorded,
+/// the answer stored (not committed), committed (not answered).
+const PUT_STEPS: [&str; 4] = [
+    "put.verified",
+    "put.recorded",
+    "put.stored",
+    "put.committed",
+];
+
+#[test]
+fn a_cart_with_a_pass_killed_at_every_step_uses_the_pass_once() {
+    let central = Central::new();
+    // One visit per pass: a pass burnt by the crash would make the retry a replay.
+    let till = Till::new(&central, 1, "");
+    let log = till.dir.path().join("agent.log");
+    {
+        let agent = start(&till.config, &log);
+        let envelope = signed_catalog(&central, CATALOG, 1);
+        let (status, answer) = try_call(
+            &agent.addr,
+            "POST",
+            "/v1/admin/catalog",
+            None,
+            &envelope,
+            "application/cbor",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{answer:#}");
+    }
+    for (i, step) in PUT_STEPS.iter().enumerate() {
+        let pass = central.pass(
+            &format!("C-{i}"),
+            now() - 10,
+            3600,
+            50 + u8::try_from(i).unwrap(),
+        );
+        let path = format!("/v1/sessions/P-{i}");
+        let key = format!("put-{i}");
+        let body = json!({ "cart": cart(), "customer_scan": pass }).to_string();
+        let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        let mut agent = start_stopping_at(&till.config, &log, Some(step));
+        let unanswered = {
+            let (addr, path, key, body) =
+                (agent.addr.clone(), path.clone(), key.clone(), body.clone());
+            std::thread::spawn(move || {
+                try_call(
+                    &addr,
+                    "PUT",
+                    &path,
+                    Some(&key),
+                    body.as_bytes(),
+                    "application/json",
+                )
+            })
+        };
+        wait_log(&log, offset, &["failpoint reached", step]);
+        agent.child.kill().unwrap();
+        agent.child.wait().unwrap();
+        assert!(
+            unanswered.join().unwrap().is_none(),
+            "{step}: the killed agent answered"
+        );
+
+        let agent = start(&till.config, &log);
+        let put = |key: &str, body: &str| {
+            try_call(
+                &agent.addr,
+                "PUT",
+                &path,
+                Some(key),
+                body.as_bytes(),
+                "application/json",
+            )
+            .unwrap()
+        };
+        let (status, s) = put(&key, &body);
+        assert_eq!(status, 200, "{step}: {s:#}");
+        assert_eq!(
+            s["customer"]["customer_ref"],
+            format!("C-{i}"),
+            "{step}: {s:#}"
+        );
+        assert_eq!(
+            put(&key, &body),
+            (status, s.clone()),
+            "{step}: the retry got another answer"
+        );
+        let close = json!({ "version": 1 }).to_string();
+        let (status, closed) = try_call(
+            &agent.addr,
+            "POST",
+            &format!("{path}/close"),
+            Some(&format!("close-{i}")),
+            close.as_bytes(),
+            "application/json",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{step}: {closed:#}");
+        // Used once: its one visit is over, so the next sale cannot take it.
+        let (status, e) = try_call(
+            &agent.addr,
+            "PUT",
+            &format!("/v1/sessions/P-{i}-again"),
+            Some(&format!("again-{i}")),
+            body.as_bytes(),
+            "application/json",
+        )
+        .unwrap();
+        assert_eq!(status, 422, "{step}: {e:#}");
+        assert_eq!(e["code"], "replayed", "{step}: {e:#}");
+    }
+
+    let store = tillpass_agent::store::Store::open(&till.data()).unwrap();
+    let conn = store.conn();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let sales = i64::try_from(PUT_STEPS.len()).unwrap();
+    assert_eq!(
+        count("SELECT count(*) FROM outbox WHERE kind = 'token_used'"),
+        sales
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM outbox WHERE kind = 'customer_created'"),
+        sales
+    );
+    assert_eq!(count("SELECT sum(uses) FROM token_uses"), sales);
 }

@@ -9,4 +9,5 @@ mod refusals;
 mod scanner;
 mod sessions;
 mod sync;
+mod token_uses;
 mod util;

@@ -76,14 +76,14 @@ pub struct Served {
 
 impl Served {
     pub fn start(till: &Till) -> Served {
+        Served::start_with_clock(till, tillpass_agent::clock::system_wall_clock())
+    }
+
+    /// An agent whose wall clock is `wall`.
+    pub fn start_with_clock(till: &Till, wall: tillpass_agent::clock::WallClock) -> Served {
         let config = Config::load(Some(&till.config), true, Vec::new()).unwrap();
         let paths = Paths::from_env(|_| None);
-        let agent = tillpass_agent::daemon::build(
-            &config,
-            &paths,
-            tillpass_agent::clock::system_wall_clock(),
-        )
-        .unwrap();
+        let agent = tillpass_agent::daemon::build(&config, &paths, wall).unwrap();
         let engine = Engine::new(Catalog::from_toml(CATALOG).unwrap()).unwrap();
         agent.state.catalogs.set(Active {
             sequence: 1,
@@ -201,7 +201,12 @@ pub fn raw(
 
 /// A till with customer C-1 (€10.00 of savings) and gift card GC-1 (€50.00).
 pub fn seeded_till(central: &Central) -> Till {
-    let till = Till::new(central, 3, "");
+    seeded_till_with(central, 3)
+}
+
+/// [`seeded_till`] whose passes may make `max_uses` visits.
+pub fn seeded_till_with(central: &Central, max_uses: u32) -> Till {
+    let till = Till::new(central, max_uses, "");
     let store = tillpass_agent::store::Store::open(&till.data()).unwrap();
     let conn = store.conn();
     tillpass_agent::store::customers::put(
@@ -225,7 +230,7 @@ pub fn seeded_till(central: &Central) -> Till {
     till
 }
 
-fn eur(amount: i64) -> Value {
+pub fn eur(amount: i64) -> Value {
     json!({ "amount": amount, "currency": "EUR" })
 }
 
@@ -241,7 +246,7 @@ pub fn cart() -> Value {
     })
 }
 
-fn amount(v: &Value) -> i64 {
+pub fn amount(v: &Value) -> i64 {
     v["amount"].as_i64().unwrap()
 }
 
@@ -1023,4 +1028,63 @@ fn sales_of_other_tills_are_returned_here_over_the_api() {
     );
     assert_eq!(status, 409, "{e:#}");
     assert_eq!(e["code"], "sale_history_incomplete");
+}
+
+/// Offline, the caps apply to spendable savings only: savings central holds pending (still
+/// inside their return window) are shown and never tendered, however high the caps.
+#[test]
+fn offline_pending_savings_are_not_spendable_either() {
+    use tillpass_protocol::money::{Currency, Money};
+    let central = Central::new();
+    let till = seeded_till(&central);
+    tillpass_agent::store::Store::open(&till.data())
+        .unwrap()
+        .conn()
+        .execute(
+            "UPDATE savings_accounts SET synced_pending = 3990, next_release_at = 4000000000
+             WHERE customer_ref = 'C-1'",
+            [],
+        )
+        .unwrap();
+    let pos = Served::start(&till);
+    pos.state.sync.update(|s| {
+        s.online = false;
+        s.offline_policy = Some(tillpass_protocol::sync::OfflinePolicy {
+            max_savings_spend_per_customer: Money::new(100_000, Currency::EUR),
+            max_gift_card_spend_per_card: Money::new(100_000, Currency::EUR),
+            max_catalog_age_secs: 86_400,
+            max_trust_list_age_secs: 86_400,
+            retention_days: 90,
+            replay: tillpass_protocol::sync::ReplayPolicy {
+                max_uses_per_pass: 3,
+            },
+        });
+    });
+    let pass = central.pass("C-1", now() - 10, 3600, 12);
+    let (status, s) = pos.put(
+        "P-1",
+        "p1",
+        &json!({ "cart": cart(), "customer_scan": pass }),
+    );
+    assert_eq!(status, 200, "{s:#}");
+    assert_eq!(
+        amount(&s["customer"]["savings"]["available"]),
+        1000,
+        "{s:#}"
+    );
+    assert_eq!(amount(&s["customer"]["savings"]["pending"]), 3990, "{s:#}");
+    let (status, e) = pos.post(
+        "/v1/sessions/P-1/tenders",
+        "p2",
+        &json!({ "version": 1, "tender": { "type": "savings", "amount": eur(1001) } }),
+    );
+    assert_eq!(status, 422, "{e:#}");
+    assert_eq!(e["code"], "insufficient_balance", "{e:#}");
+    assert_eq!(amount(&e["refusal"]["available"]), 1000, "{e:#}");
+    let (status, s) = pos.post(
+        "/v1/sessions/P-1/tenders",
+        "p3",
+        &json!({ "version": 1, "tender": { "type": "savings", "amount": eur(1000) } }),
+    );
+    assert_eq!(status, 200, "{s:#}");
 }

@@ -1,7 +1,8 @@
 //! Sync with the real `tillpass-central` on loopback: enrolment, deltas (balances, gift
 //! cards, offers, erasure), signed server time, catalogs (pulled and pushed, good and
-//! bad), the offline policy's earn-only mode, and the journal crossing a faulty network
-//! exactly once while central and the agent restart.
+//! bad), the offline policy's earn-only mode, the journal crossing a faulty network
+//! exactly once while central and the agent restart, pending savings that are never spent
+//! and segment promotions that reach their segment.
 //!
 //! Central runs in this process, in a runtime of its own (so a restart can drop every
 //! task and connection at once), over a real SQLite file and a real socket. The agent is
@@ -1427,6 +1428,268 @@ fn two_tills_overspend_one_gift_card_and_both_learn_the_debt() {
     for agent in agents {
         agent.stop();
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pending savings and segments, through the POS API of a till synced with central.
+
+/// 2 % back, pending for one day; 10 % off books for students.
+const SAVINGS_AND_SEGMENTS: &str = r#"
+format = 1
+currency = "EUR"
+tiers = ["gold"]
+
+[savings]
+earn_rate = 200
+return_window_days = 1
+
+[[promotions]]
+id = "STUDENTS"
+label = { es = "Estudiantes -10 %", en = "Students 10 % off" }
+valid_from = 0
+valid_until = 4000000000
+rules = [{ type = "percent_off", percent = 1000, items = { skus = ["BOOK"] } }]
+conditions = { segments = ["students"] }
+"#;
+
+/// A POS call with an `Idempotency-Key`.
+fn pos(agent: &Agent, method: &str, path: &str, key: &str, body: &Value) -> (u16, Value) {
+    crate::sessions::raw(
+        &agent.addr,
+        method,
+        path,
+        Some(key),
+        &body.to_string(),
+        true,
+    )
+}
+
+fn one_line(sku: &str, price: i64) -> Value {
+    json!({
+        "currency": "EUR",
+        "lines": [{ "line_id": "1", "sku": sku, "quantity": { "units": 1 },
+                    "unit_price": { "amount": price, "currency": "EUR" } }]
+    })
+}
+
+/// Opens session `id` for `customer` (a fresh pass) with one line.
+fn open_sale(
+    central: &CentralServer,
+    agent: &Agent,
+    id: &str,
+    customer: &str,
+    cart: Value,
+) -> Value {
+    let body = json!({
+        "cart": cart, "customer_scan": central.pass(customer), "use_current_customer": false
+    });
+    let (status, session) = pos(
+        agent,
+        "PUT",
+        &format!("/v1/sessions/{id}"),
+        &format!("{id}-put"),
+        &body,
+    );
+    assert_eq!(status, 200, "{session}");
+    session
+}
+
+fn savings_tender(agent: &Agent, id: &str, version: u64, amount: i64) -> (u16, Value) {
+    pos(
+        agent,
+        "POST",
+        &format!("/v1/sessions/{id}/tenders"),
+        &format!("{id}-tender-{amount}"),
+        &json!({ "version": version, "tender": { "type": "savings",
+                 "amount": { "amount": amount, "currency": "EUR" } } }),
+    )
+}
+
+fn close(agent: &Agent, id: &str, version: u64) -> Value {
+    let (status, closed) = pos(
+        agent,
+        "POST",
+        &format!("/v1/sessions/{id}/close"),
+        &format!("{id}-close"),
+        &json!({ "version": version }),
+    );
+    assert_eq!(status, 200, "{closed}");
+    closed
+}
+
+/// (spendable, pending, local pending, outbox rows) at the till for `customer`.
+fn till_savings(db: &Path, customer: &str) -> Option<(i64, i64, i64, i64)> {
+    let row = |column: &str| {
+        query_i64(
+            db,
+            &format!("SELECT {column} FROM savings_accounts WHERE customer_ref = '{customer}'"),
+        )
+    };
+    Some((
+        row("synced_balance")?,
+        row("synced_pending")?,
+        row("pending")?,
+        query_i64(db, "SELECT count(*) FROM outbox")?,
+    ))
+}
+
+/// (spendable, pending, debt) at central.
+fn central_savings(central: &CentralServer, customer: &str) -> (i64, i64, i64) {
+    let view = central.admin(
+        "GET",
+        &format!("/admin/v1/customers/{customer}"),
+        Value::Null,
+    );
+    (
+        view["savings"]["amount"].as_i64().unwrap(),
+        view["pending"]["amount"].as_i64().unwrap(),
+        view["debt"]["amount"].as_i64().unwrap(),
+    )
+}
+
+/// The golden scenario of issue «Money at the seams»: a customer with no savings buys
+/// €1,995.00 and earns €39.90, pending for the return window. Before central kept pending
+/// savings apart, one sync made all of it spendable; now it is refused as a tender before
+/// and after the sync, a return inside the window takes it back whole (no savings kept
+/// from a returned purchase), and savings of a kept sale become spendable at their release
+/// time by central's clock. Along the way a segment promotion applies for a customer in
+/// the segment and not for another, through the real API.
+#[test]
+fn pending_savings_are_never_spent_and_segment_promotions_reach_their_segment() {
+    let central = CentralServer::start();
+    central.create_customer("ana", 0);
+    central.create_customer("bob", 0);
+    central.admin(
+        "PATCH",
+        "/admin/v1/customers/ana",
+        json!({ "segments": ["students"] }),
+    );
+    central.publish_catalog(SAVINGS_AND_SEGMENTS);
+    let enrolled = enrol(&central, "S1", &central.url());
+    let db = enrolled.db_path();
+    let agent = enrolled.till.start();
+    wait_for(
+        "the catalog and ana's segments at the till",
+        Duration::from_secs(30),
+        || agent.output(),
+        || {
+            let s = sync_status(&agent);
+            let segments = query_i64(
+                &db,
+                "SELECT count(*) FROM customers WHERE customer_ref = 'ana'
+                 AND segments = '[\"students\"]'",
+            )?;
+            (s["catalog_promotions"] == 1 && segments == 1).then_some(())
+        },
+    );
+
+    // The segment promotion: for ana (a student), not for bob.
+    for (customer, discount) in [("ana", 200), ("bob", 0)] {
+        let body = json!({
+            "cart": one_line("BOOK", 2000), "customer_scan": central.pass(customer),
+            "use_current_customer": false
+        });
+        let (status, s) = pos(&agent, "PUT", "/v1/sessions/BOOK?dry=true", "unused", &body);
+        assert_eq!(status, 200, "{s}");
+        assert_eq!(s["customer"]["customer_ref"], customer, "{s}");
+        assert_eq!(
+            s["evaluation"]["totals"]["discount"]["amount"], discount,
+            "{customer}: {s}"
+        );
+    }
+
+    // Earn: €1,995.00 at 2 % is €39.90, pending.
+    open_sale(&central, &agent, "S-1", "ana", one_line("TV", 199_500));
+    let closed = close(&agent, "S-1", 1);
+    assert_eq!(
+        closed["receipt"]["savings_earned"]["amount"], 3990,
+        "{closed}"
+    );
+    assert_eq!(closed["receipt"]["savings_after"]["available"]["amount"], 0);
+    assert_eq!(
+        closed["receipt"]["savings_after"]["pending"]["amount"],
+        3990
+    );
+
+    // Try to spend it, before and after central has it: refused, nothing is spendable.
+    let s = open_sale(&central, &agent, "S-2", "ana", one_line("MILK", 5000));
+    assert_eq!(s["customer"]["savings"]["available"]["amount"], 0, "{s}");
+    assert_eq!(s["customer"]["savings"]["pending"]["amount"], 3990, "{s}");
+    let (status, refusal) = savings_tender(&agent, "S-2", 1, 3990);
+    assert_eq!(status, 422, "{refusal}");
+    assert_eq!(refusal["code"], "insufficient_balance", "{refusal}");
+    wait_for(
+        "the earn at central and back at the till as pending",
+        Duration::from_secs(30),
+        || format!("{:?}\n{}", till_savings(&db, "ana"), agent.output()),
+        || (till_savings(&db, "ana")? == (0, 3990, 0, 0)).then_some(()),
+    );
+    assert_eq!(central_savings(&central, "ana"), (0, 3990, 0));
+    for amount in [3990, 1] {
+        let (status, refusal) = savings_tender(&agent, "S-2", 1, amount);
+        assert_eq!(status, 422, "after a sync, {amount}: {refusal}");
+        assert_eq!(refusal["code"], "insufficient_balance", "{refusal}");
+    }
+
+    // Return the sale inside the window: its pending savings are taken back whole.
+    let (status, returned) = pos(
+        &agent,
+        "POST",
+        "/v1/sessions/S-1/returns",
+        "S-1-return",
+        &json!({ "return_id": "R-1", "lines": [{ "line": "1", "qty": 1 }] }),
+    );
+    assert_eq!(status, 200, "{returned}");
+    assert_eq!(returned["outcome"]["savings_reversed"]["amount"], 3990);
+    assert_eq!(returned["savings_after"]["available"]["amount"], 0);
+    assert_eq!(returned["savings_after"]["pending"]["amount"], 0);
+    wait_for(
+        "the return at central",
+        Duration::from_secs(30),
+        || format!("{:?}\n{}", till_savings(&db, "ana"), agent.output()),
+        || (till_savings(&db, "ana")? == (0, 0, 0, 0)).then_some(()),
+    );
+    assert_eq!(central_savings(&central, "ana"), (0, 0, 0));
+    let flags = central.admin("GET", "/admin/v1/flags", Value::Null);
+    assert_eq!(flags, json!([]), "nothing overspent, nothing clamped");
+
+    // A kept sale: pending until its release time, then spendable.
+    open_sale(&central, &agent, "S-3", "ana", one_line("TV", 199_500));
+    close(&agent, "S-3", 1);
+    wait_for(
+        "the second earn pending at the till",
+        Duration::from_secs(30),
+        || format!("{:?}\n{}", till_savings(&db, "ana"), agent.output()),
+        || (till_savings(&db, "ana")? == (0, 3990, 0, 0)).then_some(()),
+    );
+    let release = query_i64(
+        &db,
+        "SELECT next_release_at FROM savings_accounts WHERE customer_ref = 'ana'",
+    )
+    .unwrap();
+    let to_release = release - i64::try_from(now()).unwrap();
+    assert!(
+        (86_400 - 120..=86_400).contains(&to_release),
+        "one day of window: {to_release}"
+    );
+    // Central's clock passes the release time; the till follows central's signed time.
+    central.offset.store(to_release + 60, Ordering::SeqCst);
+    wait_for(
+        "the released savings at the till",
+        Duration::from_secs(60),
+        || format!("{:?}\n{}", till_savings(&db, "ana"), agent.output()),
+        || (till_savings(&db, "ana")? == (3990, 0, 0, 0)).then_some(()),
+    );
+    assert_eq!(central_savings(&central, "ana"), (3990, 0, 0));
+    open_sale(&central, &agent, "S-4", "ana", one_line("MILK", 5000));
+    let (status, s) = savings_tender(&agent, "S-4", 1, 3990);
+    assert_eq!(status, 200, "{s}");
+    let closed = close(&agent, "S-4", 2);
+    assert_eq!(
+        closed["receipt"]["savings_redeemed"]["amount"], 3990,
+        "{closed}"
+    );
+    agent.stop();
 }
 
 // ---------------------------------------------------------------------------------------

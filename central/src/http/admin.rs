@@ -3,7 +3,7 @@
 //! | method | path | what |
 //! |---|---|---|
 //! | `POST` | `/admin/v1/customers` | create a customer (and savings account) |
-//! | `GET`, `PATCH`, `DELETE` | `/admin/v1/customers/{ref}` | read, change, **erase** |
+//! | `GET`, `PATCH`, `DELETE` | `/admin/v1/customers/{ref}` | read (spendable and pending savings), change (profile, `segments`), **erase** |
 //! | `POST` | `/admin/v1/customers/{ref}/savings` | `{amount}`: credit or debit savings |
 //! | `PUT`, `DELETE` | `/admin/v1/customers/{ref}/promotions/{id}` | personal promotions |
 //! | `GET` | `/admin/v1/customers/{ref}/receipts` | digital receipts |
@@ -132,8 +132,9 @@ async fn create_customer(State(s): State<AppState>, body: Bytes) -> Answer {
 }
 
 async fn get_customer(State(s): State<AppState>, Path(customer): Path<String>) -> Answer {
+    let now = s.now();
     let view =
-        s.db.call(move |c| customers::get(c, &customer))
+        s.db.call(move |c| customers::current(c, &customer, now))
             .await?
             .ok_or(Error::NotFound("customer"))?;
     Ok(Json(view).into_response())

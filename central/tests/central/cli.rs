@@ -103,3 +103,41 @@ fn the_cli_works_on_the_database_directly() {
             .success()
     );
 }
+
+#[test]
+fn the_cli_puts_a_customer_in_segments_and_a_catalog_may_then_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["keys", "init"]);
+    ok(
+        dir.path(),
+        &["customer", "create", "C-1", "--first-name", "Ana"],
+    );
+    let catalog = dir.path().join("students.toml");
+    std::fs::write(
+        &catalog,
+        "format = 1\ncurrency = \"EUR\"\n[[promotions]]\nid = \"STUDENTS\"\n\
+         label = { es = \"Estudiantes\", en = \"Students\" }\nvalid_from = 0\n\
+         valid_until = 4000000000\nrules = [{ type = \"percent_off\", percent = 1000 }]\n\
+         conditions = { segments = [\"students\"] }\n",
+    )
+    .unwrap();
+    let catalog = catalog.to_str().unwrap();
+    let refused = run(dir.path(), &["catalog", "publish", catalog]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("no customer is in segment \"students\""),
+        "{stderr}"
+    );
+
+    let view: serde_json::Value = serde_json::from_str(&ok(
+        dir.path(),
+        &["customer", "segments", "C-1", "students", "vip"],
+    ))
+    .unwrap();
+    assert_eq!(view["segments"], serde_json::json!(["students", "vip"]));
+    assert_eq!(view["pending"]["amount"], 0);
+    ok(dir.path(), &["catalog", "publish", catalog]);
+    let bad = run(dir.path(), &["customer", "segments", "C-1", "a\tb"]);
+    assert!(!bad.status.success());
+}

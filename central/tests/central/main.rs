@@ -10,5 +10,7 @@ mod deltas;
 mod enrolment;
 mod journal;
 mod passes;
+mod pending;
+mod segments;
 mod signed;
 mod util;

@@ -34,6 +34,7 @@ use super::VERSION;
 use super::ids::{CustomerRef, GiftCardRef, PromotionId, TillId};
 use super::journal::{ReturnRecorded, SaleClosed};
 use super::request::RequestNonce;
+use crate::catalog::validate::MAX_NAME;
 use crate::envelope::{
     self, CborBytes, EnvelopeError, EnvelopeHeader, EnvelopePurpose, SignerKeys,
 };
@@ -210,6 +211,32 @@ pub struct Consent {
     pub marketing: bool,
 }
 
+/// The most segments one customer may be in.
+pub const MAX_SEGMENTS_PER_CUSTOMER: usize = 32;
+
+/// Why a customer's segment list cannot be sent to tills, if it cannot: at most
+/// [`MAX_SEGMENTS_PER_CUSTOMER`] names, each named as a catalog names a segment in
+/// `conditions.segments` (1 to [`MAX_NAME`] characters, no control characters), none twice.
+pub fn segments_problem(segments: &[String]) -> Option<String> {
+    if segments.len() > MAX_SEGMENTS_PER_CUSTOMER {
+        return Some(format!(
+            "segments: at most {MAX_SEGMENTS_PER_CUSTOMER} per customer"
+        ));
+    }
+    for (i, name) in segments.iter().enumerate() {
+        if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control)
+        {
+            return Some(format!(
+                "segments[{i}]: 1 to {MAX_NAME} characters, no control characters"
+            ));
+        }
+        if segments.iter().take(i).any(|n| n == name) {
+            return Some(format!("segments[{i}]: {name:?} is listed twice"));
+        }
+    }
+    None
+}
+
 /// A customer as a till keeps them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerRecord {
@@ -228,6 +255,11 @@ pub struct CustomerRecord {
     /// but not redeem.
     #[serde(default)]
     pub earn_only: bool,
+    /// The segments central put the customer in, for the catalog's `conditions.segments`
+    /// (see [`segments_problem`]). Absent from centrals before segments were delivered:
+    /// no segment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
 }
 
 /// A change to a customer. Serialized with an `op` tag.
@@ -249,6 +281,12 @@ pub enum CustomerDelta {
 }
 
 /// A change to a savings balance. Serialized with an `op` tag.
+///
+/// Savings a sale earned stay **pending** until its return window closes: central keeps
+/// them apart from the spendable `savings` and releases them at their time by its own
+/// clock (a new item follows the release). A till shows pending savings but never lets
+/// them be spent. `pending` and `next_release_at` are absent from centrals that did not
+/// keep pending savings apart (read as none).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum BalanceDelta {
@@ -262,6 +300,13 @@ pub enum BalanceDelta {
         debt: Money,
         /// When central last changed it: unix seconds.
         updated_at: i64,
+        /// Savings earned and still inside their return window: not spendable.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pending: Option<Money>,
+        /// When the next pending savings become spendable: unix seconds, by central's
+        /// clock. Absent when nothing is pending.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_release_at: Option<i64>,
     },
     /// The account is gone (its customer was erased).
     Removed {
@@ -625,6 +670,7 @@ mod tests {
                             marketing: false,
                         },
                         earn_only: false,
+                        segments: vec!["students".into()],
                     },
                 },
                 CustomerDelta::Erased {
@@ -652,6 +698,8 @@ mod tests {
                 savings: Money::new(120, Currency::EUR),
                 debt: Money::zero(Currency::EUR),
                 updated_at: 9,
+                pending: Some(Money::new(3990, Currency::EUR)),
+                next_release_at: Some(1_209_609),
             }],
             Cursor::start(),
             false,
@@ -721,6 +769,97 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<DeltaPage<SaleDelta>>(&json).unwrap(),
             page
+        );
+    }
+
+    #[test]
+    fn an_old_balance_item_reads_as_nothing_pending_and_segments_are_checked() {
+        let old = r#"{"op":"upsert","customer":"c1","savings":{"amount":5,"currency":"EUR"},
+                      "debt":{"amount":0,"currency":"EUR"},"updated_at":1}"#;
+        let BalanceDelta::Upsert {
+            pending,
+            next_release_at,
+            ..
+        } = serde_json::from_str::<BalanceDelta>(old).unwrap()
+        else {
+            panic!("not an upsert");
+        };
+        assert_eq!((pending, next_release_at), (None, None));
+        let old = r#"{"op":"upsert","customer":{"customer":"c1","first_name":"A","lang":"es",
+                      "consent":{"receipts":false,"marketing":false}}}"#;
+        let CustomerDelta::Upsert { customer } = serde_json::from_str(old).unwrap() else {
+            panic!("not an upsert");
+        };
+        assert!(customer.segments.is_empty());
+
+        assert_eq!(segments_problem(&["students".into(), "vip".into()]), None);
+        for bad in [
+            vec![String::new()],
+            vec!["a\tb".into()],
+            vec!["x".repeat(65)],
+            vec!["vip".into(), "vip".into()],
+            (0..=MAX_SEGMENTS_PER_CUSTOMER)
+                .map(|i| format!("s{i}"))
+                .collect(),
+        ] {
+            assert!(segments_problem(&bad).is_some(), "{bad:?}");
+        }
+    }
+
+    /// A till built before pending savings and segments reads a new central's items: the
+    /// new fields are ignored, and `savings` is what may be spent.
+    #[test]
+    fn an_old_till_reads_new_items() {
+        #[derive(Deserialize)]
+        #[serde(tag = "op", rename_all = "snake_case")]
+        enum OldBalanceDelta {
+            Upsert {
+                savings: Money,
+                #[allow(dead_code)]
+                debt: Money,
+            },
+        }
+        #[derive(Deserialize)]
+        #[serde(tag = "op", rename_all = "snake_case")]
+        enum OldCustomerDelta {
+            Upsert {
+                #[allow(dead_code)]
+                customer: OldCustomerRecord,
+            },
+        }
+        #[derive(Deserialize)]
+        struct OldCustomerRecord {
+            #[allow(dead_code)]
+            customer: CustomerRef,
+            #[allow(dead_code)]
+            first_name: String,
+        }
+        let item = BalanceDelta::Upsert {
+            customer: CustomerRef::new("c1").unwrap(),
+            savings: Money::new(100, Currency::EUR),
+            debt: Money::zero(Currency::EUR),
+            updated_at: 1,
+            pending: Some(Money::new(3990, Currency::EUR)),
+            next_release_at: Some(2),
+        };
+        let json = serde_json::to_string(&item).unwrap();
+        let OldBalanceDelta::Upsert { savings, .. } = serde_json::from_str(&json).unwrap();
+        assert_eq!(savings.amount, 100);
+        let item = CustomerDelta::Upsert {
+            customer: CustomerRecord {
+                customer: CustomerRef::new("c1").unwrap(),
+                first_name: "Ana".into(),
+                tier: None,
+                lang: Lang::Es,
+                consent: Consent::default(),
+                earn_only: false,
+                segments: vec!["students".into()],
+            },
+        };
+        let json = serde_json::to_string(&item).unwrap();
+        assert!(
+            serde_json::from_str::<OldCustomerDelta>(&json).is_ok(),
+            "{json}"
         );
     }
 

@@ -304,8 +304,9 @@ pub struct OfflinePolicy {
 /// How often one token may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplayPolicy {
-    /// How many sales one customer pass (one token id) may identify at a till. Further
-    /// scans of the same token are refused as replays.
+    /// How many visits one customer pass (one token id) may make at a till; a read that
+    /// would start another is refused as a replay. What a visit is, and how gift cards and
+    /// vouchers are counted, is [`token::replay`](crate::token::replay)'s rule.
     pub max_uses_per_pass: u32,
 }
 

@@ -48,9 +48,10 @@ pub use batch::{
 };
 pub use delta::{
     BalanceDelta, Consent, Cursor, CustomerDelta, CustomerRecord, DeltaKind, DeltaPage, DeltaQuery,
-    GiftCardDelta, GiftCardRecord, GiftCardStatus, MAX_PAGE_ITEMS, PageError, PageRequest,
-    PersonalPromotion, PersonalPromotionDelta, RevocationEnvelope, SIGNED_PAGE_MAX_AGE_SECS,
-    SIGNED_PAGE_MEDIA_TYPE, SaleDelta, StoreReturn, StoreSale, open_page, seal_page,
+    GiftCardDelta, GiftCardRecord, GiftCardStatus, MAX_PAGE_ITEMS, MAX_SEGMENTS_PER_CUSTOMER,
+    PageError, PageRequest, PersonalPromotion, PersonalPromotionDelta, RevocationEnvelope,
+    SIGNED_PAGE_MAX_AGE_SECS, SIGNED_PAGE_MEDIA_TYPE, SaleDelta, StoreReturn, StoreSale, open_page,
+    seal_page, segments_problem,
 };
 pub use enrol::{
     CentralUrlError, EnrolCode, EnrolRequest, EnrolResponse, EnrolmentRecord, OfflinePolicy,
