@@ -155,6 +155,7 @@ fn till(central: &CentralServer, store: &str) -> BenchTill {
             key,
             clock,
             Some(trust.store),
+            None,
         )
         .unwrap(),
     );

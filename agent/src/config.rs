@@ -145,8 +145,12 @@ impl Default for SyncSection {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CentralSection {
-    /// Central's base URL.
+    /// Central's base URL: `https://`, or `http://` to this machine only.
     pub url: Option<String>,
+    /// A PEM file of CA certificates trusted for central's HTTPS certificate, besides the
+    /// system's roots (a central behind a private CA). Written by
+    /// `tillpass-install --central-ca`.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[api]`.
@@ -362,12 +366,9 @@ impl Config {
             ));
         }
         if let Some(url) = &self.central.url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
+            && let Err(e) = tillpass_protocol::sync::check_central_url(url)
         {
-            return Err(invalid(
-                "central.url",
-                "must start with https:// or http://",
-            ));
+            return Err(invalid("central.url", e.to_string()));
         }
         if let Some(name) = &self.till.timezone
             && jiff::tz::TimeZone::get(name).is_err()
@@ -524,6 +525,18 @@ mod tests {
         assert!(e.to_string().contains("api.header_timeout_secs"), "{e}");
         let c = load("[api]\nallowed_hosts = [\"Till-3.shop.lan.\"]\n", &[]).unwrap();
         assert_eq!(&*c.api.serve_settings().allowed_hosts, ["till-3.shop.lan"]);
+        let e = load("[central]\nurl = \"http://10.1.2.3:8440\"\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("plain http://"), "{e}");
+        let ok = load(
+            "[central]\nurl = \"https://loyalty.example.com\"\nca_file = \"/etc/tillpass/central-ca.pem\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            ok.central.ca_file.as_deref(),
+            Some(Path::new("/etc/tillpass/central-ca.pem"))
+        );
+        assert!(load("[central]\nurl = \"http://127.0.0.1:8440\"\n", &[]).is_ok());
         let e = load("[sync]\nretry_max_secs = 0\n", &[]).unwrap_err();
         assert!(e.to_string().contains("sync.retry_max_secs"), "{e}");
         let c = load("", &[("TILLPASS_SYNC_INTERVAL_SECS", "5")]).unwrap();

@@ -162,6 +162,7 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
                 key,
                 clock.clone(),
                 trust_now.as_ref().map(|t| t.store.clone()),
+                config.central.ca_file.as_deref(),
             )?);
             let relay = Arc::new(
                 Relay::new(

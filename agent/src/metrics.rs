@@ -16,6 +16,7 @@ struct Inner {
     buckets: [u64; BUCKETS.len()],
     latency_count: u64,
     latency_sum: f64,
+    delta_pages_refused: BTreeMap<(String, String), u64>,
 }
 
 /// The agent's metrics.
@@ -55,6 +56,15 @@ impl Metrics {
         }
         m.latency_count += 1;
         m.latency_sum += seconds;
+    }
+
+    /// Records a delta page of `kind` refused with `code` (not signed, badly signed, stale,
+    /// answering another request).
+    pub fn observe_delta_refused(&self, kind: &str, code: &str) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *m.delta_pages_refused
+            .entry((kind.to_owned(), code.to_owned()))
+            .or_default() += 1;
     }
 
     /// The exposition text.
@@ -119,6 +129,17 @@ impl Metrics {
             "tillpass_clock_skew_alarm {}",
             u8::from(gauges.clock_skew_alarm)
         );
+        let _ = writeln!(
+            out,
+            "# HELP tillpass_delta_pages_refused_total Delta pages from central refused, by kind and reason."
+        );
+        let _ = writeln!(out, "# TYPE tillpass_delta_pages_refused_total counter");
+        for ((kind, code), n) in &m.delta_pages_refused {
+            let _ = writeln!(
+                out,
+                "tillpass_delta_pages_refused_total{{kind=\"{kind}\",code=\"{code}\"}} {n}"
+            );
+        }
         let _ = writeln!(out, "# TYPE tillpass_customers gauge");
         let _ = writeln!(out, "tillpass_customers {}", gauges.customers);
         out
@@ -134,7 +155,11 @@ mod tests {
         let m = Metrics::default();
         m.observe_scan(None, 0.0003);
         m.observe_scan(Some("expired"), 0.003);
+        m.observe_delta_refused("balances", "bad_signature");
         let text = m.render(Gauges::default());
+        assert!(text.contains(
+            "tillpass_delta_pages_refused_total{kind=\"balances\",code=\"bad_signature\"} 1"
+        ));
         assert!(text.contains("tillpass_scans_total{result=\"accepted\",code=\"\"} 1"));
         assert!(text.contains("tillpass_scans_total{result=\"refused\",code=\"expired\"} 1"));
         assert!(text.contains("tillpass_identification_seconds_bucket{le=\"0.0005\"} 1"));

@@ -3,19 +3,25 @@
 //! [`crate::changes`]), or the revocations made after it, sealed as one envelope
 //! ([`crate::revocations`]). Before a page of balances, pending savings due by central's
 //! clock are released ([`crate::pending::release_due`]), so the page carries them.
+//!
+//! A till that asks for it gets the page signed ([`signed_page`]): a `delta-page` envelope
+//! sealed by the sync key for that one request (`tillpass_protocol::sync::delta`, "Signed
+//! pages"). A till that does not ask gets the page as bare JSON, as before.
 
 use ed25519_dalek::SigningKey;
 use rusqlite::Connection;
 use serde::Serialize;
+use tillpass_protocol::envelope::EnvelopePurpose;
 use tillpass_protocol::money::Money;
 use tillpass_protocol::sync::{
     BalanceDelta, CustomerDelta, CustomerRef, DeltaKind, DeltaPage, DeltaQuery, GiftCardDelta,
-    GiftCardRef, PersonalPromotionDelta, PromotionId, SaleDelta, StoreId,
+    GiftCardRef, PageRequest, PersonalPromotionDelta, PromotionId, SaleDelta, StoreId, seal_page,
 };
 
 use crate::changes::{self, Changed, decode_cursor, encode_cursor};
+use crate::clock::to_u64;
 use crate::error::{Error, Result};
-use crate::{customers, giftcards, pending, revocations, store_sales};
+use crate::{customers, giftcards, pending, revocations, settings, store_sales};
 
 /// Items per page when the till does not say.
 pub const DEFAULT_LIMIT: u32 = 200;
@@ -93,6 +99,24 @@ pub fn page(
             has_more,
         )),
     })
+}
+
+/// The page of `request.kind` after `query.cursor` for a till of `store`, sealed by
+/// `sync_key` for `request` (its kind, till, cursor and nonce) under the next `delta-page`
+/// sequence.
+pub fn signed_page(
+    conn: &Connection,
+    request: &PageRequest,
+    query: &DeltaQuery,
+    store: &StoreId,
+    sync_key: &SigningKey,
+    now: i64,
+) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(&page(conn, request.kind, query, store, sync_key, now)?)
+        .map_err(Error::internal)?;
+    let sequence = settings::next_sequence(conn, EnvelopePurpose::DeltaPage.code())?;
+    seal_page(request, &json, sequence, to_u64(now), sync_key)
+        .map_err(|e| Error::internal(format!("sealing a delta page: {e}")))
 }
 
 fn collect<T>(

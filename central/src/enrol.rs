@@ -1,6 +1,12 @@
 //! Enrolment: an administrator makes a one-time code for a store and till; the till
 //! presents it with its own public key and receives its ids, the trust list and its
 //! offline policy. Codes are stored only as their SHA-256, expire, and work once.
+//!
+//! A code is handed out with the fingerprint of the root key appended
+//! (`BCDF-GHJK-MNPR-TVX2-<fingerprint>`, [`EnrolCode`]): the installer checks central's
+//! answer against it, so a man in the middle cannot give the till another root. Only the
+//! one-time part is stored and checked here; a till that sends the whole printed code is
+//! understood too.
 //! Enrolling a till id again (a new code, a new key: the till lost its key) replaces its
 //! key.
 
@@ -8,7 +14,9 @@ use ed25519_dalek::VerifyingKey;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tillpass_protocol::sync::{EnrolRequest, EnrolResponse, RegionId, StoreId, TillId, VERSION};
+use tillpass_protocol::sync::{
+    EnrolCode, EnrolRequest, EnrolResponse, RegionId, RootFingerprint, StoreId, TillId, VERSION,
+};
 
 use crate::error::{Error, Result};
 use crate::keys::{self, KeyDir, random_bytes};
@@ -41,8 +49,11 @@ pub struct NewCode {
 /// A code just made. The code itself is shown once and never stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IssuedCode {
-    /// The code, `XXXX-XXXX-XXXX-XXXX`.
+    /// The code to hand out: the one-time code and the root key's fingerprint,
+    /// `XXXX-XXXX-XXXX-XXXX-<32 hex digits>`.
     pub code: String,
+    /// The fingerprint of the root key alone (what `--central-root` takes).
+    pub root_fingerprint: String,
     /// The store.
     pub store: StoreId,
     /// The till.
@@ -67,7 +78,8 @@ pub struct Till {
 }
 
 fn code_hash(code: &str) -> String {
-    let normalised: String = code
+    let one_time = EnrolCode::parse(code).code;
+    let normalised: String = one_time
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
         .flat_map(char::to_uppercase)
@@ -112,6 +124,7 @@ pub fn create_code(conn: &Connection, new: &NewCode, now: i64) -> Result<IssuedC
             TillId::new(format!("{}-T{}", new.store, count + 1)).map_err(Error::invalid)?
         }
     };
+    let root = RootFingerprint::of(&keys::root_public_key(conn)?);
     let code = random_code()?;
     let expires_at = now.saturating_add(ttl);
     conn.execute(
@@ -127,7 +140,8 @@ pub fn create_code(conn: &Connection, new: &NewCode, now: i64) -> Result<IssuedC
         ],
     )?;
     Ok(IssuedCode {
-        code,
+        code: EnrolCode::with_root(&code, root),
+        root_fingerprint: root.to_string(),
         store: new.store.clone(),
         till,
         region,
@@ -265,5 +279,37 @@ mod tests {
             code_hash(&code.to_lowercase().replace('-', " "))
         );
         assert_ne!(random_code().unwrap(), code);
+        let printed = EnrolCode::with_root(&code, RootFingerprint::of(&[1; 32]));
+        assert_eq!(code_hash(&printed), code_hash(&code));
+    }
+
+    #[test]
+    fn issued_codes_carry_the_root_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open(&dir.path().join("c.db")).unwrap();
+        let keys_dir = KeyDir::open(&dir.path().join("keys")).unwrap();
+        db.with(|conn| {
+            keys::init(conn, &keys_dir, 1_000)?;
+            let issued = create_code(
+                conn,
+                &NewCode {
+                    store: StoreId::new("S1").unwrap(),
+                    till: None,
+                    region: None,
+                    ttl_secs: None,
+                },
+                1_000,
+            )?;
+            let parsed = EnrolCode::parse(&issued.code);
+            let root = keys::root_public_key(conn)?;
+            assert_eq!(parsed.root, Some(RootFingerprint::of(&root)));
+            assert_eq!(
+                issued.root_fingerprint,
+                RootFingerprint::of(&root).to_string()
+            );
+            assert_eq!(parsed.code.len(), 19);
+            Ok(())
+        })
+        .unwrap();
     }
 }

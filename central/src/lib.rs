@@ -19,7 +19,8 @@
 //!   spendable balance and released by central's clock.
 //! - [`giftcards`]: gift cards.
 //! - [`passes`]: customer passes, gift-card tokens and vouchers: text, SVG, PNG.
-//! - [`enrol`]: one-time enrolment codes and till enrolment.
+//! - [`enrol`]: one-time enrolment codes (handed out with the root key's fingerprint) and
+//!   till enrolment.
 //! - [`auth`]: till request signatures — checked in two steps, before and after the body
 //!   — with a nonce replay cache and one answer for every refused till; the admin token.
 //! - [`journal`]: batch ingestion, per-event acknowledgement, balances, debts, flags.
@@ -27,8 +28,8 @@
 //! - [`store_sales`]: each store's sales and returns, sent to its other tills so a sale
 //!   can be returned at any till of the store.
 //! - [`flags`]: what ingestion noticed: overspend debts, a token at two stores.
-//! - [`changes`], [`deltas`], [`revocations`]: the change log, delta pages by cursor, and
-//!   revocations sealed as envelopes.
+//! - [`changes`], [`deltas`], [`revocations`]: the change log, delta pages by cursor
+//!   (signed for their request when the till asks), and revocations sealed as envelopes.
 //! - [`catalogs`]: catalog publication (validated TOML), activation, signed envelopes.
 //! - [`settings`]: the offline policy and envelope sequence counters.
 //! - [`http`]: the axum API (till, admin, problem+json, signed server time on every answer)

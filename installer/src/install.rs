@@ -37,8 +37,14 @@ pub struct InstallOptions {
     pub layout: Layout,
     /// Central's base URL.
     pub central: String,
-    /// The one-time enrolment code (needed only when the till is not enrolled yet).
+    /// The one-time enrolment code (needed only when the till is not enrolled yet), as
+    /// printed: `CODE-<root fingerprint>`.
     pub enrol_code: Option<String>,
+    /// The fingerprint of central's root key, for a code that does not carry it.
+    pub central_root: Option<tillpass_protocol::sync::RootFingerprint>,
+    /// A PEM file of CA certificates to trust for central's HTTPS certificate besides the
+    /// system's: copied to the configuration folder and named in the configuration.
+    pub central_ca: Option<PathBuf>,
     /// An agent binary to copy to `/usr/bin/tillpass` (the `.deb` puts it there itself).
     pub agent_binary: Option<PathBuf>,
     /// The till's hostname, for central's inventory.
@@ -212,6 +218,12 @@ pub fn install_files(options: &InstallOptions) -> Result<Report, InstallError> {
 
 fn install_files_into(options: &InstallOptions, report: &mut Report) -> Result<(), InstallError> {
     let layout = &options.layout;
+    // Refused before anything is written: a URL that may not be used, roots that do not
+    // load, a code that pins no root.
+    enrol::preflight(&options.central, options.central_ca.as_deref())?;
+    if let Some(code) = &options.enrol_code {
+        enrol::Pinned::from_code(code, options.central_root)?;
+    }
 
     for (dir, mode) in [
         (layout.config_dir(), 0o750),
@@ -260,8 +272,23 @@ fn install_files_into(options: &InstallOptions, report: &mut Report) -> Result<(
 
     let enrolment = ensure_enrolled(options, &key, &public, report)?;
 
+    if let Some(ca) = &options.central_ca {
+        let bytes = std::fs::read(ca).map_err(|e| FsError {
+            action: "reading",
+            path: ca.clone(),
+            source: e,
+        })?;
+        let change = fsops::ensure_file(&central_ca_file(layout), &bytes, 0o644)?;
+        report.path(&central_ca_file(layout), change);
+    }
+    let ca_file = central_ca_file(layout)
+        .exists()
+        .then(|| central_ca_file(&Layout::new("/")));
     let existing = std::fs::read_to_string(layout.config_file()).ok();
-    let config = with_kept_settings(render_config(layout, &enrolment), existing.as_deref());
+    let config = with_kept_settings(
+        render_config(layout, &enrolment, ca_file.as_deref()),
+        existing.as_deref(),
+    );
     let change = fsops::ensure_file(&layout.config_file(), config.as_bytes(), 0o640)?;
     report.path(&layout.config_file(), change);
 
@@ -330,6 +357,11 @@ fn remove_shadow_copy(path: &Path) -> Result<bool, FsError> {
     Ok(true)
 }
 
+/// Where the CA certificates of `--central-ca` are kept: next to the configuration.
+pub fn central_ca_file(layout: &Layout) -> PathBuf {
+    layout.config_dir().join("central-ca.pem")
+}
+
 /// The last line the installer writes in the configuration file: below it, the operator's.
 pub const CONFIG_MARKER: &str =
     "# ---- tillpass-install keeps everything below this line (e.g. [[scanner]] entries) ----";
@@ -371,9 +403,13 @@ fn ensure_enrolled(
         .enrol_code
         .as_deref()
         .ok_or_else(|| InstallError::NeedCode(options.central.clone()))?;
-    let response = enrol::enrol(
-        &options.central,
-        code,
+    let pinned = enrol::Pinned::from_code(code, options.central_root)?;
+    let response = enrol::enrol_with(
+        &enrol::Target {
+            central: &options.central,
+            pinned: &pinned,
+            ca_file: options.central_ca.as_deref(),
+        },
         key.verifying_key().to_bytes(),
         &options.hostname,
     )?;
@@ -398,16 +434,21 @@ fn ensure_enrolled(
 }
 
 /// The agent's configuration file for an enrolled till. Paths are the live ones (the
-/// service reads them on the till, whatever folder the install was staged in).
-pub fn render_config(layout: &Layout, enrolment: &Enrolment) -> String {
+/// service reads them on the till, whatever folder the install was staged in); `ca_file`
+/// is central's CA file, when one was installed.
+pub fn render_config(layout: &Layout, enrolment: &Enrolment, ca_file: Option<&Path>) -> String {
     let live = Layout::new("/");
     let _ = layout;
+    let ca_line = ca_file
+        .map(|f| format!("ca_file = {:?}\n", f.display().to_string()))
+        .unwrap_or_default();
     format!(
         "# tillpass agent configuration, written by tillpass-install.\n\
          # Values here win over the defaults; TILLPASS_* environment variables win over this.\n\
          \n\
          [central]\n\
          url = {central:?}\n\
+         {ca_line}\
          \n\
          [till]\n\
          store = {store:?}\n\
@@ -443,6 +484,8 @@ mod tests {
             layout: layout.clone(),
             central: "http://127.0.0.1:9".to_owned(),
             enrol_code: None,
+            central_root: None,
+            central_ca: None,
             agent_binary: None,
             hostname: "till".to_owned(),
             manager,

@@ -7,7 +7,8 @@
 //! - [`layout`]: every path tillpass uses, below an optional staging root (`--root`).
 //! - [`uninstall`]: removal that keeps, or refuses to purge, unsynced sales; on a live
 //!   till it stops and disables the service first.
-//! - [`tls`]: the TLS provider for HTTPS to central.
+//! - [`tls`]: HTTPS to central: the TLS provider and the trusted roots (system store plus
+//!   an optional CA file).
 //! - [`fsops`]: idempotent, atomic file-system steps that report what they changed.
 //! - [`assets`]: the embedded systemd unit, udev rules, sysusers.d and tmpfiles.d files.
 //! - [`system_files`]: who owns those files on this till (the `.deb` in `/usr/lib`, or

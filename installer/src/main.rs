@@ -30,9 +30,18 @@ enum Command {
         #[arg(long, value_name = "URL")]
         central: String,
         /// The one-time enrolment code central IT made for this till
-        /// (`tillpass-central enrol-code`). Not needed when re-running on an enrolled till.
+        /// (`tillpass-central enrol-code`), CODE-<fingerprint of central's root key>. Not
+        /// needed when re-running on an enrolled till.
         #[arg(long, value_name = "CODE")]
         enrol: Option<String>,
+        /// The fingerprint of central's root key (32 hex digits), for an enrolment code
+        /// that does not carry it; central's answer must match it.
+        #[arg(long, value_name = "FINGERPRINT")]
+        central_root: Option<tillpass_protocol::sync::RootFingerprint>,
+        /// A PEM file of CA certificates to trust for central's HTTPS certificate besides
+        /// the system's (a private CA); the agent is configured to trust it too.
+        #[arg(long, value_name = "FILE")]
+        central_ca: Option<PathBuf>,
         /// Stage everything below this folder instead of installing on this machine
         /// (for image builders and tests); services are not touched.
         #[arg(long, value_name = "DIR", default_value = "/")]
@@ -212,6 +221,8 @@ fn main() -> ExitCode {
         Command::Install {
             central,
             enrol,
+            central_root,
+            central_ca,
             root,
             agent_binary,
             hostname,
@@ -244,6 +255,8 @@ fn main() -> ExitCode {
                 layout: Layout::new(root),
                 central,
                 enrol_code: enrol,
+                central_root,
+                central_ca,
                 agent_binary,
                 hostname: hostname.unwrap_or_else(host_name),
                 manager,

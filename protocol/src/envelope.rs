@@ -1,5 +1,6 @@
 //! Signed envelopes: COSE_Sign1 (RFC 9052) over CBOR, signed with Ed25519, for the data
-//! central sends to tills — the trust list, revocation deltas and promotion catalogs.
+//! central sends to tills — the trust list, revocation deltas, promotion catalogs and signed
+//! delta pages (`crate::sync::delta::SignedPage`).
 //!
 //! - [`EnvelopePurpose`]: what an envelope carries, and which [`KeyPurpose`] must sign it.
 //! - [`EnvelopeHeader`]: the protected header: purpose, sequence, issued-at, maximum age
@@ -59,15 +60,20 @@ pub enum EnvelopePurpose {
     Revocations,
     /// A promotion catalog, signed by a `catalog` key.
     Catalog,
+    /// A delta page (customers, balances, gift cards, offers, revocations, sales), signed
+    /// by a `sync` key for the one request it answers.
+    DeltaPage,
 }
 
 impl EnvelopePurpose {
-    /// The wire name in the protected header: `trust-list`, `revocations` or `catalog`.
+    /// The wire name in the protected header: `trust-list`, `revocations`, `catalog` or
+    /// `delta-page`.
     pub fn code(self) -> &'static str {
         match self {
             EnvelopePurpose::TrustList => "trust-list",
             EnvelopePurpose::Revocations => "revocations",
             EnvelopePurpose::Catalog => "catalog",
+            EnvelopePurpose::DeltaPage => "delta-page",
         }
     }
 
@@ -77,6 +83,7 @@ impl EnvelopePurpose {
             EnvelopePurpose::TrustList,
             EnvelopePurpose::Revocations,
             EnvelopePurpose::Catalog,
+            EnvelopePurpose::DeltaPage,
         ]
         .into_iter()
         .find(|p| p.code() == code)
@@ -88,6 +95,7 @@ impl EnvelopePurpose {
             EnvelopePurpose::TrustList => KeyPurpose::Root,
             EnvelopePurpose::Revocations => KeyPurpose::Sync,
             EnvelopePurpose::Catalog => KeyPurpose::Catalog,
+            EnvelopePurpose::DeltaPage => KeyPurpose::Sync,
         }
     }
 
@@ -97,6 +105,8 @@ impl EnvelopePurpose {
             EnvelopePurpose::TrustList => 64 * 1024,
             EnvelopePurpose::Revocations => 1024 * 1024,
             EnvelopePurpose::Catalog => 4 * 1024 * 1024,
+            // The till reads no answer above 5 MiB, signed or not.
+            EnvelopePurpose::DeltaPage => 5 * 1024 * 1024,
         }
     }
 }
@@ -457,7 +467,9 @@ impl<'de> Deserialize<'de> for CborBytes {
                 Ok(CborBytes(v))
             }
         }
-        d.deserialize_bytes(Visitor)
+        // Not `deserialize_bytes`: ciborium reads those into a 4 KiB scratch buffer and
+        // refuses longer ones.
+        d.deserialize_byte_buf(Visitor)
     }
 }
 
@@ -599,6 +611,24 @@ mod tests {
         assert_eq!(
             open(&extra, EnvelopePurpose::Catalog, &store(), NOW, 0),
             Err(EnvelopeError::Malformed("unprotected header is not empty"))
+        );
+    }
+
+    #[test]
+    fn delta_pages_are_a_purpose_of_their_own_signed_by_sync_keys() {
+        let purpose = EnvelopePurpose::DeltaPage;
+        assert_eq!(EnvelopePurpose::from_code(purpose.code()), Some(purpose));
+        assert_eq!(purpose.signer_purpose(), KeyPurpose::Sync);
+        let bytes = sign(&header(purpose, 1), b"page", &signing(3)).unwrap();
+        assert_eq!(
+            open(&bytes, purpose, &store(), NOW, 0).unwrap().payload,
+            b"page"
+        );
+        // A revocations envelope (same sync key) is not a delta page.
+        let rev = sign(&header(EnvelopePurpose::Revocations, 1), b"x", &signing(3)).unwrap();
+        assert_eq!(
+            open(&rev, purpose, &store(), NOW, 0).map_err(|e| e.code()),
+            Err("purpose_mismatch")
         );
     }
 

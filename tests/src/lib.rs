@@ -9,6 +9,8 @@
 //! - [`central`]: the real `tillpass-central` as a process, stopped and restarted on the
 //!   same port, with its command line and admin API.
 //! - [`http`]: a small HTTP/1.1 client over a plain socket, as a POS talks to the agent.
+//! - [`proxy`]: a man in the middle in front of central, in plain HTTP or over TLS with a
+//!   test CA's certificate, that can rewrite central's answers.
 //! - [`process`]: a child process that is killed when dropped, whose output is kept in a
 //!   file for the failure message, and whose announced listening address can be awaited.
 //! - [`pty`]: a serial scanner on a pseudo-terminal, typed into by the test.
@@ -22,6 +24,7 @@ pub mod binary;
 pub mod central;
 pub mod http;
 pub mod process;
+pub mod proxy;
 pub mod pty;
 pub mod till;
 pub mod tmpfs;

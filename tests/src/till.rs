@@ -42,6 +42,13 @@ impl Till {
         })
     }
 
+    /// A till already installed below `root` (by a test's own `tillpass-install` run).
+    pub fn at(root: &Path) -> Till {
+        Till {
+            root: root.to_path_buf(),
+        }
+    }
+
     /// The root folder.
     pub fn root(&self) -> &Path {
         &self.root

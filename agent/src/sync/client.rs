@@ -2,13 +2,18 @@
 //! path and query, body hash, timestamp, nonce — `tillpass_protocol::sync::request`), and
 //! every answer's signed server time is checked against the trust list and fed to the
 //! clock.
+//!
+//! Central's URL must be `https://` — verified against the system's roots plus an optional
+//! CA file ([`super::tls`]) — or `http://` to this machine only
+//! (`tillpass_protocol::sync::check_central_url`).
 
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use tillpass_protocol::sync::{
-    HEADER_SERVER_TIME, RequestNonce, RequestParts, SignedHeaders, TillId,
+    HEADER_SERVER_TIME, RequestNonce, RequestParts, SignedHeaders, TillId, check_central_url,
 };
 use tillpass_protocol::trust::TrustStore;
 
@@ -32,6 +37,10 @@ pub struct Answer {
     pub body: Vec<u8>,
     /// The signed server time, when it verified.
     pub server_time: Option<u64>,
+    /// The `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The nonce the request was signed with (a signed answer may be bound to it).
+    pub nonce: RequestNonce,
 }
 
 impl Answer {
@@ -71,17 +80,25 @@ pub struct CentralClient {
 impl CentralClient {
     /// A client for `till` to `base` (central's URL), signing with `key`; server times are
     /// checked against `trust` (replaced with [`CentralClient::set_trust`] on rotation).
+    /// HTTPS trusts the system's roots and those of `ca_file`. Refuses a plain `http://`
+    /// URL to another machine, and roots that cannot be loaded.
     pub fn new(
         base: &str,
         till: TillId,
         key: SigningKey,
         clock: Arc<Clock>,
         trust: Option<TrustStore>,
+        ca_file: Option<&Path>,
     ) -> Result<CentralClient, SyncError> {
+        check_central_url(base)?;
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(10));
+        if base.trim_start().starts_with("https://") {
+            builder = builder.tls_backend_preconfigured(super::tls::client_config(ca_file)?);
+        }
+        let http = builder
             .build()
             .map_err(|e| SyncError::Internal(e.to_string()))?;
         Ok(CentralClient {
@@ -104,6 +121,15 @@ impl CentralClient {
         &self.clock
     }
 
+    /// Runs `f` with the trust list in force (the one server times are checked against).
+    pub fn with_trust<R>(&self, f: impl FnOnce(Option<&TrustStore>) -> R) -> R {
+        f(self
+            .trust
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref())
+    }
+
     /// Replaces the trust list server times are checked against.
     pub fn set_trust(&self, trust: TrustStore) {
         *self.trust.write().unwrap_or_else(|p| p.into_inner()) = Some(trust);
@@ -118,6 +144,27 @@ impl CentralClient {
         body: Vec<u8>,
         content_type: Option<&str>,
         if_none_match: Option<&str>,
+    ) -> Result<Answer, SyncError> {
+        self.exchange(
+            method,
+            path_and_query,
+            body,
+            content_type,
+            if_none_match,
+            None,
+        )
+        .await
+    }
+
+    /// Sends a signed request, with `Accept: accept` when given.
+    async fn exchange(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Vec<u8>,
+        content_type: Option<&str>,
+        if_none_match: Option<&str>,
+        accept: Option<&str>,
     ) -> Result<Answer, SyncError> {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).map_err(|e| SyncError::Internal(e.to_string()))?;
@@ -148,6 +195,9 @@ impl CentralClient {
         if let Some(tag) = if_none_match {
             request = request.header(reqwest::header::IF_NONE_MATCH, tag);
         }
+        if let Some(accept) = accept {
+            request = request.header(reqwest::header::ACCEPT, accept);
+        }
         if !body.is_empty() {
             request = request.body(body);
         }
@@ -164,6 +214,7 @@ impl CentralClient {
                 .map(str::to_owned)
         };
         let etag = header(reqwest::header::ETAG.as_str());
+        let answer_type = header(reqwest::header::CONTENT_TYPE.as_str());
         let time_header = header(HEADER_SERVER_TIME);
         let mut bytes = Vec::new();
         while let Some(chunk) = answer
@@ -187,6 +238,8 @@ impl CentralClient {
             etag,
             body: bytes,
             server_time,
+            content_type: answer_type,
+            nonce,
         })
     }
 
@@ -197,6 +250,16 @@ impl CentralClient {
         if_none_match: Option<&str>,
     ) -> Result<Answer, SyncError> {
         self.send("GET", path_and_query, Vec::new(), None, if_none_match)
+            .await
+    }
+
+    /// A signed `GET` asking for the media type `accept`.
+    pub async fn get_accepting(
+        &self,
+        path_and_query: &str,
+        accept: &str,
+    ) -> Result<Answer, SyncError> {
+        self.exchange("GET", path_and_query, Vec::new(), None, None, Some(accept))
             .await
     }
 }

@@ -4,6 +4,16 @@
 //! cursor**: a crash leaves either the whole page and its cursor or neither, and a restart
 //! asks for the same page again (items are current states, so a replay is harmless).
 //!
+//! ## Signed pages
+//!
+//! Every page is asked for signed (`Accept: application/cose`) and taken only as a
+//! `delta-page` envelope that opens with a sync key of the trust list in force, within its
+//! age, for exactly this request — kind, till, cursor and the request's nonce
+//! (`tillpass_protocol::sync::open_page`). A page that fails, or comes back unsigned, is
+//! refused whole before anything of it is read ([`SyncError::PageRefused`]): it is logged,
+//! counted, and its stream waits for the next round while the other streams go on
+//! ([`Puller::pull_all`]).
+//!
 //! ## Balances and what this till spent that central has not seen
 //!
 //! The till keeps, per savings account, `synced_balance` (central's spendable balance),
@@ -64,14 +74,15 @@ use std::sync::Arc;
 use rusqlite::{Connection, params};
 use serde::de::DeserializeOwned;
 use tillpass_protocol::sync::{
-    BalanceDelta, CustomerDelta, DeltaKind, DeltaPage, DeltaQuery, EventPayload, GiftCardDelta,
-    GiftCardStatus, MAX_PAGE_ITEMS, PersonalPromotionDelta, Reverses, RevocationEnvelope, paths,
-    segments_problem,
+    BalanceDelta, Cursor, CustomerDelta, DeltaKind, DeltaPage, DeltaQuery, EventPayload,
+    GiftCardDelta, GiftCardStatus, MAX_PAGE_ITEMS, PageRequest, PersonalPromotionDelta, Reverses,
+    RevocationEnvelope, SIGNED_PAGE_MEDIA_TYPE, open_page, paths, segments_problem,
 };
 use tillpass_protocol::token::{
     RevocationDelta, Subject, SubjectRevocation, TokenKind as TokenType,
 };
 
+use super::client::Answer;
 use super::{CentralClient, SyncError, blocking, store_sales};
 use crate::identify::Identifier;
 use crate::relay::{Relay, RelayError};
@@ -104,18 +115,44 @@ pub struct Applied {
     pub revoked: bool,
 }
 
+/// A delta page refused whole (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedPage {
+    /// The stream.
+    pub kind: DeltaKind,
+    /// The stable reason.
+    pub code: &'static str,
+    /// The reason for people.
+    pub detail: String,
+}
+
+/// What a round of pulls did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pulled {
+    /// Items applied.
+    pub items: usize,
+    /// Pages refused, one per stream at most (a refused page stops its stream).
+    pub refused: Vec<RefusedPage>,
+}
+
 impl Puller {
     /// Pulls every kind, every page, in [`DeltaKind::ALL`]'s order. Returns the items
-    /// applied.
+    /// applied and the pages refused.
     ///
-    /// The store's sales only serve returns at this till: a failure there (a central that
-    /// does not offer them yet, a page this build cannot read) is logged and the round goes
-    /// on — it must never hold back the catalog, the sync status or the offline policy.
-    pub async fn pull_all(&self) -> Result<usize, SyncError> {
-        let mut total = 0;
+    /// A page refused for its signature or binding stops its own stream only: it is logged
+    /// and returned, and the other streams go on. The store's sales only serve returns at
+    /// this till: a failure there (a central that does not offer them yet, a page this
+    /// build cannot read) is logged and the round goes on — it must never hold back the
+    /// catalog, the sync status or the offline policy.
+    pub async fn pull_all(&self) -> Result<Pulled, SyncError> {
+        let mut pulled = Pulled::default();
         for kind in DeltaKind::ALL {
             match self.pull(kind).await {
-                Ok(n) => total += n,
+                Ok(n) => pulled.items += n,
+                Err(SyncError::PageRefused { kind, code, detail }) => {
+                    tracing::warn!(%kind, reason = code, error = %detail, "delta page refused; nothing of it applied");
+                    pulled.refused.push(RefusedPage { kind, code, detail });
+                }
                 Err(SyncError::Status { status: 404, .. }) if kind == DeltaKind::Sales => {
                     tracing::debug!("central does not offer the store's sales yet");
                 }
@@ -125,7 +162,7 @@ impl Puller {
                 Err(e) => return Err(e),
             }
         }
-        Ok(total)
+        Ok(pulled)
     }
 
     /// Pulls every page of `kind`. Returns the items applied.
@@ -168,29 +205,33 @@ impl Puller {
             limit: Some(self.page_limit.clamp(1, MAX_PAGE_ITEMS)),
         };
         let path = format!("{}?{}", paths::deltas(kind), query.to_query_string());
-        let answer = self.client.get(&path, None).await?;
+        let answer = self
+            .client
+            .get_accepting(&path, SIGNED_PAGE_MEDIA_TYPE)
+            .await?;
         if !answer.is_success() {
             return Err(answer.error());
         }
+        let body = self.verified(kind, &cursor, &answer)?;
         let now = i64::try_from(self.client.clock().now()).unwrap_or(i64::MAX);
         let store = self.store.clone();
         let (applied, has_more, next) = match kind {
             DeltaKind::Customers => {
-                let page: DeltaPage<CustomerDelta> = answer.json("customers page")?;
+                let page: DeltaPage<CustomerDelta> = json(&body, "customers page")?;
                 apply_in(store, kind, page, move |c, items| {
                     apply_customers(c, items, now)
                 })
                 .await?
             }
             DeltaKind::Balances => {
-                let page: DeltaPage<BalanceDelta> = answer.json("balances page")?;
+                let page: DeltaPage<BalanceDelta> = json(&body, "balances page")?;
                 apply_in(store, kind, page, move |c, items| {
                     apply_balances(c, items, now)
                 })
                 .await?
             }
             DeltaKind::GiftCards => {
-                let page: DeltaPage<GiftCardDelta> = answer.json("gift cards page")?;
+                let page: DeltaPage<GiftCardDelta> = json(&body, "gift cards page")?;
                 apply_in(store, kind, page, move |c, items| {
                     apply_gift_cards(c, items, now)
                 })
@@ -198,16 +239,16 @@ impl Puller {
             }
             DeltaKind::PersonalPromotions => {
                 let page: DeltaPage<PersonalPromotionDelta> =
-                    answer.json("personal promotions page")?;
+                    json(&body, "personal promotions page")?;
                 apply_in(store, kind, page, apply_personal_promotions).await?
             }
             DeltaKind::Sales => {
                 // Items one by one: one this build cannot read is skipped, not the page.
-                let page: DeltaPage<serde_json::Value> = answer.json("sales page")?;
+                let page: DeltaPage<serde_json::Value> = json(&body, "sales page")?;
                 apply_in(store, kind, page, store_sales::apply_sales).await?
             }
             DeltaKind::Revocations => {
-                let page: DeltaPage<RevocationEnvelope> = answer.json("revocations page")?;
+                let page: DeltaPage<RevocationEnvelope> = json(&body, "revocations page")?;
                 let at = self.client.clock().now();
                 apply_in(store, kind, page, move |c, items| {
                     apply_revocations(c, items, at)
@@ -226,6 +267,46 @@ impl Puller {
             tracing::debug!(%kind, items = applied.items, "delta page applied");
         }
         Ok((applied.items, has_more))
+    }
+
+    /// The page's JSON bytes, once the answer proved to be a page signed by central's sync
+    /// key for this very request; [`SyncError::PageRefused`] otherwise.
+    fn verified(
+        &self,
+        kind: DeltaKind,
+        cursor: &Cursor,
+        answer: &Answer,
+    ) -> Result<Vec<u8>, SyncError> {
+        let refused =
+            |code: &'static str, detail: String| SyncError::PageRefused { kind, code, detail };
+        let signed = answer
+            .content_type
+            .as_deref()
+            .and_then(|t| t.split(';').next())
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case(SIGNED_PAGE_MEDIA_TYPE));
+        if !signed {
+            return Err(refused(
+                "unsigned",
+                "central answered an unsigned page (is central older than this till?)".into(),
+            ));
+        }
+        let request = PageRequest {
+            kind,
+            till: self.client.till().clone(),
+            cursor: cursor.clone(),
+            nonce: answer.nonce,
+        };
+        let now = self.client.clock().now();
+        self.client.with_trust(|trust| {
+            let Some(trust) = trust else {
+                return Err(refused(
+                    "no_trust_list",
+                    "no trust list to check the page's signature against".into(),
+                ));
+            };
+            open_page(&answer.body, &request, trust, now)
+                .map_err(|e| refused(e.code(), e.to_string()))
+        })
     }
 
     /// What must follow a committed page outside the store.
@@ -268,6 +349,11 @@ async fn apply_in<T: Send + 'static>(
         Ok((applied, page.has_more, page.next_cursor))
     })
     .await
+}
+
+/// Reads a verified page's JSON.
+fn json<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, SyncError> {
+    serde_json::from_slice(body).map_err(|e| SyncError::Refused(format!("{what}: {e}")))
 }
 
 /// Reads a page body; exposed for tests of the wire shapes.

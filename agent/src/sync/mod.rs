@@ -13,6 +13,7 @@
 //! - [`catalogs`]: catalog envelopes (pulled with `If-None-Match`, or pushed to
 //!   `POST /v1/admin/catalog`) verified, stored and activated at once or at their time.
 //! - [`trust`]: trust-list rotations.
+//! - [`tls`]: the roots trusted for HTTPS to central (system store, optional CA file).
 //! - [`policy`]: the offline policy — past the catalog or trust-list age the till is
 //!   earn-only — and the reasons `/readyz` gives.
 //! - [`retention`]: scan logs and token uses purged once old and synced.
@@ -31,6 +32,7 @@ pub mod retention;
 pub mod store_sales;
 pub mod task;
 pub mod time;
+pub mod tls;
 pub mod trust;
 
 use std::sync::Mutex;
@@ -102,6 +104,11 @@ pub struct SyncSnapshot {
     pub flagged_events: u64,
     /// The offline policy from the enrolment record.
     pub offline_policy: Option<OfflinePolicy>,
+    /// Delta pages refused since start (unsigned, badly signed, stale, answering another
+    /// request): nothing of them was applied.
+    pub delta_pages_refused: u64,
+    /// The last delta page refused: `kind code: detail`.
+    pub delta_refused: Option<String>,
 }
 
 impl SyncStatus {
@@ -205,6 +212,24 @@ pub enum SyncError {
     /// Central's answer could not be used (malformed, badly signed, rolled back).
     #[error("central's answer refused: {0}")]
     Refused(String),
+    /// Central's URL may not be used (plain `http://` to another machine, not a URL).
+    #[error(transparent)]
+    CentralUrl(#[from] tillpass_protocol::sync::CentralUrlError),
+    /// The roots trusted for HTTPS to central could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// A delta page was refused whole: not signed, or its signature, signer, age or
+    /// binding to the request failed. Nothing of it was applied.
+    #[error("central's {kind} page refused ({code}): {detail}")]
+    PageRefused {
+        /// The stream.
+        kind: tillpass_protocol::sync::DeltaKind,
+        /// The stable reason: an envelope code, `other_request`, `unsigned` or
+        /// `no_trust_list`.
+        code: &'static str,
+        /// The reason for people.
+        detail: String,
+    },
     /// A task failed.
     #[error("internal: {0}")]
     Internal(String),

@@ -99,9 +99,20 @@ impl Syncer {
                     .sync
                     .update(|s| s.trust_expires_at = Some((t.sequence, t.expires_at)));
             }
-            puller.pull_all().await?;
+            let pulled = puller.pull_all().await?;
+            for page in &pulled.refused {
+                state
+                    .metrics
+                    .observe_delta_refused(page.kind.segment(), page.code);
+            }
             let delta_at = state.identifier.clock().now();
-            state.sync.update(|s| s.last_delta_at = Some(delta_at));
+            state.sync.update(|s| match pulled.refused.last() {
+                None => s.last_delta_at = Some(delta_at),
+                Some(last) => {
+                    s.delta_pages_refused += u64::try_from(pulled.refused.len()).unwrap_or(1);
+                    s.delta_refused = Some(format!("{} {}: {}", last.kind, last.code, last.detail));
+                }
+            });
             let policy = state.sync.offline_policy();
             match catalogs::pull(&remote.client, &store, &state.catalogs, policy.as_ref()).await? {
                 catalogs::Pulled::Refused(refusal) => {
@@ -118,6 +129,14 @@ impl Syncer {
                 catalogs::Pulled::Installed(_)
                 | catalogs::Pulled::Unchanged
                 | catalogs::Pulled::NoCatalog => {}
+            }
+            if let Some(page) = pulled.refused.into_iter().next() {
+                // The round went on; it still did not bring the till in sync.
+                return Err(SyncError::PageRefused {
+                    kind: page.kind,
+                    code: page.code,
+                    detail: page.detail,
+                });
             }
             let s = store.clone();
             blocking(move || {

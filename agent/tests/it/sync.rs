@@ -1308,6 +1308,7 @@ fn a_lost_acknowledgement_is_never_counted_twice() {
             enrolled.key.clone(),
             clock,
             Some(trust.store),
+            None,
         )
         .unwrap(),
     );
@@ -1687,6 +1688,250 @@ fn pending_savings_are_never_spent_and_segment_promotions_reach_their_segment() 
     assert_eq!(
         closed["receipt"]["savings_redeemed"]["amount"], 3990,
         "{closed}"
+    );
+    agent.stop();
+}
+
+// ---------------------------------------------------------------------------------------
+// Signed delta pages against a man in the middle.
+
+/// What the [`TamperProxy`] does to the exchanges it relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tamper {
+    /// Relays faithfully.
+    Nothing,
+    /// Rewrites a balance of 12.34 into 99.99 in answers to balance pages, byte for byte
+    /// (the signed page stays well-formed CBOR; only its signature can tell).
+    RewriteBalance,
+    /// Drops the till's `Accept` header, so central answers an unsigned page.
+    StripAccept,
+}
+
+/// An HTTP/1.1 proxy between the agent and central that reads each exchange whole (one per
+/// connection) and can rewrite it.
+struct TamperProxy {
+    rt: Option<tokio::runtime::Runtime>,
+    addr: SocketAddr,
+    mode: Arc<Mutex<Tamper>>,
+    rewritten: Arc<AtomicUsize>,
+}
+
+impl TamperProxy {
+    fn start(upstream: SocketAddr, mode: Tamper) -> TamperProxy {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mode = Arc::new(Mutex::new(mode));
+        let rewritten = Arc::new(AtomicUsize::new(0));
+        let (m, n) = (mode.clone(), rewritten.clone());
+        rt.spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let mode = *m.lock().unwrap();
+                tokio::spawn(tamper_exchange(client, upstream, mode, n.clone()));
+            }
+        });
+        TamperProxy {
+            rt: Some(rt),
+            addr,
+            mode,
+            rewritten,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn set(&self, mode: Tamper) {
+        *self.mode.lock().unwrap() = mode;
+    }
+}
+
+impl Drop for TamperProxy {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn tamper_exchange(
+    mut client: tokio::net::TcpStream,
+    upstream: SocketAddr,
+    mode: Tamper,
+    rewritten: Arc<AtomicUsize>,
+) {
+    let mut request = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(at) = find(&request, b"\r\n\r\n") {
+            break at + 4;
+        }
+        match client.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
+    let length = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    while request.len() < head_end + length {
+        match client.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+    // One exchange per connection, both ways.
+    let mut lines: Vec<&str> = head
+        .trim_end()
+        .split("\r\n")
+        .filter(|l| {
+            let name = l.split(':').next().unwrap_or("").trim();
+            let dropped = name.eq_ignore_ascii_case("connection")
+                || (mode == Tamper::StripAccept && name.eq_ignore_ascii_case("accept"));
+            !dropped
+        })
+        .collect();
+    lines.push("Connection: close");
+    let mut forwarded = lines.join("\r\n").into_bytes();
+    forwarded.extend_from_slice(b"\r\n\r\n");
+    forwarded.extend_from_slice(&request[head_end..]);
+    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+        return;
+    };
+    if server.write_all(&forwarded).await.is_err() {
+        return;
+    }
+    let mut answer = Vec::new();
+    if server.read_to_end(&mut answer).await.is_err() {
+        return;
+    }
+    if mode == Tamper::RewriteBalance && path.starts_with("/v1/deltas/balances") {
+        while let Some(at) = find(&answer, br#""amount":1234"#) {
+            answer[at..at + 13].copy_from_slice(br#""amount":9999"#);
+            rewritten.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let _ = client.write_all(&answer).await;
+    let _ = client.shutdown().await;
+}
+
+#[test]
+fn a_rewritten_balance_page_is_refused_whole_and_the_other_streams_go_on() {
+    let central = CentralServer::start();
+    central.create_customer("ana", 1234);
+    central.admin(
+        "POST",
+        "/admin/v1/gift-cards",
+        json!({ "card": "G1", "balance": 5000 }),
+    );
+    let proxy = TamperProxy::start(central.addr, Tamper::RewriteBalance);
+    let enrolled = enrol(&central, "S1", &proxy.url());
+    let db = enrolled.db_path();
+    let agent = enrolled.till.start();
+
+    // The gift card stream goes on while the balances stream is refused.
+    let status = wait_for(
+        "the gift card at the till and a refused balance page",
+        Duration::from_secs(30),
+        || agent.output(),
+        || {
+            let card = query_i64(
+                &db,
+                "SELECT synced_balance FROM gift_cards WHERE card_ref = 'G1'",
+            )?;
+            let s = sync_status(&agent);
+            (card == 5000 && s["delta_pages_refused"].as_u64()? >= 1).then_some(s)
+        },
+    );
+    assert!(proxy.rewritten.load(Ordering::SeqCst) >= 1);
+    let refused = status["delta_refused"].as_str().unwrap();
+    assert!(refused.starts_with("balances bad_signature"), "{status:#}");
+    assert!(
+        status["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("balances page refused"),
+        "{status:#}"
+    );
+    assert_eq!(status["online"], true, "{status:#}");
+    // Nothing of the page: no balance, rewritten or not, and its cursor did not move.
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM savings_accounts"),
+        Some(0)
+    );
+    let (_, metrics) = agent.request("GET", "/metrics", None);
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(
+        metrics.contains(
+            "tillpass_delta_pages_refused_total{kind=\"balances\",code=\"bad_signature\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        agent.output().contains("delta page refused"),
+        "the refusal is logged"
+    );
+
+    // Once the proxy stops rewriting, central's true balance arrives.
+    proxy.set(Tamper::Nothing);
+    wait_for(
+        "central's balance at the till",
+        Duration::from_secs(30),
+        || agent.output(),
+        || {
+            (query_i64(
+                &db,
+                "SELECT synced_balance FROM savings_accounts WHERE customer_ref = 'ana'",
+            )? == 1234)
+                .then_some(())
+        },
+    );
+
+    // A page stripped of its signature (the till's Accept removed) is refused as unsigned.
+    let before = sync_status(&agent)["delta_pages_refused"].as_u64().unwrap();
+    proxy.set(Tamper::StripAccept);
+    central.admin(
+        "POST",
+        "/admin/v1/customers/ana/savings",
+        json!({ "amount": 100 }),
+    );
+    let status = wait_for(
+        "an unsigned page refused",
+        Duration::from_secs(30),
+        || agent.output(),
+        || {
+            let s = sync_status(&agent);
+            (s["delta_pages_refused"].as_u64()? > before
+                && s["delta_refused"].as_str()?.contains("unsigned"))
+            .then_some(s)
+        },
+    );
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT synced_balance FROM savings_accounts WHERE customer_ref = 'ana'",
+        ),
+        Some(1234),
+        "the unsigned page's credit is not applied: {status:#}"
     );
     agent.stop();
 }

@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | `POST` | `/v1/enrol` | one-time code | `EnrolRequest` → `EnrolResponse` |
 //! | `POST` | `/v1/journal` | till signature | `UploadBatch` → `BatchAck` |
-//! | `GET` | `/v1/deltas/{kind}?cursor=&limit=` | till signature | → `DeltaPage` |
+//! | `GET` | `/v1/deltas/{kind}?cursor=&limit=` | till signature | → `DeltaPage`, or with `Accept: application/cose` the page signed for this request (`application/cose`) |
 //! | `GET` | `/v1/trust-list` | till signature | → envelope (`application/cose`), ETag |
 //! | `GET` | `/v1/catalog` | till signature | → envelope (`application/cose`), ETag |
 //! | `GET` | `/v1/time` | none | → `ServerTime` |
@@ -19,7 +19,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tillpass_protocol::sync::batch::MAX_BATCH_BYTES;
-use tillpass_protocol::sync::{DeltaKind, DeltaQuery, EnrolRequest, paths};
+use tillpass_protocol::sync::{
+    DeltaKind, DeltaQuery, EnrolRequest, HEADER_NONCE, PageRequest, RequestNonce,
+    SIGNED_PAGE_MEDIA_TYPE, paths,
+};
 
 use super::limits::Limited;
 use super::signed::{Signed, SignedGet};
@@ -90,6 +93,7 @@ async fn delta(
     State(state): State<AppState>,
     Path(kind): Path<String>,
     uri: Uri,
+    headers: HeaderMap,
     request: SignedGet,
 ) -> Result<Response, Problem> {
     let kind = DeltaKind::from_segment(&kind).ok_or(Error::NotFound("delta kind"))?;
@@ -97,12 +101,47 @@ async fn delta(
         .map_err(|e| Error::invalid(format!("query: {}", e.body_text())))?;
     let sync_key = state.sync_key().await?;
     let now = state.now();
-    let store = request.till.store;
-    let page = state
+    let till = request.till;
+    if !wants_signed_page(&headers) {
+        // A till of an earlier version: the page as bare JSON.
+        let page = state
+            .db
+            .call(move |conn| deltas::page(conn, kind, &query, &till.store, &sync_key, now))
+            .await?;
+        return Ok(Json(page).into_response());
+    }
+    let nonce = headers
+        .get(HEADER_NONCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<RequestNonce>().ok())
+        .ok_or_else(|| Error::Unauthorized("missing request nonce".into()))?;
+    let request = PageRequest {
+        kind,
+        till: till.id.clone(),
+        cursor: query.cursor.clone(),
+        nonce,
+    };
+    let sealed = state
         .db
-        .call(move |conn| deltas::page(conn, kind, &query, &store, &sync_key, now))
+        .call(move |conn| deltas::signed_page(conn, &request, &query, &till.store, &sync_key, now))
         .await?;
-    Ok(Json(page).into_response())
+    let mut response = sealed.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(SIGNED_PAGE_MEDIA_TYPE),
+    );
+    Ok(response)
+}
+
+/// Whether the till asked for a signed page (`Accept: application/cose`).
+fn wants_signed_page(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|m| m.split(';').next())
+        .any(|m| m.trim().eq_ignore_ascii_case(SIGNED_PAGE_MEDIA_TYPE))
 }
 
 async fn trust_list(

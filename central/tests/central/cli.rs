@@ -71,7 +71,14 @@ fn the_cli_works_on_the_database_directly() {
         &["enrol-code", "--store", "S001", "--till", "S001-T01"],
     ))
     .unwrap();
-    assert_eq!(code["code"].as_str().unwrap().len(), 19);
+    // The one-time code, then the fingerprint of the root key the till will pin.
+    let printed = code["code"].as_str().unwrap();
+    let parsed = tillpass_protocol::sync::EnrolCode::parse(printed);
+    assert_eq!(parsed.code.len(), 19, "{printed}");
+    assert_eq!(
+        parsed.root.map(|r| r.to_string()).as_deref(),
+        code["root_fingerprint"].as_str()
+    );
 
     let bad = dir.path().join("promos.toml");
     std::fs::write(

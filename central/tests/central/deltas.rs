@@ -343,3 +343,64 @@ async fn returns_at_two_tills_that_take_back_more_than_was_sold_are_flagged() {
         "{flag}"
     );
 }
+
+#[tokio::test]
+async fn a_till_that_asks_gets_each_page_signed_for_its_own_request() {
+    use tillpass_protocol::sync::{
+        Cursor, DeltaKind, PageError, PageRequest, RequestNonce, SIGNED_PAGE_MEDIA_TYPE, open_page,
+    };
+
+    let central = Central::start().await;
+    central.create_customer("C-1", 250, false).await;
+    let till = central.enrol("S001", "S001-T01").await;
+    let path = "/v1/deltas/balances?cursor=&limit=10";
+
+    // An older till does not ask: bare JSON, as before.
+    let (status, plain) = till.get_json(&central, path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(plain["items"][0]["savings"]["amount"], 250);
+
+    let nonce = RequestNonce(crate::util::rand());
+    let mut headers = till
+        .headers("GET", path, b"", central.now(), nonce)
+        .to_vec();
+    headers.push(("accept", SIGNED_PAGE_MEDIA_TYPE.to_owned()));
+    let response = till
+        .send_with(&central, Method::GET, path, vec![], &headers)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        SIGNED_PAGE_MEDIA_TYPE
+    );
+    let sealed = response.bytes().await.unwrap();
+    let trust = till.trust(central.now());
+    let now = u64::try_from(central.now()).unwrap();
+    let request = PageRequest {
+        kind: DeltaKind::Balances,
+        till: till.id.clone(),
+        cursor: Cursor::start(),
+        nonce,
+    };
+    let page = open_page(&sealed, &request, &trust, now).unwrap();
+    let page: Value = serde_json::from_slice(&page).unwrap();
+    assert_eq!(page, plain, "the signed page holds what the bare one says");
+
+    // Bound to this request: not another stream's, nor another request's.
+    let other = PageRequest {
+        kind: DeltaKind::GiftCards,
+        ..request.clone()
+    };
+    assert_eq!(
+        open_page(&sealed, &other, &trust, now),
+        Err(PageError::OtherRequest("kind"))
+    );
+    let replayed = PageRequest {
+        nonce: RequestNonce(crate::util::rand()),
+        ..request
+    };
+    assert_eq!(
+        open_page(&sealed, &replayed, &trust, now),
+        Err(PageError::OtherRequest("nonce"))
+    );
+}

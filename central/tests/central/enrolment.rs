@@ -27,6 +27,15 @@ async fn a_till_enrols_once_per_code_and_gets_ids_trust_list_and_policy() {
     assert_eq!(body["store"], "S001");
     assert_eq!(body["region"], "ES-M");
     assert_eq!(body["offline_policy"]["replay"]["max_uses_per_pass"], 5);
+    // The code handed out pins the root key the answer carries.
+    let root: [u8; 32] = hex::decode(body["root_public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let pinned = tillpass_protocol::sync::EnrolCode::parse(&code)
+        .root
+        .unwrap();
+    assert!(pinned.matches(&root), "{code}");
 
     // The same code again, even with the same key: refused.
     let again = central

@@ -13,15 +13,31 @@
 //! closed at a till of the store, with the returns recorded against it so far
 //! ([`SaleDelta`]), so that goods bought at one till can be returned at another. A sale
 //! appears again each time a return is recorded against it.
+//!
+//! ## Signed pages
+//!
+//! A till that sends `Accept: application/cose` ([`SIGNED_PAGE_MEDIA_TYPE`]) gets the page
+//! as a `delta-page` envelope (`crate::envelope`, signed by a `sync` key of the trust list)
+//! instead of bare JSON: its payload ([`seal_page`], [`open_page`]) holds the page's JSON
+//! bytes together with the request it answers — kind, till, cursor and the request's nonce
+//! ([`PageRequest`]) — so a page can neither be altered, nor replayed to another request,
+//! another till or another stream. It may be opened for [`SIGNED_PAGE_MAX_AGE_SECS`]. A
+//! till that does not ask (an older build) still gets bare JSON.
 
 use std::fmt;
 
+use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
 use super::VERSION;
 use super::ids::{CustomerRef, GiftCardRef, PromotionId, TillId};
 use super::journal::{ReturnRecorded, SaleClosed};
+use super::request::RequestNonce;
 use crate::catalog::validate::MAX_NAME;
+use crate::envelope::{
+    self, CborBytes, EnvelopeError, EnvelopeHeader, EnvelopePurpose, SignerKeys,
+};
 use crate::lang::Lang;
 use crate::money::Money;
 
@@ -433,10 +449,211 @@ pub struct RevocationEnvelope {
     pub envelope: Vec<u8>,
 }
 
+/// The media type a till asks for (`Accept`) and central answers (`Content-Type`) for a
+/// signed delta page.
+pub const SIGNED_PAGE_MEDIA_TYPE: &str = "application/cose";
+
+/// How long after central sealed it a signed page may be opened, in seconds: one exchange.
+pub const SIGNED_PAGE_MAX_AGE_SECS: u64 = 300;
+
+/// The request a signed page answers; sealed into the page and checked when it is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The stream.
+    pub kind: DeltaKind,
+    /// The till that asked.
+    pub till: TillId,
+    /// The cursor it asked from.
+    pub cursor: Cursor,
+    /// The nonce of its signed request (`Tillpass-Nonce`).
+    pub nonce: RequestNonce,
+}
+
+/// The payload of a `delta-page` envelope: a CBOR map with these text keys, no others.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignedPagePayload {
+    v: u16,
+    kind: DeltaKind,
+    till: TillId,
+    cursor: Cursor,
+    nonce: CborBytes,
+    /// The page, as the JSON bytes central would have answered unsigned.
+    page: CborBytes,
+}
+
+/// Why a signed page was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PageError {
+    /// The envelope failed a check of `crate::envelope::open`, or its payload is not a page
+    /// payload.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// The page is signed but answers another request (named: `kind`, `till`, `cursor`,
+    /// `nonce`), or a newer message version.
+    #[error("the signed page answers another request: its {0} differs")]
+    OtherRequest(&'static str),
+}
+
+impl PageError {
+    /// A stable snake_case code: the envelope's code, or `other_request`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PageError::Envelope(e) => e.code(),
+            PageError::OtherRequest(_) => "other_request",
+        }
+    }
+}
+
+/// Seals `page_json` (a [`DeltaPage`]'s JSON bytes) for `request`, signed by `key` (a sync
+/// key) with envelope `sequence`, issued at `issued_at` (unix seconds).
+pub fn seal_page(
+    request: &PageRequest,
+    page_json: &[u8],
+    sequence: u64,
+    issued_at: u64,
+    key: &SigningKey,
+) -> Result<Vec<u8>, EnvelopeError> {
+    let payload = SignedPagePayload {
+        v: VERSION,
+        kind: request.kind,
+        till: request.till.clone(),
+        cursor: request.cursor.clone(),
+        nonce: CborBytes(request.nonce.0.to_vec()),
+        page: CborBytes(page_json.to_vec()),
+    };
+    let header = EnvelopeHeader {
+        purpose: EnvelopePurpose::DeltaPage,
+        sequence,
+        issued_at,
+        max_age_secs: SIGNED_PAGE_MAX_AGE_SECS,
+    };
+    envelope::sign(&header, &envelope::to_cbor(&payload)?, key)
+}
+
+/// Opens a signed page that must answer `request`: every envelope check (sync key of
+/// `keys`, purpose, not from the future, not older than its maximum age), then the request
+/// it was sealed for. Returns the page's JSON bytes. Freshness comes from the nonce, so no
+/// sequence is kept between pages.
+pub fn open_page(
+    bytes: &[u8],
+    request: &PageRequest,
+    keys: &impl SignerKeys,
+    now: u64,
+) -> Result<Vec<u8>, PageError> {
+    let opened = envelope::open(bytes, EnvelopePurpose::DeltaPage, keys, now, 0)?;
+    let payload: SignedPagePayload = envelope::from_cbor(&opened.payload)?;
+    let checks = [
+        ("version", payload.v == VERSION),
+        ("kind", payload.kind == request.kind),
+        ("till", payload.till == request.till),
+        ("cursor", payload.cursor == request.cursor),
+        ("nonce", payload.nonce.0 == request.nonce.0),
+    ];
+    if let Some((field, _)) = checks.into_iter().find(|(_, ok)| !ok) {
+        return Err(PageError::OtherRequest(field));
+    }
+    Ok(payload.page.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::money::Currency;
+    use crate::trust::{KeyPurpose, TrustStore, TrustedKey};
+
+    const NOW: u64 = 1_750_000_000;
+
+    fn sync_key() -> SigningKey {
+        SigningKey::from_bytes(&[3; 32])
+    }
+
+    fn trust(purpose: KeyPurpose) -> TrustStore {
+        let key = TrustedKey::from_verifying_key(purpose, sync_key().verifying_key(), 0, u64::MAX)
+            .unwrap();
+        TrustStore::new(1, [key]).unwrap()
+    }
+
+    fn request() -> PageRequest {
+        PageRequest {
+            kind: DeltaKind::Balances,
+            till: TillId::new("S1-T1").unwrap(),
+            cursor: Cursor::new("41").unwrap(),
+            nonce: RequestNonce([7; 16]),
+        }
+    }
+
+    #[test]
+    fn a_signed_page_opens_only_for_the_request_it_answers() {
+        let sealed = seal_page(&request(), br#"{"v":1}"#, 9, NOW, &sync_key()).unwrap();
+        let keys = trust(KeyPurpose::Sync);
+        assert_eq!(
+            open_page(&sealed, &request(), &keys, NOW).unwrap(),
+            br#"{"v":1}"#
+        );
+        let other = |change: fn(&mut PageRequest)| {
+            let mut r = request();
+            change(&mut r);
+            open_page(&sealed, &r, &keys, NOW).unwrap_err()
+        };
+        assert_eq!(
+            other(|r| r.kind = DeltaKind::GiftCards),
+            PageError::OtherRequest("kind")
+        );
+        assert_eq!(
+            other(|r| r.till = TillId::new("S1-T2").unwrap()),
+            PageError::OtherRequest("till")
+        );
+        assert_eq!(
+            other(|r| r.cursor = Cursor::start()),
+            PageError::OtherRequest("cursor")
+        );
+        assert_eq!(
+            other(|r| r.nonce = RequestNonce([8; 16])),
+            PageError::OtherRequest("nonce")
+        );
+    }
+
+    #[test]
+    fn a_page_of_any_size_within_the_bound_opens() {
+        let keys = trust(KeyPurpose::Sync);
+        let big = vec![b'x'; 3 * 1024 * 1024];
+        let sealed = seal_page(&request(), &big, 2, NOW, &sync_key()).unwrap();
+        assert_eq!(open_page(&sealed, &request(), &keys, NOW).unwrap(), big);
+    }
+
+    #[test]
+    fn altered_stale_or_wrongly_signed_pages_are_refused() {
+        let keys = trust(KeyPurpose::Sync);
+        let sealed = seal_page(&request(), b"{}", 1, NOW, &sync_key()).unwrap();
+        let mut altered = sealed.clone();
+        let at = altered.len() - 70;
+        altered[at] ^= 1;
+        assert_eq!(
+            open_page(&altered, &request(), &keys, NOW).map_err(|e| e.code()),
+            Err("bad_signature")
+        );
+        assert_eq!(
+            open_page(
+                &sealed,
+                &request(),
+                &keys,
+                NOW + SIGNED_PAGE_MAX_AGE_SECS + 1
+            )
+            .map_err(|e| e.code()),
+            Err("too_old")
+        );
+        let catalog_keys = trust(KeyPurpose::Catalog);
+        assert_eq!(
+            open_page(&sealed, &request(), &catalog_keys, NOW).map_err(|e| e.code()),
+            Err("key_wrong_purpose")
+        );
+        assert_eq!(
+            open_page(b"{\"v\":1}", &request(), &keys, NOW).map_err(|e| e.code()),
+            Err("malformed")
+        );
+    }
 
     #[test]
     fn pages_round_trip() {

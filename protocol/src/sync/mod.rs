@@ -5,7 +5,10 @@
 //!   [`CustomerRef`], [`GiftCardRef`], [`SaleId`], [`HoldId`], [`PromotionId`],
 //!   [`Subject`], [`EventId`] and [`TokenId`]. Checked when built and when deserialized.
 //! - [`enrol`] — [`EnrolRequest`] (one-time code, till public key, agent version, hostname)
-//!   and [`EnrolResponse`] (ids, root key, trust list envelope, [`OfflinePolicy`]).
+//!   and [`EnrolResponse`] (ids, root key, trust list envelope, [`OfflinePolicy`]); the
+//!   code as printed, pinning central's root key ([`EnrolCode`], [`RootFingerprint`]); which
+//!   central URLs a till may use ([`check_central_url`]: `https://`, or `http://` to
+//!   loopback only).
 //! - [`journal`] — [`JournalEvent`] and its typed [`EventPayload`]: sale closed, return,
 //!   token used, savings earned / redeemed / reversed, gift-card debit / credit / hold /
 //!   release, customer created locally.
@@ -13,7 +16,8 @@
 //!   `accepted | duplicate | rejected{code, detail}`, plus [`EventFlag`]s.
 //! - [`delta`] — [`DeltaPage`]s by opaque [`Cursor`] for customers (with erasure
 //!   tombstones), balances, gift cards, personal promotions, revocations (as signed
-//!   envelopes) and the store's sales with their returns ([`SaleDelta`]).
+//!   envelopes) and the store's sales with their returns ([`SaleDelta`]); pages signed for
+//!   the request they answer ([`seal_page`], [`open_page`]).
 //! - [`request`] — the signed-request scheme (headers, canonical string,
 //!   [`verify_request`]).
 //! - [`time`] — [`ServerTime`], central's clock signed with the sync key, in every answer.
@@ -46,10 +50,14 @@ pub use batch::{
 pub use delta::{
     BalanceDelta, Consent, Cursor, CustomerDelta, CustomerRecord, DeltaKind, DeltaPage, DeltaQuery,
     GiftCardDelta, GiftCardRecord, GiftCardStatus, MAX_PAGE_ITEMS, MAX_SEGMENTS_PER_CUSTOMER,
-    PersonalPromotion, PersonalPromotionDelta, RevocationEnvelope, SaleDelta, StoreReturn,
-    StoreSale, segments_problem,
+    PageError, PageRequest, PersonalPromotion, PersonalPromotionDelta, RevocationEnvelope,
+    SIGNED_PAGE_MAX_AGE_SECS, SIGNED_PAGE_MEDIA_TYPE, SaleDelta, StoreReturn, StoreSale, open_page,
+    seal_page, segments_problem,
 };
-pub use enrol::{EnrolRequest, EnrolResponse, EnrolmentRecord, OfflinePolicy, ReplayPolicy};
+pub use enrol::{
+    CentralUrlError, EnrolCode, EnrolRequest, EnrolResponse, EnrolmentRecord, OfflinePolicy,
+    ReplayPolicy, RootFingerprint, check_central_url,
+};
 pub use ids::{
     CustomerRef, EventId, GiftCardRef, HoldId, IdError, PromotionId, RegionId, SaleId, StoreId,
     Subject, TillId, TokenId,
