@@ -134,10 +134,7 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
         .url
         .clone()
         .or_else(|| enrolment.as_ref().map(|r| r.central.clone()));
-    let key = config
-        .key_file(paths)
-        .and_then(|f| std::fs::read_to_string(f).ok())
-        .and_then(|t| crate::relay::read_till_key(&t));
+    let key = config.key_file(paths).and_then(|f| read_key_file(&f));
 
     let metrics = Arc::new(Metrics::default());
     let policy = VerifyPolicy {
@@ -481,6 +478,36 @@ fn shutdown_signal() -> impl Future<Output = ()> {
         #[cfg(not(unix))]
         {
             let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// The till key from `file`, or `None` with the exact cause logged: a key the process may
+/// not read (a run by hand as a user other than the unit's, which reads it as root through
+/// `LoadCredential=`) is not a missing key.
+fn read_key_file(file: &std::path::Path) -> Option<ed25519_dalek::SigningKey> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => {
+            let key = crate::relay::read_till_key(&text);
+            if key.is_none() {
+                tracing::error!(
+                    file = %file.display(),
+                    "the till key file does not hold a key (64 hex digits); re-enrol the till"
+                );
+            }
+            key
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            tracing::error!(
+                file = %file.display(),
+                "this process may not read the till key: start the agent with \
+                 `systemctl start tillpass` (the unit hands it the key), or run it as root"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::error!(file = %file.display(), error = %e, "the till key cannot be read");
+            None
         }
     }
 }

@@ -14,8 +14,9 @@
 //!   spendable balance. Money coming in pays the holder's debt first. A debit the
 //!   balance cannot cover (an offline overspend) takes the balance to zero and records the
 //!   shortfall as a debt, flagged `overspend_debt`: accepted, never dropped.
-//! - **Tokens.** Every token use is recorded; one token id used at two stores is flagged
-//!   `token_at_two_stores`.
+//! - **Tokens.** Every token use is recorded; one pass or voucher token id used at two
+//!   stores is flagged `token_at_two_stores` (a gift-card QR pays at any store until its
+//!   card is empty).
 //! - **Receipts.** A closed sale of a customer whose consent allows digital receipts
 //!   produces one ([`crate::receipts`]); for anyone else, none is made.
 
@@ -23,6 +24,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tillpass_protocol::money::Money;
+use tillpass_protocol::token::TokenKind;
 use tillpass_protocol::sync::{
     AckOutcome, BatchAck, DeltaKind, EventAck, EventError, EventFlag, EventId, EventPayload,
     JournalEvent, MAX_BATCH_EVENTS, RejectCode, Reverses, TillId, VERSION,
@@ -196,13 +198,19 @@ fn apply(conn: &Connection, event: &JournalEvent, now: i64) -> Result<Applied> {
         }
         EventPayload::TokenUsed(used) => {
             let token = used.token_id.to_hex();
-            let other: Option<String> = conn
+            // A gift-card QR pays until its card is empty, at any store: the card's balance
+            // (and a debt if tills overspent it offline) is the check, not where it was read.
+            let other: Option<String> = if used.kind == TokenKind::GiftCard {
+                None
+            } else {
+                conn
                 .query_row(
                     "SELECT store FROM token_uses WHERE token_id = ?1 AND store != ?2 LIMIT 1",
                     params![token, event.store.as_str()],
                     |row| row.get(0),
                 )
-                .optional()?;
+                .optional()?
+            };
             conn.execute(
                 "INSERT INTO token_uses (token_id, event_id, kind, subject, store, till, used_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -32,9 +32,13 @@ fn redeem(customer: &str, amount: i64) -> EventPayload {
 }
 
 fn token_used(token: [u8; 8]) -> EventPayload {
+    token_of_kind(token, TokenKind::CustomerPass)
+}
+
+fn token_of_kind(token: [u8; 8], kind: TokenKind) -> EventPayload {
     EventPayload::TokenUsed(TokenUsed {
         token_id: TokenId::new(&token).unwrap(),
-        kind: TokenKind::CustomerPass,
+        kind,
         subject: Subject::new("C-1").unwrap(),
         key_id: [1, 2, 3, 4],
         sale_id: None,
@@ -249,6 +253,27 @@ async fn one_token_at_two_stores_is_flagged() {
         .await;
     assert_eq!(flags[0]["kind"], "token_at_two_stores");
     assert_eq!(flags[0]["subject"], hex::encode([9u8; 8]));
+}
+
+#[tokio::test]
+async fn a_gift_card_qr_paying_at_two_stores_is_not_flagged() {
+    let central = Central::start().await;
+    let north = central.enrol("S001", "S001-T01").await;
+    let south = central.enrol("S002", "S002-T01").await;
+    for till in [&north, &south] {
+        let (_, ack) = till
+            .upload(
+                &central,
+                vec![till.event(token_of_kind([7; 8], TokenKind::GiftCard))],
+            )
+            .await;
+        assert_eq!(statuses(&ack), ["accepted"]);
+        assert_eq!(ack["acks"][0]["flags"], Value::Null, "{ack}");
+    }
+    let (_, flags) = central
+        .admin_json(Method::GET, "/admin/v1/flags", Value::Null)
+        .await;
+    assert_eq!(flags.as_array().map(Vec::len), Some(0), "{flags}");
 }
 
 #[tokio::test]

@@ -135,6 +135,35 @@ fn human(secs: u64) -> String {
     }
 }
 
+/// A central URL the till would refuse (plain `http://` to another host), or trusted
+/// roots that cannot be loaded for an `https://` one: named as such, not as a network
+/// problem.
+fn transport_finding(layout: &Layout, central: &str) -> Option<Finding> {
+    if let Err(e) = tillpass_protocol::sync::enrol::check_central_url(central) {
+        return Some(Finding::bad(
+            "central",
+            Status::Fail,
+            format!("the till refuses central's URL {central}: {e}"),
+            "re-enrol with central's https:// URL: `tillpass-install install --central \
+             https://… --enrol CODE`",
+        ));
+    }
+    if !central.starts_with("https://") {
+        return None;
+    }
+    let ca = crate::install::central_ca_file(layout);
+    let ca = ca.is_file().then_some(ca);
+    crate::tls::client_config(ca.as_deref()).err().map(|e| {
+        Finding::bad(
+            "central",
+            Status::Fail,
+            format!("cannot check central's certificate: {e}"),
+            "install the `ca-certificates` package, or give central's CA with \
+             `tillpass-install install --central-ca FILE`",
+        )
+    })
+}
+
 /// `central` (reachable, answering) and `clock` (against its signed time). `now` reads
 /// the till's clock in unix seconds.
 pub fn check(layout: &Layout, system: &dyn System, now: &dyn Fn() -> i64) -> Vec<Finding> {
@@ -150,6 +179,9 @@ pub fn check(layout: &Layout, system: &dyn System, now: &dyn Fn() -> i64) -> Vec
             skipped_clock(),
         ];
     };
+    if let Some(finding) = transport_finding(layout, &central) {
+        return vec![finding, skipped_clock()];
+    }
     let mut bytes = [0u8; 16];
     if getrandom::fill(&mut bytes).is_err() {
         return vec![Finding::bad(
@@ -245,6 +277,23 @@ fn skipped_clock() -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_the_till_refuses_and_unusable_roots_are_not_called_network_problems() {
+        let stage = tempfile::tempdir().unwrap();
+        let layout = Layout::new(stage.path());
+        let plain = transport_finding(&layout, "http://10.1.2.3:8440").unwrap();
+        assert_eq!(plain.status, Status::Fail);
+        assert!(plain.detail.contains("refuses central's URL"), "{plain}");
+        assert!(!plain.to_string().contains("firewall"), "{plain}");
+        assert!(transport_finding(&layout, "http://127.0.0.1:8440").is_none());
+        // A CA file that holds no certificate: named as the TLS problem it is.
+        std::fs::create_dir_all(layout.config_dir()).unwrap();
+        std::fs::write(crate::install::central_ca_file(&layout), "not a certificate").unwrap();
+        let roots = transport_finding(&layout, "https://central.example").unwrap();
+        assert!(roots.detail.contains("certificate"), "{roots}");
+        assert!(roots.fix.unwrap().contains("ca-certificates"));
+    }
 
     #[test]
     fn the_clock_verdict_allows_the_skew_and_names_the_direction() {
