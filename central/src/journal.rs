@@ -24,10 +24,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tillpass_protocol::money::Money;
-use tillpass_protocol::token::TokenKind;
 use tillpass_protocol::sync::{
     AckOutcome, BatchAck, DeltaKind, EventAck, EventError, EventFlag, EventId, EventPayload,
-    JournalEvent, MAX_BATCH_EVENTS, RejectCode, Reverses, TillId, VERSION,
+    JournalEvent, MAX_BATCH_EVENTS, RejectCode, Reverses, TillId, TokenKind, VERSION,
 };
 
 use crate::enrol::Till;
@@ -203,8 +202,7 @@ fn apply(conn: &Connection, event: &JournalEvent, now: i64) -> Result<Applied> {
             let other: Option<String> = if used.kind == TokenKind::GiftCard {
                 None
             } else {
-                conn
-                .query_row(
+                conn.query_row(
                     "SELECT store FROM token_uses WHERE token_id = ?1 AND store != ?2 LIMIT 1",
                     params![token, event.store.as_str()],
                     |row| row.get(0),

@@ -289,7 +289,11 @@ mod tests {
         assert!(transport_finding(&layout, "http://127.0.0.1:8440").is_none());
         // A CA file that holds no certificate: named as the TLS problem it is.
         std::fs::create_dir_all(layout.config_dir()).unwrap();
-        std::fs::write(crate::install::central_ca_file(&layout), "not a certificate").unwrap();
+        std::fs::write(
+            crate::install::central_ca_file(&layout),
+            "not a certificate",
+        )
+        .unwrap();
         let roots = transport_finding(&layout, "https://central.example").unwrap();
         assert!(roots.detail.contains("certificate"), "{roots}");
         assert!(roots.fix.unwrap().contains("ca-certificates"));
