@@ -23,6 +23,7 @@ use serde::Deserialize;
 use thiserror::Error;
 use tillpass_protocol::sync::{
     CentralUrlError, EnrolCode, EnrolRequest, EnrolResponse, RootFingerprint, check_central_url,
+    is_https,
 };
 
 use crate::tls::TlsError;
@@ -154,10 +155,6 @@ pub fn preflight(central: &str, ca_file: Option<&Path>) -> Result<(), EnrolError
     Ok(())
 }
 
-fn is_https(central: &str) -> bool {
-    central.trim_start().starts_with("https://")
-}
-
 /// Enrols with central: `code` as printed (it pins the root key), the system's roots.
 /// See [`enrol_with`].
 pub fn enrol(
@@ -192,7 +189,10 @@ pub fn enrol_with(
         env!("CARGO_PKG_VERSION"),
         hostname,
     );
-    let mut builder = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30));
+    // No redirects: the enrolment answer must come from the URL that was checked.
+    let mut builder = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none());
     if is_https(base) {
         builder = builder.tls_backend_preconfigured(crate::tls::client_config(target.ca_file)?);
     }

@@ -246,6 +246,7 @@ impl System for Host {
         crate::tls::init();
         let client = reqwest::blocking::Client::builder()
             .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
         let mut request = client.get(url);

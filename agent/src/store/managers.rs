@@ -176,6 +176,12 @@ pub fn set_lang(conn: &Connection, manager_id: i64, lang: Lang) -> Result<(), St
     Ok(())
 }
 
+/// Whether a client key (see [`client_key`]) is a loopback address, which every process on
+/// the till shares.
+fn shared_address(key: &str) -> bool {
+    key.starts_with("127.") || key == "0:0:0:0::/64"
+}
+
 /// The client address as guesses are counted: an IPv4 address (also when it comes mapped
 /// into IPv6), or an IPv6 address's /64 network (one host usually holds a whole /64).
 pub fn client_key(addr: std::net::IpAddr) -> String {
@@ -398,11 +404,15 @@ pub fn sign_in(conn: &Connection, s: &SignIn<'_>) -> Result<Option<Manager>, Sto
         return Ok(None);
     }
     let now = s.session.now;
-    tx.execute(
-        "DELETE FROM manager_login_attempts WHERE login_key = ?1 AND addr = ?2",
-        params![login_key(s.name), s.addr],
-    )
-    .map_err(sql)?;
+    // A loopback address is shared by every process on the till: forgetting its guesses
+    // on the manager's success would hand a local guesser a fresh budget each time.
+    if !shared_address(s.addr) {
+        tx.execute(
+            "DELETE FROM manager_login_attempts WHERE login_key = ?1 AND addr = ?2",
+            params![login_key(s.name), s.addr],
+        )
+        .map_err(sql)?;
+    }
     tx.execute(
         "INSERT INTO manager_known_addrs(manager_id, addr, last_login_at) VALUES (?1, ?2, ?3)
          ON CONFLICT(manager_id, addr) DO UPDATE SET last_login_at = excluded.last_login_at",
@@ -663,6 +673,17 @@ mod tests {
             .unwrap(),
             0
         );
+    }
+
+    #[test]
+    fn loopback_client_keys_are_shared() {
+        use std::net::IpAddr;
+        let v4: IpAddr = "127.0.0.2".parse().unwrap();
+        let v6: IpAddr = "::1".parse().unwrap();
+        let lan: IpAddr = "192.168.1.9".parse().unwrap();
+        assert!(shared_address(&client_key(v4)));
+        assert!(shared_address(&client_key(v6)));
+        assert!(!shared_address(&client_key(lan)));
     }
 
     #[test]

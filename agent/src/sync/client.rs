@@ -14,6 +14,7 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 use tillpass_protocol::sync::{
     HEADER_SERVER_TIME, RequestNonce, RequestParts, SignedHeaders, TillId, check_central_url,
+    is_https,
 };
 use tillpass_protocol::trust::TrustStore;
 
@@ -92,10 +93,13 @@ impl CentralClient {
     ) -> Result<CentralClient, SyncError> {
         check_central_url(base)?;
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // No redirects: a redirect could take signed batches (whose acknowledgements are
+        // not signed) to another host, or from https to plain http.
         let mut builder = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10));
-        if base.trim_start().starts_with("https://") {
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none());
+        if is_https(base) {
             builder = builder.tls_backend_preconfigured(super::tls::client_config(ca_file)?);
         }
         let http = builder

@@ -148,7 +148,7 @@ fn transport_finding(layout: &Layout, central: &str) -> Option<Finding> {
              https://… --enrol CODE`",
         ));
     }
-    if !central.starts_with("https://") {
+    if !tillpass_protocol::sync::is_https(central) {
         return None;
     }
     let ca = crate::install::central_ca_file(layout);

@@ -155,6 +155,12 @@ impl CentralUrlError {
     }
 }
 
+/// Whether a central URL uses TLS (its scheme, in any case, is `https`): what decides
+/// whether a client needs its trusted roots.
+pub fn is_https(text: &str) -> bool {
+    url::Url::parse(text.trim()).is_ok_and(|u| u.scheme() == "https")
+}
+
 /// Checks a central base URL: `https://` to any host, `http://` only to a loopback host
 /// (127.0.0.0/8, `::1`, an IPv4-mapped loopback address, or `localhost`). The URL is parsed
 /// as the HTTP client parses it, so `http://127.1` is loopback and `http://127.0.0.1.nip.io`
@@ -333,6 +339,14 @@ impl EnrolmentRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn https_is_read_from_the_scheme_in_any_case() {
+        assert!(is_https("https://central.example"));
+        assert!(is_https(" HTTPS://central.example/ "));
+        assert!(!is_https("http://127.0.0.1:8440"));
+        assert!(!is_https("not a url"));
+    }
     use crate::money::Currency;
 
     pub(crate) fn policy() -> OfflinePolicy {

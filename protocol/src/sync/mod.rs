@@ -56,7 +56,7 @@ pub use delta::{
 };
 pub use enrol::{
     CentralUrlError, EnrolCode, EnrolRequest, EnrolResponse, EnrolmentRecord, OfflinePolicy,
-    ReplayPolicy, RootFingerprint, check_central_url,
+    ReplayPolicy, RootFingerprint, check_central_url, is_https,
 };
 pub use ids::{
     CustomerRef, EventId, GiftCardRef, HoldId, IdError, PromotionId, RegionId, SaleId, StoreId,
