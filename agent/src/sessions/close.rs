@@ -146,19 +146,7 @@ pub fn close(
         }
     }
 
-    let mut tenders: Vec<Tender> = session
-        .tenders
-        .iter()
-        .map(|t| match t {
-            TenderView::Savings { amount } => Tender::Savings { amount: *amount },
-            TenderView::GiftCard {
-                card_id, amount, ..
-            } => Tender::GiftCard {
-                card_id: card_id.clone(),
-                amount: *amount,
-            },
-        })
-        .collect();
+    let mut tenders = super::events::loyalty_tenders(&session);
     tenders.extend(payments.iter().map(|p| Tender::Other {
         method: p.method.clone(),
         amount: p.amount,

@@ -71,12 +71,9 @@ fn journal_label(label: &Label) -> Option<Label> {
     (fits(&label.es) && fits(&label.en)).then(|| label.clone())
 }
 
-/// Checks the session as it stands — its cart, customer and loyalty tenders, the rest
-/// paid at the POS — as its `sale_closed` event would be checked at close
-/// ([`journal::admissible`]: central's own check and the event's size): a sale central
-/// would refuse is refused while the cart can still change, not at close.
-pub fn check_sale(ctx: &Ctx, session: &Session) -> Result<(), ApiError> {
-    let mut tenders: Vec<Tender> = session
+/// The session's loyalty tenders (savings, gift cards) as the journal names them.
+pub fn loyalty_tenders(session: &Session) -> Vec<Tender> {
+    session
         .tenders
         .iter()
         .map(|t| match t {
@@ -88,7 +85,15 @@ pub fn check_sale(ctx: &Ctx, session: &Session) -> Result<(), ApiError> {
                 amount: *amount,
             },
         })
-        .collect();
+        .collect()
+}
+
+/// Checks the session as it stands — its cart, customer and loyalty tenders, the rest
+/// paid at the POS — as its `sale_closed` event would be checked at close
+/// ([`journal::admissible`]: central's own check and the event's size): a sale central
+/// would refuse is refused while the cart can still change, not at close.
+pub fn check_sale(ctx: &Ctx, session: &Session) -> Result<(), ApiError> {
+    let mut tenders = loyalty_tenders(session);
     let due = session.amount_due();
     if due.amount > 0 {
         tenders.push(Tender::Other {

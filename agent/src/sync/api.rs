@@ -18,7 +18,7 @@ use serde::Deserialize;
 use tillpass_protocol::envelope::EnvelopePurpose;
 
 use super::catalogs::{self, CatalogRefusal};
-use crate::http::{AppState, authorised};
+use crate::http::{AppState, authorised, problem_code};
 
 /// The routes, to merge into the API's router.
 pub fn routes() -> Router<AppState> {
@@ -30,21 +30,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/sync", get(status))
 }
 
-/// A problem answer with a stable `code` member.
+/// A problem answer with a stable `code` member ([`problem_code`], titled first).
 fn problem(status: StatusCode, title: &str, code: &str, detail: &str) -> Response {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": title,
-        "status": status.as_u16(),
-        "code": code,
-        "detail": detail,
-    });
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
-    )
-        .into_response()
+    problem_code(status, code, title, detail)
 }
 
 #[derive(Debug, Deserialize)]
