@@ -24,12 +24,12 @@ use rusqlite::params;
 use sha2::{Digest, Sha256};
 use tillpass_agent::catalog::{Active, Catalogs};
 use tillpass_agent::clock::{Clock, system_wall_clock};
-use tillpass_agent::http::AppState;
 use tillpass_agent::identify::{Identifier, IdentifierParts};
 use tillpass_agent::metrics::Metrics;
 use tillpass_agent::slot::Slot;
 use tillpass_agent::store::Store;
 use tillpass_agent::store::managers::{self, NewSession};
+use tillpass_agent::till::Till;
 use tillpass_engine::{Cart, ClosedSale, Engine, Line, LocalTime, Quantity, SaleContext, Tender};
 use tillpass_protocol::catalog::{Catalog, Weekday};
 use tillpass_protocol::lang::Lang;
@@ -177,13 +177,14 @@ fn main() {
     );
 
     let metrics = Arc::new(Metrics::default());
+    let clock = Arc::new(Clock::new(system_wall_clock(), 300));
     let identifier = Arc::new(
         Identifier::new(IdentifierParts {
             store: store.clone(),
             policy: VerifyPolicy::default(),
             max_uses_per_pass: 1,
             who: None,
-            clock: Arc::new(Clock::new(system_wall_clock(), 300)),
+            clock: clock.clone(),
             slot: Slot::new(Duration::from_secs(60)),
             metrics: metrics.clone(),
         })
@@ -195,7 +196,9 @@ fn main() {
         issued_at: now,
         engine,
     });
-    let state = AppState {
+    let state = Till {
+        store: store.clone(),
+        clock,
         identifier,
         bus: tillpass_agent::bus::Bus::new(),
         metrics,

@@ -187,21 +187,6 @@ impl Default for ApiSection {
     }
 }
 
-impl ApiSection {
-    /// How the listener serves.
-    pub fn serve_settings(&self) -> crate::http::ServeSettings {
-        crate::http::ServeSettings {
-            header_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
-            max_connections: self.max_connections,
-            allowed_hosts: self
-                .allowed_hosts
-                .iter()
-                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
-                .collect(),
-        }
-    }
-}
-
 /// `[store]`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -524,7 +509,10 @@ mod tests {
         let e = load("[api]\nheader_timeout_secs = 0\n", &[]).unwrap_err();
         assert!(e.to_string().contains("api.header_timeout_secs"), "{e}");
         let c = load("[api]\nallowed_hosts = [\"Till-3.shop.lan.\"]\n", &[]).unwrap();
-        assert_eq!(&*c.api.serve_settings().allowed_hosts, ["till-3.shop.lan"]);
+        assert_eq!(
+            &*crate::http::ServeSettings::from(&c.api).allowed_hosts,
+            ["till-3.shop.lan"]
+        );
         let e = load("[central]\nurl = \"http://10.1.2.3:8440\"\n", &[]).unwrap_err();
         assert!(e.to_string().contains("plain http://"), "{e}");
         let ok = load(

@@ -9,6 +9,7 @@
 //! the scanners.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,20 +23,28 @@ use tokio::net::TcpListener;
 use crate::bus::{AgentEvent, Bus};
 use crate::clock::{Clock, WallClock};
 use crate::config::Config;
-use crate::http::{self, AppState, DeviceStatus};
+use crate::http;
+use crate::identify::slot::Slot;
 use crate::identify::{Identifier, IdentifierParts};
 use crate::metrics::Metrics;
 use crate::paths::Paths;
-use crate::relay::{Relay, Reporter};
-use crate::slot::Slot;
 use crate::store::journal::TillIdentity;
 use crate::store::tokens::{self, TrustLoadError};
 use crate::store::{Store, StoreError};
+use crate::sync::relay::{Relay, Reporter};
 use crate::sync::task::Remote;
 use crate::sync::{CentralClient, SyncSettings, SyncStatus, Syncer};
+use crate::till::{DeviceStatus, Till};
+use tasks::{OnExit, Tasks};
+use watchdog::WatchdogSettings;
+
+pub mod tasks;
+pub mod watchdog;
 
 /// How long requests in flight may take to finish at shutdown.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+/// How long the background tasks may take to stop once the requests are drained.
+pub const TASKS_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Why the daemon could not start.
 #[derive(Debug, Error)]
@@ -79,24 +88,36 @@ pub enum DaemonError {
     Scanners(String),
     /// The relay to central could not be set up.
     #[error("relay to central: {0}")]
-    Relay(#[from] crate::relay::RelayError),
+    Relay(#[from] crate::sync::relay::RelayError),
     /// The client to central could not be set up.
     #[error("sync with central: {0}")]
     Sync(#[from] crate::sync::SyncError),
     /// Serving failed.
     #[error("server: {0}")]
     Serve(std::io::Error),
+    /// A background task the daemon cannot run without died.
+    #[error("the {task} task died: {cause}")]
+    Task {
+        /// The task.
+        task: &'static str,
+        /// Its error or panic.
+        cause: String,
+    },
 }
 
 /// Everything the running agent holds.
 #[derive(Debug)]
 pub struct Agent {
     /// The HTTP state (identifier, bus, metrics).
-    pub state: AppState,
+    pub state: Till,
     /// The outbox relay to central, when the till is enrolled and has its key.
     pub relay: Option<Arc<Relay>>,
     /// The sync task (deltas, catalogs, trust list, offline policy, retention).
     pub syncer: Syncer,
+    /// The scanners to read.
+    pub scanners: Vec<tillpass_hardware::ScannerConfig>,
+    /// How the listener serves.
+    pub serve: http::ServeSettings,
 }
 
 /// Builds the agent from its configuration: store, enrolment, pipeline.
@@ -193,11 +214,11 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
         tracing::error!(error = %e, "stored catalogs could not be read");
     }
     let identifier = Arc::new(Identifier::new(IdentifierParts {
-        store,
+        store: store.clone(),
         policy,
         max_uses_per_pass: max_uses,
         who,
-        clock,
+        clock: clock.clone(),
         slot: Slot::new(Duration::from_secs(config.identify.customer_slot_secs)),
         metrics: metrics.clone(),
     })?);
@@ -214,7 +235,9 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
             detail: "the token must be at least 16 characters".to_owned(),
         });
     }
-    let state = AppState {
+    let state = Till {
+        store,
+        clock,
         identifier,
         bus,
         metrics,
@@ -239,6 +262,8 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
         state,
         relay,
         syncer,
+        scanners: config.scanners.clone(),
+        serve: http::ServeSettings::from(&config.api),
     })
 }
 
@@ -297,77 +322,152 @@ fn till_identity(config: &Config, enrolment: Option<&EnrolmentRecord>) -> Option
     Some(TillIdentity { store, till })
 }
 
-/// Runs the agent until a signal: scanners, HTTP on `listener`, systemd notifications.
-pub async fn run(agent: Agent, config: &Config, listener: TcpListener) -> Result<(), DaemonError> {
-    let state = agent.state;
+/// Runs the agent until `shutdown` completes or a vital task dies: scanners, HTTP on
+/// `listener`, the background tasks, systemd notifications.
+///
+/// Stopping is graceful: the listener stops accepting and requests in flight finish
+/// (within [`DRAIN_DEADLINE`]), then the background tasks are told to stop and waited for
+/// (within [`TASKS_DEADLINE`]), then the scanners are released. Which task is restarted
+/// when it dies and which fails the daemon is [`tasks`]'s table in `ARCHITECTURE.md`
+/// ("Shutdown and supervision").
+pub async fn run(
+    agent: Agent,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), DaemonError> {
+    let Agent {
+        state,
+        relay,
+        syncer,
+        scanners,
+        serve,
+    } = agent;
     let (tx, rx) = tokio::sync::mpsc::channel(256);
-    let scanners = if config.scanners.is_empty() {
+    let scanners = if scanners.is_empty() {
         None
     } else {
-        Some(
-            Supervisor::start(config.scanners.clone(), tx)
-                .map_err(|e| DaemonError::Scanners(e.to_string()))?,
-        )
+        Some(Supervisor::start(scanners, tx).map_err(|e| DaemonError::Scanners(e.to_string()))?)
     };
-    let pump = tokio::spawn(pump_scanner_events(state.clone(), rx));
-    let relay = agent.relay.map(|r| tokio::spawn(r.run()));
-    let syncer = tokio::spawn(agent.syncer.run());
+    let mut tasks = Tasks::new();
+    spawn_background(&tasks, &state, relay, syncer, rx);
 
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    // SIGTERM is handled from before the agent says it listens: a stop right after the
-    // start drains like any other.
-    let shutdown = shutdown_signal();
     tracing::info!(address = %addr, "tillpass listening");
     notify_ready();
-    let watchdog = tokio::spawn(feed_watchdog());
+    if let Some(settings) = WatchdogSettings::from_env() {
+        let store = state.store.clone();
+        tasks.spawn("watchdog", OnExit::Fail, move |stop| {
+            let store = store.clone();
+            async move {
+                watchdog::feed(store, settings, watchdog::notify_systemd, stop).await;
+                Ok(())
+            }
+        });
+    }
 
-    let router = http::router(state.clone());
+    let router = http::router(state);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve_with(
-        listener,
-        router,
-        config.api.serve_settings(),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    shutdown.await;
+    let mut server = tokio::spawn(http::serve_with(listener, router, serve, async move {
+        let _ = stop_rx.await;
+    }));
+    let mut outcome = Ok(());
+    tokio::pin!(shutdown);
+    let server_done = tokio::select! {
+        () = &mut shutdown => None,
+        death = tasks.failed() => {
+            outcome = Err(DaemonError::Task { task: death.task, cause: death.cause });
+            None
+        }
+        served = &mut server => Some(served),
+    };
     tracing::info!("stopping: draining requests");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(());
-    match tokio::time::timeout(DRAIN_DEADLINE, server).await {
+    let served = match server_done {
+        Some(served) => Ok(served),
+        None => tokio::time::timeout(DRAIN_DEADLINE, &mut server).await,
+    };
+    match served {
         Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => return Err(DaemonError::Serve(e)),
-        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
-        Err(_) => tracing::warn!("drain deadline passed; stopping anyway"),
+        Ok(Ok(Err(e))) => {
+            tracing::error!(error = %e, "the server failed");
+            outcome = outcome.and(Err(DaemonError::Serve(e)));
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the server task failed");
+            outcome = outcome.and(Err(DaemonError::Serve(std::io::Error::other(
+                e.to_string(),
+            ))));
+        }
+        Err(_) => {
+            tracing::warn!("drain deadline passed; stopping anyway");
+            server.abort();
+        }
+    }
+    if !tasks.stop(TASKS_DEADLINE).await {
+        tracing::warn!("background tasks did not stop in time; stopping anyway");
     }
     if let Some(s) = scanners {
         s.shutdown().await;
     }
-    pump.abort();
-    watchdog.abort();
-    if let Some(relay) = relay {
-        relay.abort();
-    }
-    syncer.abort();
     tracing::info!("stopped");
-    Ok(())
+    outcome
 }
 
-async fn pump_scanner_events(state: AppState, mut rx: tokio::sync::mpsc::Receiver<ScannerEvent>) {
+/// Starts the relay, the sync task and the scanner pump, each restarted with back-off
+/// when it dies: each resumes from the store (the outbox, the cursors) or from the
+/// scanner channel, so a restart loses nothing.
+fn spawn_background(
+    tasks: &Tasks,
+    state: &Till,
+    relay: Option<Arc<Relay>>,
+    syncer: Syncer,
+    rx: tokio::sync::mpsc::Receiver<ScannerEvent>,
+) {
+    if let Some(relay) = relay {
+        tasks.spawn("relay", OnExit::Restart, move |_| {
+            let relay = relay.clone();
+            async move {
+                relay.run().await;
+                Ok(())
+            }
+        });
+    }
+    tasks.spawn("sync", OnExit::Restart, move |_| {
+        let syncer = syncer.clone();
+        async move {
+            syncer.run().await;
+            Ok(())
+        }
+    });
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let state = state.clone();
+    tasks.spawn("scanner pump", OnExit::Restart, move |_| {
+        let (state, rx) = (state.clone(), rx.clone());
+        async move {
+            let mut rx = rx.lock().await;
+            pump_scanner_events(&state, &mut rx).await;
+            // The channel closed: the scanners stopped, nothing more will come.
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    });
+}
+
+async fn pump_scanner_events(state: &Till, rx: &mut tokio::sync::mpsc::Receiver<ScannerEvent>) {
     while let Some(event) = rx.recv().await {
-        let now = state.identifier.clock().now();
+        let now = state.clock.now();
         match event {
             ScannerEvent::Scan(scan) => {
-                update_device(&state, &scan.device, |d| d.last_scan_at = Some(now));
-                let _ = http::identify_scan(&state, scan.label.clone(), scan.device.clone()).await;
+                update_device(state, &scan.device, |d| d.last_scan_at = Some(now));
+                let _ = http::identify_scan(state, scan.label.clone(), scan.device.clone()).await;
             }
             ScannerEvent::Connected { device, path, .. } => {
                 let path = path.display().to_string();
-                update_device(&state, &device, |d| {
+                update_device(state, &device, |d| {
                     d.connected = true;
                     d.path = Some(path.clone());
                     d.last_error = None;
@@ -377,7 +477,7 @@ async fn pump_scanner_events(state: AppState, mut rx: tokio::sync::mpsc::Receive
                     .publish(AgentEvent::ScannerConnected { device, path });
             }
             ScannerEvent::Disconnected { device, reason, .. } => {
-                update_device(&state, &device, |d| d.connected = false);
+                update_device(state, &device, |d| d.connected = false);
                 state.bus.publish(AgentEvent::ScannerDisconnected {
                     device,
                     reason: format!("{reason:?}"),
@@ -386,7 +486,7 @@ async fn pump_scanner_events(state: AppState, mut rx: tokio::sync::mpsc::Receive
             ScannerEvent::Error { device, error, .. } => {
                 let message = error.to_string();
                 let hint = error.hint().map(str::to_owned);
-                update_device(&state, &device, |d| {
+                update_device(state, &device, |d| {
                     d.last_error = Some(match &hint {
                         Some(h) => format!("{message} — {h}"),
                         None => message.clone(),
@@ -407,7 +507,7 @@ async fn pump_scanner_events(state: AppState, mut rx: tokio::sync::mpsc::Receive
                         subject_masked: None,
                         latency_us: 0,
                     };
-                    let store = state.identifier.store().clone();
+                    let store = state.store.clone();
                     let logged = tokio::task::spawn_blocking(move || {
                         crate::store::scans::log(&store.conn(), &record)
                     })
@@ -428,7 +528,7 @@ async fn pump_scanner_events(state: AppState, mut rx: tokio::sync::mpsc::Receive
     }
 }
 
-fn update_device(state: &AppState, device: &str, f: impl FnOnce(&mut DeviceStatus)) {
+fn update_device(state: &Till, device: &str, f: impl FnOnce(&mut DeviceStatus)) {
     if let Ok(mut devices) = state.devices.lock() {
         f(devices.entry(device.to_owned()).or_default());
     }
@@ -440,20 +540,10 @@ fn notify_ready() {
     }
 }
 
-async fn feed_watchdog() {
-    let Some(timeout) = sd_notify::watchdog_enabled() else {
-        return;
-    };
-    let period = (timeout / 2).max(Duration::from_millis(100));
-    let mut tick = tokio::time::interval(period);
-    loop {
-        tick.tick().await;
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-    }
-}
-
-/// Registers the stop signals now; the future completes when one arrives.
-fn shutdown_signal() -> impl Future<Output = ()> {
+/// The stop signals, SIGTERM and SIGINT, registered now (so a stop right after the start
+/// drains like any other); the future completes when one arrives. The binary passes it to
+/// [`run`].
+pub fn stop_signals() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     let signals = {
         use tokio::signal::unix::{SignalKind, signal};
@@ -488,7 +578,7 @@ fn shutdown_signal() -> impl Future<Output = ()> {
 fn read_key_file(file: &std::path::Path) -> Option<ed25519_dalek::SigningKey> {
     match std::fs::read_to_string(file) {
         Ok(text) => {
-            let key = crate::relay::read_till_key(&text);
+            let key = crate::sync::relay::read_till_key(&text);
             if key.is_none() {
                 tracing::error!(
                     file = %file.display(),

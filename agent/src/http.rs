@@ -11,14 +11,17 @@
 //! idle timeouts, a connection limit, the `Host` allowlist.
 
 pub mod guard;
+pub mod openapi;
 pub mod serve;
 
+pub use crate::edge::{problem, problem_code};
+pub use crate::till::DeviceStatus;
 pub use serve::{ServeSettings, host_allowed, serve_with};
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -32,55 +35,12 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::bus::{AgentEvent, Bus};
-use crate::identify::{Identification, Identifier};
-use crate::metrics::{Gauges, Metrics};
+use crate::bus::AgentEvent;
+use crate::edge::authorised;
+use crate::identify::Identification;
+use crate::metrics::Gauges;
 use crate::store::journal;
-
-/// A scanner's state, for `/v1/status` and the dashboard.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct DeviceStatus {
-    /// Whether it is open.
-    pub connected: bool,
-    /// Its path.
-    pub path: Option<String>,
-    /// When it last delivered a scan, unix seconds.
-    pub last_scan_at: Option<u64>,
-    /// Its last error, with the hint.
-    pub last_error: Option<String>,
-}
-
-/// What the handlers share.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// The identification pipeline.
-    pub identifier: Arc<Identifier>,
-    /// The event bus.
-    pub bus: Bus,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// The POS bearer token.
-    pub token: Arc<str>,
-    /// Scanner states by name.
-    pub devices: Arc<Mutex<BTreeMap<String, DeviceStatus>>>,
-    /// The promotion catalog in force.
-    pub catalogs: Arc<crate::catalog::Catalogs>,
-    /// The store's time zone.
-    pub time_zone: jiff::tz::TimeZone,
-    /// The store's language.
-    pub lang: tillpass_protocol::lang::Lang,
-    /// The state of the conversation with central.
-    pub sync: Arc<crate::sync::SyncStatus>,
-    /// The store's region (from enrolment), as promotions are scoped by it.
-    pub region: Arc<str>,
-}
-
-impl AppState {
-    /// The store's region, as the engine matches promotions by region.
-    pub fn region(&self) -> String {
-        self.region.to_string()
-    }
-}
+use crate::till::Till;
 
 /// The largest body of `POST /v1/identify`: a scan of
 /// [`MAX_SCAN_BYTES`](tillpass_protocol::token::text::MAX_SCAN_BYTES), every byte of it escaped
@@ -88,7 +48,7 @@ impl AppState {
 pub const IDENTIFY_BODY: usize = 6 * tillpass_protocol::token::text::MAX_SCAN_BYTES + 64;
 
 /// The router.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Till) -> Router {
     let open = Router::new()
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
@@ -122,7 +82,7 @@ pub fn router(state: AppState) -> Router {
 async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::document(),
+        openapi::document(),
     )
         .into_response()
 }
@@ -135,65 +95,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     serve_with(listener, router, ServeSettings::default(), shutdown).await
-}
-
-/// An `application/problem+json` answer.
-pub fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": title,
-        "status": status.as_u16(),
-        "detail": detail,
-    });
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-/// An `application/problem+json` answer with a stable `code`.
-pub fn problem_code(status: StatusCode, code: &str, title: &str, detail: &str) -> Response {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": title,
-        "status": status.as_u16(),
-        "code": code,
-        "detail": detail,
-    });
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-#[allow(clippy::result_large_err)] // the error is the response itself
-pub(crate) fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(presented.trim().as_bytes(), state.token.as_bytes()) {
-        Ok(())
-    } else {
-        Err(problem_code(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Unauthorized",
-            "present the till's API token as `Authorization: Bearer <token>`",
-        ))
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn livez() -> &'static str {
@@ -215,7 +116,7 @@ struct Readiness {
 /// trust list, never had a catalog. Informational reasons leave it ready: the clock behind
 /// central's, earn-only, central unreachable, events central rejected. Blocking: it reads
 /// the outbox.
-fn readiness(state: &AppState) -> Readiness {
+fn readiness(state: &Till) -> Readiness {
     let sync = state.sync.snapshot();
     let mut reasons = sync.unconfigured.clone();
     let trust = state.identifier.trust_sequence();
@@ -236,12 +137,12 @@ fn readiness(state: &AppState) -> Readiness {
         );
     }
     let ready = reasons.is_empty();
-    let skew = state.identifier.clock().skew_alarm();
+    let skew = state.clock.skew_alarm();
     if skew {
         reasons.push("clock_skew: the wall clock is behind central's signed time".to_owned());
     }
     reasons.extend(crate::sync::readiness_reasons(state));
-    let conn = state.identifier.store().conn();
+    let conn = state.store.conn();
     let rejected = journal::rejected_count(&conn).unwrap_or(0);
     if rejected > 0 {
         let newest = journal::rejected(&conn, 1)
@@ -271,7 +172,7 @@ fn readiness(state: &AppState) -> Readiness {
     }
 }
 
-async fn readyz(State(state): State<AppState>) -> Response {
+async fn readyz(State(state): State<Till>) -> Response {
     let Ok(r) = tokio::task::spawn_blocking(move || readiness(&state)).await else {
         return problem(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -287,16 +188,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
     (code, Json(r)).into_response()
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    let identifier = state.identifier.clone();
+async fn metrics(State(state): State<Till>) -> Response {
+    let (store, clock) = (state.store.clone(), state.clock.clone());
     let gauges = tokio::task::spawn_blocking(move || {
-        let conn = identifier.store().conn();
+        let conn = store.conn();
         let (depth, _) = journal::depth(&conn).unwrap_or((0, None));
         let customers = crate::store::customers::count(&conn).unwrap_or(0);
         Gauges {
             outbox_depth: depth,
             last_sync_age_secs: None,
-            clock_skew_alarm: identifier.clock().skew_alarm(),
+            clock_skew_alarm: clock.skew_alarm(),
             customers,
         }
     })
@@ -334,7 +235,7 @@ pub struct IdentifyRequest {
               (status = 422, description = "Refused, with the reason and the cashier's message", body = Object)),
     security(("bearer" = [])))]
 pub(crate) async fn identify(
-    State(state): State<AppState>,
+    State(state): State<Till>,
     headers: HeaderMap,
     body: Result<Json<IdentifyRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -368,7 +269,7 @@ pub(crate) async fn identify(
 
 /// Runs one scan through the pipeline on a blocking thread and publishes the outcome.
 pub async fn identify_scan(
-    state: &AppState,
+    state: &Till,
     scan: String,
     source: String,
 ) -> Result<Identification, crate::identify::ScanRefusal> {
@@ -394,7 +295,7 @@ pub async fn identify_scan(
 }
 
 async fn events(
-    State(state): State<AppState>,
+    State(state): State<Till>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Response> {
     authorised(&state, &headers)?;
@@ -429,14 +330,14 @@ struct Status {
 #[utoipa::path(get, path = "/v1/status", tag = "identify",
     responses((status = 200, description = "The state", body = Object)),
     security(("bearer" = [])))]
-pub(crate) async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn status(State(state): State<Till>, headers: HeaderMap) -> Response {
     if let Err(r) = authorised(&state, &headers) {
         return r;
     }
     let facts = state.clone();
     let Ok((r, (depth, oldest), rejected)) = tokio::task::spawn_blocking(move || {
         let r = readiness(&facts);
-        let conn = facts.identifier.store().conn();
+        let conn = facts.store.conn();
         let depth = journal::depth(&conn).unwrap_or((0, None));
         let rejected = journal::rejected(&conn, 10).unwrap_or_default();
         (r, depth, rejected)
@@ -455,7 +356,7 @@ pub(crate) async fn status(State(state): State<AppState>, headers: HeaderMap) ->
         ready: r.ready,
         reasons: r.reasons,
         trust_list_sequence: r.trust_list_sequence,
-        clock_skew_secs: state.identifier.clock().skew_secs(),
+        clock_skew_secs: state.clock.skew_secs(),
         outbox_depth: depth,
         oldest_unsynced_at: oldest,
         rejected_events: r.rejected_events,

@@ -10,6 +10,8 @@
 //! uses no token. What one use is (a pass's visit, a gift card's sale, a voucher's closed
 //! sale) is `protocol::token::replay`'s rule.
 
+pub mod slot;
+
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -24,12 +26,12 @@ use tillpass_protocol::token::{
 
 use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::slot::Slot;
 use crate::store::customers::{self, CustomerView};
 use crate::store::journal::{self, TillIdentity};
 use crate::store::scans::{self, ScanRecord};
 use crate::store::tokens::{self, StoredTrust, UseRow};
 use crate::store::{Store, StoreError, pos_sessions, sql};
+use slot::Slot;
 
 /// The longest scan text looked at; anything longer is refused unread.
 pub const MAX_SCAN_LEN: usize = 4096;

@@ -40,15 +40,18 @@ pub mod daemon;
 pub mod dashboard;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod edge;
 pub mod failpoint;
 pub mod http;
 pub mod identify;
 pub mod metrics;
-pub mod openapi;
 pub mod paths;
-pub mod relay;
 pub mod sessions;
-pub mod slot;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod till;
+
+pub use http::openapi;
+pub use identify::slot;
+pub use sync::relay;

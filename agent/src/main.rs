@@ -175,6 +175,9 @@ fn run(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        // The stop signals are taken from before the agent says it listens: a stop right
+        // after the start drains like any other.
+        let stop = daemon::stop_signals();
         let agent = daemon::build(&config, &paths, system_wall_clock())?;
         let listener = tokio::net::TcpListener::bind(config.api.listen)
             .await
@@ -182,7 +185,7 @@ fn run(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
                 addr: config.api.listen.to_string(),
                 detail: e.to_string(),
             })?;
-        daemon::run(agent, &config, listener).await?;
+        daemon::run(agent, listener, stop).await?;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)

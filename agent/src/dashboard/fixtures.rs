@@ -19,12 +19,12 @@ use tillpass_protocol::token::VerifyPolicy;
 use crate::bus::Bus;
 use crate::catalog::{Active, Catalogs};
 use crate::clock::Clock;
-use crate::http::AppState;
+use crate::identify::slot::Slot;
 use crate::identify::{Identifier, IdentifierParts};
 use crate::metrics::Metrics;
-use crate::slot::Slot;
 use crate::store::Store;
 use crate::store::scans::{self, ScanRecord};
+use crate::till::Till;
 
 /// 2025-06-02T12:00:00+02:00, a Monday in Madrid.
 pub(crate) const NOON: u64 = 1_748_858_400;
@@ -32,7 +32,7 @@ pub(crate) const NOON: u64 = 1_748_858_400;
 /// A test's agent state and the hand on its clock.
 pub(crate) struct Fixture {
     pub _dir: tempfile::TempDir,
-    pub state: AppState,
+    pub state: Till,
     pub clock: Arc<AtomicU64>,
 }
 
@@ -49,11 +49,11 @@ impl Fixture {
         let metrics = Arc::new(Metrics::default());
         let identifier = Arc::new(
             Identifier::new(IdentifierParts {
-                store,
+                store: store.clone(),
                 policy: VerifyPolicy::default(),
                 max_uses_per_pass: 1,
                 who: None,
-                clock,
+                clock: clock.clone(),
                 slot: Slot::new(Duration::from_secs(60)),
                 metrics: metrics.clone(),
             })
@@ -65,7 +65,9 @@ impl Fixture {
             issued_at: NOON - 3 * 86_400,
             engine: engine(),
         });
-        let state = AppState {
+        let state = Till {
+            store,
+            clock,
             identifier,
             bus: Bus::new(),
             metrics,
@@ -74,7 +76,7 @@ impl Fixture {
             catalogs,
             time_zone: jiff::tz::TimeZone::get("Europe/Madrid").unwrap(),
             lang,
-            sync: Arc::new(crate::sync::SyncStatus::default()),
+            sync: Arc::new(crate::till::SyncStatus::default()),
             region: std::sync::Arc::from("north"),
         };
         Fixture {
@@ -85,7 +87,7 @@ impl Fixture {
     }
 
     pub fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.state.identifier.store().conn()
+        self.state.store.conn()
     }
 
     pub fn advance(&self, secs: u64) {

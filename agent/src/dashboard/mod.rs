@@ -49,8 +49,8 @@ use maud::html;
 use rusqlite::Connection;
 use thiserror::Error;
 
-use crate::http::AppState;
 use crate::store::StoreError;
+use crate::till::Till;
 
 /// Where the dashboard lives.
 pub const BASE: &str = "/dashboard";
@@ -77,7 +77,7 @@ const BODY_LIMIT: usize = 8 * 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct Dash {
     /// The agent's state.
-    pub app: AppState,
+    pub app: Till,
     /// Read-only connections.
     pub reads: Arc<queries::Reads>,
     /// The password checker: its own threads, a bounded queue.
@@ -85,8 +85,8 @@ pub(crate) struct Dash {
 }
 
 impl Dash {
-    fn new(app: AppState, verifier: password::Verifier) -> Dash {
-        let reads = Arc::new(queries::Reads::new(app.identifier.store().path()));
+    fn new(app: Till, verifier: password::Verifier) -> Dash {
+        let reads = Arc::new(queries::Reads::new(app.store.path()));
         Dash {
             app,
             reads,
@@ -96,7 +96,7 @@ impl Dash {
 
     /// Now, unix seconds, from the agent's clock.
     pub fn now(&self) -> i64 {
-        i64::try_from(self.app.identifier.clock().now()).unwrap_or(i64::MAX)
+        i64::try_from(self.app.clock.now()).unwrap_or(i64::MAX)
     }
 
     /// Runs a read on a read-only connection, on a blocking thread.
@@ -158,7 +158,7 @@ impl IntoResponse for DashError {
 
 /// The dashboard's routes, all under [`BASE`], with their state. The agent merges them
 /// into its router.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Till) -> Router {
     let dash = Dash::new(state, password::Verifier::new());
     Router::new()
         .route(BASE, get(home))

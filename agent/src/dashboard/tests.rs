@@ -417,7 +417,7 @@ async fn every_page_renders_in_both_languages_and_every_post_form_has_the_token(
     seed(&fx);
     fx.state.devices.lock().unwrap().insert(
         "front".into(),
-        crate::http::DeviceStatus {
+        crate::till::DeviceStatus {
             connected: false,
             path: Some("/dev/ttyACM0".into()),
             last_scan_at: Some(NOON - 650),

@@ -364,7 +364,7 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
         });
     }
     let result = runtime.block_on(async {
-        crate::daemon::run(agent, &config, listener).await?;
+        crate::daemon::run(agent, listener, crate::daemon::stop_signals()).await?;
         Ok::<_, anyhow::Error>(())
     });
     let _ = stop_central.send(());

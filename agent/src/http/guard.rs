@@ -18,7 +18,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tokio::sync::Semaphore;
 
-use super::{AppState, authorised, problem_code};
+use super::{Till, authorised, problem_code};
 
 /// Requests with a body being read at once, at most.
 pub const BODIES_IN_FLIGHT: usize = 16;
@@ -26,11 +26,7 @@ pub const BODIES_IN_FLIGHT: usize = 16;
 pub const BODY_WAIT: Duration = Duration::from_secs(5);
 
 /// Refuses a request without the till's bearer token before anything else is read.
-pub async fn require_token(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn require_token(State(state): State<Till>, request: Request, next: Next) -> Response {
     match authorised(&state, request.headers()) {
         Ok(()) => next.run(request).await,
         Err(refused) => refused,

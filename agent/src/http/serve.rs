@@ -54,6 +54,21 @@ impl Default for ServeSettings {
     }
 }
 
+impl From<&crate::config::ApiSection> for ServeSettings {
+    /// How the listener serves, from `[api]`.
+    fn from(api: &crate::config::ApiSection) -> ServeSettings {
+        ServeSettings {
+            header_timeout: Duration::from_secs(api.header_timeout_secs),
+            max_connections: api.max_connections,
+            allowed_hosts: api
+                .allowed_hosts
+                .iter()
+                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
+        }
+    }
+}
+
 /// Whether a request's `Host` (or its absolute URI's authority) names this agent: an IP
 /// address, `localhost` or a `*.localhost` name, or one of `allowed` — any port.
 pub fn host_allowed(host: &str, allowed: &[String]) -> bool {

@@ -20,14 +20,14 @@ use super::scans::{self, Accepted};
 use super::{ApiError, Ctx, Session, cart, close, context, returns, tenders};
 use crate::bus::AgentEvent;
 use crate::failpoint;
-use crate::http::AppState;
 use crate::store::idempotency::{self, Seen, Stored};
+use crate::till::Till;
 
 /// The largest request body: a cart of a few thousand lines.
 pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The session routes, with their own body limit.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<Till> {
     Router::new()
         .route("/v1/sessions/{id}", put(put_session).get(get_session))
         .route("/v1/sessions/{id}/tenders", post(add_tender))
@@ -103,14 +103,14 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 /// The context of one operation.
-pub fn ctx(state: &AppState) -> Result<Ctx, ApiError> {
+pub fn ctx(state: &Till) -> Result<Ctx, ApiError> {
     let Some(who) = state.identifier.who().cloned() else {
         return Err(ApiError::unavailable(
             "not_enrolled",
             "this till is not enrolled: run tillpass-install",
         ));
     };
-    let now = state.identifier.clock().now();
+    let now = state.clock.now();
     let sync = state.sync.snapshot();
     Ok(Ctx {
         engine: state.catalogs.engine(),
@@ -138,12 +138,12 @@ struct Outcome {
 /// `<what>.stored` (everything written, not committed) and `<what>.committed` (not yet
 /// answered).
 fn mutate<P>(
-    state: &AppState,
+    state: &Till,
     what: &str,
     key: &str,
     route: &str,
     body: &[u8],
-    prepare: impl FnOnce(&AppState) -> Result<P, ApiError>,
+    prepare: impl FnOnce(&Till) -> Result<P, ApiError>,
     apply: impl FnOnce(&rusqlite::Transaction<'_>, &Ctx, P) -> Result<Outcome, ApiError>,
 ) -> Response {
     let hash = idempotency::hash(body);
@@ -162,7 +162,7 @@ fn mutate<P>(
         }
     };
     let run = || -> Result<Response, ApiError> {
-        let store = state.identifier.store().clone();
+        let store = state.store.clone();
         if let Some(replay) = seen(&store.conn())? {
             return Ok(replay);
         }
@@ -236,13 +236,13 @@ pub struct PutQuery {
               (status = 422, description = "Invalid cart or refused scan")),
     security(("bearer" = [])))]
 pub async fn put_session(
-    State(state): State<AppState>,
+    State(state): State<Till>,
     Path(id): Path<String>,
     Query(query): Query<PutQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(r) = crate::http::authorised(&state, &headers) {
+    if let Err(r) = crate::edge::authorised(&state, &headers) {
         return r;
     }
     let result = (|| {
@@ -273,7 +273,7 @@ pub async fn put_session(
                 &route,
                 &bytes,
                 move |state| {
-                    let existing = super::load(&state.identifier.store().conn(), &id2)?;
+                    let existing = super::load(&state.store.conn(), &id2)?;
                     scans::scan(state, existing.as_ref(), &req2, &id2, false)
                 },
                 |tx, ctx, scanned| {
@@ -291,11 +291,11 @@ pub async fn put_session(
     .await
 }
 
-fn dry_run(state: &AppState, id: &str, request: PutSession) -> Result<Response, ApiError> {
-    let existing = super::load(&state.identifier.store().conn(), id)?;
+fn dry_run(state: &Till, id: &str, request: PutSession) -> Result<Response, ApiError> {
+    let existing = super::load(&state.store.conn(), id)?;
     let scanned = scans::scan(state, existing.as_ref(), &request, id, true)?;
     let ctx = ctx(state)?;
-    let conn = state.identifier.store().conn();
+    let conn = state.store.conn();
     let session = cart::put(&conn, &ctx, id, request, scanned, existing)?;
     let view = super::view(&conn, &session, ctx.earn_only.clone(), ctx.now_i64())?;
     Ok(json_response(StatusCode::OK, to_value(&view)?.to_string()))
@@ -307,17 +307,17 @@ fn dry_run(state: &AppState, id: &str, request: PutSession) -> Result<Response, 
     responses((status = 200, body = SessionView), (status = 404, description = "No such session")),
     security(("bearer" = [])))]
 pub async fn get_session(
-    State(state): State<AppState>,
+    State(state): State<Till>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = crate::http::authorised(&state, &headers) {
+    if let Err(r) = crate::edge::authorised(&state, &headers) {
         return r;
     }
     blocking(move || {
         let run = || -> Result<Response, ApiError> {
             cart::check_id(&id)?;
-            let conn = state.identifier.store().conn();
+            let conn = state.store.conn();
             let Some(session) = super::load(&conn, &id)? else {
                 return Err(ApiError::not_found(
                     "session_not_found",
@@ -325,7 +325,7 @@ pub async fn get_session(
                 ));
             };
             let earn_only = state.sync.earn_only();
-            let now = i64::try_from(state.identifier.clock().now()).unwrap_or(i64::MAX);
+            let now = i64::try_from(state.clock.now()).unwrap_or(i64::MAX);
             let view = super::view(&conn, &session, earn_only, now)?;
             Ok(json_response(StatusCode::OK, to_value(&view)?.to_string()))
         };
@@ -338,13 +338,13 @@ pub async fn get_session(
 /// and the body read with `parse`.
 #[allow(clippy::result_large_err)] // the error is the response itself
 fn begin<T>(
-    state: &AppState,
+    state: &Till,
     headers: &HeaderMap,
     id: &str,
     body: Result<Bytes, BytesRejection>,
     parse: impl FnOnce(Result<Bytes, BytesRejection>) -> Result<(T, Bytes), ApiError>,
 ) -> Result<(String, T, Bytes), Response> {
-    crate::http::authorised(state, headers)?;
+    crate::edge::authorised(state, headers)?;
     let run = || {
         cart::check_id(id)?;
         let key = idempotency_key(headers)?;
@@ -390,7 +390,7 @@ fn existing(tx: &rusqlite::Connection, id: &str) -> Result<Session, ApiError> {
               (status = 422, description = "Tender refused, with the cashier's message")),
     security(("bearer" = [])))]
 pub async fn add_tender(
-    State(state): State<AppState>,
+    State(state): State<Till>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -461,7 +461,7 @@ pub async fn add_tender(
               (status = 507, description = "Disk full: nothing written")),
     security(("bearer" = [])))]
 pub async fn close_session(
-    State(state): State<AppState>,
+    State(state): State<Till>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -509,7 +509,7 @@ pub async fn close_session(
     responses((status = 200, body = SessionView), (status = 409, description = "Already closed")),
     security(("bearer" = [])))]
 pub async fn cancel_session(
-    State(state): State<AppState>,
+    State(state): State<Till>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -553,7 +553,7 @@ pub async fn cancel_session(
               (status = 422, description = "More returned than sold, unknown line")),
     security(("bearer" = [])))]
 pub async fn add_return(
-    State(state): State<AppState>,
+    State(state): State<Till>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -593,19 +593,19 @@ pub async fn add_return(
               (status = 404, description = "Not known at this till")),
     security(("bearer" = [])))]
 pub async fn get_customer(
-    State(state): State<AppState>,
+    State(state): State<Till>,
     Path(reference): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = crate::http::authorised(&state, &headers) {
+    if let Err(r) = crate::edge::authorised(&state, &headers) {
         return r;
     }
     blocking(move || {
         let run = || -> Result<Response, ApiError> {
             tillpass_protocol::sync::CustomerRef::new(reference.as_str())
                 .map_err(|e| ApiError::invalid("reference", e.to_string()))?;
-            let conn = state.identifier.store().conn();
-            let now = i64::try_from(state.identifier.clock().now()).unwrap_or(i64::MAX);
+            let conn = state.store.conn();
+            let now = i64::try_from(state.clock.now()).unwrap_or(i64::MAX);
             let Some(view) = crate::store::customers::lookup(&conn, &reference, now)? else {
                 return Err(ApiError::not_found(
                     "customer_not_found",

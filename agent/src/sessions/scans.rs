@@ -23,8 +23,8 @@ use super::cart::MAX_VOUCHERS;
 use super::model::PutSession;
 use super::{AcceptedVoucher, ApiError, ScannedToken, Session};
 use crate::bus::AgentEvent;
-use crate::http::AppState;
 use crate::identify::{Identification, RecordError, Verified};
+use crate::till::Till;
 
 /// The scans of a request the session does not hold yet, verified and not yet recorded.
 #[derive(Debug, Clone, Default)]
@@ -50,7 +50,7 @@ pub struct Accepted {
 
 /// Takes note of the scans a committed request accepted: metrics, the log, the till's
 /// current customer, and the event stream.
-pub fn announce(state: &AppState, accepted: Vec<Accepted>) {
+pub fn announce(state: &Till, accepted: Vec<Accepted>) {
     for a in accepted {
         state.identifier.accepted(&a.id, a.started);
         state.bus.publish(AgentEvent::Identified(Box::new(a.id)));
@@ -60,7 +60,7 @@ pub fn announce(state: &AppState, accepted: Vec<Accepted>) {
 /// Verifies the request's new scans (step 1) for the sale `session_id`. Blocking: call it
 /// off the async runtime, holding no store connection. A dry run checks replays neither.
 pub fn scan(
-    state: &AppState,
+    state: &Till,
     existing: Option<&Session>,
     request: &PutSession,
     session_id: &str,
@@ -125,7 +125,7 @@ pub fn scan(
 
 /// Verifies a gift card's QR for a tender of the sale `session_id` (step 1). Blocking.
 pub fn gift_card(
-    state: &AppState,
+    state: &Till,
     text: &str,
     session_id: &str,
     field: &str,
@@ -139,7 +139,7 @@ pub fn gift_card(
 /// (step 2), and binds the visit of a current customer the sale took to it.
 pub fn record(
     tx: &Connection,
-    state: &AppState,
+    state: &Till,
     scanned: &Scanned,
     session_id: &str,
 ) -> Result<Vec<Accepted>, ApiError> {
@@ -159,7 +159,7 @@ pub fn record(
 /// Records one verified read for the sale `session_id` in the request's transaction.
 pub fn record_one(
     tx: &Connection,
-    state: &AppState,
+    state: &Till,
     verified: &Verified,
     session_id: &str,
     field: &str,
@@ -180,7 +180,7 @@ pub fn record_one(
 /// Verifies one scan and checks it is a token of `kind`. A refusal is logged and
 /// announced like one at the till's scanner, except in a dry run.
 fn verify(
-    state: &AppState,
+    state: &Till,
     text: &str,
     kind: TokenKind,
     field: &str,
@@ -211,14 +211,9 @@ fn verify(
 }
 
 /// Refuses a token already used up, before the request's transaction.
-fn peek(
-    state: &AppState,
-    verified: &Verified,
-    session_id: &str,
-    field: &str,
-) -> Result<(), ApiError> {
+fn peek(state: &Till, verified: &Verified, session_id: &str, field: &str) -> Result<(), ApiError> {
     let result = {
-        let conn = state.identifier.store().conn();
+        let conn = state.store.conn();
         state.identifier.peek(&conn, verified, Some(session_id))
     };
     result.map_err(|r| {

@@ -18,10 +18,11 @@ use serde::Deserialize;
 use tillpass_protocol::envelope::EnvelopePurpose;
 
 use super::catalogs::{self, CatalogRefusal};
-use crate::http::{AppState, authorised, problem_code};
+use crate::edge::{authorised, problem_code};
+use crate::till::Till;
 
 /// The routes, to merge into the API's router.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<Till> {
     Router::new()
         .route(
             "/v1/admin/catalog",
@@ -59,7 +60,7 @@ const ENVELOPE_TYPES: [&str; 3] = [
               (status = 422, description = "Refused, with the reason's code; the previous catalog stays")),
     security(("bearer" = [])))]
 pub(crate) async fn push_catalog(
-    State(state): State<AppState>,
+    State(state): State<Till>,
     headers: HeaderMap,
     query: Result<Query<PushQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -100,10 +101,10 @@ pub(crate) async fn push_catalog(
     };
     let s = state.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        let now = s.identifier.clock().now();
+        let now = s.clock.now();
         let policy = s.sync.offline_policy();
         catalogs::install(
-            s.identifier.store(),
+            &s.store,
             &s.catalogs,
             now,
             policy.as_ref(),
@@ -137,7 +138,7 @@ pub(crate) async fn push_catalog(
     }
 }
 
-fn refused(state: &AppState, refusal: &CatalogRefusal) -> Response {
+fn refused(state: &Till, refusal: &CatalogRefusal) -> Response {
     let code = refusal.code();
     tracing::warn!(
         reason = code,
@@ -166,7 +167,7 @@ fn refused(state: &AppState, refusal: &CatalogRefusal) -> Response {
 #[utoipa::path(get, path = "/v1/sync", tag = "sync",
     responses((status = 200, description = "The sync status", body = Object)),
     security(("bearer" = [])))]
-pub(crate) async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn status(State(state): State<Till>, headers: HeaderMap) -> Response {
     if let Err(r) = authorised(&state, &headers) {
         return r;
     }

@@ -37,7 +37,7 @@
 //! 1. **An upload in flight.** Central may apply a batch while its acknowledgement is on
 //!    the way: the balance read would reflect events the outbox still holds. Balance and
 //!    gift-card pages are therefore fetched *and applied* while holding the relay's gate
-//!    ([`crate::relay::Relay::gate`]): no acknowledgement can arrive in between.
+//!    ([`crate::sync::relay::Relay::gate`]): no acknowledgement can arrive in between.
 //! 2. **An upload in doubt.** A batch central applied whose answer was lost (a cut
 //!    connection, a crash) leaves `till_state.relay_in_doubt` set. Under the gate the sync
 //!    task first uploads again — central answers `duplicate` for what it already has, so
@@ -85,8 +85,8 @@ use tillpass_protocol::token::{
 use super::client::Answer;
 use super::{CentralClient, SyncError, blocking, store_sales};
 use crate::identify::Identifier;
-use crate::relay::{Relay, RelayError};
 use crate::store::{Store, StoreError, journal, sql, sync_state, tokens};
+use crate::sync::relay::{Relay, RelayError};
 
 /// What pulling deltas needs.
 #[derive(Debug, Clone)]

@@ -14,8 +14,8 @@ use tillpass_protocol::sync::OfflinePolicy;
 use super::{SyncSnapshot, SyncStatus};
 use crate::bus::Bus;
 use crate::catalog::Catalogs;
-use crate::http::AppState;
 use crate::identify::Identifier;
+use crate::till::Till;
 
 /// What the till holds, for the policy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -108,8 +108,8 @@ pub fn refresh(status: &SyncStatus, bus: &Bus, now: u64, holding: &Holding) {
 }
 
 /// Re-evaluates the policy from what the app holds now.
-pub fn refresh_state(state: &AppState) {
-    let now = state.identifier.clock().now();
+pub fn refresh_state(state: &Till) {
+    let now = state.clock.now();
     let holding = holding(&state.identifier, &state.catalogs, &state.sync);
     refresh(&state.sync, &state.bus, now, &holding);
 }
@@ -117,7 +117,7 @@ pub fn refresh_state(state: &AppState) {
 /// Why `/readyz` should mention sync, if it should: `earn_only: …` while the till is
 /// limited to earning, `central_unreachable: …` once an exchange with central failed.
 /// Informational: the till still sells.
-pub fn readiness_reasons(state: &AppState) -> Vec<String> {
+pub fn readiness_reasons(state: &Till) -> Vec<String> {
     reasons(&state.sync.snapshot())
 }
 

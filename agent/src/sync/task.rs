@@ -15,8 +15,8 @@ use tokio::time::Instant;
 use super::deltas::Puller;
 use super::{CentralClient, SyncError, blocking, catalogs, policy, retention, trust};
 use crate::config::SyncSection;
-use crate::http::AppState;
-use crate::relay::Relay;
+use crate::sync::relay::Relay;
+use crate::till::Till;
 
 /// How often the offline policy is re-evaluated.
 pub const POLICY_TICK: Duration = Duration::from_secs(5);
@@ -57,7 +57,7 @@ pub struct Remote {
 /// The sync task.
 #[derive(Debug, Clone)]
 pub struct Syncer {
-    state: AppState,
+    state: Till,
     remote: Option<Remote>,
     settings: SyncSettings,
 }
@@ -65,7 +65,7 @@ pub struct Syncer {
 impl Syncer {
     /// A task over the app's state; without `remote` it only keeps the policy, scheduled
     /// catalogs and retention.
-    pub fn new(state: AppState, remote: Option<Remote>, settings: SyncSettings) -> Syncer {
+    pub fn new(state: Till, remote: Option<Remote>, settings: SyncSettings) -> Syncer {
         Syncer {
             state,
             remote,
@@ -76,7 +76,7 @@ impl Syncer {
     /// The delta puller, when the till talks to central.
     pub fn puller(&self) -> Option<Puller> {
         self.remote.as_ref().map(|r| Puller {
-            store: self.state.identifier.store().clone(),
+            store: self.state.store.clone(),
             client: r.client.clone(),
             relay: r.relay.clone(),
             identifier: Some(self.state.identifier.clone()),
@@ -90,8 +90,8 @@ impl Syncer {
             return Ok(());
         };
         let state = &self.state;
-        let store = state.identifier.store().clone();
-        let started = state.identifier.clock().now();
+        let store = state.store.clone();
+        let started = state.clock.now();
         state.sync.update(|s| s.last_attempt_at = Some(started));
         let outcome = async {
             if let Some(t) = trust::pull(&remote.client, &store, Some(&state.identifier)).await? {
@@ -105,7 +105,7 @@ impl Syncer {
                     .metrics
                     .observe_delta_refused(page.kind.segment(), page.code);
             }
-            let delta_at = state.identifier.clock().now();
+            let delta_at = state.clock.now();
             state.sync.update(|s| match pulled.refused.last() {
                 None => s.last_delta_at = Some(delta_at),
                 Some(last) => {
@@ -147,7 +147,7 @@ impl Syncer {
             .await
         }
         .await;
-        let now = state.identifier.clock().now();
+        let now = state.clock.now();
         match outcome {
             Ok(rejected) => {
                 state.sync.update_and_publish(&state.bus, |s| {
@@ -174,10 +174,10 @@ impl Syncer {
     /// Returns when the next scheduled catalog activates, unix seconds.
     pub async fn housekeeping(&self) -> Option<u64> {
         let state = self.state.clone();
-        let now = state.identifier.clock().now();
+        let now = state.clock.now();
         let s = state.clone();
         let next = blocking(move || {
-            let store = s.identifier.store();
+            let store = &s.store;
             catalogs::activate_due(store, &s.catalogs, now)?;
             Ok(catalogs::next_activation(store)?)
         })
@@ -185,7 +185,7 @@ impl Syncer {
         let next = match next {
             Ok(next) => {
                 let scheduled = next.and_then(|at| {
-                    let store = state.identifier.store().clone();
+                    let store = state.store.clone();
                     crate::store::sync_catalogs::due(&store.conn(), at)
                         .ok()
                         .flatten()
@@ -205,8 +205,8 @@ impl Syncer {
 
     /// Purges old synced rows.
     pub async fn retention(&self) {
-        let store = self.state.identifier.store().clone();
-        let now = self.state.identifier.clock().now();
+        let store = self.state.store.clone();
+        let now = self.state.clock.now();
         let days = retention::period_days(
             self.settings.retention_days,
             self.state.sync.offline_policy().map(|p| p.retention_days),
@@ -226,7 +226,7 @@ impl Syncer {
 
     /// Runs until aborted.
     pub async fn run(self) {
-        let backoff = || crate::relay::backoff(self.settings.retry_max).build();
+        let backoff = || crate::sync::relay::backoff(self.settings.retry_max).build();
         let mut delays = backoff();
         let mut next_round = Instant::now();
         let mut next_retention = Instant::now();
@@ -246,7 +246,7 @@ impl Syncer {
                 }
             }
             let activation = self.housekeeping().await.map(|at| {
-                let wait = at.saturating_sub(self.state.identifier.clock().now());
+                let wait = at.saturating_sub(self.state.clock.now());
                 Instant::now() + Duration::from_secs(wait)
             });
             if Instant::now() >= next_retention {

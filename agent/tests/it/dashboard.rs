@@ -139,7 +139,7 @@ async fn browser(driver: &Driver) -> Client {
 struct Served {
     addr: String,
     config: Config,
-    state: tillpass_agent::http::AppState,
+    state: tillpass_agent::till::Till,
 }
 
 async fn serve(till: &Till) -> Served {

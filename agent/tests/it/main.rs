@@ -5,6 +5,7 @@
 mod crash;
 mod dashboard;
 mod hostile;
+mod layering;
 mod limits;
 mod refusals;
 mod scanner;

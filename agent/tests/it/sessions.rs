@@ -70,7 +70,7 @@ rules = [{ type = "amount_off", amount = 500 }]
 /// An agent served in-process on a loopback socket, with a catalog in force.
 pub struct Served {
     pub addr: String,
-    pub state: tillpass_agent::http::AppState,
+    pub state: tillpass_agent::till::Till,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -141,7 +141,7 @@ impl Served {
     }
 
     pub fn outbox_kinds(&self) -> Vec<String> {
-        let conn = self.state.identifier.store().conn();
+        let conn = self.state.store.conn();
         let mut stmt = conn
             .prepare("SELECT kind FROM outbox ORDER BY seq")
             .unwrap();
@@ -962,7 +962,7 @@ fn sales_of_other_tills_are_returned_here_over_the_api() {
     let till = seeded_till(&central);
     let pos = Served::start(&till);
     let keep = |items: Vec<Value>| {
-        let conn = pos.state.identifier.store().conn();
+        let conn = pos.state.store.conn();
         tillpass_agent::sync::store_sales::apply_sales(&conn, &items).unwrap()
     };
     keep(vec![

@@ -16,7 +16,7 @@ use crate::util::{Central, now};
 
 /// The sale of every `token_used` event of `subject` in the outbox, in order.
 fn uses_of(pos: &Served, subject: &str) -> Vec<Option<String>> {
-    let conn = pos.state.identifier.store().conn();
+    let conn = pos.state.store.conn();
     let mut stmt = conn
         .prepare(
             "SELECT json_extract(body, '$.payload.sale_id') FROM outbox

@@ -13,7 +13,7 @@ use crate::dashboard::money;
 use crate::dashboard::pages::scans::source_name;
 use crate::dashboard::queries::scans::{self, SourceCounts};
 use crate::dashboard::{Dash, DashError};
-use crate::http::DeviceStatus;
+use crate::till::DeviceStatus;
 
 /// `GET /dashboard/devices`.
 pub(crate) async fn page(State(dash): State<Dash>, ctx: Ctx) -> Result<Markup, DashError> {

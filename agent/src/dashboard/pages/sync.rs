@@ -15,7 +15,7 @@ use crate::dashboard::{Dash, DashError};
 
 /// What the page shows from memory (not the store).
 struct Live {
-    snapshot: crate::sync::SyncSnapshot,
+    snapshot: crate::till::SyncSnapshot,
     catalog: Option<(u64, u64)>,
     trust: Option<(u64, u64)>,
     skew_secs: u64,
@@ -25,7 +25,7 @@ struct Live {
 /// `GET /dashboard/sync`.
 pub(crate) async fn page(State(dash): State<Dash>, ctx: Ctx) -> Result<Markup, DashError> {
     let facts = dash.read(sync::facts).await?;
-    let clock = dash.app.identifier.clock();
+    let clock = dash.app.clock;
     let state = Live {
         snapshot: dash.app.sync.snapshot(),
         catalog: dash
