@@ -103,10 +103,10 @@ fn test_only_children(ts: &[TokenTree], out: &mut Vec<String>) {
         if is_cfg_test(ts, i) {
             let end = item_end(ts, i + 2);
             let item = &ts[i + 2..end];
-            if let Some(at) = item.iter().position(|t| is_ident(Some(t), "mod")) {
-                if let Some(TokenTree::Ident(name)) = item.get(at + 1) {
-                    out.push(name.to_string());
-                }
+            if let Some(at) = item.iter().position(|t| is_ident(Some(t), "mod"))
+                && let Some(TokenTree::Ident(name)) = item.get(at + 1)
+            {
+                out.push(name.to_string());
             }
             i = end;
         } else {
@@ -162,10 +162,10 @@ fn named_tops(ts: &[TokenTree], here: &ModPath, out: &mut BTreeSet<String>) {
                 k += 1;
                 j += 3;
             }
-            if k == here.len() {
-                if let Some(TokenTree::Ident(x)) = ts.get(j) {
-                    out.insert(x.to_string());
-                }
+            if k == here.len()
+                && let Some(TokenTree::Ident(x)) = ts.get(j)
+            {
+                out.insert(x.to_string());
             }
             i = j.max(i + 1);
             continue;
@@ -181,10 +181,10 @@ fn graph() -> Graph {
     let mut tops = BTreeSet::new();
     let mut aliases = BTreeMap::new();
     for (i, t) in lib.iter().enumerate() {
-        if is_ident(Some(t), "mod") {
-            if let Some(TokenTree::Ident(name)) = lib.get(i + 1) {
-                tops.insert(name.to_string());
-            }
+        if is_ident(Some(t), "mod")
+            && let Some(TokenTree::Ident(name)) = lib.get(i + 1)
+        {
+            tops.insert(name.to_string());
         }
         // `pub use a::b;` makes `crate::b` mean `a`.
         if is_ident(Some(t), "use") {
@@ -229,7 +229,7 @@ fn graph() -> Graph {
 
     let mut graph = Graph::new();
     for (path, rel, ts) in &parsed {
-        if (1..=path.len()).any(|n| test_only.contains(&path[..n].to_vec())) {
+        if (1..=path.len()).any(|n| test_only.contains(&path[..n])) {
             continue;
         }
         let from = path[0].clone();
