@@ -1,12 +1,26 @@
-//! `tillpass run`: puts the pieces together and runs until SIGTERM or SIGINT.
+//! The composition root of `tillpass run`: [`build`] puts the till together from its
+//! configuration, [`run`] runs it until the shutdown future it is given completes (the
+//! binary gives it [`stop_signals`], SIGTERM or SIGINT) or a vital task dies.
 //!
 //! Start-up: open the store (integrity check, migrations) → take the enrolment record's
 //! trust list if it is newer than the one stored → put the stored catalog in force →
 //! build the identification pipeline → evaluate the offline policy → start the scanners,
 //! the outbox relay and the sync task (both resume from the store) → serve HTTP (with the
-//! sync routes) → tell systemd READY (and keep its watchdog fed).
-//! Shutdown: stop accepting, let requests in flight finish within a drain deadline, release
-//! the scanners.
+//! sync routes) → tell systemd READY (and feed its watchdog while the store answers,
+//! [`watchdog`]).
+//! Shutdown: stop accepting, let requests in flight finish within [`DRAIN_DEADLINE`],
+//! release the scanners, stop the background tasks within [`TASKS_DEADLINE`].
+//!
+//! The background tasks are supervised ([`tasks`]): a task that dies (an error, a panic,
+//! a return) is logged and either restarted with back-off or made the daemon's failure:
+//!
+//! | task | when it dies | why |
+//! |---|---|---|
+//! | relay | restarted | it resumes from the outbox; a restart loses nothing |
+//! | sync | restarted | it resumes from the stored cursors |
+//! | scanner pump | restarted | it takes up the same scanner channel |
+//! | watchdog | fails the daemon | without it systemd would kill the daemon anyway, later |
+//! | HTTP server | fails the daemon | a till that cannot serve its POS must be restarted |
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -326,8 +340,8 @@ fn till_identity(config: &Config, enrolment: Option<&EnrolmentRecord>) -> Option
 /// `listener`, the background tasks, systemd notifications.
 ///
 /// Stopping is graceful: the listener stops accepting and requests in flight finish
-/// (within [`DRAIN_DEADLINE`]), then the background tasks are told to stop and waited for
-/// (within [`TASKS_DEADLINE`]), then the scanners are released. Which task is restarted
+/// (within [`DRAIN_DEADLINE`]), the scanners are released, then the background tasks are
+/// told to stop and waited for (within [`TASKS_DEADLINE`]). Which task is restarted
 /// when it dies and which fails the daemon is [`tasks`]'s table in `ARCHITECTURE.md`
 /// ("Shutdown and supervision").
 pub async fn run(
@@ -407,11 +421,12 @@ pub async fn run(
             server.abort();
         }
     }
-    if !tasks.stop(TASKS_DEADLINE).await {
-        tracing::warn!("background tasks did not stop in time; stopping anyway");
-    }
+    // The scanners first, so the pump still passes on their last events.
     if let Some(s) = scanners {
         s.shutdown().await;
+    }
+    if !tasks.stop(TASKS_DEADLINE).await {
+        tracing::warn!("background tasks did not stop in time; stopping anyway");
     }
     tracing::info!("stopped");
     outcome

@@ -36,10 +36,11 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::bus::AgentEvent;
+use crate::clock::Clock;
 use crate::edge::authorised;
 use crate::identify::Identification;
-use crate::metrics::Gauges;
-use crate::store::journal;
+use crate::metrics::{Gauges, Metrics};
+use crate::store::{Store, journal};
 use crate::till::Till;
 
 /// The largest body of `POST /v1/identify`: a scan of
@@ -188,8 +189,11 @@ async fn readyz(State(state): State<Till>) -> Response {
     (code, Json(r)).into_response()
 }
 
-async fn metrics(State(state): State<Till>) -> Response {
-    let (store, clock) = (state.store.clone(), state.clock.clone());
+async fn metrics(
+    State(store): State<Arc<Store>>,
+    State(clock): State<Arc<Clock>>,
+    State(metrics): State<Arc<Metrics>>,
+) -> Response {
     let gauges = tokio::task::spawn_blocking(move || {
         let conn = store.conn();
         let (depth, _) = journal::depth(&conn).unwrap_or((0, None));
@@ -205,7 +209,7 @@ async fn metrics(State(state): State<Till>) -> Response {
     .unwrap_or_default();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(gauges),
+        metrics.render(gauges),
     )
         .into_response()
 }

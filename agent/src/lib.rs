@@ -4,28 +4,38 @@
 //! from their signed WhatsApp QR, and serves the POS and the store manager on loopback.
 //!
 //! ## Map
-//! - [`config`]: defaults → TOML → `TILLPASS_*` environment, validated; [`paths`]: where
-//!   files live (systemd directories win).
+//! From the bottom up; a module uses only modules above it in this list's order — the
+//! layering in `ARCHITECTURE.md` ("The agent's layers"), and a test fails on any import
+//! cycle between these modules.
+//! - [`paths`]: where files live (systemd directories win); [`config`]: defaults → TOML
+//!   → `TILLPASS_*` environment, validated; [`telemetry`]: how log lines are written;
+//!   [`failpoint`]: step boundaries where crash tests stop the daemon (debug builds only).
+//! - [`clock`]: the wall clock, never earlier than central's newest signed time.
 //! - [`store`]: the SQLite store — migrations, customers, trust list, revocations,
 //!   token uses, the outbox, the scan log.
+//! - [`metrics`]: Prometheus text; [`catalog`]: the promotion catalog in force.
 //! - [`identify`]: scan text → verification → revocation → replay → customer lookup →
-//!   an identification or a refusal with its reason.
-//! - [`clock`]: the wall clock, never earlier than central's newest signed time.
-//! - [`slot`]: the till's current customer; [`bus`]: events for the POS, the event
-//!   stream and the dashboard.
-//! - [`http`]: health, metrics and the POS API routes; [`metrics`]: Prometheus text.
+//!   an identification or a refusal with its reason; [`slot`](identify::slot): the
+//!   till's current customer.
+//! - [`bus`]: events for the POS, the event stream and the dashboard.
+//! - [`till`]: the till's state — store, clock, catalogs, identifier, sync status, bus,
+//!   scanner states, metrics, settings — shared by everything above, its parts taken
+//!   through axum's `FromRef`.
+//! - [`edge`]: what every HTTP route shares: problem+json answers, the bearer check.
+//! - [`sessions`]: the POS sale API — carts, tenders, close, cancel, returns, idempotency
+//!   keys.
+//! - [`sync`]: the conversation with central — the outbox [`relay`](sync::relay) (signed,
+//!   batched, deleted only when acknowledged), deltas, catalogs, trust list, time.
 //! - [`dashboard`]: the store manager's web dashboard under `/dashboard` (sign-in,
 //!   pages, CSV) and `tillpass manager`.
-//! - [`sessions`]: the POS sale API — carts, tenders, close, cancel, returns, idempotency
-//!   keys; [`openapi`]: its generated OpenAPI document; [`cashier`]: `tillpass pos`, a
-//!   terminal cashier against a running agent.
-//! - [`catalog`]: the promotion catalog in force; [`sync`]: the conversation with central.
-//! - [`relay`]: the outbox relay to central (signed, batched, deleted only when
-//!   acknowledged).
-//! - `demo` (feature `demo`, on by default): `tillpass demo`, a whole store on loopback.
-//! - [`daemon`]: start-up, scanners, serving, systemd notifications, graceful shutdown.
-//! - [`telemetry`]: how log lines are written; [`failpoint`]: step boundaries where crash
-//!   tests stop the daemon (debug builds only).
+//! - [`http`]: the router — health, metrics, `/v1/identify`, `/v1/events`, `/v1/status`,
+//!   with the sessions, sync and dashboard routes — its listener, and the generated
+//!   OpenAPI document ([`openapi`](http::openapi)).
+//! - [`daemon`]: the composition root — builds the till, runs the listener and the
+//!   supervised background tasks (relay, sync, scanner pump, watchdog) until the shutdown
+//!   future it is given completes.
+//! - [`cashier`]: `tillpass pos`, a terminal cashier against a running agent; `demo`
+//!   (feature `demo`, on by default): `tillpass demo`, a whole store on loopback.
 //!
 //! The benefits engine is the separate pure crate `tillpass-engine`; scanners are
 //! `tillpass-hardware`; every wire format is `tillpass-protocol`.

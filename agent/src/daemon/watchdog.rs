@@ -169,7 +169,10 @@ mod tests {
             if pings.load(Ordering::SeqCst) == before {
                 break before;
             }
-            assert!(Instant::now() < end, "the pings go on while the store is wedged");
+            assert!(
+                Instant::now() < end,
+                "the pings go on while the store is wedged"
+            );
         };
         release_tx.send(()).unwrap();
         wedge.join().unwrap();

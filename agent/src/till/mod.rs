@@ -4,9 +4,9 @@
 //!
 //! [`Till`] is built once by `daemon::build` and cloned (every part is shared) into the
 //! HTTP routes, the POS sessions, the sync task and the dashboard. A route that needs only
-//! a part takes it through axum's `FromRef` (`State<Arc<Store>>`, `State<Bus>`,
-//! `State<ApiToken>`…); code outside a route reaches the store and the clock directly
-//! ([`Till::store`], [`Till::clock`]), never through the identifier.
+//! some parts takes them through axum's `FromRef` (`State<Arc<Store>>`, `State<Bus>`…, as
+//! `/metrics` does); other code reaches the store and the clock directly ([`Till::store`],
+//! [`Till::clock`]), never through the identifier.
 //!
 //! This module uses no module above it: not HTTP, sessions, sync or the dashboard (the
 //! layering is written in `ARCHITECTURE.md` and checked by a test).
@@ -33,10 +33,6 @@ use crate::store::Store;
 
 pub use devices::{DeviceStatus, Devices};
 pub use sync_status::{SyncSnapshot, SyncStatus};
-
-/// The POS bearer token, as a route layer takes it.
-#[derive(Debug, Clone)]
-pub struct ApiToken(pub Arc<str>);
 
 /// The till's state. Cheap to clone: every part is shared.
 #[derive(Debug, Clone)]
@@ -92,9 +88,3 @@ part!(Arc<Metrics>, metrics);
 part!(Devices, devices);
 part!(Arc<Catalogs>, catalogs);
 part!(Arc<SyncStatus>, sync);
-
-impl FromRef<Till> for ApiToken {
-    fn from_ref(till: &Till) -> ApiToken {
-        ApiToken(till.token.clone())
-    }
-}

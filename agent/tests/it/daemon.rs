@@ -28,7 +28,11 @@ fn read_until(stream: &mut TcpStream, marker: &str) -> String {
     let mut buf = [0u8; 1024];
     while !String::from_utf8_lossy(&seen).contains(marker) {
         let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0, "closed before {marker:?}: {}", String::from_utf8_lossy(&seen));
+        assert!(
+            n > 0,
+            "closed before {marker:?}: {}",
+            String::from_utf8_lossy(&seen)
+        );
         seen.extend_from_slice(&buf[..n]);
     }
     String::from_utf8_lossy(&seen).into_owned()
@@ -40,12 +44,9 @@ fn the_shutdown_future_stops_the_daemon_after_the_request_in_flight() {
     let till = Till::new(&central, 1, "");
     let config = Config::load(Some(&till.config), true, Vec::new()).unwrap();
     let paths = Paths::from_env(|_| None);
-    let agent = tillpass_agent::daemon::build(
-        &config,
-        &paths,
-        tillpass_agent::clock::system_wall_clock(),
-    )
-    .unwrap();
+    let agent =
+        tillpass_agent::daemon::build(&config, &paths, tillpass_agent::clock::system_wall_clock())
+            .unwrap();
     let store = agent.state.store.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -81,13 +82,18 @@ fn the_shutdown_future_stops_the_daemon_after_the_request_in_flight() {
         let Ok(mut probe) = TcpStream::connect(addr) else {
             return true;
         };
-        probe.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        probe
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
         let _ = probe.write_all(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
         let mut answer = Vec::new();
         let _ = probe.read_to_end(&mut answer);
         !String::from_utf8_lossy(&answer).contains("200 OK")
     });
-    assert!(!daemon.is_finished(), "the daemon waits for the request in flight");
+    assert!(
+        !daemon.is_finished(),
+        "the daemon waits for the request in flight"
+    );
 
     stream.write_all(body).unwrap();
     let answer = read_until(&mut stream, "\"code\"");

@@ -1,6 +1,7 @@
 //! The agent's modules form no cycle: the graph of its top-level modules, built from the
 //! `crate::…` (and `super::…` reaching the crate root) paths of `agent/src`, is acyclic,
-//! and the till's state ([`tillpass_agent::till`]) reaches nothing above it.
+//! and every module uses only modules of lower layers ([`LAYERS`]): the till's state
+//! ([`tillpass_agent::till`]) reaches nothing above it.
 //!
 //! Test code (`#[cfg(test)]` items and the files they declare) may use any module and is
 //! left out; paths in comments are not code and are left out too. A cycle is printed with
@@ -305,19 +306,6 @@ fn describe(cycle: &[String], graph: &Graph) -> String {
     text
 }
 
-fn reachable(graph: &Graph, from: &str) -> BTreeSet<String> {
-    let mut seen = BTreeSet::new();
-    let mut todo = vec![from.to_owned()];
-    while let Some(n) = todo.pop() {
-        for next in graph.get(&n).into_iter().flat_map(|e| e.keys()) {
-            if seen.insert(next.clone()) {
-                todo.push(next.clone());
-            }
-        }
-    }
-    seen
-}
-
 #[test]
 fn the_agent_s_modules_have_no_import_cycle() {
     let graph = graph();
@@ -326,17 +314,56 @@ fn the_agent_s_modules_have_no_import_cycle() {
     }
 }
 
+/// The agent's layers, from the bottom: a module uses only modules of lower layers
+/// (`ARCHITECTURE.md`, "The agent's layers"). A new module gets its place here and there.
+const LAYERS: &[&[&str]] = &[
+    &["paths", "failpoint"],
+    &["config"],
+    &["telemetry", "clock"],
+    &["store"],
+    &["metrics", "catalog"],
+    &["identify"],
+    &["bus"],
+    &["till"],
+    &["edge"],
+    &["sessions", "sync"],
+    &["dashboard"],
+    &["http"],
+    &["daemon", "cashier"],
+    &["demo"],
+];
+
+fn layer(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&module))
+}
+
 #[test]
-fn the_till_s_state_reaches_nothing_above_it() {
+fn every_module_uses_only_lower_layers() {
     let graph = graph();
-    let below = reachable(&graph, "till");
-    for above in ["http", "edge", "sessions", "sync", "dashboard", "daemon"] {
-        assert!(
-            !below.contains(above),
-            "`till` reaches `{above}`: {:?}",
-            graph["till"]
-        );
+    let mut wrong = Vec::new();
+    for (from, edges) in &graph {
+        let Some(above) = layer(from) else {
+            wrong.push(format!(
+                "`{from}` has no layer: give it one in LAYERS and in ARCHITECTURE.md"
+            ));
+            continue;
+        };
+        for (to, files) in edges {
+            if layer(to).is_none_or(|below| below >= above) {
+                let files: Vec<&str> = files.iter().map(String::as_str).collect();
+                wrong.push(format!("`{from}` uses `{to}`: {}", files.join(", ")));
+            }
+        }
     }
+    assert!(
+        wrong.is_empty(),
+        "against the layering:\n{}",
+        wrong.join("\n")
+    );
+    assert!(
+        graph.contains_key("till") && graph.contains_key("http"),
+        "the graph was built"
+    );
 }
 
 #[test]
