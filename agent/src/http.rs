@@ -28,6 +28,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -177,7 +178,7 @@ pub(crate) fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Re
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if constant_time_eq(presented.trim().as_bytes(), state.token.as_bytes()) {
+    if bool::from(presented.trim().as_bytes().ct_eq(state.token.as_bytes())) {
         Ok(())
     } else {
         Err(problem_code(
@@ -187,13 +188,6 @@ pub(crate) fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Re
             "present the till's API token as `Authorization: Bearer <token>`",
         ))
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn livez() -> &'static str {
