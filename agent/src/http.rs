@@ -283,13 +283,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let identifier = state.identifier.clone();
+    let last_success_at = state.sync.snapshot().last_success_at;
     let gauges = tokio::task::spawn_blocking(move || {
         let conn = identifier.store().conn();
         let (depth, _) = journal::depth(&conn).unwrap_or((0, None));
         let customers = crate::store::customers::count(&conn).unwrap_or(0);
         Gauges {
             outbox_depth: depth,
-            last_sync_age_secs: None,
+            last_sync_age_secs: Gauges::sync_age(identifier.clock().now(), last_success_at),
             clock_skew_alarm: identifier.clock().skew_alarm(),
             customers,
         }
@@ -297,7 +298,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     .await
     .unwrap_or_default();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.metrics.render(gauges),
     )
         .into_response()
