@@ -238,12 +238,13 @@ impl Default for IdentifySection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines; native journal entries when stderr is the journal.
     #[default]
     Human,
-    /// One JSON object a line.
+    /// One JSON object a line on stderr, wherever stderr goes.
     Json,
-    /// For the systemd journal (no timestamps: the journal adds its own).
+    /// For the systemd journal: native entries (priority, one journal field per field)
+    /// when stderr is the journal's stream, else lines without timestamps or colour.
     Journald,
 }
 

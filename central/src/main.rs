@@ -595,14 +595,7 @@ fn serve(
     tls: Option<http::TlsAcceptor>,
     limits: Limits,
 ) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    tillpass_central::telemetry::init();
     let admin = match admin_token_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
