@@ -252,7 +252,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSection {
-    /// The format.
+    /// How lines are written when stderr is not the journal: see [`LogFormat`].
     pub format: LogFormat,
     /// The filter, e.g. `info` or `tillpass_agent=debug,info`.
     pub level: String,

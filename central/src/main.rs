@@ -102,13 +102,13 @@ enum Command {
     },
     /// Make a one-time enrolment code for a till.
     EnrolCode {
-        /// The store.
+        /// The store's id, e.g. `S1`.
         #[arg(long)]
         store: String,
         /// The till id (`{store}-T{n}` when absent).
         #[arg(long)]
         till: Option<String>,
-        /// The region.
+        /// The store's region: promotions can be scoped by it.
         #[arg(long)]
         region: Option<String>,
         /// Days the code stays usable.
@@ -184,16 +184,16 @@ enum CustomerCommand {
         /// First name.
         #[arg(long)]
         first_name: String,
-        /// Tier.
+        /// The loyalty tier's name.
         #[arg(long)]
         tier: Option<String>,
         /// Language: es or en.
         #[arg(long, default_value = "es")]
         lang: String,
-        /// Allows digital receipts.
+        /// The customer consents to digital receipts.
         #[arg(long)]
         receipts: bool,
-        /// Allows marketing.
+        /// The customer consents to marketing.
         #[arg(long)]
         marketing: bool,
         /// Opening savings, minor units.
@@ -202,24 +202,24 @@ enum CustomerCommand {
     },
     /// Show a customer.
     Show {
-        /// The reference.
+        /// The customer's reference.
         reference: String,
     },
     /// Put a customer in exactly these segments (none: out of every segment).
     Segments {
-        /// The reference.
+        /// The customer's reference.
         reference: String,
-        /// The segments.
+        /// The segments' names.
         segments: Vec<String>,
     },
     /// Erase a customer (GDPR): tills receive the erasure in their next delta.
     Erase {
-        /// The reference.
+        /// The customer's reference.
         reference: String,
     },
     /// Issue a pass: prints the text and the QR; writes SVG and PNG with --out.
     Pass {
-        /// The reference.
+        /// The customer's reference.
         reference: String,
         /// Lifetime in seconds.
         #[arg(long)]
@@ -245,12 +245,12 @@ enum GiftCardCommand {
     },
     /// Show a gift card.
     Show {
-        /// The reference.
+        /// The gift card's reference.
         reference: String,
     },
     /// Issue a gift-card token.
     Token {
-        /// The reference.
+        /// The gift card's reference.
         reference: String,
         /// Lifetime in seconds.
         #[arg(long)]
@@ -284,7 +284,7 @@ enum RevokeCommand {
     Subject {
         /// customer_pass, gift_card or voucher.
         kind: String,
-        /// The subject.
+        /// The subject's reference: a customer, gift card or voucher.
         subject: String,
     },
 }

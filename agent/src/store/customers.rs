@@ -77,7 +77,6 @@ pub struct CustomerView {
     /// Personal promotions they switched on that are valid now (`valid_from <= now <
     /// valid_until`, either bound optional — as the engine treats catalog promotions).
     pub active_promotions: Vec<String>,
-    /// Their gift cards.
     pub gift_cards: Vec<GiftCardView>,
 }
 
@@ -86,9 +85,7 @@ pub struct CustomerView {
 pub struct NewCustomer<'a> {
     /// The reference.
     pub customer_ref: &'a str,
-    /// First name.
     pub first_name: Option<&'a str>,
-    /// Tier.
     pub tier: Option<&'a str>,
     /// Language code.
     pub lang: &'a str,
