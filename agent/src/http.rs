@@ -7,8 +7,8 @@
 //! `application/problem+json` with a stable `code`; the detail goes to the log, never
 //! internals to the client.
 //!
-//! [`serve`] and [`serve_with`] run the server loop of [`serve`](mod@serve): header-read and
-//! idle timeouts, a connection limit, the `Host` allowlist.
+//! [`serve`](fn@serve) and [`serve_with`] run the server loop of [`serve`](mod@serve):
+//! header-read and idle timeouts, a connection limit, the `Host` allowlist.
 
 pub mod guard;
 pub mod serve;
