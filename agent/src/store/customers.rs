@@ -83,7 +83,7 @@ pub struct CustomerView {
 /// A customer as central describes it (or a test sets it up).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCustomer<'a> {
-    /// The reference.
+    /// Central's opaque reference of the customer.
     pub customer_ref: &'a str,
     pub first_name: Option<&'a str>,
     pub tier: Option<&'a str>,
