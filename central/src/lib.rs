@@ -69,6 +69,7 @@ pub mod pending;
 pub mod receipts;
 pub mod revocations;
 pub mod settings;
+pub mod storage;
 pub mod store_sales;
 
 pub use error::{Error, Result};
