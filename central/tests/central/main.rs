@@ -9,6 +9,7 @@ mod cli;
 mod deltas;
 mod enrolment;
 mod journal;
+mod migrate_db;
 mod passes;
 mod pending;
 mod pg;

@@ -89,7 +89,9 @@ pub async fn database(case: &str) -> Option<TestDb> {
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
         .unwrap();
-    let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
+    let base = server
+        .rsplit_once('/')
+        .map_or(server.as_str(), |(base, _)| base);
     Some(TestDb {
         url: format!("{base}/{name}"),
         name,

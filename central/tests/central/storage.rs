@@ -144,7 +144,9 @@ async fn a_database_opens_migrated_and_reopens_as_it_is() {
     for b in backends("opens_migrated").await {
         let latest = i64::try_from(b.db.latest_version()).unwrap();
         assert_eq!(b.db.schema_version().await.unwrap(), latest, "{}", b.name);
-        b.db.create_customer(&customer("C-1", 100), 1).await.unwrap();
+        b.db.create_customer(&customer("C-1", 100), 1)
+            .await
+            .unwrap();
         let again = Database::open(&b.location).await.unwrap();
         assert_eq!(again.schema_version().await.unwrap(), latest, "{}", b.name);
         assert_eq!(savings(&again, "C-1").await, (100, 0), "{}", b.name);
@@ -171,7 +173,12 @@ async fn savings_move_as_documented_and_a_shortfall_becomes_a_flagged_debt() {
             .unwrap();
         assert_eq!(outcomes(&ack), ["accepted"], "{}", b.name);
         assert_eq!(savings(db, "C-1").await, (0, 200), "{}", b.name);
-        assert_eq!(db.count_flags("overspend_debt").await.unwrap(), 1, "{}", b.name);
+        assert_eq!(
+            db.count_flags("overspend_debt").await.unwrap(),
+            1,
+            "{}",
+            b.name
+        );
 
         // Money coming in pays the debt first (no catalog: spendable at once).
         let ack = db
@@ -195,7 +202,12 @@ async fn savings_move_as_documented_and_a_shortfall_becomes_a_flagged_debt() {
             .unwrap();
         assert_eq!(outcomes(&ack), ["accepted"], "{}", b.name);
         assert_eq!(savings(db, "C-1").await, (0, 0), "{}", b.name);
-        assert_eq!(db.count_flags("reversal_clamped").await.unwrap(), 1, "{}", b.name);
+        assert_eq!(
+            db.count_flags("reversal_clamped").await.unwrap(),
+            1,
+            "{}",
+            b.name
+        );
     }
 }
 
@@ -207,11 +219,21 @@ async fn an_event_id_is_applied_once_and_a_rejected_event_leaves_no_trace() {
         db.create_customer(&customer("C-1", 1000), 1).await.unwrap();
         let sent = events(&t, 1, vec![redeem("C-1", 100), earn("NOBODY", 50)]);
         let ack = db.ingest(&t, &batch(&t, sent.clone()), 10).await.unwrap();
-        assert_eq!(outcomes(&ack), ["accepted", "unknown_customer"], "{}", b.name);
+        assert_eq!(
+            outcomes(&ack),
+            ["accepted", "unknown_customer"],
+            "{}",
+            b.name
+        );
         assert_eq!(db.count_rows("events").await.unwrap(), 1, "{}", b.name);
 
         let ack = db.ingest(&t, &batch(&t, sent.clone()), 11).await.unwrap();
-        assert_eq!(outcomes(&ack), ["duplicate", "unknown_customer"], "{}", b.name);
+        assert_eq!(
+            outcomes(&ack),
+            ["duplicate", "unknown_customer"],
+            "{}",
+            b.name
+        );
         assert_eq!(savings(db, "C-1").await, (900, 0), "{}", b.name);
 
         // The same id with other content is a conflict, not a duplicate.
@@ -221,8 +243,13 @@ async fn an_event_id_is_applied_once_and_a_rejected_event_leaves_no_trace() {
         assert_eq!(outcomes(&ack), ["id_conflict"], "{}", b.name);
 
         // The rejected event is judged afresh once its customer exists.
-        db.create_customer(&customer("NOBODY", 0), 13).await.unwrap();
-        let ack = db.ingest(&t, &batch(&t, vec![sent[1].clone()]), 14).await.unwrap();
+        db.create_customer(&customer("NOBODY", 0), 13)
+            .await
+            .unwrap();
+        let ack = db
+            .ingest(&t, &batch(&t, vec![sent[1].clone()]), 14)
+            .await
+            .unwrap();
         assert_eq!(outcomes(&ack), ["accepted"], "{}", b.name);
         assert_eq!(savings(db, "NOBODY").await, (50, 0), "{}", b.name);
         assert_eq!(db.count_rows("events").await.unwrap(), 2, "{}", b.name);
@@ -305,7 +332,12 @@ async fn a_till_made_customer_a_sale_and_its_return_are_kept_for_the_store() {
         );
         assert_eq!(savings(db, "L-1").await, (0, 0), "{}", b.name);
         assert_eq!(db.count_rows("store_sales").await.unwrap(), 1, "{}", b.name);
-        assert_eq!(db.count_rows("store_returns").await.unwrap(), 1, "{}", b.name);
+        assert_eq!(
+            db.count_rows("store_returns").await.unwrap(),
+            1,
+            "{}",
+            b.name
+        );
         assert_eq!(db.count_rows("receipts").await.unwrap(), 1, "{}", b.name);
     }
 }
@@ -344,7 +376,9 @@ async fn one_batch_retried_by_two_nodes_at_once_is_applied_once() {
 #[tokio::test]
 async fn batches_from_many_tills_on_one_account_at_once_all_count() {
     for b in backends("many_tills_one_account").await {
-        b.db.create_customer(&customer("C-1", 10_000), 1).await.unwrap();
+        b.db.create_customer(&customer("C-1", 10_000), 1)
+            .await
+            .unwrap();
         let nodes = [
             b.db.clone(),
             Database::open(&b.location).await.unwrap(),
@@ -382,7 +416,10 @@ async fn a_batch_in_another_currency_is_refused_per_event() {
             amount: Money::new(10, Currency::from_code("USD").unwrap()),
             sale_id: None,
         });
-        let ack = db.ingest(&t, &batch(&t, events(&t, 1, vec![usd])), 10).await.unwrap();
+        let ack = db
+            .ingest(&t, &batch(&t, events(&t, 1, vec![usd])), 10)
+            .await
+            .unwrap();
         assert_eq!(outcomes(&ack), ["currency_mismatch"], "{}", b.name);
         assert_eq!(savings(db, "C-1").await, (100, 0), "{}", b.name);
     }
