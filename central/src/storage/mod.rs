@@ -101,6 +101,9 @@ fn without_password(url: &str) -> String {
     }
 }
 
+/// How long [`Database::ping`] waits for an answer.
+pub const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Central's database, whichever backend holds it: the storage contract.
 #[derive(Clone, Debug)]
 pub enum Database {
@@ -123,6 +126,25 @@ impl Database {
             }
             Location::Postgres(url) => Ok(Database::Postgres(Pg::open(url).await?)),
         }
+    }
+
+    /// Whether the database answers a query within [`PING_TIMEOUT`].
+    pub async fn ping(&self) -> Result<()> {
+        let ping = async {
+            match self {
+                Database::Sqlite(db) => {
+                    db.call(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+                        .await?;
+                }
+                Database::Postgres(pg) => {
+                    pg.client().await?.query_one("SELECT 1", &[]).await?;
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(PING_TIMEOUT, ping)
+            .await
+            .map_err(|_| Error::Busy("the database did not answer in time".into()))?
     }
 
     /// The backend's name: `sqlite` or `postgresql`.

@@ -24,7 +24,7 @@ pub struct Backend {
     pub name: &'static str,
     pub db: Database,
     pub location: Location,
-    _keep: Keep,
+    keep: Keep,
 }
 
 enum Keep {
@@ -40,7 +40,7 @@ pub async fn backends(case: &str) -> Vec<Backend> {
         name: "sqlite",
         db: Database::open(&location).await.unwrap(),
         location,
-        _keep: Keep::Dir(dir),
+        keep: Keep::Dir(dir),
     }];
     if let Some(test_db) = pg::database(case).await {
         let location = Location::Postgres(test_db.url().to_owned());
@@ -48,7 +48,7 @@ pub async fn backends(case: &str) -> Vec<Backend> {
             name: "postgresql",
             db: Database::open(&location).await.unwrap(),
             location,
-            _keep: Keep::Pg(test_db),
+            keep: Keep::Pg(test_db),
         });
     }
     all
@@ -423,4 +423,29 @@ async fn a_batch_in_another_currency_is_refused_per_event() {
         assert_eq!(outcomes(&ack), ["currency_mismatch"], "{}", b.name);
         assert_eq!(savings(db, "C-1").await, (100, 0), "{}", b.name);
     }
+}
+
+#[tokio::test]
+async fn a_database_answers_a_ping_until_it_is_gone() {
+    for b in backends("ping").await {
+        b.db.ping().await.unwrap();
+        if let Keep::Pg(test_db) = b.keep {
+            // Dropping the database ends its connections: the pool's next ping fails.
+            drop(test_db);
+            assert!(b.db.ping().await.is_err(), "{}", b.name);
+        }
+    }
+}
+
+#[tokio::test]
+async fn readyz_answers_when_the_database_does() {
+    let central = crate::util::Central::start().await;
+    let response = central
+        .client
+        .get(central.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "ready\n");
 }
