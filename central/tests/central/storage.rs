@@ -425,6 +425,92 @@ async fn a_batch_in_another_currency_is_refused_per_event() {
     }
 }
 
+/// Runs `sql` (no parameters) on a backend's database, as a tool outside central would.
+async fn execute(b: &Backend, sql: &str) {
+    match &b.location {
+        Location::Sqlite(path) => {
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap();
+        }
+        Location::Postgres(url) => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            // PostgreSQL writes a byte string as '\x…', not SQLite's x'…'.
+            let sql = sql.replace("x'00'", "'\\x00'::bytea");
+            client.batch_execute(&sql).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_earn_stays_pending_for_the_return_window_then_is_released_by_central() {
+    for b in backends("pending_window").await {
+        let db = &b.db;
+        let t = till("S001-T01", "S001");
+        // A catalog in force with a return window of 1,000 s (kept beside its body).
+        execute(
+            &b,
+            "INSERT INTO catalogs (source_sha256, body_cbor, promotions, published_at,
+                                   activates_at, return_window_secs)
+             VALUES ('x', x'00', 0, 0, 0, 1000)",
+        )
+        .await;
+        db.create_customer(&customer("C-1", 40), 1).await.unwrap();
+        // Events happen at 1,000 (the till's clock): pending until 2,000.
+        let ack = db
+            .ingest(&t, &batch(&t, events(&t, 1, vec![earn("C-1", 100)])), 1_000)
+            .await
+            .unwrap();
+        assert_eq!(outcomes(&ack), ["accepted"], "{}", b.name);
+        assert_eq!(
+            savings(db, "C-1").await,
+            (40, 0),
+            "{}: not spendable",
+            b.name
+        );
+        let pending = db.pending("C-1").await.unwrap();
+        assert_eq!(
+            (pending.amount, pending.next_release_at),
+            (100, Some(2_000)),
+            "{}",
+            b.name
+        );
+
+        // A return takes back from pending first, never below zero.
+        let reverse = EventPayload::SavingsReversed(SavingsReversal {
+            customer: CustomerRef::new("C-1").unwrap(),
+            amount: eur(30),
+            reverses: Reverses::Earn,
+            original_event: None,
+            sale_id: None,
+        });
+        let ack = db
+            .ingest(&t, &batch(&t, events(&t, 2, vec![reverse])), 1_500)
+            .await
+            .unwrap();
+        assert_eq!(outcomes(&ack), ["accepted"], "{}", b.name);
+        assert_eq!(db.pending("C-1").await.unwrap().amount, 70, "{}", b.name);
+        assert_eq!(savings(db, "C-1").await, (40, 0), "{}", b.name);
+
+        // Past the window, central releases before it moves the balance.
+        let ack = db
+            .ingest(
+                &t,
+                &batch(&t, events(&t, 3, vec![redeem("C-1", 100)])),
+                2_500,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcomes(&ack), ["accepted"], "{}", b.name);
+        assert_eq!(db.pending("C-1").await.unwrap().amount, 0, "{}", b.name);
+        assert_eq!(savings(db, "C-1").await, (10, 0), "{}", b.name);
+    }
+}
+
 #[tokio::test]
 async fn a_database_answers_a_ping_until_it_is_gone() {
     for b in backends("ping").await {

@@ -511,7 +511,11 @@ async fn savings(
     direction: SavingsMove<'_>,
     now: i64,
 ) -> Result<Applied> {
-    release_due(tx, customer, now).await?;
+    // The account row first, then its pending entries: one order for every transaction,
+    // so two batches on one customer wait for each other instead of deadlocking.
+    if lock(tx, Account::Savings, customer).await?.is_some() {
+        release_due(tx, customer, now).await?;
+    }
     let Some(held) = lock(tx, Account::Savings, customer).await? else {
         return Ok(if is_erased(tx, customer).await? {
             Applied::Rejected(RejectCode::CustomerErased, "the customer was erased".into())
@@ -613,7 +617,8 @@ async fn gift_card(
 
 /// Credits `customer`'s pending savings whose time has come (as
 /// [`crate::pending::release_due`] does): the rows are deleted and their sum credited in
-/// one transaction, so two nodes never release one entry twice.
+/// one transaction, so two nodes never release one entry twice. The caller holds the
+/// account's row.
 async fn release_due(tx: &Transaction<'_>, customer: &str, now: i64) -> Result<()> {
     let due: Option<i64> = tx
         .query_one(
