@@ -535,3 +535,63 @@ async fn readyz_answers_when_the_database_does() {
     assert_eq!(response.status(), reqwest::StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), "ready\n");
 }
+
+/// Ingestion's rate on each backend: `TILLS` tills upload `BATCHES` batches of
+/// `EVENTS` savings events each, all at once, across 2,000 customers. Run it with
+/// `cargo test -p tillpass-central --test central --release -- --ignored ingest_rate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn ingest_rate() {
+    use std::io::Write;
+    const TILLS: u32 = 20;
+    const BATCHES: u64 = 20;
+    const EVENTS: u64 = 50;
+    const CUSTOMERS: u64 = 2_000;
+    for b in backends("ingest_rate").await {
+        for c in 0..CUSTOMERS {
+            b.db.create_customer(&customer(&format!("C-{c}"), 1_000_000), 1)
+                .await
+                .unwrap();
+        }
+        let started = std::time::Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..TILLS {
+            let db = b.db.clone();
+            tasks.spawn(async move {
+                let t = till(&format!("S{:03}-T01", n), &format!("S{:03}", n));
+                for k in 0..BATCHES {
+                    let payloads = (0..EVENTS)
+                        .map(|e| {
+                            let who =
+                                format!("C-{}", (u64::from(n) * 7919 + k * 31 + e) % CUSTOMERS);
+                            if e % 3 == 0 {
+                                redeem(&who, 5)
+                            } else {
+                                earn(&who, 10)
+                            }
+                        })
+                        .collect();
+                    let sent = events(&t, k * EVENTS + 1, payloads);
+                    let ack = db.ingest(&t, &batch(&t, sent), 10).await.unwrap();
+                    assert!(outcomes(&ack).iter().all(|o| o == "accepted"));
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let total = f64::from(TILLS) * (BATCHES * EVENTS) as f64;
+        let _ = writeln!(
+            std::io::stderr(),
+            "ingest_rate {}: {total} events in {elapsed:.2} s = {:.0} events/s \
+             ({TILLS} tills at once, batches of {EVENTS})",
+            b.name,
+            total / elapsed
+        );
+        assert_eq!(
+            b.db.count_rows("events").await.unwrap(),
+            i64::from(TILLS) * i64::try_from(BATCHES * EVENTS).unwrap()
+        );
+    }
+}

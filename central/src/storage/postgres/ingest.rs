@@ -22,6 +22,8 @@ use tillpass_protocol::sync::{
     AckOutcome, BatchAck, DeltaKind, EventAck, EventFlag, EventId, EventPayload, JournalEvent,
     RejectCode, ReturnRecorded, Reverses, TokenKind, VERSION,
 };
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::{ATTEMPTS, Pg};
 use crate::enrol::Till;
@@ -51,11 +53,16 @@ async fn once(
     events: &[serde_json::Value],
     now: i64,
 ) -> Result<BatchAck> {
+    let admitted: Vec<_> = events
+        .iter()
+        .map(|raw| journal::admit(raw.clone(), till))
+        .collect();
     let mut client = pg.client().await?;
     let mut tx = client.transaction().await?;
+    lock_accounts(&tx, &admitted).await?;
     let mut acks = Vec::with_capacity(ids.len());
-    for (id, raw) in ids.iter().zip(events) {
-        let (outcome, flags) = match journal::admit(raw.clone(), till) {
+    for (id, admitted) in ids.iter().zip(admitted) {
+        let (outcome, flags) = match admitted {
             Err(refused) => (refused, vec![]),
             Ok(event) => one(&mut tx, &event, now).await?,
         };
@@ -67,6 +74,80 @@ async fn once(
     }
     tx.commit().await?;
     Ok(BatchAck { v: VERSION, acks })
+}
+
+/// Locks, in one order (savings by customer, then gift cards by reference), every account
+/// the batch's events move, before any event is applied: batches of different tills on
+/// the same customers then wait for each other instead of deadlocking (which PostgreSQL
+/// would only notice after its `deadlock_timeout`).
+async fn lock_accounts(
+    tx: &Transaction<'_>,
+    admitted: &[std::result::Result<JournalEvent, AckOutcome>],
+) -> Result<()> {
+    let mut customers = std::collections::BTreeSet::new();
+    let mut cards = std::collections::BTreeSet::new();
+    for event in admitted.iter().flatten() {
+        match &event.payload {
+            EventPayload::SavingsEarned(m) | EventPayload::SavingsRedeemed(m) => {
+                customers.insert(m.customer.as_str());
+            }
+            EventPayload::SavingsReversed(r) => {
+                customers.insert(r.customer.as_str());
+            }
+            EventPayload::GiftCardDebited(m) | EventPayload::GiftCardCredited(m) => {
+                cards.insert(m.card.as_str());
+            }
+            _ => {}
+        }
+    }
+    if !customers.is_empty() {
+        let customers: Vec<&str> = customers.into_iter().collect();
+        exec(
+            tx,
+            "SELECT 1 FROM savings_accounts WHERE customer = ANY($1) ORDER BY customer
+             FOR UPDATE",
+            &[&customers],
+        )
+        .await?;
+    }
+    if !cards.is_empty() {
+        let cards: Vec<&str> = cards.into_iter().collect();
+        exec(
+            tx,
+            "SELECT 1 FROM gift_cards WHERE ref = ANY($1) ORDER BY ref FOR UPDATE",
+            &[&cards],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Runs a statement, prepared once per connection.
+async fn exec(tx: &Transaction<'_>, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.execute(&statement, params).await?)
+}
+
+/// The row a query answers, if any (prepared once per connection).
+async fn opt(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Row>> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query_opt(&statement, params).await?)
+}
+
+/// The one row a query answers (prepared once per connection).
+async fn one_row(tx: &Transaction<'_>, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query_one(&statement, params).await?)
+}
+
+/// Every row a query answers (prepared once per connection).
+async fn rows(tx: &Transaction<'_>, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query(&statement, params).await?)
 }
 
 /// What applying one event gave.
@@ -85,28 +166,27 @@ async fn one(
     let id = event.id.to_hex();
     let seq = i64::try_from(event.seq).map_err(|_| Error::invalid("seq: too large"))?;
     let sp = tx.savepoint("event").await?;
-    let inserted = sp
-        .execute(
-            "INSERT INTO events (id, till, store, seq, kind, occurred_at, received_at, sha256,
+    let inserted = exec(
+        &sp,
+        "INSERT INTO events (id, till, store, seq, kind, occurred_at, received_at, sha256,
                                  payload)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-            &[
-                &id,
-                &event.till.as_str(),
-                &event.store.as_str(),
-                &seq,
-                &event.payload.kind(),
-                &event.occurred_at,
-                &now,
-                &sha,
-                &canonical,
-            ],
-        )
-        .await?;
+        &[
+            &id,
+            &event.till.as_str(),
+            &event.store.as_str(),
+            &seq,
+            &event.payload.kind(),
+            &event.occurred_at,
+            &now,
+            &sha,
+            &canonical,
+        ],
+    )
+    .await?;
     if inserted == 0 {
         sp.rollback().await?;
-        let seen: String = tx
-            .query_one("SELECT sha256 FROM events WHERE id = $1", &[&id])
+        let seen: String = one_row(tx, "SELECT sha256 FROM events WHERE id = $1", &[&id])
             .await?
             .get(0);
         return Ok(if seen == sha {
@@ -138,15 +218,16 @@ async fn apply(tx: &Transaction<'_>, event: &JournalEvent, now: i64) -> Result<A
     match &event.payload {
         EventPayload::SaleClosed(sale) => {
             if let Some(customer) = &sale.customer {
-                let consents: Option<i64> = tx
-                    .query_opt(
-                        "SELECT consent_receipts FROM customers WHERE ref = $1",
-                        &[&customer.as_str()],
-                    )
-                    .await?
-                    .map(|r| r.get(0));
+                let consents: Option<i64> = opt(
+                    tx,
+                    "SELECT consent_receipts FROM customers WHERE ref = $1",
+                    &[&customer.as_str()],
+                )
+                .await?
+                .map(|r| r.get(0));
                 if consents.is_some_and(|c| c != 0) {
-                    tx.execute(
+                    exec(
+                        tx,
                         "INSERT INTO receipts (till, sale_id, customer, event_id, body,
                                                created_at)
                          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (till, sale_id) DO NOTHING",
@@ -162,19 +243,19 @@ async fn apply(tx: &Transaction<'_>, event: &JournalEvent, now: i64) -> Result<A
                     .await?;
                 }
             }
-            let added = tx
-                .execute(
-                    "INSERT INTO store_sales (store, sale_id, till, event_id, closed_at)
+            let added = exec(
+                tx,
+                "INSERT INTO store_sales (store, sale_id, till, event_id, closed_at)
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (store, sale_id) DO NOTHING",
-                    &[
-                        &event.store.as_str(),
-                        &sale.sale_id.as_str(),
-                        &event.till.as_str(),
-                        &id,
-                        &event.occurred_at,
-                    ],
-                )
-                .await?;
+                &[
+                    &event.store.as_str(),
+                    &sale.sale_id.as_str(),
+                    &event.till.as_str(),
+                    &id,
+                    &event.occurred_at,
+                ],
+            )
+            .await?;
             if added == 0 {
                 tracing::warn!(
                     store = %event.store,
@@ -193,14 +274,16 @@ async fn apply(tx: &Transaction<'_>, event: &JournalEvent, now: i64) -> Result<A
             let other: Option<String> = if used.kind == TokenKind::GiftCard {
                 None
             } else {
-                tx.query_opt(
+                opt(
+                    tx,
                     "SELECT store FROM token_uses WHERE token_id = $1 AND store != $2 LIMIT 1",
                     &[&token, &event.store.as_str()],
                 )
                 .await?
                 .map(|r| r.get(0))
             };
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO token_uses (token_id, event_id, kind, subject, store, till, used_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 &[
@@ -266,20 +349,21 @@ async fn apply(tx: &Transaction<'_>, event: &JournalEvent, now: i64) -> Result<A
             gift_card(tx, &id, m.card.as_str(), m.amount, Move::Credit, now).await
         }
         EventPayload::GiftCardHeld(h) => {
-            let known = tx
-                .query_opt(
-                    "SELECT 1 FROM gift_cards WHERE ref = $1",
-                    &[&h.card.as_str()],
-                )
-                .await?
-                .is_some();
+            let known = opt(
+                tx,
+                "SELECT 1 FROM gift_cards WHERE ref = $1",
+                &[&h.card.as_str()],
+            )
+            .await?
+            .is_some();
             if !known {
                 return Ok(Applied::Rejected(
                     RejectCode::UnknownGiftCard,
                     "no such gift card".into(),
                 ));
             }
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO gift_card_holds (card, hold_id, amount, currency, expires_at,
                                               event_id)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (card, hold_id) DO NOTHING",
@@ -315,25 +399,26 @@ async fn apply(tx: &Transaction<'_>, event: &JournalEvent, now: i64) -> Result<A
             customers::check_ref(&c.customer)?;
             let name = c.first_name.as_deref().unwrap_or_default();
             customers::check_name(name)?;
-            let inserted = tx
-                .execute(
-                    "INSERT INTO customers (ref, first_name, tier, lang, consent_receipts,
+            let inserted = exec(
+                tx,
+                "INSERT INTO customers (ref, first_name, tier, lang, consent_receipts,
                                             consent_marketing, earn_only, created_by,
                                             created_at, updated_at)
                      VALUES ($1, $2, NULL, $3, 0, 0, 1, $4, $5, $5)
                      ON CONFLICT (ref) DO NOTHING",
-                    &[
-                        &c.customer.as_str(),
-                        &name,
-                        &c.lang.unwrap_or_default().code(),
-                        &format!("till:{}", event.till),
-                        &now,
-                    ],
-                )
-                .await?;
+                &[
+                    &c.customer.as_str(),
+                    &name,
+                    &c.lang.unwrap_or_default().code(),
+                    &format!("till:{}", event.till),
+                    &now,
+                ],
+            )
+            .await?;
             if inserted > 0 {
                 let currency = currency(tx).await?;
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT INTO savings_accounts (customer, currency, balance, updated_at)
                      VALUES ($1, $2, 0, $3)",
                     &[&c.customer.as_str(), &currency.code(), &now],
@@ -435,14 +520,11 @@ struct Locked {
 }
 
 async fn lock(tx: &Transaction<'_>, account: Account, key: &str) -> Result<Option<Locked>> {
-    Ok(tx
-        .query_opt(account.lock(), &[&key])
-        .await?
-        .map(|r| Locked {
-            currency: r.get(0),
-            balance: r.get(1),
-            debt: r.get(2),
-        }))
+    Ok(opt(tx, account.lock(), &[&key]).await?.map(|r| Locked {
+        currency: r.get(0),
+        balance: r.get(1),
+        debt: r.get(2),
+    }))
 }
 
 /// What a move did: the shortfall turned into debt, and whether a clamp stopped at zero.
@@ -483,8 +565,7 @@ async fn move_money(
         }),
     };
     if moved.is_some() {
-        tx.execute(account.update(direction), &[&key, &amount, &now])
-            .await?;
+        exec(tx, account.update(direction), &[&key, &amount, &now]).await?;
     }
     Ok(moved)
 }
@@ -513,10 +594,11 @@ async fn savings(
 ) -> Result<Applied> {
     // The account row first, then its pending entries: one order for every transaction,
     // so two batches on one customer wait for each other instead of deadlocking.
-    if lock(tx, Account::Savings, customer).await?.is_some() {
-        release_due(tx, customer, now).await?;
+    let mut held = lock(tx, Account::Savings, customer).await?;
+    if held.is_some() && release_due(tx, customer, now).await? {
+        held = lock(tx, Account::Savings, customer).await?;
     }
-    let Some(held) = lock(tx, Account::Savings, customer).await? else {
+    let Some(held) = held else {
         return Ok(if is_erased(tx, customer).await? {
             Applied::Rejected(RejectCode::CustomerErased, "the customer was erased".into())
         } else {
@@ -531,7 +613,8 @@ async fn savings(
     }
     let (direction, amount_now) = match direction {
         SavingsMove::Earn { release_at, sale } if release_at > now => {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO pending_savings (customer, amount, release_at, sale_id, event_id)
                  VALUES ($1, $2, $3, $4, $5)",
                 &[&customer, &amount.amount, &release_at, &sale, &event_id],
@@ -619,21 +702,22 @@ async fn gift_card(
 /// [`crate::pending::release_due`] does): the rows are deleted and their sum credited in
 /// one transaction, so two nodes never release one entry twice. The caller holds the
 /// account's row.
-async fn release_due(tx: &Transaction<'_>, customer: &str, now: i64) -> Result<()> {
-    let due: Option<i64> = tx
-        .query_one(
-            "WITH due AS (DELETE FROM pending_savings WHERE customer = $1 AND release_at <= $2
+/// Answers whether anything was released.
+async fn release_due(tx: &Transaction<'_>, customer: &str, now: i64) -> Result<bool> {
+    let due: Option<i64> = one_row(
+        tx,
+        "WITH due AS (DELETE FROM pending_savings WHERE customer = $1 AND release_at <= $2
                           RETURNING amount)
              SELECT sum(amount)::BIGINT FROM due",
-            &[&customer, &now],
-        )
-        .await?
-        .get(0);
+        &[&customer, &now],
+    )
+    .await?
+    .get(0);
     let Some(due) = due.filter(|d| *d > 0) else {
-        return Ok(());
+        return Ok(false);
     };
     let Some(held) = lock(tx, Account::Savings, customer).await? else {
-        return Ok(());
+        return Ok(false);
     };
     let account = Account::Savings;
     if move_money(tx, account, customer, &held, due, Move::Credit, now)
@@ -642,7 +726,8 @@ async fn release_due(tx: &Transaction<'_>, customer: &str, now: i64) -> Result<(
     {
         return Err(Error::internal("savings balance overflow"));
     }
-    change(tx, DeltaKind::Balances, customer, None, now).await
+    change(tx, DeltaKind::Balances, customer, None, now).await?;
+    Ok(true)
 }
 
 /// Takes up to `amount` out of `customer`'s pending savings, the sale's own first, then
@@ -653,14 +738,14 @@ async fn take_pending(
     sale: Option<&str>,
     amount: i64,
 ) -> Result<i64> {
-    let entries = tx
-        .query(
-            "SELECT id, amount FROM pending_savings WHERE customer = $1
+    let entries = rows(
+        tx,
+        "SELECT id, amount FROM pending_savings WHERE customer = $1
              ORDER BY coalesce(sale_id = $2, false) DESC, release_at DESC, id DESC
              FOR UPDATE",
-            &[&customer, &sale],
-        )
-        .await?;
+        &[&customer, &sale],
+    )
+    .await?;
     let mut taken = 0_i64;
     for row in entries {
         let (id, held): (i64, i64) = (row.get(0), row.get(1));
@@ -670,10 +755,10 @@ async fn take_pending(
         }
         let part = held.min(want);
         if part == held {
-            tx.execute("DELETE FROM pending_savings WHERE id = $1", &[&id])
-                .await?;
+            exec(tx, "DELETE FROM pending_savings WHERE id = $1", &[&id]).await?;
         } else {
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE pending_savings SET amount = amount - $2 WHERE id = $1",
                 &[&id, &part],
             )
@@ -686,21 +771,21 @@ async fn take_pending(
 
 /// The return window of the catalog in force at `at` (as [`crate::pending::window_secs`]).
 async fn window_secs(tx: &Transaction<'_>, at: i64) -> Result<i64> {
-    let mut row = tx
-        .query_opt(
-            "SELECT id, return_window_secs FROM catalogs WHERE activates_at <= $1
+    let mut row = opt(
+        tx,
+        "SELECT id, return_window_secs FROM catalogs WHERE activates_at <= $1
              ORDER BY activates_at DESC, id DESC LIMIT 1",
+        &[&at],
+    )
+    .await?;
+    if row.is_none() {
+        row = opt(
+            tx,
+            "SELECT id, return_window_secs FROM catalogs WHERE activates_at > $1
+                 ORDER BY activates_at, id LIMIT 1",
             &[&at],
         )
         .await?;
-    if row.is_none() {
-        row = tx
-            .query_opt(
-                "SELECT id, return_window_secs FROM catalogs WHERE activates_at > $1
-                 ORDER BY activates_at, id LIMIT 1",
-                &[&at],
-            )
-            .await?;
     }
     let Some(row) = row else {
         return Ok(0);
@@ -709,13 +794,13 @@ async fn window_secs(tx: &Transaction<'_>, at: i64) -> Result<i64> {
     if let Some(secs) = known {
         return Ok(secs);
     }
-    let cbor: Vec<u8> = tx
-        .query_one("SELECT body_cbor FROM catalogs WHERE id = $1", &[&id])
+    let cbor: Vec<u8> = one_row(tx, "SELECT body_cbor FROM catalogs WHERE id = $1", &[&id])
         .await?
         .get(0);
     let catalog: Catalog = ciborium::from_reader(cbor.as_slice()).map_err(Error::internal)?;
     let secs = pending::catalog_window_secs(&catalog);
-    tx.execute(
+    exec(
+        tx,
         "UPDATE catalogs SET return_window_secs = $2 WHERE id = $1",
         &[&id, &secs],
     )
@@ -732,31 +817,31 @@ async fn record_return(
     ret: &ReturnRecorded,
     now: i64,
 ) -> Result<Option<String>> {
-    let sale: Option<String> = tx
-        .query_opt(
-            "SELECT event_id FROM store_sales WHERE store = $1 AND sale_id = $2",
-            &[&event.store.as_str(), &ret.original_sale_id.as_str()],
-        )
-        .await?
-        .map(|r| r.get(0));
+    let sale: Option<String> = opt(
+        tx,
+        "SELECT event_id FROM store_sales WHERE store = $1 AND sale_id = $2",
+        &[&event.store.as_str(), &ret.original_sale_id.as_str()],
+    )
+    .await?
+    .map(|r| r.get(0));
     let Some(sale) = sale else {
         return Ok(None);
     };
-    let added = tx
-        .execute(
-            "INSERT INTO store_returns (store, return_id, sale_event, till, event_id,
+    let added = exec(
+        tx,
+        "INSERT INTO store_returns (store, return_id, sale_event, till, event_id,
                                         returned_at)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (store, return_id) DO NOTHING",
-            &[
-                &event.store.as_str(),
-                &ret.return_id.as_str(),
-                &sale,
-                &event.till.as_str(),
-                &event.id.to_hex(),
-                &event.occurred_at,
-            ],
-        )
-        .await?;
+        &[
+            &event.store.as_str(),
+            &ret.return_id.as_str(),
+            &sale,
+            &event.till.as_str(),
+            &event.id.to_hex(),
+            &event.occurred_at,
+        ],
+    )
+    .await?;
     if added == 0 {
         tracing::warn!(
             store = %event.store,
@@ -785,13 +870,13 @@ async fn over_returned(
     let EventPayload::SaleClosed(closed) = stored_event(tx, sale).await?.payload else {
         return Err(Error::internal("a store sale is not a sale event"));
     };
-    let rows = tx
-        .query(
-            "SELECT e.payload FROM store_returns r JOIN events e ON e.id = r.event_id
+    let rows = rows(
+        tx,
+        "SELECT e.payload FROM store_returns r JOIN events e ON e.id = r.event_id
              WHERE r.sale_event = $1",
-            &[&sale],
-        )
-        .await?;
+        &[&sale],
+    )
+    .await?;
     let mut records = Vec::with_capacity(rows.len());
     for row in rows {
         let payload: String = row.get(0);
@@ -804,15 +889,15 @@ async fn over_returned(
 }
 
 async fn stored_event(tx: &Transaction<'_>, id: &str) -> Result<JournalEvent> {
-    let payload: String = tx
-        .query_one("SELECT payload FROM events WHERE id = $1", &[&id])
+    let payload: String = one_row(tx, "SELECT payload FROM events WHERE id = $1", &[&id])
         .await?
         .get(0);
     serde_json::from_str(&payload).map_err(Error::internal)
 }
 
 async fn release_hold(tx: &Transaction<'_>, card: &str, hold: &str, now: i64) -> Result<()> {
-    tx.execute(
+    exec(
+        tx,
         "UPDATE gift_card_holds SET released_at = $3
          WHERE card = $1 AND hold_id = $2 AND released_at IS NULL",
         &[&card, &hold, &now],
@@ -822,24 +907,24 @@ async fn release_hold(tx: &Transaction<'_>, card: &str, hold: &str, now: i64) ->
 }
 
 async fn is_erased(tx: &Transaction<'_>, customer: &str) -> Result<bool> {
-    Ok(tx
-        .query_opt(
-            "SELECT 1 FROM erased_customers WHERE ref = $1",
-            &[&customer],
-        )
-        .await?
-        .is_some())
+    Ok(opt(
+        tx,
+        "SELECT 1 FROM erased_customers WHERE ref = $1",
+        &[&customer],
+    )
+    .await?
+    .is_some())
 }
 
 /// The currency of accounts created without one (as [`crate::settings::currency`]).
 async fn currency(tx: &Transaction<'_>) -> Result<Currency> {
-    let text: Option<String> = tx
-        .query_opt(
-            "SELECT value FROM settings WHERE key = $1",
-            &[&settings::POLICY_KEY],
-        )
-        .await?
-        .map(|r| r.get(0));
+    let text: Option<String> = opt(
+        tx,
+        "SELECT value FROM settings WHERE key = $1",
+        &[&settings::POLICY_KEY],
+    )
+    .await?
+    .map(|r| r.get(0));
     Ok(settings::policy_from(text)?
         .max_savings_spend_per_customer
         .currency)
@@ -853,7 +938,8 @@ async fn change(
     owner: Option<&str>,
     now: i64,
 ) -> Result<()> {
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO changes (kind, key, owner, at) VALUES ($1, $2, $3, $4)",
         &[&kind.segment(), &key, &owner, &now],
     )
@@ -869,7 +955,8 @@ async fn debt(
     amount: Money,
     now: i64,
 ) -> Result<()> {
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO debts (event_id, account, holder, amount, currency, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
         &[
@@ -905,7 +992,8 @@ async fn flag(
     detail: &str,
     now: i64,
 ) -> Result<()> {
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO flags (kind, event_id, subject, detail, created_at)
          VALUES ($1, $2, $3, $4, $5)",
         &[&kind.code(), &event_id, &subject, &detail, &now],
