@@ -425,6 +425,137 @@ async fn a_batch_in_another_currency_is_refused_per_event() {
     }
 }
 
+#[tokio::test]
+async fn a_pass_used_at_two_stores_is_flagged_and_holds_are_kept_and_released() {
+    use tillpass_protocol::sync::{
+        EventFlag, GiftCardHold, GiftCardRelease, HoldId, Subject, TokenId, TokenKind, TokenUsed,
+    };
+    for b in backends("tokens_and_holds").await {
+        let db = &b.db;
+        let used = |kind| {
+            EventPayload::TokenUsed(TokenUsed {
+                token_id: TokenId::new(&[9; 8]).unwrap(),
+                kind,
+                subject: Subject::new("C-1").unwrap(),
+                key_id: [1, 2, 3, 4],
+                sale_id: None,
+            })
+        };
+        let (north, south) = (till("S001-T01", "S001"), till("S002-T01", "S002"));
+        let ack = db
+            .ingest(
+                &north,
+                &batch(
+                    &north,
+                    events(&north, 1, vec![used(TokenKind::CustomerPass)]),
+                ),
+                10,
+            )
+            .await
+            .unwrap();
+        assert!(ack.acks[0].flags.is_empty(), "{}", b.name);
+        let ack = db
+            .ingest(
+                &south,
+                &batch(
+                    &south,
+                    events(&south, 1, vec![used(TokenKind::CustomerPass)]),
+                ),
+                11,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcomes(&ack), ["accepted"], "{}", b.name);
+        assert_eq!(
+            ack.acks[0].flags,
+            [EventFlag::TokenAtTwoStores],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            db.count_flags("token_at_two_stores").await.unwrap(),
+            1,
+            "{}",
+            b.name
+        );
+        assert_eq!(db.count_rows("token_uses").await.unwrap(), 2, "{}", b.name);
+
+        db.create_gift_card(
+            &NewGiftCard {
+                card: GiftCardRef::new("GC-1").unwrap(),
+                balance: 500,
+                currency: Some(Currency::EUR),
+                expires_at: None,
+            },
+            1,
+        )
+        .await
+        .unwrap();
+        let hold = |card: &str, id: &str| {
+            EventPayload::GiftCardHeld(GiftCardHold {
+                card: GiftCardRef::new(card).unwrap(),
+                hold_id: HoldId::new(id).unwrap(),
+                amount: eur(200),
+                expires_at: 100,
+            })
+        };
+        let release = EventPayload::GiftCardReleased(GiftCardRelease {
+            card: GiftCardRef::new("GC-1").unwrap(),
+            hold_id: HoldId::new("h1").unwrap(),
+        });
+        let sent = events(
+            &north,
+            2,
+            vec![hold("GC-1", "h1"), hold("GC-404", "h2"), release],
+        );
+        let ack = db.ingest(&north, &batch(&north, sent), 12).await.unwrap();
+        assert_eq!(
+            outcomes(&ack),
+            ["accepted", "unknown_gift_card", "accepted"],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            db.count_rows("gift_card_holds").await.unwrap(),
+            1,
+            "{}",
+            b.name
+        );
+        let card = db.gift_card("GC-1").await.unwrap().unwrap();
+        assert_eq!(card.balance, eur(500), "{}: a hold moves no money", b.name);
+    }
+}
+
+#[tokio::test]
+async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
+    let Some(test_db) = pg::database("migrate_together").await else {
+        return;
+    };
+    let location = Location::Postgres(test_db.url().to_owned());
+    let (a, b, c) = tokio::join!(
+        Database::open(&location),
+        Database::open(&location),
+        Database::open(&location)
+    );
+    for db in [a.unwrap(), b.unwrap(), c.unwrap()] {
+        let latest = i64::try_from(db.latest_version()).unwrap();
+        assert_eq!(db.schema_version().await.unwrap(), latest);
+    }
+    let (client, connection) = tokio_postgres::connect(test_db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute("UPDATE schema_version SET version = 999")
+        .await
+        .unwrap();
+    let refused = Database::open(&location).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("newer than this build"),
+        "{refused}"
+    );
+}
+
 /// Runs `sql` (no parameters) on a backend's database, as a tool outside central would.
 async fn execute(b: &Backend, sql: &str) {
     match &b.location {
