@@ -182,6 +182,29 @@ fn database_takes_a_path_and_says_what_postgresql_serves_so_far() {
         "the password is never shown: {stderr}"
     );
 
+    // A move to a server that does not answer, or to no URL, fails and says why.
+    let output = binary()
+        .args(["migrate-db", "--from"])
+        .arg(&path)
+        .args(["--to", "postgres://central:secret@127.0.0.1:9/central"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("opening postgres://central:***@127.0.0.1:9/central"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"), "{stderr}");
+    let output = binary()
+        .args(["migrate-db", "--from"])
+        .arg(&path)
+        .args(["--to", "other.db"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--to: a PostgreSQL URL"));
+
     let output = binary()
         .args(["--db", "a.db", "--database", "b.db", "flags"])
         .output()
