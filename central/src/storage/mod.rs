@@ -6,7 +6,8 @@
 //! - [`Database`]: the contract every caller uses, async at its edges, over either
 //!   backend: [`crate::db::Db`] (SQLite, rusqlite, WAL, `synchronous=FULL`, bounded busy
 //!   retries) or [`postgres::Pg`] (tokio-postgres through a deadpool pool). Each
-//!   operation means the same on both, which [the contract suite] checks case by case.
+//!   operation means the same on both, which the contract suite
+//!   (`central/tests/central/storage.rs`) checks case by case on both.
 //! - [`migrate`]: the one migration mechanism; each backend has its numbered,
 //!   never-edited list (`crate::migrations`, [`postgres::migrations`]), applied at open.
 //! - [`copy`]: moves a SQLite central's every row to a fresh PostgreSQL database
@@ -16,8 +17,6 @@
 //! it moves. The rest of central (enrolment, keys, envelopes, deltas, passes, the admin
 //! API) still works on [`crate::db::Db`] only, so `serve` and the admin commands need a
 //! SQLite database until each moves behind [`Database`].
-//!
-//! [the contract suite]: ../../tests/storage_contract.rs
 
 pub mod copy;
 pub mod migrate;
