@@ -5,6 +5,7 @@
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
 
 use crate::till::Till;
 
@@ -48,7 +49,7 @@ pub(crate) fn authorised(state: &Till, headers: &HeaderMap) -> Result<(), Respon
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if constant_time_eq(presented.trim().as_bytes(), state.token.as_bytes()) {
+    if bool::from(presented.trim().as_bytes().ct_eq(state.token.as_bytes())) {
         Ok(())
     } else {
         Err(problem_code(
@@ -58,11 +59,4 @@ pub(crate) fn authorised(state: &Till, headers: &HeaderMap) -> Result<(), Respon
             "present the till's API token as `Authorization: Bearer <token>`",
         ))
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -7,8 +7,8 @@
 //! `application/problem+json` with a stable `code`; the detail goes to the log, never
 //! internals to the client.
 //!
-//! [`serve`] and [`serve_with`] run the server loop of [`serve`](mod@serve): header-read and
-//! idle timeouts, a connection limit, the `Host` allowlist.
+//! [`serve`](fn@serve) and [`serve_with`] run the server loop of [`serve`](mod@serve):
+//! header-read and idle timeouts, a connection limit, the `Host` allowlist.
 
 pub mod guard;
 pub mod openapi;
@@ -41,7 +41,7 @@ use crate::edge::authorised;
 use crate::identify::Identification;
 use crate::metrics::{Gauges, Metrics};
 use crate::store::{Store, journal};
-use crate::till::Till;
+use crate::till::{SyncStatus, Till};
 
 /// The largest body of `POST /v1/identify`: a scan of
 /// [`MAX_SCAN_BYTES`](tillpass_protocol::token::text::MAX_SCAN_BYTES), every byte of it escaped
@@ -193,14 +193,16 @@ async fn metrics(
     State(store): State<Arc<Store>>,
     State(clock): State<Arc<Clock>>,
     State(metrics): State<Arc<Metrics>>,
+    State(sync): State<Arc<SyncStatus>>,
 ) -> Response {
+    let last_success_at = sync.snapshot().last_success_at;
     let gauges = tokio::task::spawn_blocking(move || {
         let conn = store.conn();
         let (depth, _) = journal::depth(&conn).unwrap_or((0, None));
         let customers = crate::store::customers::count(&conn).unwrap_or(0);
         Gauges {
             outbox_depth: depth,
-            last_sync_age_secs: None,
+            last_sync_age_secs: Gauges::sync_age(clock.now(), last_success_at),
             clock_skew_alarm: clock.skew_alarm(),
             customers,
         }
@@ -208,7 +210,7 @@ async fn metrics(
     .await
     .unwrap_or_default();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         metrics.render(gauges),
     )
         .into_response()

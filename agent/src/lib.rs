@@ -13,7 +13,8 @@
 //! - [`clock`]: the wall clock, never earlier than central's newest signed time.
 //! - [`store`]: the SQLite store — migrations, customers, trust list, revocations,
 //!   token uses, the outbox, the scan log.
-//! - [`metrics`]: Prometheus text; [`catalog`]: the promotion catalog in force.
+//! - [`metrics`]: the Prometheus families (prometheus-client, OpenMetrics text);
+//!   [`catalog`]: the promotion catalog in force.
 //! - [`identify`]: scan text → verification → revocation → replay → customer lookup →
 //!   an identification or a refusal with its reason; [`slot`](identify::slot): the
 //!   till's current customer.
