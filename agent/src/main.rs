@@ -44,42 +44,8 @@ enum Command {
     /// fixed. Works on the till's database; safe while the agent runs.
     #[command(subcommand)]
     Journal(JournalCommand),
-    /// Opens a whole demo store on loopback: central with sample customers, gift cards and
-    /// a catalog; this agent enrolled with it; a virtual serial scanner fed from this
-    /// terminal; the POS API and the dashboard. Runs until Ctrl-C.
-    #[cfg(feature = "demo")]
-    Demo {
-        /// The demo's folder (wiped at start). Default: the user's data directory.
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// The agent's port (POS API and dashboard).
-        #[arg(long, default_value_t = 7100)]
-        port: u16,
-        /// Central's port.
-        #[arg(long, default_value_t = 7200)]
-        central_port: u16,
-        /// Do not read scans from this terminal.
-        #[arg(long)]
-        no_stdin: bool,
-    },
     /// Store manager accounts for the dashboard: add, password, list, remove, unlock.
     Manager(tillpass_agent::dashboard::cli::ManagerArgs),
-    /// A terminal cashier against the running agent: ring up items, scan passes and
-    /// vouchers, take savings and gift cards, close, return. Reads commands from stdin.
-    Pos {
-        /// The agent's address; default: `api.listen` of the configuration.
-        #[arg(long)]
-        url: Option<String>,
-        /// The API token file; default: the configured one.
-        #[arg(long)]
-        token_file: Option<PathBuf>,
-        /// The store's currency.
-        #[arg(long, default_value = "EUR")]
-        currency: String,
-        /// Print every request sent to the agent (for POS integrators).
-        #[arg(long)]
-        show_requests: bool,
-    },
     /// Prints this program's manual page (roff), generated from this command line; the
     /// package ships it as tillpass(1).
     #[command(hide = true)]
@@ -137,26 +103,7 @@ fn main() -> ExitCode {
         Command::Status => status(cli.config.as_ref()),
         Command::Journal(command) => journal(cli.config.as_ref(), &command),
         Command::Man => man_page(),
-        #[cfg(feature = "demo")]
-        Command::Demo {
-            dir,
-            port,
-            central_port,
-            no_stdin,
-        } => demo(dir, port, central_port, no_stdin),
         Command::Manager(args) => manager(cli.config.as_ref(), args),
-        Command::Pos {
-            url,
-            token_file,
-            currency,
-            show_requests,
-        } => pos(
-            cli.config.as_ref(),
-            url,
-            token_file,
-            &currency,
-            show_requests,
-        ),
     };
     match result {
         Ok(code) => code,
@@ -343,53 +290,6 @@ fn journal(config: Option<&PathBuf>, command: &JournalCommand) -> anyhow::Result
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn pos(
-    config: Option<&PathBuf>,
-    url: Option<String>,
-    token_file: Option<PathBuf>,
-    currency: &str,
-    show_requests: bool,
-) -> anyhow::Result<ExitCode> {
-    use tillpass_agent::cashier::{Api, Cashier};
-    let (config, paths) = load(config)?;
-    let token_path = token_file.unwrap_or_else(|| config.token_file(&paths));
-    let token = std::fs::read_to_string(&token_path)
-        .with_context(|| format!("reading the API token {}", token_path.display()))?;
-    let url = url.unwrap_or_else(|| format!("http://{}", config.api.listen));
-    let currency = tillpass_protocol::money::Currency::from_code(currency)
-        .map_err(|e| anyhow::anyhow!("--currency: {e}"))?;
-    let api = Api::new(&url, &token, show_requests)?;
-    let mut cashier = Cashier::new(api, currency);
-    let stdin = std::io::stdin();
-    let mut stdout = std::io::stdout();
-    cashier.run(stdin.lock(), &mut stdout)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(feature = "demo")]
-fn demo(
-    dir: Option<PathBuf>,
-    port: u16,
-    central_port: u16,
-    no_stdin: bool,
-) -> anyhow::Result<ExitCode> {
-    use tillpass_agent::config::LogSection;
-    let options = tillpass_agent::demo::DemoOptions {
-        dir: dir.unwrap_or_else(tillpass_agent::demo::default_dir),
-        port,
-        central_port,
-        read_stdin: !no_stdin,
-    };
-    tillpass_agent::telemetry::init(&LogSection {
-        level: std::env::var("TILLPASS_LOG_LEVEL")
-            .unwrap_or_else(|_| "warn,tillpass_agent=info".to_owned()),
-        ..LogSection::default()
-    });
-    let paths = Paths::from_env(|_| None);
-    tillpass_agent::demo::run(&options, &paths, &mut std::io::stdout())?;
     Ok(ExitCode::SUCCESS)
 }
 
