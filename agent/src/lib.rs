@@ -21,6 +21,8 @@
 //! - [`catalog`]: the promotion catalog in force; [`sync`]: the conversation with central.
 //! - [`relay`]: the outbox relay to central (signed, batched, deleted only when
 //!   acknowledged).
+//! - [`status`]: `tillpass status` — the running agent's `/v1/status`, or with
+//!   `--offline` the till's state from its files (the shape the installer's doctor reads).
 //! - [`daemon`]: start-up, scanners, serving, systemd notifications, graceful shutdown.
 //! - [`telemetry`]: how log lines are written; [`failpoint`]: step boundaries where crash
 //!   tests stop the daemon (debug builds only).
@@ -46,6 +48,7 @@ pub mod paths;
 pub mod relay;
 pub mod sessions;
 pub mod slot;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

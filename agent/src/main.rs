@@ -38,8 +38,18 @@ enum Command {
     /// and a ready-to-paste `[[scanner]]` configuration.
     Scanners,
     /// Asks the running agent for its state (readiness, outbox, events central rejected,
-    /// scanners, current customer).
-    Status,
+    /// scanners, current customer); with `--offline`, reads the till's state from its
+    /// files instead (database, trust list, catalog, outbox), whether the agent runs or not.
+    Status {
+        /// Read the till's files instead of asking the running agent.
+        #[arg(long)]
+        offline: bool,
+        /// Print one JSON object (with `--offline`, the shape of
+        /// `tillpass_tillfiles::status::OfflineStatus`, which `tillpass-install doctor`
+        /// reads).
+        #[arg(long)]
+        json: bool,
+    },
     /// The outbox's events central rejected: list them, and re-send them once central is
     /// fixed. Works on the till's database; safe while the agent runs.
     #[command(subcommand)]
@@ -100,7 +110,7 @@ fn main() -> ExitCode {
             scanners();
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status => status(cli.config.as_ref()),
+        Command::Status { offline, json } => status(cli.config.as_ref(), offline, json),
         Command::Journal(command) => journal(cli.config.as_ref(), &command),
         Command::Man => man_page(),
         Command::Manager(args) => manager(cli.config.as_ref(), args),
@@ -195,34 +205,34 @@ fn scanners() {
 }
 
 #[allow(clippy::print_stdout)]
-fn status(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
-    use std::io::{Read, Write};
+fn status(config: Option<&PathBuf>, offline: bool, json: bool) -> anyhow::Result<ExitCode> {
     let (config, paths) = load(config)?;
+    if offline {
+        let status = tillpass_agent::status::offline(&config.data_dir(&paths));
+        if json {
+            println!("{}", serde_json::to_string(&status)?);
+        } else {
+            println!("{}", serde_json::to_string_pretty(&status)?);
+        }
+        return Ok(
+            if status.database.state == tillpass_tillfiles::status::DatabaseState::Damaged {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            },
+        );
+    }
     let token_path = config.token_file(&paths);
-    let token = std::fs::read_to_string(&token_path)
+    let token = tillpass_tillfiles::keys::read_api_token(&token_path)
         .with_context(|| format!("reading the API token {}", token_path.display()))?;
-    let mut stream = std::net::TcpStream::connect(config.api.listen).with_context(|| {
-        format!(
-            "connecting to the agent at {}: is `tillpass run` running?",
-            config.api.listen
-        )
-    })?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET /v1/status HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-        config.api.listen,
-        token.trim()
-    )?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let ok = head.starts_with("HTTP/1.1 200");
-    match serde_json::from_str::<serde_json::Value>(body) {
+    let base = format!("http://{}", config.api.local_address());
+    let (code, body) = tillpass_agent::status::online(&base, &token)?;
+    match serde_json::from_str::<serde_json::Value>(&body) {
+        Ok(v) if json => println!("{}", serde_json::to_string(&v)?),
         Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
         Err(_) => println!("{body}"),
     }
-    Ok(if ok {
+    Ok(if code == 200 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

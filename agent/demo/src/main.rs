@@ -130,8 +130,7 @@ fn pos(args: PosArgs) -> anyhow::Result<ExitCode> {
             (url.unwrap_or(demo_url), token.unwrap_or(demo_token))
         }
     };
-    let token = std::fs::read_to_string(&token_path)
-        .with_context(|| format!("reading the API token {}", token_path.display()))?;
+    let token = tillpass_tillfiles::keys::read_api_token(&token_path)?;
     let currency = tillpass_protocol::money::Currency::from_code(&args.currency)
         .map_err(|e| anyhow::anyhow!("--currency: {e}"))?;
     let api = Api::new(&url, &token, args.show_requests)?;

@@ -26,6 +26,7 @@ use tillpass_protocol::qr::{TerminalBackground, TokenQr};
 use tillpass_protocol::sync::{
     Consent, CustomerRef, EnrolmentRecord, GiftCardRef, PromotionId, StoreId, TillId,
 };
+use tillpass_tillfiles::{keys, layout};
 
 use tillpass_agent::config::Config;
 use tillpass_agent::paths::Paths;
@@ -38,8 +39,9 @@ pub const CATALOG: &str = include_str!("catalog.toml");
 const MARKER: &str = ".tillpass-demo";
 /// The demo manager's login.
 pub const MANAGER: (&str, &str) = ("manager", "tillpass-demo");
-/// The agent's port (POS API and dashboard) unless `--port` says otherwise.
-pub const DEFAULT_PORT: u16 = 7100;
+/// The agent's port (POS API and dashboard) unless `--port` says otherwise: the agent's
+/// own default.
+pub const DEFAULT_PORT: u16 = tillpass_tillfiles::config::DEFAULT_LISTEN.port();
 /// Central's port unless `--central-port` says otherwise.
 pub const DEFAULT_CENTRAL_PORT: u16 = 7200;
 /// The file in the demo's folder that says where everything is (0600: it holds the API
@@ -234,12 +236,12 @@ fn write_token(dir: &Path, name: &str, token: &IssuedToken) -> anyhow::Result<(P
 fn enrol_till(till: &Path, central: &str, code: &str) -> anyhow::Result<Config> {
     let data = till.join("data");
     std::fs::create_dir_all(&data)?;
-    let key_text = tillpass_installer::keys::new_till_key_file()?;
-    let key = tillpass_installer::keys::parse_till_key(&key_text)?;
-    write_private(&till.join("till.key"), &key_text)?;
+    let key_text = keys::new_till_key_file()?;
+    let key = keys::parse_till_key(&key_text)?;
+    write_private(&till.join(layout::TILL_KEY_FILE), &key_text)?;
     write_private(
-        &till.join("api.token"),
-        &tillpass_installer::keys::new_api_token_file()?,
+        &till.join(layout::API_TOKEN_FILE),
+        &keys::new_api_token_file()?,
     )?;
     let response = tillpass_installer::enrol::enrol(
         central,
@@ -249,33 +251,24 @@ fn enrol_till(till: &Path, central: &str, code: &str) -> anyhow::Result<Config> 
     )?;
     let record = EnrolmentRecord {
         central: central.to_owned(),
-        till_public_key: tillpass_installer::keys::public_hex(&key),
+        till_public_key: keys::public_hex(&key),
         response,
     };
     std::fs::write(
-        data.join("enrolment.json"),
+        data.join(layout::ENROLMENT_FILE),
         serde_json::to_vec_pretty(&record)?,
     )?;
     let mut config = Config::default();
     config.store.data_dir = Some(data);
-    config.till.key_file = Some(till.join("till.key"));
-    config.api.token_file = Some(till.join("api.token"));
+    config.till.key_file = Some(till.join(layout::TILL_KEY_FILE));
+    config.api.token_file = Some(till.join(layout::API_TOKEN_FILE));
     config.central.url = Some(central.to_owned());
     config.sync.interval_secs = 5;
     Ok(config)
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
+    keys::write_secret(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Runs the demo until Ctrl-C.
@@ -353,7 +346,7 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
         central: central_url,
         pos_api: api.clone(),
         api_token: token.clone(),
-        api_token_file: till_dir.join("api.token"),
+        api_token_file: till_dir.join(layout::API_TOKEN_FILE),
         dashboard: format!("{api}/dashboard/"),
         dashboard_login: Login {
             user: MANAGER.0.to_owned(),
@@ -440,7 +433,7 @@ fn banner(
     writeln!(
         out,
         "\n  Play the cashier in another terminal:\n    {me} pos --url {api} --token-file {}",
-        till_dir.join("api.token").display()
+        till_dir.join(layout::API_TOKEN_FILE).display()
     )?;
     writeln!(
         out,
