@@ -79,18 +79,33 @@ pub fn staged_env(layout: &Layout) -> Vec<(String, String)> {
     ]
 }
 
+/// The agent binary's name.
+const AGENT_BINARY_NAME: &str = "tillpass";
+
 /// The till's state as the agent reads it from its files: `tillpass status --offline
-/// --json` of the installed agent binary (pointed at a staged root's files when staged).
+/// --json` of the installed agent binary, or of the one beside this installer (pointed at
+/// a staged root's files when staged).
 /// The installer never reads the agent's tables itself. The error says why the agent
 /// could not be asked (no binary, an agent older than `status --offline`, …).
 pub fn offline_status(
     system: &dyn System,
     layout: &Layout,
 ) -> Result<tillpass_tillfiles::status::OfflineStatus, String> {
-    let binary = system::absolute(&layout.agent_binary());
-    if !binary.is_file() {
-        return Err(format!("there is no agent binary at {}", binary.display()));
-    }
+    let installed = system::absolute(&layout.agent_binary());
+    // A staged root may not hold the agent yet: then the one beside this installer (the
+    // package installs both in /usr/bin; a build puts both in one folder).
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|me| Some(me.parent()?.join(AGENT_BINARY_NAME)));
+    let Some(binary) = std::iter::once(installed.clone())
+        .chain(beside)
+        .find(|b| b.is_file())
+    else {
+        return Err(format!(
+            "there is no agent binary at {}",
+            installed.display()
+        ));
+    };
     let mut args = Vec::new();
     let config = system::absolute(&layout.config_file());
     if config.is_file() {
