@@ -51,17 +51,12 @@ pub const SUMMARY_FILE: &str = "demo.json";
 /// What `demo.json` holds: where the running demo's parts are, and its secrets.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
-    /// Central's base URL.
     pub central: String,
     /// The agent's base URL (POS API and dashboard).
     pub pos_api: String,
-    /// The POS API's bearer token.
     pub api_token: String,
-    /// The file holding it.
     pub api_token_file: PathBuf,
-    /// The dashboard's URL.
     pub dashboard: String,
-    /// The demo manager's login.
     pub dashboard_login: Login,
     /// The virtual scanner's serial port.
     pub virtual_scanner: PathBuf,
@@ -71,16 +66,13 @@ pub struct Summary {
     pub voucher: String,
     /// The demo gift card's QR text.
     pub gift_card: String,
-    /// The demo's folder.
     pub data_dir: PathBuf,
 }
 
 /// A dashboard login.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Login {
-    /// The user name.
     pub user: String,
-    /// Its password.
     pub password: String,
 }
 
@@ -89,9 +81,7 @@ pub struct Login {
 pub struct Pass {
     /// What the scanner reads.
     pub text: String,
-    /// The QR as SVG.
     pub svg: PathBuf,
-    /// The QR as PNG.
     pub png: PathBuf,
 }
 

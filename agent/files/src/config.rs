@@ -139,13 +139,9 @@ pub struct StoreSection {
 /// owns, values it leaves out take their defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ConfigFile {
-    /// `[central]`.
     pub central: CentralSection,
-    /// `[till]`.
     pub till: TillSection,
-    /// `[api]`.
     pub api: ApiSection,
-    /// `[store]`.
     pub store: StoreSection,
 }
 

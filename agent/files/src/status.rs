@@ -39,7 +39,6 @@ pub struct OfflineStatus {
 /// Whether the database is there and sound.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Database {
-    /// Its path.
     pub path: PathBuf,
     /// What was found.
     pub state: DatabaseState,
@@ -62,7 +61,6 @@ pub enum DatabaseState {
 /// The trust list in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustList {
-    /// Its sequence number.
     pub sequence: u64,
     /// When central issued it, unix seconds.
     pub issued_at: u64,
@@ -76,7 +74,6 @@ pub struct TrustList {
 /// The active promotion catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
-    /// Its sequence number.
     pub sequence: u64,
 }
 
