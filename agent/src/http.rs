@@ -13,6 +13,7 @@
 //! [`serve`] and [`serve_with`] run the server loop of [`serve`](mod@serve): header-read and
 //! idle timeouts, a connection limit, the `Host` allowlist.
 
+pub mod codes;
 pub mod extract;
 pub mod guard;
 pub mod serve;
@@ -373,6 +374,25 @@ pub async fn identify_scan(
     outcome
 }
 
+/// The till's events as Server-Sent Events (`text/event-stream`), for a POS that shows
+/// what the scanner read without asking. Each event's `event:` is its type and its
+/// `data:` one line of JSON, whose `type` member is the event's type again:
+///
+/// - `identified`: a scan identified a customer, gift card or voucher — the same object
+///   as `POST /v1/identify`'s `200` answer;
+/// - `refused`: a scan was refused — `{source, code, detail, message_es, message_en, at}`,
+///   `code` one of the scan refusal codes of the `Problem` schema;
+/// - `scanner_connected` `{device, path}`, `scanner_disconnected` `{device, reason}`,
+///   `scanner_error` `{device, message, hint}`: a scanner's state;
+/// - `sale_closed` `{sale_id, net, customer}`: a sale was committed (`net` in minor
+///   units, `customer` masked);
+/// - `sync_state` `{online, earn_only, detail}`: the conversation with central changed.
+///
+/// Comments (`:`) keep the connection alive. A slow client misses old events rather
+/// than slowing the till down.
+#[utoipa::path(get, path = "/v1/events", tag = "identify",
+    responses((status = 200, description = "The stream of events", content_type = "text/event-stream", body = String)),
+    security(("bearer" = [])))]
 pub(crate) async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
