@@ -76,6 +76,8 @@ codes! {
     Busy = ("busy", 503, "Busy"),
     /// The server failed; the detail is in its log.
     InternalError = ("internal_error", 500, "Internal error"),
+    /// (agent) The `Host` is not one of the agent's own names (DNS rebinding).
+    HostNotAllowed = ("host_not_allowed", 421, "Misdirected request"),
     /// `/readyz`: the till cannot work yet; the reasons say why.
     NotReady = ("not_ready", 503, "Not ready"),
 

@@ -65,6 +65,10 @@ pub fn of(code: ErrorCode) -> Option<Bilingual> {
             "La caja tuvo un fallo interno: no se ha guardado nada. Repita la operación.",
             "The till failed internally: nothing was saved. Try again.",
         ),
+        ErrorCode::HostNotAllowed => (
+            "El TPV llamó a la caja por un nombre que no es suyo: avise a soporte.",
+            "The POS called the till by a name that is not its own: call support.",
+        ),
         ErrorCode::NotReady => (
             "La caja aún no está lista para vender: avise al responsable.",
             "The till is not ready to sell yet: tell the manager.",
