@@ -5,9 +5,10 @@
 //! Errors: the `Problem` schema ([`tillpass_protocol::problem::Problem`]) lists every code
 //! an answer can carry ([`crate::http::codes::all`]) as the enum of `code`; every error
 //! answer of every operation is `application/problem+json` with it, and each operation
-//! also lists the answers of the API's edge: `401` (every `/v1` route), `400`, `413`,
-//! `415` and `422` (a route with a body), `500`.
+//! also lists the answers of the API's edge: `401` (every `/v1` route), `422` (a route
+//! with a path id), `400`, `413`, `415`, `422` and `503` (a route with a body), `500`.
 
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
@@ -195,6 +196,17 @@ impl Modify for Problems {
                     "500",
                     "The till failed; nothing was written (`store_error`, `internal_error`)",
                 );
+                let path_param = operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| p.parameter_in == ParameterIn::Path);
+                if path_param {
+                    add(
+                        "422",
+                        "A path parameter breaks its rules; `field` names it (`invalid`)",
+                    );
+                }
                 if operation.request_body.is_some() {
                     add(
                         "400",

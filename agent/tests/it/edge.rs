@@ -129,6 +129,13 @@ fn every_route_answers_bad_input_with_a_problem_of_a_listed_code() {
         for (method, operation) in item.as_object().unwrap() {
             let method = method.to_ascii_uppercase();
             let what = |case: &str| format!("{method} {template}: {case}");
+            // The operation documents the status of each bad input it is sent.
+            let documented = |status: u16, case: &str| {
+                assert!(
+                    operation["responses"][status.to_string()].is_object(),
+                    "{method} {template}: {case}: {status} is not documented"
+                );
+            };
             walked += 1;
             // Every error the operation documents is a problem.
             for (status, response) in operation["responses"].as_object().unwrap() {
@@ -144,6 +151,7 @@ fn every_route_answers_bad_input_with_a_problem_of_a_listed_code() {
             for headers in [vec![], vec![("Authorization", "Bearer wrong")]] {
                 let a = send(addr, &method, &path, &headers, b"");
                 let doc = problem(&a, 401, &codes, &what("no token"));
+                documented(401, "no token");
                 assert_eq!(doc["code"], "unauthorized");
             }
             // A method the path does not take.
@@ -171,6 +179,7 @@ fn every_route_answers_bad_input_with_a_problem_of_a_listed_code() {
                     b"{}",
                 );
                 let doc = problem(&a, 422, &codes, &what("bad path id"));
+                documented(422, "bad path id");
                 assert_eq!(doc["code"], "invalid", "{doc}");
                 assert!(doc["field"].is_string(), "{doc}");
             }
@@ -193,6 +202,7 @@ fn every_route_answers_bad_input_with_a_problem_of_a_listed_code() {
             });
             let a = send(addr, &method, &path, &declared, &big);
             let doc = problem(&a, 413, &codes, &what("oversized body"));
+            documented(413, "oversized body");
             assert_eq!(doc["code"], "body_too_large");
             // A Content-Type the route does not read.
             let a = send(
@@ -207,6 +217,7 @@ fn every_route_answers_bad_input_with_a_problem_of_a_listed_code() {
                 b"{}",
             );
             let doc = problem(&a, 415, &codes, &what("wrong content type"));
+            documented(415, "wrong content type");
             assert_eq!(doc["code"], "unsupported_media_type");
             if !json_body {
                 continue;
@@ -215,12 +226,14 @@ fn every_route_answers_bad_input_with_a_problem_of_a_listed_code() {
             for body in [&b"{"[..], b"not json", b"{\"a\": }"] {
                 let a = send(addr, &method, &path, &declared, body);
                 let doc = problem(&a, 400, &codes, &what("malformed JSON"));
+                documented(400, "malformed JSON");
                 assert_eq!(doc["code"], "malformed_json");
             }
             // JSON that breaks the body's rules.
             for body in [&b"42"[..], b"\"text\"", b"[1e400]"] {
                 let a = send(addr, &method, &path, &declared, body);
                 let doc = problem(&a, 422, &codes, &what("rule-breaking JSON"));
+                documented(422, "rule-breaking JSON");
                 assert_eq!(doc["code"], "invalid");
                 assert!(doc["field"].is_string(), "{doc}");
             }
