@@ -6,7 +6,8 @@
 //! an answer can carry ([`crate::http::codes::all`]) as the enum of `code`; every error
 //! answer of every operation is `application/problem+json` with it, and each operation
 //! also lists the answers of the API's edge: `401` (every `/v1` route), `422` (a route
-//! with a path id), `400`, `413`, `415`, `422` and `503` (a route with a body), `500`.
+//! with a path id), `400`, `413`, `415`, `422` and `503` (a route with a body), `400`,
+//! `422`, `503` and `507` (a change, with its `Idempotency-Key`), `500`.
 
 use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
@@ -205,6 +206,31 @@ impl Modify for Problems {
                     add(
                         "422",
                         "A path parameter breaks its rules; `field` names it (`invalid`)",
+                    );
+                }
+                let change =
+                    operation.parameters.iter().flatten().any(|p| {
+                        p.parameter_in == ParameterIn::Header && p.name == "Idempotency-Key"
+                    });
+                if change {
+                    add(
+                        "400",
+                        "No or a malformed `Idempotency-Key` (`idempotency_key_required`, \
+                         `idempotency_key_invalid`)",
+                    );
+                    add(
+                        "422",
+                        "The `Idempotency-Key` was used for another request \
+                         (`idempotency_key_reused`)",
+                    );
+                    add(
+                        "503",
+                        "The till cannot sell yet (`not_enrolled`, `no_catalog`) or is busy \
+                         (`busy`)",
+                    );
+                    add(
+                        "507",
+                        "The till's disk is full; nothing was written (`disk_full`)",
                     );
                 }
                 if operation.request_body.is_some() {

@@ -291,7 +291,9 @@ fn existing(tx: &rusqlite::Connection, id: &str) -> Result<Session, ApiError> {
     params(("id" = String, Path, description = "The POS's transaction id"),
            ("Idempotency-Key" = String, Header, description = "Required")),
     request_body = TenderRequest,
-    responses((status = 200, body = SessionView), (status = 409, description = "Stale version"),
+    responses((status = 200, body = SessionView),
+              (status = 404, description = "No such session (`session_not_found`)"),
+              (status = 409, description = "Stale version"),
               (status = 422, description = "Tender refused, with the cashier's message")),
     security(("bearer" = [])))]
 pub async fn add_tender(
@@ -357,6 +359,7 @@ pub async fn add_tender(
            ("Idempotency-Key" = String, Header, description = "Required")),
     request_body = CloseRequest,
     responses((status = 200, body = SessionView, description = "Closed; `receipt` is set"),
+              (status = 404, description = "No such session (`session_not_found`)"),
               (status = 409, description = "Stale version, or a gift-card hold lapsed"),
               (status = 507, description = "Disk full: nothing written")),
     security(("bearer" = [])))]
@@ -401,7 +404,9 @@ pub async fn close_session(
     params(("id" = String, Path, description = "The POS's transaction id"),
            ("Idempotency-Key" = String, Header, description = "Required")),
     request_body = CancelRequest,
-    responses((status = 200, body = SessionView), (status = 409, description = "Already closed")),
+    responses((status = 200, body = SessionView),
+              (status = 404, description = "No such session (`session_not_found`)"),
+              (status = 409, description = "Already closed")),
     security(("bearer" = [])))]
 pub async fn cancel_session(
     State(state): State<AppState>,

@@ -52,6 +52,7 @@ const ENVELOPE_TYPES: [&str; 3] = [
     request_body(content = Vec<u8>, content_type = "application/cbor",
                  description = "The signed COSE_Sign1 catalog envelope, as central publishes it"),
     responses((status = 200, description = "Accepted", body = Object),
+              (status = 409, description = "The till is not enrolled (`not_enrolled`)"),
               (status = 415, description = "Not an envelope media type"),
               (status = 422, description = "Refused, with the reason's code; the previous catalog stays")),
     security(("bearer" = [])))]
