@@ -140,9 +140,23 @@ codes! {
     Conflict = ("conflict", 409, "Conflict"),
     /// A published catalog failed validation; every problem is listed.
     CatalogRefused = ("catalog_refused", 422, "Catalog refused"),
+    /// `/readyz`: central cannot reach its database.
+    DatabaseUnavailable = ("database_unavailable", 503, "Database unavailable"),
 }
 
 impl ErrorCode {
+    /// Whether only central answers with this code (the agent's OpenAPI document does not
+    /// list it, and no cashier sees it).
+    pub const fn central_only(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::InvalidRequest
+                | ErrorCode::Conflict
+                | ErrorCode::CatalogRefused
+                | ErrorCode::DatabaseUnavailable
+        )
+    }
+
     /// The code whose [`code`](Self::code) is `code`.
     pub fn from_code(code: &str) -> Option<ErrorCode> {
         ErrorCode::ALL.iter().copied().find(|c| c.code() == code)

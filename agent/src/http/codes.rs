@@ -1,5 +1,6 @@
 //! Every `code` an error answer of the agent can carry, for the OpenAPI document and the
-//! tests that hold answers to it: the agent's own ([`ErrorCode::ALL`]) and those of the
+//! tests that hold answers to it: the agent's own ([`ErrorCode::ALL`] but those
+//! [`central_only`](ErrorCode::central_only)) and those of the
 //! refusal vocabularies that keep their own codes — a refused scan's ([`SCAN_REFUSALS`]),
 //! tender's ([`TENDER_REFUSALS`]) and pushed catalog's ([`CATALOG_REFUSALS`]). A test
 //! reads each vocabulary's source and fails when a code is missing here.
@@ -67,6 +68,7 @@ pub const CATALOG_REFUSALS: &[&str] = &[
 pub fn all() -> BTreeSet<&'static str> {
     ErrorCode::ALL
         .iter()
+        .filter(|c| !c.central_only())
         .map(|c| c.code())
         .chain(SCAN_REFUSALS.iter().copied())
         .chain(TENDER_REFUSALS.iter().copied())

@@ -187,8 +187,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the database does not answer");
             Problem::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "database unavailable",
+                ErrorCode::DatabaseUnavailable,
                 "central cannot reach its database",
             )
             .into_response()
