@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -230,7 +230,8 @@ pub struct PutQuery {
 #[utoipa::path(put, path = "/v1/sessions/{id}", tag = "sessions",
     params(("id" = String, Path, description = "The POS's transaction id"),
            ("dry" = Option<bool>, Query, description = "Evaluate without storing"),
-           ("Idempotency-Key" = String, Header, description = "Required unless dry")),
+           ("Idempotency-Key" = String, Header,
+            description = "Required, also for a dry run (which stores nothing under it)")),
     request_body = PutSession,
     responses((status = 200, body = SessionView), (status = 409, description = "Stale version"),
               (status = 422, description = "Invalid cart or refused scan")),
@@ -238,7 +239,7 @@ pub struct PutQuery {
 pub async fn put_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<PutQuery>,
+    query: Result<Query<PutQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -247,13 +248,13 @@ pub async fn put_session(
     }
     let result = (|| {
         cart::check_id(&id)?;
+        let Query(query) = query.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
         let (request, bytes) = read_body::<PutSession>(body)?;
         cart::check_limits(&request)?;
-        let key = if query.dry {
-            None
-        } else {
-            Some(idempotency_key(&headers)?)
-        };
+        // Every PUT names its key, as the document requires; a dry run stores nothing
+        // under it.
+        let key = idempotency_key(&headers)?;
+        let key = if query.dry { None } else { Some(key) };
         Ok::<_, ApiError>((request, bytes, key))
     })();
     let (request, bytes, key) = match result {
