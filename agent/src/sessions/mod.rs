@@ -54,6 +54,7 @@ pub use error::ApiError;
 use crate::store::journal::TillIdentity;
 use crate::store::pos_sessions;
 use model::{Receipt, SessionView, TenderView};
+use tillpass_protocol::problem::ErrorCode;
 
 /// The state of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,8 +186,8 @@ impl Ctx {
     /// The engine, or 503 when the till has no catalog yet.
     pub fn engine(&self) -> Result<&Arc<Engine>, ApiError> {
         self.engine.as_ref().ok_or_else(|| {
-            ApiError::unavailable(
-                "no_catalog",
+            ApiError::new(
+                ErrorCode::NoCatalog,
                 "the till has no promotion catalog yet: it arrives with the first sync with                  central (or POST /v1/admin/catalog)",
             )
         })
@@ -267,8 +268,8 @@ pub fn view(
 /// Checks the version a change starts from.
 pub fn check_version(session: &Session, version: u64) -> Result<(), ApiError> {
     if session.version != version {
-        return Err(ApiError::conflict(
-            "stale_version",
+        return Err(ApiError::new(
+            ErrorCode::StaleVersion,
             format!(
                 "the session is at version {}, not {version}: another change came first; \
                  read it (GET) and retry",
@@ -283,12 +284,12 @@ pub fn check_version(session: &Session, version: u64) -> Result<(), ApiError> {
 pub fn check_open(session: &Session) -> Result<(), ApiError> {
     match session.state {
         State::Open => Ok(()),
-        State::Closed => Err(ApiError::conflict(
-            "session_closed",
+        State::Closed => Err(ApiError::new(
+            ErrorCode::SessionClosed,
             "the session is closed; a return is the way to take goods back",
         )),
-        State::Cancelled => Err(ApiError::conflict(
-            "session_cancelled",
+        State::Cancelled => Err(ApiError::new(
+            ErrorCode::SessionCancelled,
             "the session was cancelled; start a new one",
         )),
     }
