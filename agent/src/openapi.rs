@@ -351,8 +351,8 @@ mod tests {
                 for (status, answer) in responses {
                     if status.starts_with('4') || status.starts_with('5') {
                         let problem = answer["content"]
-                                .as_object()
-                                .is_some_and(|c| c.contains_key("application/problem+json"));
+                            .as_object()
+                            .is_some_and(|c| c.contains_key("application/problem+json"));
                         assert!(problem, "{method} {path} {status}: {answer}");
                     }
                 }

@@ -93,12 +93,22 @@ const OPERATIONS: &[(&str, &[ErrorCode], &[Refusals])] = &[
     ),
     (
         "cancel_session",
-        &[SessionNotFound, StaleVersion, SessionClosed, SessionCancelled],
+        &[
+            SessionNotFound,
+            StaleVersion,
+            SessionClosed,
+            SessionCancelled,
+        ],
         &[],
     ),
     (
         "add_return",
-        &[SaleNotFound, SessionNotFound, ReturnExists, SaleHistoryIncomplete],
+        &[
+            SaleNotFound,
+            SessionNotFound,
+            ReturnExists,
+            SaleHistoryIncomplete,
+        ],
         &[],
     ),
     ("get_customer", &[CustomerNotFound, StoreError], &[]),
@@ -152,14 +162,12 @@ fn errors_of(operation_id: &str, path_id: bool) -> Vec<(u16, Vec<&'static str>)>
         codes.extend_from_slice(more);
     }
     let mut merged: Vec<(u16, Vec<&'static str>)> = Vec::new();
-    let mut add = |status: u16, code: &'static str| match merged
-        .iter_mut()
-        .find(|(s, _)| *s == status)
-    {
-        Some((_, all)) if all.contains(&code) => {}
-        Some((_, all)) => all.push(code),
-        None => merged.push((status, vec![code])),
-    };
+    let mut add =
+        |status: u16, code: &'static str| match merged.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, all)) if all.contains(&code) => {}
+            Some((_, all)) => all.push(code),
+            None => merged.push((status, vec![code])),
+        };
     for code in codes {
         add(code.status(), code.code());
     }
@@ -261,10 +269,9 @@ pub fn apply(doc: &mut Value) {
             }
             if let Some(links) = links_of(&id) {
                 for (status, answer) in responses.iter_mut() {
-                    if status.starts_with('2') {
-                        if let Some(answer) = answer.as_object_mut() {
-                            answer.insert("links".to_owned(), links.clone());
-                        }
+                    if let (true, Some(answer)) = (status.starts_with('2'), answer.as_object_mut())
+                    {
+                        answer.insert("links".to_owned(), links.clone());
                     }
                 }
             }
