@@ -125,7 +125,6 @@ fn over_returned(conn: &Connection, sale: &str, ret: &ReturnRecorded) -> Result<
     let EventPayload::SaleClosed(closed) = stored_event(conn, sale)?.payload else {
         return Err(Error::internal("a store sale is not a sale event"));
     };
-    let mut returned: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     let events: Vec<String> = conn
         .prepare_cached("SELECT event_id FROM store_returns WHERE sale_event = ?1")?
         .query_map([sale], |r| r.get(0))?
@@ -136,7 +135,18 @@ fn over_returned(conn: &Connection, sale: &str, ret: &ReturnRecorded) -> Result<
             records.push(r);
         }
     }
-    for r in &records {
+    Ok(over_returned_lines(&closed, &records, ret))
+}
+
+/// What is wrong when `records`, the returns recorded against the sale `closed` (`ret`
+/// among them), take back more of one of `ret`'s lines than was sold.
+pub(crate) fn over_returned_lines(
+    closed: &SaleClosed,
+    records: &[ReturnRecorded],
+    ret: &ReturnRecorded,
+) -> Option<String> {
+    let mut returned: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for r in records {
         for l in &r.lines {
             *returned.entry(l.line_id.as_str()).or_default() += u64::from(l.quantity.value());
         }
@@ -151,13 +161,13 @@ fn over_returned(conn: &Connection, sale: &str, ret: &ReturnRecorded) -> Result<
             (back > sold).then(|| format!("line {}: {back} returned of {sold} sold", l.line_id))
         })
         .collect();
-    Ok((!over.is_empty()).then(|| {
+    (!over.is_empty()).then(|| {
         format!(
             "the returns of sale {} take back more than was sold: {}",
             closed.sale_id,
             over.join("; ")
         )
-    }))
+    })
 }
 
 fn stored_event(conn: &Connection, id: &str) -> Result<JournalEvent> {
