@@ -176,8 +176,8 @@ async fn livez() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: `200` when the database answers, else `503 database_unavailable` (the
-/// cause goes to the log), so a balancer sends tills only to nodes that can work.
+/// `GET /readyz`: `200` when the database answers, else `503 not_ready` (the cause goes
+/// to the log), so a balancer sends tills only to nodes that can work.
 async fn readyz(State(state): State<AppState>) -> Response {
     match crate::storage::Database::Sqlite(state.db.clone())
         .ping()
@@ -186,12 +186,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => "ready\n".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the database does not answer");
-            Problem::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "database unavailable",
-                "central cannot reach its database",
-            )
-            .into_response()
+            Problem::new(ErrorCode::NotReady, "central cannot reach its database").into_response()
         }
     }
 }
