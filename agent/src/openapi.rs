@@ -37,7 +37,9 @@ use crate::sessions::routes;
                        loopback. Every /v1 route needs `Authorization: Bearer <till token>`; \
                        every change needs an `Idempotency-Key`. Money is `{amount, currency}` \
                        in integer minor units; errors are application/problem+json with a \
-                       stable `code` and the `field` at fault."
+                       stable `code` and the `field` at fault. `/v1` changes only by \
+                       addition; a newer till may add error codes: take a `code` this \
+                       document does not list as a refusal, with its `detail`."
     ),
     paths(
         crate::http::identify,

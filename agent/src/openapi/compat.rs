@@ -7,7 +7,8 @@
 //! refused that was allowed. A client *reads* what the old document promised, so the new
 //! one must still give it: no answer member removed or made optional; no type or enum
 //! widened (a new value a strict client cannot read). New operations, optional members,
-//! new statuses and new answer members are additions.
+//! new statuses and new answer members are additions, and so is a new error code: the
+//! document tells clients to take a `code` they do not know as a refusal.
 
 use serde_json::Value;
 
@@ -21,6 +22,10 @@ enum Side {
     Request,
     /// What the client reads: the new schema must promise all the old one did.
     Response,
+    /// An error answer the client reads: as [`Side::Response`], but its enums (the
+    /// problem's `code`) may grow — a new code comes with a new refusal, and the
+    /// document tells clients to take a code they do not know as a refusal.
+    Error,
 }
 
 const METHODS: [&str; 8] = [
@@ -140,8 +145,9 @@ impl Cx<'_> {
             .unwrap_or(&empty);
         for (status, old_answer) in old_answers {
             if let Some(new_answer) = new_answers.get(status) {
+                let error = status.starts_with('4') || status.starts_with('5');
                 self.content(
-                    Side::Response,
+                    if error { Side::Error } else { Side::Response },
                     &format!("{at} answer {status}"),
                     old_answer,
                     new_answer,
@@ -194,7 +200,7 @@ impl Cx<'_> {
                     }
                 }
             }
-            Side::Response => {
+            Side::Response | Side::Error => {
                 if let Some(ot) = &ot {
                     let widened = match &nt {
                         None => true,
@@ -237,7 +243,7 @@ impl Cx<'_> {
                     }
                 }
             }
-            Side::Response => {
+            Side::Response | Side::Error => {
                 for name in oprops.keys() {
                     if !nprops.contains_key(name) {
                         self.push(format!("{at}: member {name} removed"));
@@ -271,7 +277,7 @@ impl Cx<'_> {
                 }
                 (Some(o), Some(n)) => {
                     let fewer = n.len() < o.len();
-                    if (side == Side::Request && fewer) || (side == Side::Response && !fewer) {
+                    if (side == Side::Request && fewer) || (side != Side::Request && !fewer) {
                         self.push(format!("{at}: alternatives changed ({word})"));
                     }
                 }
@@ -305,7 +311,7 @@ impl Cx<'_> {
                 (Some(o), Some(n)) => n < o,
             };
             let looser = o != n && !tighter;
-            if (side == Side::Request && tighter) || (side == Side::Response && looser) {
+            if (side == Side::Request && tighter) || (side != Side::Request && looser) {
                 self.push(format!(
                     "{at}: {word} {}",
                     if tighter { "tightened" } else { "loosened" }
@@ -313,7 +319,7 @@ impl Cx<'_> {
             }
         }
         let (o, n) = (old.get("pattern"), new.get("pattern"));
-        if o != n && (side == Side::Request && n.is_some() || side == Side::Response && o.is_some())
+        if o != n && (side == Side::Request && n.is_some() || side != Side::Request && o.is_some())
         {
             self.push(format!("{at}: pattern changed"));
         }
@@ -334,6 +340,7 @@ impl Cx<'_> {
                 }
                 _ => {}
             },
+            Side::Error => {}
             Side::Response => match (o, n) {
                 (Some(_), None) => self.push(format!("{at}: values no longer limited")),
                 (Some(o), Some(n)) => {
@@ -552,6 +559,16 @@ mod tests {
             found.iter().any(|b| b.contains("new value \"parked\"")),
             "{found:?}"
         );
+
+        // An error answer's codes may grow.
+        let mut with_error = old.clone();
+        with_error["paths"]["/v1/things/{id}"]["put"]["responses"]["409"] = json!({
+            "description": "no", "content": {"application/problem+json": {"schema": {
+                "type": "object", "properties": {"code": {"enum": ["stale"]}}}}}});
+        let mut more_codes = with_error.clone();
+        more_codes["paths"]["/v1/things/{id}"]["put"]["responses"]["409"]["content"]["application/problem+json"]
+            ["schema"]["properties"]["code"]["enum"] = json!(["stale", "taken"]);
+        assert_eq!(breaks(&with_error, &more_codes), Vec::<String>::new());
 
         let mut optional = ans();
         optional["required"] = json!([]);
