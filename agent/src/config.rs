@@ -238,12 +238,13 @@ impl Default for IdentifySection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines; native journal entries when stderr is the journal.
     #[default]
     Human,
-    /// One JSON object a line.
+    /// One JSON object a line on stderr, wherever stderr goes.
     Json,
-    /// For the systemd journal (no timestamps: the journal adds its own).
+    /// For the systemd journal: native entries (priority, one journal field per field)
+    /// when stderr is the journal's stream, else lines without timestamps or colour.
     Journald,
 }
 
@@ -251,7 +252,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSection {
-    /// The format.
+    /// How lines are written when stderr is not the journal: see [`LogFormat`].
     pub format: LogFormat,
     /// The filter, e.g. `info` or `tillpass_agent=debug,info`.
     pub level: String,

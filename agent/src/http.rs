@@ -10,8 +10,8 @@
 //! ([`ErrorCode`](tillpass_protocol::problem::ErrorCode)); the detail goes to the log,
 //! never internals to the client.
 //!
-//! [`serve`] and [`serve_with`] run the server loop of [`serve`](mod@serve): header-read and
-//! idle timeouts, a connection limit, the `Host` allowlist.
+//! [`serve`](fn@serve) and [`serve_with`] run the server loop of [`serve`](mod@serve):
+//! header-read and idle timeouts, a connection limit, the `Host` allowlist.
 
 pub mod codes;
 pub mod extract;
@@ -34,6 +34,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -168,7 +169,7 @@ pub(crate) fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Ap
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if constant_time_eq(presented.trim().as_bytes(), state.token.as_bytes()) {
+    if bool::from(presented.trim().as_bytes().ct_eq(state.token.as_bytes())) {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -176,13 +177,6 @@ pub(crate) fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Ap
             "present the till's API token as `Authorization: Bearer <token>`",
         ))
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn livez() -> &'static str {
@@ -280,13 +274,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let identifier = state.identifier.clone();
+    let last_success_at = state.sync.snapshot().last_success_at;
     let gauges = tokio::task::spawn_blocking(move || {
         let conn = identifier.store().conn();
         let (depth, _) = journal::depth(&conn).unwrap_or((0, None));
         let customers = crate::store::customers::count(&conn).unwrap_or(0);
         Gauges {
             outbox_depth: depth,
-            last_sync_age_secs: None,
+            last_sync_age_secs: Gauges::sync_age(identifier.clock().now(), last_success_at),
             clock_skew_alarm: identifier.clock().skew_alarm(),
             customers,
         }
@@ -294,7 +289,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     .await
     .unwrap_or_default();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.metrics.render(gauges),
     )
         .into_response()

@@ -13,7 +13,8 @@
 //! - [`clock`]: the wall clock, never earlier than central's newest signed time.
 //! - [`slot`]: the till's current customer; [`bus`]: events for the POS, the event
 //!   stream and the dashboard.
-//! - [`http`]: health, metrics and the POS API routes; [`metrics`]: Prometheus text.
+//! - [`http`]: health, metrics and the POS API routes; [`metrics`]: the Prometheus
+//!   families (prometheus-client, OpenMetrics text).
 //! - [`dashboard`]: the store manager's web dashboard under `/dashboard` (sign-in,
 //!   pages, CSV) and `tillpass manager`.
 //! - [`sessions`]: the POS sale API — carts, tenders, close, cancel, returns, idempotency
@@ -24,8 +25,8 @@
 //!   acknowledged).
 //! - `demo` (feature `demo`, on by default): `tillpass demo`, a whole store on loopback.
 //! - [`daemon`]: start-up, scanners, serving, systemd notifications, graceful shutdown.
-//! - [`telemetry`]: how log lines are written; [`failpoint`]: step boundaries where crash
-//!   tests stop the daemon (debug builds only).
+//! - [`telemetry`]: logging (native journal entries under systemd, else stderr lines);
+//!   [`failpoint`]: step boundaries where crash tests stop the daemon (debug builds only).
 //!
 //! The benefits engine is the separate pure crate `tillpass-engine`; scanners are
 //! `tillpass-hardware`; every wire format is `tillpass-protocol`.

@@ -108,13 +108,12 @@ pub struct ScannedToken {
 pub struct Session {
     /// The POS's transaction id.
     pub session_id: String,
-    /// Its version.
+    /// Bumped by every change; a change that names another version is a 409.
     pub version: u64,
-    /// Its state.
     pub state: State,
     /// The cart, with the accepted vouchers.
     pub cart: Cart,
-    /// The customer.
+    /// The identified customer's reference, if any.
     pub customer_ref: Option<String>,
     /// The customer pass scan the POS sent, if it sent one.
     pub customer_scan: Option<String>,
@@ -122,7 +121,7 @@ pub struct Session {
     pub vouchers: Vec<AcceptedVoucher>,
     /// The cart's evaluation, as shown to the POS.
     pub evaluation: Evaluation,
-    /// Loyalty tenders.
+    /// The loyalty tenders placed: savings and gift-card holds.
     pub tenders: Vec<TenderView>,
     /// The receipt, once closed.
     pub receipt: Option<Receipt>,

@@ -73,7 +73,33 @@ fn every_refusal_reaches_the_pos_with_its_code_and_messages() {
     let (status, answer) = agent.identify(&good);
     assert_eq!(status, 200, "{answer}");
     // Refusals and the acceptance are counted.
-    let (_, _) = agent.request("GET", "/metrics", None);
+    let (status, metrics) = agent.request("GET", "/metrics", None);
+    assert_eq!(status, 200, "{metrics}");
+    let metrics = metrics.as_str().unwrap();
+    let mut refused: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (code, _) in &cases {
+        *refused.entry(code).or_default() += 1;
+    }
+    for (code, n) in refused {
+        let line = format!("tillpass_scans_total{{result=\"refused\",code=\"{code}\"}} {n}\n");
+        assert!(metrics.contains(&line), "{line:?} in {metrics}");
+    }
+    assert!(
+        metrics.contains("tillpass_scans_total{result=\"accepted\",code=\"\"} 1\n"),
+        "{metrics}"
+    );
+    // A till that never synced has no sync age to report: the family, no sample.
+    assert!(
+        metrics.contains("# TYPE tillpass_last_sync_age_seconds gauge\n"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("tillpass_last_sync_age_seconds")),
+        "{metrics}"
+    );
+    assert!(metrics.ends_with("# EOF\n"), "{metrics}");
     agent.stop();
 }
 
