@@ -90,6 +90,11 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("the body is not JSON: {e}"),
         ));
     }
+    // Every body of the API is an object; serde would also build a struct from an array
+    // (`[]` as a cancel without a version).
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid("body", "the body must be a JSON object"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
         let path = e.path().to_string();
@@ -239,6 +244,27 @@ mod tests {
     #[allow(dead_code)]
     struct Line {
         units: i64,
+    }
+
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct AllOptional {
+        #[serde(default)]
+        version: Option<u64>,
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_422_even_when_serde_would_take_it() {
+        for text in ["[]", "[7]", " [] ", "null", "7", "\"x\""] {
+            let e = parse::<AllOptional>(text.as_bytes()).unwrap_err();
+            assert_eq!(
+                (e.code.as_ref(), e.field.as_deref()),
+                ("invalid", Some("body")),
+                "{text}"
+            );
+        }
+        assert_eq!(parse::<AllOptional>(b" {} ").unwrap().version, None);
     }
 
     #[test]

@@ -173,7 +173,8 @@ pub struct PutQuery {
 #[utoipa::path(put, path = "/v1/sessions/{id}", tag = "sessions",
     params(("id" = String, Path, description = "The POS's transaction id"),
            ("dry" = Option<bool>, Query, description = "Evaluate without storing"),
-           ("Idempotency-Key" = String, Header, description = "Required unless dry")),
+           ("Idempotency-Key" = String, Header,
+            description = "Required, also for a dry run (which stores nothing under it)")),
     request_body = PutSession,
     responses((status = 200, body = SessionView), (status = 409, description = "Stale version"),
               (status = 422, description = "Invalid cart or refused scan")),
@@ -182,14 +183,12 @@ pub async fn put_session(
     State(state): State<AppState>,
     SessionId(id): SessionId,
     ApiQuery(query): ApiQuery<PutQuery>,
-    key: Option<IdempotencyKey>,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(request, bytes): ApiJson<PutSession>,
 ) -> Response {
-    let key = match key {
-        _ if query.dry => None,
-        Some(IdempotencyKey(key)) => Some(key),
-        None => return IdempotencyKey::required().into_response(),
-    };
+    // Every PUT names its key, as the document requires; a dry run stores nothing under
+    // it.
+    let key = if query.dry { None } else { Some(key) };
     if let Err(e) = cart::check_limits(&request) {
         return e.into_response();
     }

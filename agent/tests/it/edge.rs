@@ -268,8 +268,14 @@ fn a_cart_that_breaks_a_rule_is_422_with_the_field_path() {
         (json!({ "units": 1, "grams": 5 }), "cart.lines[0].quantity"),
         (json!({ "units": 1e300 }), "cart.lines[0].quantity"),
     ] {
-        let (status, body) =
-            agent.request("PUT", "/v1/sessions/S-9?dry=true", Some(&line(quantity)));
+        let (status, body) = crate::sessions::raw(
+            &agent.addr,
+            "PUT",
+            "/v1/sessions/S-9?dry=true",
+            Some("dry-9"),
+            &line(quantity),
+            true,
+        );
         assert_eq!(status, 422, "{body}");
         assert_eq!(body["code"], "invalid", "{body}");
         assert!(
@@ -282,7 +288,14 @@ fn a_cart_that_breaks_a_rule_is_422_with_the_field_path() {
     }
     // `1e400` is out of every number's range: still JSON, so 422 too.
     let text = line(json!(0)).replace("\"quantity\":0", "\"quantity\":{\"units\":1e400}");
-    let (status, body) = agent.request("PUT", "/v1/sessions/S-9?dry=true", Some(&text));
+    let (status, body) = crate::sessions::raw(
+        &agent.addr,
+        "PUT",
+        "/v1/sessions/S-9?dry=true",
+        Some("dry-10"),
+        &text,
+        true,
+    );
     assert_eq!(status, 422, "{text} → {body}");
     assert_eq!(body["code"], "invalid", "{body}");
     // A query parameter of the wrong type is a problem too.

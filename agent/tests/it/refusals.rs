@@ -263,10 +263,13 @@ fn a_till_that_cannot_work_is_not_ready_and_says_why() {
             "what to do: {reason}"
         );
     }
-    let (status, cart) = agent.request(
+    let (status, cart) = crate::sessions::raw(
+        &agent.addr,
         "PUT",
         "/v1/sessions/S-1?dry=true",
-        Some(r#"{"cart":{"currency":"EUR","lines":[]}}"#),
+        Some("dry-1"),
+        r#"{"cart":{"currency":"EUR","lines":[]}}"#,
+        true,
     );
     assert_eq!(
         (status, cart["code"].as_str()),

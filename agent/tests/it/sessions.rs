@@ -316,11 +316,26 @@ fn a_whole_sale_identify_cart_tenders_close_and_return() {
     let (status, dry) = pos.call(
         "PUT",
         "/v1/sessions/T-1?dry=true",
-        None,
+        Some("dry-1"),
         &json!({ "version": 2, "cart": bigger, "voucher_scans": [voucher] }).to_string(),
     );
     assert_eq!(status, 200, "{dry:#}");
     assert_eq!(amount(&dry["evaluation"]["totals"]["total"]), 2950);
+    // The document requires the key on every PUT, a dry run's too; a query the server
+    // cannot read is a problem document like every other error.
+    let body = json!({ "version": 2, "cart": cart() }).to_string();
+    let (status, refused) = pos.call("PUT", "/v1/sessions/T-1?dry=true", None, &body);
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("idempotency_key_required")),
+        "{refused:#}"
+    );
+    let (status, refused) = pos.call("PUT", "/v1/sessions/T-1?dry=null", Some("dry-2"), &body);
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("bad_query")),
+        "{refused:#}"
+    );
     let (_, now_stored) = pos.call("GET", "/v1/sessions/T-1", None, "");
     assert_eq!(now_stored["version"], 2);
     assert_eq!(amount(&now_stored["evaluation"]["totals"]["total"]), 950);

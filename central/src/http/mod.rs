@@ -176,8 +176,8 @@ async fn livez() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: `200` when the database answers, else `503 database_unavailable` (the
-/// cause goes to the log), so a balancer sends tills only to nodes that can work.
+/// `GET /readyz`: `200` when the database answers, else `503 not_ready` (the cause goes
+/// to the log), so a balancer sends tills only to nodes that can work.
 async fn readyz(State(state): State<AppState>) -> Response {
     match crate::storage::Database::Sqlite(state.db.clone())
         .ping()
