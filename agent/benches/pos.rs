@@ -262,6 +262,7 @@ fn main() {
                 .http
                 .put(format!("{}/v1/sessions/dry-1?dry=true", client.base))
                 .bearer_auth(TOKEN)
+                .header("Idempotency-Key", "dry-1")
                 .json(&json!({ "cart": cart30, "use_current_customer": false }))
                 .send()
                 .await

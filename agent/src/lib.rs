@@ -35,22 +35,21 @@
 //! - [`daemon`]: the composition root — builds the till, runs the listener and the
 //!   supervised background tasks (relay, sync, scanner pump, watchdog) until the shutdown
 //!   future it is given completes.
-//! - [`cashier`]: `tillpass pos`, a terminal cashier against a running agent; `demo`
-//!   (feature `demo`, on by default): `tillpass demo`, a whole store on loopback.
+//! - [`status`]: `tillpass status` — the running agent's `/v1/status`, or with
+//!   `--offline` the till's state from its files (the shape the installer's doctor reads).
 //!
 //! The benefits engine is the separate pure crate `tillpass-engine`; scanners are
-//! `tillpass-hardware`; every wire format is `tillpass-protocol`.
+//! `tillpass-hardware`; every wire format is `tillpass-protocol`. The demo store and the
+//! terminal cashier are the crate `tillpass-demo`, which links this one with central and
+//! the installer; the till's build links neither.
 #![forbid(unsafe_code)]
 
 pub mod bus;
-pub mod cashier;
 pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod dashboard;
-#[cfg(feature = "demo")]
-pub mod demo;
 pub mod edge;
 pub mod failpoint;
 pub mod http;
@@ -58,6 +57,7 @@ pub mod identify;
 pub mod metrics;
 pub mod paths;
 pub mod sessions;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

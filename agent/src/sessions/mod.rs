@@ -34,9 +34,7 @@
 pub mod cart;
 pub mod close;
 pub mod context;
-pub mod error;
 pub mod events;
-pub mod messages;
 pub mod model;
 pub mod returns;
 pub mod routes;
@@ -49,11 +47,13 @@ use serde::{Deserialize, Serialize};
 use tillpass_engine::{Cart, Engine, Evaluation, SaleContext};
 use tillpass_protocol::money::Money;
 
-pub use error::ApiError;
+pub use crate::edge::error::ApiError;
+pub use crate::edge::{error, messages};
 
 use crate::store::journal::TillIdentity;
 use crate::store::pos_sessions;
 use model::{Receipt, SessionView, TenderView};
+use tillpass_protocol::problem::ErrorCode;
 
 /// The state of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,8 +184,8 @@ impl Ctx {
     /// The engine, or 503 when the till has no catalog yet.
     pub fn engine(&self) -> Result<&Arc<Engine>, ApiError> {
         self.engine.as_ref().ok_or_else(|| {
-            ApiError::unavailable(
-                "no_catalog",
+            ApiError::new(
+                ErrorCode::NoCatalog,
                 "the till has no promotion catalog yet: it arrives with the first sync with                  central (or POST /v1/admin/catalog)",
             )
         })
@@ -266,8 +266,8 @@ pub fn view(
 /// Checks the version a change starts from.
 pub fn check_version(session: &Session, version: u64) -> Result<(), ApiError> {
     if session.version != version {
-        return Err(ApiError::conflict(
-            "stale_version",
+        return Err(ApiError::new(
+            ErrorCode::StaleVersion,
             format!(
                 "the session is at version {}, not {version}: another change came first; \
                  read it (GET) and retry",
@@ -282,12 +282,12 @@ pub fn check_version(session: &Session, version: u64) -> Result<(), ApiError> {
 pub fn check_open(session: &Session) -> Result<(), ApiError> {
     match session.state {
         State::Open => Ok(()),
-        State::Closed => Err(ApiError::conflict(
-            "session_closed",
+        State::Closed => Err(ApiError::new(
+            ErrorCode::SessionClosed,
             "the session is closed; a return is the way to take goods back",
         )),
-        State::Cancelled => Err(ApiError::conflict(
-            "session_cancelled",
+        State::Cancelled => Err(ApiError::new(
+            ErrorCode::SessionCancelled,
             "the session was cancelled; start a new one",
         )),
     }

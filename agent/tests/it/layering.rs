@@ -329,8 +329,7 @@ const LAYERS: &[&[&str]] = &[
     &["sessions", "sync"],
     &["dashboard"],
     &["http"],
-    &["daemon", "cashier"],
-    &["demo"],
+    &["daemon", "status"],
 ];
 
 fn layer(module: &str) -> Option<usize> {

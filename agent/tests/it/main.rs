@@ -5,6 +5,7 @@
 mod crash;
 mod daemon;
 mod dashboard;
+mod edge;
 mod hostile;
 mod layering;
 mod limits;

@@ -209,10 +209,27 @@ fn the_api_wants_the_token_and_sane_bodies() {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("\"code\":\"unauthorized\""), "{answer}");
+    // JSON that breaks the body's rules is 422 with the field; text that is not JSON, 400.
     let (status, body) = agent.request("POST", "/v1/identify", Some("{\"scan\": 5}"));
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        (code(&body), body["field"].as_str()),
+        ("invalid", Some("scan"))
+    );
     let (status, body) = agent.request("POST", "/v1/identify", Some("not json"));
     assert_eq!(status, 400, "{body}");
+    assert_eq!(code(&body), "malformed_json");
+    // A refusal keeps the fields it always had, in a problem document.
+    let (status, body) = agent.identify("TP1");
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["status"], 422);
+    assert_eq!(body["source"], "api");
+    assert!(
+        body["message_es"].is_string() && body["message_en"].is_string(),
+        "{body}"
+    );
+    assert!(body["at"].is_u64(), "{body}");
     agent.stop();
 }
 
@@ -246,10 +263,13 @@ fn a_till_that_cannot_work_is_not_ready_and_says_why() {
             "what to do: {reason}"
         );
     }
-    let (status, cart) = agent.request(
+    let (status, cart) = crate::sessions::raw(
+        &agent.addr,
         "PUT",
         "/v1/sessions/S-1?dry=true",
-        Some(r#"{"cart":{"currency":"EUR","lines":[]}}"#),
+        Some("dry-1"),
+        r#"{"cart":{"currency":"EUR","lines":[]}}"#,
+        true,
     );
     assert_eq!(
         (status, cart["code"].as_str()),

@@ -15,6 +15,10 @@ use thiserror::Error;
 /// The longest text id, in bytes.
 pub const MAX_ID_LEN: usize = 64;
 
+/// The characters of a text id, as an ECMA-262 (JSON Schema) pattern: what
+/// `check_text_id` accepts, for documents that state the rule (the POS API's OpenAPI).
+pub const TEXT_ID_PATTERN: &str = "^[A-Za-z0-9._-]+$";
+
 /// A text id, a token id or an event id that is not well formed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]

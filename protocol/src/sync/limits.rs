@@ -48,6 +48,9 @@ pub const MAX_TEXT_LEN: usize = 256;
 pub const MAX_LINE_ID_LEN: usize = 64;
 /// The longest payment method name, in bytes.
 pub const MAX_METHOD_LEN: usize = 32;
+/// The characters of a payment method, as an ECMA-262 (JSON Schema) pattern: what
+/// [`method`] accepts, for documents that state the rule (the POS API's OpenAPI).
+pub const METHOD_PATTERN: &str = "^[A-Za-z0-9_-]+$";
 /// The largest amount any money field may carry, in minor units: 10^15, below 2^53 so
 /// that every amount is exact in a JavaScript number, and far from overflowing a sum of
 /// [`MAX_LINES`] of them.
