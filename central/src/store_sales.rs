@@ -18,7 +18,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use tillpass_protocol::sync::{
     DeltaKind, EventPayload, JournalEvent, ReturnRecorded, SaleClosed, SaleDelta, StoreReturn,
-    StoreSale, TillId,
+    StoreSale, TillId, left_to_return,
 };
 
 use crate::changes;
@@ -125,7 +125,6 @@ fn over_returned(conn: &Connection, sale: &str, ret: &ReturnRecorded) -> Result<
     let EventPayload::SaleClosed(closed) = stored_event(conn, sale)?.payload else {
         return Err(Error::internal("a store sale is not a sale event"));
     };
-    let mut returned: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     let events: Vec<String> = conn
         .prepare_cached("SELECT event_id FROM store_returns WHERE sale_event = ?1")?
         .query_map([sale], |r| r.get(0))?
@@ -136,19 +135,19 @@ fn over_returned(conn: &Connection, sale: &str, ret: &ReturnRecorded) -> Result<
             records.push(r);
         }
     }
-    for r in &records {
-        for l in &r.lines {
-            *returned.entry(l.line_id.as_str()).or_default() += u64::from(l.quantity.value());
-        }
-    }
     let over: Vec<String> = closed
         .lines
         .iter()
         .filter(|l| ret.lines.iter().any(|r| r.line_id == l.line_id))
         .filter_map(|l| {
-            let back = returned.get(l.line_id.as_str()).copied().unwrap_or(0);
-            let sold = u64::from(l.quantity.value());
-            (back > sold).then(|| format!("line {}: {back} returned of {sold} sold", l.line_id))
+            let returned = records
+                .iter()
+                .flat_map(|r| &r.lines)
+                .filter(|r| r.line_id == l.line_id)
+                .map(|r| r.quantity.value());
+            left_to_return(l.quantity.value(), returned)
+                .err()
+                .map(|e| format!("line {}: {e}", l.line_id))
         })
         .collect();
     Ok((!over.is_empty()).then(|| {
