@@ -185,15 +185,19 @@ fn keep(conn: &Connection, item: &StoreSale) -> Result<Result<usize, Unusable>, 
 /// continues from must be possible.
 fn within_the_sale(closed: &ClosedSale, outcomes: &[ReturnOutcome]) -> Result<(), Unusable> {
     for line in &closed.evaluation.lines {
-        let (mut qty, mut refund, mut savings) = (0_u64, 0_i64, 0_i64);
-        for l in outcomes.iter().flat_map(|o| &o.lines) {
-            if l.line_id == line.line_id {
-                qty = qty.saturating_add(u64::from(l.quantity.value()));
-                refund = refund.saturating_add(l.refund.amount);
-                savings = savings.saturating_add(l.savings_reversed.amount);
-            }
+        let returned = || {
+            outcomes
+                .iter()
+                .flat_map(|o| &o.lines)
+                .filter(|l| l.line_id == line.line_id)
+        };
+        let (mut refund, mut savings) = (0_i64, 0_i64);
+        for l in returned() {
+            refund = refund.saturating_add(l.refund.amount);
+            savings = savings.saturating_add(l.savings_reversed.amount);
         }
-        if qty > u64::from(line.quantity.value())
+        let quantities = returned().map(|l| l.quantity.value());
+        if sync::left_to_return(line.quantity.value(), quantities).is_err()
             || refund > line.total.amount
             || savings > line.savings_earned.amount
         {
