@@ -1045,6 +1045,85 @@ mod tests {
         assert_eq!(card(&conn, "G1"), None);
     }
 
+    /// Central rejected some of this till's events. A rejected event that took money from
+    /// the holder (a redemption, a gift-card debit, an earn taken back) keeps counting: the
+    /// customer did take the money here. One that brought money to the holder (an earn, a
+    /// redemption given back, a gift card credited) stops counting: central will never give
+    /// that money, so the till must not let it be spent.
+    #[test]
+    fn rejected_events_count_only_when_they_took_money_from_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        apply_balances(&conn, &[upsert("ana", 1000, 0)], 1).unwrap();
+        let card_delta = GiftCardDelta::Upsert {
+            card: GiftCardRecord {
+                card: GiftCardRef::new("G1").unwrap(),
+                balance: eur(5000),
+                debt: eur(0),
+                status: GiftCardStatus::Active,
+                expires_at: None,
+            },
+        };
+        apply_gift_cards(&conn, std::slice::from_ref(&card_delta), 1).unwrap();
+        let reversal = |amount, reverses| {
+            EventPayload::SavingsReversed(SavingsReversal {
+                customer: c("ana"),
+                amount: eur(amount),
+                reverses,
+                original_event: None,
+                sale_id: None,
+            })
+        };
+        let gift = |amount| GiftCardMovement {
+            card: GiftCardRef::new("G1").unwrap(),
+            amount: eur(amount),
+            sale_id: None,
+            hold_id: None,
+        };
+        let movement = |amount| SavingsMovement {
+            customer: c("ana"),
+            amount: eur(amount),
+            sale_id: None,
+        };
+        for payload in [
+            EventPayload::SavingsEarned(movement(30)),
+            EventPayload::SavingsRedeemed(movement(100)),
+            reversal(40, Reverses::Redemption),
+            reversal(5, Reverses::Earn),
+            EventPayload::GiftCardDebited(gift(2000)),
+            EventPayload::GiftCardCredited(gift(700)),
+        ] {
+            let event = journal::append(&conn, &who(), 1, payload).unwrap();
+            let id = event.id.to_string();
+            assert!(journal::mark_rejected(&conn, &id, "invalid", "refused", 2).unwrap());
+        }
+        apply_balances(&conn, &[upsert("ana", 1000, 0)], 3).unwrap();
+        apply_gift_cards(&conn, &[card_delta], 3).unwrap();
+        // Pending: the rejected earn no longer counts, the earn taken back still does.
+        // Spent: the redemption counts, its give-back does not.
+        assert_eq!(savings(&conn, "ana"), (1000, -5, 100));
+        assert_eq!(spendable(&conn, "ana"), (895, 0));
+        // The gift card: the debit counts, the credit does not.
+        assert_eq!(card(&conn, "G1"), Some((5000, 2000, false)));
+
+        // Re-driven, they are waiting for central again: all of them count.
+        assert_eq!(journal::retry(&conn, &journal::Retry::All).unwrap(), 6);
+        apply_balances(&conn, &[upsert("ana", 1000, 0)], 4).unwrap();
+        assert_eq!(savings(&conn, "ana"), (1000, 25, 60));
+        let delta = GiftCardDelta::Upsert {
+            card: GiftCardRecord {
+                card: GiftCardRef::new("G1").unwrap(),
+                balance: eur(5000),
+                debt: eur(0),
+                status: GiftCardStatus::Active,
+                expires_at: None,
+            },
+        };
+        apply_gift_cards(&conn, &[delta], 4).unwrap();
+        assert_eq!(card(&conn, "G1"), Some((5000, 1300, false)));
+    }
+
     #[test]
     fn an_erased_customer_leaves_no_profile_and_their_passes_are_revoked() {
         let dir = tempfile::tempdir().unwrap();
