@@ -39,8 +39,8 @@ pub const MAX_SCAN_LEN: usize = 4096;
 pub struct Identification {
     /// Which scanner, or `api`.
     pub source: String,
-    /// `customer_pass`, `gift_card` or `voucher`.
-    pub token_kind: &'static str,
+    /// What the token stands for: `customer_pass`, `gift_card` or `voucher`.
+    pub token_kind: TokenKind,
     /// The token's id, hex.
     pub token_id: String,
     /// The subject: the customer, gift-card or voucher reference.
@@ -403,7 +403,7 @@ impl Identifier {
                         token_id: sync::TokenId::new(&token_id.0).map_err(|e| {
                             RecordError::Store(StoreError::Corrupted(e.to_string()))
                         })?,
-                        kind: sync_kind(kind),
+                        kind,
                         subject: sync::Subject::new(subject_text.clone())
                             .map_err(|_| malformed())?,
                         key_id: token.kid().0,
@@ -452,7 +452,7 @@ impl Identifier {
         )?;
         Ok(Identification {
             source: source.to_owned(),
-            token_kind: kind.code(),
+            token_kind: kind,
             token_id: hex::encode(token_id.0),
             subject: subject_text,
             expires_at: token.expires_at(),
@@ -504,10 +504,10 @@ impl Identifier {
     pub fn accepted(&self, id: &Identification, started: Instant) {
         self.metrics
             .observe_scan(None, started.elapsed().as_secs_f64());
-        tracing::info!(source = id.source, kind = id.token_kind, subject = %mask(&id.subject), "identified");
+        tracing::info!(source = id.source, kind = id.token_kind.code(), subject = %mask(&id.subject), "identified");
         // Only a customer pass makes a customer current; a voucher or a gift card
         // scanned during their sale leaves them in place.
-        if id.token_kind == TokenKind::CustomerPass.code() {
+        if id.token_kind == TokenKind::CustomerPass {
             self.slot.set(id.clone());
         }
     }
@@ -642,15 +642,6 @@ fn sale_state(conn: &Connection, sale_id: &str) -> Result<SaleState, StoreError>
         Some("closed") => SaleState::Closed,
         _ => SaleState::Unknown,
     })
-}
-
-fn sync_kind(kind: TokenKind) -> sync::TokenKind {
-    match kind {
-        TokenKind::GiftCard => sync::TokenKind::GiftCard,
-        TokenKind::Voucher => sync::TokenKind::Voucher,
-        // Customer passes, and any kind a newer protocol adds, travel as passes.
-        _ => sync::TokenKind::CustomerPass,
-    }
 }
 
 /// A subject's bytes as the reference central issued (printable ASCII), or `None`.

@@ -31,7 +31,7 @@
 
 use rusqlite::Connection;
 use tillpass_engine::{
-    ClosedSale, Effect, EffectKind, Evaluation, LineResult, Quantity, ReturnOutcome, ReturnedLine,
+    ClosedSale, Effect, EffectKind, Evaluation, LineResult, ReturnOutcome, ReturnedLine,
     SavingsEarned, Tender, Totals,
 };
 use tillpass_protocol::catalog::Label;
@@ -268,13 +268,6 @@ fn insert_sale(conn: &Connection, item: &StoreSale, closed: &ClosedSale) -> Resu
     Ok(())
 }
 
-fn quantity(q: sync::Quantity) -> Quantity {
-    match q {
-        sync::Quantity::Units(n) => Quantity::Units(n),
-        sync::Quantity::Grams(n) => Quantity::Grams(n),
-    }
-}
-
 /// A journaled tender in the engine's words (the inverse of the session code's).
 pub fn tender(t: &sync::Tender) -> Tender {
     let other = |method: &str, amount: Money| Tender::Other {
@@ -331,13 +324,13 @@ pub fn closed_sale(sale: &SaleClosed) -> Result<ClosedSale, Unusable> {
     };
     let mut lines = Vec::with_capacity(sale.lines.len());
     for (l, savings_earned) in sale.lines.iter().zip(earned) {
-        if quantity(l.quantity).value() == 0 {
+        if l.quantity.value() == 0 {
             return Err(unusable(format!("line {}: no quantity", l.line_id)));
         }
         lines.push(LineResult {
             line_id: l.line_id.clone(),
             sku: l.sku.clone(),
-            quantity: quantity(l.quantity),
+            quantity: l.quantity,
             unit_price: l.unit_price,
             subtotal: add(l.total, l.discount, "line subtotal")?,
             discount: l.discount,
@@ -363,9 +356,7 @@ pub fn closed_sale(sale: &SaleClosed) -> Result<ClosedSale, Unusable> {
     let mut effects = Vec::with_capacity(sale.effects.len());
     for e in &sale.effects {
         // A kind this agent does not know is left out of the rebuilt list.
-        let Ok(kind) =
-            serde_json::from_value::<EffectKind>(serde_json::Value::String(e.kind.clone()))
-        else {
+        let Some(kind) = EffectKind::from_code(&e.kind) else {
             continue;
         };
         effects.push(Effect {
@@ -463,7 +454,7 @@ pub fn return_outcome(
             .iter()
             .find(|s| s.line_id == l.line_id)
             .ok_or_else(|| unusable(format!("return {id}: no line {} in the sale", l.line_id)))?;
-        let q = quantity(l.quantity);
+        let q = l.quantity;
         if std::mem::discriminant(&q) != std::mem::discriminant(&sold.quantity) {
             return Err(unusable(format!(
                 "return {id}: line {} in another measure",
