@@ -19,7 +19,7 @@ use tillpass_protocol::lang::Bilingual;
 use tillpass_protocol::sync::{self, CustomerRef, EventPayload, LocalCustomer, TokenUsed};
 use tillpass_protocol::token::replay::{self, CurrentUse, ReplayRule, SaleState, Verdict};
 use tillpass_protocol::token::{
-    self, RevocationList, TokenId, TokenKind, VerifiedToken, VerifyPolicy,
+    self, RefusalCode, RevocationList, TokenId, TokenKind, VerifiedToken, VerifyPolicy,
 };
 
 use crate::clock::Clock;
@@ -69,9 +69,8 @@ pub struct Identification {
 pub struct ScanRefusal {
     /// Which scanner, or `api`.
     pub source: String,
-    /// A stable code: the protocol's (`expired`, `bad_signature`, …) or the agent's
-    /// (`replayed`, `not_enrolled`, `unknown_scanner_data`, `store_unavailable`).
-    pub code: &'static str,
+    /// A stable code (`expired`, `bad_signature`, `replayed`, `not_enrolled`, …).
+    pub code: RefusalCode,
     /// More detail (e.g. which part was malformed), if any.
     pub detail: Option<String>,
     /// The cashier message in Spanish.
@@ -83,13 +82,7 @@ pub struct ScanRefusal {
 }
 
 impl ScanRefusal {
-    fn new(
-        source: &str,
-        code: &'static str,
-        detail: Option<String>,
-        m: Bilingual,
-        at: u64,
-    ) -> Self {
+    fn new(source: &str, code: RefusalCode, detail: Option<String>, m: Bilingual, at: u64) -> Self {
         ScanRefusal {
             source: source.to_owned(),
             code,
@@ -127,7 +120,7 @@ const BAD_SUBJECT: Bilingual = Bilingual {
 pub fn unreadable(source: &str, detail: String, at: u64) -> ScanRefusal {
     ScanRefusal::new(
         source,
-        "unknown_scanner_data",
+        RefusalCode::UnknownScannerData,
         Some(detail),
         UNKNOWN_DATA,
         at,
@@ -257,7 +250,7 @@ impl Identifier {
         let refuse = |code, detail, m| ScanRefusal::new(source, code, detail, m, now);
         if text.len() > MAX_SCAN_LEN {
             return Err(refuse(
-                "malformed",
+                RefusalCode::Malformed,
                 Some("too_long".to_owned()),
                 BAD_SUBJECT,
             ));
@@ -265,13 +258,13 @@ impl Identifier {
         let token = {
             let trust = self.trust.read().unwrap_or_else(|p| p.into_inner());
             let Some(trust) = trust.as_ref() else {
-                return Err(refuse("not_enrolled", None, NOT_ENROLLED));
+                return Err(refuse(RefusalCode::NotEnrolled, None, NOT_ENROLLED));
             };
             let revocations = self.revocations.read().unwrap_or_else(|p| p.into_inner());
             token::verify(text, &trust.store, &self.policy, &*revocations, now).map_err(|r| {
                 ScanRefusal::new(
                     source,
-                    r.code(),
+                    r.kind(),
                     r.detail_code().map(str::to_owned),
                     r.messages(),
                     now,
@@ -279,7 +272,7 @@ impl Identifier {
             })?
         };
         let subject = subject_text(token.subject().as_bytes())
-            .ok_or_else(|| refuse("malformed", None, BAD_SUBJECT))?;
+            .ok_or_else(|| refuse(RefusalCode::Malformed, None, BAD_SUBJECT))?;
         Ok(Verified {
             token,
             subject,
@@ -355,7 +348,7 @@ impl Identifier {
         let Some(who) = &self.who else {
             return Err(RecordError::Refused(ScanRefusal::new(
                 source,
-                "not_enrolled",
+                RefusalCode::NotEnrolled,
                 None,
                 NOT_ENROLLED,
                 now,
@@ -364,7 +357,7 @@ impl Identifier {
         let malformed = || {
             RecordError::Refused(ScanRefusal::new(
                 source,
-                "malformed",
+                RefusalCode::Malformed,
                 None,
                 BAD_SUBJECT,
                 now,
@@ -517,12 +510,12 @@ impl Identifier {
     pub fn refused(&self, refusal: &ScanRefusal, started: Instant) {
         let latency = started.elapsed();
         self.metrics
-            .observe_scan(Some(refusal.code), latency.as_secs_f64());
+            .observe_scan(Some(refusal.code.code()), latency.as_secs_f64());
         let record = ScanRecord {
             at: to_i64(refusal.at),
             source: refusal.source.clone(),
             accepted: false,
-            code: Some(refusal.code.to_owned()),
+            code: Some(refusal.code.code().to_owned()),
             detail: refusal.detail.clone(),
             token_kind: None,
             subject_masked: None,
@@ -531,7 +524,7 @@ impl Identifier {
         if let Err(e) = scans::log(&self.store.conn(), &record) {
             tracing::warn!(error = %e, "scan log write failed");
         }
-        tracing::info!(source = refusal.source, code = refusal.code, detail = ?refusal.detail, "scan refused");
+        tracing::info!(source = refusal.source, code = refusal.code.code(), detail = ?refusal.detail, "scan refused");
     }
 
     /// The refusal a failed [`Identifier::record`] answers.
@@ -542,7 +535,7 @@ impl Identifier {
                 tracing::error!(error = %e, "identification could not be stored");
                 ScanRefusal::new(
                     source,
-                    "store_unavailable",
+                    RefusalCode::StoreUnavailable,
                     Some(e.to_string()),
                     STORE_UNAVAILABLE,
                     self.clock.now(),
@@ -552,7 +545,7 @@ impl Identifier {
     }
 
     fn replayed(&self, source: &str, now: u64) -> ScanRefusal {
-        ScanRefusal::new(source, "replayed", None, REPLAYED, now)
+        ScanRefusal::new(source, RefusalCode::Replayed, None, REPLAYED, now)
     }
 
     /// The replay rule's verdict on a read, with what the store holds of the token's use.

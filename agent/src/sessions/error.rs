@@ -144,7 +144,7 @@ impl ApiError {
     pub fn scan(field: &str, refusal: &ScanRefusal) -> ApiError {
         let mut e = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            refusal.code,
+            refusal.code.code(),
             "Scan refused",
             refusal.message_en.to_owned(),
         );
