@@ -102,7 +102,7 @@ pub struct CustomerView {
     pub debt: Money,
 }
 
-fn check_ref(customer: &CustomerRef) -> Result<()> {
+pub(crate) fn check_ref(customer: &CustomerRef) -> Result<()> {
     if customer.as_str().len() > MAX_REF_LEN {
         return Err(Error::invalid(format!(
             "customer: a reference is at most {MAX_REF_LEN} characters"
@@ -111,7 +111,7 @@ fn check_ref(customer: &CustomerRef) -> Result<()> {
     Ok(())
 }
 
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     if name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(Error::invalid(format!(
             "first_name: at most {MAX_NAME_LEN} printable characters"
@@ -120,7 +120,7 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_segments(segments: &[String]) -> Result<()> {
+pub(crate) fn check_segments(segments: &[String]) -> Result<()> {
     match segments_problem(segments) {
         Some(problem) => Err(Error::invalid(problem)),
         None => Ok(()),
@@ -151,7 +151,7 @@ pub fn segments(conn: &Connection, customer: &str) -> Result<Vec<String>> {
         .collect::<rusqlite::Result<_>>()?)
 }
 
-fn check_tier(tier: Option<&str>) -> Result<()> {
+pub(crate) fn check_tier(tier: Option<&str>) -> Result<()> {
     match tier {
         Some(t) if t.len() > 64 || t.chars().any(char::is_control) => {
             Err(Error::invalid("tier: at most 64 printable characters"))

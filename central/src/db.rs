@@ -28,6 +28,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{Error, Result};
 use crate::migrations::MIGRATIONS;
+use crate::storage::migrate;
 
 /// A shared handle on the database.
 #[derive(Clone)]
@@ -145,21 +146,17 @@ fn secure_files(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Applies the migrations not yet applied, each in its own transaction.
+/// Applies the migrations not yet applied, each in its own transaction with the new
+/// `user_version` ([`crate::storage::migrate`], the mechanism PostgreSQL's share).
 fn migrate(conn: &mut Connection) -> Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let current = usize::try_from(current).map_err(Error::internal)?;
-    if current > MIGRATIONS.len() {
-        return Err(Error::internal(format!(
-            "database schema version {current} is newer than this build ({})",
-            MIGRATIONS.len()
-        )));
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+    for index in migrate::pending(current, MIGRATIONS)? {
+        let sql = MIGRATIONS
+            .get(index)
+            .ok_or_else(|| Error::internal("migration out of range"))?;
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
-        let version = i64::try_from(index + 1).map_err(Error::internal)?;
-        tx.pragma_update(None, "user_version", version)?;
+        tx.pragma_update(None, "user_version", migrate::version_after(index)?)?;
         tx.commit()?;
     }
     Ok(())
@@ -184,6 +181,22 @@ mod tests {
             .with(|c| Ok(c.pragma_query_value(None, "journal_mode", |r| r.get(0))?))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_database_newer_than_the_build_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("central.db");
+        drop(Db::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 999)
+            .unwrap();
+        let refused = Db::open(&path).unwrap_err();
+        assert!(
+            refused.to_string().contains("newer than this build"),
+            "{refused}"
+        );
     }
 
     fn busy() -> Error {

@@ -26,6 +26,13 @@ pub enum Error {
     /// The database failed.
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("postgresql: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The database cannot take more work now (every pooled connection in use past the
+    /// wait): worth a retry, as contention is.
+    #[error("database busy: {0}")]
+    Busy(String),
     /// A file (a key, the database directory) could not be read or written.
     #[error("{context}: {source}")]
     Io {
@@ -50,17 +57,23 @@ impl Error {
         Error::Internal(message.to_string())
     }
 
-    /// Whether this is SQLite contention (the database busy or locked by another
-    /// connection): worth a retry, and never the caller's fault nor a server fault.
+    /// Whether this is contention — SQLite busy or locked by another connection;
+    /// PostgreSQL's serialization failure or deadlock (one of two transactions is chosen
+    /// to give way); no pooled connection free — worth a retry, and never the caller's
+    /// fault nor a server fault.
     pub fn is_busy(&self) -> bool {
-        matches!(
-            self,
-            Error::Db(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(
-                    e.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                )
-        )
+        match self {
+            Error::Db(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            Error::Postgres(e) => e.code().is_some_and(|code| {
+                *code == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                    || *code == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+            }),
+            Error::Busy(_) => true,
+            _ => false,
+        }
     }
 
     /// An [`Error::Io`] with its context.

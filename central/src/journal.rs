@@ -37,7 +37,7 @@ use crate::{changes, customers, pending, receipts, store_sales};
 
 /// A batch as it arrives: events are parsed one by one, so that one malformed event is
 /// rejected alone.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct RawBatch {
     /// The batch version.
     pub v: u16,
@@ -49,6 +49,24 @@ pub struct RawBatch {
 
 /// Applies a batch from `till` (the verified signer).
 pub fn ingest(conn: &mut Connection, till: &Till, batch: RawBatch, now: i64) -> Result<BatchAck> {
+    let ids = batch_ids(till, &batch)?;
+    let mut tx = conn.transaction()?;
+    let mut acks = Vec::with_capacity(ids.len());
+    for (id, raw) in ids.into_iter().zip(batch.events) {
+        let (outcome, flags) = match admit(raw, till) {
+            Err(refused) => (refused, vec![]),
+            Ok(event) => one(&mut tx, &event, now)?,
+        };
+        acks.push(EventAck { id, outcome, flags });
+    }
+    tx.commit()?;
+    Ok(BatchAck { v: VERSION, acks })
+}
+
+/// The event ids of a batch from `till`, once the batch as a whole is acceptable (its
+/// version, its till, its size, an id on every event): the check every backend makes
+/// before it applies anything.
+pub(crate) fn batch_ids(till: &Till, batch: &RawBatch) -> Result<Vec<EventId>> {
     if batch.v != VERSION {
         return Err(Error::invalid(format!(
             "unsupported batch version {}",
@@ -74,17 +92,7 @@ pub fn ingest(conn: &mut Connection, till: &Till, batch: RawBatch, now: i64) -> 
             .ok_or_else(|| Error::invalid("events: every event needs an id of 32 hex digits"))?;
         ids.push(id);
     }
-    let mut tx = conn.transaction()?;
-    let mut acks = Vec::with_capacity(ids.len());
-    for (id, raw) in ids.into_iter().zip(batch.events) {
-        let (outcome, flags) = match admit(raw, till) {
-            Err(refused) => (refused, vec![]),
-            Ok(event) => one(&mut tx, &event, now)?,
-        };
-        acks.push(EventAck { id, outcome, flags });
-    }
-    tx.commit()?;
-    Ok(BatchAck { v: VERSION, acks })
+    Ok(ids)
 }
 
 /// Whether central takes an event from `till` before looking at any account: it parses,
@@ -116,7 +124,7 @@ pub fn admit(raw: serde_json::Value, till: &Till) -> std::result::Result<Journal
     Ok(event)
 }
 
-fn rejected(code: RejectCode, detail: impl Into<String>) -> AckOutcome {
+pub(crate) fn rejected(code: RejectCode, detail: impl Into<String>) -> AckOutcome {
     let mut detail: String = detail.into();
     if detail.len() > 200 {
         let cut = (0..=200)

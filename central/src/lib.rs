@@ -3,12 +3,17 @@
 //! The reference central loyalty service: it issues customers' QR passes (what the
 //! WhatsApp bot sends), enrols tills, ingests their journals idempotently, and serves them
 //! deltas, the trust list and signed promotion catalogs — the store-facing protocol of
-//! [`tillpass_protocol::sync`], on one SQLite file.
+//! [`tillpass_protocol::sync`], on one SQLite file; its storage contract also runs on
+//! PostgreSQL ([`storage`]).
 //!
 //! ## Map
 //! - [`db`], [`migrations`]: the SQLite database (WAL, `synchronous=FULL`, foreign keys,
 //!   immediate transactions with a busy timeout and a bounded retry; files 0600) and its
 //!   numbered, never-edited migrations.
+//! - [`storage`]: the storage contract ([`storage::Database`]) over SQLite and PostgreSQL
+//!   ([`storage::postgres`]: pool, migrations, ingestion with event ids as unique keys and
+//!   balances moved in the database), the one migration mechanism ([`storage::migrate`]),
+//!   and the move of a SQLite central to PostgreSQL ([`storage::copy`]).
 //! - [`keys`]: root, token, catalog and sync keys; private keys on disk (0600); rotation
 //!   and revocation.
 //! - [`envelopes`]: signed envelopes central publishes, the trust list first (re-sealed
@@ -69,6 +74,7 @@ pub mod pending;
 pub mod receipts;
 pub mod revocations;
 pub mod settings;
+pub mod storage;
 pub mod store_sales;
 
 pub use error::{Error, Result};

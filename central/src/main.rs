@@ -3,6 +3,7 @@
 //! `serve` runs the HTTP API (plain HTTP, or HTTPS with `--tls-cert` and `--tls-key`);
 //! every other subcommand works on the database and key directory directly (stop nothing:
 //! SQLite's WAL, immediate transactions and a bounded retry let both write at once).
+//! `migrate-db` moves a SQLite central to PostgreSQL.
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use tillpass_central::giftcards::{self, NewGiftCard};
 use tillpass_central::http::{self, AppState, Limits};
 use tillpass_central::keys::{self, KeyDir, Purpose};
 use tillpass_central::passes::{self, IssueOptions, IssuedToken, NewVoucher};
+use tillpass_central::storage::{self, Location, postgres::Pg};
 use tillpass_central::{catalogs, clock, envelopes, flags, revocations, settings};
 use tillpass_protocol::lang::Lang;
 use tillpass_protocol::qr::{TerminalBackground, TokenQr};
@@ -31,14 +33,18 @@ use tillpass_protocol::token::{TokenId, TokenKind};
 #[derive(Debug, Parser)]
 #[command(name = "tillpass-central", version, about)]
 struct Cli {
-    /// The SQLite database.
+    /// The SQLite database (the same as `--database PATH`).
+    #[arg(long, env = "TILLPASS_CENTRAL_DB", global = true)]
+    db: Option<PathBuf>,
+    /// The database: a SQLite file's path, or a PostgreSQL URL
+    /// (`postgres://user@host:5432/name`). Default: `central.db`.
     #[arg(
         long,
-        env = "TILLPASS_CENTRAL_DB",
-        default_value = "central.db",
-        global = true
+        env = "TILLPASS_CENTRAL_DATABASE",
+        global = true,
+        conflicts_with = "db"
     )]
-    db: PathBuf,
+    database: Option<Location>,
     /// The directory of private keys (created 0700; keys 0600).
     #[arg(
         long,
@@ -123,6 +129,16 @@ enum Command {
     Revoke(RevokeCommand),
     /// List flags (overspend debts, tokens at two stores…).
     Flags,
+    /// Move a SQLite central to a fresh PostgreSQL database: every row as it is (signed
+    /// envelopes byte for byte), in one transaction. Stop `serve` first.
+    MigrateDb {
+        /// The SQLite database to move.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL database to move it to (migrated here; must hold no rows).
+        #[arg(long)]
+        to: String,
+    },
     /// The offline policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -322,12 +338,27 @@ fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 fn open(cli: &Cli) -> anyhow::Result<(Db, KeyDir)> {
-    let db = Db::open(&cli.db).with_context(|| format!("opening {}", cli.db.display()))?;
+    let location = match (&cli.database, &cli.db) {
+        (Some(location), _) => location.clone(),
+        (None, Some(path)) => Location::sqlite(path),
+        (None, None) => Location::sqlite(Path::new("central.db")),
+    };
+    let path = match location {
+        Location::Sqlite(path) => path,
+        Location::Postgres(_) => bail!(
+            "{location}: this build keeps journal ingestion and `migrate-db` on PostgreSQL; \
+             `serve` and the other commands still need a SQLite database (--database PATH)"
+        ),
+    };
+    let db = Db::open(&path).with_context(|| format!("opening {}", path.display()))?;
     let keys = KeyDir::open(&cli.keys)?;
     Ok((db, keys))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::MigrateDb { from, to } = &cli.command {
+        return migrate_db(from, to);
+    }
     let (db, dir) = open(&cli)?;
     let now = clock::now();
     match cli.command {
@@ -413,6 +444,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             db.with(|c| revocations::add_subject(c, kind, subject.as_bytes(), now + 1, now))?;
             out("revoked")
         }
+        Command::MigrateDb { .. } => bail!("migrate-db opens its own databases"),
         Command::Flags => json(&db.with(|c| flags::list(c))?),
         Command::Policy(PolicyCommand::Show) => json(&db.with(|c| settings::policy(c))?),
         Command::Policy(PolicyCommand::Set { file }) => {
@@ -423,6 +455,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out("offline policy set")
         }
     }
+}
+
+/// Moves the SQLite central at `from` to the PostgreSQL database at `to`.
+fn migrate_db(from: &Path, to: &str) -> anyhow::Result<()> {
+    let Location::Postgres(url) = Location::parse(to) else {
+        bail!("--to: a PostgreSQL URL (postgres://user@host:5432/name)");
+    };
+    if !from.is_file() {
+        bail!("--from: {} is not a SQLite database file", from.display());
+    }
+    let source = Db::open(from).with_context(|| format!("opening {}", from.display()))?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let copied = runtime.block_on(async {
+        let target = Pg::open(&url)
+            .await
+            .with_context(|| format!("opening {}", Location::parse(to)))?;
+        storage::copy::copy(&source, &target)
+            .await
+            .context("moving the rows")
+    })?;
+    let rows: i64 = copied.tables.iter().map(|(_, n)| n).sum();
+    for (table, count) in &copied.tables {
+        out(&format!("{table:<20} {count:>10}"))?;
+    }
+    out(&format!(
+        "moved {rows} rows of {} tables from {} to {}",
+        copied.tables.len(),
+        from.display(),
+        Location::parse(to)
+    ))
 }
 
 fn keys_command(db: &Db, dir: &KeyDir, command: KeysCommand, now: i64) -> anyhow::Result<()> {

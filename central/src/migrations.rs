@@ -1,5 +1,7 @@
-//! The schema, as numbered migrations. A landed migration is never edited: a change is a
-//! new migration appended to [`MIGRATIONS`]. `PRAGMA user_version` records how many ran.
+//! The SQLite schema, as numbered migrations. A landed migration is never edited: a change
+//! is a new migration appended to [`MIGRATIONS`]. `PRAGMA user_version` records how many
+//! ran; they are applied by [`crate::storage::migrate`]'s mechanism, as PostgreSQL's
+//! ([`crate::storage::postgres::migrations`]) are.
 
 /// Every migration, in order. Index `i` brings the schema from version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];

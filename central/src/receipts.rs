@@ -48,18 +48,7 @@ pub fn produce(
     if !allowed {
         return Ok(false);
     }
-    let receipt = Receipt {
-        sale_id: sale.sale_id.to_string(),
-        store: event.store.to_string(),
-        till: event.till.to_string(),
-        at: event.occurred_at,
-        lines: sale.lines.clone(),
-        totals: sale.totals,
-        tenders: sale.tenders.clone(),
-        savings_earned: sale.savings_earned,
-        savings_redeemed: sale.savings_redeemed,
-    };
-    let body = serde_json::to_string(&receipt).map_err(Error::internal)?;
+    let body = body(event, sale)?;
     let inserted = conn.execute(
         "INSERT INTO receipts (till, sale_id, customer, event_id, body, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (till, sale_id) DO NOTHING",
@@ -73,6 +62,22 @@ pub fn produce(
         ],
     )?;
     Ok(inserted > 0)
+}
+
+/// The stored body (JSON) of the receipt of a closed sale.
+pub(crate) fn body(event: &JournalEvent, sale: &SaleClosed) -> Result<String> {
+    let receipt = Receipt {
+        sale_id: sale.sale_id.to_string(),
+        store: event.store.to_string(),
+        till: event.till.to_string(),
+        at: event.occurred_at,
+        lines: sale.lines.clone(),
+        totals: sale.totals,
+        tenders: sale.tenders.clone(),
+        savings_earned: sale.savings_earned,
+        savings_redeemed: sale.savings_redeemed,
+    };
+    serde_json::to_string(&receipt).map_err(Error::internal)
 }
 
 /// The receipts of a customer, newest first.

@@ -7,7 +7,8 @@ use tillpass_protocol::sync::{OfflinePolicy, ReplayPolicy};
 
 use crate::error::{Error, Result};
 
-const POLICY_KEY: &str = "offline_policy";
+/// The key of the offline policy in `settings`.
+pub(crate) const POLICY_KEY: &str = "offline_policy";
 
 /// The policy a fresh central hands out: €20 of savings per customer and €50 per gift card
 /// while unsynced, catalogs up to 7 days old, trust lists up to 30 days old, 90 days of
@@ -34,6 +35,11 @@ pub fn policy(conn: &Connection) -> Result<OfflinePolicy> {
             |row| row.get(0),
         )
         .optional()?;
+    policy_from(text)
+}
+
+/// The offline policy stored as `text` (JSON), the default when none is.
+pub(crate) fn policy_from(text: Option<String>) -> Result<OfflinePolicy> {
     match text {
         None => Ok(default_policy()),
         Some(text) => serde_json::from_str(&text).map_err(Error::internal),

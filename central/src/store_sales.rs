@@ -135,6 +135,16 @@ fn over_returned(conn: &Connection, sale: &str, ret: &ReturnRecorded) -> Result<
             records.push(r);
         }
     }
+    Ok(over_returned_lines(&closed, &records, ret))
+}
+
+/// What is wrong when `records`, the returns recorded against the sale `closed` (`ret`
+/// among them), take back more of one of `ret`'s lines than was sold.
+pub(crate) fn over_returned_lines(
+    closed: &SaleClosed,
+    records: &[ReturnRecorded],
+    ret: &ReturnRecorded,
+) -> Option<String> {
     let over: Vec<String> = closed
         .lines
         .iter()
@@ -150,13 +160,13 @@ fn over_returned(conn: &Connection, sale: &str, ret: &ReturnRecorded) -> Result<
                 .map(|e| format!("line {}: {e}", l.line_id))
         })
         .collect();
-    Ok((!over.is_empty()).then(|| {
+    (!over.is_empty()).then(|| {
         format!(
             "the returns of sale {} take back more than was sold: {}",
             closed.sale_id,
             over.join("; ")
         )
-    }))
+    })
 }
 
 fn stored_event(conn: &Connection, id: &str) -> Result<JournalEvent> {

@@ -136,6 +136,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
         .merge(till::routes())
         .merge(admin::routes(state.clone()))
         .fallback(not_found)
@@ -167,6 +168,26 @@ pub async fn serve_tls(
 
 async fn livez() -> &'static str {
     "ok\n"
+}
+
+/// `GET /readyz`: `200` when the database answers, else `503 database_unavailable` (the
+/// cause goes to the log), so a balancer sends tills only to nodes that can work.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match crate::storage::Database::Sqlite(state.db.clone())
+        .ping()
+        .await
+    {
+        Ok(()) => "ready\n".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the database does not answer");
+            Problem::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable",
+                "central cannot reach its database",
+            )
+            .into_response()
+        }
+    }
 }
 
 async fn not_found() -> Problem {

@@ -1,0 +1,54 @@
+//! The one migration mechanism, for every backend.
+//!
+//! A backend's schema is a list of numbered migrations (`&[&str]`, index `i` brings the
+//! schema from version `i` to `i + 1`), never edited once landed: a change is a new
+//! migration appended to the list. Each backend records how many ran, in one place
+//! (SQLite: `PRAGMA user_version`, as central always has; PostgreSQL: the
+//! `schema_version` table), and applies the missing ones in order, each in its own
+//! transaction together with the new version. A database newer than the build is refused
+//! whole, before anything is applied.
+//!
+//! Backends differ only in how they read and write the version and run a migration;
+//! [`pending`] is the rule they share.
+
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+
+/// The indexes of the migrations of `all` still to apply to a database at `current`;
+/// an error when the database is newer than this build knows.
+pub fn pending(current: i64, all: &[&str]) -> Result<Range<usize>> {
+    let current = usize::try_from(current)
+        .map_err(|_| Error::internal(format!("database schema version {current} is invalid")))?;
+    if current > all.len() {
+        return Err(Error::internal(format!(
+            "database schema version {current} is newer than this build ({})",
+            all.len()
+        )));
+    }
+    Ok(current..all.len())
+}
+
+/// The version a database has after migration `index` ran.
+pub fn version_after(index: usize) -> Result<i64> {
+    index
+        .checked_add(1)
+        .and_then(|v| i64::try_from(v).ok())
+        .ok_or_else(|| Error::internal("too many migrations"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_gets_what_it_lacks_and_a_newer_one_is_refused() {
+        let all = ["a", "b", "c"];
+        assert_eq!(pending(0, &all).unwrap(), 0..3);
+        assert_eq!(pending(2, &all).unwrap(), 2..3);
+        assert!(pending(3, &all).unwrap().is_empty());
+        assert!(pending(4, &all).is_err());
+        assert!(pending(-1, &all).is_err());
+        assert_eq!(version_after(0).unwrap(), 1);
+    }
+}

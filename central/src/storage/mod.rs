@@ -1,0 +1,308 @@
+//! Central's storage: one contract, two backends.
+//!
+//! - [`Location`]: where the database is — a SQLite file (the embedded default: the demo,
+//!   a single shop, tests anywhere) or a PostgreSQL URL (a chain: several central nodes on
+//!   one database a retailer's IT already runs).
+//! - [`Database`]: the contract every caller uses, async at its edges, over either
+//!   backend: [`crate::db::Db`] (SQLite, rusqlite, WAL, `synchronous=FULL`, bounded busy
+//!   retries) or [`postgres::Pg`] (tokio-postgres through a deadpool pool). Each
+//!   operation means the same on both, which the contract suite
+//!   (`central/tests/central/storage.rs`) checks case by case on both.
+//! - [`migrate`]: the one migration mechanism; each backend has its numbered,
+//!   never-edited list (`crate::migrations`, [`postgres::migrations`]), applied at open.
+//! - [`copy`]: moves a SQLite central's every row to a fresh PostgreSQL database
+//!   (`tillpass-central migrate-db`).
+//!
+//! The contract so far covers opening and migrating, journal ingestion and the accounts
+//! it moves. The rest of central (enrolment, keys, envelopes, deltas, passes, the admin
+//! API) still works on [`crate::db::Db`] only, so `serve` and the admin commands need a
+//! SQLite database until each moves behind [`Database`].
+
+pub mod copy;
+pub mod migrate;
+pub mod postgres;
+
+use std::path::{Path, PathBuf};
+
+use tillpass_protocol::money::{Currency, Money};
+use tillpass_protocol::sync::{BatchAck, GiftCardRecord};
+
+use crate::customers::{self, NewCustomer};
+use crate::db::Db;
+use crate::enrol::Till;
+use crate::error::{Error, Result};
+use crate::giftcards::{self, NewGiftCard};
+use crate::journal::{self, RawBatch};
+use crate::pending::{self, Pending};
+use postgres::Pg;
+
+/// Where central's database is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads `--database`: a PostgreSQL URL, or else a file path.
+    pub fn parse(text: &str) -> Location {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Location::Postgres(text.to_owned())
+        } else {
+            Location::Sqlite(PathBuf::from(text))
+        }
+    }
+
+    /// A SQLite file.
+    pub fn sqlite(path: &Path) -> Location {
+        Location::Sqlite(path.to_path_buf())
+    }
+}
+
+impl std::str::FromStr for Location {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> std::result::Result<Location, Self::Err> {
+        Ok(Location::parse(text))
+    }
+}
+
+/// Shown in logs and errors: a PostgreSQL URL without its password.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => f.write_str(&without_password(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Location({self})")
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{name}:***@{host}{tail}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// How long [`Database::ping`] waits for an answer.
+pub const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Central's database, whichever backend holds it: the storage contract.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// A SQLite file.
+    Sqlite(Db),
+    /// A PostgreSQL database.
+    Postgres(Pg),
+}
+
+impl Database {
+    /// Opens (creating a SQLite file if needed) and migrates the database at `location`.
+    pub async fn open(location: &Location) -> Result<Database> {
+        match location {
+            Location::Sqlite(path) => {
+                let path = path.clone();
+                let db = tokio::task::spawn_blocking(move || Db::open(&path))
+                    .await
+                    .map_err(|e| Error::internal(format!("database task failed: {e}")))??;
+                Ok(Database::Sqlite(db))
+            }
+            Location::Postgres(url) => Ok(Database::Postgres(Pg::open(url).await?)),
+        }
+    }
+
+    /// Whether the database answers a query within [`PING_TIMEOUT`].
+    pub async fn ping(&self) -> Result<()> {
+        let ping = async {
+            match self {
+                Database::Sqlite(db) => {
+                    db.call(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+                        .await?;
+                }
+                Database::Postgres(pg) => {
+                    pg.client().await?.query_one("SELECT 1", &[]).await?;
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(PING_TIMEOUT, ping)
+            .await
+            .map_err(|_| Error::Busy("the database did not answer in time".into()))?
+    }
+
+    /// The backend's name: `sqlite` or `postgresql`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "sqlite",
+            Database::Postgres(_) => "postgresql",
+        }
+    }
+
+    /// The schema version: how many of the backend's migrations ran.
+    pub async fn schema_version(&self) -> Result<i64> {
+        match self {
+            Database::Sqlite(db) => {
+                db.call(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+                    .await
+            }
+            Database::Postgres(pg) => pg.schema_version().await,
+        }
+    }
+
+    /// How many migrations this build has for the backend.
+    pub fn latest_version(&self) -> usize {
+        match self {
+            Database::Sqlite(_) => crate::migrations::MIGRATIONS.len(),
+            Database::Postgres(_) => postgres::migrations::MIGRATIONS.len(),
+        }
+    }
+
+    /// Applies a journal batch from `till` (the verified signer): one transaction, each
+    /// event acknowledged `accepted | duplicate | rejected` ([`crate::journal`]).
+    pub async fn ingest(&self, till: &Till, batch: &RawBatch, now: i64) -> Result<BatchAck> {
+        match self {
+            Database::Sqlite(db) => {
+                let (till, batch) = (till.clone(), batch.clone());
+                db.call(move |c| journal::ingest(c, &till, batch.clone(), now))
+                    .await
+            }
+            Database::Postgres(pg) => postgres::ingest::ingest(pg, till, batch, now).await,
+        }
+    }
+
+    /// Creates a customer and their savings account (as the admin API does).
+    pub async fn create_customer(&self, new: &NewCustomer, now: i64) -> Result<()> {
+        match self {
+            Database::Sqlite(db) => {
+                let new = new.clone();
+                db.call(move |c| customers::create(c, &new, now).map(drop))
+                    .await
+            }
+            Database::Postgres(pg) => postgres::accounts::create_customer(pg, new, now).await,
+        }
+    }
+
+    /// Creates a gift card (as the admin API does).
+    pub async fn create_gift_card(&self, new: &NewGiftCard, now: i64) -> Result<()> {
+        match self {
+            Database::Sqlite(db) => {
+                let new = new.clone();
+                db.call(move |c| giftcards::create(c, &new, now).map(drop))
+                    .await
+            }
+            Database::Postgres(pg) => postgres::accounts::create_gift_card(pg, new, now).await,
+        }
+    }
+
+    /// A customer's spendable savings: (balance, debt); `None` for no such customer.
+    /// Nothing is released here: what is pending stays so until a write releases it.
+    pub async fn savings(&self, customer: &str) -> Result<Option<(Money, Money)>> {
+        match self {
+            Database::Sqlite(db) => {
+                let customer = customer.to_owned();
+                db.call(move |c| {
+                    Ok(customers::balance(c, &customer)?.map(|(balance, debt, _)| (balance, debt)))
+                })
+                .await
+            }
+            Database::Postgres(pg) => postgres::accounts::savings(pg, customer).await,
+        }
+    }
+
+    /// What a customer has pending.
+    pub async fn pending(&self, customer: &str) -> Result<Pending> {
+        match self {
+            Database::Sqlite(db) => {
+                let customer = customer.to_owned();
+                db.call(move |c| pending::of(c, &customer)).await
+            }
+            Database::Postgres(pg) => postgres::accounts::pending(pg, customer).await,
+        }
+    }
+
+    /// One gift card.
+    pub async fn gift_card(&self, card: &str) -> Result<Option<GiftCardRecord>> {
+        match self {
+            Database::Sqlite(db) => {
+                let card = card.to_owned();
+                db.call(move |c| giftcards::get(c, &card)).await
+            }
+            Database::Postgres(pg) => postgres::accounts::gift_card(pg, card).await,
+        }
+    }
+
+    /// How many flags of `kind` ingestion raised.
+    pub async fn count_flags(&self, kind: &str) -> Result<i64> {
+        let sql = "SELECT count(*) FROM flags WHERE kind = $1";
+        match self {
+            Database::Sqlite(db) => {
+                let kind = kind.to_owned();
+                db.call(move |c| Ok(c.query_row(sql, [&kind], |r| r.get(0))?))
+                    .await
+            }
+            Database::Postgres(pg) => Ok(pg.client().await?.query_one(sql, &[&kind]).await?.get(0)),
+        }
+    }
+
+    /// How many rows `table` (one of central's) holds.
+    pub async fn count_rows(&self, table: &str) -> Result<i64> {
+        if !copy::TABLES.contains(&table) {
+            return Err(Error::invalid(format!("no table {table}")));
+        }
+        let sql = format!("SELECT count(*) FROM {table}");
+        match self {
+            Database::Sqlite(db) => {
+                db.call(move |c| Ok(c.query_row(&sql, [], |r| r.get(0))?))
+                    .await
+            }
+            Database::Postgres(pg) => Ok(pg.client().await?.query_one(&sql, &[]).await?.get(0)),
+        }
+    }
+}
+
+/// A balance read from a row: its currency code and minor units.
+pub(crate) fn money(currency: &str, amount: i64) -> Result<Money> {
+    Ok(Money::new(
+        amount,
+        Currency::from_code(currency).map_err(Error::internal)?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_location_is_a_url_or_a_path_and_never_shows_a_password() {
+        assert_eq!(
+            Location::parse("./central.db"),
+            Location::Sqlite(PathBuf::from("./central.db"))
+        );
+        let url = "postgres://till:s3cret@db.example:5432/central";
+        assert_eq!(Location::parse(url), Location::Postgres(url.into()));
+        assert_eq!(
+            Location::parse(url).to_string(),
+            "postgres://till:***@db.example:5432/central"
+        );
+        assert_eq!(
+            Location::parse("postgresql://127.0.0.1/test").to_string(),
+            "postgresql://127.0.0.1/test"
+        );
+    }
+}

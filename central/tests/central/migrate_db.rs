@@ -1,0 +1,216 @@
+//! `tillpass-central migrate-db`: a central made by this build's SQLite code (a real
+//! server, real admin calls, a real till's uploads) moves to PostgreSQL with every row,
+//! its signed envelopes byte for byte, and goes on ingesting there.
+
+use ed25519_dalek::SigningKey;
+use tillpass_central::enrol::Till;
+use tillpass_central::storage::copy::TABLES;
+use tillpass_central::storage::{Database, Location};
+use tillpass_protocol::sync::RegionId;
+use tokio_postgres::NoTls;
+
+use crate::journal::sale;
+use crate::pg;
+use crate::storage::{batch, earn, outcomes, redeem};
+use crate::util::{Central, statuses};
+
+fn binary() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tillpass-central"));
+    command
+        .env_remove("TILLPASS_CENTRAL_DB")
+        .env_remove("TILLPASS_CENTRAL_DATABASE");
+    command
+}
+
+#[tokio::test]
+async fn a_sqlite_central_moves_to_postgresql_whole_and_goes_on_there() {
+    let Some(target) = pg::database("migrate_db").await else {
+        return;
+    };
+    let central = Central::start().await;
+    central.create_customer("C-1", 5000, true).await;
+    central.create_customer("C-2", 0, false).await;
+    let till = central.enrol("S001", "S001-T01").await;
+    let sent = vec![
+        till.event(earn("C-1", 50)),
+        till.event(redeem("C-1", 300)),
+        till.event(sale("C-1", "S-1")),
+        till.event(redeem("C-2", 70)),
+    ];
+    let (status, ack) = till.upload(&central, sent.clone()).await;
+    assert!(status.is_success(), "{ack}");
+    assert_eq!(statuses(&ack), ["accepted"; 4]);
+    let source = central.dir().join("central.db");
+
+    let output = binary()
+        .args(["migrate-db", "--from"])
+        .arg(&source)
+        .args(["--to", target.url()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("moved "), "{stdout}");
+
+    // Every table, row for row; envelopes, keys and events byte for byte.
+    let sqlite = rusqlite::Connection::open(&source).unwrap();
+    let (client, connection) = tokio_postgres::connect(target.url(), NoTls).await.unwrap();
+    tokio::spawn(connection);
+    for table in TABLES {
+        let sql = format!("SELECT count(*) FROM {table}");
+        let here: i64 = sqlite.query_row(&sql, [], |r| r.get(0)).unwrap();
+        let there: i64 = client.query_one(&sql, &[]).await.unwrap().get(0);
+        assert_eq!(here, there, "{table}");
+    }
+    let envelopes = "SELECT purpose, sequence, envelope, etag FROM envelopes
+                     ORDER BY purpose, sequence";
+    let here: Vec<(String, i64, Vec<u8>, String)> = sqlite
+        .prepare(envelopes)
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let there: Vec<(String, i64, Vec<u8>, String)> = client
+        .query(envelopes, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert!(!here.is_empty());
+    assert_eq!(here, there, "signed envelopes are copied byte for byte");
+    for sql in [
+        "SELECT kid || ':' || encode(public_key, 'hex') FROM keys ORDER BY kid",
+        "SELECT id || ':' || sha256 || ':' || payload FROM events ORDER BY id",
+    ] {
+        let sqlite_sql = sql.replace("encode(public_key, 'hex')", "lower(hex(public_key))");
+        let here: Vec<String> = sqlite
+            .prepare(&sqlite_sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let there: Vec<String> = client
+            .query(sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(here, there, "{sql}");
+    }
+    let last_change: i64 = sqlite
+        .query_row("SELECT max(seq) FROM changes", [], |r| r.get(0))
+        .unwrap();
+
+    // PostgreSQL now answers as SQLite did: the same upload is a duplicate, balances are
+    // the same, and the change log numbers on after SQLite's.
+    let db = Database::open(&Location::Postgres(target.url().to_owned()))
+        .await
+        .unwrap();
+    let signer = Till {
+        id: till.id.clone(),
+        store: till.store.clone(),
+        region: RegionId::new("ES-M").unwrap(),
+        key: SigningKey::from_bytes(&[1; 32]).verifying_key(),
+    };
+    let ack = db.ingest(&signer, &batch(&signer, sent), 1).await.unwrap();
+    assert_eq!(outcomes(&ack), ["duplicate"; 4]);
+    let (balance, debt) = db.savings("C-1").await.unwrap().unwrap();
+    assert_eq!((balance.amount, debt.amount), (4750, 0));
+    let (balance, debt) = db.savings("C-2").await.unwrap().unwrap();
+    assert_eq!((balance.amount, debt.amount), (0, 70));
+    let more = vec![till.event(earn("C-2", 100))];
+    let ack = db.ingest(&signer, &batch(&signer, more), 2).await.unwrap();
+    assert_eq!(outcomes(&ack), ["accepted"]);
+    let next_change: i64 = client
+        .query_one("SELECT max(seq) FROM changes", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        next_change > last_change,
+        "{next_change} after {last_change}"
+    );
+
+    // The move never merges: a second one into the same database is refused whole.
+    let output = binary()
+        .args(["migrate-db", "--from"])
+        .arg(&source)
+        .args(["--to", target.url()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not empty"), "{stderr}");
+}
+
+#[test]
+fn database_takes_a_path_and_says_what_postgresql_serves_so_far() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let output = binary()
+        .arg("--database")
+        .arg(&path)
+        .args(["--keys"])
+        .arg(dir.path().join("keys"))
+        .arg("flags")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(path.is_file());
+
+    let output = binary()
+        .args([
+            "--database",
+            "postgres://central:secret@127.0.0.1:9/central",
+            "flags",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("migrate-db"), "{stderr}");
+    assert!(
+        !stderr.contains("secret"),
+        "the password is never shown: {stderr}"
+    );
+
+    // A move to a server that does not answer, or to no URL, fails and says why.
+    let output = binary()
+        .args(["migrate-db", "--from"])
+        .arg(&path)
+        .args(["--to", "postgres://central:secret@127.0.0.1:9/central"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("opening postgres://central:***@127.0.0.1:9/central"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"), "{stderr}");
+    let output = binary()
+        .args(["migrate-db", "--from"])
+        .arg(&path)
+        .args(["--to", "other.db"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--to: a PostgreSQL URL"));
+
+    let output = binary()
+        .args(["--db", "a.db", "--database", "b.db", "flags"])
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "--db and --database are one setting"
+    );
+}
