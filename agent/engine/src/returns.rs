@@ -23,48 +23,53 @@ use crate::effect::Evaluation;
 use crate::error::{EngineError, overflow};
 use crate::share::{scale_to, total};
 
-pub use tillpass_protocol::sync::Tender;
+/// How a sale was paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Tender {
+    /// Savings redeemed.
+    Savings {
+        /// The amount.
+        amount: Money,
+    },
+    /// A gift card.
+    GiftCard {
+        /// The card.
+        card_id: String,
+        /// The amount.
+        amount: Money,
+    },
+    /// Anything the POS handles itself (cash, bank card…).
+    Other {
+        /// The POS's name for the method.
+        method: String,
+        /// The amount (net of change).
+        amount: Money,
+    },
+}
 
-/// Tenders as a till stores them in its closed sales and returns: the journal's
-/// [`Tender`], or — in sales and returns stored before there was one tender type — the
-/// engine's own former form (`{"type": "savings" | "gift_card" | "other", …}`, the POS's
-/// methods `cash` and `card` among the others), read as the journal's.
-mod stored {
-    use serde::{Deserialize, Deserializer};
-    use tillpass_protocol::money::Money;
-    use tillpass_protocol::sync::{GiftCardRef, Tender};
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Stored {
-        Journal(Tender),
-        Former(Former),
+impl Tender {
+    /// The tender's amount.
+    pub fn amount(&self) -> Money {
+        match self {
+            Tender::Savings { amount }
+            | Tender::GiftCard { amount, .. }
+            | Tender::Other { amount, .. } => *amount,
+        }
     }
 
-    #[derive(Deserialize)]
-    #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-    enum Former {
-        Savings { amount: Money },
-        GiftCard { card_id: GiftCardRef, amount: Money },
-        Other { method: String, amount: Money },
-    }
-
-    pub fn tenders<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Tender>, D::Error> {
-        let stored = Vec::<Stored>::deserialize(d)?;
-        Ok(stored
-            .into_iter()
-            .map(|t| match t {
-                Stored::Journal(t) => t,
-                Stored::Former(Former::Savings { amount }) => Tender::Savings { amount },
-                Stored::Former(Former::GiftCard { card_id, amount }) => Tender::GiftCard {
-                    card: card_id,
-                    amount,
-                },
-                Stored::Former(Former::Other { method, amount }) => {
-                    Tender::of_method(&method, amount)
-                }
-            })
-            .collect())
+    fn with_amount(&self, amount: Money) -> Tender {
+        match self {
+            Tender::Savings { .. } => Tender::Savings { amount },
+            Tender::GiftCard { card_id, .. } => Tender::GiftCard {
+                card_id: card_id.clone(),
+                amount,
+            },
+            Tender::Other { method, .. } => Tender::Other {
+                method: method.clone(),
+                amount,
+            },
+        }
     }
 }
 
@@ -74,7 +79,6 @@ pub struct ClosedSale {
     /// The evaluation the sale closed with.
     pub evaluation: Evaluation,
     /// The tenders, adding up exactly to the evaluation's total.
-    #[serde(deserialize_with = "stored::tenders")]
     pub tenders: Vec<Tender>,
 }
 
@@ -147,7 +151,6 @@ pub struct ReturnOutcome {
     /// Earned savings taken back from the customer.
     pub savings_reversed: Money,
     /// The refund per tender of the sale, in the sale's order (zero amounts included).
-    #[serde(deserialize_with = "stored::tenders")]
     pub tenders: Vec<Tender>,
 }
 
@@ -315,55 +318,4 @@ fn refund_tenders(
         .zip(parts)
         .map(|(tender, part)| tender.with_amount(Money::new(part, currency)))
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use tillpass_protocol::money::Currency;
-    use tillpass_protocol::sync::GiftCardRef;
-
-    use super::*;
-
-    /// A till keeps its closed sales and returns as JSON. Those stored before the engine
-    /// took the journal's tender are read as the journal's: the POS's `cash` and `card`
-    /// become their own kinds.
-    #[test]
-    fn tenders_stored_in_the_former_form_are_read_as_the_journal_s() {
-        #[derive(Deserialize)]
-        struct Stored {
-            #[serde(deserialize_with = "stored::tenders")]
-            tenders: Vec<Tender>,
-        }
-        let eur = |amount| Money::new(amount, Currency::EUR);
-        let former = r#"{"tenders": [
-            {"type": "savings", "amount": {"amount": 100, "currency": "EUR"}},
-            {"type": "gift_card", "card_id": "GC-1", "amount": {"amount": 500, "currency": "EUR"}},
-            {"type": "other", "method": "cash", "amount": {"amount": 7, "currency": "EUR"}},
-            {"type": "other", "method": "card", "amount": {"amount": 8, "currency": "EUR"}},
-            {"type": "other", "method": "bizum", "amount": {"amount": 9, "currency": "EUR"}}
-        ]}"#;
-        let expected = vec![
-            Tender::Savings { amount: eur(100) },
-            Tender::GiftCard {
-                card: GiftCardRef::new("GC-1").unwrap(),
-                amount: eur(500),
-            },
-            Tender::Cash { amount: eur(7) },
-            Tender::Card { amount: eur(8) },
-            Tender::Other {
-                label: "bizum".into(),
-                amount: eur(9),
-            },
-        ];
-        let read: Stored = serde_json::from_str(former).unwrap();
-        assert_eq!(read.tenders, expected);
-        // The journal's form, as written now, reads back as itself.
-        let now = serde_json::json!({ "tenders": expected });
-        let read: Stored = serde_json::from_value(now).unwrap();
-        assert_eq!(read.tenders, expected);
-        // Neither form: refused.
-        let neither =
-            r#"{"tenders": [{"type": "barter", "amount": {"amount": 1, "currency": "EUR"}}]}"#;
-        assert!(serde_json::from_str::<Stored>(neither).is_err());
-    }
 }

@@ -484,13 +484,13 @@ fn run(path: &Path) -> Result<String, String> {
                     amount: eur(amount),
                 },
                 (None, Some(card), _) => Tender::GiftCard {
-                    card: tillpass_protocol::sync::GiftCardRef::new(card.as_str()).unwrap(),
+                    card_id: card.clone(),
                     amount: eur(t.amount.unwrap_or(0)),
                 },
-                (None, None, method) => Tender::of_method(
-                    method.as_deref().unwrap_or("cash"),
-                    eur(t.amount.unwrap_or(0)),
-                ),
+                (None, None, method) => Tender::Other {
+                    method: method.clone().unwrap_or_else(|| "cash".into()),
+                    amount: eur(t.amount.unwrap_or(0)),
+                },
             })
             .collect();
         let closed = ClosedSale::new(result.clone(), tenders).map_err(|e| format!("close: {e}"))?;

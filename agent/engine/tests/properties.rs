@@ -374,8 +374,8 @@ proptest! {
         let cash = total - redeemed - on_card;
         let mut tenders = vec![];
         if redeemed > 0 { tenders.push(Tender::Savings { amount: eur(redeemed) }); }
-        if on_card > 0 { tenders.push(Tender::GiftCard { card: tillpass_protocol::sync::GiftCardRef::new("GC").unwrap(), amount: eur(on_card) }); }
-        if cash > 0 { tenders.push(Tender::Cash { amount: eur(cash) }); }
+        if on_card > 0 { tenders.push(Tender::GiftCard { card_id: "GC".into(), amount: eur(on_card) }); }
+        if cash > 0 { tenders.push(Tender::Other { method: "cash".into(), amount: eur(cash) }); }
         let earned = e.totals.savings.total.amount;
         let sale = ClosedSale::new(e.clone(), tenders).unwrap();
 

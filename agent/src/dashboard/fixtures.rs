@@ -14,7 +14,6 @@ use tillpass_engine::{
 use tillpass_protocol::catalog::{Catalog, Weekday};
 use tillpass_protocol::lang::Lang;
 use tillpass_protocol::money::{Currency, Money};
-use tillpass_protocol::sync::GiftCardRef;
 use tillpass_protocol::token::VerifyPolicy;
 
 use crate::bus::Bus;
@@ -189,15 +188,19 @@ pub(crate) fn closed_sale(customer: bool) -> ClosedSale {
         vec![
             Tender::Savings { amount: eur(100) },
             Tender::GiftCard {
-                card: GiftCardRef::new("GC-12345678").unwrap(),
+                card_id: "GC-12345678".into(),
                 amount: eur(500),
             },
-            Tender::Card {
+            Tender::Other {
+                method: "card".into(),
                 amount: eur(total - 600),
             },
         ]
     } else {
-        vec![Tender::Cash { amount: eur(total) }]
+        vec![Tender::Other {
+            method: "cash".into(),
+            amount: eur(total),
+        }]
     };
     ClosedSale::new(evaluation, tenders).unwrap()
 }

@@ -146,12 +146,11 @@ pub fn close(
         }
     }
 
-    let mut tenders = super::events::loyalty_tenders(&session)?;
-    tenders.extend(
-        payments
-            .iter()
-            .map(|p| Tender::of_method(&p.method, p.amount)),
-    );
+    let mut tenders = super::events::loyalty_tenders(&session);
+    tenders.extend(payments.iter().map(|p| Tender::Other {
+        method: p.method.clone(),
+        amount: p.amount,
+    }));
     let closed = ClosedSale::new(evaluation.clone(), tenders)
         .map_err(|e| ApiError::unprocessable("tenders_do_not_match", e.to_string()))?;
 

@@ -330,8 +330,7 @@ pub struct EffectSummary {
     pub lines: Vec<String>,
 }
 
-/// One payment of a sale, or one refund of a return: the one tender of the journal, the
-/// engine's returns and the till's stored sales. Serialized with a `kind` tag.
+/// One payment of a sale, or one refund of a return. Serialized with a `kind` tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -380,46 +379,6 @@ impl Tender {
             at(|| format!("{path}.label"), limits::method(label))?;
         }
         money(|| format!("{path}.amount"), self.amount(), currency)
-    }
-
-    /// A payment the POS took itself, by the POS's name for its method: `cash` and `card`
-    /// are [`Tender::Cash`] and [`Tender::Card`], any other name [`Tender::Other`].
-    pub fn of_method(method: &str, amount: Money) -> Tender {
-        match method {
-            "cash" => Tender::Cash { amount },
-            "card" => Tender::Card { amount },
-            other => Tender::Other {
-                label: other.to_owned(),
-                amount,
-            },
-        }
-    }
-
-    /// The same tender for another amount.
-    pub fn with_amount(&self, amount: Money) -> Tender {
-        match self {
-            Tender::Cash { .. } => Tender::Cash { amount },
-            Tender::Card { .. } => Tender::Card { amount },
-            Tender::Savings { .. } => Tender::Savings { amount },
-            Tender::GiftCard { card, .. } => Tender::GiftCard {
-                card: card.clone(),
-                amount,
-            },
-            Tender::Voucher { token_id, .. } => Tender::Voucher {
-                token_id: token_id.clone(),
-                amount,
-            },
-            Tender::Other { label, .. } => Tender::Other {
-                label: label.clone(),
-                amount,
-            },
-        }
-    }
-
-    /// Whether `other` is the same tender (the same kind, card, voucher or label), whatever
-    /// the amounts.
-    pub fn same_as(&self, other: &Tender) -> bool {
-        self.with_amount(other.amount()) == *other
     }
 
     /// The amount of the tender.

@@ -51,12 +51,8 @@ fn quantity(q: Quantity) -> String {
 fn tender(t: &Tender, lang: Lang) -> String {
     match t {
         Tender::Savings { .. } => T::TenderSavings.get(lang).to_owned(),
-        Tender::GiftCard { card, .. } => T::TenderGiftCard.with(lang, &mask(card.as_str())),
-        Tender::Cash { .. } => T::TenderOther.with(lang, "cash"),
-        Tender::Card { .. } => T::TenderOther.with(lang, "card"),
-        Tender::Voucher { .. } => T::TenderOther.with(lang, "voucher"),
-        Tender::Other { label, .. } => T::TenderOther.with(lang, label),
-        _ => T::TenderOther.with(lang, "other"),
+        Tender::GiftCard { card_id, .. } => T::TenderGiftCard.with(lang, &mask(card_id)),
+        Tender::Other { method, .. } => T::TenderOther.with(lang, method),
     }
 }
 
