@@ -9,12 +9,14 @@
 //! `[api] listen`, `TILLPASS_STORE_DATA_DIR` sets `[store] data_dir`. Their values are read
 //! as TOML when they parse as a number or boolean, and as text otherwise.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use thiserror::Error;
 use tillpass_hardware::ScannerConfig;
+/// The sections the installer writes have one owner, shared with it.
+pub use tillpass_tillfiles::config::{ApiSection, CentralSection, StoreSection, TillSection};
+use tillpass_tillfiles::layout;
 
 use crate::paths::Paths;
 
@@ -74,44 +76,21 @@ pub struct Config {
     pub scanners: Vec<ScannerConfig>,
 }
 
-/// `[till]`.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct TillSection {
-    /// The store id (from enrolment).
-    pub store: Option<String>,
-    /// The till id (from enrolment).
-    pub till: Option<String>,
-    /// The region (from enrolment).
-    pub region: Option<String>,
-    /// The till's Ed25519 key file; `$CREDENTIALS_DIRECTORY/till.key` wins under systemd.
-    pub key_file: Option<PathBuf>,
-    /// The enrolment record the installer wrote; `<data_dir>/enrolment.json` by default.
-    pub enrolment_file: Option<PathBuf>,
-    /// The store's time zone (IANA name): promotions' weekdays and hours, the dashboard's
-    /// days. `Europe/Madrid` by default.
-    pub timezone: Option<String>,
-    /// The store's language (`es` or `en`): the dashboard's default. `es` by default.
-    pub lang: Option<String>,
+/// The store's time zone (`[till] timezone`, else [`DEFAULT_TIMEZONE`]).
+pub fn time_zone(till: &TillSection) -> jiff::tz::TimeZone {
+    till.timezone
+        .as_deref()
+        .and_then(|name| jiff::tz::TimeZone::get(name).ok())
+        .unwrap_or_else(|| {
+            jiff::tz::TimeZone::get(DEFAULT_TIMEZONE).unwrap_or(jiff::tz::TimeZone::UTC)
+        })
 }
 
-impl TillSection {
-    /// The store's time zone.
-    pub fn time_zone(&self) -> jiff::tz::TimeZone {
-        self.timezone
-            .as_deref()
-            .and_then(|name| jiff::tz::TimeZone::get(name).ok())
-            .unwrap_or_else(|| {
-                jiff::tz::TimeZone::get(DEFAULT_TIMEZONE).unwrap_or(jiff::tz::TimeZone::UTC)
-            })
-    }
-
-    /// The store's language.
-    pub fn language(&self) -> tillpass_protocol::lang::Lang {
-        match self.lang.as_deref() {
-            Some("en") => tillpass_protocol::lang::Lang::En,
-            _ => tillpass_protocol::lang::Lang::Es,
-        }
+/// The store's language (`[till] lang`, Spanish by default).
+pub fn language(till: &TillSection) -> tillpass_protocol::lang::Lang {
+    match till.lang.as_deref() {
+        Some("en") => tillpass_protocol::lang::Lang::En,
+        _ => tillpass_protocol::lang::Lang::Es,
     }
 }
 
@@ -141,73 +120,17 @@ impl Default for SyncSection {
     }
 }
 
-/// `[central]`.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct CentralSection {
-    /// Central's base URL: `https://`, or `http://` to this machine only.
-    pub url: Option<String>,
-    /// A PEM file of CA certificates trusted for central's HTTPS certificate, besides the
-    /// system's roots (a central behind a private CA). Written by
-    /// `tillpass-install --central-ca`.
-    pub ca_file: Option<PathBuf>,
-}
-
-/// `[api]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ApiSection {
-    /// Where the API listens: loopback only unless `allow_non_loopback`.
-    pub listen: SocketAddr,
-    /// Allow listening on a non-loopback address (the API then serves the whole network).
-    pub allow_non_loopback: bool,
-    /// The file holding the POS bearer token; `$CREDENTIALS_DIRECTORY/api.token` wins.
-    pub token_file: Option<PathBuf>,
-    /// Host names the API and the dashboard answer to besides IP addresses and
-    /// `localhost` (e.g. the till's name on the store's network); any other `Host` gets
-    /// 421.
-    pub allowed_hosts: Vec<String>,
-    /// Seconds a client has to send a request's head, from connecting or from the end of
-    /// its previous answer (also the idle timeout of kept-alive connections).
-    pub header_timeout_secs: u64,
-    /// Connections open at once at most; at the limit the longest idle one is closed.
-    pub max_connections: usize,
-}
-
-impl Default for ApiSection {
-    fn default() -> ApiSection {
-        ApiSection {
-            listen: SocketAddr::from(([127, 0, 0, 1], 7100)),
-            allow_non_loopback: false,
-            token_file: None,
-            allowed_hosts: Vec::new(),
-            header_timeout_secs: 10,
-            max_connections: 1000,
-        }
+/// How the listener of `[api]` serves.
+pub fn serve_settings(api: &ApiSection) -> crate::http::ServeSettings {
+    crate::http::ServeSettings {
+        header_timeout: std::time::Duration::from_secs(api.header_timeout_secs),
+        max_connections: api.max_connections,
+        allowed_hosts: api
+            .allowed_hosts
+            .iter()
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+            .collect(),
     }
-}
-
-impl ApiSection {
-    /// How the listener serves.
-    pub fn serve_settings(&self) -> crate::http::ServeSettings {
-        crate::http::ServeSettings {
-            header_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
-            max_connections: self.max_connections,
-            allowed_hosts: self
-                .allowed_hosts
-                .iter()
-                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
-                .collect(),
-        }
-    }
-}
-
-/// `[store]`.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreSection {
-    /// Where the database lives; `$STATE_DIRECTORY` or the user data directory by default.
-    pub data_dir: Option<PathBuf>,
 }
 
 /// `[identify]`.
@@ -238,12 +161,13 @@ impl Default for IdentifySection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines; native journal entries when stderr is the journal.
     #[default]
     Human,
-    /// One JSON object a line.
+    /// One JSON object a line on stderr, wherever stderr goes.
     Json,
-    /// For the systemd journal (no timestamps: the journal adds its own).
+    /// For the systemd journal: native entries (priority, one journal field per field)
+    /// when stderr is the journal's stream, else lines without timestamps or colour.
     Journald,
 }
 
@@ -251,7 +175,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSection {
-    /// The format.
+    /// How lines are written when stderr is not the journal: see [`LogFormat`].
     pub format: LogFormat,
     /// The filter, e.g. `info` or `tillpass_agent=debug,info`.
     pub level: String,
@@ -419,22 +343,22 @@ impl Config {
         self.till
             .enrolment_file
             .clone()
-            .unwrap_or_else(|| self.data_dir(paths).join("enrolment.json"))
+            .unwrap_or_else(|| self.data_dir(paths).join(layout::ENROLMENT_FILE))
     }
 
     /// The till key file: the systemd credential if there is one.
     pub fn key_file(&self, paths: &Paths) -> Option<PathBuf> {
         paths
-            .credential("till.key")
+            .credential(layout::TILL_KEY_FILE)
             .or_else(|| self.till.key_file.clone())
     }
 
     /// The POS bearer token file: the systemd credential if there is one.
     pub fn token_file(&self, paths: &Paths) -> PathBuf {
         paths
-            .credential("api.token")
+            .credential(layout::API_TOKEN_FILE)
             .or_else(|| self.api.token_file.clone())
-            .unwrap_or_else(|| self.data_dir(paths).join("api.token"))
+            .unwrap_or_else(|| self.data_dir(paths).join(layout::API_TOKEN_FILE))
     }
 }
 
@@ -485,6 +409,38 @@ mod tests {
     }
 
     #[test]
+    fn the_file_the_installer_writes_is_read_as_written() {
+        use tillpass_tillfiles::config::ConfigFile;
+        let written = ConfigFile {
+            central: CentralSection {
+                url: Some("https://loyalty.example".to_owned()),
+                ca_file: Some(PathBuf::from("/etc/tillpass/central-ca.pem")),
+            },
+            till: TillSection {
+                store: Some("S1".to_owned()),
+                till: Some("S1-T1".to_owned()),
+                region: Some("north".to_owned()),
+                key_file: Some(PathBuf::from("/etc/tillpass/till.key")),
+                enrolment_file: Some(PathBuf::from("/var/lib/tillpass/enrolment.json")),
+                ..TillSection::default()
+            },
+            api: ApiSection {
+                token_file: Some(PathBuf::from("/etc/tillpass/api.token")),
+                ..ApiSection::default()
+            },
+            store: StoreSection {
+                data_dir: Some(PathBuf::from("/var/lib/tillpass")),
+            },
+        };
+        let c = load(&written.to_toml().unwrap(), &[]).unwrap();
+        assert_eq!(c.central, written.central);
+        assert_eq!(c.till, written.till);
+        assert_eq!(c.api, written.api);
+        assert_eq!(c.store, written.store);
+        assert_eq!(c.api.listen, tillpass_tillfiles::config::DEFAULT_LISTEN);
+    }
+
+    #[test]
     fn defaults_then_file_then_environment() {
         let c = load("", &[]).unwrap();
         assert_eq!(c.api.listen.to_string(), "127.0.0.1:7100");
@@ -524,7 +480,7 @@ mod tests {
         let e = load("[api]\nheader_timeout_secs = 0\n", &[]).unwrap_err();
         assert!(e.to_string().contains("api.header_timeout_secs"), "{e}");
         let c = load("[api]\nallowed_hosts = [\"Till-3.shop.lan.\"]\n", &[]).unwrap();
-        assert_eq!(&*c.api.serve_settings().allowed_hosts, ["till-3.shop.lan"]);
+        assert_eq!(&*serve_settings(&c.api).allowed_hosts, ["till-3.shop.lan"]);
         let e = load("[central]\nurl = \"http://10.1.2.3:8440\"\n", &[]).unwrap_err();
         assert!(e.to_string().contains("plain http://"), "{e}");
         let ok = load(

@@ -203,11 +203,12 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
     })?);
 
     let token_path = config.token_file(paths);
-    let token = std::fs::read_to_string(&token_path).map_err(|e| DaemonError::Token {
-        path: token_path.display().to_string(),
-        detail: e.to_string(),
-    })?;
-    let token = token.trim();
+    let token =
+        tillpass_tillfiles::keys::read_api_token(&token_path).map_err(|e| DaemonError::Token {
+            path: token_path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+    let token = token.as_str();
     if token.len() < 16 {
         return Err(DaemonError::Token {
             path: token_path.display().to_string(),
@@ -221,8 +222,8 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
         token: Arc::from(token),
         devices: Arc::new(Mutex::new(BTreeMap::new())),
         catalogs,
-        time_zone: config.till.time_zone(),
-        lang: config.till.language(),
+        time_zone: crate::config::time_zone(&config.till),
+        lang: crate::config::language(&config.till),
         sync: sync_status,
         region: Arc::from(
             enrolment
@@ -329,7 +330,7 @@ pub async fn run(agent: Agent, config: &Config, listener: TcpListener) -> Result
     let server = tokio::spawn(http::serve_with(
         listener,
         router,
-        config.api.serve_settings(),
+        crate::config::serve_settings(&config.api),
         async move {
             let _ = stop_rx.await;
         },
@@ -486,18 +487,17 @@ fn shutdown_signal() -> impl Future<Output = ()> {
 /// not read (a run by hand as a user other than the unit's, which reads it as root through
 /// `LoadCredential=`) is not a missing key.
 fn read_key_file(file: &std::path::Path) -> Option<ed25519_dalek::SigningKey> {
-    match std::fs::read_to_string(file) {
-        Ok(text) => {
-            let key = crate::relay::read_till_key(&text);
-            if key.is_none() {
-                tracing::error!(
-                    file = %file.display(),
-                    "the till key file does not hold a key (64 hex digits); re-enrol the till"
-                );
-            }
-            key
+    use tillpass_tillfiles::keys::{self, KeyError};
+    match keys::read_till_key(file) {
+        Ok(key) => Some(key),
+        Err(KeyError::Malformed) => {
+            tracing::error!(
+                file = %file.display(),
+                "the till key file does not hold a key (64 hex digits); re-enrol the till"
+            );
+            None
         }
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+        Err(KeyError::Forbidden(_)) => {
             tracing::error!(
                 file = %file.display(),
                 "this process may not read the till key: start the agent with \

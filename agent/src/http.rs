@@ -3,16 +3,22 @@
 //! `GET /v1/status`.
 //!
 //! `/v1` routes need the till's bearer token, checked before the body is read, and each
-//! takes a body only up to its real maximum ([`guard`]). Errors are
-//! `application/problem+json` with a stable `code`; the detail goes to the log, never
-//! internals to the client.
+//! takes a body only up to its real maximum ([`guard`]); handlers read their requests with
+//! the extractors of [`extract`]. Every error answer — refusals, `401`, unknown routes
+//! (`404`) and methods (`405`), a `/readyz` that is not ready — is an [`ApiError`]:
+//! `application/problem+json` with a stable `code`
+//! ([`ErrorCode`](tillpass_protocol::problem::ErrorCode)); the detail goes to the log,
+//! never internals to the client.
 //!
-//! [`serve`] and [`serve_with`] run the server loop of [`serve`](mod@serve): header-read and
-//! idle timeouts, a connection limit, the `Host` allowlist.
+//! [`serve`](fn@serve) and [`serve_with`] run the server loop of [`serve`](mod@serve):
+//! header-read and idle timeouts, a connection limit, the `Host` allowlist.
 
+pub mod codes;
+pub mod extract;
 pub mod guard;
 pub mod serve;
 
+pub use crate::sessions::ApiError;
 pub use serve::{ServeSettings, host_allowed, serve_with};
 
 use std::collections::BTreeMap;
@@ -28,10 +34,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
+use tillpass_protocol::problem::{ErrorCode, Problem};
+
+use self::extract::ApiJson;
 use crate::bus::{AgentEvent, Bus};
 use crate::identify::{Identification, Identifier};
 use crate::metrics::{Gauges, Metrics};
@@ -117,6 +127,8 @@ pub fn router(state: AppState) -> Router {
         .merge(v1)
         .with_state(state.clone())
         .merge(crate::dashboard::router(state))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 async fn openapi() -> Response {
@@ -137,63 +149,34 @@ pub async fn serve(
     serve_with(listener, router, ServeSettings::default(), shutdown).await
 }
 
-/// An `application/problem+json` answer.
-pub fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": title,
-        "status": status.as_u16(),
-        "detail": detail,
-    });
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
-    )
-        .into_response()
+/// `404 not_found`: the router's answer to a path it does not serve.
+pub async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route; see /openapi.json")
 }
 
-/// An `application/problem+json` answer with a stable `code`.
-pub fn problem_code(status: StatusCode, code: &str, title: &str, detail: &str) -> Response {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": title,
-        "status": status.as_u16(),
-        "code": code,
-        "detail": detail,
-    });
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
+/// `405 method_not_allowed`: the router's answer to a method a path does not take.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this route does not take this method; see /openapi.json",
     )
-        .into_response()
 }
 
-#[allow(clippy::result_large_err)] // the error is the response itself
-pub(crate) fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+/// Whether `headers` present the till's API token.
+pub(crate) fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if constant_time_eq(presented.trim().as_bytes(), state.token.as_bytes()) {
+    if bool::from(presented.trim().as_bytes().ct_eq(state.token.as_bytes())) {
         Ok(())
     } else {
-        Err(problem_code(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Unauthorized",
+        Err(ApiError::new(
+            ErrorCode::Unauthorized,
             "present the till's API token as `Authorization: Bearer <token>`",
         ))
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn livez() -> &'static str {
@@ -273,29 +256,32 @@ fn readiness(state: &AppState) -> Readiness {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     let Ok(r) = tokio::task::spawn_blocking(move || readiness(&state)).await else {
-        return problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Not ready",
-            "the readiness check failed",
-        );
+        return ApiError::new(ErrorCode::NotReady, "the readiness check failed").into_response();
     };
-    let code = if r.ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, Json(r)).into_response()
+    if r.ready {
+        return Json(r).into_response();
+    }
+    // Not ready: a problem document that also carries the readiness fields.
+    let detail = r.reasons.join("; ");
+    let mut e = ApiError::new(ErrorCode::NotReady, detail);
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(&r) {
+        for (name, value) in fields {
+            e = e.with(&name, value);
+        }
+    }
+    e.into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let identifier = state.identifier.clone();
+    let last_success_at = state.sync.snapshot().last_success_at;
     let gauges = tokio::task::spawn_blocking(move || {
         let conn = identifier.store().conn();
         let (depth, _) = journal::depth(&conn).unwrap_or((0, None));
         let customers = crate::store::customers::count(&conn).unwrap_or(0);
         Gauges {
             outbox_depth: depth,
-            last_sync_age_secs: None,
+            last_sync_age_secs: Gauges::sync_age(identifier.clock().now(), last_success_at),
             clock_skew_alarm: identifier.clock().skew_alarm(),
             customers,
         }
@@ -303,7 +289,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     .await
     .unwrap_or_default();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.metrics.render(gauges),
     )
         .into_response()
@@ -335,35 +321,25 @@ pub struct IdentifyRequest {
     security(("bearer" = [])))]
 pub(crate) async fn identify(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Json<IdentifyRequest>, axum::extract::rejection::JsonRejection>,
+    ApiJson(request, _): ApiJson<IdentifyRequest>,
 ) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r;
-    }
-    let Json(request) = match body {
-        Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return problem_code(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "Payload Too Large",
-                &format!("the body is over {IDENTIFY_BODY} bytes"),
-            );
-        }
-        Err(e) => {
-            return problem_code(
-                StatusCode::BAD_REQUEST,
-                "unreadable_body",
-                "Bad request",
-                &format!("expected {{\"scan\": \"…\"}}: {}", e.body_text()),
-            );
-        }
-    };
     match identify_scan(&state, request.scan, "api".to_owned()).await {
         Ok(id) => (StatusCode::OK, Json(id)).into_response(),
-        Err(refusal) => (StatusCode::UNPROCESSABLE_ENTITY, Json(refusal)).into_response(),
+        Err(refusal) => refused(&refusal).into_response(),
     }
+}
+
+/// A refused scan as a problem: `422` with the refusal's code and every field it had as a
+/// plain answer (`source`, `message_es`, `message_en`, `at`; `detail` when it has one).
+fn refused(r: &crate::identify::ScanRefusal) -> ApiError {
+    let detail = r.detail.clone().unwrap_or_else(|| r.message_en.to_owned());
+    ApiError::from(
+        Problem::refusal(422, "Scan refused", r.code.code(), detail)
+            .with("source", r.source.as_str())
+            .with("message_es", r.message_es)
+            .with("message_en", r.message_en)
+            .with("at", r.at),
+    )
 }
 
 /// Runs one scan through the pipeline on a blocking thread and publishes the outcome.
@@ -393,18 +369,35 @@ pub async fn identify_scan(
     outcome
 }
 
-async fn events(
+/// The till's events as Server-Sent Events (`text/event-stream`), for a POS that shows
+/// what the scanner read without asking. Each event's `event:` is its type and its
+/// `data:` one line of JSON, whose `type` member is the event's type again:
+///
+/// - `identified`: a scan identified a customer, gift card or voucher — the same object
+///   as `POST /v1/identify`'s `200` answer;
+/// - `refused`: a scan was refused — `{source, code, detail, message_es, message_en, at}`,
+///   `code` one of the scan refusal codes of the `Problem` schema;
+/// - `scanner_connected` `{device, path}`, `scanner_disconnected` `{device, reason}`,
+///   `scanner_error` `{device, message, hint}`: a scanner's state;
+/// - `sale_closed` `{sale_id, net, customer}`: a sale was committed (`net` in minor
+///   units, `customer` masked);
+/// - `sync_state` `{online, earn_only, detail}`: the conversation with central changed.
+///
+/// Comments (`:`) keep the connection alive. A slow client misses old events rather
+/// than slowing the till down.
+#[utoipa::path(get, path = "/v1/events", tag = "identify",
+    responses((status = 200, description = "The stream of events", content_type = "text/event-stream", body = String)),
+    security(("bearer" = [])))]
+pub(crate) async fn events(
     State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Response> {
-    authorised(&state, &headers)?;
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let stream = BroadcastStream::new(state.bus.subscribe()).filter_map(|item| {
         let event = item.ok()?;
         let name = event.name();
         let data = serde_json::to_string(&event).ok()?;
         Some(Ok(Event::default().event(name).data(data)))
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 #[derive(Debug, Serialize)]
@@ -429,10 +422,7 @@ struct Status {
 #[utoipa::path(get, path = "/v1/status", tag = "identify",
     responses((status = 200, description = "The state", body = Object)),
     security(("bearer" = [])))]
-pub(crate) async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r;
-    }
+pub(crate) async fn status(State(state): State<AppState>) -> Response {
     let facts = state.clone();
     let Ok((r, (depth, oldest), rejected)) = tokio::task::spawn_blocking(move || {
         let r = readiness(&facts);
@@ -443,11 +433,8 @@ pub(crate) async fn status(State(state): State<AppState>, headers: HeaderMap) ->
     })
     .await
     else {
-        return problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal error",
-            "the status could not be read",
-        );
+        return ApiError::new(ErrorCode::InternalError, "the status could not be read")
+            .into_response();
     };
     let scanners = state.devices.lock().map(|d| d.clone()).unwrap_or_default();
     Json(Status {

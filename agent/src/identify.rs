@@ -144,7 +144,6 @@ pub struct Identifier {
 /// What an [`Identifier`] is built from.
 #[derive(Debug)]
 pub struct IdentifierParts {
-    /// The store.
     pub store: Arc<Store>,
     /// The verification policy.
     pub policy: VerifyPolicy,
@@ -152,12 +151,10 @@ pub struct IdentifierParts {
     pub max_uses_per_pass: u32,
     /// Who this till is (None until enrolled).
     pub who: Option<TillIdentity>,
-    /// The clock.
     pub clock: Arc<Clock>,
     /// The current-customer slot; its timeout is also how long a pass's visit lasts after
     /// its last read.
     pub slot: Slot,
-    /// Metrics.
     pub metrics: Arc<Metrics>,
 }
 

@@ -13,33 +13,33 @@
 //! - [`clock`]: the wall clock, never earlier than central's newest signed time.
 //! - [`slot`]: the till's current customer; [`bus`]: events for the POS, the event
 //!   stream and the dashboard.
-//! - [`http`]: health, metrics and the POS API routes; [`metrics`]: Prometheus text.
+//! - [`http`]: health, metrics and the POS API routes; [`metrics`]: the Prometheus
+//!   families (prometheus-client, OpenMetrics text).
 //! - [`dashboard`]: the store manager's web dashboard under `/dashboard` (sign-in,
 //!   pages, CSV) and `tillpass manager`.
 //! - [`sessions`]: the POS sale API — carts, tenders, close, cancel, returns, idempotency
-//!   keys; [`openapi`]: its generated OpenAPI document; [`cashier`]: `tillpass pos`, a
-//!   terminal cashier against a running agent.
+//!   keys; [`openapi`]: its generated OpenAPI document.
 //! - [`catalog`]: the promotion catalog in force; [`sync`]: the conversation with central.
 //! - [`relay`]: the outbox relay to central (signed, batched, deleted only when
 //!   acknowledged).
-//! - `demo` (feature `demo`, on by default): `tillpass demo`, a whole store on loopback.
+//! - [`status`]: `tillpass status` — the running agent's `/v1/status`, or with
+//!   `--offline` the till's state from its files (the shape the installer's doctor reads).
 //! - [`daemon`]: start-up, scanners, serving, systemd notifications, graceful shutdown.
-//! - [`telemetry`]: how log lines are written; [`failpoint`]: step boundaries where crash
-//!   tests stop the daemon (debug builds only).
+//! - [`telemetry`]: logging (native journal entries under systemd, else stderr lines);
+//!   [`failpoint`]: step boundaries where crash tests stop the daemon (debug builds only).
 //!
 //! The benefits engine is the separate pure crate `tillpass-engine`; scanners are
-//! `tillpass-hardware`; every wire format is `tillpass-protocol`.
+//! `tillpass-hardware`; every wire format is `tillpass-protocol`. The demo store and the
+//! terminal cashier are the crate `tillpass-demo`, which links this one with central and
+//! the installer; the till's build links neither.
 #![forbid(unsafe_code)]
 
 pub mod bus;
-pub mod cashier;
 pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod dashboard;
-#[cfg(feature = "demo")]
-pub mod demo;
 pub mod failpoint;
 pub mod http;
 pub mod identify;
@@ -49,6 +49,7 @@ pub mod paths;
 pub mod relay;
 pub mod sessions;
 pub mod slot;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -38,48 +38,24 @@ enum Command {
     /// and a ready-to-paste `[[scanner]]` configuration.
     Scanners,
     /// Asks the running agent for its state (readiness, outbox, events central rejected,
-    /// scanners, current customer).
-    Status,
+    /// scanners, current customer); with `--offline`, reads the till's state from its
+    /// files instead (database, trust list, catalog, outbox), whether the agent runs or not.
+    Status {
+        /// Read the till's files instead of asking the running agent.
+        #[arg(long)]
+        offline: bool,
+        /// Print one JSON object (with `--offline`, the shape of
+        /// `tillpass_tillfiles::status::OfflineStatus`, which `tillpass-install doctor`
+        /// reads).
+        #[arg(long)]
+        json: bool,
+    },
     /// The outbox's events central rejected: list them, and re-send them once central is
     /// fixed. Works on the till's database; safe while the agent runs.
     #[command(subcommand)]
     Journal(JournalCommand),
-    /// Opens a whole demo store on loopback: central with sample customers, gift cards and
-    /// a catalog; this agent enrolled with it; a virtual serial scanner fed from this
-    /// terminal; the POS API and the dashboard. Runs until Ctrl-C.
-    #[cfg(feature = "demo")]
-    Demo {
-        /// The demo's folder (wiped at start). Default: the user's data directory.
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// The agent's port (POS API and dashboard).
-        #[arg(long, default_value_t = 7100)]
-        port: u16,
-        /// Central's port.
-        #[arg(long, default_value_t = 7200)]
-        central_port: u16,
-        /// Do not read scans from this terminal.
-        #[arg(long)]
-        no_stdin: bool,
-    },
     /// Store manager accounts for the dashboard: add, password, list, remove, unlock.
     Manager(tillpass_agent::dashboard::cli::ManagerArgs),
-    /// A terminal cashier against the running agent: ring up items, scan passes and
-    /// vouchers, take savings and gift cards, close, return. Reads commands from stdin.
-    Pos {
-        /// The agent's address; default: `api.listen` of the configuration.
-        #[arg(long)]
-        url: Option<String>,
-        /// The API token file; default: the configured one.
-        #[arg(long)]
-        token_file: Option<PathBuf>,
-        /// The store's currency.
-        #[arg(long, default_value = "EUR")]
-        currency: String,
-        /// Print every request sent to the agent (for POS integrators).
-        #[arg(long)]
-        show_requests: bool,
-    },
     /// Prints this program's manual page (roff), generated from this command line; the
     /// package ships it as tillpass(1).
     #[command(hide = true)]
@@ -134,29 +110,10 @@ fn main() -> ExitCode {
             scanners();
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status => status(cli.config.as_ref()),
+        Command::Status { offline, json } => status(cli.config.as_ref(), offline, json),
         Command::Journal(command) => journal(cli.config.as_ref(), &command),
         Command::Man => man_page(),
-        #[cfg(feature = "demo")]
-        Command::Demo {
-            dir,
-            port,
-            central_port,
-            no_stdin,
-        } => demo(dir, port, central_port, no_stdin),
         Command::Manager(args) => manager(cli.config.as_ref(), args),
-        Command::Pos {
-            url,
-            token_file,
-            currency,
-            show_requests,
-        } => pos(
-            cli.config.as_ref(),
-            url,
-            token_file,
-            &currency,
-            show_requests,
-        ),
     };
     match result {
         Ok(code) => code,
@@ -248,34 +205,34 @@ fn scanners() {
 }
 
 #[allow(clippy::print_stdout)]
-fn status(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
-    use std::io::{Read, Write};
+fn status(config: Option<&PathBuf>, offline: bool, json: bool) -> anyhow::Result<ExitCode> {
     let (config, paths) = load(config)?;
+    if offline {
+        let status = tillpass_agent::status::offline(&config.data_dir(&paths));
+        if json {
+            println!("{}", serde_json::to_string(&status)?);
+        } else {
+            println!("{}", serde_json::to_string_pretty(&status)?);
+        }
+        return Ok(
+            if status.database.state == tillpass_tillfiles::status::DatabaseState::Damaged {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            },
+        );
+    }
     let token_path = config.token_file(&paths);
-    let token = std::fs::read_to_string(&token_path)
+    let token = tillpass_tillfiles::keys::read_api_token(&token_path)
         .with_context(|| format!("reading the API token {}", token_path.display()))?;
-    let mut stream = std::net::TcpStream::connect(config.api.listen).with_context(|| {
-        format!(
-            "connecting to the agent at {}: is `tillpass run` running?",
-            config.api.listen
-        )
-    })?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET /v1/status HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-        config.api.listen,
-        token.trim()
-    )?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let ok = head.starts_with("HTTP/1.1 200");
-    match serde_json::from_str::<serde_json::Value>(body) {
+    let base = format!("http://{}", config.api.local_address());
+    let (code, body) = tillpass_agent::status::online(&base, &token)?;
+    match serde_json::from_str::<serde_json::Value>(&body) {
+        Ok(v) if json => println!("{}", serde_json::to_string(&v)?),
         Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
         Err(_) => println!("{body}"),
     }
-    Ok(if ok {
+    Ok(if code == 200 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -343,53 +300,6 @@ fn journal(config: Option<&PathBuf>, command: &JournalCommand) -> anyhow::Result
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn pos(
-    config: Option<&PathBuf>,
-    url: Option<String>,
-    token_file: Option<PathBuf>,
-    currency: &str,
-    show_requests: bool,
-) -> anyhow::Result<ExitCode> {
-    use tillpass_agent::cashier::{Api, Cashier};
-    let (config, paths) = load(config)?;
-    let token_path = token_file.unwrap_or_else(|| config.token_file(&paths));
-    let token = std::fs::read_to_string(&token_path)
-        .with_context(|| format!("reading the API token {}", token_path.display()))?;
-    let url = url.unwrap_or_else(|| format!("http://{}", config.api.listen));
-    let currency = tillpass_protocol::money::Currency::from_code(currency)
-        .map_err(|e| anyhow::anyhow!("--currency: {e}"))?;
-    let api = Api::new(&url, &token, show_requests)?;
-    let mut cashier = Cashier::new(api, currency);
-    let stdin = std::io::stdin();
-    let mut stdout = std::io::stdout();
-    cashier.run(stdin.lock(), &mut stdout)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(feature = "demo")]
-fn demo(
-    dir: Option<PathBuf>,
-    port: u16,
-    central_port: u16,
-    no_stdin: bool,
-) -> anyhow::Result<ExitCode> {
-    use tillpass_agent::config::LogSection;
-    let options = tillpass_agent::demo::DemoOptions {
-        dir: dir.unwrap_or_else(tillpass_agent::demo::default_dir),
-        port,
-        central_port,
-        read_stdin: !no_stdin,
-    };
-    tillpass_agent::telemetry::init(&LogSection {
-        level: std::env::var("TILLPASS_LOG_LEVEL")
-            .unwrap_or_else(|_| "warn,tillpass_agent=info".to_owned()),
-        ..LogSection::default()
-    });
-    let paths = Paths::from_env(|_| None);
-    tillpass_agent::demo::run(&options, &paths, &mut std::io::stdout())?;
     Ok(ExitCode::SUCCESS)
 }
 

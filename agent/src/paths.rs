@@ -8,10 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-/// An installed till's configuration folder (the unit's `ConfigurationDirectory=`).
-pub const INSTALLED_CONFIG_DIR: &str = "etc/tillpass";
-/// An installed till's state folder (the unit's `StateDirectory=`).
-pub const INSTALLED_STATE_DIR: &str = "var/lib/tillpass";
+use tillpass_tillfiles::layout::CONFIG_FILE;
+pub use tillpass_tillfiles::layout::{INSTALLED_CONFIG_DIR, INSTALLED_STATE_DIR};
 
 /// The agent's folders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +37,7 @@ impl Paths {
         };
         let systemd = env("STATE_DIRECTORY").is_some() || env("CONFIGURATION_DIRECTORY").is_some();
         let installed_config = root.join(INSTALLED_CONFIG_DIR);
-        if !systemd && installed_config.join("config.toml").is_file() {
+        if !systemd && installed_config.join(CONFIG_FILE).is_file() {
             // The unit's `LoadCredential=` sources live in the configuration folder.
             return Paths {
                 state_dir: root.join(INSTALLED_STATE_DIR),
@@ -64,7 +62,7 @@ impl Paths {
 
     /// The default configuration file.
     pub fn config_file(&self) -> PathBuf {
-        self.config_dir.join("config.toml")
+        self.config_dir.join(CONFIG_FILE)
     }
 
     /// A systemd credential, if the service has one of that name.

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use ed25519_dalek::SigningKey;
 use thiserror::Error;
 use tillpass_protocol::sync::{self, AckOutcome, BatchAck, MAX_BATCH_EVENTS, UploadBatch, limits};
 use tokio::sync::{Mutex, MutexGuard};
@@ -55,13 +54,6 @@ impl From<SyncError> for RelayError {
             other => RelayError::Central(other.to_string()),
         }
     }
-}
-
-/// Reads a till key file (the 32-byte Ed25519 seed in hex).
-pub fn read_till_key(text: &str) -> Option<SigningKey> {
-    let mut seed = [0u8; 32];
-    hex::decode_to_slice(text.trim(), &mut seed).ok()?;
-    Some(SigningKey::from_bytes(&seed))
 }
 
 /// Where the relay reports: the sync status and the bus.

@@ -12,6 +12,7 @@
 
 use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use tillpass_protocol::sync::{RequestError, RequestParts, SignedHeaders, verify_request};
 
 use crate::enrol::{self, Till};
@@ -116,11 +117,7 @@ impl AdminToken {
             return false;
         };
         let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
-        digest
-            .iter()
-            .zip(self.digest.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        digest.ct_eq(&self.digest).into()
     }
 }
 

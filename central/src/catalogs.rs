@@ -7,7 +7,7 @@
 //! does not know fails validation (conditions deny unknown fields). A segment in
 //! `conditions.segments` must be held by at least one customer at central when the catalog
 //! is published: central delivers customers' segments to the tills
-//! ([`crate::customers::set_segments`]), so a segment no customer is in could never apply —
+//! ([`crate::customers::update`]), so a segment no customer is in could never apply —
 //! almost always a typo, or a catalog published before its customers were put in the
 //! segment. Every such segment is named in the refusal.
 //!

@@ -41,6 +41,7 @@
 //!   on central's own listener: connection limit, header-read and idle timeouts, bodies
 //!   read after authentication and up to each route's maximum, optional TLS.
 //! - [`clock`], [`error`]: the clock as a value; the library's error type.
+//! - [`telemetry`]: logging, to the journal natively when stderr is the journal's stream.
 //!
 //! ## Invariants
 //! - Money is integer minor units; a debit the balance cannot cover becomes a recorded,
@@ -76,5 +77,6 @@ pub mod revocations;
 pub mod settings;
 pub mod storage;
 pub mod store_sales;
+pub mod telemetry;
 
 pub use error::{Error, Result};

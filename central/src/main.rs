@@ -108,13 +108,13 @@ enum Command {
     },
     /// Make a one-time enrolment code for a till.
     EnrolCode {
-        /// The store.
+        /// The store's id, e.g. `S1`.
         #[arg(long)]
         store: String,
         /// The till id (`{store}-T{n}` when absent).
         #[arg(long)]
         till: Option<String>,
-        /// The region.
+        /// The store's region: promotions can be scoped by it.
         #[arg(long)]
         region: Option<String>,
         /// Days the code stays usable.
@@ -200,16 +200,16 @@ enum CustomerCommand {
         /// First name.
         #[arg(long)]
         first_name: String,
-        /// Tier.
+        /// The loyalty tier's name.
         #[arg(long)]
         tier: Option<String>,
         /// Language: es or en.
         #[arg(long, default_value = "es")]
         lang: String,
-        /// Allows digital receipts.
+        /// The customer consents to digital receipts.
         #[arg(long)]
         receipts: bool,
-        /// Allows marketing.
+        /// The customer consents to marketing.
         #[arg(long)]
         marketing: bool,
         /// Opening savings, minor units.
@@ -218,24 +218,24 @@ enum CustomerCommand {
     },
     /// Show a customer.
     Show {
-        /// The reference.
+        /// The customer's reference.
         reference: String,
     },
     /// Put a customer in exactly these segments (none: out of every segment).
     Segments {
-        /// The reference.
+        /// The customer's reference.
         reference: String,
-        /// The segments.
+        /// The segments' names.
         segments: Vec<String>,
     },
     /// Erase a customer (GDPR): tills receive the erasure in their next delta.
     Erase {
-        /// The reference.
+        /// The customer's reference.
         reference: String,
     },
     /// Issue a pass: prints the text and the QR; writes SVG and PNG with --out.
     Pass {
-        /// The reference.
+        /// The customer's reference.
         reference: String,
         /// Lifetime in seconds.
         #[arg(long)]
@@ -261,12 +261,12 @@ enum GiftCardCommand {
     },
     /// Show a gift card.
     Show {
-        /// The reference.
+        /// The gift card's reference.
         reference: String,
     },
     /// Issue a gift-card token.
     Token {
-        /// The reference.
+        /// The gift card's reference.
         reference: String,
         /// Lifetime in seconds.
         #[arg(long)]
@@ -300,7 +300,7 @@ enum RevokeCommand {
     Subject {
         /// customer_pass, gift_card or voucher.
         kind: String,
-        /// The subject.
+        /// The subject's reference: a customer, gift card or voucher.
         subject: String,
     },
 }
@@ -657,14 +657,7 @@ fn serve(
     tls: Option<http::TlsAcceptor>,
     limits: Limits,
 ) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    tillpass_central::telemetry::init();
     let admin = match admin_token_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)

@@ -67,7 +67,7 @@ pub enum HidPosOutput {
     Pending,
     /// A complete scan.
     Message {
-        /// The joined data.
+        /// The scanned data: every report's part, joined in order.
         data: Vec<u8>,
         /// The AIM identifier from the first report, if the layout has one and it is valid.
         aim: Option<AimId>,

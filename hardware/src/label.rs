@@ -27,7 +27,7 @@ pub enum AimMode {
 /// A parsed label.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Label {
-    /// The text.
+    /// The decoded text, without the AIM identifier, ECI escapes undone.
     pub text: String,
     /// The symbology, from the AIM identifier.
     pub symbology: Symbology,

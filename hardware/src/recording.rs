@@ -32,7 +32,7 @@ pub struct RecordedEvent {
     pub kind: u16,
     /// Code within the type.
     pub code: u16,
-    /// Value.
+    /// For `EV_KEY`: 1 pressed, 0 released, 2 repeated; other types' own values.
     pub value: i32,
 }
 

@@ -21,33 +21,17 @@ use crate::layout::Layout;
 use crate::system::{self, Command, System};
 
 /// Where the agent's API listens when the configuration says nothing.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:7100";
+pub const DEFAULT_LISTEN: SocketAddr = tillpass_tillfiles::config::DEFAULT_LISTEN;
 
 /// The address the agent's configuration file at `config` makes it listen on (the
 /// default when the file or the key is absent). An unspecified address (`0.0.0.0`) is
 /// reached on loopback.
 pub fn listen_address(config: &Path) -> Result<SocketAddr, String> {
-    let default = SocketAddr::from(([127, 0, 0, 1], 7100));
     let Ok(text) = std::fs::read_to_string(config) else {
-        return Ok(default);
+        return Ok(DEFAULT_LISTEN);
     };
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| format!("{}: {e}", config.display()))?;
-    let Some(listen) = table
-        .get("api")
-        .and_then(|api| api.get("listen"))
-        .and_then(toml::Value::as_str)
-    else {
-        return Ok(default);
-    };
-    let mut addr: SocketAddr = listen
-        .parse()
-        .map_err(|e| format!("{}: [api] listen {listen:?}: {e}", config.display()))?;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    Ok(addr)
+    tillpass_tillfiles::config::local_api_address(&text)
+        .map_err(|e| format!("{}: [api] listen: {e}", config.display()))
 }
 
 /// The `/readyz` URL of an agent listening on `addr`.
@@ -93,6 +77,54 @@ pub fn staged_env(layout: &Layout) -> Vec<(String, String)> {
             path(layout.api_token()),
         ),
     ]
+}
+
+/// The agent binary's name.
+const AGENT_BINARY_NAME: &str = "tillpass";
+
+/// The till's state as the agent reads it from its files: `tillpass status --offline
+/// --json` of the installed agent binary, or of the one beside this installer (pointed at
+/// a staged root's files when staged).
+/// The installer never reads the agent's tables itself. The error says why the agent
+/// could not be asked (no binary, an agent older than `status --offline`, …).
+pub fn offline_status(
+    system: &dyn System,
+    layout: &Layout,
+) -> Result<tillpass_tillfiles::status::OfflineStatus, String> {
+    let installed = system::absolute(&layout.agent_binary());
+    // A staged root may not hold the agent yet: then the one beside this installer (the
+    // package installs both in /usr/bin; a build puts both in one folder).
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|me| Some(me.parent()?.join(AGENT_BINARY_NAME)));
+    let Some(binary) = std::iter::once(installed.clone())
+        .chain(beside)
+        .find(|b| b.is_file())
+    else {
+        return Err(format!(
+            "there is no agent binary at {}",
+            installed.display()
+        ));
+    };
+    let mut args = Vec::new();
+    let config = system::absolute(&layout.config_file());
+    if config.is_file() {
+        args.push("--config".to_owned());
+        args.push(config.display().to_string());
+    }
+    args.extend(["status", "--offline", "--json"].map(str::to_owned));
+    let command = Command::new(binary.display().to_string(), &args).with_env(staged_env(layout));
+    let output = system
+        .run(&command)
+        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    serde_json::from_str(output.stdout.trim()).map_err(|_| {
+        format!(
+            "`{} status --offline --json` answered no status (an agent older than this \
+             installer?): {}",
+            binary.display(),
+            system::tail(&format!("{}{}", output.stdout, output.stderr), 3)
+        )
+    })
 }
 
 /// Why the first manager account could not be made.
@@ -364,7 +396,7 @@ mod tests {
     fn the_listen_address_comes_from_the_configuration() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.toml");
-        assert_eq!(listen_address(&config).unwrap().to_string(), DEFAULT_LISTEN);
+        assert_eq!(listen_address(&config).unwrap(), DEFAULT_LISTEN);
         std::fs::write(&config, "[api]\nlisten = \"0.0.0.0:7200\"\n").unwrap();
         assert_eq!(
             listen_address(&config).unwrap().to_string(),

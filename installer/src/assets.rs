@@ -11,15 +11,6 @@ pub const SYSUSERS: &str = include_str!("../assets/sysusers.d/tillpass.conf");
 /// The tmpfiles.d entry: configuration and state directories.
 pub const TMPFILES: &str = include_str!("../assets/tmpfiles.d/tillpass.conf");
 
-/// USB vendor ids the udev rules know, with the vendor's name.
-pub const SCANNER_VENDORS: &[(&str, &str)] = &[
-    ("0c2e", "honeywell"),
-    ("0536", "honeywell"),
-    ("05e0", "zebra"),
-    ("05f9", "datalogic"),
-    ("1eab", "newland"),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,12 +52,57 @@ mod tests {
         );
     }
 
+    /// The (USB vendor id, `TILLPASS_VENDOR` name) pairs the udev rules give to the
+    /// `tillpass` group.
+    fn rule_vendors() -> std::collections::BTreeMap<u16, String> {
+        UDEV_RULES
+            .lines()
+            .filter_map(|line| {
+                let id = line.split("ATTRS{idVendor}==\"").nth(1)?.get(..4)?;
+                let name = line.split("ENV{TILLPASS_VENDOR}=\"").nth(1)?;
+                let name = name.split('"').next()?;
+                Some((u16::from_str_radix(id, 16).unwrap(), name.to_owned()))
+            })
+            .collect()
+    }
+
     #[test]
-    fn udev_rules_cover_every_vendor_and_keep_modemmanager_away() {
-        for (vid, name) in SCANNER_VENDORS {
-            let rule = format!("ATTRS{{idVendor}}==\"{vid}\", ENV{{TILLPASS_VENDOR}}=\"{name}\"");
-            assert!(UDEV_RULES.contains(&rule), "{rule}");
+    fn udev_rules_give_exactly_the_vendors_discovery_proposes() {
+        use tillpass_hardware::discovery::KNOWN_VENDORS;
+        let rules = rule_vendors();
+        let known: std::collections::BTreeMap<u16, &str> = KNOWN_VENDORS.iter().copied().collect();
+        let missing: Vec<String> = known
+            .iter()
+            .filter(|(id, _)| !rules.contains_key(id))
+            .map(|(id, name)| format!("{id:04x} {name}"))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "`tillpass scanners` proposes vendors the udev rules never give to the tillpass \
+             group: {missing:?}"
+        );
+        let unknown: Vec<String> = rules
+            .keys()
+            .filter(|id| !known.contains_key(id))
+            .map(|id| format!("{id:04x}"))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "rules for vendors discovery does not know: {unknown:?}"
+        );
+        // Each rule names its maker as discovery does (the symlinks' first word).
+        for (id, name) in &rules {
+            let maker = known[id]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_ascii_lowercase();
+            assert_eq!(name, &maker, "vendor {id:04x}");
         }
+    }
+
+    #[test]
+    fn udev_rules_keep_modemmanager_away() {
         assert!(UDEV_RULES.contains("ENV{ID_MM_DEVICE_IGNORE}=\"1\""));
         assert!(UDEV_RULES.contains("GROUP=\"tillpass\""));
     }

@@ -55,9 +55,9 @@ pub enum EnrolError {
          {given}: check both with central IT"
     )]
     PinConflict {
-        /// The code's.
+        /// The fingerprint the enrolment code carries.
         in_code: RootFingerprint,
-        /// The option's.
+        /// The fingerprint given with `--central-root`.
         given: RootFingerprint,
     },
     /// Central's answer carries another root key than the one pinned: someone between the
@@ -93,7 +93,7 @@ pub enum EnrolError {
          enrolment code for this till"
     )]
     Refused {
-        /// The HTTP status.
+        /// Central's HTTP status.
         status: u16,
         /// Central's explanation.
         detail: String,

@@ -107,6 +107,9 @@ impl Report {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum InstallError {
+    /// The agent's configuration could not be written as TOML.
+    #[error("the agent's configuration: {0}")]
+    Config(String),
     /// A file-system step failed.
     #[error(transparent)]
     Fs(#[from] FsError),
@@ -286,7 +289,7 @@ fn install_files_into(options: &InstallOptions, report: &mut Report) -> Result<(
         .then(|| central_ca_file(&Layout::new("/")));
     let existing = std::fs::read_to_string(layout.config_file()).ok();
     let config = with_kept_settings(
-        render_config(layout, &enrolment, ca_file.as_deref()),
+        render_config(&enrolment, ca_file.as_deref())?,
         existing.as_deref(),
     );
     let change = fsops::ensure_file(&layout.config_file(), config.as_bytes(), 0o640)?;
@@ -433,45 +436,47 @@ fn ensure_enrolled(
     Ok(enrolment)
 }
 
-/// The agent's configuration file for an enrolled till. Paths are the live ones (the
-/// service reads them on the till, whatever folder the install was staged in); `ca_file`
-/// is central's CA file, when one was installed.
-pub fn render_config(layout: &Layout, enrolment: &Enrolment, ca_file: Option<&Path>) -> String {
+/// The agent's configuration file for an enrolled till, in the schema the agent reads
+/// (`tillpass_tillfiles::config`). Paths are the live ones (the service reads them on the
+/// till, whatever folder the install was staged in); `ca_file` is central's CA file, when
+/// one was installed.
+pub fn render_config(
+    enrolment: &Enrolment,
+    ca_file: Option<&Path>,
+) -> Result<String, InstallError> {
+    use tillpass_tillfiles::config::{
+        ApiSection, CentralSection, ConfigFile, StoreSection, TillSection,
+    };
     let live = Layout::new("/");
-    let _ = layout;
-    let ca_line = ca_file
-        .map(|f| format!("ca_file = {:?}\n", f.display().to_string()))
-        .unwrap_or_default();
-    format!(
+    let file = ConfigFile {
+        central: CentralSection {
+            url: Some(enrolment.central.clone()),
+            ca_file: ca_file.map(Path::to_path_buf),
+        },
+        till: TillSection {
+            store: Some(enrolment.response.store.to_string()),
+            till: Some(enrolment.response.till.to_string()),
+            region: Some(enrolment.response.region.to_string()),
+            key_file: Some(live.till_key()),
+            enrolment_file: Some(live.enrolment_file()),
+            ..TillSection::default()
+        },
+        api: ApiSection {
+            token_file: Some(live.api_token()),
+            ..ApiSection::default()
+        },
+        store: StoreSection {
+            data_dir: Some(live.state_dir()),
+        },
+    };
+    let text = file
+        .to_toml()
+        .map_err(|e| InstallError::Config(e.to_string()))?;
+    Ok(format!(
         "# tillpass agent configuration, written by tillpass-install.\n\
          # Values here win over the defaults; TILLPASS_* environment variables win over this.\n\
-         \n\
-         [central]\n\
-         url = {central:?}\n\
-         {ca_line}\
-         \n\
-         [till]\n\
-         store = {store:?}\n\
-         till = {till:?}\n\
-         region = {region:?}\n\
-         key_file = {key:?}\n\
-         enrolment_file = {enrolment_file:?}\n\
-         \n\
-         [api]\n\
-         listen = \"127.0.0.1:7100\"\n\
-         token_file = {token:?}\n\
-         \n\
-         [store]\n\
-         data_dir = {state:?}\n",
-        central = enrolment.central,
-        store = enrolment.response.store.to_string(),
-        till = enrolment.response.till.to_string(),
-        region = enrolment.response.region.to_string(),
-        key = live.till_key().display().to_string(),
-        enrolment_file = live.enrolment_file().display().to_string(),
-        token = live.api_token().display().to_string(),
-        state = live.state_dir().display().to_string(),
-    )
+         \n{text}"
+    ))
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use tillpass_tillfiles::layout as files;
+
 /// The tillpass file layout below `root`.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -43,37 +45,37 @@ impl Layout {
 
     /// The agent's database.
     pub fn database(&self) -> PathBuf {
-        self.state_dir().join(crate::uninstall::DB_FILE)
+        self.state_dir().join(files::DB_FILE)
     }
 
     /// The configuration directory.
     pub fn config_dir(&self) -> PathBuf {
-        self.at("/etc/tillpass")
+        self.root.join(files::INSTALLED_CONFIG_DIR)
     }
 
     /// The agent's configuration file.
     pub fn config_file(&self) -> PathBuf {
-        self.config_dir().join("config.toml")
+        self.config_dir().join(files::CONFIG_FILE)
     }
 
     /// The till's Ed25519 private key (hex seed), mode 0600.
     pub fn till_key(&self) -> PathBuf {
-        self.config_dir().join("till.key")
+        self.config_dir().join(files::TILL_KEY_FILE)
     }
 
     /// The POS API bearer token, mode 0600.
     pub fn api_token(&self) -> PathBuf {
-        self.config_dir().join("api.token")
+        self.config_dir().join(files::API_TOKEN_FILE)
     }
 
     /// The agent's state directory: database, enrolment, trust list.
     pub fn state_dir(&self) -> PathBuf {
-        self.at("/var/lib/tillpass")
+        self.root.join(files::INSTALLED_STATE_DIR)
     }
 
     /// What central answered at enrolment, kept for re-runs and for `doctor`.
     pub fn enrolment_file(&self) -> PathBuf {
-        self.state_dir().join("enrolment.json")
+        self.state_dir().join(files::ENROLMENT_FILE)
     }
 
     /// Database backups taken by `upgrade`.

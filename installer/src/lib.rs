@@ -4,19 +4,22 @@
 //! upgrade with rollback, uninstall without losing unsynced sales, and `doctor`.
 //!
 //! ## Map
-//! - [`layout`]: every path tillpass uses, below an optional staging root (`--root`).
+//! - [`layout`]: every path tillpass uses, below an optional staging root (`--root`); the
+//!   agent's file names and folders come from `tillpass_tillfiles::layout`, shared with it.
 //! - [`uninstall`]: removal that keeps, or refuses to purge, unsynced sales; on a live
 //!   till it stops and disables the service first.
 //! - [`tls`]: HTTPS to central: the TLS provider and the trusted roots (system store plus
-//!   an optional CA file).
+//!   an optional CA file), `tillpass_tillfiles::tls`, shared with the agent.
 //! - [`fsops`]: idempotent, atomic file-system steps that report what they changed.
 //! - [`assets`]: the embedded systemd unit, udev rules, sysusers.d and tmpfiles.d files.
 //! - [`system_files`]: who owns those files on this till (the `.deb` in `/usr/lib`, or
 //!   the installer in `/etc`) and where they are: one owner, never two shadowing copies.
 //! - [`doctor`]: read-only checks of an installed till, each with what to do about it.
 //! - [`enrol`]: presenting the one-time code to central and keeping its answer.
-//! - [`install`]: the install steps in order, and the agent configuration they write.
-//! - [`keys`]: the till's Ed25519 key and the POS API bearer token.
+//! - [`install`]: the install steps in order, and the agent configuration they write
+//!   (`tillpass_tillfiles::config::ConfigFile`, the schema the agent reads).
+//! - [`keys`]: the till's Ed25519 key and the POS API bearer token
+//!   (`tillpass_tillfiles::keys`, shared with the agent).
 //! - [`system`]: the machine behind a trait (commands, HTTP, accounts, clock). Its
 //!   recording implementation, `system::recorder` (test builds only, re-exported as
 //!   `system::Recorder`), is how the live-system steps are tested.
@@ -24,7 +27,8 @@
 //!   wait for `/readyz`; at uninstall, stop and disable the unit, then reload systemd and
 //!   udev.
 //! - [`agent`]: the agent as the installer drives it: `/readyz`, running it from a staged
-//!   root, `tillpass manager add`.
+//!   root, `tillpass manager add`, and `tillpass status --offline --json` — what the
+//!   agent's database holds, which `doctor` asks the agent for instead of reading it.
 //! - [`package`]: the steps the `.deb`'s maintainer scripts run: a database backup before
 //!   an upgraded agent starts and the rollback if it does not become ready; the outbox
 //!   count at removal that a purge obeys.

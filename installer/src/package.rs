@@ -67,9 +67,9 @@ pub enum PackageError {
     RestoreFailed {
         /// The version upgraded from.
         from: String,
-        /// The backup.
+        /// The backup to copy back.
         backup: String,
-        /// The live database.
+        /// Where it goes: the agent's database.
         database: String,
         /// Why the agent was not ready.
         detail: String,

@@ -34,7 +34,7 @@ use crate::system::{CommandError, System};
 use crate::system_files::{self, Owner, SystemFiles};
 
 /// The agent's database file inside the state directory.
-pub const DB_FILE: &str = "tillpass.db";
+pub use tillpass_tillfiles::layout::DB_FILE;
 
 /// What `uninstall` is asked to do.
 #[derive(Debug, Clone)]

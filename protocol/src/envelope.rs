@@ -210,9 +210,9 @@ pub enum EnvelopeError {
     /// Issued-at is further in the future than the clock skew allows.
     #[error("issued at {issued_at}, in the future of {now}")]
     IssuedInFuture {
-        /// The issued-at.
+        /// When it was issued, unix seconds.
         issued_at: u64,
-        /// The caller's now.
+        /// The caller's now, unix seconds.
         now: u64,
     },
     /// Older than its maximum age.
@@ -220,7 +220,7 @@ pub enum EnvelopeError {
     TooOld {
         /// Issued-at plus maximum age.
         expires_at: u64,
-        /// The caller's now.
+        /// The caller's now, unix seconds.
         now: u64,
     },
     /// The payload does not match the schema of its purpose.

@@ -15,6 +15,8 @@
 //! - [`catalog`]: the promotion catalog schema and its authoring format for central IT.
 //! - [`sync`]: the till ↔ central messages: enrolment, journal events, batch upload with
 //!   per-event acknowledgement, delta pages, signed requests.
+//! - [`problem`]: the one error format of both HTTP services (RFC 9457 problem
+//!   documents) and [`problem::ErrorCode`], every code they answer of their own.
 //! - [`lang`]: the languages messages are shown in (Spanish, English).
 //! - [`qr`]: rendering a token's text as a QR code (SVG, PNG, terminal).
 //!
@@ -30,6 +32,7 @@ pub mod catalog;
 pub mod envelope;
 pub mod lang;
 pub mod money;
+pub mod problem;
 pub mod qr;
 pub mod sync;
 pub mod token;

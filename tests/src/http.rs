@@ -45,7 +45,6 @@ pub struct Request<'a> {
     pub idempotency_key: Option<&'a str>,
     /// The body's media type (sent only with a body).
     pub content_type: &'a str,
-    /// The body.
     pub body: &'a [u8],
 }
 

@@ -21,6 +21,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use cookie::{Cookie, SameSite};
 use jiff::tz::TimeZone;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -68,16 +69,17 @@ fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// The value of cookie `name`, if the request has it.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of cookie `name`, if the request has it: the first of that name in its
+/// `Cookie` headers. Pairs that do not parse are passed over.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
 }
 
 /// A token as [`csrf::token`] makes them: 64 hex digits.
@@ -85,14 +87,19 @@ fn well_formed(token: &str) -> bool {
     token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
-    let age = max_age
-        .map(|a| format!("; Max-Age={a}"))
-        .unwrap_or_default();
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/dashboard; HttpOnly; SameSite=Strict{age}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""))
+/// The `Set-Cookie` value of one of the dashboard's cookies: `HttpOnly`, `SameSite=Strict`,
+/// scoped to `/dashboard`; `max_age` in seconds (0 ends it), else it lasts the browser's
+/// session. Not `Secure`: the dashboard is served by the till's own plain-HTTP listener.
+fn set_cookie(name: &'static str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let mut built = Cookie::build((name, value.to_owned()))
+        .path(super::BASE)
+        .http_only(true)
+        .same_site(SameSite::Strict);
+    if let Some(secs) = max_age {
+        built = built.max_age(cookie::time::Duration::seconds(secs));
+    }
+    HeaderValue::from_str(&built.build().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 fn to_login(parts: &Parts) -> Response {
@@ -110,7 +117,7 @@ impl FromRequestParts<Dash> for Ctx {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE).filter(|t| well_formed(t)) else {
             return Err(to_login(parts));
         };
-        let hash = token_hash(token);
+        let hash = token_hash(&token);
         let now = dash.now();
         let session = dash
             .read(move |c| managers::session(c, &hash, now, IDLE_SECS))
@@ -250,8 +257,8 @@ pub(crate) async fn login(
         );
     };
     let lang = Lang::from_code(&form.lang).unwrap_or(dash.app.lang);
-    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
-    if !csrf::matches(expected, &form.csrf) {
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if !csrf::matches(&expected, &form.csrf) {
         return login_response(
             StatusCode::FORBIDDEN,
             lang,

@@ -95,7 +95,7 @@ pub fn run_with(
             let lang = lang
                 .as_deref()
                 .and_then(Lang::from_code)
-                .unwrap_or_else(|| config.till.language());
+                .unwrap_or_else(|| crate::config::language(&config.till));
             let hash = password::hash(&password_source()?)?;
             let added = managers::add(&store.conn(), &name, &hash, lang, now)?;
             if added.is_none() {

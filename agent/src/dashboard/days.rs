@@ -10,7 +10,7 @@ use tillpass_protocol::lang::Lang;
 /// A local day: its date and the unix seconds it covers, `[start, end)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Day {
-    /// The date.
+    /// The calendar date, in the store's time zone.
     pub date: Date,
     /// Its first second, unix seconds.
     pub start: i64,

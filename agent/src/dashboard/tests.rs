@@ -204,6 +204,99 @@ async fn signing_in_sets_a_strict_http_only_session_cookie() {
     );
 }
 
+/// The `Set-Cookie` of cookie `name` on `page`, as its value and its attributes (names
+/// lower-cased, with their values).
+fn set_cookie(page: &Page, name: &str) -> (String, BTreeMap<String, String>) {
+    let text = page
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie set: {:?}", page.headers));
+    let mut parts = text.split(';').map(str::trim);
+    let value = parts.next().unwrap()[name.len() + 1..].to_owned();
+    let attrs = parts
+        .map(|a| {
+            let (k, v) = a.split_once('=').unwrap_or((a, ""));
+            (k.to_ascii_lowercase(), v.to_owned())
+        })
+        .collect();
+    (value, attrs)
+}
+
+fn attrs(list: &[(&str, &str)]) -> BTreeMap<String, String> {
+    list.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_dashboard_cookie_keeps_its_attributes() {
+    let fx = Fixture::new(Lang::En);
+    add_manager(&fx, "Ana", Lang::En);
+    let mut b = Browser::new(&fx);
+    let scoped = [
+        ("httponly", ""),
+        ("samesite", "Strict"),
+        ("path", "/dashboard"),
+    ];
+    let cleared = [
+        ("httponly", ""),
+        ("samesite", "Strict"),
+        ("path", "/dashboard"),
+        ("max-age", "0"),
+    ];
+
+    // The sign-in form's anti-forgery cookie: for the browser's session, never `Secure`
+    // (the till serves plain HTTP), never readable by scripts.
+    let form = b.get("/dashboard/login").await;
+    let (value, got) = set_cookie(&form, "tillpass_login");
+    assert_eq!(value, form.csrf());
+    assert_eq!(got, attrs(&scoped));
+
+    // Signing in sets the session and ends the form's cookie.
+    let page = b.sign_in("Ana", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let (token, got) = set_cookie(&page, "tillpass_session");
+    assert_eq!(token.len(), 64);
+    assert_eq!(got, attrs(&scoped));
+    let (value, got) = set_cookie(&page, "tillpass_login");
+    assert_eq!(value, "");
+    assert_eq!(got, attrs(&cleared));
+
+    // The session is found among other cookies, across two `Cookie` headers, next to a
+    // pair that does not parse.
+    let request = Request::get("/dashboard/today")
+        .header(header::COOKIE, "theme=dark; junk; a=1")
+        .header(
+            header::COOKIE,
+            format!(" other=x ;tillpass_session={token}"),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let today = b.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(today.status(), StatusCode::OK);
+
+    // Signing out ends the session's cookie.
+    let today = b.get("/dashboard/today").await;
+    let out = b
+        .post("/dashboard/logout", &[("csrf", &today.csrf())])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let (value, got) = set_cookie(&out, "tillpass_session");
+    assert_eq!(value, "");
+    assert_eq!(got, attrs(&cleared));
+}
+
+#[test]
+fn url_escape_keeps_unreserved_and_encodes_the_rest() {
+    assert_eq!(url_escape("Az09-_.~"), "Az09-_.~");
+    assert_eq!(url_escape("a b&c=d/e?f#"), "a%20b%26c%3Dd%2Fe%3Ff%23");
+    assert_eq!(url_escape("ñ%"), "%C3%B1%25");
+    assert_eq!(url_escape("1754000000:S-1"), "1754000000%3AS-1");
+}
+
 #[tokio::test]
 async fn pages_need_a_session() {
     let fx = Fixture::new(Lang::Es);

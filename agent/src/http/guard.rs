@@ -13,12 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use tokio::sync::Semaphore;
 
-use super::{AppState, authorised, problem_code};
+use axum::response::IntoResponse;
+use tillpass_protocol::problem::ErrorCode;
+
+use super::{ApiError, AppState, authorised};
 
 /// Requests with a body being read at once, at most.
 pub const BODIES_IN_FLIGHT: usize = 16;
@@ -33,7 +36,7 @@ pub async fn require_token(
 ) -> Response {
     match authorised(&state, request.headers()) {
         Ok(()) => next.run(request).await,
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -66,11 +69,10 @@ pub async fn limit_bodies(
     }
     match tokio::time::timeout(BODY_WAIT, permits.acquire_owned()).await {
         Ok(Ok(_permit)) => next.run(request).await,
-        _ => problem_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "Service Unavailable",
+        _ => ApiError::new(
+            ErrorCode::Busy,
             "too many requests with a body at once; retry shortly",
-        ),
+        )
+        .into_response(),
     }
 }

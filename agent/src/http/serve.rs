@@ -21,6 +21,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tillpass_protocol::problem::{ErrorCode, Problem};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -201,19 +202,16 @@ impl http_body::Body for Tracked {
 }
 
 fn misdirected() -> Response<Body> {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": "Misdirected Request",
-        "status": 421,
-        "code": "host_not_allowed",
-        "detail": "this agent answers only to its own names: an IP address, localhost, or a \
-                   name of api.allowed_hosts",
-    });
-    let mut response = Response::new(Body::from(body.to_string()));
+    let body = Problem::new(
+        ErrorCode::HostNotAllowed,
+        "this agent answers only to its own names: an IP address, localhost, or a name of \
+         api.allowed_hosts",
+    );
+    let mut response = Response::new(Body::from(body.to_json()));
     *response.status_mut() = StatusCode::MISDIRECTED_REQUEST;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/problem+json"),
+        header::HeaderValue::from_static(tillpass_protocol::problem::MEDIA_TYPE),
     );
     response
 }

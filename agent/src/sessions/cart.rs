@@ -10,6 +10,7 @@ use super::scans::Scanned;
 use super::{
     AcceptedVoucher, ApiError, Ctx, Session, State, check_open, check_version, context, events,
 };
+use tillpass_protocol::problem::ErrorCode;
 
 /// The longest session id, in bytes (a sale id of the journal).
 pub const MAX_SESSION_ID: usize = 64;
@@ -97,8 +98,8 @@ pub fn put(
             v.saturating_add(1)
         }
         (Some(s), None) => {
-            return Err(ApiError::conflict(
-                "session_exists",
+            return Err(ApiError::new(
+                ErrorCode::SessionExists,
                 format!(
                     "session {session_id} exists at version {}; send that version to change it",
                     s.version
@@ -106,8 +107,8 @@ pub fn put(
             ));
         }
         (None, Some(_)) => {
-            return Err(ApiError::not_found(
-                "session_not_found",
+            return Err(ApiError::new(
+                ErrorCode::SessionNotFound,
                 format!("no session {session_id}: leave `version` out to create it"),
             ));
         }
@@ -147,8 +148,8 @@ pub fn put(
         && !s.tenders.is_empty()
         && (s.cart != cart || s.customer_ref != customer_ref)
     {
-        return Err(ApiError::conflict(
-            "tenders_present",
+        return Err(ApiError::new(
+            ErrorCode::TendersPresent,
             "the sale has loyalty tenders: cancel the session (which releases them) to \
              change its cart or customer",
         ));

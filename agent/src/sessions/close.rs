@@ -26,6 +26,7 @@ use super::model::{
 use super::tenders::{gift_card_ref, hold_ref};
 use super::{ApiError, Ctx, Session, State, check_open, check_version};
 use crate::store::{balances, customers, journal, sales, tokens};
+use tillpass_protocol::problem::ErrorCode;
 
 /// The longest payment method name (the journal's bound).
 pub const MAX_METHOD: usize = tillpass_protocol::sync::limits::MAX_METHOD_LEN;
@@ -74,8 +75,8 @@ fn spend_vouchers(
             .ok_or_else(|| corrupted("voucher key id"))?;
         let token_id = TokenId(id);
         if tokens::uses(conn, &token_id)? > 0 {
-            return Err(ApiError::conflict(
-                "voucher_used",
+            return Err(ApiError::new(
+                ErrorCode::VoucherUsed,
                 format!(
                     "voucher {} was spent by another sale since it was scanned: take it off \
                      this sale (PUT the cart without it) and close again",
@@ -135,8 +136,8 @@ pub fn close(
                 &h.hold_id == hold_id && i64::try_from(ctx.now).unwrap_or(i64::MAX) < h.expires_at
             });
             if !live {
-                return Err(ApiError::conflict(
-                    "hold_lapsed",
+                return Err(ApiError::new(
+                    ErrorCode::HoldLapsed,
                     format!(
                         "the gift-card hold {hold_id} lapsed before the close: cancel the \
                          session and tender the card again"
@@ -152,7 +153,7 @@ pub fn close(
         amount: p.amount,
     }));
     let closed = ClosedSale::new(evaluation.clone(), tenders)
-        .map_err(|e| ApiError::unprocessable("tenders_do_not_match", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::TendersDoNotMatch, e.to_string()))?;
 
     let now = ctx.now_i64();
     let who = &ctx.who;
@@ -166,8 +167,8 @@ pub fn close(
         && origin == "store"
         && !sales::make_way(conn, &session.session_id)?
     {
-        return Err(ApiError::conflict(
-            "sale_id_in_use",
+        return Err(ApiError::new(
+            ErrorCode::SaleIdInUse,
             format!(
                 "sale id {} belongs to a sale of till {till} that was returned here: sale \
                  ids must be unique in the store — cancel this session and use another id",
@@ -421,8 +422,8 @@ pub fn cancel(
     match session.state {
         State::Cancelled => return Ok(session),
         State::Closed => {
-            return Err(ApiError::conflict(
-                "session_closed",
+            return Err(ApiError::new(
+                ErrorCode::SessionClosed,
                 "the sale is closed: take goods back with a return",
             ));
         }

@@ -1,44 +1,22 @@
-//! The POS API's errors: `application/problem+json` (RFC 9457) with a stable `code`, the
-//! `field` at fault when there is one, and for refusals the cashier's message in Spanish
-//! and English. Nothing internal reaches the client; the detail goes to the log.
+//! The agent API's errors: [`ApiError`], a [`Problem`] (`application/problem+json`, RFC
+//! 9457) with a stable `code` — an [`ErrorCode`] or a refusal's own — the `field` at fault
+//! when there is one, and the cashier's message in Spanish and English (`message_es`,
+//! `message_en`) when a cashier may see it. Nothing internal reaches the client; the
+//! detail goes to the log.
 
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use tillpass_engine::{EngineError, TenderRefusal};
 use tillpass_protocol::lang::Lang;
+use tillpass_protocol::problem::{self, ErrorCode, Problem};
 
 use crate::identify::ScanRefusal;
 use crate::store::StoreError;
 
-/// An error answer (boxed: results stay small on the happy path).
+/// An error answer of the agent's API: a [`Problem`] (boxed: results stay small on the
+/// happy path).
 #[derive(Debug, Clone)]
 pub struct ApiError(Box<Problem>);
-
-/// The problem document of an error answer.
-#[derive(Debug, Clone, Serialize)]
-pub struct Problem {
-    #[serde(skip)]
-    status: StatusCode,
-    /// A stable code.
-    pub code: String,
-    /// A short title.
-    pub title: &'static str,
-    /// What happened and what to do.
-    pub detail: String,
-    /// The field at fault (`cart.lines[2].quantity`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// The cashier's message in Spanish.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_es: Option<String>,
-    /// The cashier's message in English.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_en: Option<String>,
-    /// More about a refusal (the amount available, …).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refusal: Option<serde_json::Value>,
-}
 
 impl std::ops::Deref for ApiError {
     type Target = Problem;
@@ -47,111 +25,72 @@ impl std::ops::Deref for ApiError {
     }
 }
 
-impl std::ops::DerefMut for ApiError {
-    fn deref_mut(&mut self) -> &mut Problem {
-        &mut self.0
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> ApiError {
+        ApiError(Box::new(p))
     }
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &str, title: &'static str, detail: String) -> ApiError {
-        let messages = super::messages::of(code);
-        ApiError(Box::new(Problem {
-            status,
-            code: code.to_owned(),
-            title,
-            detail,
-            field: None,
-            message_es: messages.map(|m| m.0.to_owned()),
-            message_en: messages.map(|m| m.1.to_owned()),
-            refusal: None,
-        }))
+    /// An answer with `code`'s status and title, and its cashier messages when it has
+    /// some ([`super::messages::of`]).
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> ApiError {
+        let mut p = Problem::new(code, detail);
+        if let Some(m) = super::messages::of(code) {
+            p = p.with("message_es", m.es).with("message_en", m.en);
+        }
+        if code == ErrorCode::Busy {
+            p = p.with_retry_after(1);
+        }
+        ApiError(Box::new(p))
     }
 
-    /// The same error with another status.
-    pub fn with_status(mut self, status: StatusCode) -> ApiError {
-        self.status = status;
+    /// The same error naming the field at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> ApiError {
+        self.0.field = Some(field.into());
+        self
+    }
+
+    /// The same error with an extension member.
+    pub fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> ApiError {
+        self.0.set(name, value);
         self
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    /// 400: the request cannot be read.
-    pub fn bad_request(code: &str, detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, code, "Bad request", detail.into())
-    }
-
-    /// 422: a field has a value the agent cannot accept.
+    /// 422 `invalid`: a field has a value the agent cannot accept.
     pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> ApiError {
-        let mut e = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            "Invalid request",
-            detail.into(),
-        );
-        e.field = Some(field.into());
-        e
-    }
-
-    /// 422 with a code of its own.
-    pub fn unprocessable(code: &str, detail: impl Into<String>) -> ApiError {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            code,
-            "Cannot do that",
-            detail.into(),
-        )
-    }
-
-    /// 404.
-    pub fn not_found(code: &str, detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, code, "Not found", detail.into())
-    }
-
-    /// 409: the session changed, or is in a state that does not allow this.
-    pub fn conflict(code: &str, detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, code, "Conflict", detail.into())
-    }
-
-    /// 503: something the sale needs is not there yet (no catalog, not enrolled).
-    pub fn unavailable(code: &str, detail: impl Into<String>) -> ApiError {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            code,
-            "Not available",
-            detail.into(),
-        )
+        ApiError::new(ErrorCode::Invalid, detail).with_field(field)
     }
 
     /// A refused tender, with the cashier's message.
     pub fn tender(refusal: &TenderRefusal) -> ApiError {
-        let mut e = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            refusal.code(),
+        let mut p = Problem::refusal(
+            422,
             "Tender refused",
-            refusal.message_in(Lang::En).to_owned(),
-        );
-        e.message_es = Some(refusal.message_in(Lang::Es).to_owned());
-        e.message_en = Some(refusal.message_in(Lang::En).to_owned());
-        e.refusal = serde_json::to_value(refusal).ok();
-        e
+            refusal.code(),
+            refusal.message_in(Lang::En),
+        )
+        .with("message_es", refusal.message_in(Lang::Es))
+        .with("message_en", refusal.message_in(Lang::En));
+        if let Ok(value) = serde_json::to_value(refusal) {
+            p = p.with("refusal", value);
+        }
+        ApiError(Box::new(p))
     }
 
     /// A refused scan (customer pass, voucher, gift card), with the cashier's message.
     pub fn scan(field: &str, refusal: &ScanRefusal) -> ApiError {
-        let mut e = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            refusal.code.code(),
-            "Scan refused",
-            refusal.message_en.to_owned(),
-        );
-        e.field = Some(field.to_owned());
-        e.message_es = Some(refusal.message_es.to_owned());
-        e.message_en = Some(refusal.message_en.to_owned());
-        e
+        ApiError(Box::new(
+            Problem::refusal(422, "Scan refused", refusal.code.code(), refusal.message_en)
+                .with_field(field)
+                .with("message_es", refusal.message_es)
+                .with("message_en", refusal.message_en),
+        ))
     }
 
     /// A cart the engine cannot price.
@@ -163,12 +102,9 @@ impl ApiError {
     pub fn store(e: &StoreError) -> ApiError {
         match e {
             StoreError::Full => ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "disk_full",
-                "Disk full",
+                ErrorCode::DiskFull,
                 "the till's disk is full: nothing was written; free space and retry with \
-                 the same Idempotency-Key"
-                    .to_owned(),
+                 the same Idempotency-Key",
             ),
             StoreError::Unjournalable { kind, error } => ApiError::invalid(
                 match error.field() {
@@ -183,12 +119,9 @@ impl ApiError {
             other => {
                 tracing::error!(error = %other, "POS request failed in the store");
                 ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "store_error",
-                    "Internal error",
+                    ErrorCode::StoreError,
                     "the till's database failed; nothing was written; retry with the same \
-                     Idempotency-Key"
-                        .to_owned(),
+                     Idempotency-Key",
                 )
             }
         }
@@ -209,16 +142,19 @@ impl From<rusqlite::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::to_value(&*self.0).unwrap_or_default();
-        if let Some(map) = body.as_object_mut() {
-            map.insert("type".into(), "about:blank".into());
-            map.insert("status".into(), self.status.as_u16().into());
-        }
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            body.to_string(),
+        let status = self.status();
+        let retry_after = self.0.retry_after;
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, problem::MEDIA_TYPE)],
+            self.0.to_json(),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
     }
 }

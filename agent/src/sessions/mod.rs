@@ -54,6 +54,7 @@ pub use error::ApiError;
 use crate::store::journal::TillIdentity;
 use crate::store::pos_sessions;
 use model::{Receipt, SessionView, TenderView};
+use tillpass_protocol::problem::ErrorCode;
 
 /// The state of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,13 +108,12 @@ pub struct ScannedToken {
 pub struct Session {
     /// The POS's transaction id.
     pub session_id: String,
-    /// Its version.
+    /// Bumped by every change; a change that names another version is a 409.
     pub version: u64,
-    /// Its state.
     pub state: State,
     /// The cart, with the accepted vouchers.
     pub cart: Cart,
-    /// The customer.
+    /// The identified customer's reference, if any.
     pub customer_ref: Option<String>,
     /// The customer pass scan the POS sent, if it sent one.
     pub customer_scan: Option<String>,
@@ -121,7 +121,7 @@ pub struct Session {
     pub vouchers: Vec<AcceptedVoucher>,
     /// The cart's evaluation, as shown to the POS.
     pub evaluation: Evaluation,
-    /// Loyalty tenders.
+    /// The loyalty tenders placed: savings and gift-card holds.
     pub tenders: Vec<TenderView>,
     /// The receipt, once closed.
     pub receipt: Option<Receipt>,
@@ -185,8 +185,8 @@ impl Ctx {
     /// The engine, or 503 when the till has no catalog yet.
     pub fn engine(&self) -> Result<&Arc<Engine>, ApiError> {
         self.engine.as_ref().ok_or_else(|| {
-            ApiError::unavailable(
-                "no_catalog",
+            ApiError::new(
+                ErrorCode::NoCatalog,
                 "the till has no promotion catalog yet: it arrives with the first sync with                  central (or POST /v1/admin/catalog)",
             )
         })
@@ -267,8 +267,8 @@ pub fn view(
 /// Checks the version a change starts from.
 pub fn check_version(session: &Session, version: u64) -> Result<(), ApiError> {
     if session.version != version {
-        return Err(ApiError::conflict(
-            "stale_version",
+        return Err(ApiError::new(
+            ErrorCode::StaleVersion,
             format!(
                 "the session is at version {}, not {version}: another change came first; \
                  read it (GET) and retry",
@@ -283,12 +283,12 @@ pub fn check_version(session: &Session, version: u64) -> Result<(), ApiError> {
 pub fn check_open(session: &Session) -> Result<(), ApiError> {
     match session.state {
         State::Open => Ok(()),
-        State::Closed => Err(ApiError::conflict(
-            "session_closed",
+        State::Closed => Err(ApiError::new(
+            ErrorCode::SessionClosed,
             "the session is closed; a return is the way to take goods back",
         )),
-        State::Cancelled => Err(ApiError::conflict(
-            "session_cancelled",
+        State::Cancelled => Err(ApiError::new(
+            ErrorCode::SessionCancelled,
             "the session was cancelled; start a new one",
         )),
     }

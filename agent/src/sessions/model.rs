@@ -24,7 +24,6 @@ pub struct PutSession {
     /// The session's current version, to update it; leave out to create it.
     #[serde(default)]
     pub version: Option<u64>,
-    /// The cart.
     pub cart: CartInput,
     /// A customer pass scanned by the POS's own scanner for this sale.
     #[serde(default)]
@@ -62,9 +61,9 @@ pub struct CartInput {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenderRequest {
-    /// The session's current version.
+    /// The version this change starts from, as the last answer gave it; a stale one is
+    /// a 409.
     pub version: u64,
-    /// The tender.
     pub tender: TenderInput,
 }
 
@@ -74,13 +73,13 @@ pub struct TenderRequest {
 pub enum TenderInput {
     /// Pay with the customer's savings: the amount the cashier chose.
     Savings {
-        /// How much.
+        /// In the cart's currency.
         #[schema(value_type = MoneySchema)]
         amount: Money,
     },
     /// Pay with a gift card, scanned or by its id: a hold is placed for the sale.
     GiftCard {
-        /// The gift card's QR.
+        /// The gift card's QR as scanned; or give `card_id`.
         #[serde(default)]
         scan: Option<String>,
         /// The card's reference, when typed.
@@ -99,7 +98,7 @@ pub enum TenderInput {
 pub struct Payment {
     /// `cash`, `card` or another method's name: 1 to 32 of `A-Z a-z 0-9 _ -`.
     pub method: String,
-    /// How much.
+    /// In the cart's currency.
     #[schema(value_type = MoneySchema)]
     pub amount: Money,
 }
@@ -108,7 +107,8 @@ pub struct Payment {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloseRequest {
-    /// The session's current version.
+    /// The version this change starts from, as the last answer gave it; a stale one is
+    /// a 409.
     pub version: u64,
     /// The POS's own payments for what the loyalty tenders leave due (at most 20); they
     /// must add up to it. Left out: the amount due is recorded as paid at the POS.
@@ -131,7 +131,7 @@ pub struct CancelRequest {
 pub struct ReturnRequest {
     /// The POS's id for the return.
     pub return_id: String,
-    /// What comes back.
+    /// The lines coming back (a line at most once).
     pub lines: Vec<ReturnLineInput>,
 }
 
@@ -139,7 +139,7 @@ pub struct ReturnRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReturnLineInput {
-    /// The sale's line id.
+    /// The `line_id` of the sale's line.
     pub line: String,
     /// Units (or grams, for a weighed line).
     pub qty: u32,
@@ -175,11 +175,11 @@ pub struct SessionView {
 /// The customer of a session.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CustomerSummary {
-    /// The opaque reference.
+    /// Central's opaque reference of the customer (no personal data).
     pub customer_ref: String,
     /// First name, if known.
     pub first_name: Option<String>,
-    /// Tier.
+    /// The customer's loyalty tier, if central gave one.
     pub tier: Option<String>,
     /// Language to speak to them in.
     pub lang: String,
@@ -194,7 +194,7 @@ pub struct CustomerSummary {
 /// A savings balance.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SavingsSummary {
-    /// Spendable.
+    /// Spendable now: what a savings tender can use.
     #[schema(value_type = MoneySchema)]
     pub available: Money,
     /// Earned, spendable after the return window.
@@ -205,7 +205,6 @@ pub struct SavingsSummary {
 /// A voucher of the session.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VoucherView {
-    /// Its code.
     pub code: String,
     /// `applied`, `not_applicable` or `unknown`.
     #[schema(value_type = String)]
@@ -216,19 +215,18 @@ pub struct VoucherView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TenderView {
-    /// Savings.
+    /// Paid with the customer's savings.
     Savings {
-        /// How much.
         #[schema(value_type = MoneySchema)]
         amount: Money,
     },
     /// A gift card, held until the sale closes or the hold lapses.
     GiftCard {
-        /// The card.
+        /// The gift card's reference.
         card_id: String,
-        /// The hold.
+        /// The till's id of the hold on the card for this sale.
         hold_id: String,
-        /// How much.
+        /// What the hold reserves on the card.
         #[schema(value_type = MoneySchema)]
         amount: Money,
         /// When the hold lapses, unix seconds.
@@ -239,21 +237,21 @@ pub enum TenderView {
 /// What the POS prints, and central sends as the digital receipt.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Receipt {
-    /// The sale.
+    /// The POS's transaction id: the session's.
     pub sale_id: String,
-    /// The till.
+    /// The till that closed the sale, as enrolled.
     pub till_id: String,
     /// When it closed, unix seconds.
     pub closed_at: u64,
     /// The customer, if identified.
     pub customer_ref: Option<String>,
-    /// Before discounts.
+    /// The lines' total before discounts.
     #[schema(value_type = MoneySchema)]
     pub gross: Money,
-    /// Discounts given.
+    /// All discounts given; never more than `gross`.
     #[schema(value_type = MoneySchema)]
     pub discount: Money,
-    /// What the customer paid.
+    /// What the customer paid: `gross − discount`.
     #[schema(value_type = MoneySchema)]
     pub net: Money,
     /// The promotions applied, with their labels.
@@ -277,7 +275,7 @@ pub struct Receipt {
 /// A promotion line of the receipt.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReceiptPromotion {
-    /// The promotion.
+    /// The promotion's id in the catalog.
     pub promotion_id: String,
     /// Its label in Spanish.
     pub label_es: String,
@@ -291,9 +289,9 @@ pub struct ReceiptPromotion {
 /// A gift card of the receipt.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReceiptGiftCard {
-    /// The card.
+    /// The gift card's reference.
     pub card_id: String,
-    /// Charged.
+    /// What this sale took from the card.
     #[schema(value_type = MoneySchema)]
     pub charged: Money,
     /// Left on it, as this till knows.
@@ -304,9 +302,9 @@ pub struct ReceiptGiftCard {
 /// A return's answer.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReturnView {
-    /// The return.
+    /// The POS's id for the return, as sent.
     pub return_id: String,
-    /// The sale.
+    /// The sale the lines come back from.
     pub sale_id: String,
     /// Lines, refund, savings reversed, and each tender's share of the refund (savings
     /// and gift cards are re-credited; the rest is the POS's to pay back).

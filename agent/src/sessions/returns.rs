@@ -13,6 +13,7 @@ use super::model::{ReturnRequest, ReturnView, SavingsSummary};
 use super::tenders::gift_card_ref;
 use super::{ApiError, Ctx};
 use crate::store::{balances, customers, journal, sales};
+use tillpass_protocol::problem::ErrorCode;
 
 fn corrupted(what: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::store(&crate::store::StoreError::Corrupted(format!("{what}: {e}")))
@@ -42,8 +43,8 @@ pub fn record(
         }
     }
     if let Some((of, _)) = sales::load_return(conn, &request.return_id)? {
-        return Err(ApiError::conflict(
-            "return_exists",
+        return Err(ApiError::new(
+            ErrorCode::ReturnExists,
             format!(
                 "return {} was already recorded (against sale {of}); use a new return id",
                 request.return_id
@@ -51,8 +52,8 @@ pub fn record(
         ));
     }
     let Some(recorded) = sales::load(conn, sale)? else {
-        return Err(ApiError::not_found(
-            "sale_not_found",
+        return Err(ApiError::new(
+            ErrorCode::SaleNotFound,
             format!(
                 "no closed sale {sale} at this till: check the receipt's number (a sale of \
                  another till can be returned here once this till has synced it)"
@@ -60,8 +61,8 @@ pub fn record(
         ));
     };
     if let Some(why) = &recorded.returns_blocked {
-        return Err(ApiError::conflict(
-            "sale_history_incomplete",
+        return Err(ApiError::new(
+            ErrorCode::SaleHistoryIncomplete,
             format!(
                 "sale {sale} was partly returned at another till and this till could not read \
                  that return ({why}): take this return at the till that sold it, or once this \

@@ -1,16 +1,15 @@
-//! The POS API's session routes: handlers, bodies read with the field path of every
-//! error, `Idempotency-Key`s, and the OpenAPI document.
+//! The POS API's session routes and their OpenAPI description. Each handler reads its
+//! request with the extractors of [`crate::http::extract`] (validated path ids,
+//! `Idempotency-Key`, JSON bodies with the field path of every error); the bearer token
+//! is the API router's route layer ([`crate::http::guard`]).
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use rusqlite::TransactionBehavior;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 use super::model::{
     CancelRequest, CloseRequest, PutSession, ReturnRequest, ReturnView, SessionView, TenderInput,
@@ -21,7 +20,11 @@ use super::{ApiError, Ctx, Session, cart, close, context, returns, tenders};
 use crate::bus::AgentEvent;
 use crate::failpoint;
 use crate::http::AppState;
+use crate::http::extract::{
+    ApiJson, ApiJsonOrEmpty, ApiQuery, CustomerReference, IdempotencyKey, SessionId,
+};
 use crate::store::idempotency::{self, Seen, Stored};
+use tillpass_protocol::problem::ErrorCode;
 
 /// The largest request body: a cart of a few thousand lines.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -42,71 +45,11 @@ fn json_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Reads a JSON body: a syntax error is 400, a wrong value 422 with its field path, a
-/// body over the limit 413.
-pub fn read_body<T: DeserializeOwned>(
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(T, Bytes), ApiError> {
-    let bytes = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::bad_request(
-                "body_too_large",
-                format!("the body is over {MAX_BODY} bytes"),
-            )
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-        } else {
-            ApiError::bad_request("unreadable_body", e.body_text())
-        }
-    })?;
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    match serde_path_to_error::deserialize::<_, T>(de) {
-        Ok(value) => Ok((value, bytes)),
-        Err(e) => {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            match inner.classify() {
-                serde_json::error::Category::Data => Err(ApiError::invalid(
-                    if path == "." { "body".to_owned() } else { path },
-                    inner.to_string(),
-                )),
-                _ => Err(ApiError::bad_request(
-                    "malformed_json",
-                    format!("the body is not valid JSON: {inner}"),
-                )),
-            }
-        }
-    }
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Err(ApiError::bad_request(
-            "idempotency_key_required",
-            "every change needs an `Idempotency-Key` header (a fresh random value per \
-             change; send the same one again when retrying)",
-        ));
-    };
-    let key = value.to_str().unwrap_or("").trim();
-    if key.is_empty()
-        || key.len() > idempotency::MAX_KEY_LEN
-        || !key.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Err(ApiError::bad_request(
-            "idempotency_key_invalid",
-            format!(
-                "`Idempotency-Key` must be 1 to {} printable ASCII characters",
-                idempotency::MAX_KEY_LEN
-            ),
-        ));
-    }
-    Ok(key.to_owned())
-}
-
 /// The context of one operation.
 pub fn ctx(state: &AppState) -> Result<Ctx, ApiError> {
     let Some(who) = state.identifier.who().cloned() else {
-        return Err(ApiError::unavailable(
-            "not_enrolled",
+        return Err(ApiError::new(
+            ErrorCode::NotEnrolled,
             "this till is not enrolled: run tillpass-install",
         ));
     };
@@ -154,8 +97,8 @@ fn mutate<P>(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
                 response,
             ))),
-            Seen::Conflict => Err(ApiError::unprocessable(
-                "idempotency_key_reused",
+            Seen::Conflict => Err(ApiError::new(
+                ErrorCode::IdempotencyKeyReused,
                 "this Idempotency-Key was used for another request: use a fresh key for a \
                  new change",
             )),
@@ -237,29 +180,19 @@ pub struct PutQuery {
     security(("bearer" = [])))]
 pub async fn put_session(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(query): Query<PutQuery>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    SessionId(id): SessionId,
+    ApiQuery(query): ApiQuery<PutQuery>,
+    key: Option<IdempotencyKey>,
+    ApiJson(request, bytes): ApiJson<PutSession>,
 ) -> Response {
-    if let Err(r) = crate::http::authorised(&state, &headers) {
-        return r;
-    }
-    let result = (|| {
-        cart::check_id(&id)?;
-        let (request, bytes) = read_body::<PutSession>(body)?;
-        cart::check_limits(&request)?;
-        let key = if query.dry {
-            None
-        } else {
-            Some(idempotency_key(&headers)?)
-        };
-        Ok::<_, ApiError>((request, bytes, key))
-    })();
-    let (request, bytes, key) = match result {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
+    let key = match key {
+        _ if query.dry => None,
+        Some(IdempotencyKey(key)) => Some(key),
+        None => return IdempotencyKey::required().into_response(),
     };
+    if let Err(e) = cart::check_limits(&request) {
+        return e.into_response();
+    }
     blocking(move || match key {
         None => dry_run(&state, &id, request).unwrap_or_else(IntoResponse::into_response),
         Some(key) => {
@@ -306,21 +239,13 @@ fn dry_run(state: &AppState, id: &str, request: PutSession) -> Result<Response, 
     params(("id" = String, Path, description = "The POS's transaction id")),
     responses((status = 200, body = SessionView), (status = 404, description = "No such session")),
     security(("bearer" = [])))]
-pub async fn get_session(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = crate::http::authorised(&state, &headers) {
-        return r;
-    }
+pub async fn get_session(State(state): State<AppState>, SessionId(id): SessionId) -> Response {
     blocking(move || {
         let run = || -> Result<Response, ApiError> {
-            cart::check_id(&id)?;
             let conn = state.identifier.store().conn();
             let Some(session) = super::load(&conn, &id)? else {
-                return Err(ApiError::not_found(
-                    "session_not_found",
+                return Err(ApiError::new(
+                    ErrorCode::SessionNotFound,
                     format!("no session {id}"),
                 ));
             };
@@ -332,26 +257,6 @@ pub async fn get_session(
         run().unwrap_or_else(IntoResponse::into_response)
     })
     .await
-}
-
-/// The common start of a change: the bearer token, the session id, the `Idempotency-Key`
-/// and the body read with `parse`.
-#[allow(clippy::result_large_err)] // the error is the response itself
-fn begin<T>(
-    state: &AppState,
-    headers: &HeaderMap,
-    id: &str,
-    body: Result<Bytes, BytesRejection>,
-    parse: impl FnOnce(Result<Bytes, BytesRejection>) -> Result<(T, Bytes), ApiError>,
-) -> Result<(String, T, Bytes), Response> {
-    crate::http::authorised(state, headers)?;
-    let run = || {
-        cart::check_id(id)?;
-        let key = idempotency_key(headers)?;
-        let (request, bytes) = parse(body)?;
-        Ok::<_, ApiError>((key, request, bytes))
-    };
-    run().map_err(IntoResponse::into_response)
 }
 
 /// Stores the changed session and answers its view.
@@ -373,7 +278,7 @@ fn stored(
 
 fn existing(tx: &rusqlite::Connection, id: &str) -> Result<Session, ApiError> {
     super::load(tx, id)?
-        .ok_or_else(|| ApiError::not_found("session_not_found", format!("no session {id}")))
+        .ok_or_else(|| ApiError::new(ErrorCode::SessionNotFound, format!("no session {id}")))
 }
 
 /// Adds a loyalty tender: savings, or a gift card (held until the close).
@@ -386,20 +291,17 @@ fn existing(tx: &rusqlite::Connection, id: &str) -> Result<Session, ApiError> {
     params(("id" = String, Path, description = "The POS's transaction id"),
            ("Idempotency-Key" = String, Header, description = "Required")),
     request_body = TenderRequest,
-    responses((status = 200, body = SessionView), (status = 409, description = "Stale version"),
+    responses((status = 200, body = SessionView),
+              (status = 404, description = "No such session (`session_not_found`)"),
+              (status = 409, description = "Stale version"),
               (status = 422, description = "Tender refused, with the cashier's message")),
     security(("bearer" = [])))]
 pub async fn add_tender(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    SessionId(id): SessionId,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(request, bytes): ApiJson<TenderRequest>,
 ) -> Response {
-    let (key, request, bytes) = match begin(&state, &headers, &id, body, read_body::<TenderRequest>)
-    {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     blocking(move || {
         let route = format!("POST /v1/sessions/{id}/tenders");
         let tender = request.tender.clone();
@@ -457,20 +359,16 @@ pub async fn add_tender(
            ("Idempotency-Key" = String, Header, description = "Required")),
     request_body = CloseRequest,
     responses((status = 200, body = SessionView, description = "Closed; `receipt` is set"),
+              (status = 404, description = "No such session (`session_not_found`)"),
               (status = 409, description = "Stale version, or a gift-card hold lapsed"),
               (status = 507, description = "Disk full: nothing written")),
     security(("bearer" = [])))]
 pub async fn close_session(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    SessionId(id): SessionId,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(request, bytes): ApiJson<CloseRequest>,
 ) -> Response {
-    let (key, request, bytes) = match begin(&state, &headers, &id, body, read_body::<CloseRequest>)
-    {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     blocking(move || {
         let route = format!("POST /v1/sessions/{id}/close");
         let slot_state = state.clone();
@@ -506,22 +404,16 @@ pub async fn close_session(
     params(("id" = String, Path, description = "The POS's transaction id"),
            ("Idempotency-Key" = String, Header, description = "Required")),
     request_body = CancelRequest,
-    responses((status = 200, body = SessionView), (status = 409, description = "Already closed")),
+    responses((status = 200, body = SessionView),
+              (status = 404, description = "No such session (`session_not_found`)"),
+              (status = 409, description = "Already closed")),
     security(("bearer" = [])))]
 pub async fn cancel_session(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    SessionId(id): SessionId,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJsonOrEmpty(request, bytes): ApiJsonOrEmpty<CancelRequest>,
 ) -> Response {
-    let parse = |body: Result<Bytes, BytesRejection>| match &body {
-        Ok(b) if b.is_empty() => Ok((CancelRequest::default(), Bytes::new())),
-        _ => read_body::<CancelRequest>(body),
-    };
-    let (key, request, bytes) = match begin(&state, &headers, &id, body, parse) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     blocking(move || {
         let route = format!("POST /v1/sessions/{id}/cancel");
         mutate(
@@ -554,15 +446,10 @@ pub async fn cancel_session(
     security(("bearer" = [])))]
 pub async fn add_return(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    SessionId(id): SessionId,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(request, bytes): ApiJson<ReturnRequest>,
 ) -> Response {
-    let (key, request, bytes) = match begin(&state, &headers, &id, body, read_body::<ReturnRequest>)
-    {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     blocking(move || {
         let route = format!("POST /v1/sessions/{id}/returns");
         mutate(
@@ -594,21 +481,15 @@ pub async fn add_return(
     security(("bearer" = [])))]
 pub async fn get_customer(
     State(state): State<AppState>,
-    Path(reference): Path<String>,
-    headers: HeaderMap,
+    CustomerReference(reference): CustomerReference,
 ) -> Response {
-    if let Err(r) = crate::http::authorised(&state, &headers) {
-        return r;
-    }
     blocking(move || {
         let run = || -> Result<Response, ApiError> {
-            tillpass_protocol::sync::CustomerRef::new(reference.as_str())
-                .map_err(|e| ApiError::invalid("reference", e.to_string()))?;
             let conn = state.identifier.store().conn();
             let now = i64::try_from(state.identifier.clock().now()).unwrap_or(i64::MAX);
             let Some(view) = crate::store::customers::lookup(&conn, &reference, now)? else {
-                return Err(ApiError::not_found(
-                    "customer_not_found",
+                return Err(ApiError::new(
+                    ErrorCode::CustomerNotFound,
                     "this till does not know the customer",
                 ));
             };

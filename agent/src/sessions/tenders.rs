@@ -9,6 +9,7 @@ use tillpass_protocol::sync::{self, EventPayload};
 use super::model::{TenderInput, TenderView};
 use super::{ApiError, Ctx, Session, check_open, check_version, context};
 use crate::store::{balances, journal};
+use tillpass_protocol::problem::ErrorCode;
 
 /// The most loyalty tenders one sale may carry (the journal's bound).
 pub const MAX_TENDERS: usize = tillpass_protocol::sync::limits::MAX_LOYALTY_TENDERS;
@@ -35,14 +36,14 @@ pub fn add(
     check_open(&session)?;
     check_version(&session, version)?;
     if session.tenders.len() >= MAX_TENDERS {
-        return Err(ApiError::unprocessable(
-            "too_many_tenders",
+        return Err(ApiError::new(
+            ErrorCode::TooManyTenders,
             format!("at most {MAX_TENDERS} loyalty tenders per sale"),
         ));
     }
     if let Some(reason) = &ctx.earn_only {
-        return Err(ApiError::unprocessable(
-            "earn_only",
+        return Err(ApiError::new(
+            ErrorCode::EarnOnly,
             format!("the till accepts no loyalty spending right now: {reason}"),
         ));
     }
@@ -80,8 +81,8 @@ fn savings(
     if let Some(c) = &customer
         && c.view.earn_only
     {
-        return Err(ApiError::unprocessable(
-            "customer_earn_only",
+        return Err(ApiError::new(
+            ErrorCode::CustomerEarnOnly,
             "this customer's profile was created at this till and is not confirmed by \
              central yet: they can earn savings but not spend them",
         ));
@@ -132,8 +133,8 @@ fn gift_card(
     due: Money,
 ) -> Result<TenderView, ApiError> {
     let Some(card) = balances::card(conn, card_ref)? else {
-        return Err(ApiError::unprocessable(
-            "unknown_gift_card",
+        return Err(ApiError::new(
+            ErrorCode::UnknownGiftCard,
             "this till does not know the gift card: check the card, or wait for the till to \
              sync with central",
         ));

@@ -30,9 +30,8 @@ pub struct Card {
 /// A hold on a gift card.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
-    /// The hold's id.
     pub hold_id: String,
-    /// The card.
+    /// The gift card's reference.
     pub card_ref: String,
     /// The session holding it.
     pub session_id: String,

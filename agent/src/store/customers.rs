@@ -77,18 +77,15 @@ pub struct CustomerView {
     /// Personal promotions they switched on that are valid now (`valid_from <= now <
     /// valid_until`, either bound optional — as the engine treats catalog promotions).
     pub active_promotions: Vec<String>,
-    /// Their gift cards.
     pub gift_cards: Vec<GiftCardView>,
 }
 
 /// A customer as central describes it (or a test sets it up).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCustomer<'a> {
-    /// The reference.
+    /// Central's opaque reference of the customer.
     pub customer_ref: &'a str,
-    /// First name.
     pub first_name: Option<&'a str>,
-    /// Tier.
     pub tier: Option<&'a str>,
     /// Language code.
     pub lang: &'a str,

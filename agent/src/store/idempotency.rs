@@ -33,7 +33,7 @@ pub enum Seen {
     New,
     /// The same request was answered: answer it again.
     Replay {
-        /// The status.
+        /// The first answer's HTTP status.
         status: u16,
         /// The body.
         response: String,

@@ -20,9 +20,7 @@ use super::{StoreError, set_till_state, sql, till_state};
 /// Who this till is, as the journal names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TillIdentity {
-    /// The store.
     pub store: StoreId,
-    /// The till.
     pub till: TillId,
 }
 

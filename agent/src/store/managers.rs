@@ -29,7 +29,6 @@ use super::{StoreError, sql};
 /// A manager account, without its password hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manager {
-    /// The account's id.
     pub id: i64,
     /// The name, as given when the account was made.
     pub name: String,

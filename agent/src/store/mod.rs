@@ -39,7 +39,7 @@ use rusqlite::{Connection, OpenFlags};
 use thiserror::Error;
 
 /// The database file's name inside the data directory.
-pub const DB_FILE: &str = "tillpass.db";
+pub use tillpass_tillfiles::layout::DB_FILE;
 
 /// A store that cannot be used.
 #[derive(Debug, Error)]

@@ -46,7 +46,6 @@ pub struct SaleRow<'a> {
 /// One effect of a sale, flat.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EffectRow<'a> {
-    /// The promotion.
     pub promotion_id: &'a str,
     /// The effect's kind (`percent_off`, …).
     pub kind: &'a str,

@@ -15,7 +15,7 @@ pub struct ScanRecord {
     pub source: String,
     /// Accepted or not.
     pub accepted: bool,
-    /// The refusal code.
+    /// The refusal code; `None` when accepted.
     pub code: Option<String>,
     /// More detail on a refusal (e.g. which part was malformed).
     pub detail: Option<String>,

@@ -46,7 +46,7 @@ impl CatalogState {
 /// A stored catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCatalog {
-    /// The envelope's sequence.
+    /// The envelope's sequence: a newer catalog has a higher one.
     pub sequence: u64,
     /// The envelope, as received.
     pub envelope: Vec<u8>,
@@ -56,7 +56,6 @@ pub struct StoredCatalog {
     pub activates_at: Option<u64>,
     /// When the till received it, unix seconds.
     pub received_at: u64,
-    /// Its state.
     pub state: CatalogState,
 }
 

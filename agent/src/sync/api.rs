@@ -10,15 +10,17 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tillpass_protocol::envelope::EnvelopePurpose;
+use tillpass_protocol::problem::{ErrorCode, Problem};
 
 use super::catalogs::{self, CatalogRefusal};
-use crate::http::{AppState, authorised, problem_code};
+use crate::http::extract::{ApiQuery, body_rejection};
+use crate::http::{ApiError, AppState};
 
 /// The routes, to merge into the API's router.
 pub fn routes() -> Router<AppState> {
@@ -28,11 +30,6 @@ pub fn routes() -> Router<AppState> {
             post(push_catalog).layer(DefaultBodyLimit::max(EnvelopePurpose::Catalog.max_bytes())),
         )
         .route("/v1/sync", get(status))
-}
-
-/// A problem answer with a stable `code` member ([`problem_code`], titled first).
-fn problem(status: StatusCode, title: &str, code: &str, detail: &str) -> Response {
-    problem_code(status, code, title, detail)
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,18 +52,16 @@ const ENVELOPE_TYPES: [&str; 3] = [
     request_body(content = Vec<u8>, content_type = "application/cbor",
                  description = "The signed COSE_Sign1 catalog envelope, as central publishes it"),
     responses((status = 200, description = "Accepted", body = Object),
+              (status = 409, description = "The till is not enrolled (`not_enrolled`)"),
               (status = 415, description = "Not an envelope media type"),
               (status = 422, description = "Refused, with the reason's code; the previous catalog stays")),
     security(("bearer" = [])))]
 pub(crate) async fn push_catalog(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<PushQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<PushQuery>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r;
-    }
     let media = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -76,27 +71,16 @@ pub(crate) async fn push_catalog(
         .as_deref()
         .is_some_and(|m| ENVELOPE_TYPES.contains(&m))
     {
-        return problem(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Unsupported media type",
-            "unsupported_media_type",
+        return ApiError::new(
+            ErrorCode::UnsupportedMediaType,
             "send the signed catalog envelope's bytes as application/cbor, application/cose \
              or application/octet-stream",
-        );
+        )
+        .into_response();
     }
-    let Ok(Query(query)) = query else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "bad_query",
-            "the only query parameter is activates_at (unix seconds)",
-        );
-    };
     let bytes = match body {
         Ok(b) => b,
-        Err(e) => {
-            return problem(e.status(), "Catalog refused", "too_large", &e.body_text());
-        }
+        Err(e) => return body_rejection(e).into_response(),
     };
     let s = state.clone();
     let outcome = tokio::task::spawn_blocking(move || {
@@ -127,12 +111,11 @@ pub(crate) async fn push_catalog(
         Ok(Err(refusal)) => refused(&state, &refusal),
         Err(e) => {
             tracing::error!(error = %e, "catalog install task failed");
-            problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal error",
-                "internal",
+            ApiError::new(
+                ErrorCode::InternalError,
                 "the catalog could not be checked; the previous one stays in force",
             )
+            .into_response()
         }
     }
 }
@@ -149,16 +132,16 @@ fn refused(state: &AppState, refusal: &CatalogRefusal) -> Response {
         .sync
         .update(|s| s.catalog_refused = Some(format!("{code}: {refusal}")));
     let status = match refusal {
-        CatalogRefusal::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        CatalogRefusal::NotEnrolled => StatusCode::CONFLICT,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
+        CatalogRefusal::Store(_) => 503,
+        CatalogRefusal::NotEnrolled => 409,
+        _ => 422,
     };
     let detail = match refusal {
         // Internals go to the log.
         CatalogRefusal::Store(_) => "the store is unavailable".to_owned(),
         other => other.to_string(),
     };
-    problem(status, "Catalog refused", code, &detail)
+    ApiError::from(Problem::refusal(status, "Catalog refused", code, detail)).into_response()
 }
 
 /// The state of the conversation with central: online, last sync, catalog and trust-list
@@ -166,9 +149,6 @@ fn refused(state: &AppState, refusal: &CatalogRefusal) -> Response {
 #[utoipa::path(get, path = "/v1/sync", tag = "sync",
     responses((status = 200, description = "The sync status", body = Object)),
     security(("bearer" = [])))]
-pub(crate) async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r;
-    }
+pub(crate) async fn status(State(state): State<AppState>) -> Response {
     axum::Json(state.sync.snapshot()).into_response()
 }

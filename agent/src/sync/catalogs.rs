@@ -90,7 +90,6 @@ impl CatalogRefusal {
 /// A catalog taken.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Installed {
-    /// Its sequence.
     pub sequence: u64,
     /// When central issued it, unix seconds.
     pub issued_at: u64,

@@ -30,11 +30,9 @@ pub const MAX_ANSWER_BYTES: usize = 5 * 1024 * 1024;
 /// Central's answer to one request.
 #[derive(Debug)]
 pub struct Answer {
-    /// The HTTP status.
     pub status: u16,
     /// The `ETag`, if any.
     pub etag: Option<String>,
-    /// The body.
     pub body: Vec<u8>,
     /// The signed server time, when it verified.
     pub server_time: Option<u64>,

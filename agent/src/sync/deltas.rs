@@ -95,7 +95,6 @@ use crate::store::{Store, StoreError, journal, sql, sync_state, tokens};
 /// What pulling deltas needs.
 #[derive(Debug, Clone)]
 pub struct Puller {
-    /// The store.
     pub store: Arc<Store>,
     /// The client to central.
     pub client: Arc<CentralClient>,
@@ -113,7 +112,7 @@ pub struct Puller {
 pub struct Applied {
     /// Items applied.
     pub items: usize,
-    /// Customers erased.
+    /// References of the customers this pull erased.
     pub erased: Vec<String>,
     /// Whether revocations were added.
     pub revoked: bool,

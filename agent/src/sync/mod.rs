@@ -204,7 +204,7 @@ pub enum SyncError {
     /// Central answered with an error status.
     #[error("central answered {status}: {detail}")]
     Status {
-        /// The HTTP status.
+        /// Central's HTTP status.
         status: u16,
         /// The start of the body.
         detail: String,

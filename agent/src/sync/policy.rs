@@ -2,7 +2,7 @@
 //! refresh them, its catalog and trust list grow old; past `max_catalog_age_secs` or
 //! `max_trust_list_age_secs` (or past the trust list's own expiry) the till degrades to
 //! **earn only** — customers still earn, but savings redemptions and gift-card spend are
-//! refused — and says why in [`SyncStatus`](super::SyncStatus), on the event stream, the
+//! refused — and says why in [`super::SyncStatus`], on the event stream, the
 //! dashboard and `/readyz`. Reconnecting brings fresh ones and lifts it.
 //!
 //! A catalog installed without an envelope (sequence 0: the demo, tests) has no age.

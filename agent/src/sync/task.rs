@@ -48,9 +48,7 @@ impl From<&SyncSection> for SyncSettings {
 /// The way to central: the signed client and the outbox relay.
 #[derive(Debug, Clone)]
 pub struct Remote {
-    /// The client.
     pub client: Arc<CentralClient>,
-    /// The relay.
     pub relay: Arc<Relay>,
 }
 

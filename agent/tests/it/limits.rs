@@ -136,7 +136,12 @@ impl Till {
                 if e.status().as_u16() == 422 && e.code == "invalid" {
                     prop_assert!(e.field.is_some(), "{:?}", *e);
                 }
-                prop_assert!(e.message_es.is_some() && e.message_en.is_some(), "{:?}", *e);
+                prop_assert!(
+                    e.extensions.contains_key("message_es")
+                        && e.extensions.contains_key("message_en"),
+                    "{:?}",
+                    *e
+                );
                 prop_assert_eq!(Till::footprint(&conn), before, "a refusal stored something");
                 Ok(None)
             }

@@ -4,6 +4,7 @@
 
 mod crash;
 mod dashboard;
+mod edge;
 mod hostile;
 mod limits;
 mod refusals;

@@ -73,7 +73,33 @@ fn every_refusal_reaches_the_pos_with_its_code_and_messages() {
     let (status, answer) = agent.identify(&good);
     assert_eq!(status, 200, "{answer}");
     // Refusals and the acceptance are counted.
-    let (_, _) = agent.request("GET", "/metrics", None);
+    let (status, metrics) = agent.request("GET", "/metrics", None);
+    assert_eq!(status, 200, "{metrics}");
+    let metrics = metrics.as_str().unwrap();
+    let mut refused: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (code, _) in &cases {
+        *refused.entry(code).or_default() += 1;
+    }
+    for (code, n) in refused {
+        let line = format!("tillpass_scans_total{{result=\"refused\",code=\"{code}\"}} {n}\n");
+        assert!(metrics.contains(&line), "{line:?} in {metrics}");
+    }
+    assert!(
+        metrics.contains("tillpass_scans_total{result=\"accepted\",code=\"\"} 1\n"),
+        "{metrics}"
+    );
+    // A till that never synced has no sync age to report: the family, no sample.
+    assert!(
+        metrics.contains("# TYPE tillpass_last_sync_age_seconds gauge\n"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("tillpass_last_sync_age_seconds")),
+        "{metrics}"
+    );
+    assert!(metrics.ends_with("# EOF\n"), "{metrics}");
     agent.stop();
 }
 
@@ -183,10 +209,27 @@ fn the_api_wants_the_token_and_sane_bodies() {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("\"code\":\"unauthorized\""), "{answer}");
+    // JSON that breaks the body's rules is 422 with the field; text that is not JSON, 400.
     let (status, body) = agent.request("POST", "/v1/identify", Some("{\"scan\": 5}"));
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        (code(&body), body["field"].as_str()),
+        ("invalid", Some("scan"))
+    );
     let (status, body) = agent.request("POST", "/v1/identify", Some("not json"));
     assert_eq!(status, 400, "{body}");
+    assert_eq!(code(&body), "malformed_json");
+    // A refusal keeps the fields it always had, in a problem document.
+    let (status, body) = agent.identify("TP1");
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["status"], 422);
+    assert_eq!(body["source"], "api");
+    assert!(
+        body["message_es"].is_string() && body["message_en"].is_string(),
+        "{body}"
+    );
+    assert!(body["at"].is_u64(), "{body}");
     agent.stop();
 }
 

@@ -98,15 +98,7 @@ async fn login_form(to: &str) -> (String, String) {
 }
 
 fn form_escape(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 async fn sign_in(from: [u8; 4], to: &str, form: &(String, String), name: &str, pw: &str) -> u16 {

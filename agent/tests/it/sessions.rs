@@ -737,52 +737,6 @@ fn an_idempotent_close_answers_the_same_after_a_restart() {
 }
 
 #[test]
-fn the_terminal_cashier_sells_and_returns_against_the_api() {
-    use tillpass_agent::cashier::{Api, Cashier};
-    let central = Central::new();
-    let till = seeded_till(&central);
-    let pos = Served::start(&till);
-    let pass = central.pass("C-1", now() - 10, 3600, 7);
-    let script = format!(
-        "help\nadd BREAD 2.50 2 bakery\nadd MILK 10\ncustomer {pass}\nsavings 1\n\
-         giftcard GC-1 2\nadd nonsense\nclose cash\n"
-    );
-    let api = Api::new(&format!("http://{}", pos.addr), TOKEN, false).unwrap();
-    let mut cashier = Cashier::new(api, tillpass_protocol::money::Currency::EUR);
-    let mut out = Vec::new();
-    cashier.run(script.as_bytes(), &mut out).unwrap();
-    let text = String::from_utf8(out).unwrap();
-    assert!(
-        text.contains("Bread 10 % off (BREAD-10): 0.50 EUR"),
-        "{text}"
-    );
-    assert!(text.contains("customer Lucía: savings 10.00 EUR"), "{text}");
-    assert!(text.contains("unknown command"), "{text}");
-    assert!(text.contains("=== receipt"), "{text}");
-    // 14.50 − 1.00 savings − 2.00 gift card = 11.50 cash.
-    assert!(text.contains("paid cash        11.50 EUR"), "{text}");
-    assert!(text.contains("savings redeemed 1.00 EUR"), "{text}");
-    assert_eq!(pos.count("sales"), 1);
-
-    // The sale's id is on the receipt: return the milk.
-    let sale = text
-        .lines()
-        .find_map(|l| l.strip_prefix("=== receipt "))
-        .and_then(|l| l.strip_suffix(" ==="))
-        .unwrap()
-        .to_owned();
-    let api = Api::new(&format!("http://{}", pos.addr), TOKEN, false).unwrap();
-    let mut cashier = Cashier::new(api, tillpass_protocol::money::Currency::EUR);
-    let mut out = Vec::new();
-    cashier
-        .run(format!("return {sale} 2 1\n").as_bytes(), &mut out)
-        .unwrap();
-    let text = String::from_utf8(out).unwrap();
-    assert!(text.contains("refund            10.00 EUR"), "{text}");
-    assert_eq!(pos.count("sale_returns"), 1);
-}
-
-#[test]
 fn offline_the_caps_of_central_and_the_catalog_hold() {
     use tillpass_protocol::money::{Currency, Money};
     let central = Central::new();

@@ -517,6 +517,20 @@ fn central_signed_time_moves_the_till_clock() {
     );
     let (_, ready) = agent.request("GET", "/readyz", None);
     assert_eq!(ready["clock_skew_alarm"], true, "{ready}");
+    // The age of the last sync is a real age, on the till's own (moved) clock.
+    let (_, metrics) = agent.request("GET", "/metrics", None);
+    let metrics = metrics.as_str().unwrap();
+    let age: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tillpass_last_sync_age_seconds "))
+        .unwrap_or_else(|| panic!("no sync age in {metrics}"))
+        .parse()
+        .unwrap();
+    assert!(age < 60, "{metrics}");
+    assert!(
+        metrics.contains("\ntillpass_clock_skew_alarm 1\n"),
+        "{metrics}"
+    );
     agent.stop();
 }
 

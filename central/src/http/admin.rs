@@ -22,7 +22,7 @@
 //! | `GET` | `/admin/v1/flags` | overspends, tokens at two stores… |
 //! | `GET`, `PUT` | `/admin/v1/offline-policy` | the offline policy |
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -34,6 +34,9 @@ use tillpass_protocol::sync::{
 };
 use tillpass_protocol::token::{TokenId, TokenKind};
 
+use tillpass_protocol::problem::ErrorCode;
+
+use super::extract::{self, ApiPath, ApiQuery};
 use super::limits::{Limited, MAX_ADMIN_JSON_BYTES};
 use super::{AppState, Problem};
 use crate::customers::{self, CustomerPatch, NewCustomer};
@@ -105,21 +108,19 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     match &state.admin {
         Some(token) if token.matches(authorization) => next.run(request).await,
         _ => Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "the admin API needs the admin bearer token",
         )
         .into_response(),
     }
 }
 
+/// The body as `T` ([`extract::json`]); an empty body is `{}`.
 fn json<T: serde::de::DeserializeOwned>(body: &Body) -> Result<T, Problem> {
-    let body = &body.bytes;
-    if body.is_empty() {
-        return serde_json::from_slice(b"{}")
-            .map_err(|e| Problem::from(Error::invalid(format!("body: {e}"))));
+    if body.bytes.is_empty() {
+        return extract::parse(b"{}");
     }
-    serde_json::from_slice(body).map_err(|e| Problem::from(Error::invalid(format!("body: {e}"))))
+    extract::json(body.content_type.as_deref(), &body.bytes)
 }
 
 fn created<T: serde::Serialize>(value: T) -> Response {
@@ -133,7 +134,7 @@ async fn create_customer(State(s): State<AppState>, body: Body) -> Answer {
     Ok(created(view))
 }
 
-async fn get_customer(State(s): State<AppState>, Path(customer): Path<String>) -> Answer {
+async fn get_customer(State(s): State<AppState>, ApiPath(customer): ApiPath<String>) -> Answer {
     let now = s.now();
     let view =
         s.db.call(move |c| customers::current(c, &customer, now))
@@ -144,7 +145,7 @@ async fn get_customer(State(s): State<AppState>, Path(customer): Path<String>) -
 
 async fn patch_customer(
     State(s): State<AppState>,
-    Path(customer): Path<String>,
+    ApiPath(customer): ApiPath<String>,
     body: Body,
 ) -> Answer {
     let patch: CustomerPatch = json(&body)?;
@@ -155,7 +156,7 @@ async fn patch_customer(
     Ok(Json(view).into_response())
 }
 
-async fn erase_customer(State(s): State<AppState>, Path(customer): Path<String>) -> Answer {
+async fn erase_customer(State(s): State<AppState>, ApiPath(customer): ApiPath<String>) -> Answer {
     let now = s.now();
     s.db.call(move |c| customers::erase(c, &customer, now))
         .await?;
@@ -171,7 +172,7 @@ struct Adjustment {
 
 async fn adjust_savings(
     State(s): State<AppState>,
-    Path(customer): Path<String>,
+    ApiPath(customer): ApiPath<String>,
     body: Body,
 ) -> Answer {
     let adjustment: Adjustment = json(&body)?;
@@ -200,7 +201,7 @@ fn yes() -> bool {
 
 async fn put_promotion(
     State(s): State<AppState>,
-    Path((customer, id)): Path<(String, String)>,
+    ApiPath((customer, id)): ApiPath<(String, String)>,
     body: Body,
 ) -> Answer {
     let b: PromotionBody = json(&body)?;
@@ -221,7 +222,7 @@ async fn put_promotion(
 
 async fn delete_promotion(
     State(s): State<AppState>,
-    Path((_customer, id)): Path<(String, String)>,
+    ApiPath((_customer, id)): ApiPath<(String, String)>,
 ) -> Answer {
     let now = s.now();
     s.db.call(move |c| customers::remove_promotion(c, &id, now))
@@ -229,12 +230,16 @@ async fn delete_promotion(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn list_receipts(State(s): State<AppState>, Path(customer): Path<String>) -> Answer {
+async fn list_receipts(State(s): State<AppState>, ApiPath(customer): ApiPath<String>) -> Answer {
     let list = s.db.call(move |c| receipts::list(c, &customer)).await?;
     Ok(Json(list).into_response())
 }
 
-async fn issue_pass(State(s): State<AppState>, Path(customer): Path<String>, body: Body) -> Answer {
+async fn issue_pass(
+    State(s): State<AppState>,
+    ApiPath(customer): ApiPath<String>,
+    body: Body,
+) -> Answer {
     let options: IssueOptions = json(&body)?;
     let (dir, now) = (s.keys.clone(), s.now());
     let issued =
@@ -250,7 +255,7 @@ async fn create_gift_card(State(s): State<AppState>, body: Body) -> Answer {
     Ok(created(card))
 }
 
-async fn get_gift_card(State(s): State<AppState>, Path(card): Path<String>) -> Answer {
+async fn get_gift_card(State(s): State<AppState>, ApiPath(card): ApiPath<String>) -> Answer {
     let card =
         s.db.call(move |c| giftcards::get(c, &card))
             .await?
@@ -266,17 +271,17 @@ async fn set_card_status(s: AppState, card: String, status: GiftCardStatus) -> A
     Ok(Json(card).into_response())
 }
 
-async fn block_gift_card(State(s): State<AppState>, Path(card): Path<String>) -> Answer {
+async fn block_gift_card(State(s): State<AppState>, ApiPath(card): ApiPath<String>) -> Answer {
     set_card_status(s, card, GiftCardStatus::Blocked).await
 }
 
-async fn unblock_gift_card(State(s): State<AppState>, Path(card): Path<String>) -> Answer {
+async fn unblock_gift_card(State(s): State<AppState>, ApiPath(card): ApiPath<String>) -> Answer {
     set_card_status(s, card, GiftCardStatus::Active).await
 }
 
 async fn issue_gift_card_token(
     State(s): State<AppState>,
-    Path(card): Path<String>,
+    ApiPath(card): ApiPath<String>,
     body: Body,
 ) -> Answer {
     let options: IssueOptions = json(&body)?;
@@ -303,7 +308,7 @@ async fn create_code(State(s): State<AppState>, body: Body) -> Answer {
     Ok(created(code))
 }
 
-async fn revoke_till(State(s): State<AppState>, Path(id): Path<String>) -> Answer {
+async fn revoke_till(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> Answer {
     let now = s.now();
     s.db.call(move |c| enrol::revoke_till(c, &id, now)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -317,7 +322,7 @@ struct PublishQuery {
 
 async fn publish_catalog(
     State(s): State<AppState>,
-    Query(query): Query<PublishQuery>,
+    ApiQuery(query): ApiQuery<PublishQuery>,
     body: Limited<MAX_CATALOG_BYTES>,
 ) -> Answer {
     let text = String::from_utf8(body.bytes.to_vec())
@@ -338,7 +343,7 @@ async fn list_keys(State(s): State<AppState>) -> Answer {
 /// stops verifying early.
 const ROTATION_GRACE_SECS: i64 = 400 * 86_400;
 
-async fn rotate_key(State(s): State<AppState>, Path(purpose): Path<String>) -> Answer {
+async fn rotate_key(State(s): State<AppState>, ApiPath(purpose): ApiPath<String>) -> Answer {
     let purpose = Purpose::from_code(&purpose)
         .ok_or_else(|| Error::invalid("purpose: token, catalog or sync"))?;
     let (dir, now) = (s.keys.clone(), s.now());
@@ -353,7 +358,7 @@ async fn rotate_key(State(s): State<AppState>, Path(purpose): Path<String>) -> A
     Ok(created(made))
 }
 
-async fn revoke_key(State(s): State<AppState>, Path(kid): Path<String>) -> Answer {
+async fn revoke_key(State(s): State<AppState>, ApiPath(kid): ApiPath<String>) -> Answer {
     let (dir, now) = (s.keys.clone(), s.now());
     let info =
         s.db.call(move |c| {

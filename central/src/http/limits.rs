@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use http_body_util::{BodyExt, LengthLimitError};
+use tillpass_protocol::problem::ErrorCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{AppState, Problem};
@@ -81,6 +82,8 @@ impl BodyPermits {
 pub struct Limited<const MAX: usize> {
     /// The body.
     pub bytes: Bytes,
+    /// Its declared `Content-Type`, if any.
+    pub content_type: Option<String>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -100,6 +103,9 @@ pub(crate) async fn read_body<const MAX: usize>(
     body: Body,
 ) -> Result<Limited<MAX>, Problem> {
     let declared = declared_length(headers)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     if declared.is_some_and(|length| length > MAX) {
         return Err(too_large(MAX));
     }
@@ -108,6 +114,7 @@ pub(crate) async fn read_body<const MAX: usize>(
     {
         return Ok(Limited {
             bytes: Bytes::new(),
+            content_type,
             _permit: None,
         });
     }
@@ -125,21 +132,18 @@ pub(crate) async fn read_body<const MAX: usize>(
     match tokio::time::timeout_at(deadline, collected).await {
         Ok(Ok(collected)) => Ok(Limited {
             bytes: collected.to_bytes(),
+            content_type,
             _permit: permit,
         }),
         Ok(Err(e)) if e.is::<LengthLimitError>() => Err(too_large(MAX)),
         Ok(Err(_)) => Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid request",
+            ErrorCode::UnreadableBody,
             "the request body could not be read",
-        )
-        .with_code("body_unreadable")),
+        )),
         Err(_) => Err(Problem::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "body too slow",
+            ErrorCode::BodyTimeout,
             "the request body did not arrive in time",
-        )
-        .with_code("body_timeout")),
+        )),
     }
 }
 
@@ -153,30 +157,17 @@ fn declared_length(headers: &HeaderMap) -> Result<Option<usize>, Problem> {
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .map(Some)
-        .ok_or_else(|| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid request",
-                "malformed Content-Length",
-            )
-        })
+        .ok_or_else(|| Problem::new(ErrorCode::UnreadableBody, "malformed Content-Length"))
 }
 
 fn too_large(max: usize) -> Problem {
     Problem::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body too large",
+        ErrorCode::BodyTooLarge,
         format!("this endpoint takes at most {max} bytes"),
     )
-    .with_code("body_too_large")
 }
 
 /// `503` (with `Retry-After`): central is at its limit of large bodies in flight.
 fn busy() -> Problem {
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "busy",
-        "central is busy; retry shortly",
-    )
-    .with_code("busy")
+    Problem::new(ErrorCode::Busy, "central is busy; retry shortly")
 }

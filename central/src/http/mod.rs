@@ -11,12 +11,16 @@
 //!   extractor that reads a route's body up to its real maximum.
 //! - [`server`]: the listener loop that keeps the connection limits and timeouts.
 //! - [`tls`]: the TLS acceptor from PEM certificate and key files.
-//! - [`problem`]: errors as `application/problem+json`, with a stable `code`.
+//! - [`problem`]: errors as `application/problem+json`, with a stable `code` of
+//!   [`ErrorCode`](tillpass_protocol::problem::ErrorCode) — every answer that is not a
+//!   success, unknown paths (`404`) and methods (`405`) included.
+//! - [`extract`]: path, query and JSON-body extractors that refuse with a problem.
 //!
 //! Every answer, errors and `304` included, carries the signed server time header
 //! (`Tillpass-Server-Time`), echoing the request's `Tillpass-Nonce` when it had one.
 
 pub mod admin;
+pub mod extract;
 pub mod limits;
 pub mod problem;
 pub(crate) mod server;
@@ -34,6 +38,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ed25519_dalek::SigningKey;
+use tillpass_protocol::problem::ErrorCode;
 use tillpass_protocol::sync::{HEADER_NONCE, HEADER_SERVER_TIME, RequestNonce, ServerTime};
 
 use crate::auth::AdminToken;
@@ -140,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .merge(till::routes())
         .merge(admin::routes(state.clone()))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), server_time))
         .with_state(state)
 }
@@ -181,8 +187,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the database does not answer");
             Problem::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "database unavailable",
+                ErrorCode::DatabaseUnavailable,
                 "central cannot reach its database",
             )
             .into_response()
@@ -191,10 +196,13 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn not_found() -> Problem {
+    Problem::new(ErrorCode::NotFound, "no such endpoint")
+}
+
+async fn method_not_allowed() -> Problem {
     Problem::new(
-        axum::http::StatusCode::NOT_FOUND,
-        "not found",
-        "no such endpoint",
+        ErrorCode::MethodNotAllowed,
+        "this endpoint does not take this method",
     )
 }
 

@@ -1,83 +1,67 @@
-//! Errors as `application/problem+json` (RFC 9457) with a stable `code`. Internal failures
-//! are logged in full and answered with a generic text: no SQL, path or key ever reaches a
-//! caller. Contention (the database busy beyond its timeout and retries, too many bodies in
-//! flight) is `503 busy` with `Retry-After`, never a `500`.
+//! Errors as `application/problem+json` (RFC 9457): [`Problem`] wraps the protocol's
+//! [`tillpass_protocol::problem::Problem`] with a stable code of
+//! [`ErrorCode`], and answers it. Internal failures are logged in full and answered with a
+//! generic text: no SQL, path or key ever reaches a caller. Contention (the database busy
+//! beyond its timeout and retries, too many bodies in flight) is `503 busy` with
+//! `Retry-After`, never a `500`.
+//!
+//! The router's fallbacks answer unknown paths (`404 not_found`) and methods (`405
+//! method_not_allowed`) the same way, and the extractors of [`super::extract`] refuse
+//! path, query and body with problems too.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use tillpass_protocol::problem::{self, ErrorCode};
 
 use crate::error::Error;
 
-/// An HTTP error answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The status.
-    pub status: StatusCode,
-    /// A short, stable summary of the kind of problem.
-    pub title: &'static str,
-    /// What went wrong with this request, safe to show.
-    pub detail: String,
-    /// The stable code, when it is not the title in snake case.
-    pub code: Option<&'static str>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    title: &'static str,
-    status: u16,
-    code: &'a str,
-    detail: &'a str,
-}
+/// An HTTP error answer (boxed: results stay small on the happy path).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem(Box<problem::Problem>);
 
 impl Problem {
-    /// A problem with this status, title and detail.
-    pub fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Problem {
-        Problem {
-            status,
-            title,
-            detail: detail.into(),
-            code: None,
+    /// A problem with `code`'s status and title, and this detail.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Problem {
+        let mut p = problem::Problem::new(code, detail);
+        if code == ErrorCode::Busy {
+            p = p.with_retry_after(1);
         }
+        Problem(Box::new(p))
     }
 
-    /// The same problem with its own stable code.
-    pub fn with_code(mut self, code: &'static str) -> Problem {
-        self.code = Some(code);
+    /// The same problem naming the field at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> Problem {
+        self.0.field = Some(field.into());
         self
     }
 
-    /// The stable code: the one given, or the title in snake case.
-    pub fn code(&self) -> String {
-        match self.code {
-            Some(code) => code.to_owned(),
-            None => self.title.replace(' ', "_"),
-        }
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &str {
+        &self.0.code
+    }
+
+    /// The document.
+    pub fn document(&self) -> &problem::Problem {
+        &self.0
     }
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let code = self.code();
-        let body = Body {
-            kind: "about:blank",
-            title: self.title,
-            status: self.status.as_u16(),
-            code: &code,
-            detail: &self.detail,
-        };
-        let text = serde_json::to_string(&body).unwrap_or_default();
-        let mut response = (self.status, text).into_response();
+        let mut response = (self.status(), self.0.to_json()).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
+            HeaderValue::from_static(problem::MEDIA_TYPE),
         );
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(secs) = self.0.retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }
@@ -86,34 +70,19 @@ impl IntoResponse for Problem {
 impl From<Error> for Problem {
     fn from(error: Error) -> Problem {
         match error {
-            Error::Invalid(detail) => {
-                Problem::new(StatusCode::BAD_REQUEST, "invalid request", detail)
-            }
-            Error::NotFound(what) => Problem::new(
-                StatusCode::NOT_FOUND,
-                "not found",
-                format!("{what} not found"),
-            ),
-            Error::Conflict(detail) => Problem::new(StatusCode::CONFLICT, "conflict", detail),
-            Error::Unauthorized(detail) => {
-                Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
-            }
-            Error::Catalog(detail) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "catalog refused", detail)
-            }
+            Error::Invalid(detail) => Problem::new(ErrorCode::InvalidRequest, detail),
+            Error::NotFound(what) => Problem::new(ErrorCode::NotFound, format!("{what} not found")),
+            Error::Conflict(detail) => Problem::new(ErrorCode::Conflict, detail),
+            Error::Unauthorized(detail) => Problem::new(ErrorCode::Unauthorized, detail),
+            Error::Catalog(detail) => Problem::new(ErrorCode::CatalogRefused, detail),
             other if other.is_busy() => {
                 tracing::warn!(error = %other, "database busy");
-                Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    "central is busy; retry shortly",
-                )
+                Problem::new(ErrorCode::Busy, "central is busy; retry shortly")
             }
             other => {
                 tracing::error!(error = %other, "request failed");
                 Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error",
+                    ErrorCode::InternalError,
                     "the server could not complete the request; the detail is in its log",
                 )
             }
@@ -143,13 +112,22 @@ mod tests {
             .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["code"], "busy");
+        assert_eq!(body["retry_after"], 1);
         assert!(!body.to_string().contains("locked"), "{body}");
     }
 
     #[test]
-    fn every_problem_has_a_stable_code() {
-        let problem = Problem::new(StatusCode::NOT_FOUND, "not found", "no such endpoint");
-        assert_eq!(problem.code(), "not_found");
-        assert_eq!(problem.with_code("gone").code(), "gone");
+    fn every_error_maps_to_a_code_of_the_enum() {
+        for error in [
+            Error::invalid("x"),
+            Error::NotFound("customer"),
+            Error::Conflict("taken".into()),
+            Error::Unauthorized("no".into()),
+            Error::Catalog("bad".into()),
+            Error::internal("oops"),
+        ] {
+            let problem = Problem::from(error);
+            assert!(problem.document().error_code().is_some(), "{problem:?}");
+        }
     }
 }

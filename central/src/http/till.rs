@@ -13,7 +13,7 @@
 //! ([`super::signed`]), and at most its real maximum: a journal batch's
 //! [`MAX_BATCH_BYTES`], nothing for a `GET`, [`MAX_ENROL_BYTES`] for an enrolment.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,6 +24,9 @@ use tillpass_protocol::sync::{
     SIGNED_PAGE_MEDIA_TYPE, paths,
 };
 
+use tillpass_protocol::problem::ErrorCode;
+
+use super::extract::{self, ApiPath};
 use super::limits::Limited;
 use super::signed::{Signed, SignedGet};
 use super::{AppState, Problem};
@@ -51,8 +54,7 @@ async fn enrol_till(
     State(state): State<AppState>,
     body: Limited<MAX_ENROL_BYTES>,
 ) -> Result<Response, Problem> {
-    let request: EnrolRequest =
-        serde_json::from_slice(&body.bytes).map_err(|e| Error::invalid(format!("body: {e}")))?;
+    let request: EnrolRequest = extract::json(body.content_type.as_deref(), &body.bytes)?;
     let dir = state.keys.clone();
     let now = state.now();
     let response = state
@@ -70,7 +72,10 @@ async fn upload(
     let parse = |bytes: &[u8]| {
         serde_json::from_slice::<RawBatch>(bytes).map_err(|e| Error::invalid(format!("body: {e}")))
     };
-    let mut batch = Some(parse(&request.body.bytes)?);
+    let mut batch = Some(extract::json::<RawBatch>(
+        request.body.content_type.as_deref(),
+        &request.body.bytes,
+    )?);
     let bytes = request.body.bytes.clone();
     let now = state.now();
     let till = request.till;
@@ -91,14 +96,14 @@ async fn upload(
 
 async fn delta(
     State(state): State<AppState>,
-    Path(kind): Path<String>,
+    ApiPath(kind): ApiPath<String>,
     uri: Uri,
     headers: HeaderMap,
     request: SignedGet,
 ) -> Result<Response, Problem> {
     let kind = DeltaKind::from_segment(&kind).ok_or(Error::NotFound("delta kind"))?;
     let Query(query) = Query::<DeltaQuery>::try_from_uri(&uri)
-        .map_err(|e| Error::invalid(format!("query: {}", e.body_text())))?;
+        .map_err(|e| Problem::new(ErrorCode::BadQuery, e.body_text()))?;
     let sync_key = state.sync_key().await?;
     let now = state.now();
     let till = request.till;

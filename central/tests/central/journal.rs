@@ -330,7 +330,7 @@ async fn a_batch_from_another_till_or_too_large_is_refused_whole() {
         .upload_raw(&central, serde_json::to_vec(&batch).unwrap())
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(problem["title"], "invalid request");
+    assert_eq!(problem["code"], "invalid_request");
 }
 
 #[tokio::test]

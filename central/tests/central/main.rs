@@ -7,6 +7,7 @@
 mod catalogs;
 mod cli;
 mod deltas;
+mod edge;
 mod enrolment;
 mod journal;
 mod migrate_db;

@@ -120,7 +120,7 @@ pub struct SerialConfig {
     /// Bits per second.
     #[serde(default = "default_baud")]
     pub baud: u32,
-    /// Parity.
+    /// Parity; `none` when left out.
     #[serde(default)]
     pub parity: Parity,
     /// Data bits, 5 to 8.
@@ -129,7 +129,7 @@ pub struct SerialConfig {
     /// Stop bits, 1 or 2.
     #[serde(default = "default_stop_bits")]
     pub stop_bits: u8,
-    /// Flow control.
+    /// Flow control; `none` when left out.
     #[serde(default)]
     pub flow_control: FlowControl,
 }

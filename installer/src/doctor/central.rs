@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
 use tillpass_protocol::sync::{HEADER_NONCE, RequestNonce, ServerTime, paths};
 use tillpass_protocol::trust::{KeyId, KeyPurpose, RootKey, TrustStore};
+use tillpass_tillfiles::status::OfflineStatus;
 
 use super::{Finding, Status};
 use crate::enrol::Enrolment;
@@ -46,9 +46,14 @@ fn skew_secs(layout: &Layout) -> u64 {
         .unwrap_or(DEFAULT_SKEW_SECS)
 }
 
-/// The trust lists the till holds, newest first: the agent's, then enrolment's (opened as
-/// of `at`, central's claimed time: the till's own clock is what is being checked).
-fn trust_stores(layout: &Layout, enrolment: Option<&Enrolment>, at: u64) -> Vec<TrustStore> {
+/// The trust lists the till holds, newest first: the agent's (as `tillpass status
+/// --offline` reports it), then enrolment's (opened as of `at`, central's claimed time:
+/// the till's own clock is what is being checked).
+fn trust_stores(
+    status: &Result<OfflineStatus, String>,
+    enrolment: Option<&Enrolment>,
+    at: u64,
+) -> Vec<TrustStore> {
     let mut stores = Vec::new();
     let Some(enrolment) = enrolment else {
         return stores;
@@ -56,24 +61,14 @@ fn trust_stores(layout: &Layout, enrolment: Option<&Enrolment>, at: u64) -> Vec<
     let Ok(root) = RootKey::new(&enrolment.response.root_public_key) else {
         return stores;
     };
-    if let Ok(conn) =
-        Connection::open_with_flags(layout.database(), OpenFlags::SQLITE_OPEN_READ_ONLY)
-        && let Ok((envelope, sequence, issued_at)) = conn.query_row(
-            "SELECT envelope, sequence, issued_at FROM trust_list WHERE id = 1",
-            [],
-            |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            },
-        )
+    if let Ok(status) = status
+        && let Some(trust) = &status.trust_list
+        && let Ok(envelope) = hex::decode(&trust.envelope)
         && let Ok((store, _)) = TrustStore::open(
             &envelope,
             &root,
-            u64::try_from(issued_at).unwrap_or(0),
-            u64::try_from(sequence).unwrap_or(0).saturating_sub(1),
+            trust.issued_at,
+            trust.sequence.saturating_sub(1),
         )
     {
         stores.push(store);
@@ -166,7 +161,12 @@ fn transport_finding(layout: &Layout, central: &str) -> Option<Finding> {
 
 /// `central` (reachable, answering) and `clock` (against its signed time). `now` reads
 /// the till's clock in unix seconds.
-pub fn check(layout: &Layout, system: &dyn System, now: &dyn Fn() -> i64) -> Vec<Finding> {
+pub fn check(
+    layout: &Layout,
+    status: &Result<OfflineStatus, String>,
+    system: &dyn System,
+    now: &dyn Fn() -> i64,
+) -> Vec<Finding> {
     let enrolment = read_enrolment(layout);
     let Some(central) = central_url(layout, enrolment.as_ref()) else {
         return vec![
@@ -248,7 +248,7 @@ pub fn check(layout: &Layout, system: &dyn System, now: &dyn Fn() -> i64) -> Vec
         }
     };
     let stores = trust_stores(
-        layout,
+        status,
         enrolment.as_ref(),
         u64::try_from(time.unix).unwrap_or(0),
     );

@@ -6,8 +6,9 @@
 //! instead of guessing.
 //!
 //! - this module: system files (where their owner keeps them: the package's in
-//!   `/usr/lib`, or the installer's in `/etc`), the never-enrolled till, secrets and their modes, configuration, disk space,
-//!   database integrity, the unit's state;
+//!   `/usr/lib`, or the installer's in `/etc`), the never-enrolled till, secrets and their
+//!   modes, configuration, disk space, the database's integrity (as the agent reports it,
+//!   `tillpass status --offline`), the unit's state;
 //! - [`readiness`]: what the agent's `/readyz` needs — enrolment, a trust list, a catalog —
 //!   and the outbox: events waiting for central, and events central rejected;
 //! - [`scanners`]: the configured scanners' devices and the service user's access;
@@ -19,6 +20,8 @@ pub mod scanners;
 
 use std::fmt;
 use std::path::Path;
+
+use tillpass_tillfiles::status::{DatabaseState, OfflineStatus};
 
 use crate::fsops::mode_of;
 use crate::keys;
@@ -125,10 +128,12 @@ pub fn check_all(layout: &Layout, system: &dyn System) -> Vec<Finding> {
         findings.push(check_disk_space(layout));
         return findings;
     }
+    let status = crate::agent::offline_status(system, layout);
     let mut findings = check_files(layout);
-    findings.extend(readiness::check(layout));
+    findings.push(check_database(&status));
+    findings.extend(readiness::check(layout, &status));
     findings.extend(scanners::check(layout, system));
-    findings.extend(central::check(layout, system, &|| {
+    findings.extend(central::check(layout, &status, system, &|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .ok()
@@ -197,53 +202,52 @@ pub fn check_files(layout: &Layout) -> Vec<Finding> {
     findings.push(check_secret_mode("api-token", &layout.api_token()));
     findings.push(check_config_present(&layout.config_file()));
     findings.push(check_disk_space(layout));
-    findings.push(check_database(layout));
     findings
 }
 
-fn check_database(layout: &Layout) -> Finding {
-    use rusqlite::{Connection, OpenFlags};
-    let path = layout.state_dir().join(crate::uninstall::DB_FILE);
-    if !path.exists() {
-        return Finding::bad(
+/// The database, as the agent found it (`tillpass status --offline`): there, intact, and
+/// how many events wait for central.
+fn check_database(status: &Result<OfflineStatus, String>) -> Finding {
+    let status = match status {
+        Ok(status) => status,
+        Err(why) => {
+            return Finding::bad(
+                "database",
+                Status::Skipped,
+                format!("the agent could not be asked: {why}"),
+                "install the tillpass package (or `tillpass-install install --agent-binary \
+                 FILE`), then run doctor again",
+            );
+        }
+    };
+    let path = status.database.path.display();
+    match status.database.state {
+        DatabaseState::Missing => Finding::bad(
             "database",
             Status::Skipped,
-            format!("{} does not exist yet", path.display()),
+            format!("{path} does not exist yet"),
             "the agent creates it at its first start",
-        );
-    }
-    let damaged = |detail: String| {
-        Finding::bad(
+        ),
+        DatabaseState::Damaged => Finding::bad(
             "database",
             Status::Fail,
-            format!("{}: {detail}", path.display()),
+            format!(
+                "{path}: {}",
+                status.database.problem.as_deref().unwrap_or("damaged")
+            ),
             "stop the agent and restore the newest file from the backups folder; the agent \
              refuses to start on a damaged database and never replaces it",
-        )
-    };
-    let conn = match Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
-        Ok(c) => c,
-        Err(e) => return damaged(e.to_string()),
-    };
-    match conn.query_row("PRAGMA integrity_check(1)", [], |r| r.get::<_, String>(0)) {
-        Ok(ok) if ok == "ok" => {}
-        Ok(problem) => return damaged(problem),
-        Err(e) => return damaged(e.to_string()),
-    }
-    match readiness::outbox(&conn) {
-        Ok(outbox) if outbox.pending == 0 => Finding::ok(
-            "database",
-            format!("{} intact, no event waiting for central", path.display()),
         ),
-        Ok(outbox) => Finding::ok(
-            "database",
-            format!(
-                "{} intact, {} event(s) waiting for central",
-                path.display(),
-                outbox.pending
+        DatabaseState::Intact => match status.outbox.as_ref().map_or(0, |o| o.pending) {
+            0 => Finding::ok(
+                "database",
+                format!("{path} intact, no event waiting for central"),
             ),
-        ),
-        Err(e) => damaged(e.to_string()),
+            pending => Finding::ok(
+                "database",
+                format!("{path} intact, {pending} event(s) waiting for central"),
+            ),
+        },
     }
 }
 
@@ -427,19 +431,35 @@ mod tests {
 
     #[test]
     fn a_damaged_database_is_a_failure_with_what_to_do() {
-        let dir = tempfile::tempdir().unwrap();
-        let layout = Layout::new(dir.path());
-        ensure_dir(&layout.state_dir(), 0o750).unwrap();
-        assert_eq!(check_database(&layout).status, Status::Skipped);
-        let db = layout.state_dir().join(crate::uninstall::DB_FILE);
-        std::fs::write(
-            &db,
-            b"not a database at all, but somebody's sales".repeat(200),
-        )
-        .unwrap();
-        let finding = check_database(&layout);
+        use tillpass_tillfiles::status::Database;
+        let status = |state, problem: Option<&str>| {
+            Ok(OfflineStatus {
+                database: Database {
+                    path: "/var/lib/tillpass/tillpass.db".into(),
+                    state,
+                    problem: problem.map(str::to_owned),
+                },
+                trust_list: None,
+                catalog: None,
+                outbox: None,
+            })
+        };
+        assert_eq!(
+            check_database(&status(DatabaseState::Missing, None)).status,
+            Status::Skipped
+        );
+        let finding = check_database(&status(
+            DatabaseState::Damaged,
+            Some("file is not a database"),
+        ));
         assert_eq!(finding.status, Status::Fail, "{finding}");
+        assert!(
+            finding.detail.contains("file is not a database"),
+            "{finding}"
+        );
         assert!(finding.fix.unwrap().contains("backups"));
+        let unasked = check_database(&Err("no agent binary".to_owned()));
+        assert_eq!(unasked.status, Status::Skipped, "{unasked}");
     }
 
     #[test]

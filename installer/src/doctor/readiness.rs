@@ -2,61 +2,19 @@
 //! enrolment, a trust list and a promotion catalog (the till key and central's URL are
 //! the `till-key` and `central` checks). And the outbox: events waiting for central are
 //! normal; events central **rejected** are kept, not sent again, and need central IT.
+//!
+//! The database is the agent's: what it holds comes from the agent itself,
+//! `tillpass status --offline --json` ([`crate::agent::offline_status`]), never from its
+//! tables.
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use tillpass_tillfiles::status::{DatabaseState, OfflineStatus};
 
 use super::{Finding, Status};
 use crate::enrol::Enrolment;
 use crate::layout::Layout;
 
-/// The outbox's rows by state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Outbox {
-    /// Waiting for central.
-    pub pending: i64,
-    /// Refused by central: kept, not sent again.
-    pub rejected: i64,
-    /// The newest refusal: (kind, central's code, central's reason).
-    pub newest_rejection: Option<(String, String, String)>,
-}
-
-/// Counts the outbox by state. A database the agent has not migrated to outbox states yet
-/// (before its migration 9) counts rows with central's reason as rejected.
-pub fn outbox(conn: &Connection) -> rusqlite::Result<Outbox> {
-    let has_state: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info('outbox') WHERE name = 'state'",
-        [],
-        |r| r.get(0),
-    )?;
-    let (rejected_when, code) = if has_state {
-        ("state = 'rejected'", "coalesce(reject_code, 'rejected')")
-    } else {
-        ("last_error IS NOT NULL", "'rejected'")
-    };
-    let (total, rejected): (i64, i64) = conn.query_row(
-        &format!("SELECT count(*), count(*) FILTER (WHERE {rejected_when}) FROM outbox"),
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let newest_rejection = conn
-        .query_row(
-            &format!(
-                "SELECT kind, {code}, coalesce(last_error, '') FROM outbox
-                  WHERE {rejected_when} ORDER BY seq DESC LIMIT 1"
-            ),
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    Ok(Outbox {
-        pending: total - rejected,
-        rejected,
-        newest_rejection,
-    })
-}
-
 /// `enrolment`, `trust-list`, `catalog` and `outbox-rejected`.
-pub fn check(layout: &Layout) -> Vec<Finding> {
+pub fn check(layout: &Layout, status: &Result<OfflineStatus, String>) -> Vec<Finding> {
     let enrolment = std::fs::read_to_string(layout.enrolment_file())
         .ok()
         .map(|text| serde_json::from_str::<Enrolment>(&text));
@@ -79,35 +37,48 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
             "enrol it: `tillpass-install install --central URL --enrol CODE`",
         ),
     }];
-    let db = layout.database();
-    let conn = if db.exists() {
-        Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()
-    } else {
-        None
+    let skipped =
+        |check, detail: String, fix: &str| Finding::bad(check, Status::Skipped, detail, fix);
+    let status = match status {
+        Ok(status) => status,
+        Err(why) => {
+            for check in ["trust-list", "catalog"] {
+                findings.push(skipped(
+                    check,
+                    format!("the agent could not be asked: {why}"),
+                    "install the tillpass package (or `tillpass-install install --agent-binary \
+                     FILE`), then run doctor again",
+                ));
+            }
+            return findings;
+        }
     };
-    let Some(conn) = conn else {
-        let not_yet = |check| {
-            Finding::bad(
-                check,
-                Status::Skipped,
-                "the agent has not made its database yet",
-                "start the agent: it takes the trust list from the enrolment and the catalog \
-                 at its first sync with central",
-            )
-        };
-        findings.push(not_yet("trust-list"));
-        findings.push(not_yet("catalog"));
-        return findings;
-    };
-    let trust: Option<i64> = conn
-        .query_row("SELECT sequence FROM trust_list WHERE id = 1", [], |r| {
-            r.get(0)
-        })
-        .optional()
-        .ok()
-        .flatten();
-    findings.push(match trust {
-        Some(sequence) => Finding::ok("trust-list", format!("sequence {sequence}")),
+    match status.database.state {
+        DatabaseState::Missing => {
+            for check in ["trust-list", "catalog"] {
+                findings.push(skipped(
+                    check,
+                    "the agent has not made its database yet".to_owned(),
+                    "start the agent: it takes the trust list from the enrolment and the \
+                     catalog at its first sync with central",
+                ));
+            }
+            return findings;
+        }
+        DatabaseState::Damaged => {
+            for check in ["trust-list", "catalog"] {
+                findings.push(skipped(
+                    check,
+                    "the database cannot be read (see `database`)".to_owned(),
+                    "fix the database first",
+                ));
+            }
+            return findings;
+        }
+        DatabaseState::Intact => {}
+    }
+    findings.push(match &status.trust_list {
+        Some(t) => Finding::ok("trust-list", format!("sequence {}", t.sequence)),
         None => Finding::bad(
             "trust-list",
             Status::Fail,
@@ -117,16 +88,8 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
              start the agent; it then keeps the list fresh from central",
         ),
     });
-    let catalog: Option<i64> = conn
-        .query_row(
-            "SELECT max(sequence) FROM catalogs WHERE state = 'active'",
-            [],
-            |r| r.get(0),
-        )
-        .ok()
-        .flatten();
-    findings.push(match catalog {
-        Some(sequence) => Finding::ok("catalog", format!("catalog {sequence} active")),
+    findings.push(match &status.catalog {
+        Some(c) => Finding::ok("catalog", format!("catalog {} active", c.sequence)),
         None => Finding::bad(
             "catalog",
             Status::Fail,
@@ -136,11 +99,12 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
              and that central IT published a catalog (`tillpass-central catalog publish`)",
         ),
     });
-    match outbox(&conn) {
-        Ok(o) if o.rejected > 0 => {
+    match &status.outbox {
+        Some(o) if o.rejected > 0 => {
             let newest = o
                 .newest_rejection
-                .map(|(kind, code, reason)| format!(" (newest: {kind} {code}: {reason})"))
+                .as_ref()
+                .map(|r| format!(" (newest: {} {}: {})", r.kind, r.code, r.reason))
                 .unwrap_or_default();
             findings.push(Finding::bad(
                 "outbox-rejected",
@@ -155,8 +119,8 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
                  --all`. Never delete them: they are sales central does not have",
             ));
         }
-        Ok(_) => findings.push(Finding::ok("outbox-rejected", "central rejected no event")),
-        Err(_) => {}
+        Some(_) => findings.push(Finding::ok("outbox-rejected", "central rejected no event")),
+        None => {}
     }
     findings
 }
@@ -164,34 +128,40 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fsops::ensure_dir;
-
-    fn database(layout: &Layout, sql: &str) {
-        ensure_dir(&layout.state_dir(), 0o750).unwrap();
-        let conn = Connection::open(layout.database()).unwrap();
-        conn.execute_batch(sql).unwrap();
-    }
+    use tillpass_tillfiles::status::{Catalog, Database, Outbox, Rejection, TrustList};
 
     fn finding<'a>(findings: &'a [Finding], check: &str) -> &'a Finding {
         findings.iter().find(|f| f.check == check).unwrap()
     }
 
-    const SCHEMA: &str = "
-        CREATE TABLE trust_list (id INTEGER PRIMARY KEY, sequence INTEGER);
-        CREATE TABLE catalogs (sequence INTEGER PRIMARY KEY, state TEXT);
-        CREATE TABLE outbox (seq INTEGER PRIMARY KEY, kind TEXT, last_error TEXT,
-                             state TEXT NOT NULL DEFAULT 'pending', reject_code TEXT);";
+    fn intact() -> OfflineStatus {
+        OfflineStatus {
+            database: Database {
+                path: "/var/lib/tillpass/tillpass.db".into(),
+                state: DatabaseState::Intact,
+                problem: None,
+            },
+            trust_list: None,
+            catalog: None,
+            outbox: Some(Outbox {
+                pending: 0,
+                rejected: 0,
+                newest_rejection: None,
+            }),
+        }
+    }
 
     #[test]
     fn a_till_without_enrolment_trust_list_or_catalog_is_told_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path());
-        let findings = check(&layout);
+        let mut missing = intact();
+        missing.database.state = DatabaseState::Missing;
+        let findings = check(&layout, &Ok(missing));
         assert_eq!(finding(&findings, "enrolment").status, Status::Fail);
         assert_eq!(finding(&findings, "catalog").status, Status::Skipped);
 
-        database(&layout, SCHEMA);
-        let findings = check(&layout);
+        let findings = check(&layout, &Ok(intact()));
         for name in ["enrolment", "trust-list", "catalog"] {
             let f = finding(&findings, name);
             assert_eq!(f.status, Status::Fail, "{f}");
@@ -199,11 +169,15 @@ mod tests {
         }
         assert!(finding(&findings, "catalog").detail.contains("no_catalog"));
 
-        database(
-            &layout,
-            "INSERT INTO trust_list VALUES (1, 4); INSERT INTO catalogs VALUES (7, 'active');",
-        );
-        let findings = check(&layout);
+        let mut ready = intact();
+        ready.trust_list = Some(TrustList {
+            sequence: 4,
+            issued_at: 1,
+            expires_at: 2,
+            envelope: String::new(),
+        });
+        ready.catalog = Some(Catalog { sequence: 7 });
+        let findings = check(&layout, &Ok(ready));
         assert_eq!(finding(&findings, "trust-list").status, Status::Ok);
         assert_eq!(finding(&findings, "catalog").detail, "catalog 7 active");
     }
@@ -212,20 +186,17 @@ mod tests {
     fn rejected_events_are_a_warning_with_the_reason_and_the_way_out() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path());
-        database(
-            &layout,
-            &format!(
-                "{SCHEMA}
-                 INSERT INTO outbox(kind) VALUES ('savings_earned');
-                 INSERT INTO outbox(kind, last_error, state, reject_code)
-                   VALUES ('sale_closed', 'lines[0].sku: holds a control character',
-                           'rejected', 'invalid');"
-            ),
-        );
-        let conn = Connection::open(layout.database()).unwrap();
-        let o = outbox(&conn).unwrap();
-        assert_eq!((o.pending, o.rejected), (1, 1));
-        let findings = check(&layout);
+        let mut status = intact();
+        status.outbox = Some(Outbox {
+            pending: 1,
+            rejected: 1,
+            newest_rejection: Some(Rejection {
+                kind: "sale_closed".to_owned(),
+                code: "invalid".to_owned(),
+                reason: "lines[0].sku: holds a control character".to_owned(),
+            }),
+        });
+        let findings = check(&layout, &Ok(status));
         let f = finding(&findings, "outbox-rejected");
         assert_eq!(f.status, Status::Warn, "{f}");
         assert!(
@@ -242,17 +213,12 @@ mod tests {
     }
 
     #[test]
-    fn an_outbox_before_states_counts_central_reasons_as_rejected() {
+    fn an_agent_that_cannot_be_asked_skips_what_only_it_knows() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path());
-        database(
-            &layout,
-            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY, kind TEXT, last_error TEXT);
-             INSERT INTO outbox(kind) VALUES ('token_used');
-             INSERT INTO outbox(kind, last_error) VALUES ('sale_closed', '{}');",
-        );
-        let conn = Connection::open(layout.database()).unwrap();
-        let o = outbox(&conn).unwrap();
-        assert_eq!((o.pending, o.rejected), (1, 1));
+        let findings = check(&layout, &Err("no agent binary".to_owned()));
+        let f = finding(&findings, "trust-list");
+        assert_eq!(f.status, Status::Skipped, "{f}");
+        assert!(f.detail.contains("no agent binary"), "{f}");
     }
 }

@@ -272,7 +272,7 @@ pub struct EnrolResponse {
     pub store: StoreId,
     /// The till's id: it signs every later request as this till.
     pub till: TillId,
-    /// The store's region.
+    /// The store's region: promotions can be scoped by it.
     pub region: RegionId,
     /// The root public key that signs the trust list (32 bytes, hex). The installer checks
     /// it against the [`RootFingerprint`] of the enrolment code.

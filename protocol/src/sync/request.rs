@@ -125,7 +125,7 @@ pub struct SignedHeaders {
     pub till: TillId,
     /// When the till signed: unix seconds.
     pub timestamp: i64,
-    /// The request's nonce.
+    /// Random for each request: central refuses one it has already seen.
     pub nonce: RequestNonce,
     /// The Ed25519 signature over the canonical string.
     pub signature: [u8; 64],

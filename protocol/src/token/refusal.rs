@@ -147,7 +147,7 @@ pub enum Refusal {
     NotYetValid {
         /// The token's issued-at, unix seconds.
         issued_at: u64,
-        /// The verifier's now.
+        /// The verifier's now, unix seconds.
         now: u64,
     },
     /// Past its expiry plus the clock skew.
@@ -155,7 +155,7 @@ pub enum Refusal {
     Expired {
         /// The token's expiry, unix seconds.
         expires_at: u64,
-        /// The verifier's now.
+        /// The verifier's now, unix seconds.
         now: u64,
     },
     /// The token's lifetime exceeds what the policy allows for its kind.

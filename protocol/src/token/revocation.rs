@@ -70,7 +70,7 @@ impl Revocations for NoRevocations {
 pub struct SubjectRevocation {
     /// The token type.
     pub kind: TokenKind,
-    /// The subject.
+    /// Whose tokens: the customer, gift card or voucher id.
     pub subject: Subject,
     /// Tokens issued before this (unix seconds) are revoked.
     pub before: u64,

@@ -14,7 +14,7 @@ use crate::store::{StoreError, sql};
 pub(crate) struct Totals {
     /// ISO 4217 code.
     pub currency: String,
-    /// Sales.
+    /// Sales closed.
     pub sales: i64,
     /// Sales with an identified loyalty customer.
     pub loyalty_sales: i64,
@@ -26,7 +26,7 @@ pub(crate) struct Totals {
     pub net: i64,
     /// Paid in sales with a loyalty customer.
     pub loyalty_net: i64,
-    /// Savings earned.
+    /// Savings earned, minor units.
     pub savings_earned: i64,
     /// Savings spent as a tender.
     pub savings_redeemed: i64,
@@ -40,7 +40,6 @@ pub(crate) type Quarter = (i64, i64, i64);
 /// A promotion's use over the day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PromotionUse {
-    /// The promotion.
     pub promotion_id: String,
     /// ISO 4217 code.
     pub currency: String,
@@ -55,7 +54,7 @@ pub(crate) struct PromotionUse {
 pub(crate) struct ReturnTotals {
     /// ISO 4217 code.
     pub currency: String,
-    /// Returns.
+    /// Returns taken.
     pub returns: i64,
     /// Refunded.
     pub refund: i64,

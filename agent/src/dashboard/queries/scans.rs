@@ -71,7 +71,7 @@ pub(crate) struct ScanRow {
     pub source: String,
     /// Accepted or refused.
     pub accepted: bool,
-    /// The refusal code.
+    /// The refusal code; `None` when accepted.
     pub code: Option<String>,
     /// The finer code or detail.
     pub detail: Option<String>,

@@ -14,7 +14,7 @@ pub(crate) struct Risk {
     pub currency: String,
     /// Customers (or cards) concerned.
     pub holders: i64,
-    /// The amount.
+    /// Spent, minor units.
     pub amount: i64,
 }
 
@@ -25,7 +25,7 @@ pub(crate) struct Scheduled {
     pub sequence: i64,
     /// When central issued it.
     pub issued_at: i64,
-    /// When it activates.
+    /// When it takes effect, unix seconds.
     pub activates_at: Option<i64>,
 }
 

@@ -1,4 +1,4 @@
-//! `tillpass pos`: a small terminal cashier against a running agent — for demos, and for
+//! `tillpass-demo pos`: a small terminal cashier against a running agent — for demos, and for
 //! people integrating a POS, who can watch every request it makes (`--show-requests`).
 //!
 //! It keeps the cart and sends the whole of it with every change (`PUT
@@ -227,7 +227,11 @@ impl Cashier {
 
     /// Reads commands until `quit` or the end of input.
     pub fn run(&mut self, input: impl BufRead, out: &mut impl Write) -> Result<(), CashierError> {
-        writeln!(out, "tillpass pos — sale {}. Type `help`.", self.session)?;
+        writeln!(
+            out,
+            "tillpass-demo pos — sale {}. Type `help`.",
+            self.session
+        )?;
         for line in input.lines() {
             let line = line?;
             let words: Vec<&str> = line.split_whitespace().collect();

@@ -1,4 +1,4 @@
-//! `tillpass demo`: a whole store on loopback in one command — the reference central
+//! The demo store: a whole store on loopback in one command — the reference central
 //! service with sample customers, savings, gift cards, a personal promotion and a signed
 //! catalog; a till enrolled with it exactly as the installer enrols one; a virtual serial
 //! scanner fed from the terminal; the POS API and the manager dashboard.
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use tillpass_central::customers::NewCustomer;
 use tillpass_central::db::Db;
 use tillpass_central::enrol::NewCode;
@@ -26,9 +26,12 @@ use tillpass_protocol::qr::{TerminalBackground, TokenQr};
 use tillpass_protocol::sync::{
     Consent, CustomerRef, EnrolmentRecord, GiftCardRef, PromotionId, StoreId, TillId,
 };
+use tillpass_tillfiles::{keys, layout};
 
-use crate::config::Config;
-use crate::paths::Paths;
+use tillpass_agent::config::Config;
+use tillpass_agent::paths::Paths;
+
+use crate::scanner::VirtualScanner;
 
 /// The demo store's catalog.
 pub const CATALOG: &str = include_str!("catalog.toml");
@@ -36,6 +39,51 @@ pub const CATALOG: &str = include_str!("catalog.toml");
 const MARKER: &str = ".tillpass-demo";
 /// The demo manager's login.
 pub const MANAGER: (&str, &str) = ("manager", "tillpass-demo");
+/// The agent's port (POS API and dashboard) unless `--port` says otherwise: the agent's
+/// own default.
+pub const DEFAULT_PORT: u16 = tillpass_tillfiles::config::DEFAULT_LISTEN.port();
+/// Central's port unless `--central-port` says otherwise.
+pub const DEFAULT_CENTRAL_PORT: u16 = 7200;
+/// The file in the demo's folder that says where everything is (0600: it holds the API
+/// token and the manager's password).
+pub const SUMMARY_FILE: &str = "demo.json";
+
+/// What `demo.json` holds: where the running demo's parts are, and its secrets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub central: String,
+    /// The agent's base URL (POS API and dashboard).
+    pub pos_api: String,
+    pub api_token: String,
+    pub api_token_file: PathBuf,
+    pub dashboard: String,
+    pub dashboard_login: Login,
+    /// The virtual scanner's serial port.
+    pub virtual_scanner: PathBuf,
+    /// Lucía's WhatsApp pass.
+    pub customer_pass: Pass,
+    /// The WELCOME voucher's QR text.
+    pub voucher: String,
+    /// The demo gift card's QR text.
+    pub gift_card: String,
+    pub data_dir: PathBuf,
+}
+
+/// A dashboard login.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Login {
+    pub user: String,
+    pub password: String,
+}
+
+/// A pass as text and as pictures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pass {
+    /// What the scanner reads.
+    pub text: String,
+    pub svg: PathBuf,
+    pub png: PathBuf,
+}
 
 /// Where and how the demo runs.
 #[derive(Debug, Clone)]
@@ -69,7 +117,8 @@ fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
     }
     // The demo's folder holds the API token and the manager's password (demo.json): the
     // owner's alone, whatever the umask.
-    crate::store::private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
+    tillpass_agent::store::private_dir(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(
         dir.join(MARKER),
         "tillpass demo data; deleted at the next demo start\n",
@@ -177,12 +226,12 @@ fn write_token(dir: &Path, name: &str, token: &IssuedToken) -> anyhow::Result<(P
 fn enrol_till(till: &Path, central: &str, code: &str) -> anyhow::Result<Config> {
     let data = till.join("data");
     std::fs::create_dir_all(&data)?;
-    let key_text = tillpass_installer::keys::new_till_key_file()?;
-    let key = tillpass_installer::keys::parse_till_key(&key_text)?;
-    write_private(&till.join("till.key"), &key_text)?;
+    let key_text = keys::new_till_key_file()?;
+    let key = keys::parse_till_key(&key_text)?;
+    write_private(&till.join(layout::TILL_KEY_FILE), &key_text)?;
     write_private(
-        &till.join("api.token"),
-        &tillpass_installer::keys::new_api_token_file()?,
+        &till.join(layout::API_TOKEN_FILE),
+        &keys::new_api_token_file()?,
     )?;
     let response = tillpass_installer::enrol::enrol(
         central,
@@ -192,61 +241,24 @@ fn enrol_till(till: &Path, central: &str, code: &str) -> anyhow::Result<Config> 
     )?;
     let record = EnrolmentRecord {
         central: central.to_owned(),
-        till_public_key: tillpass_installer::keys::public_hex(&key),
+        till_public_key: keys::public_hex(&key),
         response,
     };
     std::fs::write(
-        data.join("enrolment.json"),
+        data.join(layout::ENROLMENT_FILE),
         serde_json::to_vec_pretty(&record)?,
     )?;
     let mut config = Config::default();
     config.store.data_dir = Some(data);
-    config.till.key_file = Some(till.join("till.key"));
-    config.api.token_file = Some(till.join("api.token"));
+    config.till.key_file = Some(till.join(layout::TILL_KEY_FILE));
+    config.api.token_file = Some(till.join(layout::API_TOKEN_FILE));
     config.central.url = Some(central.to_owned());
     config.sync.interval_secs = 5;
     Ok(config)
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
-}
-
-/// A virtual serial scanner: a pseudo-terminal whose far end the agent reads as a serial
-/// port; lines typed in the terminal are "scanned" into it with the scanner's CR.
-struct VirtualScanner {
-    master: std::fs::File,
-    _slave: std::os::fd::OwnedFd,
-    path: PathBuf,
-}
-
-impl VirtualScanner {
-    fn open() -> anyhow::Result<VirtualScanner> {
-        let pty = nix::pty::openpty(None, None).context("opening a pseudo-terminal")?;
-        let path = nix::unistd::ttyname(&pty.slave).context("naming the pseudo-terminal")?;
-        Ok(VirtualScanner {
-            master: std::fs::File::from(pty.master),
-            _slave: pty.slave,
-            path,
-        })
-    }
-
-    fn scanner_config(&self) -> anyhow::Result<tillpass_hardware::ScannerConfig> {
-        let text = format!(
-            "name = \"virtual\"\ndevice = {{ kind = \"serial\", path = {:?} }}\n",
-            self.path.display().to_string()
-        );
-        toml::from_str(&text).context("virtual scanner configuration")
-    }
+    keys::write_secret(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Runs the demo until Ctrl-C.
@@ -294,13 +306,13 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
     let scanner = VirtualScanner::open()?;
     config.scanners.push(scanner.scanner_config()?);
     config.validate()?;
-    let manager = crate::dashboard::cli::ManagerArgs {
-        command: crate::dashboard::cli::ManagerCommand::Add {
+    let manager = tillpass_agent::dashboard::cli::ManagerArgs {
+        command: tillpass_agent::dashboard::cli::ManagerCommand::Add {
             name: MANAGER.0.to_owned(),
             lang: None,
         },
     };
-    crate::dashboard::cli::run_with(
+    tillpass_agent::dashboard::cli::run_with(
         &config,
         paths,
         manager,
@@ -308,7 +320,8 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
         &mut std::io::sink(),
     )?;
 
-    let agent = crate::daemon::build(&config, paths, crate::clock::system_wall_clock())?;
+    let agent =
+        tillpass_agent::daemon::build(&config, paths, tillpass_agent::clock::system_wall_clock())?;
     let token = agent.state.token.to_string();
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(config.api.listen))
@@ -319,21 +332,28 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
             )
         })?;
     let api = format!("http://{}", listener.local_addr()?);
-    let summary = json!({
-        "central": central_url,
-        "pos_api": api,
-        "api_token": token,
-        "api_token_file": till_dir.join("api.token"),
-        "dashboard": format!("{api}/dashboard/"),
-        "dashboard_login": { "user": MANAGER.0, "password": MANAGER.1 },
-        "virtual_scanner": scanner.path,
-        "customer_pass": { "text": seeded.pass.text, "svg": pass_svg, "png": pass_png },
-        "voucher": seeded.voucher.text,
-        "gift_card": seeded.gift_card.text,
-        "data_dir": options.dir,
-    });
+    let summary = Summary {
+        central: central_url,
+        pos_api: api.clone(),
+        api_token: token.clone(),
+        api_token_file: till_dir.join(layout::API_TOKEN_FILE),
+        dashboard: format!("{api}/dashboard/"),
+        dashboard_login: Login {
+            user: MANAGER.0.to_owned(),
+            password: MANAGER.1.to_owned(),
+        },
+        virtual_scanner: scanner.path.clone(),
+        customer_pass: Pass {
+            text: seeded.pass.text.clone(),
+            svg: pass_svg,
+            png: pass_png,
+        },
+        voucher: seeded.voucher.text.clone(),
+        gift_card: seeded.gift_card.text.clone(),
+        data_dir: options.dir.clone(),
+    };
     write_private(
-        &options.dir.join("demo.json"),
+        &options.dir.join(SUMMARY_FILE),
         &serde_json::to_string_pretty(&summary)?,
     )?;
     banner(
@@ -364,7 +384,7 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
         });
     }
     let result = runtime.block_on(async {
-        crate::daemon::run(agent, &config, listener).await?;
+        tillpass_agent::daemon::run(agent, &config, listener).await?;
         Ok::<_, anyhow::Error>(())
     });
     let _ = stop_central.send(());
@@ -399,11 +419,11 @@ fn banner(
     writeln!(out, "  files        {}", options.dir.display())?;
     let me = std::env::current_exe()
         .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "tillpass".to_owned());
+        .unwrap_or_else(|_| "tillpass-demo".to_owned());
     writeln!(
         out,
         "\n  Play the cashier in another terminal:\n    {me} pos --url {api} --token-file {}",
-        till_dir.join("api.token").display()
+        till_dir.join(layout::API_TOKEN_FILE).display()
     )?;
     writeln!(
         out,
