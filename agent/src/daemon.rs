@@ -512,12 +512,12 @@ async fn pump_scanner_events(state: &Till, rx: &mut tokio::sync::mpsc::Receiver<
                     // Something was read but could not be framed or decoded: a refused scan,
                     // logged and counted like any other.
                     let refusal = crate::identify::unreadable(&device, message.clone(), now);
-                    state.metrics.observe_scan(Some(refusal.code), 0.0);
+                    state.metrics.observe_scan(Some(refusal.code.code()), 0.0);
                     let record = crate::store::scans::ScanRecord {
                         at: i64::try_from(now).unwrap_or(i64::MAX),
                         source: device.clone(),
                         accepted: false,
-                        code: Some(refusal.code.to_owned()),
+                        code: Some(refusal.code.code().to_owned()),
                         detail: refusal.detail.clone(),
                         token_kind: None,
                         subject_masked: None,

@@ -278,7 +278,7 @@ pub(crate) async fn identify(
 fn refused(r: &crate::identify::ScanRefusal) -> ApiError {
     let detail = r.detail.clone().unwrap_or_else(|| r.message_en.to_owned());
     ApiError::from(
-        Problem::refusal(422, "Scan refused", r.code, detail)
+        Problem::refusal(422, "Scan refused", r.code.code(), detail)
             .with("source", r.source.as_str())
             .with("message_es", r.message_es)
             .with("message_en", r.message_en)

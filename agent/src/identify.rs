@@ -21,7 +21,7 @@ use tillpass_protocol::lang::Bilingual;
 use tillpass_protocol::sync::{self, CustomerRef, EventPayload, LocalCustomer, TokenUsed};
 use tillpass_protocol::token::replay::{self, CurrentUse, ReplayRule, SaleState, Verdict};
 use tillpass_protocol::token::{
-    self, RevocationList, TokenId, TokenKind, VerifiedToken, VerifyPolicy,
+    self, RefusalCode, RevocationList, TokenId, TokenKind, VerifiedToken, VerifyPolicy,
 };
 
 use crate::clock::Clock;
@@ -41,8 +41,8 @@ pub const MAX_SCAN_LEN: usize = 4096;
 pub struct Identification {
     /// Which scanner, or `api`.
     pub source: String,
-    /// `customer_pass`, `gift_card` or `voucher`.
-    pub token_kind: &'static str,
+    /// What the token stands for: `customer_pass`, `gift_card` or `voucher`.
+    pub token_kind: TokenKind,
     /// The token's id, hex.
     pub token_id: String,
     /// The subject: the customer, gift-card or voucher reference.
@@ -71,9 +71,8 @@ pub struct Identification {
 pub struct ScanRefusal {
     /// Which scanner, or `api`.
     pub source: String,
-    /// A stable code: the protocol's (`expired`, `bad_signature`, …) or the agent's
-    /// (`replayed`, `not_enrolled`, `unknown_scanner_data`, `store_unavailable`).
-    pub code: &'static str,
+    /// A stable code (`expired`, `bad_signature`, `replayed`, `not_enrolled`, …).
+    pub code: RefusalCode,
     /// More detail (e.g. which part was malformed), if any.
     pub detail: Option<String>,
     /// The cashier message in Spanish.
@@ -85,13 +84,7 @@ pub struct ScanRefusal {
 }
 
 impl ScanRefusal {
-    fn new(
-        source: &str,
-        code: &'static str,
-        detail: Option<String>,
-        m: Bilingual,
-        at: u64,
-    ) -> Self {
+    fn new(source: &str, code: RefusalCode, detail: Option<String>, m: Bilingual, at: u64) -> Self {
         ScanRefusal {
             source: source.to_owned(),
             code,
@@ -129,7 +122,7 @@ const BAD_SUBJECT: Bilingual = Bilingual {
 pub fn unreadable(source: &str, detail: String, at: u64) -> ScanRefusal {
     ScanRefusal::new(
         source,
-        "unknown_scanner_data",
+        RefusalCode::UnknownScannerData,
         Some(detail),
         UNKNOWN_DATA,
         at,
@@ -256,7 +249,7 @@ impl Identifier {
         let refuse = |code, detail, m| ScanRefusal::new(source, code, detail, m, now);
         if text.len() > MAX_SCAN_LEN {
             return Err(refuse(
-                "malformed",
+                RefusalCode::Malformed,
                 Some("too_long".to_owned()),
                 BAD_SUBJECT,
             ));
@@ -264,13 +257,13 @@ impl Identifier {
         let token = {
             let trust = self.trust.read().unwrap_or_else(|p| p.into_inner());
             let Some(trust) = trust.as_ref() else {
-                return Err(refuse("not_enrolled", None, NOT_ENROLLED));
+                return Err(refuse(RefusalCode::NotEnrolled, None, NOT_ENROLLED));
             };
             let revocations = self.revocations.read().unwrap_or_else(|p| p.into_inner());
             token::verify(text, &trust.store, &self.policy, &*revocations, now).map_err(|r| {
                 ScanRefusal::new(
                     source,
-                    r.code(),
+                    r.kind(),
                     r.detail_code().map(str::to_owned),
                     r.messages(),
                     now,
@@ -278,7 +271,7 @@ impl Identifier {
             })?
         };
         let subject = subject_text(token.subject().as_bytes())
-            .ok_or_else(|| refuse("malformed", None, BAD_SUBJECT))?;
+            .ok_or_else(|| refuse(RefusalCode::Malformed, None, BAD_SUBJECT))?;
         Ok(Verified {
             token,
             subject,
@@ -354,7 +347,7 @@ impl Identifier {
         let Some(who) = &self.who else {
             return Err(RecordError::Refused(ScanRefusal::new(
                 source,
-                "not_enrolled",
+                RefusalCode::NotEnrolled,
                 None,
                 NOT_ENROLLED,
                 now,
@@ -363,7 +356,7 @@ impl Identifier {
         let malformed = || {
             RecordError::Refused(ScanRefusal::new(
                 source,
-                "malformed",
+                RefusalCode::Malformed,
                 None,
                 BAD_SUBJECT,
                 now,
@@ -402,7 +395,7 @@ impl Identifier {
                         token_id: sync::TokenId::new(&token_id.0).map_err(|e| {
                             RecordError::Store(StoreError::Corrupted(e.to_string()))
                         })?,
-                        kind: sync_kind(kind),
+                        kind,
                         subject: sync::Subject::new(subject_text.clone())
                             .map_err(|_| malformed())?,
                         key_id: token.kid().0,
@@ -451,7 +444,7 @@ impl Identifier {
         )?;
         Ok(Identification {
             source: source.to_owned(),
-            token_kind: kind.code(),
+            token_kind: kind,
             token_id: hex::encode(token_id.0),
             subject: subject_text,
             expires_at: token.expires_at(),
@@ -503,10 +496,10 @@ impl Identifier {
     pub fn accepted(&self, id: &Identification, started: Instant) {
         self.metrics
             .observe_scan(None, started.elapsed().as_secs_f64());
-        tracing::info!(source = id.source, kind = id.token_kind, subject = %mask(&id.subject), "identified");
+        tracing::info!(source = id.source, kind = id.token_kind.code(), subject = %mask(&id.subject), "identified");
         // Only a customer pass makes a customer current; a voucher or a gift card
         // scanned during their sale leaves them in place.
-        if id.token_kind == TokenKind::CustomerPass.code() {
+        if id.token_kind == TokenKind::CustomerPass {
             self.slot.set(id.clone());
         }
     }
@@ -516,12 +509,12 @@ impl Identifier {
     pub fn refused(&self, refusal: &ScanRefusal, started: Instant) {
         let latency = started.elapsed();
         self.metrics
-            .observe_scan(Some(refusal.code), latency.as_secs_f64());
+            .observe_scan(Some(refusal.code.code()), latency.as_secs_f64());
         let record = ScanRecord {
             at: to_i64(refusal.at),
             source: refusal.source.clone(),
             accepted: false,
-            code: Some(refusal.code.to_owned()),
+            code: Some(refusal.code.code().to_owned()),
             detail: refusal.detail.clone(),
             token_kind: None,
             subject_masked: None,
@@ -530,7 +523,7 @@ impl Identifier {
         if let Err(e) = scans::log(&self.store.conn(), &record) {
             tracing::warn!(error = %e, "scan log write failed");
         }
-        tracing::info!(source = refusal.source, code = refusal.code, detail = ?refusal.detail, "scan refused");
+        tracing::info!(source = refusal.source, code = refusal.code.code(), detail = ?refusal.detail, "scan refused");
     }
 
     /// The refusal a failed [`Identifier::record`] answers.
@@ -541,7 +534,7 @@ impl Identifier {
                 tracing::error!(error = %e, "identification could not be stored");
                 ScanRefusal::new(
                     source,
-                    "store_unavailable",
+                    RefusalCode::StoreUnavailable,
                     Some(e.to_string()),
                     STORE_UNAVAILABLE,
                     self.clock.now(),
@@ -551,7 +544,7 @@ impl Identifier {
     }
 
     fn replayed(&self, source: &str, now: u64) -> ScanRefusal {
-        ScanRefusal::new(source, "replayed", None, REPLAYED, now)
+        ScanRefusal::new(source, RefusalCode::Replayed, None, REPLAYED, now)
     }
 
     /// The replay rule's verdict on a read, with what the store holds of the token's use.
@@ -641,15 +634,6 @@ fn sale_state(conn: &Connection, sale_id: &str) -> Result<SaleState, StoreError>
         Some("closed") => SaleState::Closed,
         _ => SaleState::Unknown,
     })
-}
-
-fn sync_kind(kind: TokenKind) -> sync::TokenKind {
-    match kind {
-        TokenKind::GiftCard => sync::TokenKind::GiftCard,
-        TokenKind::Voucher => sync::TokenKind::Voucher,
-        // Customer passes, and any kind a newer protocol adds, travel as passes.
-        _ => sync::TokenKind::CustomerPass,
-    }
 }
 
 /// A subject's bytes as the reference central issued (printable ASCII), or `None`.

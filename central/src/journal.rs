@@ -7,7 +7,8 @@
 //! - **One savepoint per event**, inside one transaction per batch: a rejected event
 //!   leaves no trace, and the batch is durable before the answer leaves.
 //! - **Balances.** Earns, redemptions, reversals and gift-card movements change the
-//!   authoritative balances. An earn is held **pending** until its return window closes
+//!   authoritative balances, each as `tillpass_protocol::sync::movement` says it moves
+//!   money (the rule the till's reconciliation reads too). An earn is held **pending** until its return window closes
 //!   ([`crate::pending`]); an earn reversed by a return comes out of pending savings first
 //!   (the returned sale's own), then out of the spendable balance, never below zero
 //!   (flagged `reversal_clamped` when it stops there). Redemptions spend only the
@@ -25,8 +26,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tillpass_protocol::money::Money;
 use tillpass_protocol::sync::{
-    AckOutcome, BatchAck, DeltaKind, EventAck, EventError, EventFlag, EventId, EventPayload,
-    JournalEvent, MAX_BATCH_EVENTS, RejectCode, Reverses, TillId, TokenKind, VERSION,
+    AckOutcome, BatchAck, DeltaKind, Direction, EventAck, EventError, EventFlag, EventId,
+    EventPayload, GiftCardMovement, JournalEvent, MAX_BATCH_EVENTS, Movement, RejectCode, TillId,
+    TokenKind, VERSION, movement,
 };
 
 use crate::enrol::Till;
@@ -244,36 +246,23 @@ fn apply(conn: &Connection, event: &JournalEvent, now: i64) -> Result<Applied> {
             }
             Ok(Applied::Accepted(flags))
         }
-        EventPayload::SavingsEarned(m) => {
-            let release_at = pending::release_time(conn, event.occurred_at, now)?;
-            let sale = m.sale_id.as_ref().map(|s| s.as_str());
-            let direction = SavingsMove::Earn { release_at, sale };
-            savings(conn, &id, m.customer.as_str(), m.amount, direction, now)
-        }
-        EventPayload::SavingsRedeemed(m) => savings(
-            conn,
-            &id,
-            m.customer.as_str(),
-            m.amount,
-            SavingsMove::Spend,
-            now,
-        ),
-        EventPayload::SavingsReversed(r) => {
-            let sale = r.sale_id.as_ref().map(|s| s.as_str());
-            let direction = match r.reverses {
-                Reverses::Earn => SavingsMove::TakeBack { sale },
-                Reverses::Redemption => SavingsMove::GiveBack,
+        EventPayload::SavingsEarned(_)
+        | EventPayload::SavingsRedeemed(_)
+        | EventPayload::SavingsReversed(_)
+        | EventPayload::GiftCardDebited(_)
+        | EventPayload::GiftCardCredited(_) => {
+            let Some(movement) = event.payload.movement() else {
+                return Err(Error::internal("a money event moves no money"));
             };
-            savings(conn, &id, r.customer.as_str(), r.amount, direction, now)
-        }
-        EventPayload::GiftCardDebited(m) => {
-            if let Some(hold) = &m.hold_id {
-                release_hold(conn, m.card.as_str(), hold.as_str(), now)?;
+            if let EventPayload::GiftCardDebited(GiftCardMovement {
+                card,
+                hold_id: Some(hold),
+                ..
+            }) = &event.payload
+            {
+                release_hold(conn, card.as_str(), hold.as_str(), now)?;
             }
-            gift_card(conn, &id, m.card.as_str(), m.amount, Move::Debit, now)
-        }
-        EventPayload::GiftCardCredited(m) => {
-            gift_card(conn, &id, m.card.as_str(), m.amount, Move::Credit, now)
+            moves(conn, &id, event.occurred_at, &movement, now)
         }
         EventPayload::GiftCardHeld(h) => {
             if card_account(conn, h.card.as_str())?.is_none() {
@@ -341,6 +330,60 @@ fn apply(conn: &Connection, event: &JournalEvent, now: i64) -> Result<Applied> {
             RejectCode::Invalid,
             "this kind of event is not handled".into(),
         )),
+    }
+}
+
+/// Applies one movement of money ([`tillpass_protocol::sync::movement`]): a savings
+/// movement to the customer's savings (an earn held pending until its release time), a
+/// gift-card movement to the card.
+fn moves(
+    conn: &Connection,
+    event_id: &str,
+    occurred_at: i64,
+    movement: &Movement<'_>,
+    now: i64,
+) -> Result<Applied> {
+    let sale = movement.sale.map(|s| s.as_str());
+    match movement.account {
+        movement::Account::Savings(customer) => {
+            let direction = match movement.direction {
+                Direction::Earn => SavingsMove::Earn {
+                    release_at: pending::release_time(conn, occurred_at, now)?,
+                    sale,
+                },
+                Direction::Spend => SavingsMove::Spend,
+                Direction::GiveBack => SavingsMove::GiveBack,
+                Direction::TakeBack => SavingsMove::TakeBack { sale },
+            };
+            savings(
+                conn,
+                event_id,
+                customer.as_str(),
+                movement.amount,
+                direction,
+                now,
+            )
+        }
+        movement::Account::GiftCard(card) => {
+            let direction = match movement.direction {
+                Direction::Spend => Move::Debit,
+                Direction::GiveBack => Move::Credit,
+                Direction::Earn | Direction::TakeBack => {
+                    return Ok(Applied::Rejected(
+                        RejectCode::Invalid,
+                        "a gift card neither earns nor takes back".into(),
+                    ));
+                }
+            };
+            gift_card(
+                conn,
+                event_id,
+                card.as_str(),
+                movement.amount,
+                direction,
+                now,
+            )
+        }
     }
 }
 

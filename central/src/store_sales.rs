@@ -18,7 +18,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use tillpass_protocol::sync::{
     DeltaKind, EventPayload, JournalEvent, ReturnRecorded, SaleClosed, SaleDelta, StoreReturn,
-    StoreSale, TillId,
+    StoreSale, TillId, left_to_return,
 };
 
 use crate::changes;
@@ -145,20 +145,19 @@ pub(crate) fn over_returned_lines(
     records: &[ReturnRecorded],
     ret: &ReturnRecorded,
 ) -> Option<String> {
-    let mut returned: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
-    for r in records {
-        for l in &r.lines {
-            *returned.entry(l.line_id.as_str()).or_default() += u64::from(l.quantity.value());
-        }
-    }
     let over: Vec<String> = closed
         .lines
         .iter()
         .filter(|l| ret.lines.iter().any(|r| r.line_id == l.line_id))
         .filter_map(|l| {
-            let back = returned.get(l.line_id.as_str()).copied().unwrap_or(0);
-            let sold = u64::from(l.quantity.value());
-            (back > sold).then(|| format!("line {}: {back} returned of {sold} sold", l.line_id))
+            let returned = records
+                .iter()
+                .flat_map(|r| &r.lines)
+                .filter(|r| r.line_id == l.line_id)
+                .map(|r| r.quantity.value());
+            left_to_return(l.quantity.value(), returned)
+                .err()
+                .map(|e| format!("line {}: {e}", l.line_id))
         })
         .collect();
     (!over.is_empty()).then(|| {

@@ -60,7 +60,7 @@ mod verify;
 
 pub use body::{Balance, Subject, TokenBody, TokenId, TokenKind};
 pub use candidates::MAX_READINGS;
-pub use refusal::{Malformed, Refusal, RevokedBy};
+pub use refusal::{Malformed, Refusal, RefusalCode, RevokedBy};
 pub use revocation::{
     NoRevocations, RevocationDelta, RevocationList, Revocations, SubjectRevocation,
 };

@@ -52,37 +52,7 @@ pub struct Line {
     pub gift_card_purchase: bool,
 }
 
-/// How much of an article a line holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Quantity {
-    /// Whole units: `{"units": 3}`.
-    Units(u32),
-    /// A weight in grams, priced per kilogram: `{"grams": 350}`.
-    Grams(u32),
-}
-
-impl Quantity {
-    /// The number (of units or grams).
-    pub fn value(self) -> u32 {
-        match self {
-            Quantity::Units(n) | Quantity::Grams(n) => n,
-        }
-    }
-
-    /// Whether the line is weighed.
-    pub fn is_weighed(self) -> bool {
-        matches!(self, Quantity::Grams(_))
-    }
-
-    /// The same kind of quantity with another number.
-    pub fn with_value(self, value: u32) -> Quantity {
-        match self {
-            Quantity::Units(_) => Quantity::Units(value),
-            Quantity::Grams(_) => Quantity::Grams(value),
-        }
-    }
-}
+pub use tillpass_protocol::sync::Quantity;
 
 /// A voucher presented at the till.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! What an evaluation returns: per-line amounts, the effects the cashier sees, the totals.
 
 use serde::{Deserialize, Serialize};
-use tillpass_protocol::catalog::{Label, Rule};
+use tillpass_protocol::catalog::Label;
 use tillpass_protocol::money::{Currency, Money};
 
 use crate::cart::Quantity;
@@ -75,49 +75,7 @@ impl Effect {
     }
 }
 
-/// The kind of rule an effect comes from (the catalog's rule `type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EffectKind {
-    /// A percentage off items.
-    PercentOff,
-    /// A percentage off the basket.
-    BasketPercentOff,
-    /// An amount off items.
-    AmountOff,
-    /// An amount off the basket.
-    BasketAmountOff,
-    /// A fixed price.
-    FixedPrice,
-    /// A tier-only price.
-    TierPrice,
-    /// Buy X get Y.
-    BuyXGetY,
-    /// A multi-buy bundle.
-    MultiBuy,
-    /// A spend threshold step.
-    SpendThreshold,
-    /// A savings multiplier (extra savings, not a discount).
-    SavingsMultiplier,
-}
-
-impl EffectKind {
-    pub(crate) fn of(rule: &Rule) -> EffectKind {
-        let basket = rule.items().is_none();
-        match rule {
-            Rule::PercentOff { .. } if basket => EffectKind::BasketPercentOff,
-            Rule::PercentOff { .. } => EffectKind::PercentOff,
-            Rule::AmountOff { .. } if basket => EffectKind::BasketAmountOff,
-            Rule::AmountOff { .. } => EffectKind::AmountOff,
-            Rule::FixedPrice { .. } => EffectKind::FixedPrice,
-            Rule::TierPrice { .. } => EffectKind::TierPrice,
-            Rule::BuyXGetY { .. } => EffectKind::BuyXGetY,
-            Rule::MultiBuy { .. } => EffectKind::MultiBuy,
-            Rule::SpendThreshold { .. } => EffectKind::SpendThreshold,
-            Rule::SavingsMultiplier { .. } => EffectKind::SavingsMultiplier,
-        }
-    }
-}
+pub use tillpass_protocol::catalog::EffectKind;
 
 /// A line's part of an effect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 use tillpass_protocol::money::{Money, div_round_half_even};
+use tillpass_protocol::sync::left_to_return;
 
 use crate::cart::Quantity;
 use crate::effect::Evaluation;
@@ -236,7 +237,7 @@ pub fn reverse(
         }
         let whole = sold.quantity.value();
         let left = whole.saturating_sub(before);
-        if ask.quantity == 0 || ask.quantity > left {
+        if ask.quantity == 0 || left_to_return(whole, [before, ask.quantity]).is_err() {
             return Err(EngineError::ReturnExceedsSale {
                 line_id: ask.line_id.clone(),
                 requested: ask.quantity,

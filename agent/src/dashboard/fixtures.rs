@@ -249,7 +249,7 @@ pub(crate) fn insert_sale(
             params![
                 sale_id,
                 effect.promotion_id,
-                serde_json::to_value(effect.kind).unwrap().as_str().unwrap(),
+                effect.kind.code(),
                 effect.amount.amount
             ],
         )

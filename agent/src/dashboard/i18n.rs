@@ -2,10 +2,12 @@
 //!
 //! A text is a key of [`T`] with both translations side by side in one table, so a key
 //! without one of them does not compile. `{}` marks where [`T::with`] puts a value; the
-//! tests check that both languages have the same placeholders, that no text is empty, and
-//! that every refusal code, effect kind and token kind has a label.
+//! tests check that both languages have the same placeholders and that no text is empty.
+//! The labels of refusal codes, effect kinds and token kinds belong to their enums in
+//! `tillpass_protocol`, whose exhaustive matches give every one both languages.
 
 use tillpass_protocol::lang::Lang;
+use tillpass_protocol::token::{RefusalCode, TokenKind};
 
 macro_rules! texts {
     ($($key:ident => $es:literal, $en:literal;)*) => {
@@ -239,82 +241,16 @@ texts! {
                  "The form expired or is not valid: reload the page and try again.";
 }
 
-/// The manager's label for a refusal code (the protocol's and the agent's), or `None` for a
-/// code this build does not know (shown as the code itself).
+/// The manager's label for a refusal code (`tillpass_protocol::token::RefusalCode`), or
+/// `None` for a code this build does not know (shown as the code itself).
 pub(crate) fn reason(code: &str, lang: Lang) -> Option<&'static str> {
-    let (es, en) = match code {
-        "expired" => ("Caducado", "Expired"),
-        "bad_signature" => ("Firma no válida", "Bad signature"),
-        "replayed" => ("Ya usado (repetido)", "Replayed (already used)"),
-        "revoked" => ("Anulado", "Revoked"),
-        "unknown_key" => ("Clave desconocida", "Unknown key"),
-        "malformed" => ("Mal formado", "Malformed"),
-        "unknown_scanner_data" => ("Datos de lector no reconocidos", "Unknown scanner data"),
-        "not_yet_valid" => ("Aún no válido", "Not valid yet"),
-        "lifetime_too_long" => ("Validez demasiado larga", "Lifetime too long"),
-        "key_wrong_purpose" => ("Clave de otro uso", "Key of another purpose"),
-        "key_not_valid_at_issue" => ("Clave no válida al emitirse", "Key not valid at issue"),
-        "not_enrolled" => ("Caja no dada de alta", "Till not enrolled"),
-        "store_unavailable" => ("No se pudo guardar", "Could not be stored"),
-        _ => return None,
-    };
-    Some(match lang {
-        Lang::Es => es,
-        Lang::En => en,
-    })
+    RefusalCode::from_code(code).map(|c| c.label(lang))
 }
 
-/// Every refusal code [`reason`] knows.
-#[cfg(test)]
-pub(crate) const REASONS: &[&str] = &[
-    "expired",
-    "bad_signature",
-    "replayed",
-    "revoked",
-    "unknown_key",
-    "malformed",
-    "unknown_scanner_data",
-    "not_yet_valid",
-    "lifetime_too_long",
-    "key_wrong_purpose",
-    "key_not_valid_at_issue",
-    "not_enrolled",
-    "store_unavailable",
-];
-
-/// The label of an effect kind (the engine's `EffectKind` in snake case).
-pub(crate) fn effect_kind(code: &str, lang: Lang) -> Option<&'static str> {
-    let (es, en) = match code {
-        "percent_off" => ("Porcentaje en artículos", "Percent off items"),
-        "basket_percent_off" => ("Porcentaje en la compra", "Percent off the basket"),
-        "amount_off" => ("Importe en artículos", "Amount off items"),
-        "basket_amount_off" => ("Importe en la compra", "Amount off the basket"),
-        "fixed_price" => ("Precio fijo", "Fixed price"),
-        "tier_price" => ("Precio por nivel", "Tier price"),
-        "buy_x_get_y" => ("Compre X y llévese Y", "Buy X get Y"),
-        "multi_buy" => ("Lote", "Multi-buy"),
-        "spend_threshold" => ("Por importe gastado", "Spend threshold"),
-        "savings_multiplier" => ("Ahorro extra", "Savings bonus"),
-        _ => return None,
-    };
-    Some(match lang {
-        Lang::Es => es,
-        Lang::En => en,
-    })
-}
-
-/// The label of a token kind (`customer_pass`, `gift_card`, `voucher`).
+/// The label of a token kind code (`customer_pass`, `gift_card`, `voucher`), or `None`
+/// for a code this build does not know.
 pub(crate) fn token_kind(code: &str, lang: Lang) -> Option<&'static str> {
-    let (es, en) = match code {
-        "customer_pass" => ("Pase de cliente", "Customer pass"),
-        "gift_card" => ("Tarjeta regalo", "Gift card"),
-        "voucher" => ("Cupón", "Voucher"),
-        _ => return None,
-    };
-    Some(match lang {
-        Lang::Es => es,
-        Lang::En => en,
-    })
+    TokenKind::from_code(code).map(|kind| kind.label(lang))
 }
 
 #[cfg(test)]
@@ -352,26 +288,8 @@ mod tests {
     #[test]
     fn every_code_has_a_label() {
         for lang in LANGS {
-            for code in REASONS {
-                assert!(reason(code, lang).is_some(), "{code}");
-            }
-            for kind in [
-                "percent_off",
-                "basket_percent_off",
-                "amount_off",
-                "basket_amount_off",
-                "fixed_price",
-                "tier_price",
-                "buy_x_get_y",
-                "multi_buy",
-                "spend_threshold",
-                "savings_multiplier",
-            ] {
-                assert!(effect_kind(kind, lang).is_some(), "{kind}");
-                // The engine writes these codes: check they are its names.
-                let parsed: tillpass_engine::EffectKind =
-                    serde_json::from_value(serde_json::json!(kind)).unwrap();
-                assert_eq!(serde_json::to_value(parsed).unwrap(), kind);
+            for code in RefusalCode::ALL {
+                assert!(reason(code.code(), lang).is_some(), "{code:?}");
             }
             for kind in ["customer_pass", "gift_card", "voucher"] {
                 assert!(token_kind(kind, lang).is_some(), "{kind}");

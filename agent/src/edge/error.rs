@@ -86,7 +86,7 @@ impl ApiError {
     /// A refused scan (customer pass, voucher, gift card), with the cashier's message.
     pub fn scan(field: &str, refusal: &ScanRefusal) -> ApiError {
         ApiError(Box::new(
-            Problem::refusal(422, "Scan refused", refusal.code, refusal.message_en)
+            Problem::refusal(422, "Scan refused", refusal.code.code(), refusal.message_en)
                 .with_field(field)
                 .with("message_es", refusal.message_es)
                 .with("message_en", refusal.message_en),

@@ -45,7 +45,7 @@ pub fn check_limits(request: &PutSession) -> Result<(), ApiError> {
         let bad = |name: &str, reason: &str| ApiError::invalid(field(name), reason.to_owned());
         limits::line_id(&line.line_id).map_err(|r| bad("line_id", r))?;
         limits::text(&line.sku).map_err(|r| bad("sku", r))?;
-        limits::quantity(events::quantity(line.quantity)).map_err(|r| bad("quantity", r))?;
+        limits::quantity(line.quantity).map_err(|r| bad("quantity", r))?;
         limits::amount(line.unit_price).map_err(|r| bad("unit_price", r))?;
         let price = i128::from(line.unit_price.amount);
         let amount = match line.quantity {

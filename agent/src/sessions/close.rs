@@ -19,7 +19,7 @@ use tillpass_protocol::sync::{
 };
 use tillpass_protocol::token::{Subject, TokenId, TokenKind};
 
-use super::events::{self, customer, kind_name, sale_id};
+use super::events::{self, customer, sale_id};
 use super::model::{
     Payment, Receipt, ReceiptGiftCard, ReceiptPromotion, SavingsSummary, TenderView,
 };
@@ -247,18 +247,12 @@ pub fn close(
     let receipt = receipt(conn, ctx, &session, &closed, &gift_cards, payments)?;
     let sale_json = json(&closed)?;
     let receipt_json = json(&receipt)?;
-    let effect_kinds: Vec<String> = evaluation
-        .effects
-        .iter()
-        .map(|e| kind_name(e.kind))
-        .collect();
     let effects: Vec<sales::EffectRow<'_>> = evaluation
         .effects
         .iter()
-        .zip(&effect_kinds)
-        .map(|(e, kind)| sales::EffectRow {
+        .map(|e| sales::EffectRow {
             promotion_id: &e.promotion_id,
-            kind,
+            kind: e.kind.code(),
             amount: e.amount.amount,
         })
         .collect();

@@ -1,7 +1,7 @@
 //! The journal events a close or a return sends to central: the engine's results in the
 //! protocol's words.
 
-use tillpass_engine::{EffectKind, Evaluation, Quantity, ReturnOutcome, Tender};
+use tillpass_engine::{Evaluation, ReturnOutcome, Tender};
 use tillpass_protocol::catalog::Label;
 use tillpass_protocol::money::Money;
 use tillpass_protocol::sync::limits;
@@ -26,22 +26,6 @@ pub fn sale_id(id: &str) -> Result<sync::SaleId, ApiError> {
 /// A customer reference for the journal.
 pub fn customer(reference: &str) -> Result<sync::CustomerRef, ApiError> {
     sync::CustomerRef::new(reference).map_err(|e| bad("customer", e))
-}
-
-/// A quantity in the protocol's words.
-pub fn quantity(q: Quantity) -> sync::Quantity {
-    match q {
-        Quantity::Units(n) => sync::Quantity::Units(n),
-        Quantity::Grams(n) => sync::Quantity::Grams(n),
-    }
-}
-
-/// An effect kind's wire name (`percent_off`, …).
-pub fn kind_name(kind: EffectKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// A tender in the protocol's words: the POS's methods `cash` and `card` are named.
@@ -139,7 +123,7 @@ pub fn sale_closed(
         .map(|l| SaleLine {
             line_id: l.line_id.clone(),
             sku: l.sku.clone(),
-            quantity: quantity(l.quantity),
+            quantity: l.quantity,
             unit_price: l.unit_price,
             discount: l.discount,
             total: l.total,
@@ -151,7 +135,7 @@ pub fn sale_closed(
         effects.push(EffectSummary {
             promotion_id: sync::PromotionId::new(e.promotion_id.as_str())
                 .map_err(|err| bad("promotion_id", err))?,
-            kind: kind_name(e.kind),
+            kind: e.kind.code().to_owned(),
             amount: e.amount,
             label: journal_label(&e.label),
             lines: e.allocations.iter().map(|a| a.line_id.clone()).collect(),
@@ -189,7 +173,7 @@ pub fn return_recorded(
             .iter()
             .map(|l| ReturnLine {
                 line_id: l.line_id.clone(),
-                quantity: quantity(l.quantity),
+                quantity: l.quantity,
                 refund: l.refund,
                 discount: Some(l.discount),
                 savings_reversed: Some(l.savings_reversed),

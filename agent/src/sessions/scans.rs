@@ -17,6 +17,7 @@
 use std::time::Instant;
 
 use rusqlite::Connection;
+use tillpass_protocol::lang::Lang;
 use tillpass_protocol::token::TokenKind;
 
 use super::cart::MAX_VOUCHERS;
@@ -93,7 +94,7 @@ pub fn scan(
             .identifier
             .slot()
             .current()
-            .filter(|id| id.token_kind == TokenKind::CustomerPass.code())
+            .filter(|id| id.token_kind == TokenKind::CustomerPass)
     {
         scanned.customer = Some(current.subject);
         scanned.current = Some(current.token_id);
@@ -202,7 +203,7 @@ fn verify(
             field,
             format!(
                 "this QR is a {}, not a {}",
-                verified.kind().code(),
+                kind_name(verified.kind()),
                 kind_name(kind)
             ),
         ));
@@ -223,11 +224,7 @@ fn peek(state: &Till, verified: &Verified, session_id: &str, field: &str) -> Res
     })
 }
 
-fn kind_name(kind: TokenKind) -> &'static str {
-    match kind {
-        TokenKind::CustomerPass => "customer pass",
-        TokenKind::GiftCard => "gift card",
-        TokenKind::Voucher => "voucher",
-        _ => "loyalty QR",
-    }
+/// The kind as the English detail of an API error names it: `customer pass`, …
+fn kind_name(kind: TokenKind) -> String {
+    kind.label(Lang::En).to_lowercase()
 }

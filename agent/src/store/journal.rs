@@ -237,17 +237,40 @@ pub fn retry(conn: &Connection, which: &Retry<'_>) -> Result<usize, StoreError> 
     }
 }
 
-/// Every event in the outbox of the given kinds (`savings_earned`, …), refused or not.
-pub fn of_kinds(conn: &Connection, kinds: &[&str]) -> Result<Vec<JournalEvent>, StoreError> {
+/// The outbox events of the given kinds (`savings_earned`, …) whose money central's
+/// balances do not reflect: every pending one, and a rejected one only when it took money
+/// from the holder (`tillpass_protocol::sync::movement`). A rejected earn, give-back or
+/// credit stops counting — central will never give that money — while a rejected spend
+/// still counts: the customer did take the money here. Re-driven ([`retry`]), it counts
+/// again.
+pub fn unreflected(conn: &Connection, kinds: &[&str]) -> Result<Vec<JournalEvent>, StoreError> {
     let kinds = serde_json::to_string(kinds)
         .map_err(|e| StoreError::Corrupted(format!("event kinds: {e}")))?;
     let mut stmt = conn
-        .prepare_cached("SELECT body FROM outbox WHERE kind IN (SELECT value FROM json_each(?1))")
+        .prepare_cached(
+            "SELECT body, state = 'rejected' FROM outbox
+              WHERE kind IN (SELECT value FROM json_each(?1)) ORDER BY seq",
+        )
         .map_err(sql)?;
     let rows = stmt
-        .query_map([kinds], |r| r.get::<_, String>(0))
+        .query_map([kinds], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+        })
         .map_err(sql)?;
-    parse(rows)
+    let mut events = Vec::new();
+    for row in rows {
+        let (body, rejected) = row.map_err(sql)?;
+        let event: JournalEvent = serde_json::from_str(&body)
+            .map_err(|e| StoreError::Corrupted(format!("outbox event: {e}")))?;
+        let to_holder = event
+            .payload
+            .movement()
+            .is_some_and(|m| m.direction.to_holder());
+        if !(rejected && to_holder) {
+            events.push(event);
+        }
+    }
+    Ok(events)
 }
 
 fn parse(

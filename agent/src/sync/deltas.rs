@@ -53,9 +53,13 @@
 //! `unsynced_spent` = Σ unsynced redemptions − redemption reversals; for a gift card,
 //! `synced_balance = balance − debt` and `unsynced_spent` = Σ unsynced debits − credits.
 //! These are the values the session code's increments would have given had central's
-//! balance been the starting point, so nothing is counted twice or lost. Events central
-//! rejected stay in the outbox and keep counting: central never applied them, and the
-//! customer did take the money at this till.
+//! balance been the starting point, so nothing is counted twice or lost. How each event
+//! moves these counters is `tillpass_protocol::sync::movement`'s rule, the one central
+//! applies. Events central rejected stay in the outbox; one that took money from the
+//! holder (a redemption, a debit, an earn taken back) keeps counting — central never
+//! applied it, and the customer did take the money at this till — while one that brought
+//! money to the holder (an earn, a redemption given back, a credit) stops counting:
+//! central will never give that money ([`journal::unreflected`]).
 //!
 //! An acknowledged event stops counting only when a balance fetched after its
 //! acknowledgement is applied — and such a balance always comes, since the event changed
@@ -74,9 +78,9 @@ use std::sync::Arc;
 use rusqlite::{Connection, params};
 use serde::de::DeserializeOwned;
 use tillpass_protocol::sync::{
-    BalanceDelta, Cursor, CustomerDelta, DeltaKind, DeltaPage, DeltaQuery, EventPayload,
-    GiftCardDelta, GiftCardStatus, MAX_PAGE_ITEMS, PageRequest, PersonalPromotionDelta, Reverses,
-    RevocationEnvelope, SIGNED_PAGE_MEDIA_TYPE, open_page, paths, segments_problem,
+    Account, BalanceDelta, Cursor, CustomerDelta, DeltaKind, DeltaPage, DeltaQuery, GiftCardDelta,
+    GiftCardStatus, MAX_PAGE_ITEMS, PageRequest, PersonalPromotionDelta, RevocationEnvelope,
+    SIGNED_PAGE_MEDIA_TYPE, TillDelta, open_page, paths, segments_problem,
 };
 use tillpass_protocol::token::{
     RevocationDelta, Subject, SubjectRevocation, TokenKind as TokenType,
@@ -476,59 +480,43 @@ fn erase(conn: &Connection, customer: &str, erased_at: i64) -> Result<(), StoreE
     Ok(())
 }
 
-/// The effect of outbox events on one account that central has not reflected yet.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Unreflected {
-    /// Savings earned less earns reversed.
-    pub earned: i64,
-    /// Savings redeemed less redemptions reversed; gift cards: debited less credited.
-    pub spent: i64,
-}
-
-/// The savings movements still in the outbox, for the customers in `wanted`.
+/// The savings movements still in the outbox, for the customers in `wanted`: per customer,
+/// `pending` is savings earned less earns taken back, `spent` redemptions less redemptions
+/// given back (`tillpass_protocol::sync::movement`).
 pub fn savings_in_outbox(
     conn: &Connection,
     wanted: &HashSet<&str>,
-) -> Result<HashMap<String, Unreflected>, StoreError> {
-    let mut sums: HashMap<String, Unreflected> = HashMap::new();
-    for event in journal::of_kinds(
+) -> Result<HashMap<String, TillDelta>, StoreError> {
+    let mut sums: HashMap<String, TillDelta> = HashMap::new();
+    for event in journal::unreflected(
         conn,
         &["savings_earned", "savings_redeemed", "savings_reversed"],
     )? {
-        let (customer, earned, spent) = match &event.payload {
-            EventPayload::SavingsEarned(m) => (&m.customer, m.amount.amount, 0),
-            EventPayload::SavingsRedeemed(m) => (&m.customer, 0, m.amount.amount),
-            EventPayload::SavingsReversed(r) => match r.reverses {
-                Reverses::Earn => (&r.customer, -r.amount.amount, 0),
-                Reverses::Redemption => (&r.customer, 0, -r.amount.amount),
-            },
-            _ => continue,
-        };
-        if !wanted.contains(customer.as_str()) {
-            continue;
+        if let Some(m) = event.payload.movement()
+            && let Account::Savings(customer) = m.account
+            && wanted.contains(customer.as_str())
+        {
+            let sum = sums.entry(customer.as_str().to_owned()).or_default();
+            *sum = sum.plus(m.till_delta());
         }
-        let sum = sums.entry(customer.as_str().to_owned()).or_default();
-        sum.earned = sum.earned.saturating_add(earned);
-        sum.spent = sum.spent.saturating_add(spent);
     }
     Ok(sums)
 }
 
-/// The gift-card movements still in the outbox, for the cards in `wanted`.
+/// The gift-card movements still in the outbox, for the cards in `wanted`: per card,
+/// debited less credited.
 pub fn cards_in_outbox(
     conn: &Connection,
     wanted: &HashSet<&str>,
 ) -> Result<HashMap<String, i64>, StoreError> {
     let mut sums: HashMap<String, i64> = HashMap::new();
-    for event in journal::of_kinds(conn, &["gift_card_debited", "gift_card_credited"])? {
-        let (card, spent) = match &event.payload {
-            EventPayload::GiftCardDebited(m) => (&m.card, m.amount.amount),
-            EventPayload::GiftCardCredited(m) => (&m.card, -m.amount.amount),
-            _ => continue,
-        };
-        if wanted.contains(card.as_str()) {
+    for event in journal::unreflected(conn, &["gift_card_debited", "gift_card_credited"])? {
+        if let Some(m) = event.payload.movement()
+            && let Account::GiftCard(card) = m.account
+            && wanted.contains(card.as_str())
+        {
             let sum = sums.entry(card.as_str().to_owned()).or_default();
-            *sum = sum.saturating_add(spent);
+            *sum = sum.saturating_add(m.till_delta().spent);
         }
     }
     Ok(sums)
@@ -582,7 +570,7 @@ pub fn apply_balances(
                         customer.as_str(),
                         savings.currency.code(),
                         savings.amount.saturating_sub(debt.amount),
-                        local.earned,
+                        local.pending,
                         local.spent,
                         pending.map_or(0, |p| p.amount.max(0)),
                         next_release_at
@@ -741,8 +729,8 @@ mod tests {
     use crate::store::journal::{self, TillIdentity};
     use tillpass_protocol::money::{Currency, Money};
     use tillpass_protocol::sync::{
-        Consent, CustomerRecord, CustomerRef, GiftCardMovement, GiftCardRecord, GiftCardRef,
-        SavingsMovement, SavingsReversal, StoreId, TillId,
+        Consent, CustomerRecord, CustomerRef, EventPayload, GiftCardMovement, GiftCardRecord,
+        GiftCardRef, Reverses, SavingsMovement, SavingsReversal, StoreId, TillId,
     };
 
     fn who() -> TillIdentity {
@@ -1042,6 +1030,85 @@ mod tests {
         )
         .unwrap();
         assert_eq!(card(&conn, "G1"), None);
+    }
+
+    /// Central rejected some of this till's events. A rejected event that took money from
+    /// the holder (a redemption, a gift-card debit, an earn taken back) keeps counting: the
+    /// customer did take the money here. One that brought money to the holder (an earn, a
+    /// redemption given back, a gift card credited) stops counting: central will never give
+    /// that money, so the till must not let it be spent.
+    #[test]
+    fn rejected_events_count_only_when_they_took_money_from_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        apply_balances(&conn, &[upsert("ana", 1000, 0)], 1).unwrap();
+        let card_delta = GiftCardDelta::Upsert {
+            card: GiftCardRecord {
+                card: GiftCardRef::new("G1").unwrap(),
+                balance: eur(5000),
+                debt: eur(0),
+                status: GiftCardStatus::Active,
+                expires_at: None,
+            },
+        };
+        apply_gift_cards(&conn, std::slice::from_ref(&card_delta), 1).unwrap();
+        let reversal = |amount, reverses| {
+            EventPayload::SavingsReversed(SavingsReversal {
+                customer: c("ana"),
+                amount: eur(amount),
+                reverses,
+                original_event: None,
+                sale_id: None,
+            })
+        };
+        let gift = |amount| GiftCardMovement {
+            card: GiftCardRef::new("G1").unwrap(),
+            amount: eur(amount),
+            sale_id: None,
+            hold_id: None,
+        };
+        let movement = |amount| SavingsMovement {
+            customer: c("ana"),
+            amount: eur(amount),
+            sale_id: None,
+        };
+        for payload in [
+            EventPayload::SavingsEarned(movement(30)),
+            EventPayload::SavingsRedeemed(movement(100)),
+            reversal(40, Reverses::Redemption),
+            reversal(5, Reverses::Earn),
+            EventPayload::GiftCardDebited(gift(2000)),
+            EventPayload::GiftCardCredited(gift(700)),
+        ] {
+            let event = journal::append(&conn, &who(), 1, payload).unwrap();
+            let id = event.id.to_string();
+            assert!(journal::mark_rejected(&conn, &id, "invalid", "refused", 2).unwrap());
+        }
+        apply_balances(&conn, &[upsert("ana", 1000, 0)], 3).unwrap();
+        apply_gift_cards(&conn, &[card_delta], 3).unwrap();
+        // Pending: the rejected earn no longer counts, the earn taken back still does.
+        // Spent: the redemption counts, its give-back does not.
+        assert_eq!(savings(&conn, "ana"), (1000, -5, 100));
+        assert_eq!(spendable(&conn, "ana"), (895, 0));
+        // The gift card: the debit counts, the credit does not.
+        assert_eq!(card(&conn, "G1"), Some((5000, 2000, false)));
+
+        // Re-driven, they are waiting for central again: all of them count.
+        assert_eq!(journal::retry(&conn, &journal::Retry::All).unwrap(), 6);
+        apply_balances(&conn, &[upsert("ana", 1000, 0)], 4).unwrap();
+        assert_eq!(savings(&conn, "ana"), (1000, 25, 60));
+        let delta = GiftCardDelta::Upsert {
+            card: GiftCardRecord {
+                card: GiftCardRef::new("G1").unwrap(),
+                balance: eur(5000),
+                debt: eur(0),
+                status: GiftCardStatus::Active,
+                expires_at: None,
+            },
+        };
+        apply_gift_cards(&conn, &[delta], 4).unwrap();
+        assert_eq!(card(&conn, "G1"), Some((5000, 1300, false)));
     }
 
     #[test]

@@ -31,7 +31,7 @@
 
 use rusqlite::Connection;
 use tillpass_engine::{
-    ClosedSale, Effect, EffectKind, Evaluation, LineResult, Quantity, ReturnOutcome, ReturnedLine,
+    ClosedSale, Effect, EffectKind, Evaluation, LineResult, ReturnOutcome, ReturnedLine,
     SavingsEarned, Tender, Totals,
 };
 use tillpass_protocol::catalog::Label;
@@ -185,15 +185,19 @@ fn keep(conn: &Connection, item: &StoreSale) -> Result<Result<usize, Unusable>, 
 /// continues from must be possible.
 fn within_the_sale(closed: &ClosedSale, outcomes: &[ReturnOutcome]) -> Result<(), Unusable> {
     for line in &closed.evaluation.lines {
-        let (mut qty, mut refund, mut savings) = (0_u64, 0_i64, 0_i64);
-        for l in outcomes.iter().flat_map(|o| &o.lines) {
-            if l.line_id == line.line_id {
-                qty = qty.saturating_add(u64::from(l.quantity.value()));
-                refund = refund.saturating_add(l.refund.amount);
-                savings = savings.saturating_add(l.savings_reversed.amount);
-            }
+        let returned = || {
+            outcomes
+                .iter()
+                .flat_map(|o| &o.lines)
+                .filter(|l| l.line_id == line.line_id)
+        };
+        let (mut refund, mut savings) = (0_i64, 0_i64);
+        for l in returned() {
+            refund = refund.saturating_add(l.refund.amount);
+            savings = savings.saturating_add(l.savings_reversed.amount);
         }
-        if qty > u64::from(line.quantity.value())
+        let quantities = returned().map(|l| l.quantity.value());
+        if sync::left_to_return(line.quantity.value(), quantities).is_err()
             || refund > line.total.amount
             || savings > line.savings_earned.amount
         {
@@ -264,13 +268,6 @@ fn insert_sale(conn: &Connection, item: &StoreSale, closed: &ClosedSale) -> Resu
     Ok(())
 }
 
-fn quantity(q: sync::Quantity) -> Quantity {
-    match q {
-        sync::Quantity::Units(n) => Quantity::Units(n),
-        sync::Quantity::Grams(n) => Quantity::Grams(n),
-    }
-}
-
 /// A journaled tender in the engine's words (the inverse of the session code's).
 pub fn tender(t: &sync::Tender) -> Tender {
     let other = |method: &str, amount: Money| Tender::Other {
@@ -327,13 +324,13 @@ pub fn closed_sale(sale: &SaleClosed) -> Result<ClosedSale, Unusable> {
     };
     let mut lines = Vec::with_capacity(sale.lines.len());
     for (l, savings_earned) in sale.lines.iter().zip(earned) {
-        if quantity(l.quantity).value() == 0 {
+        if l.quantity.value() == 0 {
             return Err(unusable(format!("line {}: no quantity", l.line_id)));
         }
         lines.push(LineResult {
             line_id: l.line_id.clone(),
             sku: l.sku.clone(),
-            quantity: quantity(l.quantity),
+            quantity: l.quantity,
             unit_price: l.unit_price,
             subtotal: add(l.total, l.discount, "line subtotal")?,
             discount: l.discount,
@@ -359,9 +356,7 @@ pub fn closed_sale(sale: &SaleClosed) -> Result<ClosedSale, Unusable> {
     let mut effects = Vec::with_capacity(sale.effects.len());
     for e in &sale.effects {
         // A kind this agent does not know is left out of the rebuilt list.
-        let Ok(kind) =
-            serde_json::from_value::<EffectKind>(serde_json::Value::String(e.kind.clone()))
-        else {
+        let Some(kind) = EffectKind::from_code(&e.kind) else {
             continue;
         };
         effects.push(Effect {
@@ -459,7 +454,7 @@ pub fn return_outcome(
             .iter()
             .find(|s| s.line_id == l.line_id)
             .ok_or_else(|| unusable(format!("return {id}: no line {} in the sale", l.line_id)))?;
-        let q = quantity(l.quantity);
+        let q = l.quantity;
         if std::mem::discriminant(&q) != std::mem::discriminant(&sold.quantity) {
             return Err(unusable(format!(
                 "return {id}: line {} in another measure",

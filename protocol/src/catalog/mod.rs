@@ -9,6 +9,8 @@
 //!   tier prices, buy X get Y, multi-buy bundles, stepped spend thresholds, savings
 //!   multipliers), the [`ItemSelector`] that picks lines by SKU, category and brand, and
 //!   the stacking fields (`priority`, `group`, `exclusive`).
+//! - [`effect_kind`]: [`EffectKind`], the kind of rule an effect comes from, with its code
+//!   and its Spanish and English labels.
 //! - [`condition`]: [`Conditions`]: weekdays and hours in the store's time zone, store and
 //!   region scope, minimum quantity or amount, customer tier or segment, uses per customer.
 //! - [`savings`]: [`SavingsProgramme`] (earn rate, multipliers, caps, return window) and
@@ -77,6 +79,7 @@
 //! ```
 
 pub mod condition;
+pub mod effect_kind;
 pub mod promotion;
 pub mod savings;
 pub mod validate;
@@ -86,6 +89,7 @@ use serde::{Deserialize, Serialize};
 use crate::money::Currency;
 
 pub use condition::{ClockTime, Conditions, TimeWindow, Weekday};
+pub use effect_kind::EffectKind;
 pub use promotion::{
     Audience, ItemSelector, Label, Promotion, Rewarded, Rule, ThresholdStep, TierPrice, UnitReward,
 };

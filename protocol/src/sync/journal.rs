@@ -21,6 +21,7 @@ use super::limits;
 use crate::catalog::Label;
 use crate::lang::Lang;
 use crate::money::{Currency, Money};
+pub use crate::token::TokenKind;
 
 /// The most lines or effects one sale or return may carry ([`limits::MAX_LINES`]).
 pub const MAX_ITEMS_PER_EVENT: usize = limits::MAX_LINES;
@@ -257,7 +258,8 @@ impl SaleClosed {
     }
 }
 
-/// How much of an article a line holds.
+/// How much of an article a line holds: the one quantity of the engine, the POS API and
+/// the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Quantity {
@@ -272,6 +274,19 @@ impl Quantity {
     pub fn value(self) -> u32 {
         match self {
             Quantity::Units(n) | Quantity::Grams(n) => n,
+        }
+    }
+
+    /// Whether the line is weighed.
+    pub fn is_weighed(self) -> bool {
+        matches!(self, Quantity::Grams(_))
+    }
+
+    /// The same kind of quantity with another number.
+    pub fn with_value(self, value: u32) -> Quantity {
+        match self {
+            Quantity::Units(_) => Quantity::Units(value),
+            Quantity::Grams(_) => Quantity::Grams(value),
         }
     }
 }
@@ -483,29 +498,6 @@ pub struct ReturnLine {
     /// it was added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub savings_reversed: Option<Money>,
-}
-
-/// The kind of a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenKind {
-    /// A customer pass.
-    CustomerPass,
-    /// A gift card.
-    GiftCard,
-    /// A voucher.
-    Voucher,
-}
-
-impl TokenKind {
-    /// The stable wire name.
-    pub fn code(self) -> &'static str {
-        match self {
-            TokenKind::CustomerPass => "customer_pass",
-            TokenKind::GiftCard => "gift_card",
-            TokenKind::Voucher => "voucher",
-        }
-    }
 }
 
 /// A token accepted at a till. The store and till are the event's own: central compares

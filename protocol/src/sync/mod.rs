@@ -12,6 +12,9 @@
 //! - [`journal`] — [`JournalEvent`] and its typed [`EventPayload`]: sale closed, return,
 //!   token used, savings earned / redeemed / reversed, gift-card debit / credit / hold /
 //!   release, customer created locally.
+//! - [`movement`] — how a journal event moves money ([`Movement`]: account, direction,
+//!   amount), read by central's ingest and the till's balance reconciliation.
+//! - [`returns`] — [`left_to_return`]: returns never take back more than a line sold.
 //! - [`batch`] — [`UploadBatch`] (at most [`MAX_BATCH_EVENTS`]) and [`BatchAck`]: per event
 //!   `accepted | duplicate | rejected{code, detail}`, plus [`EventFlag`]s.
 //! - [`delta`] — [`DeltaPage`]s by opaque [`Cursor`] for customers (with erasure
@@ -40,7 +43,9 @@ mod hex;
 pub mod ids;
 pub mod journal;
 pub mod limits;
+pub mod movement;
 pub mod request;
+pub mod returns;
 pub mod time;
 
 pub use batch::{
@@ -67,11 +72,13 @@ pub use journal::{
     JournalEvent, LocalCustomer, Quantity, ReturnLine, ReturnRecorded, Reverses, SaleClosed,
     SaleLine, SaleTotals, SavingsMovement, SavingsReversal, Tender, TokenKind, TokenUsed,
 };
+pub use movement::{Account, Direction, Movement, TillDelta};
 pub use request::{
     DEFAULT_WINDOW_SECS, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TILL, HEADER_TIMESTAMP,
     RequestError, RequestNonce, RequestParts, SignedHeaders, VerifiedRequest, canonical_string,
     verify_request,
 };
+pub use returns::{ReturnedMoreThanSold, left_to_return};
 pub use time::{HEADER_SERVER_TIME, ServerTime, ServerTimeError, key_id_of};
 
 /// The version of every sync message defined here.

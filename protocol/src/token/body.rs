@@ -18,6 +18,9 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
+use crate::lang::{Bilingual, Lang};
 use crate::money::{Currency, Money};
 use crate::trust::KeyId;
 
@@ -43,8 +46,10 @@ pub const MIN_TOKEN_LEN: usize = MIN_BODY_LEN + SIGNATURE_LEN;
 const FLAG_TIER: u8 = 0b01;
 const FLAG_BALANCE: u8 = 0b10;
 
-/// What a token stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a token stands for: the type byte of the body, and the kind the journal, the POS
+/// and the dashboard name (`customer_pass`, `gift_card`, `voucher`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TokenKind {
     /// A loyalty customer's pass: the subject is the customer reference.
@@ -93,6 +98,21 @@ impl TokenKind {
         ]
         .into_iter()
         .find(|k| k.code() == code)
+    }
+
+    /// What a cashier or a manager reads for the kind, in every language.
+    pub fn labels(self) -> Bilingual {
+        let (es, en) = match self {
+            TokenKind::CustomerPass => ("Pase de cliente", "Customer pass"),
+            TokenKind::GiftCard => ("Tarjeta regalo", "Gift card"),
+            TokenKind::Voucher => ("Cupón", "Voucher"),
+        };
+        Bilingual { es, en }
+    }
+
+    /// What a cashier or a manager reads for the kind in `lang`.
+    pub fn label(self, lang: Lang) -> &'static str {
+        self.labels().get(lang)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Why a scanned token is refused: [`Refusal`] (with a stable code and a cashier message in
-//! Spanish and English) and its malformed-input detail [`Malformed`].
+//! Spanish and English), its malformed-input detail [`Malformed`], and [`RefusalCode`], every
+//! code a refused scan carries, with its labels.
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::lang::{Bilingual, Lang};
@@ -169,6 +171,114 @@ pub enum Refusal {
     Revoked(RevokedBy),
 }
 
+/// The stable code of a refused scan: the protocol's own refusals ([`Refusal::kind`]),
+/// the replay rule's, and those of the till that reads the scan. It travels to the POS
+/// (`/v1/identify`, the event stream), the scan log and the dashboard, serialized as its
+/// [`code`](RefusalCode::code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalCode {
+    /// [`Refusal::Malformed`], or a subject that is not a reference central issues.
+    Malformed,
+    /// [`Refusal::UnknownKey`].
+    UnknownKey,
+    /// [`Refusal::KeyWrongPurpose`].
+    KeyWrongPurpose,
+    /// [`Refusal::KeyNotValidAtIssue`].
+    KeyNotValidAtIssue,
+    /// [`Refusal::BadSignature`].
+    BadSignature,
+    /// [`Refusal::NotYetValid`].
+    NotYetValid,
+    /// [`Refusal::Expired`].
+    Expired,
+    /// [`Refusal::LifetimeTooLong`].
+    LifetimeTooLong,
+    /// [`Refusal::Revoked`].
+    Revoked,
+    /// Already used as often as the replay rule allows ([`super::replay`]).
+    Replayed,
+    /// The till is not enrolled: it has no trust list to verify with.
+    NotEnrolled,
+    /// The scanner read something it could not frame or decode.
+    UnknownScannerData,
+    /// The scan could not be recorded in the till's store.
+    StoreUnavailable,
+}
+
+impl RefusalCode {
+    /// Every code.
+    pub const ALL: [RefusalCode; 13] = [
+        RefusalCode::Malformed,
+        RefusalCode::UnknownKey,
+        RefusalCode::KeyWrongPurpose,
+        RefusalCode::KeyNotValidAtIssue,
+        RefusalCode::BadSignature,
+        RefusalCode::NotYetValid,
+        RefusalCode::Expired,
+        RefusalCode::LifetimeTooLong,
+        RefusalCode::Revoked,
+        RefusalCode::Replayed,
+        RefusalCode::NotEnrolled,
+        RefusalCode::UnknownScannerData,
+        RefusalCode::StoreUnavailable,
+    ];
+
+    /// The stable snake_case code, as serialized, e.g. `expired`.
+    pub fn code(self) -> &'static str {
+        match self {
+            RefusalCode::Malformed => "malformed",
+            RefusalCode::UnknownKey => "unknown_key",
+            RefusalCode::KeyWrongPurpose => "key_wrong_purpose",
+            RefusalCode::KeyNotValidAtIssue => "key_not_valid_at_issue",
+            RefusalCode::BadSignature => "bad_signature",
+            RefusalCode::NotYetValid => "not_yet_valid",
+            RefusalCode::Expired => "expired",
+            RefusalCode::LifetimeTooLong => "lifetime_too_long",
+            RefusalCode::Revoked => "revoked",
+            RefusalCode::Replayed => "replayed",
+            RefusalCode::NotEnrolled => "not_enrolled",
+            RefusalCode::UnknownScannerData => "unknown_scanner_data",
+            RefusalCode::StoreUnavailable => "store_unavailable",
+        }
+    }
+
+    /// The code named `code` (as [`RefusalCode::code`] writes it).
+    pub fn from_code(code: &str) -> Option<RefusalCode> {
+        RefusalCode::ALL.into_iter().find(|c| c.code() == code)
+    }
+
+    /// A manager's short name for the reason (the dashboard's scan log), in every
+    /// language. The cashier's message, saying what to do, is [`Refusal::messages`].
+    pub fn labels(self) -> Bilingual {
+        let (es, en) = match self {
+            RefusalCode::Malformed => ("Mal formado", "Malformed"),
+            RefusalCode::UnknownKey => ("Clave desconocida", "Unknown key"),
+            RefusalCode::KeyWrongPurpose => ("Clave de otro uso", "Key of another purpose"),
+            RefusalCode::KeyNotValidAtIssue => {
+                ("Clave no válida al emitirse", "Key not valid at issue")
+            }
+            RefusalCode::BadSignature => ("Firma no válida", "Bad signature"),
+            RefusalCode::NotYetValid => ("Aún no válido", "Not valid yet"),
+            RefusalCode::Expired => ("Caducado", "Expired"),
+            RefusalCode::LifetimeTooLong => ("Validez demasiado larga", "Lifetime too long"),
+            RefusalCode::Revoked => ("Anulado", "Revoked"),
+            RefusalCode::Replayed => ("Ya usado (repetido)", "Replayed (already used)"),
+            RefusalCode::NotEnrolled => ("Caja no dada de alta", "Till not enrolled"),
+            RefusalCode::UnknownScannerData => {
+                ("Datos de lector no reconocidos", "Unknown scanner data")
+            }
+            RefusalCode::StoreUnavailable => ("No se pudo guardar", "Could not be stored"),
+        };
+        Bilingual { es, en }
+    }
+
+    /// A manager's short name for the reason in `lang`.
+    pub fn label(self, lang: Lang) -> &'static str {
+        self.labels().get(lang)
+    }
+}
+
 const MALFORMED: Bilingual = Bilingual {
     es: "QR ilegible: vuelva a escanearlo; si falla otra vez, pida al cliente un QR nuevo en WhatsApp",
     en: "Unreadable QR: scan it again; if it fails again, ask the customer for a new QR in WhatsApp",
@@ -203,19 +313,24 @@ const REVOKED: Bilingual = Bilingual {
 };
 
 impl Refusal {
+    /// The refusal's stable code.
+    pub fn kind(&self) -> RefusalCode {
+        match self {
+            Refusal::Malformed(_) => RefusalCode::Malformed,
+            Refusal::UnknownKey { .. } => RefusalCode::UnknownKey,
+            Refusal::KeyWrongPurpose { .. } => RefusalCode::KeyWrongPurpose,
+            Refusal::KeyNotValidAtIssue { .. } => RefusalCode::KeyNotValidAtIssue,
+            Refusal::BadSignature => RefusalCode::BadSignature,
+            Refusal::NotYetValid { .. } => RefusalCode::NotYetValid,
+            Refusal::Expired { .. } => RefusalCode::Expired,
+            Refusal::LifetimeTooLong { .. } => RefusalCode::LifetimeTooLong,
+            Refusal::Revoked(_) => RefusalCode::Revoked,
+        }
+    }
+
     /// A stable snake_case code for the POS, logs and the dashboard, e.g. `expired`.
     pub fn code(&self) -> &'static str {
-        match self {
-            Refusal::Malformed(_) => "malformed",
-            Refusal::UnknownKey { .. } => "unknown_key",
-            Refusal::KeyWrongPurpose { .. } => "key_wrong_purpose",
-            Refusal::KeyNotValidAtIssue { .. } => "key_not_valid_at_issue",
-            Refusal::BadSignature => "bad_signature",
-            Refusal::NotYetValid { .. } => "not_yet_valid",
-            Refusal::Expired { .. } => "expired",
-            Refusal::LifetimeTooLong { .. } => "lifetime_too_long",
-            Refusal::Revoked(_) => "revoked",
-        }
+        self.kind().code()
     }
 
     /// A finer code where there is one: the [`Malformed`] code, or what was revoked.
@@ -310,6 +425,21 @@ mod tests {
             expired.message(Lang::Es),
             "QR caducado: pida al cliente un QR nuevo en WhatsApp"
         );
+    }
+
+    #[test]
+    fn refusal_codes_are_their_serialized_names_with_both_labels() {
+        for code in RefusalCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.code());
+            assert_eq!(RefusalCode::from_code(code.code()), Some(code));
+            let labels = code.labels();
+            assert!(!labels.es.is_empty() && !labels.en.is_empty());
+            assert_ne!(labels.es, labels.en, "{}", code.code());
+        }
+        for refusal in all() {
+            assert_eq!(RefusalCode::from_code(refusal.code()), Some(refusal.kind()));
+        }
+        assert_eq!(RefusalCode::from_code("something_new"), None);
     }
 
     #[test]

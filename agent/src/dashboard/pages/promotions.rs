@@ -5,12 +5,12 @@
 use axum::extract::{Query, State};
 use maud::{Markup, html};
 use serde::Deserialize;
-use tillpass_protocol::catalog::{Audience, Promotion};
+use tillpass_protocol::catalog::{Audience, EffectKind, Promotion, Rule};
 use tillpass_protocol::lang::Lang;
 
 use crate::dashboard::auth::Ctx;
 use crate::dashboard::days;
-use crate::dashboard::i18n::{self, T};
+use crate::dashboard::i18n::T;
 use crate::dashboard::layout::{self, Nav};
 use crate::dashboard::money;
 use crate::dashboard::queries;
@@ -103,25 +103,12 @@ fn rule_kinds(p: &Promotion, lang: Lang) -> Vec<String> {
     p.rules
         .iter()
         .map(|r| {
-            let value = serde_json::to_value(r).unwrap_or_default();
-            let kind = value
-                .get("type")
-                .and_then(|t| t.as_str())
-                .unwrap_or("")
-                .to_owned();
-            let basket =
-                r.items().is_none() && matches!(kind.as_str(), "percent_off" | "amount_off");
-            let code = if basket {
-                format!("basket_{kind}")
-            } else {
-                kind
-            };
-            let label = i18n::effect_kind(&code, lang)
-                .map(str::to_owned)
-                .unwrap_or(code);
-            match value.get("percent").and_then(serde_json::Value::as_u64) {
-                Some(bp) => format!("{label} {}", percent(bp, lang)),
-                None => label,
+            let label = EffectKind::of(r).label(lang);
+            match r {
+                Rule::PercentOff { percent: p, .. } => {
+                    format!("{label} {}", percent(u64::from(p.basis_points()), lang))
+                }
+                _ => label.to_owned(),
             }
         })
         .collect()

@@ -11,7 +11,7 @@ use tillpass_protocol::lang::Lang;
 use super::customer;
 use crate::dashboard::auth::Ctx;
 use crate::dashboard::days;
-use crate::dashboard::i18n::{self, T};
+use crate::dashboard::i18n::T;
 use crate::dashboard::layout::{self, Nav};
 use crate::dashboard::money;
 use crate::dashboard::queries::sales::{self, ReturnRow, SaleDetail};
@@ -143,11 +143,9 @@ fn detail(ctx: &Ctx, sale: &ClosedSale) -> Markup {
                     } }
                     tbody {
                         @for effect in &e.effects {
-                            @let kind = serde_json::to_value(effect.kind).ok()
-                                .and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
                             tr {
                                 td { (effect.label.get(lang)) " " span class="code" { (effect.promotion_id) } }
-                                td { (i18n::effect_kind(&kind, lang).unwrap_or(&kind)) }
+                                td { (effect.kind.label(lang)) }
                                 td { @if let Some(v) = &effect.voucher { span class="code" { (mask(v)) } } }
                                 td class="num" {
                                     @if effect.is_discount() { "−" }

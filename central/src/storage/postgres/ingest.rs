@@ -19,8 +19,9 @@ use sha2::{Digest, Sha256};
 use tillpass_protocol::catalog::Catalog;
 use tillpass_protocol::money::{Currency, Money};
 use tillpass_protocol::sync::{
-    AckOutcome, BatchAck, DeltaKind, EventAck, EventFlag, EventId, EventPayload, JournalEvent,
-    RejectCode, ReturnRecorded, Reverses, TokenKind, VERSION,
+    AckOutcome, BatchAck, DeltaKind, Direction, EventAck, EventFlag, EventId, EventPayload,
+    GiftCardMovement, JournalEvent, Movement, RejectCode, ReturnRecorded, TokenKind, VERSION,
+    movement,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -87,17 +88,14 @@ async fn lock_accounts(
     let mut customers = std::collections::BTreeSet::new();
     let mut cards = std::collections::BTreeSet::new();
     for event in admitted.iter().flatten() {
-        match &event.payload {
-            EventPayload::SavingsEarned(m) | EventPayload::SavingsRedeemed(m) => {
-                customers.insert(m.customer.as_str());
+        match event.payload.movement().map(|m| m.account) {
+            Some(movement::Account::Savings(customer)) => {
+                customers.insert(customer.as_str());
             }
-            EventPayload::SavingsReversed(r) => {
-                customers.insert(r.customer.as_str());
+            Some(movement::Account::GiftCard(card)) => {
+                cards.insert(card.as_str());
             }
-            EventPayload::GiftCardDebited(m) | EventPayload::GiftCardCredited(m) => {
-                cards.insert(m.card.as_str());
-            }
-            _ => {}
+            None => {}
         }
     }
     if !customers.is_empty() {
@@ -313,40 +311,23 @@ async fn apply(tx: &Transaction<'_>, event: &JournalEvent, now: i64) -> Result<A
             }
             Ok(Applied::Accepted(flags))
         }
-        EventPayload::SavingsEarned(m) => {
-            let start = event.occurred_at.min(now);
-            let release_at = start.saturating_add(window_secs(tx, start).await?);
-            let sale = m.sale_id.as_ref().map(|s| s.as_str());
-            let direction = SavingsMove::Earn { release_at, sale };
-            savings(tx, &id, m.customer.as_str(), m.amount, direction, now).await
-        }
-        EventPayload::SavingsRedeemed(m) => {
-            savings(
-                tx,
-                &id,
-                m.customer.as_str(),
-                m.amount,
-                SavingsMove::Spend,
-                now,
-            )
-            .await
-        }
-        EventPayload::SavingsReversed(r) => {
-            let sale = r.sale_id.as_ref().map(|s| s.as_str());
-            let direction = match r.reverses {
-                Reverses::Earn => SavingsMove::TakeBack { sale },
-                Reverses::Redemption => SavingsMove::GiveBack,
+        EventPayload::SavingsEarned(_)
+        | EventPayload::SavingsRedeemed(_)
+        | EventPayload::SavingsReversed(_)
+        | EventPayload::GiftCardDebited(_)
+        | EventPayload::GiftCardCredited(_) => {
+            let Some(movement) = event.payload.movement() else {
+                return Err(Error::internal("a money event moves no money"));
             };
-            savings(tx, &id, r.customer.as_str(), r.amount, direction, now).await
-        }
-        EventPayload::GiftCardDebited(m) => {
-            if let Some(hold) = &m.hold_id {
-                release_hold(tx, m.card.as_str(), hold.as_str(), now).await?;
+            if let EventPayload::GiftCardDebited(GiftCardMovement {
+                card,
+                hold_id: Some(hold),
+                ..
+            }) = &event.payload
+            {
+                release_hold(tx, card.as_str(), hold.as_str(), now).await?;
             }
-            gift_card(tx, &id, m.card.as_str(), m.amount, Move::Debit, now).await
-        }
-        EventPayload::GiftCardCredited(m) => {
-            gift_card(tx, &id, m.card.as_str(), m.amount, Move::Credit, now).await
+            moves(tx, &id, event.occurred_at, &movement, now).await
         }
         EventPayload::GiftCardHeld(h) => {
             let known = opt(
@@ -449,6 +430,54 @@ async fn apply(tx: &Transaction<'_>, event: &JournalEvent, now: i64) -> Result<A
             RejectCode::Invalid,
             "this kind of event is not handled".into(),
         )),
+    }
+}
+
+/// Applies one movement of money (`tillpass_protocol::sync::movement`), as
+/// [`crate::journal`] does on SQLite.
+async fn moves(
+    tx: &Transaction<'_>,
+    event_id: &str,
+    occurred_at: i64,
+    movement: &Movement<'_>,
+    now: i64,
+) -> Result<Applied> {
+    let sale = movement.sale.map(|s| s.as_str());
+    match movement.account {
+        movement::Account::Savings(customer) => {
+            let direction = match movement.direction {
+                Direction::Earn => {
+                    let start = occurred_at.min(now);
+                    let release_at = start.saturating_add(window_secs(tx, start).await?);
+                    SavingsMove::Earn { release_at, sale }
+                }
+                Direction::Spend => SavingsMove::Spend,
+                Direction::GiveBack => SavingsMove::GiveBack,
+                Direction::TakeBack => SavingsMove::TakeBack { sale },
+            };
+            savings(
+                tx,
+                event_id,
+                customer.as_str(),
+                movement.amount,
+                direction,
+                now,
+            )
+            .await
+        }
+        movement::Account::GiftCard(card) => {
+            let direction = match movement.direction {
+                Direction::Spend => Move::Debit,
+                Direction::GiveBack => Move::Credit,
+                Direction::Earn | Direction::TakeBack => {
+                    return Ok(Applied::Rejected(
+                        RejectCode::Invalid,
+                        "a gift card neither earns nor takes back".into(),
+                    ));
+                }
+            };
+            gift_card(tx, event_id, card.as_str(), movement.amount, direction, now).await
+        }
     }
 }
 
