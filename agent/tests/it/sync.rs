@@ -1873,7 +1873,12 @@ fn a_rewritten_balance_page_is_refused_whole_and_the_other_streams_go_on() {
                 "SELECT synced_balance FROM gift_cards WHERE card_ref = 'G1'",
             )?;
             let s = sync_status(&agent);
-            (card == 5000 && s["delta_pages_refused"].as_u64()? >= 1).then_some(s)
+            // The refusal is counted during the round and reported when the round ends:
+            // wait for both.
+            let reported = s["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("balances page refused"));
+            (card == 5000 && s["delta_pages_refused"].as_u64()? >= 1 && reported).then_some(s)
         },
     );
     assert!(proxy.rewritten.load(Ordering::SeqCst) >= 1);
