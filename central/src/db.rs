@@ -28,7 +28,6 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{Error, Result};
 use crate::migrations::MIGRATIONS;
-use crate::storage::migrate;
 
 /// A shared handle on the database.
 #[derive(Clone)]
@@ -147,19 +146,12 @@ fn secure_files(path: &Path) -> Result<()> {
 }
 
 /// Applies the migrations not yet applied, each in its own transaction with the new
-/// `user_version` ([`crate::storage::migrate`], the mechanism PostgreSQL's share).
+/// `user_version` (`tillpass-migrate`, the mechanism PostgreSQL's and the till's share).
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    for index in migrate::pending(current, MIGRATIONS)? {
-        let sql = MIGRATIONS
-            .get(index)
-            .ok_or_else(|| Error::internal("migration out of range"))?;
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", migrate::version_after(index)?)?;
-        tx.commit()?;
-    }
-    Ok(())
+    tillpass_migrate::sqlite::apply(conn, MIGRATIONS, |version, name| {
+        tracing::info!(migration = version, name, "database migrated");
+    })
+    .map_err(|e| Error::internal(e.to_string()))
 }
 
 #[cfg(test)]

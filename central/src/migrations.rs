@@ -1,10 +1,29 @@
 //! The SQLite schema, as numbered migrations. A landed migration is never edited: a change
 //! is a new migration appended to [`MIGRATIONS`]. `PRAGMA user_version` records how many
-//! ran; they are applied by [`crate::storage::migrate`]'s mechanism, as PostgreSQL's
-//! ([`crate::storage::postgres::migrations`]) are.
+//! ran; they are applied by `tillpass-migrate`, the mechanism of every tillpass database
+//! (PostgreSQL's, [`crate::storage::postgres::migrations`], and the till's).
 
 /// Every migration, in order. Index `i` brings the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "initial",
+        sql: V1,
+    },
+    Migration {
+        name: "change_log_index",
+        sql: V2,
+    },
+    Migration {
+        name: "store_sales",
+        sql: V3,
+    },
+    Migration {
+        name: "pending_savings",
+        sql: V4,
+    },
+];
+
+use tillpass_migrate::Migration;
 
 /// Version 1: keys, trust lists, customers, savings, gift cards, personal promotions,
 /// revocations, the change log, enrolment, tills, nonces, journal, debts, flags, token

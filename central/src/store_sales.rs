@@ -343,8 +343,8 @@ mod tests {
         ];
         {
             let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..2] {
-                conn.execute_batch(sql).unwrap();
+            for m in &MIGRATIONS[..2] {
+                conn.execute_batch(m.sql).unwrap();
             }
             conn.pragma_update(None, "user_version", 2).unwrap();
             for e in &events {

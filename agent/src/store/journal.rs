@@ -411,9 +411,9 @@ mod tests {
         let path = dir.path().join(crate::store::DB_FILE);
         {
             let conn = Connection::open(&path).unwrap();
-            for (number, _, sql) in &crate::store::migrations::MIGRATIONS[..8] {
-                conn.execute_batch(sql).unwrap();
-                conn.execute_batch(&format!("PRAGMA user_version = {number}"))
+            for (i, m) in crate::store::migrations::MIGRATIONS[..8].iter().enumerate() {
+                conn.execute_batch(m.sql).unwrap();
+                conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
                     .unwrap();
             }
             conn.execute_batch(

@@ -6,69 +6,83 @@
 use std::path::Path;
 
 use rusqlite::Connection;
+use tillpass_migrate::Migration;
 
 use super::{StoreError, sql};
 
-/// The migrations, in order: (number, name, SQL).
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "initial", include_str!("migrations/0001_initial.sql")),
-    (2, "sales", include_str!("migrations/0002_sales.sql")),
-    (3, "managers", include_str!("migrations/0003_managers.sql")),
-    (4, "sync", include_str!("migrations/0004_sync.sql")),
-    (
-        5,
-        "store_returns",
-        include_str!("migrations/0005_store_returns.sql"),
-    ),
-    (
-        6,
-        "pending_and_segments",
-        include_str!("migrations/0006_pending_and_segments.sql"),
-    ),
-    (
-        7,
-        "token_use_sale",
-        include_str!("migrations/0007_token_use_sale.sql"),
-    ),
-    (
-        8,
-        "login_attempts",
-        include_str!("migrations/0008_login_attempts.sql"),
-    ),
-    (
-        9,
-        "outbox_states",
-        include_str!("migrations/0009_outbox_states.sql"),
-    ),
+/// The migrations, in order: index `i` brings the file from version `i` to `i + 1`.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "initial",
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        name: "sales",
+        sql: include_str!("migrations/0002_sales.sql"),
+    },
+    Migration {
+        name: "managers",
+        sql: include_str!("migrations/0003_managers.sql"),
+    },
+    Migration {
+        name: "sync",
+        sql: include_str!("migrations/0004_sync.sql"),
+    },
+    Migration {
+        name: "store_returns",
+        sql: include_str!("migrations/0005_store_returns.sql"),
+    },
+    Migration {
+        name: "pending_and_segments",
+        sql: include_str!("migrations/0006_pending_and_segments.sql"),
+    },
+    Migration {
+        name: "token_use_sale",
+        sql: include_str!("migrations/0007_token_use_sale.sql"),
+    },
+    Migration {
+        name: "login_attempts",
+        sql: include_str!("migrations/0008_login_attempts.sql"),
+    },
+    Migration {
+        name: "outbox_states",
+        sql: include_str!("migrations/0009_outbox_states.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
 pub fn latest() -> i64 {
-    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+    tillpass_migrate::latest(MIGRATIONS.len())
 }
 
-/// Applies every migration newer than the file's version, each in its own transaction.
+/// Applies every migration newer than the file's version, each in its own transaction
+/// (`tillpass-migrate`, the mechanism central's databases share).
 pub fn apply(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    let current: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(sql)?;
-    if current > latest() {
-        return Err(StoreError::TooNew {
+    use tillpass_migrate::{PlanError, sqlite::Error};
+    tillpass_migrate::sqlite::apply(conn, MIGRATIONS, |migration, name| {
+        tracing::info!(migration, name, "database migrated");
+    })
+    .map_err(|e| match e {
+        Error::Plan(PlanError::TooNew { found, known }) => StoreError::TooNew {
             path: path.to_path_buf(),
-            found: current,
+            found,
+            known,
+        },
+        Error::Plan(PlanError::Invalid(found)) => StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
             known: latest(),
-        });
-    }
-    for (number, name, text) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        let batch = format!("BEGIN IMMEDIATE;\n{text}\nPRAGMA user_version = {number};\nCOMMIT;");
-        if let Err(e) = conn.execute_batch(&batch) {
-            let _ = conn.execute_batch("ROLLBACK");
-            tracing::error!(migration = number, name, error = %e, "migration failed");
-            return Err(sql(e));
+        },
+        Error::Version(e) => sql(e),
+        Error::Failed {
+            version,
+            name,
+            source,
+        } => {
+            tracing::error!(migration = version, name, error = %source, "migration failed");
+            sql(source)
         }
-        tracing::info!(migration = number, name, "database migrated");
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -77,9 +91,15 @@ mod tests {
 
     #[test]
     fn migrations_are_numbered_in_order_from_one() {
-        for (i, (number, _, _)) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(*number, i64::try_from(i).unwrap() + 1);
-        }
+        assert_eq!(latest(), i64::try_from(MIGRATIONS.len()).unwrap());
+        let mut names: Vec<_> = MIGRATIONS.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            MIGRATIONS.len(),
+            "every migration has its own name"
+        );
     }
 
     #[test]

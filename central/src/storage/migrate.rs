@@ -1,4 +1,4 @@
-//! The one migration mechanism, for every backend.
+//! Central's use of the one migration mechanism (`tillpass-migrate`), for every backend.
 //!
 //! A backend's schema is a list of numbered migrations (`&[&str]`, index `i` brings the
 //! schema from version `i` to `i + 1`), never edited once landed: a change is a new
@@ -13,28 +13,14 @@
 
 use std::ops::Range;
 
+pub use tillpass_migrate::{Migration, version_after};
+
 use crate::error::{Error, Result};
 
 /// The indexes of the migrations of `all` still to apply to a database at `current`;
 /// an error when the database is newer than this build knows.
-pub fn pending(current: i64, all: &[&str]) -> Result<Range<usize>> {
-    let current = usize::try_from(current)
-        .map_err(|_| Error::internal(format!("database schema version {current} is invalid")))?;
-    if current > all.len() {
-        return Err(Error::internal(format!(
-            "database schema version {current} is newer than this build ({})",
-            all.len()
-        )));
-    }
-    Ok(current..all.len())
-}
-
-/// The version a database has after migration `index` ran.
-pub fn version_after(index: usize) -> Result<i64> {
-    index
-        .checked_add(1)
-        .and_then(|v| i64::try_from(v).ok())
-        .ok_or_else(|| Error::internal("too many migrations"))
+pub fn pending(current: i64, all: &[Migration]) -> Result<Range<usize>> {
+    tillpass_migrate::pending(current, all.len()).map_err(|e| Error::internal(e.to_string()))
 }
 
 #[cfg(test)]
@@ -43,12 +29,13 @@ mod tests {
 
     #[test]
     fn a_database_gets_what_it_lacks_and_a_newer_one_is_refused() {
-        let all = ["a", "b", "c"];
+        let m = Migration { name: "m", sql: "" };
+        let all = [m, m, m];
         assert_eq!(pending(0, &all).unwrap(), 0..3);
         assert_eq!(pending(2, &all).unwrap(), 2..3);
         assert!(pending(3, &all).unwrap().is_empty());
         assert!(pending(4, &all).is_err());
         assert!(pending(-1, &all).is_err());
-        assert_eq!(version_after(0).unwrap(), 1);
+        assert_eq!(version_after(0), 1);
     }
 }

@@ -7,7 +7,12 @@
 //! column, so `migrate-db` copies every row as it is.
 
 /// Every migration, in order. Index `i` brings the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    name: "initial",
+    sql: V1,
+}];
+
+use tillpass_migrate::Migration;
 
 /// Version 1: the schema of SQLite version 4 — keys, envelopes, settings, customers and
 /// their segments, savings (spendable and pending), gift cards, personal promotions,

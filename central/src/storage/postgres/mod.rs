@@ -122,11 +122,11 @@ impl Pg {
                 tx.commit().await?;
                 return Ok(());
             };
-            let sql = MIGRATIONS
+            let migration = MIGRATIONS
                 .get(index)
                 .ok_or_else(|| Error::internal("migration out of range"))?;
-            tx.batch_execute(sql).await?;
-            let version = migrate::version_after(index)?;
+            tx.batch_execute(migration.sql).await?;
+            let version = migrate::version_after(index);
             if current.is_some() {
                 tx.execute("UPDATE schema_version SET version = $1", &[&version])
                     .await?;
