@@ -259,7 +259,7 @@ pub fn apply(doc: &mut Value) {
     merge(
         doc,
         &prop("ReturnRequest", "lines"),
-        json!({"maxItems": MAX_LINES}),
+        json!({"minItems": 1, "maxItems": MAX_LINES}),
     );
     merge(
         doc,
