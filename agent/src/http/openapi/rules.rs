@@ -211,6 +211,21 @@ pub fn apply(doc: &mut Value) {
                     &["properties", "scan"],
                     nullable(scan("The gift card's QR.")),
                 );
+                // Exactly one of the two names the card: not both, and `card_id` when
+                // there is no `scan` (a `null` counts as left out).
+                merge(
+                    variant,
+                    &[],
+                    json!({
+                        "not": {"properties": {"scan": {"type": "string"},
+                                               "card_id": {"type": "string"}},
+                                "required": ["scan", "card_id"]},
+                        "if": {"not": {"properties": {"scan": {"type": "string"}},
+                                       "required": ["scan"]}},
+                        "then": {"properties": {"card_id": {"type": "string"}},
+                                 "required": ["card_id"]}
+                    }),
+                );
             }
         }
     }
