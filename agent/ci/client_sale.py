@@ -14,6 +14,7 @@ from client import AuthenticatedClient
 from client.api.identify import identify
 from client.api.sessions import add_return, add_tender, close_session, get_session, put_session
 from client.models import (
+    Currency,
     CartInput,
     CartLine,
     CartLineQuantityType0,
@@ -55,9 +56,9 @@ def main():
     if who is None or "customer" not in json.dumps(who.to_dict()):
         sys.exit(f"identify: no customer in {who!r}")
 
-    eur = lambda amount: Money(amount=amount, currency="EUR")  # noqa: E731
+    eur = lambda amount: Money(amount=amount, currency=Currency.EUR)  # noqa: E731
     cart = CartInput(
-        currency="EUR",
+        currency=Currency.EUR,
         lines=[
             CartLine(line_id="1", sku="8410000000017", quantity=CartLineQuantityType0(units=2),
                      unit_price=eur(250)),

@@ -72,6 +72,24 @@ impl Currency {
         Currency::from_iso(iso)
     }
 
+    /// Every alphabetic code [`Currency::from_code`] accepts, in alphabetical order (for
+    /// documents that list them: the POS API's schema).
+    pub fn known_codes() -> Vec<String> {
+        let letters = b'A'..=b'Z';
+        let mut codes = Vec::new();
+        for a in letters.clone() {
+            for b in letters.clone() {
+                for c in letters.clone() {
+                    let code = String::from_utf8_lossy(&[a, b, c]).into_owned();
+                    if Currency::from_code(&code).is_ok() {
+                        codes.push(code);
+                    }
+                }
+            }
+        }
+        codes
+    }
+
     /// Looks up a numeric ISO 4217 code such as 978 (EUR), the compact form tokens carry.
     pub fn from_numeric(number: u16) -> Result<Currency, MoneyError> {
         let iso = iso_currency::Currency::from_numeric(number)
@@ -404,6 +422,9 @@ mod tests {
     #[test]
     fn currencies_carry_their_exponent() {
         assert_eq!(Currency::from_code("EUR").unwrap().exponent(), 2);
+        let known = Currency::known_codes();
+        assert!(known.contains(&"EUR".to_owned()) && known.contains(&"JPY".to_owned()));
+        assert!(!known.contains(&"XXX".to_owned()) && !known.contains(&"ABC".to_owned()));
         assert_eq!(Currency::from_code("JPY").unwrap().exponent(), 0);
         assert_eq!(Currency::from_code("BHD").unwrap().exponent(), 3);
         assert_eq!(Currency::from_code("CLF").unwrap().exponent(), 4);

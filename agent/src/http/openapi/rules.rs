@@ -54,6 +54,15 @@ fn scan(description: &str) -> Value {
     })
 }
 
+/// A currency: one of the ISO 4217 codes with a minor unit the server knows
+/// ([`Currency::known_codes`](tillpass_protocol::money::Currency::known_codes)).
+fn currency() -> Value {
+    json!({"type": "string", "pattern": CURRENCY_PATTERN,
+           "enum": tillpass_protocol::money::Currency::known_codes(),
+           "example": "EUR",
+           "description": "ISO 4217 alphabetic code; a cart's must be the catalog's."})
+}
+
 /// Money: integer minor units of an ISO 4217 currency.
 fn money() -> Value {
     json!({
@@ -63,7 +72,7 @@ fn money() -> Value {
         "properties": {
             "amount": {"type": "integer", "format": "int64",
                        "minimum": -MAX_AMOUNT, "maximum": MAX_AMOUNT},
-            "currency": {"type": "string", "pattern": CURRENCY_PATTERN, "example": "EUR"},
+            "currency": {"$ref": "#/components/schemas/Currency"},
         },
     })
 }
@@ -172,6 +181,7 @@ const REQUEST_BODIES: [&str; 9] = [
 pub fn apply(doc: &mut Value) {
     let schemas = ["components", "schemas"];
     let at = |name: &'static str| [schemas[0], schemas[1], name];
+    set(doc, &at("Currency"), currency());
     set(doc, &at("Money"), money());
     set(doc, &at("CartLine"), line());
     merge(
@@ -248,8 +258,7 @@ pub fn apply(doc: &mut Value) {
     set(
         doc,
         &prop("CartInput", "currency"),
-        json!({"type": "string", "pattern": CURRENCY_PATTERN, "example": "EUR",
-               "description": "ISO 4217 code; must be the catalog's."}),
+        json!({"$ref": "#/components/schemas/Currency"}),
     );
     merge(
         doc,
@@ -292,6 +301,8 @@ pub fn apply(doc: &mut Value) {
             unsigned(schema);
         }
     }
+    // After the unsigned bounds: a returned quantity is at least one.
+    merge(doc, &prop("ReturnLineInput", "qty"), json!({"minimum": 1}));
 }
 
 /// The unsigned integers (`u32`, `u64`: `int32`/`int64` with a minimum of 0) of a request
