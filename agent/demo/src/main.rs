@@ -47,6 +47,9 @@ struct RunArgs {
     /// Central's port.
     #[arg(long, default_value_t = shop::DEFAULT_CENTRAL_PORT)]
     central_port: u16,
+    /// The phone page's port.
+    #[arg(long, default_value_t = shop::DEFAULT_PHONE_PORT)]
+    phone_port: u16,
     /// Do not read scans from this terminal.
     #[arg(long)]
     no_stdin: bool,
@@ -94,6 +97,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         dir: args.dir.unwrap_or_else(shop::default_dir),
         port: args.port,
         central_port: args.central_port,
+        phone_port: args.phone_port,
         read_stdin: !args.no_stdin,
     };
     tillpass_agent::telemetry::init(&LogSection {

@@ -44,6 +44,12 @@ pub const MANAGER: (&str, &str) = ("manager", "tillpass-demo");
 pub const DEFAULT_PORT: u16 = tillpass_tillfiles::config::DEFAULT_LISTEN.port();
 /// Central's port unless `--central-port` says otherwise.
 pub const DEFAULT_CENTRAL_PORT: u16 = 7200;
+/// The phone page's port unless `--phone-port` says otherwise.
+pub const DEFAULT_PHONE_PORT: u16 = 7300;
+/// The visitor's WhatsApp number on the phone page (digits, as Meta's `wa_id`) and name.
+pub const VISITOR: (&str, &str) = ("34612345678", "Marta");
+/// The brand, as the chat shows it.
+pub const BRAND: &str = "tillpass demo store";
 /// The file in the demo's folder that says where everything is (0600: it holds the API
 /// token and the manager's password).
 pub const SUMMARY_FILE: &str = "demo.json";
@@ -60,6 +66,10 @@ pub struct Summary {
     pub dashboard_login: Login,
     /// The virtual scanner's serial port.
     pub virtual_scanner: PathBuf,
+    /// The phone page: a chat with the brand's WhatsApp number.
+    pub phone: String,
+    /// The fake Graph API central's WhatsApp channel talks to.
+    pub graph_api: String,
     /// Lucía's WhatsApp pass.
     pub customer_pass: Pass,
     /// The WELCOME voucher's QR text.
@@ -94,6 +104,8 @@ pub struct DemoOptions {
     pub port: u16,
     /// Central's port.
     pub central_port: u16,
+    /// The phone page's port.
+    pub phone_port: u16,
     /// Feed lines typed in the terminal to the virtual scanner.
     pub read_stdin: bool,
 }
@@ -289,6 +301,9 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
             )
         })?;
     let central_url = format!("http://{}", central_listener.local_addr()?);
+    // Meta's Cloud API cannot be reached from a demo: the fake Graph API stands in for it,
+    // delivering the phone's messages to central's webhook, signed as Meta signs them.
+    let graph = runtime.block_on(start_graph(&central_url))?;
     let (stop_central, central_stopped) = tokio::sync::oneshot::channel::<()>();
     let central_state =
         tillpass_central::http::AppState::new(db, keys, None, tillpass_central::clock::system());
@@ -332,12 +347,15 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
             )
         })?;
     let api = format!("http://{}", listener.local_addr()?);
+    let phone_url = runtime.block_on(serve_phone(options.phone_port, &graph, &scanner))?;
     let summary = Summary {
         central: central_url,
         pos_api: api.clone(),
         api_token: token.clone(),
         api_token_file: till_dir.join(layout::API_TOKEN_FILE),
         dashboard: format!("{api}/dashboard/"),
+        phone: phone_url.clone(),
+        graph_api: graph.base_url().to_owned(),
         dashboard_login: Login {
             user: MANAGER.0.to_owned(),
             password: MANAGER.1.to_owned(),
@@ -359,6 +377,7 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
     banner(
         out,
         &seeded,
+        &phone_url,
         &api,
         &token,
         &till_dir,
@@ -394,9 +413,57 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
     result
 }
 
+/// The path of central's WhatsApp webhook (the callback URL configured at Meta).
+pub const WEBHOOK_PATH: &str = "/whatsapp/webhook";
+
+/// Starts the fake Graph API, delivering to central's webhook; the visitor's number is a
+/// WhatsApp user.
+async fn start_graph(central_url: &str) -> anyhow::Result<tillpass_fakegraph::FakeGraph> {
+    let config = tillpass_fakegraph::Config {
+        webhook: Some(format!("{central_url}{WEBHOOK_PATH}")),
+        ..tillpass_fakegraph::Config::default()
+    };
+    let graph = tillpass_fakegraph::FakeGraph::start(config)
+        .await
+        .context("starting the fake Graph API")?;
+    graph.add_user(VISITOR.0, VISITOR.1);
+    Ok(graph)
+}
+
+/// Serves the phone page on `port`; its URL.
+async fn serve_phone(
+    port: u16,
+    graph: &tillpass_fakegraph::FakeGraph,
+    scanner: &VirtualScanner,
+) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| {
+            format!("the phone page cannot listen on 127.0.0.1:{port}: choose another --phone-port")
+        })?;
+    let url = format!("http://{}/phone", listener.local_addr()?);
+    let sink: crate::phone::ScanSink = Arc::new(std::sync::Mutex::new(scanner.master.try_clone()?));
+    let phone = crate::phone::Phone {
+        fake: graph.clone(),
+        wa_id: VISITOR.0.to_owned(),
+        name: VISITOR.1.to_owned(),
+        brand: BRAND.to_owned(),
+        scanner: sink,
+    };
+    let router = crate::phone::router(Arc::new(phone));
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::warn!("the phone page stopped: {e}");
+        }
+    });
+    Ok(url)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn banner(
     out: &mut impl Write,
     seeded: &Seeded,
+    phone: &str,
     api: &str,
     token: &str,
     till_dir: &Path,
@@ -409,6 +476,10 @@ fn banner(
         out,
         "tillpass demo store is open — Lucía's WhatsApp pass is the QR above:\n  {}\n",
         seeded.pass.text
+    )?;
+    writeln!(
+        out,
+        "  phone        {phone}   (a chat with the store's WhatsApp number: say \"hola\")"
     )?;
     writeln!(out, "  POS API      {api}   (bearer token: {token})")?;
     writeln!(

@@ -76,7 +76,16 @@ fn the_demo_store_sells_and_takes_back_through_the_terminal_cashier() {
     let dir = parent.path().join("demo");
     let mut demo = Demo(
         Command::new(DEMO)
-            .args(["--port", "0", "--central-port", "0", "--no-stdin", "--dir"])
+            .args([
+                "--port",
+                "0",
+                "--central-port",
+                "0",
+                "--phone-port",
+                "0",
+                "--no-stdin",
+                "--dir",
+            ])
             .arg(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

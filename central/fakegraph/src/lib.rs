@@ -142,7 +142,7 @@ impl Shared {
     }
 
     /// Queues the statuses of an accepted message, in Meta's order.
-    pub(crate) fn deliver_statuses(&self, message_id: &str, to: &str) {
+    pub(crate) fn deliver_statuses(&self, message_id: &str, to: &str, callback_data: Option<&str>) {
         if !self.controls().statuses {
             return;
         }
@@ -156,6 +156,7 @@ impl Shared {
                 status,
                 at,
                 &conversation,
+                callback_data,
             );
             if let Some(m) = self.record().message_mut(message_id) {
                 m.status = m.status.max(status);
@@ -359,6 +360,7 @@ impl FakeGraph {
             at,
             status: Status::Read,
             api_version: None,
+            callback_data: None,
         };
         let name = {
             let mut r = self.shared.record();

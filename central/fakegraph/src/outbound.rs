@@ -66,6 +66,8 @@ pub struct SendRequest {
     pub content: Content,
     /// The message this one replies to (`context.message_id`).
     pub context: Option<String>,
+    /// `biz_opaque_callback_data`: echoed in the message's status deliveries.
+    pub callback_data: Option<String>,
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -112,6 +114,10 @@ pub fn parse(body: &[u8]) -> Result<SendRequest, GraphError> {
         return Err(GraphError::value("to is not a phone number"));
     }
     let context = str_at(&v, &["context", "message_id"]).map(str::to_owned);
+    let callback_data = str_at(&v, &["biz_opaque_callback_data"]).map(str::to_owned);
+    if let Some(data) = &callback_data {
+        bounded("biz_opaque_callback_data", data, 512)?;
+    }
     let kind = str_at(&v, &["type"]).unwrap_or("text");
     let content = match kind {
         "text" => {
@@ -175,6 +181,7 @@ pub fn parse(body: &[u8]) -> Result<SendRequest, GraphError> {
         to: digits.to_owned(),
         content,
         context,
+        callback_data,
     })
 }
 

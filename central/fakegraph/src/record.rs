@@ -71,6 +71,9 @@ pub struct Message {
     pub status: Status,
     /// Outbound: the API version of the request.
     pub api_version: Option<String>,
+    /// Outbound: `biz_opaque_callback_data`, echoed in its statuses.
+    #[serde(default)]
+    pub callback_data: Option<String>,
 }
 
 /// An uploaded file.

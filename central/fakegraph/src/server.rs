@@ -139,10 +139,11 @@ pub(crate) async fn send(
             at: now,
             status: Status::Accepted,
             api_version: Some(version),
+            callback_data: request.callback_data.clone(),
         });
     }
     shared.changed.notify_waiters();
-    shared.deliver_statuses(&id, &request.to);
+    shared.deliver_statuses(&id, &request.to, request.callback_data.as_deref());
     Ok(axum::Json(json!({
         "messaging_product": "whatsapp",
         "contacts": [{ "input": request.to, "wa_id": request.to }],

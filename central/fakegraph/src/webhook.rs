@@ -117,6 +117,7 @@ pub fn status_envelope(
     status: Status,
     at: i64,
     conversation: &str,
+    callback_data: Option<&str>,
 ) -> Value {
     let mut s = json!({
         "id": message_id,
@@ -124,6 +125,9 @@ pub fn status_envelope(
         "timestamp": at.to_string(),
         "recipient_id": recipient,
     });
+    if let Some(data) = callback_data {
+        s["biz_opaque_callback_data"] = json!(data);
+    }
     if status != Status::Read {
         s["conversation"] = json!({
             "id": conversation,

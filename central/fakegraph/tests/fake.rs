@@ -199,7 +199,9 @@ async fn a_reply_in_the_window_is_accepted_recorded_and_its_statuses_delivered_s
     assert_eq!(value["messages"][0]["text"]["body"], "QR");
     assert!(value["messages"][0]["timestamp"].is_string());
 
-    let answer = client.send(text(CUSTOMER, "Aquí tienes tu pase")).await;
+    let mut reply = text(CUSTOMER, "Aquí tienes tu pase");
+    reply["biz_opaque_callback_data"] = json!("outbox-1");
+    let answer = client.send(reply).await;
     assert_eq!(answer.0, 200, "{}", answer.1);
     assert_eq!(answer.1["messaging_product"], "whatsapp");
     assert_eq!(answer.1["contacts"][0]["wa_id"], CUSTOMER);
@@ -223,6 +225,7 @@ async fn a_reply_in_the_window_is_accepted_recorded_and_its_statuses_delivered_s
             let s = &b["entry"][0]["changes"][0]["value"]["statuses"][0];
             assert_eq!(s["id"], id.as_str());
             assert_eq!(s["recipient_id"], CUSTOMER);
+            assert_eq!(s["biz_opaque_callback_data"], "outbox-1");
             s["status"].as_str().unwrap().to_owned()
         })
         .collect();
