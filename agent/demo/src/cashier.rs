@@ -234,7 +234,7 @@ impl Cashier {
         )?;
         for line in input.lines() {
             let line = line?;
-            let words: Vec<&str> = line.split_whitespace().collect();
+            let words = words(&line);
             let Some((&command, args)) = words.split_first() else {
                 continue;
             };
@@ -266,7 +266,7 @@ impl Cashier {
         out: &mut impl Write,
     ) -> Result<(), CashierError> {
         match (command, args) {
-            ("add", [sku, price, rest @ ..]) => {
+            ("add", [sku, price, rest @ ..]) if rest.len() <= 2 => {
                 let Some(price) = self.amount(price, out)? else {
                     return Ok(());
                 };
@@ -285,7 +285,7 @@ impl Cashier {
                 });
                 self.push_line(line, out)
             }
-            ("weigh", [sku, price, grams, rest @ ..]) => {
+            ("weigh", [sku, price, grams, rest @ ..]) if rest.len() <= 1 => {
                 let Some(price) = self.amount(price, out)? else {
                     return Ok(());
                 };
@@ -330,7 +330,7 @@ impl Cashier {
                 let tender = json!({ "type": "savings", "amount": self.money(amount) });
                 self.tender(tender, out)
             }
-            ("giftcard", [card, rest @ ..]) => {
+            ("giftcard", [card, rest @ ..]) if rest.len() <= 1 => {
                 let mut tender = if card.starts_with("TP") || card.starts_with("tp") {
                     json!({ "type": "gift_card", "scan": card })
                 } else {
@@ -628,9 +628,35 @@ fn print_receipt(r: &Value, out: &mut impl Write) -> Result<(), CashierError> {
     Ok(())
 }
 
+/// A command line's words, without a comment: from a `#` that starts the line or follows
+/// a space to the end (so the README's annotated examples can be pasted as they are).
+pub fn words(line: &str) -> Vec<&str> {
+    let mut end = line.len();
+    let mut after_space = true;
+    for (i, c) in line.char_indices() {
+        if c == '#' && after_space {
+            end = i;
+            break;
+        }
+        after_space = c.is_whitespace();
+    }
+    line[..end].split_whitespace().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comments_are_not_words() {
+        assert_eq!(
+            words("customer TP123   # or scan the pass"),
+            ["customer", "TP123"]
+        );
+        assert_eq!(words("# a whole comment"), Vec::<&str>::new());
+        assert_eq!(words("add SKU#1 2.40"), ["add", "SKU#1", "2.40"]);
+        assert_eq!(words("voucher TP9\t# the voucher"), ["voucher", "TP9"]);
+    }
 
     #[test]
     fn amounts_are_read_for_people_and_written_back() {

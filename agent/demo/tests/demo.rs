@@ -112,10 +112,14 @@ fn the_demo_store_sells_and_takes_back_through_the_terminal_cashier() {
             .then_some(())
     });
 
-    // Lucía's pass, the WELCOME voucher and the gift card, as the demo printed them.
+    // Lucía's pass, the WELCOME voucher and the gift card, as the demo printed them, pasted
+    // with the README's comments.
     let script = format!(
-        "add APPLES 2.40 2 fresh\nadd COFFEE 4.50 3 coffee\ncustomer {}\nvoucher {}\n\
-         savings 2\ngiftcard {} 5\nclose card\n",
+        "add APPLES 2.40 2 fresh\nadd COFFEE 4.50 3 coffee\n\
+         customer {}            # or scan the pass at the till's scanner first\n\
+         voucher {}             # the WELCOME voucher the demo printed\n\
+         savings 2\ngiftcard {} 5          # the demo's gift card QR, €5.00 of it\n\
+         close card             # the receipt\n",
         summary.customer_pass.text, summary.voucher, summary.gift_card
     );
     let text = cashier(&dir, &script);
