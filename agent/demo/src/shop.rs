@@ -305,6 +305,7 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
     // delivering the phone's messages to central's webhook, signed as Meta signs them.
     let graph = runtime.block_on(start_graph(&central_url))?;
     let (stop_central, central_stopped) = tokio::sync::oneshot::channel::<()>();
+    let issuer = (db.clone(), keys.clone());
     let central_state =
         tillpass_central::http::AppState::new(db, keys, None, tillpass_central::clock::system());
     let central = runtime.spawn(tillpass_central::http::serve(
@@ -394,6 +395,15 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
                 let Ok(line) = line else { break };
                 let text = line.trim();
                 if text.is_empty() {
+                    continue;
+                }
+                if text == "pass" {
+                    let mut stdout = std::io::stdout();
+                    let shown = fresh_tokens(&issuer.0, &issuer.1)
+                        .and_then(|(pass, card)| show_fresh(&mut stdout, &pass, &card));
+                    if let Err(e) = shown {
+                        let _ = writeln!(stdout, "  no fresh pass: {e:#}");
+                    }
                     continue;
                 }
                 if master.write_all(format!("{text}\r").as_bytes()).is_err() {
@@ -506,10 +516,38 @@ fn banner(
     if options.read_stdin {
         writeln!(
             out,
-            "\n  Paste a pass here and press Enter: it is scanned by the virtual scanner."
+            "\n  Paste a pass here and press Enter: it is scanned by the virtual scanner.\n  \
+             Passes run out (5 visits or an hour): type `pass` for fresh ones (or ask the \
+             phone page for your QR)."
         )?;
     }
     writeln!(out, "  Ctrl-C stops the store.\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// A fresh pass for Lucía and a fresh QR for the demo gift card.
+fn fresh_tokens(db: &Db, keys: &KeyDir) -> anyhow::Result<(IssuedToken, IssuedToken)> {
+    let options = IssueOptions {
+        lifetime_secs: None,
+        module_px: None,
+    };
+    let now = now();
+    let pass =
+        db.with(|c| tillpass_central::passes::customer_pass(c, keys, "C-LUCIA", &options, now))?;
+    let card = db
+        .with(|c| tillpass_central::passes::gift_card_token(c, keys, "GC-DEMO-1", &options, now))?;
+    Ok((pass, card))
+}
+
+fn show_fresh(out: &mut impl Write, pass: &IssuedToken, card: &IssuedToken) -> anyhow::Result<()> {
+    let qr = TokenQr::from_text(&pass.text)?;
+    writeln!(out, "{}", qr.to_terminal(TerminalBackground::Dark))?;
+    writeln!(
+        out,
+        "  a fresh pass for Lucía (paste it to scan it):\n  {}\n  a fresh gift-card QR:\n  {}\n",
+        pass.text, card.text
+    )?;
     out.flush()?;
     Ok(())
 }

@@ -168,3 +168,55 @@ fn the_cashier_without_a_running_demo_says_what_to_do() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("start the demo first"), "{err}");
 }
+
+#[test]
+fn typing_pass_in_the_demo_terminal_prints_fresh_ones() {
+    use std::io::{BufRead, BufReader};
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("demo");
+    let mut child = Command::new(DEMO)
+        .args([
+            "--port",
+            "0",
+            "--central-port",
+            "0",
+            "--phone-port",
+            "0",
+            "--dir",
+        ])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let demo = Demo(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        // The banner's end, then the fresh pass after `pass`.
+        for line in lines.by_ref() {
+            if line.contains("Ctrl-C stops the store") {
+                let _ = tx.send(None);
+                break;
+            }
+        }
+        let mut lines = lines.skip_while(|l| !l.contains("a fresh pass for Lucía"));
+        let _ = lines.next();
+        let _ = tx.send(lines.next());
+    });
+    assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), None);
+    let summary: Summary =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(SUMMARY_FILE)).unwrap()).unwrap();
+    stdin.write_all(b"pass\n").unwrap();
+    let fresh = rx.recv_timeout(Duration::from_secs(30)).unwrap().unwrap();
+    let fresh = fresh.trim();
+    assert!(fresh.starts_with("TP"), "{fresh}");
+    assert_ne!(
+        fresh, summary.customer_pass.text,
+        "a new pass, not the printed one"
+    );
+    drop(demo);
+}
