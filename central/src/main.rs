@@ -769,7 +769,11 @@ async fn shutdown_signal() {
 /// `tillpass-central whatsapp …`.
 fn whatsapp_command(cli: &Cli, command: &WhatsappCommand) -> anyhow::Result<()> {
     match command {
-        WhatsappCommand::Poster { number, text, out: dir } => {
+        WhatsappCommand::Poster {
+            number,
+            text,
+            out: dir,
+        } => {
             let link = whatsapp::poster::link(number, text)?;
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             for (name, bytes) in [
@@ -795,8 +799,14 @@ fn whatsapp_command(cli: &Cli, command: &WhatsappCommand) -> anyhow::Result<()> 
                     .with_context(|| format!("opening {location}"))?;
                 anyhow::Ok(whatsapp::store::status(&db).await?)
             })?;
-            out(&format!("inbox not yet handled   {:>8}", report.inbox_pending))?;
-            out(&format!("receipts queued         {:>8}", report.receipts_queued))?;
+            out(&format!(
+                "inbox not yet handled   {:>8}",
+                report.inbox_pending
+            ))?;
+            out(&format!(
+                "receipts queued         {:>8}",
+                report.receipts_queued
+            ))?;
             for (state, count) in &report.outbox {
                 out(&format!("outbox {state:<16} {count:>8}"))?;
             }

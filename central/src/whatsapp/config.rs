@@ -157,7 +157,9 @@ impl Config {
             }
             Ok(Secret::new(text))
         };
-        if file.phone_number_id.is_empty() || !file.phone_number_id.bytes().all(|b| b.is_ascii_digit()) {
+        if file.phone_number_id.is_empty()
+            || !file.phone_number_id.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(Error::invalid("phone_number_id: digits"));
         }
         if let Some(n) = &file.display_number
@@ -211,7 +213,10 @@ mod tests {
         assert!(!shown.contains("verify-me"));
 
         let missing = Config::parse(text, None, None).unwrap_err();
-        assert!(missing.to_string().contains("CREDENTIALS_DIRECTORY"), "{missing}");
+        assert!(
+            missing.to_string().contains("CREDENTIALS_DIRECTORY"),
+            "{missing}"
+        );
 
         std::fs::write(dir.path().join("secret"), "from-a-file").unwrap();
         let named = format!("{text}app_secret_file = \"secret\"\n");

@@ -152,8 +152,7 @@ struct Profile {
 
 /// The items of a delivery for `phone_number_id` (changes for another number are skipped).
 pub fn parse(body: &[u8], phone_number_id: &str) -> Result<Vec<Item>, Refused> {
-    let body: Body =
-        serde_json::from_slice(body).map_err(|e| Refused::Malformed(e.to_string()))?;
+    let body: Body = serde_json::from_slice(body).map_err(|e| Refused::Malformed(e.to_string()))?;
     if body.object != "whatsapp_business_account" {
         return Err(Refused::Malformed(format!("object {:?}", body.object)));
     }
@@ -181,7 +180,13 @@ pub fn parse(body: &[u8], phone_number_id: &str) -> Result<Vec<Item>, Refused> {
                 items.push(Item::Message(inbound));
             }
         }
-        items.extend(value.statuses.iter().filter_map(status_of).map(Item::Status));
+        items.extend(
+            value
+                .statuses
+                .iter()
+                .filter_map(status_of)
+                .map(Item::Status),
+        );
         if items.len() > MAX_ITEMS {
             return Err(Refused::TooMany);
         }
@@ -196,11 +201,16 @@ fn text(v: &serde_json::Value, key: &str) -> Option<String> {
 fn message_of(m: &serde_json::Value) -> Option<Inbound> {
     let id = text(m, "id").filter(|s| !s.is_empty() && s.len() <= 256)?;
     let from = text(m, "from").filter(|s| is_wa_id(s))?;
-    let timestamp = text(m, "timestamp").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let timestamp = text(m, "timestamp")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
     let kind = text(m, "type").unwrap_or_default();
     let content = match kind.as_str() {
         "text" => Content::Text {
-            body: m.get("text").and_then(|t| text(t, "body")).unwrap_or_default(),
+            body: m
+                .get("text")
+                .and_then(|t| text(t, "body"))
+                .unwrap_or_default(),
         },
         "interactive" => match m.get("interactive").and_then(|i| i.get("button_reply")) {
             Some(reply) => Content::Button {
@@ -211,8 +221,14 @@ fn message_of(m: &serde_json::Value) -> Option<Inbound> {
         },
         // A tap on a template's quick-reply button.
         "button" => Content::Button {
-            id: m.get("button").and_then(|b| text(b, "payload")).unwrap_or_default(),
-            title: m.get("button").and_then(|b| text(b, "text")).unwrap_or_default(),
+            id: m
+                .get("button")
+                .and_then(|b| text(b, "payload"))
+                .unwrap_or_default(),
+            title: m
+                .get("button")
+                .and_then(|b| text(b, "text"))
+                .unwrap_or_default(),
         },
         _ => Content::Other { kind },
     };
@@ -227,9 +243,8 @@ fn message_of(m: &serde_json::Value) -> Option<Inbound> {
 
 fn status_of(s: &serde_json::Value) -> Option<Status> {
     let id = text(s, "id").filter(|s| !s.is_empty() && s.len() <= 256)?;
-    let status = text(s, "status").filter(|s| {
-        matches!(s.as_str(), "sent" | "delivered" | "read" | "failed")
-    })?;
+    let status = text(s, "status")
+        .filter(|s| matches!(s.as_str(), "sent" | "delivered" | "read" | "failed"))?;
     let error = s.get("errors").and_then(|e| e.get(0));
     Some(Status {
         id,
@@ -274,12 +289,16 @@ mod tests {
         });
         let items = parse(body.to_string().as_bytes(), "42").unwrap();
         assert_eq!(items.len(), 3, "{items:?}");
-        let Item::Message(first) = &items[0] else { panic!() };
+        let Item::Message(first) = &items[0] else {
+            panic!()
+        };
         assert_eq!(first.name.as_deref(), Some("Ana"));
         assert_eq!(first.content, Content::Text { body: "QR".into() });
         assert_eq!(items[1].key(), "wamid.B");
         assert_eq!(items[2].key(), "status:wamid.OUT:failed");
-        let Item::Status(status) = &items[2] else { panic!() };
+        let Item::Status(status) = &items[2] else {
+            panic!()
+        };
         assert_eq!(status.error_code, Some(131026));
         assert!(parse(b"{}", "42").is_err());
         assert!(parse(br#"{"object":"page","entry":[]}"#, "42").is_err());

@@ -76,7 +76,12 @@ impl Graph {
     }
 
     /// Sends a message (`message` holds `type` and its object); returns its `wamid`.
-    pub async fn send(&self, to: &str, mut message: Value, reference: &str) -> Result<String, Failure> {
+    pub async fn send(
+        &self,
+        to: &str,
+        mut message: Value,
+        reference: &str,
+    ) -> Result<String, Failure> {
         if let Some(object) = message.as_object_mut() {
             object.insert("messaging_product".into(), json!("whatsapp"));
             object.insert("recipient_type".into(), json!("individual"));
@@ -151,8 +156,8 @@ async fn read(answer: reqwest::Result<reqwest::Response>) -> Result<Value, Failu
         .bytes()
         .await
         .map_err(|e| Failure::Transient(format!("the Graph API's answer: {e}")))?;
-    let body: Value = serde_json::from_slice(&bytes[..bytes.len().min(64 * 1024)])
-        .unwrap_or(Value::Null);
+    let body: Value =
+        serde_json::from_slice(&bytes[..bytes.len().min(64 * 1024)]).unwrap_or(Value::Null);
     if status.is_success() {
         return Ok(body);
     }
@@ -169,9 +174,10 @@ async fn read(answer: reqwest::Result<reqwest::Response>) -> Result<Value, Failu
         Some(THROTTLED) => Failure::Throttled,
         Some(UNDELIVERABLE) => Failure::Undeliverable,
         _ if status.as_u16() == 429 => Failure::Throttled,
-        _ if status.is_server_error() => {
-            Failure::Transient(format!("HTTP {} from the Graph API {message}", status.as_u16()))
-        }
+        _ if status.is_server_error() => Failure::Transient(format!(
+            "HTTP {} from the Graph API {message}",
+            status.as_u16()
+        )),
         Some(code) => Failure::Refused(format!("Meta error {code}: {message}")),
         None => Failure::Refused(format!("HTTP {} from the Graph API", status.as_u16())),
     })

@@ -283,8 +283,10 @@ async fn active(
             if let Some(last) = last_pass_at
                 && now < last.saturating_add(interval)
             {
-                plan.replies
-                    .push(texts::pass_too_soon(lang, last.saturating_add(interval) - now));
+                plan.replies.push(texts::pass_too_soon(
+                    lang,
+                    last.saturating_add(interval) - now,
+                ));
                 return Ok(());
             }
             match pass(ch, customer, lang, now).await? {
@@ -300,7 +302,9 @@ async fn active(
             }
         }
         Intent::Balance => plan.replies.push(balance(ch.db(), customer, lang).await?),
-        Intent::Offers => plan.replies.push(offers(ch.db(), customer, lang, now).await?),
+        Intent::Offers => plan
+            .replies
+            .push(offers(ch.db(), customer, lang, now).await?),
         Intent::OptOut => {
             plan.stmts.push(set_state(&m.from, OPTED_OUT, now));
             plan.stmts.push(store::consent(
@@ -330,10 +334,14 @@ async fn pass(ch: &Channel, customer: &str, lang: Lang, now: i64) -> Result<Opti
     let who = customer.to_owned();
     let (issued, name, savings) = db
         .call(move |c| {
-            let issued = passes::customer_pass(c, &keys, &who, &IssueOptions::default(), now)?;
-            let record = crate::customers::record(c, &who)?.ok_or(Error::NotFound("customer"))?;
+            // One transaction (one sync to disk): the release of due savings and the
+            // issued token's record.
+            let tx = c.transaction()?;
+            let issued = passes::customer_pass(&tx, &keys, &who, &IssueOptions::default(), now)?;
+            let record = crate::customers::record(&tx, &who)?.ok_or(Error::NotFound("customer"))?;
             let (savings, _, _) =
-                crate::customers::balance(c, &who)?.ok_or(Error::NotFound("customer"))?;
+                crate::customers::balance(&tx, &who)?.ok_or(Error::NotFound("customer"))?;
+            tx.commit()?;
             Ok((issued, record.first_name, savings))
         })
         .await?;
@@ -344,7 +352,10 @@ async fn pass(ch: &Channel, customer: &str, lang: Lang, now: i64) -> Result<Opti
 }
 
 async fn balance(db: &Database, customer: &str, lang: Lang) -> Result<Message> {
-    let (savings, _) = db.savings(customer).await?.ok_or(Error::NotFound("customer"))?;
+    let (savings, _) = db
+        .savings(customer)
+        .await?
+        .ok_or(Error::NotFound("customer"))?;
     let pending = db.pending(customer).await?;
     let pending = pending
         .next_release_at
@@ -424,7 +435,10 @@ async fn erase(ch: &Channel, m: &Inbound, customer: &str, plan: &mut Plan) -> Re
     match ch.db() {
         Database::Sqlite(db) => {
             let who = customer.to_owned();
-            match db.call(move |c| crate::customers::erase(c, &who, now)).await {
+            match db
+                .call(move |c| crate::customers::erase(c, &who, now))
+                .await
+            {
                 Ok(_) | Err(Error::NotFound(_)) => {}
                 Err(e) => return Err(e),
             }
@@ -552,10 +566,24 @@ async fn receipt(ch: &Channel, till: &str, sale: &str, customer: &str) -> Result
     );
     let in_window = now < contact.last_inbound_at.saturating_add(WINDOW_SECS);
     let queue = match (in_window, &template) {
-        (true, _) => store::outbox_put(&key, &contact.wa_id, Some(customer), &text, template.as_ref(), now_ms(), now),
-        (false, Some(template)) => {
-            store::outbox_put(&key, &contact.wa_id, Some(customer), template, None, now_ms(), now)
-        }
+        (true, _) => store::outbox_put(
+            &key,
+            &contact.wa_id,
+            Some(customer),
+            &text,
+            template.as_ref(),
+            now_ms(),
+            now,
+        ),
+        (false, Some(template)) => store::outbox_put(
+            &key,
+            &contact.wa_id,
+            Some(customer),
+            template,
+            None,
+            now_ms(),
+            now,
+        ),
         (false, None) => stmt!(
             "INSERT INTO wa_outbox (idempotency_key, wa_id, customer, kind, payload, state, rank,
                                     attempts, next_attempt_at, reason, created_at, updated_at)

@@ -83,10 +83,22 @@ pub fn of(content: &Content) -> Intent {
                     Intent::Erase
                 }
                 _ if has(&["qr", "tarjeta", "pass", "pase", "card", "carnet"]) => Intent::Pass,
-                _ if has(&["saldo", "balance", "puntos", "points", "ahorro", "savings", "regalo", "gift"]) => {
+                _ if has(&[
+                    "saldo", "balance", "puntos", "points", "ahorro", "savings", "regalo", "gift",
+                ]) =>
+                {
                     Intent::Balance
                 }
-                _ if has(&["ofertas", "oferta", "offers", "offer", "promociones", "promos", "deals"]) => {
+                _ if has(&[
+                    "ofertas",
+                    "oferta",
+                    "offers",
+                    "offer",
+                    "promociones",
+                    "promos",
+                    "deals",
+                ]) =>
+                {
                     Intent::Offers
                 }
                 _ => Intent::Menu,

@@ -102,7 +102,12 @@ impl std::fmt::Debug for Channel {
 
 impl Channel {
     /// A channel over `db`; passes are issued with `keys` (on SQLite).
-    pub fn new(config: Config, db: Database, keys: Option<KeyDir>, clock: Clock) -> Result<Channel> {
+    pub fn new(
+        config: Config,
+        db: Database,
+        keys: Option<KeyDir>,
+        clock: Clock,
+    ) -> Result<Channel> {
         let graph = graph::Graph::new(&config)?;
         Ok(Channel {
             inner: Arc::new(Inner {
@@ -149,13 +154,24 @@ impl Channel {
 
     /// Stores a delivery whose signature is `header` (checked first, over the raw body);
     /// returns how many new items it held.
-    pub async fn receive(&self, raw: &[u8], header: Option<&str>) -> std::result::Result<u64, Refusal> {
-        if !signature::verify(self.inner.config.app_secret.expose().as_bytes(), raw, header) {
-            self.inner.counters.bad_signatures.fetch_add(1, Ordering::Relaxed);
+    pub async fn receive(
+        &self,
+        raw: &[u8],
+        header: Option<&str>,
+    ) -> std::result::Result<u64, Refusal> {
+        if !signature::verify(
+            self.inner.config.app_secret.expose().as_bytes(),
+            raw,
+            header,
+        ) {
+            self.inner
+                .counters
+                .bad_signatures
+                .fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::Signature);
         }
-        let items = delivery::parse(raw, &self.inner.config.phone_number_id)
-            .map_err(Refusal::Body)?;
+        let items =
+            delivery::parse(raw, &self.inner.config.phone_number_id).map_err(Refusal::Body)?;
         let rows: Vec<(String, &'static str, String)> = items
             .iter()
             .map(|item| {
@@ -169,7 +185,10 @@ impl Channel {
         let stored = store::inbox_put(&self.inner.db, &rows, self.now())
             .await
             .map_err(Refusal::Storage)?;
-        self.inner.counters.deliveries.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .counters
+            .deliveries
+            .fetch_add(1, Ordering::Relaxed);
         if stored > 0 {
             self.inner.inbox_ready.notify_one();
         }
@@ -178,7 +197,12 @@ impl Channel {
 
     /// The webhook's verification: the challenge when `mode` is `subscribe` and `token`
     /// the verify token.
-    pub fn verify(&self, mode: Option<&str>, token: Option<&str>, challenge: Option<&str>) -> Option<String> {
+    pub fn verify(
+        &self,
+        mode: Option<&str>,
+        token: Option<&str>,
+        challenge: Option<&str>,
+    ) -> Option<String> {
         use subtle::ConstantTimeEq;
         let expected = self.inner.config.verify_token.expose().as_bytes();
         let matches = token.is_some_and(|t| bool::from(t.as_bytes().ct_eq(expected)));

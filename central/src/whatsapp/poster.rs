@@ -22,8 +22,7 @@ pub fn link(number: &str, text: &str) -> Result<String> {
             "text: at most {MAX_TEXT} printable characters"
         )));
     }
-    let encoded =
-        percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC);
+    let encoded = percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC);
     Ok(format!("https://wa.me/{number}?text={encoded}"))
 }
 
@@ -53,7 +52,10 @@ pub fn png(link: &str) -> Result<Vec<u8>> {
     let mut pixels = vec![0u8; row_bytes * side];
     for (py, row) in pixels.chunks_exact_mut(row_bytes).enumerate() {
         for px in 0..side {
-            let (mx, my) = ((px / SCALE).checked_sub(QUIET), (py / SCALE).checked_sub(QUIET));
+            let (mx, my) = (
+                (px / SCALE).checked_sub(QUIET),
+                (py / SCALE).checked_sub(QUIET),
+            );
             let dark = match (mx, my) {
                 (Some(x), Some(y)) if x < width && y < width => {
                     colors.get(y * width + x) == Some(&Color::Dark)

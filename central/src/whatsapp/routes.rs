@@ -64,7 +64,11 @@ struct Verification {
 
 async fn verify(State(s): State<AppState>, ApiQuery(q): ApiQuery<Verification>) -> Answer {
     let channel = s.whatsapp.as_ref().ok_or_else(not_configured)?;
-    match channel.verify(q.mode.as_deref(), q.token.as_deref(), q.challenge.as_deref()) {
+    match channel.verify(
+        q.mode.as_deref(),
+        q.token.as_deref(),
+        q.challenge.as_deref(),
+    ) {
         Some(challenge) => Ok(([(header::CONTENT_TYPE, "text/plain")], challenge).into_response()),
         None => Err(Problem::new(
             ErrorCode::Forbidden,
@@ -159,7 +163,10 @@ async fn set_owner(
     if let Some(customer) = &owner.customer
         && db.savings(customer).await?.is_none()
     {
-        return Err(Problem::new(ErrorCode::CustomerNotFound, "no such customer"));
+        return Err(Problem::new(
+            ErrorCode::CustomerNotFound,
+            "no such customer",
+        ));
     }
     let changed = sql::execute(
         &db,
@@ -207,5 +214,10 @@ async fn poster_png(State(s): State<AppState>, ApiQuery(q): ApiQuery<PosterQuery
 
 async fn poster_svg(State(s): State<AppState>, ApiQuery(q): ApiQuery<PosterQuery>) -> Answer {
     let svg = poster::svg(&poster_link(&s, &q)?)?;
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        svg,
+    )
+        .into_response())
 }

@@ -48,7 +48,11 @@ mod tests {
         assert!(!verify(b"secret", b"{}", Some(&header)));
         assert!(!verify(b"secret", body, None));
         assert!(!verify(b"secret", body, Some("sha256=zz")));
-        assert!(!verify(b"secret", body, Some(header.trim_start_matches("sha256="))));
+        assert!(!verify(
+            b"secret",
+            body,
+            Some(header.trim_start_matches("sha256="))
+        ));
         // The HMAC-SHA256 test vector of RFC 4231, case 2.
         assert_eq!(
             sign(b"Jefe", b"what do ya want for nothing?"),

@@ -128,7 +128,10 @@ pub async fn query(db: &Database, q: Stmt) -> Result<Vec<Row>> {
             let client = pg.client().await?;
             let prepared = client.prepare_cached(q.sql).await?;
             let params = pg_params(&q.params, prepared.params());
-            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
             let rows = client.query(&prepared, &refs).await?;
             rows.iter().map(pg_row).collect()
         }
@@ -137,7 +140,11 @@ pub async fn query(db: &Database, q: Stmt) -> Result<Vec<Row>> {
 
 /// Runs one statement; returns how many rows it changed.
 pub async fn execute(db: &Database, s: Stmt) -> Result<u64> {
-    Ok(transaction(db, vec![s]).await?.first().copied().unwrap_or(0))
+    Ok(transaction(db, vec![s])
+        .await?
+        .first()
+        .copied()
+        .unwrap_or(0))
 }
 
 /// Runs the statements in one transaction; returns how many rows each changed.
@@ -165,7 +172,10 @@ pub async fn transaction(db: &Database, stmts: Vec<Stmt>) -> Result<Vec<u64>> {
             for s in &stmts {
                 let prepared = tx.prepare_cached(s.sql).await?;
                 let params = pg_params(&s.params, prepared.params());
-                let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+                let refs: Vec<&(dyn ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                    .collect();
                 changed.push(tx.execute(&prepared, &refs).await?);
             }
             tx.commit().await?;
@@ -213,7 +223,9 @@ fn pg_row(row: &tokio_postgres::Row) -> Result<Row> {
     let mut values = Vec::with_capacity(row.len());
     for (i, column) in row.columns().iter().enumerate() {
         let value = match *column.type_() {
-            Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map_or(Val::Null, Val::Int),
+            Type::INT8 => row
+                .try_get::<_, Option<i64>>(i)?
+                .map_or(Val::Null, Val::Int),
             Type::INT4 => row
                 .try_get::<_, Option<i32>>(i)?
                 .map_or(Val::Null, |v| Val::Int(i64::from(v))),

@@ -55,7 +55,8 @@ fn contact_of(row: sql::Row) -> Option<Contact> {
     })
 }
 
-const CONTACT: &str = "SELECT wa_id, customer, lang, state, last_inbound_at, last_pass_at FROM wa_contacts";
+const CONTACT: &str =
+    "SELECT wa_id, customer, lang, state, last_inbound_at, last_pass_at FROM wa_contacts";
 
 /// The contact of a number.
 pub async fn contact(db: &Database, wa_id: &str) -> Result<Option<Contact>> {
@@ -87,7 +88,11 @@ pub async fn contact_of_customer(db: &Database, customer: &str) -> Result<Option
 }
 
 /// Stores a delivery's items (a known key is skipped); returns how many were new.
-pub async fn inbox_put(db: &Database, items: &[(String, &'static str, String)], now: i64) -> Result<u64> {
+pub async fn inbox_put(
+    db: &Database,
+    items: &[(String, &'static str, String)],
+    now: i64,
+) -> Result<u64> {
     if items.is_empty() {
         return Ok(0);
     }
@@ -247,20 +252,6 @@ pub async fn outbox_next_due(db: &Database) -> Result<Option<i64>> {
     Ok(rows.first().and_then(|r| r.first()).and_then(Val::int))
 }
 
-/// Counts one more attempt before it is made, so a crash still counts it.
-pub async fn outbox_attempt(db: &Database, id: i64, now: i64) -> Result<()> {
-    sql::execute(
-        db,
-        stmt!(
-            "UPDATE wa_outbox SET attempts = attempts + 1, updated_at = $1 WHERE id = $2",
-            now,
-            id
-        ),
-    )
-    .await
-    .map(drop)
-}
-
 /// Sent: Meta's id; the number is cleared (the contact keeps it) and the payload becomes
 /// what is kept of it.
 pub async fn outbox_sent(db: &Database, id: i64, wamid: &str, kept: &str, now: i64) -> Result<()> {
@@ -268,7 +259,8 @@ pub async fn outbox_sent(db: &Database, id: i64, wamid: &str, kept: &str, now: i
         db,
         stmt!(
             "UPDATE wa_outbox SET state = 'sent', rank = 1, wamid = $1, payload = $2,
-                    wa_id = NULL, fallback = NULL, reason = NULL, updated_at = $3
+                    wa_id = NULL, fallback = NULL, reason = NULL, updated_at = $3,
+                    attempts = attempts + 1
              WHERE id = $4 AND state = 'pending'",
             wamid,
             kept,
@@ -281,11 +273,18 @@ pub async fn outbox_sent(db: &Database, id: i64, wamid: &str, kept: &str, now: i
 }
 
 /// Retried later, with the reason of this failure.
-pub async fn outbox_retry(db: &Database, id: i64, at_ms: i64, reason: &str, now: i64) -> Result<()> {
+pub async fn outbox_retry(
+    db: &Database,
+    id: i64,
+    at_ms: i64,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
     sql::execute(
         db,
         stmt!(
-            "UPDATE wa_outbox SET next_attempt_at = $1, reason = $2, updated_at = $3
+            "UPDATE wa_outbox SET next_attempt_at = $1, reason = $2, updated_at = $3,
+                    attempts = attempts + 1
              WHERE id = $4 AND state = 'pending'",
             at_ms,
             reason,
@@ -298,12 +297,18 @@ pub async fn outbox_retry(db: &Database, id: i64, at_ms: i64, reason: &str, now:
 }
 
 /// Final without being sent: `dead` (gave up) or `not_sent` (nothing may be sent).
-pub async fn outbox_final(db: &Database, id: i64, state: &str, reason: &str, now: i64) -> Result<()> {
+pub async fn outbox_final(
+    db: &Database,
+    id: i64,
+    state: &str,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
     sql::execute(
         db,
         stmt!(
             "UPDATE wa_outbox SET state = $1, rank = 5, reason = $2, wa_id = NULL,
-                    updated_at = $3
+                    updated_at = $3, attempts = attempts + 1
              WHERE id = $4 AND state = 'pending'",
             state,
             reason,
@@ -321,7 +326,7 @@ pub async fn outbox_use_fallback(db: &Database, id: i64, template: &str, now: i6
         db,
         stmt!(
             "UPDATE wa_outbox SET kind = 'template', payload = $1, fallback = NULL,
-                    updated_at = $2
+                    updated_at = $2, attempts = attempts + 1
              WHERE id = $3 AND state = 'pending'",
             template,
             now,
@@ -361,16 +366,21 @@ pub fn status_update(wamid: &str, state: &str, reason: Option<&str>, now: i64) -
 
 /// Whether we sent a message with this `wamid`.
 pub async fn outbox_knows(db: &Database, wamid: &str) -> Result<bool> {
-    Ok(!sql::query(db, stmt!("SELECT 1 FROM wa_outbox WHERE wamid = $1", wamid))
-        .await?
-        .is_empty())
+    Ok(
+        !sql::query(db, stmt!("SELECT 1 FROM wa_outbox WHERE wamid = $1", wamid))
+            .await?
+            .is_empty(),
+    )
 }
 
 /// The state of the outbox message with idempotency key `key`.
 pub async fn outbox_state(db: &Database, key: &str) -> Result<Option<(String, Option<String>)>> {
     let rows = sql::query(
         db,
-        stmt!("SELECT state, reason FROM wa_outbox WHERE idempotency_key = $1", key),
+        stmt!(
+            "SELECT state, reason FROM wa_outbox WHERE idempotency_key = $1",
+            key
+        ),
     )
     .await?;
     Ok(rows.into_iter().next().and_then(|r| {
@@ -500,7 +510,12 @@ pub struct StatusReport {
 
 /// The channel's state.
 pub async fn status(db: &Database) -> Result<StatusReport> {
-    let count = |rows: Vec<sql::Row>| rows.first().and_then(|r| r.first()).and_then(Val::int).unwrap_or(0);
+    let count = |rows: Vec<sql::Row>| {
+        rows.first()
+            .and_then(|r| r.first())
+            .and_then(Val::int)
+            .unwrap_or(0)
+    };
     let pairs = |rows: Vec<sql::Row>| -> Vec<(String, i64)> {
         rows.into_iter()
             .filter_map(|r| {
@@ -510,7 +525,11 @@ pub async fn status(db: &Database) -> Result<StatusReport> {
             .collect()
     };
     let inbox_pending = count(
-        sql::query(db, stmt!("SELECT COUNT(*) FROM wa_inbox WHERE handled_at IS NULL")).await?,
+        sql::query(
+            db,
+            stmt!("SELECT COUNT(*) FROM wa_inbox WHERE handled_at IS NULL"),
+        )
+        .await?,
     );
     let receipts_queued = count(sql::query(db, stmt!("SELECT COUNT(*) FROM wa_receipts")).await?);
     let outbox = pairs(
@@ -538,7 +557,11 @@ pub async fn status(db: &Database) -> Result<StatusReport> {
     .into_iter()
     .filter_map(|r| {
         let mut it = r.into_iter();
-        Some((it.next()?.into_text()?, it.next()?.into_text()?, it.next()?.into_text()?))
+        Some((
+            it.next()?.into_text()?,
+            it.next()?.into_text()?,
+            it.next()?.into_text()?,
+        ))
     })
     .collect();
     let last_meta_error = sql::query(

@@ -189,8 +189,12 @@ pub fn menu(lang: Lang) -> Message {
 /// The pass's caption.
 pub fn pass_caption(lang: Lang, name: &str, savings: Money) -> String {
     match lang {
-        Lang::Es => format!("{name}, tu pase para la caja. Ahorro disponible: {savings}. Vale 1 hora."),
-        Lang::En => format!("{name}, your pass for the till. Savings to spend: {savings}. Valid 1 hour."),
+        Lang::Es => {
+            format!("{name}, tu pase para la caja. Ahorro disponible: {savings}. Vale 1 hora.")
+        }
+        Lang::En => {
+            format!("{name}, your pass for the till. Savings to spend: {savings}. Valid 1 hour.")
+        }
     }
 }
 
@@ -231,7 +235,11 @@ pub fn balance(
     }
     if gift_cards.is_empty() {
         body.push('\n');
-        body.push_str(&t(lang, "No tienes tarjetas regalo.", "You have no gift cards."));
+        body.push_str(&t(
+            lang,
+            "No tienes tarjetas regalo.",
+            "You have no gift cards.",
+        ));
     } else {
         body.push('\n');
         body.push_str(&t(lang, "Tus tarjetas regalo:", "Your gift cards:"));
@@ -245,7 +253,11 @@ pub fn balance(
 /// The offers.
 pub fn offers(lang: Lang, personal: &[String], highlights: &[String]) -> Message {
     if personal.is_empty() && highlights.is_empty() {
-        return Message::text(t(lang, "No hay ofertas ahora mismo.", "No offers right now."));
+        return Message::text(t(
+            lang,
+            "No hay ofertas ahora mismo.",
+            "No offers right now.",
+        ));
     }
     let mut body = String::new();
     if !personal.is_empty() {
@@ -307,7 +319,14 @@ pub fn erased(lang: Lang) -> Message {
 }
 
 /// A receipt in the chat.
-pub fn receipt(lang: Lang, sale: &str, net: Money, earned: Money, redeemed: Money, balance: Money) -> Message {
+pub fn receipt(
+    lang: Lang,
+    sale: &str,
+    net: Money,
+    earned: Money,
+    redeemed: Money,
+    balance: Money,
+) -> Message {
     Message::text(match lang {
         Lang::Es => format!(
             "Recibo {sale}: total {net}. Ahorro ganado {earned}, usado {redeemed}. \
@@ -321,7 +340,14 @@ pub fn receipt(lang: Lang, sale: &str, net: Money, earned: Money, redeemed: Mone
 }
 
 /// A receipt as the configured template: parameters total, earned, redeemed, balance.
-pub fn receipt_template(name: &str, lang: Lang, net: Money, earned: Money, redeemed: Money, balance: Money) -> Message {
+pub fn receipt_template(
+    name: &str,
+    lang: Lang,
+    net: Money,
+    earned: Money,
+    redeemed: Money,
+    balance: Money,
+) -> Message {
     Message::Template {
         name: name.to_owned(),
         lang: lang.code().to_owned(),
@@ -356,17 +382,37 @@ mod tests {
     fn buttons_keep_metas_limits_and_dates_read_as_dates() {
         let Message::Buttons { buttons, .. } = Message::buttons(
             "x".into(),
-            &[("a", "a title far longer than twenty"), ("b", "b"), ("c", "c"), ("d", "d")],
+            &[
+                ("a", "a title far longer than twenty"),
+                ("b", "b"),
+                ("c", "c"),
+                ("d", "d"),
+            ],
         ) else {
             panic!()
         };
         assert_eq!(buttons.len(), MAX_BUTTONS);
-        assert!(buttons.iter().all(|(_, t)| t.chars().count() <= MAX_BUTTON_TITLE));
+        assert!(
+            buttons
+                .iter()
+                .all(|(_, t)| t.chars().count() <= MAX_BUTTON_TITLE)
+        );
         for lang in [Lang::Es, Lang::En] {
-            for m in [consent(lang, "v1"), menu(lang), welcome(lang, "Ana"), erase_ask(lang)] {
-                let Message::Buttons { buttons, .. } = m else { panic!() };
+            for m in [
+                consent(lang, "v1"),
+                menu(lang),
+                welcome(lang, "Ana"),
+                erase_ask(lang),
+            ] {
+                let Message::Buttons { buttons, .. } = m else {
+                    panic!()
+                };
                 assert!(buttons.len() <= MAX_BUTTONS);
-                assert!(buttons.iter().all(|(_, t)| t.chars().count() <= MAX_BUTTON_TITLE));
+                assert!(
+                    buttons
+                        .iter()
+                        .all(|(_, t)| t.chars().count() <= MAX_BUTTON_TITLE)
+                );
             }
         }
         assert_eq!(date(0), "1970-01-01");

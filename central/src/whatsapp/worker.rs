@@ -3,12 +3,17 @@
 //! - [`inbox`]: handles stored items oldest first ([`super::handle`]); an item that fails
 //!   stays and is tried again (after [`MAX_ITEM_ATTEMPTS`] it is set aside with its
 //!   error, for the status report); receipts queued by ingestion become messages.
-//! - [`outbox`]: sends due messages oldest first. Each attempt is counted before it is
-//!   made. Meta's answers by meaning: 131047 → the message's template if it has one, else
+//! - [`outbox`]: sends due messages oldest first. Meta's answers by meaning: 131047 → the message's template if it has one, else
 //!   `not_sent` with the reason; 130429 → the whole sender waits (jittered backoff), the
 //!   message is retried; 5xx and network errors → retried with jittered exponential
 //!   backoff up to the maximum of attempts, then `dead` with the reason; 131026 and other
 //!   refusals → `dead` at once.
+//!
+//! **Exactly once, and its limit.** A message is `pending` until the Graph API accepted
+//! it and that was recorded; a restart sends what is still pending. Meta takes no
+//! idempotency key, so a crash in the few milliseconds between Meta's answer and that
+//! record would send it again: we pass our key as `biz_opaque_callback_data`, which Meta
+//! echoes in the message's statuses, so such a duplicate can be traced.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -58,7 +63,9 @@ pub async fn inbox_pass(ch: &Channel) -> crate::Result<bool> {
         let item: Result<Item, _> = serde_json::from_str(&pending.body);
         let outcome = match item {
             Ok(item) => handle::item(ch, pending.id, item).await,
-            Err(e) => Err(crate::Error::internal(format!("unreadable inbox item: {e}"))),
+            Err(e) => Err(crate::Error::internal(format!(
+                "unreadable inbox item: {e}"
+            ))),
         };
         match outcome {
             Ok(Handled::Done) => {
@@ -66,11 +73,15 @@ pub async fn inbox_pass(ch: &Channel) -> crate::Result<bool> {
                 ch.inner.counters.handled.fetch_add(1, Ordering::Relaxed);
             }
             Ok(Handled::NotYet) if pending.attempts + 1 >= MAX_ITEM_ATTEMPTS => {
-                crate::whatsapp::sql::transaction(db, vec![store::inbox_done(pending.id, ch.now())])
-                    .await?;
+                crate::whatsapp::sql::transaction(
+                    db,
+                    vec![store::inbox_done(pending.id, ch.now())],
+                )
+                .await?;
             }
             Ok(Handled::NotYet) => {
-                store::inbox_failed(db, pending.id, "a status for a message not recorded yet").await?;
+                store::inbox_failed(db, pending.id, "a status for a message not recorded yet")
+                    .await?;
             }
             Err(e) => {
                 tracing::warn!(error = %e, item = pending.id, "whatsapp inbox: an item failed");
@@ -105,7 +116,9 @@ pub async fn outbox(ch: Channel) {
         match outbox_pass(&ch).await {
             Ok(true) => continue,
             Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "whatsapp outbox: the database failed; trying again"),
+            Err(e) => {
+                tracing::warn!(error = %e, "whatsapp outbox: the database failed; trying again")
+            }
         }
         let next = store::outbox_next_due(ch.db()).await.ok().flatten();
         let sleep = next
@@ -138,7 +151,9 @@ pub fn backoff(ch: &Channel, attempts: i64) -> Duration {
         .backoff
         .saturating_mul(2u32.saturating_pow(exp))
         .min(config.max_backoff);
-    let jitter = random_bytes::<2>().map(u16::from_le_bytes).unwrap_or(u16::MAX);
+    let jitter = random_bytes::<2>()
+        .map(u16::from_le_bytes)
+        .unwrap_or(u16::MAX);
     let half = full / 2;
     half + half.mul_f64(f64::from(jitter) / f64::from(u16::MAX))
 }
@@ -153,12 +168,19 @@ async fn send(ch: &Channel, due: store::Due) -> crate::Result<()> {
     let message: Message = match serde_json::from_str(&due.payload) {
         Ok(m) => m,
         Err(e) => {
-            return store::outbox_final(db, due.id, "dead", &format!("unreadable message: {e}"), now)
-                .await;
+            return store::outbox_final(
+                db,
+                due.id,
+                "dead",
+                &format!("unreadable message: {e}"),
+                now,
+            )
+            .await;
         }
     };
+    // Counted with the attempt's outcome (one write per attempt): an attempt cut short by
+    // a crash is not counted.
     let attempts = due.attempts + 1;
-    store::outbox_attempt(db, due.id, now).await?;
     let graph = &ch.inner.graph;
     let result = async {
         let media = match &message {
@@ -184,7 +206,10 @@ async fn send(ch: &Channel, due: store::Due) -> crate::Result<()> {
         }
         Err(failure) => failure,
     };
-    ch.inner.counters.send_failures.fetch_add(1, Ordering::Relaxed);
+    ch.inner
+        .counters
+        .send_failures
+        .fetch_add(1, Ordering::Relaxed);
     let reason = failure.reason();
     tracing::info!(to = %mask(&due.wa_id), key = %due.key, attempts, %reason, "whatsapp send failed");
     store::set_last_error(db, &reason, now).await?;

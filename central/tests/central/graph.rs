@@ -92,7 +92,11 @@ impl Graph {
 
     /// Fails the next calls, in order.
     pub fn fail_next(&self, fails: &[Fail]) {
-        self.inner.lock().unwrap().script.extend(fails.iter().copied());
+        self.inner
+            .lock()
+            .unwrap()
+            .script
+            .extend(fails.iter().copied());
     }
 
     /// Forgets the scripted failures.
@@ -102,7 +106,11 @@ impl Graph {
 
     /// Makes `to` outside its window: free-form messages to it get 131047.
     pub fn close_window(&self, to: &str) {
-        self.inner.lock().unwrap().outside_window.insert(to.to_owned());
+        self.inner
+            .lock()
+            .unwrap()
+            .outside_window
+            .insert(to.to_owned());
     }
 
     /// Every message accepted so far.
@@ -149,8 +157,10 @@ fn authorised(headers: &HeaderMap) -> bool {
 fn error(status: StatusCode, code: i64, message: &str) -> Response {
     (
         status,
-        axum::Json(json!({"error": {"message": message, "type": "OAuthException",
-                                    "code": code, "fbtrace_id": "AbCdEf"}})),
+        axum::Json(
+            json!({"error": {"message": message, "type": "OAuthException",
+                                    "code": code, "fbtrace_id": "AbCdEf"}}),
+        ),
     )
         .into_response()
 }
@@ -158,7 +168,11 @@ fn error(status: StatusCode, code: i64, message: &str) -> Response {
 fn scripted(inner: &mut Inner) -> Option<Response> {
     inner.calls += 1;
     inner.script.pop_front().map(|fail| match fail {
-        Fail::ServerError => error(StatusCode::INTERNAL_SERVER_ERROR, 1, "An unknown error occurred"),
+        Fail::ServerError => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            1,
+            "An unknown error occurred",
+        ),
         Fail::Throttled => error(StatusCode::BAD_REQUEST, 130_429, "Rate limit hit"),
         Fail::Undeliverable => error(StatusCode::BAD_REQUEST, 131_026, "Message undeliverable"),
     })
@@ -178,10 +192,16 @@ async fn messages(
     }
     assert_eq!(body["messaging_product"], "whatsapp");
     assert_eq!(body["recipient_type"], "individual");
-    if let Some(buttons) = body.pointer("/interactive/action/buttons").and_then(Value::as_array) {
+    if let Some(buttons) = body
+        .pointer("/interactive/action/buttons")
+        .and_then(Value::as_array)
+    {
         assert!(buttons.len() <= 3, "{body}");
         for b in buttons {
-            assert!(b["reply"]["title"].as_str().unwrap().chars().count() <= 20, "{body}");
+            assert!(
+                b["reply"]["title"].as_str().unwrap().chars().count() <= 20,
+                "{body}"
+            );
         }
     }
     let to = body["to"].as_str().unwrap_or_default().to_owned();
@@ -204,7 +224,11 @@ async fn messages(
     .into_response()
 }
 
-async fn media(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn media(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     if !authorised(&headers) {
         return error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token");
     }
@@ -216,7 +240,10 @@ async fn media(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body:
     let text = String::from_utf8_lossy(&body);
     assert!(text.contains("name=\"messaging_product\"\r\n\r\nwhatsapp"));
     assert!(text.contains("name=\"type\"\r\n\r\nimage/png"));
-    assert!(body.windows(8).any(|w| w == b"\x89PNG\r\n\x1a\n"), "a PNG file part");
+    assert!(
+        body.windows(8).any(|w| w == b"\x89PNG\r\n\x1a\n"),
+        "a PNG file part"
+    );
     let mut inner = inner.lock().unwrap();
     if let Some(answer) = scripted(&mut inner) {
         return answer;
@@ -227,8 +254,12 @@ async fn media(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body:
 
 /// A delivery of one text message.
 pub fn text(from: &str, id: &str, body: &str) -> Value {
-    delivery(json!([{"from": from, "id": id, "timestamp": "1700000000", "type": "text",
-                     "text": {"body": body}}]), json!([]), from)
+    delivery(
+        json!([{"from": from, "id": id, "timestamp": "1700000000", "type": "text",
+                     "text": {"body": body}}]),
+        json!([]),
+        from,
+    )
 }
 
 /// A delivery of a tap on a reply button.

@@ -761,9 +761,18 @@ async fn the_whatsapp_channel_keeps_its_tables_on_both_backends() {
             channel.receive(&raw, None).await,
             Err(Refusal::Signature)
         ));
-        assert_eq!(db.count_rows("wa_inbox").await.unwrap(), 0, "{}", backend.name);
+        assert_eq!(
+            db.count_rows("wa_inbox").await.unwrap(),
+            0,
+            "{}",
+            backend.name
+        );
         assert_eq!(channel.receive(&raw, Some(&header)).await.unwrap(), 1);
-        assert_eq!(channel.receive(&raw, Some(&header)).await.unwrap(), 0, "a duplicate");
+        assert_eq!(
+            channel.receive(&raw, Some(&header)).await.unwrap(),
+            0,
+            "a duplicate"
+        );
         work().await;
         assert_eq!(graph.sent_to(&phone).len(), 1, "{}", backend.name);
 
@@ -777,7 +786,11 @@ async fn the_whatsapp_channel_keeps_its_tables_on_both_backends() {
         channel.receive(&raw, Some(&header)).await.unwrap();
         work().await;
         let customer = handle::reference_for(&accept);
-        assert!(db.savings(&customer).await.unwrap().is_some(), "{}", backend.name);
+        assert!(
+            db.savings(&customer).await.unwrap().is_some(),
+            "{}",
+            backend.name
+        );
         let evidence = store::evidence(db, &customer).await.unwrap();
         assert_eq!(evidence.len(), 2);
         assert_eq!(evidence[0].terms_version.as_deref(), Some("2026-01"));
@@ -785,14 +798,21 @@ async fn the_whatsapp_channel_keeps_its_tables_on_both_backends() {
 
         let till = till("T1", "S1");
         let ack = db
-            .ingest(&till, &batch(&till, events(&till, 1, vec![sale(&customer, "W-1")])), 1_000)
+            .ingest(
+                &till,
+                &batch(&till, events(&till, 1, vec![sale(&customer, "W-1")])),
+                1_000,
+            )
             .await
             .unwrap();
         assert_eq!(outcomes(&ack), ["accepted"]);
         work().await;
         let receipt = graph.sent_to(&phone).pop().unwrap();
         assert!(
-            receipt["text"]["body"].as_str().unwrap().starts_with("Recibo W-1"),
+            receipt["text"]["body"]
+                .as_str()
+                .unwrap()
+                .starts_with("Recibo W-1"),
             "{} {receipt}",
             backend.name
         );

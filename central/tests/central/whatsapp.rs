@@ -38,8 +38,14 @@ impl Chat {
 
     /// Posts a signed delivery; asserts `200`.
     async fn post(&self, body: &Value) {
-        let answer = graph::post(&self.central.client, &self.central.base, body, Some(SECRET)).await;
-        assert_eq!(answer.status(), StatusCode::OK, "{}", answer.text().await.unwrap());
+        let answer =
+            graph::post(&self.central.client, &self.central.base, body, Some(SECRET)).await;
+        assert_eq!(
+            answer.status(),
+            StatusCode::OK,
+            "{}",
+            answer.text().await.unwrap()
+        );
     }
 
     /// `from` writes `text`; returns the message id.
@@ -95,7 +101,10 @@ impl Chat {
             if let Some(row) = row.filter(|(s, _)| s != "pending") {
                 return row;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{key} never settled");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{key} never settled"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -127,7 +136,10 @@ async fn the_webhook_verifies_meta_and_refuses_unsigned_or_forged_deliveries() {
     assert_eq!(ok.text().await.unwrap(), "1158201444");
     let refused = verify("guess").await.unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
     assert_eq!(refused.json::<Value>().await.unwrap()["code"], "forbidden");
 
     let phone = "34611000001";
@@ -136,7 +148,10 @@ async fn the_webhook_verifies_meta_and_refuses_unsigned_or_forged_deliveries() {
         let answer = graph::post(&c.client, &c.base, &delivery, secret).await;
         assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(answer.headers()["content-type"], "application/problem+json");
-        assert_eq!(answer.json::<Value>().await.unwrap()["code"], "bad_signature");
+        assert_eq!(
+            answer.json::<Value>().await.unwrap()["code"],
+            "bad_signature"
+        );
     }
     // A body changed after signing.
     let raw = serde_json::to_vec(&delivery).unwrap();
@@ -165,7 +180,10 @@ async fn the_webhook_verifies_meta_and_refuses_unsigned_or_forged_deliveries() {
     // A signed body that is not a delivery: 400, nothing stored.
     let junk = graph::post(&c.client, &c.base, &json!({"object": "page"}), Some(SECRET)).await;
     assert_eq!(junk.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(junk.json::<Value>().await.unwrap()["code"], "malformed_json");
+    assert_eq!(
+        junk.json::<Value>().await.unwrap()["code"],
+        "malformed_json"
+    );
 }
 
 #[tokio::test]
@@ -180,7 +198,11 @@ async fn the_same_delivery_twice_is_handled_once() {
     chat.graph.wait_for(phone, 2).await;
     let second_later = chat.ask(phone, "hola").await;
     assert_eq!(second_later["type"], "interactive");
-    assert_eq!(chat.graph.sent_to(phone).len(), 3, "the duplicate got no answer");
+    assert_eq!(
+        chat.graph.sent_to(phone).len(),
+        3,
+        "the duplicate got no answer"
+    );
     let rows: i64 = chat
         .db()
         .query_row(
@@ -197,7 +219,10 @@ async fn the_same_delivery_twice_is_handled_once() {
 async fn flows(chat: &Chat, phone: &str, words: [&str; 6], expect: [&str; 7]) {
     let [hello, qr, balance, offers, stop, start] = words;
     let consent = chat.ask(phone, hello).await;
-    assert!(body(&consent).contains("2026-01"), "the terms' version is named: {consent}");
+    assert!(
+        body(&consent).contains("2026-01"),
+        "the terms' version is named: {consent}"
+    );
     assert!(body(&consent).contains(expect[0]), "{consent}");
     assert_eq!(
         consent.pointer("/interactive/action/buttons/0/reply/id"),
@@ -220,10 +245,16 @@ async fn flows(chat: &Chat, phone: &str, words: [&str; 6], expect: [&str; 7]) {
     let pass = chat.ask(phone, qr).await;
     assert_eq!(pass["type"], "image", "{pass}");
     assert!(pass["image"]["id"].as_str().unwrap().starts_with("media."));
-    assert!(body(&pass).contains("Lucía") && body(&pass).contains("0.00 EUR"), "{pass}");
+    assert!(
+        body(&pass).contains("Lucía") && body(&pass).contains("0.00 EUR"),
+        "{pass}"
+    );
     assert_eq!(chat.graph.uploads(), uploads + 1);
     let again = chat.ask(phone, qr).await;
-    assert_eq!(again["type"], "text", "a second pass at once is refused: {again}");
+    assert_eq!(
+        again["type"], "text",
+        "a second pass at once is refused: {again}"
+    );
     assert!(body(&again).contains(expect[2]), "{again}");
 
     // A gift card the customer owns shows in the balance.
@@ -248,7 +279,10 @@ async fn flows(chat: &Chat, phone: &str, words: [&str; 6], expect: [&str; 7]) {
     assert_eq!(status, StatusCode::OK, "{owner}");
     let shown = chat.ask(phone, balance).await;
     assert!(body(&shown).contains(expect[3]), "{shown}");
-    assert!(body(&shown).contains(&format!("{card}: 25.00 EUR")), "{shown}");
+    assert!(
+        body(&shown).contains(&format!("{card}: 25.00 EUR")),
+        "{shown}"
+    );
 
     let none = chat.ask(phone, offers).await;
     assert!(body(&none).contains(expect[4]), "{none}");
@@ -279,7 +313,12 @@ async fn flows(chat: &Chat, phone: &str, words: [&str; 6], expect: [&str; 7]) {
         .collect();
     assert_eq!(
         whats,
-        ["programme_accepted", "receipts_accepted", "opted_out", "opted_in"]
+        [
+            "programme_accepted",
+            "receipts_accepted",
+            "opted_out",
+            "opted_in"
+        ]
     );
     assert_eq!(evidence["evidence"][0]["terms_version"], "2026-01");
     assert_eq!(evidence["evidence"][0]["message_id"], json!(accepted));
@@ -292,7 +331,14 @@ async fn every_flow_in_spanish() {
     flows(
         &chat,
         "34611000003",
-        ["Hola, quiero unirme", "QR", "saldo", "ofertas", "BAJA", "ALTA"],
+        [
+            "Hola, quiero unirme",
+            "QR",
+            "saldo",
+            "ofertas",
+            "BAJA",
+            "ALTA",
+        ],
         [
             "acepta las condiciones",
             "Bienvenido/a",
@@ -312,7 +358,14 @@ async fn every_flow_in_english() {
     flows(
         &chat,
         "447700900004",
-        ["Hello, I want to join", "my pass", "balance", "offers", "STOP", "START"],
+        [
+            "Hello, I want to join",
+            "my pass",
+            "balance",
+            "offers",
+            "STOP",
+            "START",
+        ],
         [
             "accept the terms",
             "Welcome, Lucía",
@@ -333,7 +386,10 @@ async fn statuses_out_of_order_never_move_a_message_backwards() {
     let consent = chat.ask(phone, "hola").await;
     let wamid = consent["id"].as_str().unwrap().to_owned();
     let reference = consent["biz_opaque_callback_data"].as_str().unwrap();
-    assert!(reference.starts_with("wamid.in.") && reference.ends_with(":0"), "{reference}");
+    assert!(
+        reference.starts_with("wamid.in.") && reference.ends_with(":0"),
+        "{reference}"
+    );
     for state in ["read", "delivered", "sent"] {
         chat.post(&graph::status(&wamid, state, phone)).await;
     }
@@ -341,7 +397,11 @@ async fn statuses_out_of_order_never_move_a_message_backwards() {
     chat.ask(phone, "hola").await;
     let state: String = chat
         .db()
-        .query_row("SELECT state FROM wa_outbox WHERE wamid = ?1", [&wamid], |r| r.get(0))
+        .query_row(
+            "SELECT state FROM wa_outbox WHERE wamid = ?1",
+            [&wamid],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(state, "read");
     // A failure reported later is recorded with Meta's reason.
@@ -372,15 +432,25 @@ async fn receipts_go_in_the_window_by_template_outside_it_or_not_at_all() {
         let till = chat.central.enrol("S1", "S1-T1").await;
 
         // In the window: a message.
-        till.upload(&chat.central, vec![till.event(sale(&customer, "S-1"))]).await;
+        till.upload(&chat.central, vec![till.event(sale(&customer, "S-1"))])
+            .await;
         let receipt = chat.graph.wait_for(phone, 3).await.pop().unwrap();
         assert_eq!(receipt["type"], "text", "{receipt}");
-        assert!(body(&receipt).contains("Recibo S-1: total 10.00 EUR"), "{receipt}");
-        assert!(body(&receipt).contains("Ahorro ganado 0.10 EUR"), "{receipt}");
+        assert!(
+            body(&receipt).contains("Recibo S-1: total 10.00 EUR"),
+            "{receipt}"
+        );
+        assert!(
+            body(&receipt).contains("Ahorro ganado 0.10 EUR"),
+            "{receipt}"
+        );
 
         // A day later, outside the window.
-        chat.central.offset.store(25 * 3_600, std::sync::atomic::Ordering::SeqCst);
-        till.upload(&chat.central, vec![till.event(sale(&customer, "S-2"))]).await;
+        chat.central
+            .offset
+            .store(25 * 3_600, std::sync::atomic::Ordering::SeqCst);
+        till.upload(&chat.central, vec![till.event(sale(&customer, "S-2"))])
+            .await;
         let key = format!("receipt:{}:S-2", till.id);
         let (state, reason) = chat.settled(&key).await;
         match template {
@@ -404,10 +474,13 @@ async fn receipts_go_in_the_window_by_template_outside_it_or_not_at_all() {
 
         // Meta says the window closed (131047) though central thought it open: the
         // template if there is one, else not sent with the reason.
-        chat.central.offset.store(0, std::sync::atomic::Ordering::SeqCst);
+        chat.central
+            .offset
+            .store(0, std::sync::atomic::Ordering::SeqCst);
         chat.ask(phone, "saldo").await;
         chat.graph.close_window(phone);
-        till.upload(&chat.central, vec![till.event(sale(&customer, "S-3"))]).await;
+        till.upload(&chat.central, vec![till.event(sale(&customer, "S-3"))])
+            .await;
         let (state, reason) = chat.settled(&format!("receipt:{}:S-3", till.id)).await;
         match template {
             None => {
@@ -453,7 +526,10 @@ async fn rate_limits_and_server_errors_are_retried_and_nothing_is_lost_or_double
     chat.graph.fail_next(&[Fail::Undeliverable]);
     let id = chat.say(phone, "hola").await;
     let (state, reason) = chat.settled(&format!("{id}:0")).await;
-    assert_eq!((state.as_str(), reason.as_deref()), ("dead", Some("undeliverable (131026)")));
+    assert_eq!(
+        (state.as_str(), reason.as_deref()),
+        ("dead", Some("undeliverable (131026)"))
+    );
     chat.graph.fail_next(&[Fail::ServerError; 9]);
     let id = chat.say(phone, "hola").await;
     let (state, reason) = chat.settled(&format!("{id}:0")).await;
@@ -467,8 +543,16 @@ async fn rate_limits_and_server_errors_are_retried_and_nothing_is_lost_or_double
     assert_eq!(status, StatusCode::OK);
     let dead = report["channel"]["dead_letters"].as_array().unwrap();
     assert_eq!(dead.len(), 2, "{report}");
-    assert!(report["channel"]["last_meta_error"][0].as_str().unwrap().contains("HTTP 500"));
-    assert!(!report.to_string().contains(phone), "no number in the report");
+    assert!(
+        report["channel"]["last_meta_error"][0]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500")
+    );
+    assert!(
+        !report.to_string().contains(phone),
+        "no number in the report"
+    );
 }
 
 #[tokio::test]
@@ -477,9 +561,15 @@ async fn erasure_from_the_chat_leaves_no_phone_number_anywhere() {
     let phone = "34611000007";
     let customer = chat.sign_up(phone, "hola").await;
     let pass = chat.ask(phone, "QR").await;
-    chat.post(&graph::status(pass["id"].as_str().unwrap(), "delivered", phone)).await;
+    chat.post(&graph::status(
+        pass["id"].as_str().unwrap(),
+        "delivered",
+        phone,
+    ))
+    .await;
     let till = chat.central.enrol("S1", "S1-T1").await;
-    till.upload(&chat.central, vec![till.event(sale(&customer, "S-9"))]).await;
+    till.upload(&chat.central, vec![till.event(sale(&customer, "S-9"))])
+        .await;
     chat.graph.wait_for(phone, 4).await;
 
     let ask = chat.ask(phone, "borrar mis datos").await;
@@ -493,11 +583,16 @@ async fn erasure_from_the_chat_leaves_no_phone_number_anywhere() {
     assert!(body(&done).contains("Hemos borrado"), "{done}");
     chat.settled(&format!("{confirm}:0")).await;
     // Its status too.
-    chat.post(&graph::status(done["id"].as_str().unwrap(), "read", phone)).await;
+    chat.post(&graph::status(done["id"].as_str().unwrap(), "read", phone))
+        .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while chat
         .db()
-        .query_row("SELECT count(*) FROM wa_inbox WHERE handled_at IS NULL", [], |r| r.get::<_, i64>(0))
+        .query_row(
+            "SELECT count(*) FROM wa_inbox WHERE handled_at IS NULL",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
         .unwrap()
         > 0
     {
@@ -507,7 +602,11 @@ async fn erasure_from_the_chat_leaves_no_phone_number_anywhere() {
 
     let (status, _) = chat
         .central
-        .admin_json(Method::GET, &format!("/admin/v1/customers/{customer}"), Value::Null)
+        .admin_json(
+            Method::GET,
+            &format!("/admin/v1/customers/{customer}"),
+            Value::Null,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, evidence) = chat
@@ -519,8 +618,16 @@ async fn erasure_from_the_chat_leaves_no_phone_number_anywhere() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(evidence["evidence"].as_array().unwrap().last().unwrap()["what"], "erased");
-    assert!(evidence["kept_after_erasure"].as_str().unwrap().contains("phone number was removed"));
+    assert_eq!(
+        evidence["evidence"].as_array().unwrap().last().unwrap()["what"],
+        "erased"
+    );
+    assert!(
+        evidence["kept_after_erasure"]
+            .as_str()
+            .unwrap()
+            .contains("phone number was removed")
+    );
     assert!(!evidence.to_string().contains(phone));
 
     // Every column of every table.
@@ -546,7 +653,10 @@ async fn erasure_from_the_chat_leaves_no_phone_number_anywhere() {
                     rusqlite::types::ValueRef::Integer(n) => n.to_string(),
                     _ => continue,
                 };
-                assert!(!text.contains(needle), "the number is still in {table}: {text}");
+                assert!(
+                    !text.contains(needle),
+                    "the number is still in {table}: {text}"
+                );
             }
         }
     }
@@ -593,10 +703,10 @@ async fn a_central_killed_between_inbox_and_reply_loses_nothing_and_sends_nothin
     ] {
         std::fs::write(dir.path().join(name), value).unwrap();
     }
-    let config = graph
-        .config_toml()
-        .replace("backoff_ms = 20\nmax_backoff_ms = 200\n", "backoff_ms = 100\nmax_backoff_ms = 400\nmax_attempts = 100\n")
-        + "verify_token_file = \"verify.secret\"\napp_secret_file = \"app.secret\"\naccess_token_file = \"access.secret\"\n";
+    let config = graph.config_toml().replace(
+        "backoff_ms = 20\nmax_backoff_ms = 200\n",
+        "backoff_ms = 100\nmax_backoff_ms = 400\nmax_attempts = 100\n",
+    ) + "verify_token_file = \"verify.secret\"\napp_secret_file = \"app.secret\"\naccess_token_file = \"access.secret\"\n";
     std::fs::write(dir.path().join("whatsapp.toml"), config).unwrap();
     let args = ["--whatsapp", "whatsapp.toml"];
     // Meta is down: every reply fails and waits in the outbox.
@@ -642,5 +752,39 @@ async fn a_central_killed_between_inbox_and_reply_loses_nothing_and_sends_nothin
         assert_eq!(graph.sent_to(phone).len(), 1, "{phone} got one answer");
     }
     assert_eq!(graph.sent_to(last).len(), 2);
-    assert!(!central.log().contains(&phones[3]), "no phone number in the log");
+    assert!(
+        !central.log().contains(&phones[3]),
+        "no phone number in the log"
+    );
+}
+
+#[test]
+fn the_command_line_shows_the_channel_and_writes_the_poster() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Central::command(dir.path())
+        .args(["whatsapp", "status"])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let text = String::from_utf8(status.stdout).unwrap();
+    assert!(text.contains("inbox not yet handled          0"), "{text}");
+    assert!(text.contains("last Meta error         none"), "{text}");
+
+    let poster = Central::command(dir.path())
+        .args(["whatsapp", "poster", "--number", "34600111222", "--out", "poster"])
+        .output()
+        .unwrap();
+    assert!(poster.status.success(), "{poster:?}");
+    assert_eq!(
+        String::from_utf8(poster.stdout).unwrap().trim(),
+        "https://wa.me/34600111222?text=Hola%2C%20quiero%20unirme"
+    );
+    let png = std::fs::read(dir.path().join("poster/poster.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(std::fs::read_to_string(dir.path().join("poster/poster.svg")).unwrap().contains("<svg"));
+    let refused = Central::command(dir.path())
+        .args(["whatsapp", "poster", "--number", "+34 600", "--out", "poster"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
 }

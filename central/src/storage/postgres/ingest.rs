@@ -242,7 +242,12 @@ async fn apply(tx: &Transaction<'_>, event: &JournalEvent, now: i64) -> Result<A
                     exec(
                         tx,
                         crate::whatsapp::store::QUEUE_RECEIPT,
-                        &[&event.till.as_str(), &sale.sale_id.as_str(), &customer.as_str(), &now],
+                        &[
+                            &event.till.as_str(),
+                            &sale.sale_id.as_str(),
+                            &customer.as_str(),
+                            &now,
+                        ],
                     )
                     .await?;
                 }
