@@ -29,6 +29,15 @@ impl Item {
         }
     }
 
+    /// The number it is about: a message's sender, a status's recipient. Items of one
+    /// number are handled in order; items of different numbers at once.
+    pub fn number(&self) -> &str {
+        match self {
+            Item::Message(m) => &m.from,
+            Item::Status(s) => &s.recipient,
+        }
+    }
+
     /// `message` or `status`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -84,6 +93,9 @@ pub struct Status {
     pub id: String,
     /// `sent`, `delivered`, `read` or `failed`.
     pub status: String,
+    /// The recipient's WhatsApp id (keeps a number's statuses in order with its messages).
+    #[serde(default)]
+    pub recipient: String,
     /// Meta's error code, for `failed`.
     #[serde(default)]
     pub error_code: Option<i64>,
@@ -249,6 +261,7 @@ fn status_of(s: &serde_json::Value) -> Option<Status> {
     Some(Status {
         id,
         status,
+        recipient: text(s, "recipient_id").unwrap_or_default(),
         error_code: error.and_then(|e| e.get("code")?.as_i64()),
         error_title: error.and_then(|e| text(e, "title").or_else(|| text(e, "message"))),
     })

@@ -15,6 +15,7 @@
 //! record would send it again: we pass our key as `biz_opaque_callback_data`, which Meta
 //! echoes in the message's statuses, so such a duplicate can be traced.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use super::delivery::Item;
 use super::graph::Failure;
 use super::handle::{self, Handled};
 use super::texts::Message;
-use super::{Channel, mask, now_ms, store};
+use super::{Channel, mask, now_ms, sql, store};
 use crate::keys::random_bytes;
 
 /// How many times an inbox item is tried before it is set aside.
@@ -54,54 +55,76 @@ pub async fn inbox(ch: Channel) {
     }
 }
 
-/// One pass over the inbox and the queued receipts; whether anything was done.
+/// One pass over the inbox and the queued receipts; whether anything was done. Items of
+/// one number are handled in their order; different numbers' at once.
 pub async fn inbox_pass(ch: &Channel) -> crate::Result<bool> {
-    let db = ch.db();
-    let batch = store::inbox_next(db, BATCH).await?;
+    let batch = store::inbox_next(ch.db(), BATCH).await?;
+    let mut groups: BTreeMap<String, Vec<(store::Pending, Option<Item>)>> = BTreeMap::new();
+    for pending in batch {
+        let item: Option<Item> = serde_json::from_str(&pending.body).ok();
+        let number = item
+            .as_ref()
+            .map(|i| i.number().to_owned())
+            .unwrap_or_default();
+        groups.entry(number).or_default().push((pending, item));
+    }
+    let mut tasks: tokio::task::JoinSet<crate::Result<bool>> = tokio::task::JoinSet::new();
+    for (_, group) in groups {
+        let ch = ch.clone();
+        tasks.spawn(async move {
+            let mut progressed = false;
+            for (pending, item) in group {
+                progressed |= handle_one(&ch, pending, item).await?;
+            }
+            crate::Result::Ok(progressed)
+        });
+    }
     let mut progressed = false;
-    for pending in &batch {
-        let item: Result<Item, _> = serde_json::from_str(&pending.body);
-        let outcome = match item {
-            Ok(item) => handle::item(ch, pending.id, item).await,
-            Err(e) => Err(crate::Error::internal(format!(
-                "unreadable inbox item: {e}"
-            ))),
-        };
-        match outcome {
-            Ok(Handled::Done) => {
-                progressed = true;
-                ch.inner.counters.handled.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Handled::NotYet) if pending.attempts + 1 >= MAX_ITEM_ATTEMPTS => {
-                crate::whatsapp::sql::transaction(
-                    db,
-                    vec![store::inbox_done(pending.id, ch.now())],
-                )
-                .await?;
-            }
-            Ok(Handled::NotYet) => {
-                store::inbox_failed(db, pending.id, "a status for a message not recorded yet")
-                    .await?;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, item = pending.id, "whatsapp inbox: an item failed");
-                store::inbox_failed(db, pending.id, &e.to_string()).await?;
-                if pending.attempts + 1 >= MAX_ITEM_ATTEMPTS {
-                    crate::whatsapp::sql::execute(
-                        db,
-                        crate::whatsapp::sql::stmt!(
-                            "UPDATE wa_inbox SET handled_at = $1 WHERE id = $2",
-                            ch.now(),
-                            pending.id
-                        ),
-                    )
-                    .await?;
-                }
-            }
-        }
+    while let Some(done) = tasks.join_next().await {
+        progressed |= done.map_err(|e| crate::Error::internal(format!("inbox task: {e}")))??;
     }
     let receipts = handle::receipts(ch).await?;
     Ok(progressed || receipts > 0)
+}
+
+async fn handle_one(
+    ch: &Channel,
+    pending: store::Pending,
+    item: Option<Item>,
+) -> crate::Result<bool> {
+    let db = ch.db();
+    let outcome = match item {
+        Some(item) => handle::item(ch, pending.id, item).await,
+        None => Err(crate::Error::internal("an unreadable inbox item")),
+    };
+    match outcome {
+        Ok(Handled::Done) => {
+            ch.inner.counters.handled.fetch_add(1, Ordering::Relaxed);
+            return Ok(true);
+        }
+        Ok(Handled::NotYet) if pending.attempts + 1 >= MAX_ITEM_ATTEMPTS => {
+            sql::transaction(db, vec![store::inbox_done(pending.id, ch.now())]).await?;
+        }
+        Ok(Handled::NotYet) => {
+            store::inbox_failed(db, pending.id, "a status for a message not recorded yet").await?;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, item = pending.id, "whatsapp inbox: an item failed");
+            store::inbox_failed(db, pending.id, &e.to_string()).await?;
+            if pending.attempts + 1 >= MAX_ITEM_ATTEMPTS {
+                sql::execute(
+                    db,
+                    sql::stmt!(
+                        "UPDATE wa_inbox SET handled_at = $1 WHERE id = $2",
+                        ch.now(),
+                        pending.id
+                    ),
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// The outbox sender.
@@ -129,15 +152,33 @@ pub async fn outbox(ch: Channel) {
     }
 }
 
-/// Sends what is due; whether anything was.
+/// Sends what is due; whether anything was. Messages to one number go in their order;
+/// to different numbers at once.
 pub async fn outbox_pass(ch: &Channel) -> crate::Result<bool> {
     let due = store::outbox_due(ch.db(), now_ms(), BATCH).await?;
     let any = !due.is_empty();
+    let mut groups: BTreeMap<String, Vec<store::Due>> = BTreeMap::new();
     for message in due {
-        if ch.inner.slow_until_ms.load(Ordering::Relaxed) > now_ms() {
-            break;
-        }
-        send(ch, message).await?;
+        groups
+            .entry(message.wa_id.clone())
+            .or_default()
+            .push(message);
+    }
+    let mut tasks: tokio::task::JoinSet<crate::Result<()>> = tokio::task::JoinSet::new();
+    for (_, group) in groups {
+        let ch = ch.clone();
+        tasks.spawn(async move {
+            for message in group {
+                if ch.inner.slow_until_ms.load(Ordering::Relaxed) > now_ms() {
+                    break;
+                }
+                send(&ch, message).await?;
+            }
+            crate::Result::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(|e| crate::Error::internal(format!("outbox task: {e}")))??;
     }
     Ok(any)
 }

@@ -771,7 +771,14 @@ fn the_command_line_shows_the_channel_and_writes_the_poster() {
     assert!(text.contains("last Meta error         none"), "{text}");
 
     let poster = Central::command(dir.path())
-        .args(["whatsapp", "poster", "--number", "34600111222", "--out", "poster"])
+        .args([
+            "whatsapp",
+            "poster",
+            "--number",
+            "34600111222",
+            "--out",
+            "poster",
+        ])
         .output()
         .unwrap();
     assert!(poster.status.success(), "{poster:?}");
@@ -781,9 +788,15 @@ fn the_command_line_shows_the_channel_and_writes_the_poster() {
     );
     let png = std::fs::read(dir.path().join("poster/poster.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    assert!(std::fs::read_to_string(dir.path().join("poster/poster.svg")).unwrap().contains("<svg"));
+    assert!(
+        std::fs::read_to_string(dir.path().join("poster/poster.svg"))
+            .unwrap()
+            .contains("<svg")
+    );
     let refused = Central::command(dir.path())
-        .args(["whatsapp", "poster", "--number", "+34 600", "--out", "poster"])
+        .args([
+            "whatsapp", "poster", "--number", "+34 600", "--out", "poster",
+        ])
         .output()
         .unwrap();
     assert!(!refused.status.success());
