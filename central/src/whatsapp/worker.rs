@@ -36,6 +36,10 @@ pub const MAX_ITEM_ATTEMPTS: i64 = 10;
 /// retries due).
 pub const POLL: Duration = Duration::from_millis(500);
 
+/// How many numbers each loop works for at once: a fraction of the database pool, so the
+/// webhook always finds a connection to store deliveries.
+pub const CONCURRENCY: usize = 4;
+
 /// How many items or messages one pass takes.
 const BATCH: i64 = 64;
 
@@ -69,7 +73,14 @@ pub async fn inbox_pass(ch: &Channel) -> crate::Result<bool> {
         groups.entry(number).or_default().push((pending, item));
     }
     let mut tasks: tokio::task::JoinSet<crate::Result<bool>> = tokio::task::JoinSet::new();
+    let mut progressed = false;
     for (_, group) in groups {
+        while tasks.len() >= CONCURRENCY
+            && let Some(done) = tasks.join_next().await
+        {
+            progressed |=
+                done.map_err(|e| crate::Error::internal(format!("inbox task: {e}")))??;
+        }
         let ch = ch.clone();
         tasks.spawn(async move {
             let mut progressed = false;
@@ -79,7 +90,6 @@ pub async fn inbox_pass(ch: &Channel) -> crate::Result<bool> {
             crate::Result::Ok(progressed)
         });
     }
-    let mut progressed = false;
     while let Some(done) = tasks.join_next().await {
         progressed |= done.map_err(|e| crate::Error::internal(format!("inbox task: {e}")))??;
     }
@@ -166,6 +176,11 @@ pub async fn outbox_pass(ch: &Channel) -> crate::Result<bool> {
     }
     let mut tasks: tokio::task::JoinSet<crate::Result<()>> = tokio::task::JoinSet::new();
     for (_, group) in groups {
+        while tasks.len() >= CONCURRENCY
+            && let Some(done) = tasks.join_next().await
+        {
+            done.map_err(|e| crate::Error::internal(format!("outbox task: {e}")))??;
+        }
         let ch = ch.clone();
         tasks.spawn(async move {
             for message in group {
