@@ -801,3 +801,80 @@ fn the_command_line_shows_the_channel_and_writes_the_poster() {
         .unwrap();
     assert!(!refused.status.success());
 }
+
+/// Waits (up to 20 s) until `wa_id` received `n` messages in `fake`; returns them.
+async fn outbound(
+    fake: &tillpass_fakegraph::FakeGraph,
+    wa_id: &str,
+    n: usize,
+) -> Vec<tillpass_fakegraph::Message> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let sent: Vec<_> = fake
+            .chat(wa_id, 0)
+            .into_iter()
+            .filter(|m| m.direction == tillpass_fakegraph::Direction::Outbound)
+            .collect();
+        if sent.len() >= n {
+            return sent;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{sent:#?}");
+        fake.changed(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_channel_signs_up_and_hands_out_a_pass_through_the_fake_graph_api() {
+    use tillpass_fakegraph::{Content, FakeGraph};
+    let fake = FakeGraph::start(tillpass_fakegraph::Config::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("whatsapp-verify-token"), "verify").unwrap();
+    std::fs::write(
+        dir.path().join("whatsapp-app-secret"),
+        &fake.config().app_secret,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("whatsapp-access-token"),
+        &fake.config().access_token,
+    )
+    .unwrap();
+    let text = format!(
+        "graph_url = \"{}\"\napi_version = \"{}\"\nphone_number_id = \"{}\"\n\
+         terms_version = \"2026-01\"\n",
+        fake.base_url(),
+        fake.config().api_version,
+        fake.config().phone_number_id
+    );
+    let config = tillpass_central::whatsapp::Config::parse(&text, None, Some(dir.path())).unwrap();
+    let (central, _channel) = Central::start_whatsapp(config).await;
+    fake.set_webhook(Some(central.url("/webhooks/whatsapp")));
+    let phone = "34611000099";
+    fake.add_user(phone, "Lucía Pérez");
+
+    fake.customer_text(phone, "Hola, quiero unirme");
+    let consent = outbound(&fake, phone, 1).await.remove(0);
+    let Content::Buttons { body, buttons, .. } = &consent.content else {
+        panic!("{consent:?}")
+    };
+    assert!(body.contains("2026-01"));
+    fake.customer_button(phone, Some(&consent.id), &buttons[0].id, &buttons[0].title);
+    let welcome = outbound(&fake, phone, 2).await.remove(1);
+    assert!(welcome.content.summary().contains("Lucía"), "{welcome:?}");
+
+    fake.customer_text(phone, "QR");
+    let pass = outbound(&fake, phone, 3).await.remove(2);
+    let Content::Image {
+        media_id: Some(media),
+        caption: Some(caption),
+        ..
+    } = &pass.content
+    else {
+        panic!("{pass:?}")
+    };
+    assert!(caption.contains("Lucía"), "{caption}");
+    let image = fake.media(media).unwrap();
+    assert_eq!(image.mime_type, "image/png");
+}
