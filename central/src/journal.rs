@@ -201,7 +201,17 @@ fn apply(conn: &Connection, event: &JournalEvent, now: i64) -> Result<Applied> {
     let id = event.id.to_hex();
     match &event.payload {
         EventPayload::SaleClosed(sale) => {
-            receipts::produce(conn, event, sale, now)?;
+            if receipts::produce(conn, event, sale, now)?
+                && let Some(customer) = &sale.customer
+            {
+                crate::whatsapp::store::queue_receipt_sqlite(
+                    conn,
+                    event.till.as_str(),
+                    sale.sale_id.as_str(),
+                    customer.as_str(),
+                    now,
+                )?;
+            }
             store_sales::record_sale(conn, event, sale, now)?;
             Ok(Applied::Accepted(vec![]))
         }

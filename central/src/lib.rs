@@ -42,6 +42,9 @@
 //!   read after authentication and up to each route's maximum, optional TLS.
 //! - [`clock`], [`error`]: the clock as a value; the library's error type.
 //! - [`telemetry`]: logging, to the journal natively when stderr is the journal's stream.
+//! - [`whatsapp`]: the WhatsApp Cloud API channel — the signed webhook into a durable
+//!   inbox, the flows (sign-up with consent evidence, pass, balance, offers, receipts,
+//!   opt-out, erasure) and a durable outbox to the Graph API.
 //!
 //! ## Invariants
 //! - Money is integer minor units; a debit the balance cannot cover becomes a recorded,
@@ -78,5 +81,6 @@ pub mod settings;
 pub mod storage;
 pub mod store_sales;
 pub mod telemetry;
+pub mod whatsapp;
 
 pub use error::{Error, Result};

@@ -21,7 +21,7 @@ use tillpass_central::http::{self, AppState, Limits};
 use tillpass_central::keys::{self, KeyDir, Purpose};
 use tillpass_central::passes::{self, IssueOptions, IssuedToken, NewVoucher};
 use tillpass_central::storage::{self, Location, postgres::Pg};
-use tillpass_central::{catalogs, clock, envelopes, flags, revocations, settings};
+use tillpass_central::{catalogs, clock, envelopes, flags, revocations, settings, whatsapp};
 use tillpass_protocol::lang::Lang;
 use tillpass_protocol::qr::{TerminalBackground, TokenQr};
 use tillpass_protocol::sync::{
@@ -80,6 +80,11 @@ enum Command {
         tls_key: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
+        /// Run the WhatsApp channel with this configuration file (TOML: the Graph API,
+        /// the business number, the terms' version; secrets from files or systemd
+        /// credentials).
+        #[arg(long, env = "TILLPASS_CENTRAL_WHATSAPP")]
+        whatsapp: Option<PathBuf>,
     },
     /// Signing keys.
     #[command(subcommand)]
@@ -142,6 +147,28 @@ enum Command {
     /// The offline policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The WhatsApp channel.
+    #[command(subcommand)]
+    Whatsapp(WhatsappCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum WhatsappCommand {
+    /// Inbox and outbox depths, dead letters with their reasons, Meta's last error (works
+    /// on SQLite and PostgreSQL).
+    Status,
+    /// Write the stores' click-to-chat poster QR: `poster.png` and `poster.svg`.
+    Poster {
+        /// The business number, international form, digits only (e.g. 34600111222).
+        #[arg(long)]
+        number: String,
+        /// The first message the chat opens with.
+        #[arg(long, default_value = tillpass_central::whatsapp::poster::DEFAULT_TEXT)]
+        text: String,
+        /// The folder to write into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 /// Connection limits of `serve`.
@@ -359,6 +386,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::MigrateDb { from, to } = &cli.command {
         return migrate_db(from, to);
     }
+    if let Command::Whatsapp(command) = &cli.command {
+        return whatsapp_command(&cli, command);
+    }
     let (db, dir) = open(&cli)?;
     let now = clock::now();
     match cli.command {
@@ -368,6 +398,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tls_cert,
             tls_key,
             limits,
+            whatsapp,
         } => {
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => Some(http::tls::acceptor(&cert, &key)?),
@@ -380,6 +411,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 admin_token_file.as_deref(),
                 tls,
                 limits.limits(),
+                whatsapp.as_deref(),
             )
         }
         Command::Keys(command) => keys_command(&db, &dir, command, now),
@@ -445,6 +477,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out("revoked")
         }
         Command::MigrateDb { .. } => bail!("migrate-db opens its own databases"),
+        Command::Whatsapp(_) => bail!("whatsapp opens its own database"),
         Command::Flags => json(&db.with(|c| flags::list(c))?),
         Command::Policy(PolicyCommand::Show) => json(&db.with(|c| settings::policy(c))?),
         Command::Policy(PolicyCommand::Set { file }) => {
@@ -656,8 +689,14 @@ fn serve(
     admin_token_file: Option<&Path>,
     tls: Option<http::TlsAcceptor>,
     limits: Limits,
+    whatsapp: Option<&Path>,
 ) -> anyhow::Result<()> {
     tillpass_central::telemetry::init();
+    let whatsapp = whatsapp
+        .map(|path| {
+            whatsapp::Config::load(path).with_context(|| format!("reading {}", path.display()))
+        })
+        .transpose()?;
     let admin = match admin_token_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -683,7 +722,19 @@ fn serve(
             .with_context(|| format!("listening on {listen}"))?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(scheme, address = %listener.local_addr()?, "tillpass-central listening");
-        let state = AppState::new(db, dir, admin, clock::system()).with_limits(limits);
+        let mut state =
+            AppState::new(db.clone(), dir.clone(), admin, clock::system()).with_limits(limits);
+        if let Some(config) = whatsapp {
+            let channel = whatsapp::Channel::new(
+                config,
+                storage::Database::Sqlite(db),
+                Some(dir),
+                clock::system(),
+            )?;
+            channel.spawn();
+            tracing::info!("the WhatsApp channel is on: /webhooks/whatsapp");
+            state = state.with_whatsapp(channel);
+        }
         match tls {
             Some(tls) => http::serve_tls(listener, state, tls, shutdown_signal()).await?,
             None => http::serve(listener, state, shutdown_signal()).await?,
@@ -712,5 +763,64 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+/// `tillpass-central whatsapp …`.
+fn whatsapp_command(cli: &Cli, command: &WhatsappCommand) -> anyhow::Result<()> {
+    match command {
+        WhatsappCommand::Poster {
+            number,
+            text,
+            out: dir,
+        } => {
+            let link = whatsapp::poster::link(number, text)?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            for (name, bytes) in [
+                ("poster.png", whatsapp::poster::png(&link)?),
+                ("poster.svg", whatsapp::poster::svg(&link)?.into_bytes()),
+            ] {
+                let path = dir.join(name);
+                std::fs::write(&path, bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            out(&link)
+        }
+        WhatsappCommand::Status => {
+            let location = match (&cli.database, &cli.db) {
+                (Some(location), _) => location.clone(),
+                (None, Some(path)) => Location::sqlite(path),
+                (None, None) => Location::sqlite(Path::new("central.db")),
+            };
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let report = runtime.block_on(async {
+                let db = storage::Database::open(&location)
+                    .await
+                    .with_context(|| format!("opening {location}"))?;
+                anyhow::Ok(whatsapp::store::status(&db).await?)
+            })?;
+            out(&format!(
+                "inbox not yet handled   {:>8}",
+                report.inbox_pending
+            ))?;
+            out(&format!(
+                "receipts queued         {:>8}",
+                report.receipts_queued
+            ))?;
+            for (state, count) in &report.outbox {
+                out(&format!("outbox {state:<16} {count:>8}"))?;
+            }
+            for (state, count) in &report.contacts {
+                out(&format!("contacts {state:<14} {count:>8}"))?;
+            }
+            match &report.last_meta_error {
+                Some((error, at)) => out(&format!("last Meta error         {error} (at {at})"))?,
+                None => out("last Meta error         none")?,
+            }
+            for (key, state, reason) in &report.dead_letters {
+                out(&format!("{state:<9} {key}: {reason}"))?;
+            }
+            Ok(())
+        }
     }
 }

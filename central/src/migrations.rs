@@ -21,6 +21,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "pending_savings",
         sql: V4,
     },
+    Migration {
+        name: "whatsapp",
+        sql: V5,
+    },
 ];
 
 use tillpass_migrate::Migration;
@@ -318,4 +322,82 @@ CREATE INDEX customer_segments_segment ON customer_segments (segment);
 -- Each catalog's return window in seconds, read from its body at publication (or at first
 -- need, for catalogs published before this version).
 ALTER TABLE catalogs ADD COLUMN return_window_secs INTEGER;
+"#;
+
+/// Version 5: the WhatsApp channel (`crate::whatsapp::store`) — contacts (the only table
+/// holding a phone number), the inbox of deliveries, the outbox of messages, consent
+/// evidence, receipts queued for the chat, the channel's status; and a gift card's owner,
+/// so the chat can list a customer's cards.
+const V5: &str = r#"
+CREATE TABLE wa_contacts (
+    wa_id           TEXT PRIMARY KEY,
+    customer        TEXT UNIQUE,
+    lang            TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('asked', 'active', 'opted_out')),
+    last_inbound_at INTEGER NOT NULL,
+    last_pass_at    INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+
+CREATE TABLE wa_inbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id  TEXT NOT NULL UNIQUE,
+    kind        TEXT NOT NULL CHECK (kind IN ('message', 'status')),
+    body        TEXT,
+    received_at INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    handled_at  INTEGER,
+    error       TEXT
+);
+CREATE INDEX wa_inbox_unhandled ON wa_inbox (handled_at, id);
+
+CREATE TABLE wa_outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    wa_id           TEXT,
+    customer        TEXT,
+    kind            TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    fallback        TEXT,
+    state           TEXT NOT NULL,
+    rank            INTEGER NOT NULL DEFAULT 0,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    wamid           TEXT UNIQUE,
+    reason          TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX wa_outbox_due ON wa_outbox (state, next_attempt_at);
+CREATE INDEX wa_outbox_wa_id ON wa_outbox (wa_id);
+
+CREATE TABLE wa_consents (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    customer        TEXT,
+    wa_id           TEXT,
+    what            TEXT NOT NULL,
+    terms_version   TEXT,
+    channel         TEXT NOT NULL,
+    message_id      TEXT,
+    at              INTEGER NOT NULL
+);
+CREATE INDEX wa_consents_customer ON wa_consents (customer);
+
+CREATE TABLE wa_receipts (
+    till        TEXT NOT NULL,
+    sale_id     TEXT NOT NULL,
+    customer    TEXT NOT NULL,
+    queued_at   INTEGER NOT NULL,
+    PRIMARY KEY (till, sale_id)
+);
+
+CREATE TABLE wa_status (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL,
+    at      INTEGER NOT NULL
+);
+
+ALTER TABLE gift_cards ADD COLUMN owner TEXT REFERENCES customers (ref) ON DELETE SET NULL;
+CREATE INDEX gift_cards_owner ON gift_cards (owner);
 "#;

@@ -142,6 +142,11 @@ codes! {
     CatalogRefused = ("catalog_refused", 422, "Catalog refused"),
     /// `/readyz`: central cannot reach its database.
     DatabaseUnavailable = ("database_unavailable", 503, "Database unavailable"),
+    /// A webhook delivery without a valid signature over its body (WhatsApp's
+    /// `X-Hub-Signature-256`): nothing was stored.
+    BadSignature = ("bad_signature", 401, "Unauthorized"),
+    /// A webhook verification with the wrong verify token.
+    Forbidden = ("forbidden", 403, "Forbidden"),
 }
 
 impl ErrorCode {
@@ -154,6 +159,8 @@ impl ErrorCode {
                 | ErrorCode::Conflict
                 | ErrorCode::CatalogRefused
                 | ErrorCode::DatabaseUnavailable
+                | ErrorCode::BadSignature
+                | ErrorCode::Forbidden
         )
     }
 

@@ -184,7 +184,9 @@ pub fn of(code: ErrorCode) -> Option<Bilingual> {
         ErrorCode::InvalidRequest => return None,
         ErrorCode::Conflict => return None,
         ErrorCode::CatalogRefused => return None,
-        ErrorCode::DatabaseUnavailable => return None,
+        ErrorCode::DatabaseUnavailable | ErrorCode::BadSignature | ErrorCode::Forbidden => {
+            return None;
+        }
     };
     Some(Bilingual { es, en })
 }

@@ -96,6 +96,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/v1/revocations", post(revoke))
         .route("/admin/v1/flags", get(list_flags))
         .route("/admin/v1/offline-policy", get(get_policy).put(set_policy))
+        .merge(crate::whatsapp::routes::admin())
         .route_layer(middleware::from_fn_with_state(state, guard))
 }
 

@@ -4,6 +4,7 @@
 //! - [`till`]: what tills call — enrolment (`POST /v1/enrol`, by one-time code), and,
 //!   signed with the till key, journal upload, deltas, trust list and catalog (ETag).
 //! - [`signed`]: a till's signed request, authenticated before its body is read.
+//! - the WhatsApp webhook and its admin routes: [`crate::whatsapp::routes`].
 //! - [`admin`]: what administrators and the WhatsApp bot call with the admin bearer token
 //!   (checked before any body is read) — customers, gift cards, personal promotions,
 //!   erasure, enrolment codes, passes, catalogs, keys, revocations, flags, offline policy.
@@ -69,6 +70,8 @@ pub struct AppState {
     pub window_secs: u64,
     /// Connection and body limits.
     pub limits: Limits,
+    /// The WhatsApp channel, when configured.
+    pub whatsapp: Option<crate::whatsapp::Channel>,
     bodies: limits::BodyPermits,
     sync_key: Arc<RwLock<Option<(SigningKey, i64)>>>,
 }
@@ -91,6 +94,7 @@ impl AppState {
             clock,
             window_secs: tillpass_protocol::sync::DEFAULT_WINDOW_SECS,
             limits: Limits::default(),
+            whatsapp: None,
             bodies: limits::BodyPermits::new(&Limits::default()),
             sync_key: Arc::new(RwLock::new(None)),
         }
@@ -100,6 +104,12 @@ impl AppState {
     pub fn with_limits(mut self, limits: Limits) -> AppState {
         self.bodies = limits::BodyPermits::new(&limits);
         self.limits = limits;
+        self
+    }
+
+    /// The same state with the WhatsApp channel.
+    pub fn with_whatsapp(mut self, channel: crate::whatsapp::Channel) -> AppState {
+        self.whatsapp = Some(channel);
         self
     }
 
@@ -144,6 +154,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .merge(till::routes())
         .merge(admin::routes(state.clone()))
+        .merge(crate::whatsapp::routes::webhook(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), server_time))

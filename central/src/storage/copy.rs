@@ -52,6 +52,12 @@ pub const TABLES: &[&str] = &[
     "store_returns",
     "pending_savings",
     "customer_segments",
+    "wa_contacts",
+    "wa_inbox",
+    "wa_outbox",
+    "wa_consents",
+    "wa_receipts",
+    "wa_status",
 ];
 
 /// The identity columns, numbered by SQLite (`INTEGER PRIMARY KEY`).
@@ -62,13 +68,16 @@ const IDENTITIES: &[(&str, &str)] = &[
     ("flags", "id"),
     ("catalogs", "id"),
     ("pending_savings", "id"),
+    ("wa_inbox", "id"),
+    ("wa_outbox", "id"),
+    ("wa_consents", "id"),
 ];
 
 /// The SQLite schema version whose tables [`TABLES`] lists.
-pub const SQLITE_VERSION: i64 = 4;
+pub const SQLITE_VERSION: i64 = 5;
 
 /// The PostgreSQL schema version with the same tables.
-pub const POSTGRES_VERSION: i64 = 1;
+pub const POSTGRES_VERSION: i64 = 2;
 
 /// How many rows are read from SQLite at once.
 pub const PAGE: i64 = 500;

@@ -726,3 +726,112 @@ async fn ingest_rate() {
         );
     }
 }
+
+/// The WhatsApp channel's tables on each backend: a delivery is stored once, a refused
+/// signature stores nothing, sign-up creates the customer with its evidence, a sale's
+/// receipt is queued by ingestion and sent, and statuses never move a message backwards.
+#[tokio::test]
+async fn the_whatsapp_channel_keeps_its_tables_on_both_backends() {
+    use tillpass_central::whatsapp::{Channel, Refusal, handle, signature, store, worker};
+
+    let graph = crate::graph::Graph::start().await;
+    for (n, backend) in backends("whatsapp_channel").await.into_iter().enumerate() {
+        let db = &backend.db;
+        let channel = Channel::new(
+            graph.config(None),
+            db.clone(),
+            None,
+            tillpass_central::clock::system(),
+        )
+        .unwrap();
+        let phone = format!("3461300000{n}");
+        let signed = |body: &serde_json::Value| {
+            let raw = serde_json::to_vec(body).unwrap();
+            let header = signature::sign(crate::graph::SECRET.as_bytes(), &raw);
+            (raw, header)
+        };
+        let work = || async {
+            while worker::inbox_pass(&channel).await.unwrap() {}
+            while worker::outbox_pass(&channel).await.unwrap() {}
+        };
+
+        let hello = format!("wamid.hello.{n}");
+        let (raw, header) = signed(&crate::graph::text(&phone, &hello, "hola"));
+        assert!(matches!(
+            channel.receive(&raw, None).await,
+            Err(Refusal::Signature)
+        ));
+        assert_eq!(
+            db.count_rows("wa_inbox").await.unwrap(),
+            0,
+            "{}",
+            backend.name
+        );
+        assert_eq!(channel.receive(&raw, Some(&header)).await.unwrap(), 1);
+        assert_eq!(
+            channel.receive(&raw, Some(&header)).await.unwrap(),
+            0,
+            "a duplicate"
+        );
+        work().await;
+        assert_eq!(graph.sent_to(&phone).len(), 1, "{}", backend.name);
+
+        let accept = format!("wamid.accept.{n}");
+        let (raw, header) = signed(&crate::graph::tap(
+            &phone,
+            &accept,
+            tillpass_central::whatsapp::intent::button::ACCEPT,
+            "Acepto / I agree",
+        ));
+        channel.receive(&raw, Some(&header)).await.unwrap();
+        work().await;
+        let customer = handle::reference_for(&accept);
+        assert!(
+            db.savings(&customer).await.unwrap().is_some(),
+            "{}",
+            backend.name
+        );
+        let evidence = store::evidence(db, &customer).await.unwrap();
+        assert_eq!(evidence.len(), 2);
+        assert_eq!(evidence[0].terms_version.as_deref(), Some("2026-01"));
+        assert_eq!(evidence[0].message_id.as_deref(), Some(accept.as_str()));
+
+        let till = till("T1", "S1");
+        let ack = db
+            .ingest(
+                &till,
+                &batch(&till, events(&till, 1, vec![sale(&customer, "W-1")])),
+                1_000,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcomes(&ack), ["accepted"]);
+        work().await;
+        let receipt = graph.sent_to(&phone).pop().unwrap();
+        assert!(
+            receipt["text"]["body"]
+                .as_str()
+                .unwrap()
+                .starts_with("Recibo W-1"),
+            "{} {receipt}",
+            backend.name
+        );
+
+        let wamid = receipt["id"].as_str().unwrap().to_owned();
+        for state in ["read", "delivered"] {
+            let (raw, header) = signed(&crate::graph::status(&wamid, state, &phone));
+            channel.receive(&raw, Some(&header)).await.unwrap();
+        }
+        work().await;
+        let key = format!("receipt:{}:W-1", till.id);
+        assert_eq!(
+            store::outbox_state(db, &key).await.unwrap().unwrap().0,
+            "read",
+            "{}",
+            backend.name
+        );
+        let report = store::status(db).await.unwrap();
+        assert_eq!(report.inbox_pending, 0);
+        assert_eq!(report.receipts_queued, 0);
+    }
+}

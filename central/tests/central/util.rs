@@ -60,6 +60,15 @@ impl Central {
         self.dir.path()
     }
 
+    /// Kills the server process with SIGKILL and hands back its folder.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let mut process = self.process.take().unwrap();
+        process.child.kill().unwrap();
+        process.child.wait().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+
     /// The server process's id (a process central only).
     pub fn pid(&self) -> u32 {
         self.process.as_ref().unwrap().child.id()
@@ -156,6 +165,34 @@ impl Central {
 
     /// An in-process central with these limits.
     pub async fn start_with(limits: http::Limits) -> Central {
+        Central::start_full(limits, None).await.0
+    }
+
+    /// An in-process central running the WhatsApp channel with `config`.
+    pub async fn start_whatsapp(
+        config: tillpass_central::whatsapp::Config,
+    ) -> (Central, tillpass_central::whatsapp::Channel) {
+        Central::start_whatsapp_on(config, None).await
+    }
+
+    /// [`Central::start_whatsapp`] with the channel's tables on `database` (the SQLite
+    /// file of the central when `None`).
+    pub async fn start_whatsapp_on(
+        config: tillpass_central::whatsapp::Config,
+        database: Option<tillpass_central::storage::Database>,
+    ) -> (Central, tillpass_central::whatsapp::Channel) {
+        let (central, channel) =
+            Central::start_full(http::Limits::default(), Some((config, database))).await;
+        (central, channel.unwrap())
+    }
+
+    async fn start_full(
+        limits: http::Limits,
+        whatsapp: Option<(
+            tillpass_central::whatsapp::Config,
+            Option<tillpass_central::storage::Database>,
+        )>,
+    ) -> (Central, Option<tillpass_central::whatsapp::Channel>) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("central.db")).unwrap();
         let keys = KeyDir::open(&dir.path().join("keys")).unwrap();
@@ -168,27 +205,44 @@ impl Central {
         .unwrap();
         let offset = Arc::new(AtomicI64::new(0));
         let clock_offset = offset.clone();
-        let state = AppState::new(
+        let clock: clock::Clock =
+            Arc::new(move || clock::now() + clock_offset.load(Ordering::SeqCst));
+        let mut state = AppState::new(
             db.clone(),
             keys.clone(),
             Some(AdminToken::new(ADMIN).unwrap()),
-            Arc::new(move || clock::now() + clock_offset.load(Ordering::SeqCst)),
+            clock.clone(),
         )
         .with_limits(limits);
+        let channel = whatsapp.map(|(config, database)| {
+            let channel = tillpass_central::whatsapp::Channel::new(
+                config,
+                database.unwrap_or_else(|| tillpass_central::storage::Database::Sqlite(db.clone())),
+                Some(keys.clone()),
+                clock,
+            )
+            .unwrap();
+            channel.spawn();
+            channel
+        });
+        if let Some(channel) = &channel {
+            state = state.with_whatsapp(channel.clone());
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(http::serve(listener, state, async {
             let _ = rx.await;
         }));
-        Central {
+        let central = Central {
             base,
             client: client(),
             offset,
             shutdown: Some(tx),
             process: None,
             dir,
-        }
+        };
+        (central, channel)
     }
 
     pub fn now(&self) -> i64 {

@@ -239,6 +239,17 @@ async fn apply(tx: &Transaction<'_>, event: &JournalEvent, now: i64) -> Result<A
                         ],
                     )
                     .await?;
+                    exec(
+                        tx,
+                        crate::whatsapp::store::QUEUE_RECEIPT,
+                        &[
+                            &event.till.as_str(),
+                            &sale.sale_id.as_str(),
+                            &customer.as_str(),
+                            &now,
+                        ],
+                    )
+                    .await?;
                 }
             }
             let added = exec(
