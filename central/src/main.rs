@@ -15,13 +15,13 @@ use clap::{Parser, Subcommand};
 use tillpass_central::auth::AdminToken;
 use tillpass_central::customers::{self, NewCustomer};
 use tillpass_central::db::Db;
-use tillpass_central::enrol::{self, NewCode};
+use tillpass_central::enrol::NewCode;
 use tillpass_central::giftcards::{self, NewGiftCard};
 use tillpass_central::http::{self, AppState, Limits};
-use tillpass_central::keys::{self, KeyDir, Purpose};
+use tillpass_central::keys::{KeyDir, Purpose};
 use tillpass_central::passes::{self, IssueOptions, IssuedToken, NewVoucher};
-use tillpass_central::storage::{self, Location, postgres::Pg};
-use tillpass_central::{catalogs, clock, envelopes, flags, revocations, settings};
+use tillpass_central::storage::{self, Database, Location, postgres::Pg};
+use tillpass_central::{clock, flags, revocations};
 use tillpass_protocol::lang::Lang;
 use tillpass_protocol::qr::{TerminalBackground, TokenQr};
 use tillpass_protocol::sync::{
@@ -337,29 +337,24 @@ fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     out(&serde_json::to_string_pretty(value)?)
 }
 
-fn open(cli: &Cli) -> anyhow::Result<(Db, KeyDir)> {
-    let location = match (&cli.database, &cli.db) {
+fn location(cli: &Cli) -> Location {
+    match (&cli.database, &cli.db) {
         (Some(location), _) => location.clone(),
         (None, Some(path)) => Location::sqlite(path),
         (None, None) => Location::sqlite(Path::new("central.db")),
-    };
-    let path = match location {
-        Location::Sqlite(path) => path,
-        Location::Postgres(_) => bail!(
-            "{location}: this build keeps journal ingestion and `migrate-db` on PostgreSQL; \
-             `serve` and the other commands still need a SQLite database (--database PATH)"
-        ),
-    };
-    let db = Db::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let keys = KeyDir::open(&cli.keys)?;
-    Ok((db, keys))
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::MigrateDb { from, to } = &cli.command {
         return migrate_db(from, to);
     }
-    let (db, dir) = open(&cli)?;
+    let location = location(&cli);
+    let dir = KeyDir::open(&cli.keys)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let database = runtime
+        .block_on(Database::open(&location))
+        .with_context(|| format!("opening {location}"))?;
     let now = clock::now();
     match cli.command {
         Command::Serve {
@@ -374,7 +369,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => None,
             };
             serve(
-                db,
+                &runtime,
+                database,
                 dir,
                 listen,
                 admin_token_file.as_deref(),
@@ -382,17 +378,66 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 limits.limits(),
             )
         }
-        Command::Keys(command) => keys_command(&db, &dir, command, now),
+        Command::Keys(command) => runtime.block_on(keys_command(&database, &dir, command, now)),
         Command::TrustList => {
-            let published = db.with(|c| envelopes::publish_trust_list(c, &dir, now))?;
+            let published = runtime.block_on(database.publish_trust_list(&dir, now))?;
             out(&format!(
                 "trust list {} published ({} bytes)",
                 published.sequence,
                 published.envelope.len()
             ))
         }
-        Command::Customer(command) => customer_command(&db, &dir, command, now),
-        Command::GiftCard(command) => gift_card_command(&db, &dir, command, now),
+        Command::EnrolCode {
+            store,
+            till,
+            region,
+            ttl_days,
+        } => {
+            let new = NewCode {
+                store: StoreId::new(store)?,
+                till: till.map(TillId::new).transpose()?,
+                region: region.map(RegionId::new).transpose()?,
+                ttl_secs: Some(ttl_days.saturating_mul(86_400)),
+            };
+            json(&runtime.block_on(database.create_enrolment_code(&new, now))?)
+        }
+        Command::Catalog(CatalogCommand::Publish { file, activates_at }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            json(&runtime.block_on(database.publish_catalog(&dir, &text, activates_at, now))?)
+        }
+        Command::Policy(PolicyCommand::Show) => json(&runtime.block_on(database.policy())?),
+        Command::Policy(PolicyCommand::Set { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let policy = serde_json::from_str(&text).context("the policy file")?;
+            runtime.block_on(database.set_policy(&policy))?;
+            out("offline policy set")
+        }
+        Command::MigrateDb { .. } => bail!("migrate-db opens its own databases"),
+        command => sqlite_command(database.sqlite(command.name())?, &dir, command, now),
+    }
+}
+
+impl Command {
+    /// What the command works on, as an error names it.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Customer(_) => "customers",
+            Command::GiftCard(_) => "gift cards",
+            Command::Voucher { .. } => "vouchers",
+            Command::Revoke(_) => "revocations",
+            Command::Flags => "flags",
+            _ => "this command",
+        }
+    }
+}
+
+/// The commands that work on a SQLite database only, so far.
+fn sqlite_command(db: &Db, dir: &KeyDir, command: Command, now: i64) -> anyhow::Result<()> {
+    match command {
+        Command::Customer(command) => customer_command(db, dir, command, now),
+        Command::GiftCard(command) => gift_card_command(db, dir, command, now),
         Command::Voucher {
             code,
             promotion,
@@ -407,29 +452,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     module_px: None,
                 },
             };
-            let issued = db.with(|c| passes::voucher(c, &dir, &new, now))?;
+            let issued = db.with(|c| passes::voucher(c, dir, &new, now))?;
             show_token(&issued, out_dir.as_deref())
-        }
-        Command::EnrolCode {
-            store,
-            till,
-            region,
-            ttl_days,
-        } => {
-            let new = NewCode {
-                store: StoreId::new(store)?,
-                till: till.map(TillId::new).transpose()?,
-                region: region.map(RegionId::new).transpose()?,
-                ttl_secs: Some(ttl_days.saturating_mul(86_400)),
-            };
-            let code = db.with(|c| enrol::create_code(c, &new, now))?;
-            json(&code)
-        }
-        Command::Catalog(CatalogCommand::Publish { file, activates_at }) => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let publication = db.with(|c| catalogs::publish(c, &dir, &text, activates_at, now))?;
-            json(&publication)
         }
         Command::Revoke(RevokeCommand::Token { token_id }) => {
             let mut id = [0u8; 8];
@@ -444,16 +468,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             db.with(|c| revocations::add_subject(c, kind, subject.as_bytes(), now + 1, now))?;
             out("revoked")
         }
-        Command::MigrateDb { .. } => bail!("migrate-db opens its own databases"),
         Command::Flags => json(&db.with(|c| flags::list(c))?),
-        Command::Policy(PolicyCommand::Show) => json(&db.with(|c| settings::policy(c))?),
-        Command::Policy(PolicyCommand::Set { file }) => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let policy = serde_json::from_str(&text).context("the policy file")?;
-            db.with(|c| settings::set_policy(c, &policy))?;
-            out("offline policy set")
-        }
+        _ => bail!("not a SQLite-only command"),
     }
 }
 
@@ -487,16 +503,15 @@ fn migrate_db(from: &Path, to: &str) -> anyhow::Result<()> {
     ))
 }
 
-fn keys_command(db: &Db, dir: &KeyDir, command: KeysCommand, now: i64) -> anyhow::Result<()> {
+async fn keys_command(
+    db: &Database,
+    dir: &KeyDir,
+    command: KeysCommand,
+    now: i64,
+) -> anyhow::Result<()> {
     match command {
-        KeysCommand::Init => {
-            let made = db.with(|c| keys::init(c, dir, now))?;
-            if !made.is_empty() {
-                db.with(|c| envelopes::publish_trust_list(c, dir, now))?;
-            }
-            json(&made)
-        }
-        KeysCommand::List => json(&db.with(|c| keys::list(c))?),
+        KeysCommand::Init => json(&db.init_keys(dir, now).await?),
+        KeysCommand::List => json(&db.list_keys().await?),
         KeysCommand::Rotate {
             purpose,
             grace_days,
@@ -504,21 +519,10 @@ fn keys_command(db: &Db, dir: &KeyDir, command: KeysCommand, now: i64) -> anyhow
             let Some(purpose) = Purpose::from_code(&purpose) else {
                 bail!("purpose: token, catalog or sync");
             };
-            let made = db.with(|c| {
-                let made = keys::rotate(c, dir, purpose, now, grace_days.saturating_mul(86_400))?;
-                envelopes::publish_trust_list(c, dir, now)?;
-                Ok(made)
-            })?;
-            json(&made)
+            let grace = grace_days.saturating_mul(86_400);
+            json(&db.rotate_key(dir, purpose, now, grace).await?)
         }
-        KeysCommand::Revoke { kid } => {
-            let info = db.with(|c| {
-                let info = keys::revoke(c, dir, &kid, now)?;
-                envelopes::publish_trust_list(c, dir, now)?;
-                Ok(info)
-            })?;
-            json(&info)
-        }
+        KeysCommand::Revoke { kid } => json(&db.revoke_key(dir, &kid, now).await?),
     }
 }
 
@@ -650,7 +654,8 @@ fn show_token(issued: &IssuedToken, out_dir: Option<&Path>) -> anyhow::Result<()
 }
 
 fn serve(
-    db: Db,
+    runtime: &tokio::runtime::Runtime,
+    db: Database,
     dir: KeyDir,
     listen: SocketAddr,
     admin_token_file: Option<&Path>,
@@ -669,20 +674,18 @@ fn serve(
             None
         }
     };
-    let now = clock::now();
-    db.with(|c| {
-        if !keys::init(c, &dir, now)?.is_empty() {
-            envelopes::publish_trust_list(c, &dir, now)?;
-        }
-        Ok(())
-    })?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async move {
+        db.init_keys(&dir, clock::now()).await?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        tracing::info!(scheme, address = %listener.local_addr()?, "tillpass-central listening");
+        tracing::info!(
+            database = db.backend(),
+            scheme,
+            address = %listener.local_addr()?,
+            "tillpass-central listening"
+        );
         let state = AppState::new(db, dir, admin, clock::system()).with_limits(limits);
         match tls {
             Some(tls) => http::serve_tls(listener, state, tls, shutdown_signal()).await?,

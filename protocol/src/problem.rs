@@ -142,6 +142,9 @@ codes! {
     CatalogRefused = ("catalog_refused", 422, "Catalog refused"),
     /// `/readyz`: central cannot reach its database.
     DatabaseUnavailable = ("database_unavailable", 503, "Database unavailable"),
+    /// An operation this central does not offer on its database's backend yet (an admin
+    /// operation on PostgreSQL not yet behind the storage contract).
+    NotOnThisBackend = ("not_on_this_backend", 501, "Not implemented"),
 }
 
 impl ErrorCode {
@@ -154,6 +157,7 @@ impl ErrorCode {
                 | ErrorCode::Conflict
                 | ErrorCode::CatalogRefused
                 | ErrorCode::DatabaseUnavailable
+                | ErrorCode::NotOnThisBackend
         )
     }
 

@@ -185,6 +185,7 @@ pub fn of(code: ErrorCode) -> Option<Bilingual> {
         ErrorCode::Conflict => return None,
         ErrorCode::CatalogRefused => return None,
         ErrorCode::DatabaseUnavailable => return None,
+        ErrorCode::NotOnThisBackend => return None,
     };
     Some(Bilingual { es, en })
 }

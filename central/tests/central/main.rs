@@ -11,6 +11,7 @@ mod edge;
 mod enrolment;
 mod journal;
 mod migrate_db;
+mod nodes;
 mod passes;
 mod pending;
 mod pg;
