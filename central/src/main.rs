@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tillpass_central::auth::AdminToken;
+use tillpass_central::clock;
 use tillpass_central::customers::{self, NewCustomer};
 use tillpass_central::db::Db;
 use tillpass_central::enrol::NewCode;
@@ -21,7 +22,6 @@ use tillpass_central::http::{self, AppState, Limits};
 use tillpass_central::keys::{KeyDir, Purpose};
 use tillpass_central::passes::{self, IssueOptions, IssuedToken, NewVoucher};
 use tillpass_central::storage::{self, Database, Location, postgres::Pg};
-use tillpass_central::{clock, flags, revocations};
 use tillpass_protocol::lang::Lang;
 use tillpass_protocol::qr::{TerminalBackground, TokenQr};
 use tillpass_protocol::sync::{
@@ -414,30 +414,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(database.set_policy(&policy))?;
             out("offline policy set")
         }
-        Command::MigrateDb { .. } => bail!("migrate-db opens its own databases"),
-        command => sqlite_command(database.sqlite(command.name())?, &dir, command, now),
-    }
-}
-
-impl Command {
-    /// What the command works on, as an error names it.
-    fn name(&self) -> &'static str {
-        match self {
-            Command::Customer(_) => "customers",
-            Command::GiftCard(_) => "gift cards",
-            Command::Voucher { .. } => "vouchers",
-            Command::Revoke(_) => "revocations",
-            Command::Flags => "flags",
-            _ => "this command",
-        }
-    }
-}
-
-/// The commands that work on a SQLite database only, so far.
-fn sqlite_command(db: &Db, dir: &KeyDir, command: Command, now: i64) -> anyhow::Result<()> {
-    match command {
-        Command::Customer(command) => customer_command(db, dir, command, now),
-        Command::GiftCard(command) => gift_card_command(db, dir, command, now),
         Command::Voucher {
             code,
             promotion,
@@ -452,24 +428,30 @@ fn sqlite_command(db: &Db, dir: &KeyDir, command: Command, now: i64) -> anyhow::
                     module_px: None,
                 },
             };
-            let issued = db.with(|c| passes::voucher(c, dir, &new, now))?;
+            let issued = runtime.block_on(database.voucher(&dir, &new, now))?;
             show_token(&issued, out_dir.as_deref())
         }
         Command::Revoke(RevokeCommand::Token { token_id }) => {
             let mut id = [0u8; 8];
             hex::decode_to_slice(&token_id, &mut id).context("a token id is 16 hex digits")?;
-            db.with(|c| revocations::add_token(c, TokenId(id), now))?;
+            runtime.block_on(database.revoke_token(TokenId(id), now))?;
             out("revoked")
         }
         Command::Revoke(RevokeCommand::Subject { kind, subject }) => {
             let Some(kind) = TokenKind::from_code(&kind) else {
                 bail!("kind: customer_pass, gift_card or voucher");
             };
-            db.with(|c| revocations::add_subject(c, kind, subject.as_bytes(), now + 1, now))?;
+            runtime.block_on(database.revoke_subject(kind, subject.as_bytes(), now + 1, now))?;
             out("revoked")
         }
-        Command::Flags => json(&db.with(|c| flags::list(c))?),
-        _ => bail!("not a SQLite-only command"),
+        Command::Flags => json(&runtime.block_on(database.flags())?),
+        Command::MigrateDb { .. } => bail!("migrate-db opens its own databases"),
+        Command::Customer(command) => {
+            customer_command(database.sqlite("customers")?, &dir, command, now)
+        }
+        Command::GiftCard(command) => {
+            gift_card_command(database.sqlite("gift cards")?, &dir, command, now)
+        }
     }
 }
 

@@ -44,8 +44,8 @@ use crate::enrol::NewCode;
 use crate::error::Error;
 use crate::giftcards::{self, NewGiftCard};
 use crate::keys::Purpose;
-use crate::passes::{self, IssueOptions, NewVoucher};
-use crate::{flags, receipts, revocations};
+use crate::passes::{IssueOptions, NewVoucher};
+use crate::receipts;
 
 type Answer = Result<Response, Problem>;
 
@@ -253,10 +253,8 @@ async fn issue_pass(
     body: Body,
 ) -> Answer {
     let options: IssueOptions = json(&body)?;
-    let (dir, now) = (s.keys.clone(), s.now());
     let issued =
-        s.db.sqlite("passes")?
-            .call(move |c| passes::customer_pass(c, &dir, &customer, &options, now))
+        s.db.customer_pass(&s.keys, &customer, &options, s.now())
             .await?;
     Ok(created(issued))
 }
@@ -303,21 +301,15 @@ async fn issue_gift_card_token(
     body: Body,
 ) -> Answer {
     let options: IssueOptions = json(&body)?;
-    let (dir, now) = (s.keys.clone(), s.now());
     let issued =
-        s.db.sqlite("gift-card tokens")?
-            .call(move |c| passes::gift_card_token(c, &dir, &card, &options, now))
+        s.db.gift_card_token(&s.keys, &card, &options, s.now())
             .await?;
     Ok(created(issued))
 }
 
 async fn issue_voucher(State(s): State<AppState>, body: Body) -> Answer {
     let new: NewVoucher = json(&body)?;
-    let (dir, now) = (s.keys.clone(), s.now());
-    let issued =
-        s.db.sqlite("vouchers")?
-            .call(move |c| passes::voucher(c, &dir, &new, now))
-            .await?;
+    let issued = s.db.voucher(&s.keys, &new, s.now()).await?;
     Ok(created(issued))
 }
 
@@ -393,31 +385,30 @@ enum RevokeBody {
 async fn revoke(State(s): State<AppState>, body: Body) -> Answer {
     let body: RevokeBody = json(&body)?;
     let now = s.now();
-    s.db.sqlite("revocations")?
-        .call(move |c| match &body {
-            RevokeBody::Token { token_id } => {
-                let mut id = [0u8; 8];
-                hex::decode_to_slice(token_id, &mut id)
-                    .map_err(|_| Error::invalid("token_id: 16 hex digits"))?;
-                revocations::add_token(c, TokenId(id), now)
-            }
-            RevokeBody::Subject {
-                kind,
-                subject,
-                before,
-            } => {
-                let kind = TokenKind::from_code(kind)
-                    .ok_or_else(|| Error::invalid("kind: customer_pass, gift_card or voucher"))?;
-                let before = before.unwrap_or(now.saturating_add(1));
-                revocations::add_subject(c, kind, subject.as_bytes(), before, now)
-            }
-        })
-        .await?;
+    match body {
+        RevokeBody::Token { token_id } => {
+            let mut id = [0u8; 8];
+            hex::decode_to_slice(&token_id, &mut id)
+                .map_err(|_| Error::invalid("token_id: 16 hex digits"))?;
+            s.db.revoke_token(TokenId(id), now).await?;
+        }
+        RevokeBody::Subject {
+            kind,
+            subject,
+            before,
+        } => {
+            let kind = TokenKind::from_code(&kind)
+                .ok_or_else(|| Error::invalid("kind: customer_pass, gift_card or voucher"))?;
+            let before = before.unwrap_or(now.saturating_add(1));
+            s.db.revoke_subject(kind, subject.as_bytes(), before, now)
+                .await?;
+        }
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn list_flags(State(s): State<AppState>) -> Answer {
-    let list = s.db.sqlite("flags")?.call(|c| flags::list(c)).await?;
+    let list = s.db.flags().await?;
     Ok(Json(list).into_response())
 }
 

@@ -16,6 +16,7 @@
 //!   - [`keys`]: making, rotating, revoking and reading keys (secrets in the key
 //!     directory every node is given);
 //!   - [`deltas`]: delta pages, bare or signed for their request;
+//!   - [`passes`]: passes, gift-card and voucher tokens, revocations, flags;
 //!   - [`envelopes`]: the trust list and catalogs, sealed once and stored, and the
 //!     offline policy;
 //!   - here: opening, health, schema version, row counts.
@@ -40,6 +41,7 @@ pub mod envelopes;
 pub mod journal;
 pub mod keys;
 pub mod migrate;
+pub mod passes;
 pub mod postgres;
 pub mod tills;
 

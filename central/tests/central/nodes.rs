@@ -96,17 +96,17 @@ async fn two_nodes_on_one_postgresql_serve_one_central() {
     let catalog_file = folder.path().join("catalog.toml");
     std::fs::write(&catalog_file, CATALOG).unwrap();
     let refused = Central::command_on(folder.path(), &["--database", url])
-        .arg("flags")
+        .args(["customer", "show", "C-1"])
         .output()
         .unwrap();
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        stderr.contains("flags is not available on this database's backend yet"),
+        stderr.contains("customers is not available on this database's backend yet"),
         "what is not on PostgreSQL yet says so: {stderr}"
     );
     let (status, problem) = a
-        .admin_json(Method::GET, "/admin/v1/flags", Value::Null)
+        .admin_json(Method::GET, "/admin/v1/customers/C-1", Value::Null)
         .await;
     assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{problem}");
     assert_eq!(problem["code"], "not_on_this_backend", "{problem}");

@@ -3,7 +3,7 @@
 //! [`crate::storage::migrate`]), and one module per area of the contract: journal
 //! ingestion ([`ingest`]), [`accounts`], [`tills`] (enrolment, signers, the replay cache),
 //! [`keys`], [`envelopes`] (trust list and catalogs, sealed once), [`settings`] (offline
-//! policy, envelope counters) and [`deltas`].
+//! policy, envelope counters), [`passes`] and [`deltas`].
 //!
 //! **Several nodes, one database.** Migrations run under a transaction-scoped advisory
 //! lock, so nodes starting together migrate once. Ingestion relies on the database, not
@@ -21,6 +21,7 @@ pub mod envelopes;
 pub mod ingest;
 pub mod keys;
 pub mod migrations;
+pub mod passes;
 pub mod settings;
 pub mod tills;
 

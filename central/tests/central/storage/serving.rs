@@ -1,5 +1,6 @@
 //! The contract cases of serving tills, on both backends: keys, enrolment, the shared
-//! replay cache, `last_seen`, stored envelopes, the offline policy and delta pages. Where
+//! replay cache, `last_seen`, stored envelopes, the offline policy, delta pages, passes,
+//! tokens, revocations and flags. Where
 //! an answer does not depend on random keys, both backends must give the same one.
 
 use ed25519_dalek::SigningKey;
@@ -7,11 +8,13 @@ use serde_json::Value;
 use tillpass_central::enrol::NewCode;
 use tillpass_central::giftcards::NewGiftCard;
 use tillpass_central::keys::{KeyDir, Purpose};
+use tillpass_central::passes::{IssueOptions, NewVoucher};
 use tillpass_central::storage::Database;
 use tillpass_protocol::sync::{
-    Cursor, DeltaKind, DeltaQuery, EnrolCode, EnrolRequest, GiftCardRef, PageRequest, RequestNonce,
-    StoreId, TillId, open_page,
+    Cursor, DeltaKind, DeltaQuery, EnrolCode, EnrolRequest, GiftCardRef, PageRequest, PromotionId,
+    RequestNonce, StoreId, TillId, open_page,
 };
+use tillpass_protocol::token::{TokenId, TokenKind};
 use tillpass_protocol::trust::{RootKey, TrustStore};
 
 use super::{backends, batch, customer, earn, events, outcomes, till};
@@ -381,5 +384,86 @@ async fn delta_pages_carry_the_same_items_on_both_backends() {
     }
     if let [(_, sqlite), (_, postgresql)] = answers.as_slice() {
         assert_eq!(sqlite, postgresql, "both backends send the same items");
+    }
+}
+
+#[tokio::test]
+async fn passes_and_tokens_are_signed_recorded_and_revocable() {
+    for b in backends("passes_signed").await {
+        let (db, name) = (&b.db, b.name);
+        let folder = tempfile::tempdir().unwrap();
+        let dir = keys_in(&folder);
+        db.init_keys(&dir, 1_000).await.unwrap();
+        db.create_customer(&customer("C-1", 1_234), 1_000)
+            .await
+            .unwrap();
+        db.create_gift_card(
+            &NewGiftCard {
+                card: GiftCardRef::new("GC-1").unwrap(),
+                currency: None,
+                balance: 2_000,
+                expires_at: Some(1_000 + 86_400),
+            },
+            1_000,
+        )
+        .await
+        .unwrap();
+        let options = IssueOptions::default();
+        let pass = db
+            .customer_pass(&dir, "C-1", &options, 1_100)
+            .await
+            .unwrap();
+        assert_eq!(
+            (pass.kind.as_str(), pass.subject.as_str()),
+            ("customer_pass", "C-1")
+        );
+        let token_kid = db.active_kid(Purpose::Token).await.unwrap().unwrap();
+        assert_eq!(pass.kid, token_kid.to_string(), "{name}");
+        assert_eq!(pass.expires_at, 1_100 + 3_600, "{name}");
+        assert!(
+            db.customer_pass(&dir, "NOBODY", &options, 1_100)
+                .await
+                .is_err(),
+            "{name}"
+        );
+        let card = db
+            .gift_card_token(&dir, "GC-1", &options, 1_100)
+            .await
+            .unwrap();
+        assert_eq!(
+            card.expires_at,
+            1_000 + 86_400,
+            "{name}: never past the card"
+        );
+        let voucher = db
+            .voucher(
+                &dir,
+                &NewVoucher {
+                    code: PromotionId::new("WELCOME").unwrap(),
+                    promotion_id: None,
+                    options: options.clone(),
+                },
+                1_100,
+            )
+            .await
+            .unwrap();
+        assert_eq!(voucher.subject, "WELCOME", "{name}");
+        assert_eq!(db.count_rows("issued_tokens").await.unwrap(), 3, "{name}");
+        assert_ne!(pass.token_id, card.token_id, "{name}");
+
+        let mut id = [0u8; 8];
+        hex::decode_to_slice(&pass.token_id, &mut id).unwrap();
+        db.revoke_token(TokenId(id), 1_200).await.unwrap();
+        db.revoke_subject(TokenKind::GiftCard, b"GC-1", 1_201, 1_200)
+            .await
+            .unwrap();
+        assert!(
+            db.revoke_subject(TokenKind::GiftCard, b"", 1_201, 1_200)
+                .await
+                .is_err(),
+            "{name}"
+        );
+        assert_eq!(db.count_rows("revocations").await.unwrap(), 2, "{name}");
+        assert!(db.flags().await.unwrap().is_empty(), "{name}");
     }
 }
