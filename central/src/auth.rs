@@ -4,8 +4,9 @@
 //! could have sent it: [`precheck_till`] (before the body: the time window, then the till
 //! must be enrolled and not revoked) and [`verify_till`] (after: the signature with
 //! [`tillpass_protocol::sync::verify_request`] against the till's enrolled key, then the
-//! nonce goes into the `nonces` table until the request would be stale anyway, and a nonce
-//! seen before is refused as a replay).
+//! nonce goes into the database's `nonces` table — shared by every node — until the
+//! request would be stale anyway, and a nonce seen before is refused as a replay).
+//! A till's `last_seen_at` is written at most once every [`LAST_SEEN_EVERY_SECS`].
 //!
 //! An unknown or revoked till and a bad signature get one and the same answer
 //! ([`REFUSED`]), so the answer does not tell which till ids exist.
@@ -15,17 +16,22 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tillpass_protocol::sync::{RequestError, RequestParts, SignedHeaders, verify_request};
 
-use crate::enrol::{self, Till};
+use crate::enrol::Till;
 use crate::error::{Error, Result};
+use crate::storage::Database;
 
 /// The one answer to a request whose till is unknown or revoked, or whose signature does
 /// not verify.
 pub const REFUSED: &str = "signature refused: unknown or revoked till, or bad signature";
 
+/// How often, at most, a till's `last_seen_at` is written: once a minute, so an idle
+/// till's requests cost no write for it.
+pub const LAST_SEEN_EVERY_SECS: i64 = 60;
+
 /// Checks what can be checked before the body is read: the timestamp lies within
 /// `± window_secs` of `now`, and the till is enrolled and not revoked. Returns the till.
-pub fn precheck_till(
-    conn: &Connection,
+pub async fn precheck_till(
+    db: &Database,
     headers: &SignedHeaders,
     now: i64,
     window_secs: u64,
@@ -36,7 +42,7 @@ pub fn precheck_till(
             RequestError::Stale { skew_secs }.to_string(),
         ));
     }
-    match enrol::till(conn, headers.till.as_str())? {
+    match db.till(headers.till.as_str()).await? {
         Some(till) => Ok(till),
         None => {
             tracing::warn!(till = %headers.till, "till request refused: unknown or revoked till");
@@ -46,9 +52,9 @@ pub fn precheck_till(
 }
 
 /// Verifies a till's signed request (the till from [`precheck_till`]) and records its
-/// nonce, in one transaction.
-pub fn verify_till(
-    conn: &mut Connection,
+/// nonce.
+pub async fn verify_till(
+    db: &Database,
     till: &Till,
     parts: &RequestParts<'_>,
     headers: &SignedHeaders,
@@ -62,26 +68,48 @@ pub fn verify_till(
             _ => Error::Unauthorized(REFUSED.into()),
         }
     })?;
+    let nonce = verified.nonce.to_hex();
+    let fresh = db
+        .record_request(
+            till.id.as_str(),
+            &nonce,
+            verified.forget_after(window_secs),
+            now,
+        )
+        .await?;
+    if !fresh {
+        return Err(Error::Unauthorized("replayed request".into()));
+    }
+    Ok(())
+}
+
+/// Records a verified request's nonce on SQLite, in one transaction: forgets the stale
+/// ones, keeps this one until `forget_after`, and notes when the till was last seen (at
+/// most every [`LAST_SEEN_EVERY_SECS`]). `false` when the nonce was seen before.
+pub fn record_request(
+    conn: &mut Connection,
+    till: &str,
+    nonce: &str,
+    forget_after: i64,
+    now: i64,
+) -> Result<bool> {
     let tx = conn.transaction()?;
     tx.execute("DELETE FROM nonces WHERE forget_after < ?1", [now])?;
     let inserted = tx.execute(
         "INSERT INTO nonces (till, nonce, forget_after) VALUES (?1, ?2, ?3)
          ON CONFLICT (till, nonce) DO NOTHING",
-        params![
-            till.id.as_str(),
-            verified.nonce.to_hex(),
-            verified.forget_after(window_secs)
-        ],
+        params![till, nonce, forget_after],
     )?;
     if inserted == 0 {
-        return Err(Error::Unauthorized("replayed request".into()));
+        return Ok(false);
     }
     tx.execute(
-        "UPDATE tills SET last_seen_at = ?2 WHERE id = ?1",
-        params![till.id.as_str(), now],
+        "UPDATE tills SET last_seen_at = ?2
+         WHERE id = ?1 AND (last_seen_at IS NULL OR last_seen_at <= ?2 - ?3)",
+        params![till, now, LAST_SEEN_EVERY_SECS],
     )?;
     tx.commit()?;
-    Ok(())
+    Ok(true)
 }
 
 /// The administrator's bearer token, kept as its SHA-256 so comparisons take the same

@@ -55,9 +55,7 @@ pub fn publish(
     activates_at: Option<i64>,
     now: i64,
 ) -> Result<Publication> {
-    let catalog = Catalog::from_toml(toml_text).map_err(|e| Error::Catalog(e.to_string()))?;
-    let mut cbor = Vec::new();
-    ciborium::into_writer(&catalog, &mut cbor).map_err(Error::internal)?;
+    let (catalog, cbor) = parse(toml_text)?;
     let activates_at = activates_at.unwrap_or(now);
     let tx = conn.transaction()?;
     unheld_segments(&tx, &catalog)?;
@@ -90,11 +88,37 @@ pub fn publish(
 
 /// Refuses a catalog naming a segment no customer is in (see the module documentation).
 fn unheld_segments(conn: &Connection, catalog: &Catalog) -> Result<()> {
-    let mut held = conn.prepare_cached("SELECT 1 FROM customer_segments WHERE segment = ?1")?;
+    let mut probe = conn.prepare_cached("SELECT 1 FROM customer_segments WHERE segment = ?1")?;
+    let mut held = std::collections::HashSet::new();
+    for segment in segments(catalog) {
+        if probe.exists([&segment])? {
+            held.insert(segment);
+        }
+    }
+    refuse_unheld(catalog, &held)
+}
+
+/// Every segment the catalog's promotions name.
+pub(crate) fn segments(catalog: &Catalog) -> Vec<String> {
+    let mut all: Vec<String> = catalog
+        .promotions
+        .iter()
+        .flat_map(|p| p.conditions.segments.iter().cloned())
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// Refuses a catalog naming a segment outside `held`, naming every such segment.
+pub(crate) fn refuse_unheld(
+    catalog: &Catalog,
+    held: &std::collections::HashSet<String>,
+) -> Result<()> {
     let mut problems = Vec::new();
     for promotion in &catalog.promotions {
         for (i, segment) in promotion.conditions.segments.iter().enumerate() {
-            if !held.exists([segment])? {
+            if !held.contains(segment.as_str()) {
                 problems.push(CatalogError::promotion(
                     promotion.id.as_str(),
                     format!("conditions.segments[{i}]"),
@@ -142,8 +166,25 @@ pub fn current(conn: &Connection, dir: &KeyDir, now: i64) -> Result<Option<Publi
         max_age_secs: max_age,
     };
     let key = keys::active(conn, dir, Purpose::Catalog)?;
-    let bytes = envelope::sign(&header, &cbor, &key)
-        .map_err(|e| Error::internal(format!("sealing the catalog: {e}")))?;
+    let bytes = seal(&header, &cbor, &key)?;
     let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
     envelopes::store(conn, CATALOG, sequence, now, max_age, bytes, Some(number)).map(Some)
+}
+
+/// A catalog's CBOR body sealed under `header` by the catalog key.
+pub(crate) fn seal(
+    header: &EnvelopeHeader,
+    cbor: &[u8],
+    key: &ed25519_dalek::SigningKey,
+) -> Result<Vec<u8>> {
+    envelope::sign(header, cbor, key)
+        .map_err(|e| Error::internal(format!("sealing the catalog: {e}")))
+}
+
+/// A catalog in TOML, validated, as its CBOR body.
+pub(crate) fn parse(toml_text: &str) -> Result<(Catalog, Vec<u8>)> {
+    let catalog = Catalog::from_toml(toml_text).map_err(|e| Error::Catalog(e.to_string()))?;
+    let mut cbor = Vec::new();
+    ciborium::into_writer(&catalog, &mut cbor).map_err(Error::internal)?;
+    Ok((catalog, cbor))
 }

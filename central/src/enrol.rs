@@ -77,7 +77,7 @@ pub struct Till {
     pub key: VerifyingKey,
 }
 
-fn code_hash(code: &str) -> String {
+pub(crate) fn code_hash(code: &str) -> String {
     let one_time = EnrolCode::parse(code).code;
     let normalised: String = one_time
         .chars()
@@ -87,7 +87,7 @@ fn code_hash(code: &str) -> String {
     hex::encode(Sha256::digest(normalised.as_bytes()))
 }
 
-fn random_code() -> Result<String> {
+pub(crate) fn random_code() -> Result<String> {
     let mut chars = Vec::with_capacity(16);
     while chars.len() < 16 {
         for byte in random_bytes::<32>()? {
@@ -104,14 +104,7 @@ fn random_code() -> Result<String> {
 
 /// Makes a one-time enrolment code.
 pub fn create_code(conn: &Connection, new: &NewCode, now: i64) -> Result<IssuedCode> {
-    let ttl = new.ttl_secs.unwrap_or(DEFAULT_CODE_TTL_SECS);
-    if ttl <= 0 {
-        return Err(Error::invalid("ttl_secs: must be above zero"));
-    }
-    let region = match &new.region {
-        Some(r) => r.clone(),
-        None => RegionId::new("default").map_err(Error::internal)?,
-    };
+    let (ttl, region) = code_terms(new)?;
     let till = match &new.till {
         Some(t) => t.clone(),
         None => {
@@ -121,7 +114,7 @@ pub fn create_code(conn: &Connection, new: &NewCode, now: i64) -> Result<IssuedC
                 [new.store.as_str()],
                 |row| row.get(0),
             )?;
-            TillId::new(format!("{}-T{}", new.store, count + 1)).map_err(Error::invalid)?
+            next_till(&new.store, count)?
         }
     };
     let root = RootFingerprint::of(&keys::root_public_key(conn)?);
@@ -149,6 +142,44 @@ pub fn create_code(conn: &Connection, new: &NewCode, now: i64) -> Result<IssuedC
     })
 }
 
+/// A code's lifetime and region, checked and defaulted.
+pub(crate) fn code_terms(new: &NewCode) -> Result<(i64, RegionId)> {
+    let ttl = new.ttl_secs.unwrap_or(DEFAULT_CODE_TTL_SECS);
+    if ttl <= 0 {
+        return Err(Error::invalid("ttl_secs: must be above zero"));
+    }
+    let region = match &new.region {
+        Some(r) => r.clone(),
+        None => RegionId::new("default").map_err(Error::internal)?,
+    };
+    Ok((ttl, region))
+}
+
+/// The id of the next till of `store`, which has `count` tills and open codes.
+pub(crate) fn next_till(store: &StoreId, count: i64) -> Result<TillId> {
+    TillId::new(format!("{store}-T{}", count + 1)).map_err(Error::invalid)
+}
+
+/// The request checked and its till key, usable.
+pub(crate) fn checked_key(request: &EnrolRequest) -> Result<VerifyingKey> {
+    request.check().map_err(Error::invalid)?;
+    VerifyingKey::from_bytes(&request.till_public_key)
+        .ok()
+        .filter(|k| !k.is_weak())
+        .ok_or_else(|| Error::invalid("till_public_key: not a usable Ed25519 public key"))
+}
+
+/// Refuses a code that is used or expired at `now`.
+pub(crate) fn check_code(expires_at: i64, used_at: Option<i64>, now: i64) -> Result<()> {
+    if used_at.is_some() {
+        return Err(Error::Conflict("enrolment code already used".into()));
+    }
+    if now > expires_at {
+        return Err(Error::Unauthorized("enrolment code expired".into()));
+    }
+    Ok(())
+}
+
 /// Enrols a till: checks the code (known, unused, unexpired) and the key, records the
 /// till, spends the code, and answers with everything the till needs.
 pub fn enrol(
@@ -157,11 +188,7 @@ pub fn enrol(
     request: &EnrolRequest,
     now: i64,
 ) -> Result<EnrolResponse> {
-    request.check().map_err(Error::invalid)?;
-    let key = VerifyingKey::from_bytes(&request.till_public_key)
-        .ok()
-        .filter(|k| !k.is_weak())
-        .ok_or_else(|| Error::invalid("till_public_key: not a usable Ed25519 public key"))?;
+    let key = checked_key(request)?;
     let tx = conn.transaction()?;
     let row = tx
         .query_row(
@@ -182,12 +209,7 @@ pub fn enrol(
     let Some((store, till, region, expires_at, used_at)) = row else {
         return Err(Error::Unauthorized("unknown enrolment code".into()));
     };
-    if used_at.is_some() {
-        return Err(Error::Conflict("enrolment code already used".into()));
-    }
-    if now > expires_at {
-        return Err(Error::Unauthorized("enrolment code expired".into()));
-    }
+    check_code(expires_at, used_at, now)?;
     tx.execute(
         "UPDATE enrolment_codes SET used_at = ?2 WHERE code_sha256 = ?1",
         params![code_hash(&request.code), now],
@@ -239,18 +261,21 @@ pub fn till(conn: &Connection, id: &str) -> Result<Option<Till>> {
             },
         )
         .optional()?;
-    row.map(|(id, store, region, public)| {
-        let public: [u8; 32] = public
-            .try_into()
-            .map_err(|_| Error::internal("till key is not 32 bytes"))?;
-        Ok(Till {
-            id: TillId::new(id).map_err(Error::internal)?,
-            store: StoreId::new(store).map_err(Error::internal)?,
-            region: RegionId::new(region).map_err(Error::internal)?,
-            key: VerifyingKey::from_bytes(&public).map_err(Error::internal)?,
-        })
+    row.map(|(id, store, region, public)| till_of(id, store, region, public))
+        .transpose()
+}
+
+/// A till from its row.
+pub(crate) fn till_of(id: String, store: String, region: String, public: Vec<u8>) -> Result<Till> {
+    let public: [u8; 32] = public
+        .try_into()
+        .map_err(|_| Error::internal("till key is not 32 bytes"))?;
+    Ok(Till {
+        id: TillId::new(id).map_err(Error::internal)?,
+        store: StoreId::new(store).map_err(Error::internal)?,
+        region: RegionId::new(region).map_err(Error::internal)?,
+        key: VerifyingKey::from_bytes(&public).map_err(Error::internal)?,
     })
-    .transpose()
 }
 
 /// Revokes a till: its signed requests are refused from now on.

@@ -126,36 +126,61 @@ pub fn publish_trust_list(conn: &Connection, dir: &KeyDir, now: i64) -> Result<P
          WHERE purpose != 'root' AND revoked_at IS NULL AND (not_after IS NULL OR not_after > ?1)
          ORDER BY created_at",
     )?;
-    let rows = stmt.query_map([now], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, Vec<u8>>(1)?,
-            row.get::<_, i64>(2)?,
-            row.get::<_, Option<i64>>(3)?,
-        ))
-    })?;
-    let mut trusted = Vec::new();
-    for row in rows {
-        let (purpose, public, created_at, not_after) = row?;
-        let purpose = Purpose::from_code(&purpose)
-            .ok_or_else(|| Error::internal(format!("unknown key purpose {purpose}")))?;
-        let public: [u8; 32] = public
-            .try_into()
-            .map_err(|_| Error::internal("public key is not 32 bytes"))?;
-        let not_after = not_after.map_or(u64::MAX, to_u64);
-        let key = TrustedKey::new(purpose.to_trust(), &public, to_u64(created_at), not_after)
-            .map_err(|e| Error::internal(format!("key in trust list: {e}")))?;
-        trusted.push(key);
-    }
+    let trusted = stmt
+        .query_map([now], |row| {
+            Ok(ListedKey {
+                purpose: row.get(0)?,
+                public_key: row.get(1)?,
+                created_at: row.get(2)?,
+                not_after: row.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let sequence = settings::next_sequence(conn, TRUST_LIST)?;
-    let store_ = TrustStore::new(sequence, trusted)
-        .map_err(|e| Error::internal(format!("trust list: {e}")))?;
     let root = keys::active(conn, dir, Purpose::Root)?;
-    let envelope = store_
-        .seal(&root, to_u64(now), max_age)
-        .map_err(|e| Error::internal(format!("sealing the trust list: {e}")))?;
+    let envelope = seal_trust_list(trusted, sequence, &root, now, max_age)?;
     let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
     store(conn, TRUST_LIST, sequence, now, max_age, envelope, None)
+}
+
+/// A key as the trust list lists it, read from either backend.
+pub(crate) struct ListedKey {
+    pub(crate) purpose: String,
+    pub(crate) public_key: Vec<u8>,
+    pub(crate) created_at: i64,
+    pub(crate) not_after: Option<i64>,
+}
+
+/// The trust list of `keys` under `sequence`, sealed by `root` at `now`.
+pub(crate) fn seal_trust_list(
+    keys: Vec<ListedKey>,
+    sequence: u64,
+    root: &ed25519_dalek::SigningKey,
+    now: i64,
+    max_age: u64,
+) -> Result<Vec<u8>> {
+    let mut trusted = Vec::with_capacity(keys.len());
+    for listed in keys {
+        let purpose = Purpose::from_code(&listed.purpose)
+            .ok_or_else(|| Error::internal(format!("unknown key purpose {}", listed.purpose)))?;
+        let public: [u8; 32] = listed
+            .public_key
+            .try_into()
+            .map_err(|_| Error::internal("public key is not 32 bytes"))?;
+        let not_after = listed.not_after.map_or(u64::MAX, to_u64);
+        let key = TrustedKey::new(
+            purpose.to_trust(),
+            &public,
+            to_u64(listed.created_at),
+            not_after,
+        )
+        .map_err(|e| Error::internal(format!("key in trust list: {e}")))?;
+        trusted.push(key);
+    }
+    let list = TrustStore::new(sequence, trusted)
+        .map_err(|e| Error::internal(format!("trust list: {e}")))?;
+    list.seal(root, to_u64(now), max_age)
+        .map_err(|e| Error::internal(format!("sealing the trust list: {e}")))
 }
 
 /// The current trust list, re-sealed first if none exists or half its age has passed.

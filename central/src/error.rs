@@ -41,6 +41,9 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// An operation not offered on this database's backend yet (named).
+    #[error("{0} is not available on this database's backend yet")]
+    NotOnThisBackend(&'static str),
     /// Something central itself got wrong (a key missing, a value that cannot encode).
     #[error("internal: {0}")]
     Internal(String),

@@ -111,6 +111,13 @@ impl KeyDir {
         self.path.join(format!("{kid}.key"))
     }
 
+    /// Makes a new key and stores its secret (0600). The caller records it.
+    pub(crate) fn generate(&self) -> Result<SigningKey> {
+        let key = SigningKey::from_bytes(&random_bytes::<32>()?);
+        self.write(&key)?;
+        Ok(key)
+    }
+
     fn write(&self, key: &SigningKey) -> Result<()> {
         let kid = KeyId::of(&key.verifying_key());
         let path = self.file(kid);
@@ -153,8 +160,7 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
 
 /// Makes, stores and records a new key for `purpose`.
 fn create(conn: &Connection, dir: &KeyDir, purpose: Purpose, now: i64) -> Result<KeyInfo> {
-    let key = SigningKey::from_bytes(&random_bytes::<32>()?);
-    dir.write(&key)?;
+    let key = dir.generate()?;
     let public = key.verifying_key().to_bytes();
     let kid = KeyId::of(&key.verifying_key()).to_string();
     conn.execute(
@@ -192,12 +198,7 @@ pub fn active_kid(conn: &Connection, purpose: Purpose) -> Result<Option<KeyId>> 
 
 /// The active signing key of `purpose`.
 pub fn active(conn: &Connection, dir: &KeyDir, purpose: Purpose) -> Result<SigningKey> {
-    let kid = active_kid(conn, purpose)?.ok_or_else(|| {
-        Error::internal(format!(
-            "no active {} key: run `tillpass-central keys init`",
-            purpose.code()
-        ))
-    })?;
+    let kid = active_kid(conn, purpose)?.ok_or_else(|| none_active(purpose))?;
     dir.read(kid)
 }
 
@@ -272,17 +273,18 @@ pub fn list(conn: &Connection) -> Result<Vec<KeyInfo>> {
     Ok(keys)
 }
 
-const SELECT_KEY: &str =
+pub(crate) const SELECT_KEY: &str =
     "SELECT kid, purpose, public_key, created_at, retired_at, not_after, revoked_at FROM keys";
 
-struct KeyRow {
-    kid: String,
-    purpose: String,
-    public_key: Vec<u8>,
-    created_at: i64,
-    retired_at: Option<i64>,
-    not_after: Option<i64>,
-    revoked_at: Option<i64>,
+/// A key's row, as either backend reads it.
+pub(crate) struct KeyRow {
+    pub(crate) kid: String,
+    pub(crate) purpose: String,
+    pub(crate) public_key: Vec<u8>,
+    pub(crate) created_at: i64,
+    pub(crate) retired_at: Option<i64>,
+    pub(crate) not_after: Option<i64>,
+    pub(crate) revoked_at: Option<i64>,
 }
 
 impl KeyRow {
@@ -298,7 +300,7 @@ impl KeyRow {
         })
     }
 
-    fn into_info(self) -> Result<KeyInfo> {
+    pub(crate) fn into_info(self) -> Result<KeyInfo> {
         let purpose = Purpose::from_code(&self.purpose)
             .ok_or_else(|| Error::internal(format!("unknown key purpose {}", self.purpose)))?;
         Ok(KeyInfo {
@@ -325,6 +327,14 @@ pub fn root_public_key(conn: &Connection) -> Result<[u8; 32]> {
     public
         .try_into()
         .map_err(|_| Error::internal("root public key is not 32 bytes"))
+}
+
+/// The message when no key of `purpose` is active.
+pub(crate) fn none_active(purpose: Purpose) -> Error {
+    Error::internal(format!(
+        "no active {} key: run `tillpass-central keys init`",
+        purpose.code()
+    ))
 }
 
 #[cfg(test)]

@@ -3,17 +3,19 @@
 //! The reference central loyalty service: it issues customers' QR passes (what the
 //! WhatsApp bot sends), enrols tills, ingests their journals idempotently, and serves them
 //! deltas, the trust list and signed promotion catalogs — the store-facing protocol of
-//! [`tillpass_protocol::sync`], on one SQLite file; its storage contract also runs on
-//! PostgreSQL ([`storage`]).
+//! [`tillpass_protocol::sync`] — on one SQLite file, or as any number of stateless nodes
+//! on one PostgreSQL database ([`storage`]).
 //!
 //! ## Map
 //! - [`db`], [`migrations`]: the SQLite database (WAL, `synchronous=FULL`, foreign keys,
 //!   immediate transactions with a busy timeout and a bounded retry; files 0600) and its
 //!   numbered, never-edited migrations.
-//! - [`storage`]: the storage contract ([`storage::Database`]) over SQLite and PostgreSQL
-//!   ([`storage::postgres`]: pool, migrations, ingestion with event ids as unique keys and
-//!   balances moved in the database), the one migration mechanism ([`storage::migrate`]),
-//!   and the move of a SQLite central to PostgreSQL ([`storage::copy`]).
+//! - [`storage`]: the storage contract ([`storage::Database`]) the HTTP API and the CLI
+//!   use, one file per area (journal, accounts, tills, keys, envelopes, deltas), over
+//!   SQLite (the modules below) and PostgreSQL ([`storage::postgres`]: pool, migrations,
+//!   each area in set-based SQL, balances moved in the database, envelopes sealed once
+//!   under advisory locks), the one migration mechanism ([`storage::migrate`]), and the
+//!   move of a SQLite central to PostgreSQL ([`storage::copy`]).
 //! - [`keys`]: root, token, catalog and sync keys; private keys on disk (0600); rotation
 //!   and revocation.
 //! - [`envelopes`]: signed envelopes central publishes, the trust list first (re-sealed

@@ -13,15 +13,16 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tillpass_central::auth::AdminToken;
+use tillpass_central::clock;
 use tillpass_central::customers::{self, NewCustomer};
 use tillpass_central::db::Db;
-use tillpass_central::enrol::{self, NewCode};
+use tillpass_central::enrol::NewCode;
 use tillpass_central::giftcards::{self, NewGiftCard};
 use tillpass_central::http::{self, AppState, Limits};
-use tillpass_central::keys::{self, KeyDir, Purpose};
+use tillpass_central::keys::{KeyDir, Purpose};
 use tillpass_central::passes::{self, IssueOptions, IssuedToken, NewVoucher};
-use tillpass_central::storage::{self, Location, postgres::Pg};
-use tillpass_central::{catalogs, clock, envelopes, flags, revocations, settings, whatsapp};
+use tillpass_central::storage::{self, Database, Location, postgres::Pg};
+use tillpass_central::whatsapp;
 use tillpass_protocol::lang::Lang;
 use tillpass_protocol::qr::{TerminalBackground, TokenQr};
 use tillpass_protocol::sync::{
@@ -364,22 +365,12 @@ fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     out(&serde_json::to_string_pretty(value)?)
 }
 
-fn open(cli: &Cli) -> anyhow::Result<(Db, KeyDir)> {
-    let location = match (&cli.database, &cli.db) {
+fn location(cli: &Cli) -> Location {
+    match (&cli.database, &cli.db) {
         (Some(location), _) => location.clone(),
         (None, Some(path)) => Location::sqlite(path),
         (None, None) => Location::sqlite(Path::new("central.db")),
-    };
-    let path = match location {
-        Location::Sqlite(path) => path,
-        Location::Postgres(_) => bail!(
-            "{location}: this build keeps journal ingestion and `migrate-db` on PostgreSQL; \
-             `serve` and the other commands still need a SQLite database (--database PATH)"
-        ),
-    };
-    let db = Db::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let keys = KeyDir::open(&cli.keys)?;
-    Ok((db, keys))
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -389,7 +380,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Whatsapp(command) = &cli.command {
         return whatsapp_command(&cli, command);
     }
-    let (db, dir) = open(&cli)?;
+    let location = location(&cli);
+    let dir = KeyDir::open(&cli.keys)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let database = runtime
+        .block_on(Database::open(&location))
+        .with_context(|| format!("opening {location}"))?;
     let now = clock::now();
     match cli.command {
         Command::Serve {
@@ -405,7 +401,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => None,
             };
             serve(
-                db,
+                &runtime,
+                database,
                 dir,
                 listen,
                 admin_token_file.as_deref(),
@@ -414,17 +411,42 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 whatsapp.as_deref(),
             )
         }
-        Command::Keys(command) => keys_command(&db, &dir, command, now),
+        Command::Keys(command) => runtime.block_on(keys_command(&database, &dir, command, now)),
         Command::TrustList => {
-            let published = db.with(|c| envelopes::publish_trust_list(c, &dir, now))?;
+            let published = runtime.block_on(database.publish_trust_list(&dir, now))?;
             out(&format!(
                 "trust list {} published ({} bytes)",
                 published.sequence,
                 published.envelope.len()
             ))
         }
-        Command::Customer(command) => customer_command(&db, &dir, command, now),
-        Command::GiftCard(command) => gift_card_command(&db, &dir, command, now),
+        Command::EnrolCode {
+            store,
+            till,
+            region,
+            ttl_days,
+        } => {
+            let new = NewCode {
+                store: StoreId::new(store)?,
+                till: till.map(TillId::new).transpose()?,
+                region: region.map(RegionId::new).transpose()?,
+                ttl_secs: Some(ttl_days.saturating_mul(86_400)),
+            };
+            json(&runtime.block_on(database.create_enrolment_code(&new, now))?)
+        }
+        Command::Catalog(CatalogCommand::Publish { file, activates_at }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            json(&runtime.block_on(database.publish_catalog(&dir, &text, activates_at, now))?)
+        }
+        Command::Policy(PolicyCommand::Show) => json(&runtime.block_on(database.policy())?),
+        Command::Policy(PolicyCommand::Set { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let policy = serde_json::from_str(&text).context("the policy file")?;
+            runtime.block_on(database.set_policy(&policy))?;
+            out("offline policy set")
+        }
         Command::Voucher {
             code,
             promotion,
@@ -439,53 +461,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     module_px: None,
                 },
             };
-            let issued = db.with(|c| passes::voucher(c, &dir, &new, now))?;
+            let issued = runtime.block_on(database.voucher(&dir, &new, now))?;
             show_token(&issued, out_dir.as_deref())
-        }
-        Command::EnrolCode {
-            store,
-            till,
-            region,
-            ttl_days,
-        } => {
-            let new = NewCode {
-                store: StoreId::new(store)?,
-                till: till.map(TillId::new).transpose()?,
-                region: region.map(RegionId::new).transpose()?,
-                ttl_secs: Some(ttl_days.saturating_mul(86_400)),
-            };
-            let code = db.with(|c| enrol::create_code(c, &new, now))?;
-            json(&code)
-        }
-        Command::Catalog(CatalogCommand::Publish { file, activates_at }) => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let publication = db.with(|c| catalogs::publish(c, &dir, &text, activates_at, now))?;
-            json(&publication)
         }
         Command::Revoke(RevokeCommand::Token { token_id }) => {
             let mut id = [0u8; 8];
             hex::decode_to_slice(&token_id, &mut id).context("a token id is 16 hex digits")?;
-            db.with(|c| revocations::add_token(c, TokenId(id), now))?;
+            runtime.block_on(database.revoke_token(TokenId(id), now))?;
             out("revoked")
         }
         Command::Revoke(RevokeCommand::Subject { kind, subject }) => {
             let Some(kind) = TokenKind::from_code(&kind) else {
                 bail!("kind: customer_pass, gift_card or voucher");
             };
-            db.with(|c| revocations::add_subject(c, kind, subject.as_bytes(), now + 1, now))?;
+            runtime.block_on(database.revoke_subject(kind, subject.as_bytes(), now + 1, now))?;
             out("revoked")
         }
+        Command::Flags => json(&runtime.block_on(database.flags())?),
         Command::MigrateDb { .. } => bail!("migrate-db opens its own databases"),
         Command::Whatsapp(_) => bail!("whatsapp opens its own database"),
-        Command::Flags => json(&db.with(|c| flags::list(c))?),
-        Command::Policy(PolicyCommand::Show) => json(&db.with(|c| settings::policy(c))?),
-        Command::Policy(PolicyCommand::Set { file }) => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let policy = serde_json::from_str(&text).context("the policy file")?;
-            db.with(|c| settings::set_policy(c, &policy))?;
-            out("offline policy set")
+        Command::Customer(command) => {
+            customer_command(database.sqlite("customers")?, &dir, command, now)
+        }
+        Command::GiftCard(command) => {
+            gift_card_command(database.sqlite("gift cards")?, &dir, command, now)
         }
     }
 }
@@ -520,16 +519,15 @@ fn migrate_db(from: &Path, to: &str) -> anyhow::Result<()> {
     ))
 }
 
-fn keys_command(db: &Db, dir: &KeyDir, command: KeysCommand, now: i64) -> anyhow::Result<()> {
+async fn keys_command(
+    db: &Database,
+    dir: &KeyDir,
+    command: KeysCommand,
+    now: i64,
+) -> anyhow::Result<()> {
     match command {
-        KeysCommand::Init => {
-            let made = db.with(|c| keys::init(c, dir, now))?;
-            if !made.is_empty() {
-                db.with(|c| envelopes::publish_trust_list(c, dir, now))?;
-            }
-            json(&made)
-        }
-        KeysCommand::List => json(&db.with(|c| keys::list(c))?),
+        KeysCommand::Init => json(&db.init_keys(dir, now).await?),
+        KeysCommand::List => json(&db.list_keys().await?),
         KeysCommand::Rotate {
             purpose,
             grace_days,
@@ -537,21 +535,10 @@ fn keys_command(db: &Db, dir: &KeyDir, command: KeysCommand, now: i64) -> anyhow
             let Some(purpose) = Purpose::from_code(&purpose) else {
                 bail!("purpose: token, catalog or sync");
             };
-            let made = db.with(|c| {
-                let made = keys::rotate(c, dir, purpose, now, grace_days.saturating_mul(86_400))?;
-                envelopes::publish_trust_list(c, dir, now)?;
-                Ok(made)
-            })?;
-            json(&made)
+            let grace = grace_days.saturating_mul(86_400);
+            json(&db.rotate_key(dir, purpose, now, grace).await?)
         }
-        KeysCommand::Revoke { kid } => {
-            let info = db.with(|c| {
-                let info = keys::revoke(c, dir, &kid, now)?;
-                envelopes::publish_trust_list(c, dir, now)?;
-                Ok(info)
-            })?;
-            json(&info)
-        }
+        KeysCommand::Revoke { kid } => json(&db.revoke_key(dir, &kid, now).await?),
     }
 }
 
@@ -683,7 +670,8 @@ fn show_token(issued: &IssuedToken, out_dir: Option<&Path>) -> anyhow::Result<()
 }
 
 fn serve(
-    db: Db,
+    runtime: &tokio::runtime::Runtime,
+    db: Database,
     dir: KeyDir,
     listen: SocketAddr,
     admin_token_file: Option<&Path>,
@@ -708,29 +696,22 @@ fn serve(
             None
         }
     };
-    let now = clock::now();
-    db.with(|c| {
-        if !keys::init(c, &dir, now)?.is_empty() {
-            envelopes::publish_trust_list(c, &dir, now)?;
-        }
-        Ok(())
-    })?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async move {
+        db.init_keys(&dir, clock::now()).await?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        tracing::info!(scheme, address = %listener.local_addr()?, "tillpass-central listening");
+        tracing::info!(
+            database = db.backend(),
+            scheme,
+            address = %listener.local_addr()?,
+            "tillpass-central listening"
+        );
         let mut state =
             AppState::new(db.clone(), dir.clone(), admin, clock::system()).with_limits(limits);
         if let Some(config) = whatsapp {
-            let channel = whatsapp::Channel::new(
-                config,
-                storage::Database::Sqlite(db),
-                Some(dir),
-                clock::system(),
-            )?;
+            let channel = whatsapp::Channel::new(config, db, Some(dir), clock::system())?;
             channel.spawn();
             tracing::info!("the WhatsApp channel is on: /webhooks/whatsapp");
             state = state.with_whatsapp(channel);

@@ -126,6 +126,27 @@ pub fn gift_card_token(
     now: i64,
 ) -> Result<IssuedToken> {
     let record = giftcards::get(conn, card)?.ok_or(Error::NotFound("gift card"))?;
+    let lifetime = gift_card_lifetime(&record, options, now)?;
+    issue(
+        conn,
+        dir,
+        TokenKind::GiftCard,
+        card,
+        None,
+        snapshot(record.balance),
+        lifetime,
+        options,
+        now,
+    )
+}
+
+/// How long a token of the gift card `record` lives: refused for a blocked or expired
+/// card, never past the card's expiry.
+pub(crate) fn gift_card_lifetime(
+    record: &tillpass_protocol::sync::GiftCardRecord,
+    options: &IssueOptions,
+    now: i64,
+) -> Result<u32> {
     if record.status == GiftCardStatus::Blocked {
         return Err(Error::Conflict("the gift card is blocked".into()));
     }
@@ -139,17 +160,7 @@ pub fn gift_card_token(
         }
         lifetime = lifetime.min(left);
     }
-    issue(
-        conn,
-        dir,
-        TokenKind::GiftCard,
-        card,
-        None,
-        snapshot(record.balance),
-        lifetime,
-        options,
-        now,
-    )
+    Ok(lifetime)
 }
 
 /// Issues a voucher token.
@@ -180,7 +191,7 @@ pub fn voucher(conn: &Connection, dir: &KeyDir, new: &NewVoucher, now: i64) -> R
     )
 }
 
-fn snapshot(money: Money) -> Option<Balance> {
+pub(crate) fn snapshot(money: Money) -> Option<Balance> {
     u32::try_from(money.amount).ok().map(|amount| Balance {
         amount,
         currency: money.currency,
@@ -190,17 +201,19 @@ fn snapshot(money: Money) -> Option<Balance> {
 /// The position of `tier` in the current catalog's tiers (lowest 0), if there is one.
 fn tier_index(conn: &Connection, tier: &str) -> Result<Option<u8>> {
     let cbor: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT c.body_cbor FROM envelopes e JOIN catalogs c ON c.id = e.source
-             WHERE e.purpose = 'catalog' ORDER BY e.sequence DESC LIMIT 1",
-            [],
-            |row| row.get(0),
-        )
+        .query_row(SEALED_CATALOG, [], |row| row.get(0))
         .optional()?;
-    let Some(cbor) = cbor else {
-        return Ok(None);
-    };
-    let catalog: Catalog = ciborium::from_reader(cbor.as_slice()).map_err(Error::internal)?;
+    cbor.map_or(Ok(None), |cbor| tier_position(&cbor, tier))
+}
+
+/// The SQL that reads the body of the catalog last sealed, which names the tiers.
+pub(crate) const SEALED_CATALOG: &str = "SELECT c.body_cbor FROM envelopes e
+     JOIN catalogs c ON c.id = e.source
+     WHERE e.purpose = 'catalog' ORDER BY e.sequence DESC LIMIT 1";
+
+/// The position of `tier` among the tiers of the catalog whose CBOR body is `cbor`.
+pub(crate) fn tier_position(cbor: &[u8], tier: &str) -> Result<Option<u8>> {
+    let catalog: Catalog = ciborium::from_reader(cbor).map_err(Error::internal)?;
     Ok(catalog
         .tiers
         .iter()
@@ -220,6 +233,56 @@ fn issue(
     options: &IssueOptions,
     now: i64,
 ) -> Result<IssuedToken> {
+    let asked = Asked {
+        kind,
+        subject,
+        tier,
+        balance,
+        lifetime_secs,
+        options,
+    };
+    let key = keys::active(conn, dir, Purpose::Token)?;
+    let issued = sign(&asked, &key, now)?;
+    conn.execute(
+        "INSERT INTO issued_tokens (token_id, kind, subject, kid, issued_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            issued.token_id,
+            issued.kind,
+            issued.subject,
+            issued.kid,
+            issued.issued_at,
+            issued.expires_at
+        ],
+    )?;
+    Ok(issued)
+}
+
+/// What a token is issued for.
+pub(crate) struct Asked<'a> {
+    pub(crate) kind: TokenKind,
+    pub(crate) subject: &'a str,
+    pub(crate) tier: Option<u8>,
+    pub(crate) balance: Option<Balance>,
+    pub(crate) lifetime_secs: u32,
+    pub(crate) options: &'a IssueOptions,
+}
+
+/// Signs the token `asked` for with the token key `key` and draws its QR; the caller
+/// records it in `issued_tokens`.
+pub(crate) fn sign(
+    asked: &Asked<'_>,
+    key: &ed25519_dalek::SigningKey,
+    now: i64,
+) -> Result<IssuedToken> {
+    let Asked {
+        kind,
+        subject,
+        tier,
+        balance,
+        lifetime_secs,
+        options,
+    } = *asked;
     if lifetime_secs == 0 || lifetime_secs > MAX_LIFETIME_SECS {
         return Err(Error::invalid(format!(
             "lifetime_secs: 1 to {MAX_LIFETIME_SECS} seconds"
@@ -238,9 +301,8 @@ fn issue(
         tier,
         balance,
     };
-    let key = keys::active(conn, dir, Purpose::Token)?;
     let kid = KeyId::of(&key.verifying_key());
-    let signed = token::issue(&body, &key);
+    let signed = token::issue(&body, key);
     let text = signed.to_text();
     let qr = TokenQr::new(&signed).map_err(|e| Error::internal(format!("QR: {e}")))?;
     let svg = qr
@@ -250,23 +312,10 @@ fn issue(
         .to_png(module_px)
         .map_err(|e| Error::invalid(format!("module_px: {e}")))?;
     let expires_at = i64::try_from(body.expires_at()).map_err(Error::internal)?;
-    let token_id = hex::encode(body.token_id.0);
-    conn.execute(
-        "INSERT INTO issued_tokens (token_id, kind, subject, kid, issued_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            token_id,
-            kind.code(),
-            subject,
-            kid.to_string(),
-            now,
-            expires_at
-        ],
-    )?;
     Ok(IssuedToken {
         kind: kind.code().to_owned(),
         subject: subject.to_owned(),
-        token_id,
+        token_id: hex::encode(body.token_id.0),
         kid: kid.to_string(),
         issued_at: now,
         expires_at,

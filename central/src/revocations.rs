@@ -83,6 +83,24 @@ pub fn page(
     let Some(last) = rows.last().map(|r| r.0) else {
         return Ok((None, after, false));
     };
+    let sequence = settings::next_sequence(conn, SEQUENCE)?;
+    let envelope = seal(rows, sequence, sync_key, now)?;
+    Ok((Some(envelope), last, has_more))
+}
+
+/// A revocation as either backend reads it: `(seq, what, value, token_kind, before)`.
+pub(crate) type Row = (i64, String, Vec<u8>, Option<String>, Option<i64>);
+
+/// The counter that numbers revocation envelopes.
+pub(crate) const SEQUENCE: &str = "revocations";
+
+/// `rows` as one `revocations` envelope under `sequence`, sealed by `sync_key` at `now`.
+pub(crate) fn seal(
+    rows: Vec<Row>,
+    sequence: u64,
+    sync_key: &SigningKey,
+    now: i64,
+) -> Result<RevocationEnvelope> {
     let mut delta = RevocationDelta::default();
     for (_, what, value, kind, before) in rows {
         match what.as_str() {
@@ -99,15 +117,10 @@ pub fn page(
             }),
         }
     }
-    let sequence = settings::next_sequence(conn, "revocations")?;
     let envelope = delta
         .seal(sequence, to_u64(now), ENVELOPE_MAX_AGE_SECS, sync_key)
         .map_err(|e| Error::internal(format!("sealing revocations: {e}")))?;
-    Ok((
-        Some(RevocationEnvelope { sequence, envelope }),
-        last,
-        has_more,
-    ))
+    Ok(RevocationEnvelope { sequence, envelope })
 }
 
 fn to_array<const N: usize>(bytes: &[u8]) -> Result<[u8; N]> {

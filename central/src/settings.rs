@@ -48,6 +48,17 @@ pub(crate) fn policy_from(text: Option<String>) -> Result<OfflinePolicy> {
 
 /// Replaces the offline policy. Amounts must be non-negative and ages positive.
 pub fn set_policy(conn: &Connection, policy: &OfflinePolicy) -> Result<()> {
+    let text = checked_policy_text(policy)?;
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![POLICY_KEY, text],
+    )?;
+    Ok(())
+}
+
+/// The policy as stored (JSON), once checked: amounts non-negative, ages positive.
+pub(crate) fn checked_policy_text(policy: &OfflinePolicy) -> Result<String> {
     if policy.max_savings_spend_per_customer.is_negative()
         || policy.max_gift_card_spend_per_card.is_negative()
     {
@@ -56,13 +67,7 @@ pub fn set_policy(conn: &Connection, policy: &OfflinePolicy) -> Result<()> {
     if policy.max_catalog_age_secs == 0 || policy.max_trust_list_age_secs == 0 {
         return Err(Error::invalid("maximum ages must be above zero"));
     }
-    let text = serde_json::to_string(policy).map_err(Error::internal)?;
-    conn.execute(
-        "INSERT INTO settings (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![POLICY_KEY, text],
-    )?;
-    Ok(())
+    serde_json::to_string(policy).map_err(Error::internal)
 }
 
 /// The currency of savings accounts and gift cards created without one: the currency of

@@ -228,25 +228,46 @@ fn build(conn: &Connection, key: &str, sale_till: String, closed_at: i64) -> Res
         })?;
         for row in rows {
             let (return_till, returned_at, event_id) = row?;
-            let EventPayload::ReturnRecorded(record) = stored_event(conn, &event_id)?.payload
-            else {
-                return Err(Error::internal("a store return is not a return event"));
-            };
-            returns.push(StoreReturn {
-                till: till(return_till)?,
-                returned_at,
-                record,
-            });
+            returns.push((return_till, returned_at, stored_event(conn, &event_id)?));
         }
     }
-    let EventPayload::SaleClosed(mut sale) = stored_event(conn, key)?.payload else {
+    let sale = stored_event(conn, key)?;
+    let erased = match sale.payload {
+        EventPayload::SaleClosed(SaleClosed {
+            customer: Some(ref customer),
+            ..
+        }) => customers::erased_at(conn, customer.as_str())?.is_some(),
+        _ => false,
+    };
+    assemble(sale_till, closed_at, sale, returns, erased)
+}
+
+/// A sale as its store's tills receive it, from its stored events: the sale's, and each
+/// return's `(till, returned_at, event)` in order; without its customer when `erased`.
+pub(crate) fn assemble(
+    sale_till: String,
+    closed_at: i64,
+    sale: JournalEvent,
+    returns: Vec<(String, i64, JournalEvent)>,
+    erased: bool,
+) -> Result<SaleDelta> {
+    let mut built = Vec::with_capacity(returns.len());
+    for (return_till, returned_at, event) in returns {
+        let EventPayload::ReturnRecorded(record) = event.payload else {
+            return Err(Error::internal("a store return is not a return event"));
+        };
+        built.push(StoreReturn {
+            till: till(return_till)?,
+            returned_at,
+            record,
+        });
+    }
+    let EventPayload::SaleClosed(mut sale) = sale.payload else {
         return Err(Error::internal("a store sale is not a sale event"));
     };
-    if let Some(customer) = &sale.customer
-        && customers::erased_at(conn, customer.as_str())?.is_some()
-    {
+    if erased {
         sale.customer = None;
-        for r in &mut returns {
+        for r in &mut built {
             r.record.customer = None;
         }
     }
@@ -255,7 +276,7 @@ fn build(conn: &Connection, key: &str, sale_till: String, closed_at: i64) -> Res
             till: till(sale_till)?,
             closed_at,
             sale,
-            returns,
+            returns: built,
         },
     })
 }

@@ -147,6 +147,9 @@ codes! {
     BadSignature = ("bad_signature", 401, "Unauthorized"),
     /// A webhook verification with the wrong verify token.
     Forbidden = ("forbidden", 403, "Forbidden"),
+    /// An operation this central does not offer on its database's backend yet (an admin
+    /// operation on PostgreSQL not yet behind the storage contract).
+    NotOnThisBackend = ("not_on_this_backend", 501, "Not implemented"),
 }
 
 impl ErrorCode {
@@ -161,6 +164,7 @@ impl ErrorCode {
                 | ErrorCode::DatabaseUnavailable
                 | ErrorCode::BadSignature
                 | ErrorCode::Forbidden
+                | ErrorCode::NotOnThisBackend
         )
     }
 

@@ -184,7 +184,10 @@ pub fn of(code: ErrorCode) -> Option<Bilingual> {
         ErrorCode::InvalidRequest => return None,
         ErrorCode::Conflict => return None,
         ErrorCode::CatalogRefused => return None,
-        ErrorCode::DatabaseUnavailable | ErrorCode::BadSignature | ErrorCode::Forbidden => {
+        ErrorCode::DatabaseUnavailable
+        | ErrorCode::BadSignature
+        | ErrorCode::Forbidden
+        | ErrorCode::NotOnThisBackend => {
             return None;
         }
     };

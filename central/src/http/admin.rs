@@ -40,12 +40,12 @@ use super::extract::{self, ApiPath, ApiQuery};
 use super::limits::{Limited, MAX_ADMIN_JSON_BYTES};
 use super::{AppState, Problem};
 use crate::customers::{self, CustomerPatch, NewCustomer};
-use crate::enrol::{self, NewCode};
+use crate::enrol::NewCode;
 use crate::error::Error;
 use crate::giftcards::{self, NewGiftCard};
-use crate::keys::{self, Purpose};
-use crate::passes::{self, IssueOptions, NewVoucher};
-use crate::{catalogs, envelopes, flags, receipts, revocations, settings};
+use crate::keys::Purpose;
+use crate::passes::{IssueOptions, NewVoucher};
+use crate::receipts;
 
 type Answer = Result<Response, Problem>;
 
@@ -131,14 +131,18 @@ fn created<T: serde::Serialize>(value: T) -> Response {
 async fn create_customer(State(s): State<AppState>, body: Body) -> Answer {
     let new: NewCustomer = json(&body)?;
     let now = s.now();
-    let view = s.db.call(move |c| customers::create(c, &new, now)).await?;
+    let view =
+        s.db.sqlite("customers")?
+            .call(move |c| customers::create(c, &new, now))
+            .await?;
     Ok(created(view))
 }
 
 async fn get_customer(State(s): State<AppState>, ApiPath(customer): ApiPath<String>) -> Answer {
     let now = s.now();
     let view =
-        s.db.call(move |c| customers::current(c, &customer, now))
+        s.db.sqlite("customers")?
+            .call(move |c| customers::current(c, &customer, now))
             .await?
             .ok_or(Error::NotFound("customer"))?;
     Ok(Json(view).into_response())
@@ -152,14 +156,16 @@ async fn patch_customer(
     let patch: CustomerPatch = json(&body)?;
     let now = s.now();
     let view =
-        s.db.call(move |c| customers::update(c, &customer, &patch, now))
+        s.db.sqlite("customers")?
+            .call(move |c| customers::update(c, &customer, &patch, now))
             .await?;
     Ok(Json(view).into_response())
 }
 
 async fn erase_customer(State(s): State<AppState>, ApiPath(customer): ApiPath<String>) -> Answer {
     let now = s.now();
-    s.db.call(move |c| customers::erase(c, &customer, now))
+    s.db.sqlite("customers")?
+        .call(move |c| customers::erase(c, &customer, now))
         .await?;
     tracing::info!("customer erased");
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -179,7 +185,8 @@ async fn adjust_savings(
     let adjustment: Adjustment = json(&body)?;
     let now = s.now();
     let balance =
-        s.db.call(move |c| customers::adjust_savings(c, &customer, adjustment.amount, now))
+        s.db.sqlite("savings adjustments")?
+            .call(move |c| customers::adjust_savings(c, &customer, adjustment.amount, now))
             .await?;
     Ok(Json(serde_json::json!({ "savings": balance })).into_response())
 }
@@ -216,7 +223,8 @@ async fn put_promotion(
     };
     let now = s.now();
     let answer = promotion.clone();
-    s.db.call(move |c| customers::put_promotion(c, &promotion, now))
+    s.db.sqlite("personal promotions")?
+        .call(move |c| customers::put_promotion(c, &promotion, now))
         .await?;
     Ok(Json(answer).into_response())
 }
@@ -226,13 +234,17 @@ async fn delete_promotion(
     ApiPath((_customer, id)): ApiPath<(String, String)>,
 ) -> Answer {
     let now = s.now();
-    s.db.call(move |c| customers::remove_promotion(c, &id, now))
+    s.db.sqlite("personal promotions")?
+        .call(move |c| customers::remove_promotion(c, &id, now))
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn list_receipts(State(s): State<AppState>, ApiPath(customer): ApiPath<String>) -> Answer {
-    let list = s.db.call(move |c| receipts::list(c, &customer)).await?;
+    let list =
+        s.db.sqlite("receipts")?
+            .call(move |c| receipts::list(c, &customer))
+            .await?;
     Ok(Json(list).into_response())
 }
 
@@ -242,9 +254,8 @@ async fn issue_pass(
     body: Body,
 ) -> Answer {
     let options: IssueOptions = json(&body)?;
-    let (dir, now) = (s.keys.clone(), s.now());
     let issued =
-        s.db.call(move |c| passes::customer_pass(c, &dir, &customer, &options, now))
+        s.db.customer_pass(&s.keys, &customer, &options, s.now())
             .await?;
     Ok(created(issued))
 }
@@ -252,13 +263,17 @@ async fn issue_pass(
 async fn create_gift_card(State(s): State<AppState>, body: Body) -> Answer {
     let new: NewGiftCard = json(&body)?;
     let now = s.now();
-    let card = s.db.call(move |c| giftcards::create(c, &new, now)).await?;
+    let card =
+        s.db.sqlite("gift cards")?
+            .call(move |c| giftcards::create(c, &new, now))
+            .await?;
     Ok(created(card))
 }
 
 async fn get_gift_card(State(s): State<AppState>, ApiPath(card): ApiPath<String>) -> Answer {
     let card =
-        s.db.call(move |c| giftcards::get(c, &card))
+        s.db.sqlite("gift cards")?
+            .call(move |c| giftcards::get(c, &card))
             .await?
             .ok_or(Error::NotFound("gift card"))?;
     Ok(Json(card).into_response())
@@ -267,7 +282,8 @@ async fn get_gift_card(State(s): State<AppState>, ApiPath(card): ApiPath<String>
 async fn set_card_status(s: AppState, card: String, status: GiftCardStatus) -> Answer {
     let now = s.now();
     let card =
-        s.db.call(move |c| giftcards::set_status(c, &card, status, now))
+        s.db.sqlite("gift cards")?
+            .call(move |c| giftcards::set_status(c, &card, status, now))
             .await?;
     Ok(Json(card).into_response())
 }
@@ -286,32 +302,26 @@ async fn issue_gift_card_token(
     body: Body,
 ) -> Answer {
     let options: IssueOptions = json(&body)?;
-    let (dir, now) = (s.keys.clone(), s.now());
     let issued =
-        s.db.call(move |c| passes::gift_card_token(c, &dir, &card, &options, now))
+        s.db.gift_card_token(&s.keys, &card, &options, s.now())
             .await?;
     Ok(created(issued))
 }
 
 async fn issue_voucher(State(s): State<AppState>, body: Body) -> Answer {
     let new: NewVoucher = json(&body)?;
-    let (dir, now) = (s.keys.clone(), s.now());
-    let issued =
-        s.db.call(move |c| passes::voucher(c, &dir, &new, now))
-            .await?;
+    let issued = s.db.voucher(&s.keys, &new, s.now()).await?;
     Ok(created(issued))
 }
 
 async fn create_code(State(s): State<AppState>, body: Body) -> Answer {
     let new: NewCode = json(&body)?;
-    let now = s.now();
-    let code = s.db.call(move |c| enrol::create_code(c, &new, now)).await?;
+    let code = s.db.create_enrolment_code(&new, s.now()).await?;
     Ok(created(code))
 }
 
 async fn revoke_till(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> Answer {
-    let now = s.now();
-    s.db.call(move |c| enrol::revoke_till(c, &id, now)).await?;
+    s.db.revoke_till(&id, s.now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -328,15 +338,14 @@ async fn publish_catalog(
 ) -> Answer {
     let text = String::from_utf8(body.bytes.to_vec())
         .map_err(|_| Error::invalid("body: the catalog must be UTF-8 TOML"))?;
-    let (dir, now) = (s.keys.clone(), s.now());
     let publication =
-        s.db.call(move |c| catalogs::publish(c, &dir, &text, query.activates_at, now))
+        s.db.publish_catalog(&s.keys, &text, query.activates_at, s.now())
             .await?;
     Ok(created(publication))
 }
 
 async fn list_keys(State(s): State<AppState>) -> Answer {
-    let list = s.db.call(|c| keys::list(c)).await?;
+    let list = s.db.list_keys().await?;
     Ok(Json(list).into_response())
 }
 
@@ -347,27 +356,15 @@ const ROTATION_GRACE_SECS: i64 = 400 * 86_400;
 async fn rotate_key(State(s): State<AppState>, ApiPath(purpose): ApiPath<String>) -> Answer {
     let purpose = Purpose::from_code(&purpose)
         .ok_or_else(|| Error::invalid("purpose: token, catalog or sync"))?;
-    let (dir, now) = (s.keys.clone(), s.now());
     let made =
-        s.db.call(move |c| {
-            let made = keys::rotate(c, &dir, purpose, now, ROTATION_GRACE_SECS)?;
-            envelopes::publish_trust_list(c, &dir, now)?;
-            Ok(made)
-        })
-        .await?;
+        s.db.rotate_key(&s.keys, purpose, s.now(), ROTATION_GRACE_SECS)
+            .await?;
     s.forget_sync_key();
     Ok(created(made))
 }
 
 async fn revoke_key(State(s): State<AppState>, ApiPath(kid): ApiPath<String>) -> Answer {
-    let (dir, now) = (s.keys.clone(), s.now());
-    let info =
-        s.db.call(move |c| {
-            let info = keys::revoke(c, &dir, &kid, now)?;
-            envelopes::publish_trust_list(c, &dir, now)?;
-            Ok(info)
-        })
-        .await?;
+    let info = s.db.revoke_key(&s.keys, &kid, s.now()).await?;
     s.forget_sync_key();
     Ok(Json(info).into_response())
 }
@@ -389,41 +386,41 @@ enum RevokeBody {
 async fn revoke(State(s): State<AppState>, body: Body) -> Answer {
     let body: RevokeBody = json(&body)?;
     let now = s.now();
-    s.db.call(move |c| match &body {
+    match body {
         RevokeBody::Token { token_id } => {
             let mut id = [0u8; 8];
-            hex::decode_to_slice(token_id, &mut id)
+            hex::decode_to_slice(&token_id, &mut id)
                 .map_err(|_| Error::invalid("token_id: 16 hex digits"))?;
-            revocations::add_token(c, TokenId(id), now)
+            s.db.revoke_token(TokenId(id), now).await?;
         }
         RevokeBody::Subject {
             kind,
             subject,
             before,
         } => {
-            let kind = TokenKind::from_code(kind)
+            let kind = TokenKind::from_code(&kind)
                 .ok_or_else(|| Error::invalid("kind: customer_pass, gift_card or voucher"))?;
             let before = before.unwrap_or(now.saturating_add(1));
-            revocations::add_subject(c, kind, subject.as_bytes(), before, now)
+            s.db.revoke_subject(kind, subject.as_bytes(), before, now)
+                .await?;
         }
-    })
-    .await?;
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn list_flags(State(s): State<AppState>) -> Answer {
-    let list = s.db.call(|c| flags::list(c)).await?;
+    let list = s.db.flags().await?;
     Ok(Json(list).into_response())
 }
 
 async fn get_policy(State(s): State<AppState>) -> Answer {
-    let policy = s.db.call(|c| settings::policy(c)).await?;
+    let policy = s.db.policy().await?;
     Ok(Json(policy).into_response())
 }
 
 async fn set_policy(State(s): State<AppState>, body: Body) -> Answer {
     let policy: OfflinePolicy = json(&body)?;
     let answer = policy.clone();
-    s.db.call(move |c| settings::set_policy(c, &policy)).await?;
+    s.db.set_policy(&policy).await?;
     Ok(Json(answer).into_response())
 }

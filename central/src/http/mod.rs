@@ -44,22 +44,26 @@ use tillpass_protocol::sync::{HEADER_NONCE, HEADER_SERVER_TIME, RequestNonce, Se
 
 use crate::auth::AdminToken;
 use crate::clock::Clock;
-use crate::db::Db;
 use crate::error::Result;
 use crate::keys::{self, KeyDir, Purpose};
+use crate::storage::Database;
+use tillpass_protocol::trust::KeyId;
 
 pub use limits::Limits;
 pub use problem::Problem;
 pub use tokio_rustls::TlsAcceptor;
 
-/// How long the server keeps using a loaded sync key before looking for a rotation.
-pub const SYNC_KEY_TTL_SECS: i64 = 60;
+/// How long the server keeps using the sync key it knows before asking the database
+/// which key is active: a rotation made by the CLI or by another node is picked up within
+/// this time, on every node; one made over this node's HTTP at once. The secret is read
+/// from the key directory only when the active key changes.
+pub const SYNC_KEY_TTL_SECS: i64 = 5;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database.
-    pub db: Db,
+    /// The database, whichever backend holds it.
+    pub db: Database,
     /// The key directory.
     pub keys: KeyDir,
     /// The admin bearer token; the admin API answers 401 to everyone without one.
@@ -73,7 +77,7 @@ pub struct AppState {
     /// The WhatsApp channel, when configured.
     pub whatsapp: Option<crate::whatsapp::Channel>,
     bodies: limits::BodyPermits,
-    sync_key: Arc<RwLock<Option<(SigningKey, i64)>>>,
+    sync_key: Arc<RwLock<Option<CachedKey>>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -86,9 +90,14 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// The state of a server over `db` and `keys`.
-    pub fn new(db: Db, keys: KeyDir, admin: Option<AdminToken>, clock: Clock) -> AppState {
+    pub fn new(
+        db: impl Into<Database>,
+        keys: KeyDir,
+        admin: Option<AdminToken>,
+        clock: Clock,
+    ) -> AppState {
         AppState {
-            db,
+            db: db.into(),
             keys,
             admin,
             clock,
@@ -118,23 +127,30 @@ impl AppState {
         (self.clock)()
     }
 
-    /// The active sync key, reloaded at most every [`SYNC_KEY_TTL_SECS`] (a rotation made
-    /// with the CLI is picked up within a minute; one made over HTTP at once).
+    /// The active sync key, looked up at most every [`SYNC_KEY_TTL_SECS`].
     pub async fn sync_key(&self) -> Result<SigningKey> {
         let now = self.now();
-        if let Ok(guard) = self.sync_key.read()
-            && let Some((key, loaded)) = guard.as_ref()
-            && now.saturating_sub(*loaded) < SYNC_KEY_TTL_SECS
+        let cached = self.sync_key.read().ok().and_then(|guard| guard.clone());
+        if let Some(cached) = &cached
+            && now.saturating_sub(cached.checked_at) < SYNC_KEY_TTL_SECS
         {
-            return Ok(key.clone());
+            return Ok(cached.key.clone());
         }
-        let dir = self.keys.clone();
-        let key = self
+        let kid = self
             .db
-            .call(move |conn| keys::active(conn, &dir, Purpose::Sync))
-            .await?;
+            .active_kid(Purpose::Sync)
+            .await?
+            .ok_or_else(|| keys::none_active(Purpose::Sync))?;
+        let key = match cached {
+            Some(cached) if cached.kid == kid => cached.key,
+            _ => self.keys.read(kid)?,
+        };
         if let Ok(mut guard) = self.sync_key.write() {
-            *guard = Some((key.clone(), now));
+            *guard = Some(CachedKey {
+                kid,
+                key: key.clone(),
+                checked_at: now,
+            });
         }
         Ok(key)
     }
@@ -145,6 +161,14 @@ impl AppState {
             *guard = None;
         }
     }
+}
+
+/// The sync key a node uses, and when it last asked the database whether it is active.
+#[derive(Clone)]
+struct CachedKey {
+    kid: KeyId,
+    key: SigningKey,
+    checked_at: i64,
 }
 
 /// The whole API.
@@ -190,10 +214,7 @@ async fn livez() -> &'static str {
 /// `GET /readyz`: `200` when the database answers, else `503 not_ready` (the cause goes
 /// to the log), so a balancer sends tills only to nodes that can work.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match crate::storage::Database::Sqlite(state.db.clone())
-        .ping()
-        .await
-    {
+    match state.db.ping().await {
         Ok(()) => "ready\n".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the database does not answer");

@@ -75,6 +75,10 @@ impl From<Error> for Problem {
             Error::Conflict(detail) => Problem::new(ErrorCode::Conflict, detail),
             Error::Unauthorized(detail) => Problem::new(ErrorCode::Unauthorized, detail),
             Error::Catalog(detail) => Problem::new(ErrorCode::CatalogRefused, detail),
+            Error::NotOnThisBackend(what) => Problem::new(
+                ErrorCode::NotOnThisBackend,
+                format!("{what} is not available on this database's backend yet"),
+            ),
             other if other.is_busy() => {
                 tracing::warn!(error = %other, "database busy");
                 Problem::new(ErrorCode::Busy, "central is busy; retry shortly")

@@ -9,7 +9,6 @@
 //! 4. the signature over method, path, body, timestamp, nonce and till verifies and the
 //!    nonce is new (`401`).
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::HeaderMap;
 use tillpass_protocol::sync::{
@@ -41,30 +40,18 @@ impl<const MAX: usize> FromRequest<AppState> for Signed<MAX> {
         let (parts, body) = request.into_parts();
         let headers = signature_headers(&parts.headers)?;
         let (now, window) = (state.now(), state.window_secs);
-        let claimed = headers.clone();
-        let till = state
-            .db
-            .call(move |conn| auth::precheck_till(conn, &claimed, now, window))
-            .await?;
+        let till = auth::precheck_till(&state.db, &headers, now, window).await?;
         let body = limits::read_body::<MAX>(state, &parts.headers, body).await?;
-        let method = parts.method.as_str().to_owned();
         let path = parts
             .uri
             .path_and_query()
             .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
-        let bytes: Bytes = body.bytes.clone();
-        let signer = till.clone();
-        state
-            .db
-            .call(move |conn| {
-                let request = RequestParts {
-                    method: &method,
-                    path_and_query: &path,
-                    body: &bytes,
-                };
-                auth::verify_till(conn, &signer, &request, &headers, now, window)
-            })
-            .await?;
+        let request = RequestParts {
+            method: parts.method.as_str(),
+            path_and_query: &path,
+            body: &body.bytes,
+        };
+        auth::verify_till(&state.db, &till, &request, &headers, now, window).await?;
         Ok(Signed { till, body })
     }
 }

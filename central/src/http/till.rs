@@ -30,11 +30,9 @@ use super::extract::{self, ApiPath};
 use super::limits::Limited;
 use super::signed::{Signed, SignedGet};
 use super::{AppState, Problem};
-use crate::enrol;
 use crate::envelopes::Published;
 use crate::error::Error;
-use crate::journal::{self, RawBatch};
-use crate::{catalogs, deltas, envelopes};
+use crate::journal::RawBatch;
 
 /// The largest enrolment request accepted: a code, a key, a version and a host name.
 pub const MAX_ENROL_BYTES: usize = 16 * 1024;
@@ -55,12 +53,7 @@ async fn enrol_till(
     body: Limited<MAX_ENROL_BYTES>,
 ) -> Result<Response, Problem> {
     let request: EnrolRequest = extract::json(body.content_type.as_deref(), &body.bytes)?;
-    let dir = state.keys.clone();
-    let now = state.now();
-    let response = state
-        .db
-        .call(move |conn| enrol::enrol(conn, &dir, &request, now))
-        .await?;
+    let response = state.db.enrol(&state.keys, &request, state.now()).await?;
     tracing::info!(till = %response.till, store = %response.store, "till enrolled");
     Ok(Json(response).into_response())
 }
@@ -69,28 +62,10 @@ async fn upload(
     State(state): State<AppState>,
     request: Signed<MAX_BATCH_BYTES>,
 ) -> Result<Response, Problem> {
-    let parse = |bytes: &[u8]| {
-        serde_json::from_slice::<RawBatch>(bytes).map_err(|e| Error::invalid(format!("body: {e}")))
-    };
-    let mut batch = Some(extract::json::<RawBatch>(
-        request.body.content_type.as_deref(),
-        &request.body.bytes,
-    )?);
-    let bytes = request.body.bytes.clone();
-    let now = state.now();
-    let till = request.till;
-    let ack = state
-        .db
-        .call(move |conn| {
-            // A retry after a busy database parses the body again.
-            let batch = match batch.take() {
-                Some(batch) => batch,
-                None => parse(&bytes)?,
-            };
-            journal::ingest(conn, &till, batch, now)
-        })
-        .await?;
+    let batch =
+        extract::json::<RawBatch>(request.body.content_type.as_deref(), &request.body.bytes)?;
     drop(request.body);
+    let ack = state.db.ingest(&request.till, &batch, state.now()).await?;
     Ok(Json(ack).into_response())
 }
 
@@ -111,7 +86,7 @@ async fn delta(
         // A till of an earlier version: the page as bare JSON.
         let page = state
             .db
-            .call(move |conn| deltas::page(conn, kind, &query, &till.store, &sync_key, now))
+            .delta_page(kind, &query, &till.store, &sync_key, now)
             .await?;
         return Ok(Json(page).into_response());
     }
@@ -128,7 +103,7 @@ async fn delta(
     };
     let sealed = state
         .db
-        .call(move |conn| deltas::signed_page(conn, &request, &query, &till.store, &sync_key, now))
+        .signed_delta_page(&request, &query, &till.store, &sync_key, now)
         .await?;
     let mut response = sealed.into_response();
     response.headers_mut().insert(
@@ -154,12 +129,7 @@ async fn trust_list(
     headers: HeaderMap,
     _request: SignedGet,
 ) -> Result<Response, Problem> {
-    let dir = state.keys.clone();
-    let now = state.now();
-    let published = state
-        .db
-        .call(move |conn| envelopes::trust_list(conn, &dir, now))
-        .await?;
+    let published = state.db.trust_list(&state.keys, state.now()).await?;
     Ok(envelope_response(&headers, &published))
 }
 
@@ -168,11 +138,9 @@ async fn catalog(
     headers: HeaderMap,
     _request: SignedGet,
 ) -> Result<Response, Problem> {
-    let dir = state.keys.clone();
-    let now = state.now();
     let published = state
         .db
-        .call(move |conn| catalogs::current(conn, &dir, now))
+        .current_catalog(&state.keys, state.now())
         .await?
         .ok_or(Error::NotFound("active catalog"))?;
     Ok(envelope_response(&headers, &published))

@@ -12,6 +12,7 @@ mod enrolment;
 mod graph;
 mod journal;
 mod migrate_db;
+mod nodes;
 mod passes;
 mod pending;
 mod pg;

@@ -152,7 +152,7 @@ async fn a_sqlite_central_moves_to_postgresql_whole_and_goes_on_there() {
 }
 
 #[test]
-fn database_takes_a_path_and_says_what_postgresql_serves_so_far() {
+fn database_takes_a_path_or_a_url_and_never_shows_a_password() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
     let output = binary()
@@ -176,7 +176,10 @@ fn database_takes_a_path_and_says_what_postgresql_serves_so_far() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("migrate-db"), "{stderr}");
+    assert!(
+        stderr.contains("opening postgres://central:***@127.0.0.1:9/central"),
+        "{stderr}"
+    );
     assert!(
         !stderr.contains("secret"),
         "the password is never shown: {stderr}"

@@ -2,6 +2,8 @@
 //! PostgreSQL case on a database of its own; skipped loudly without a server, see
 //! [`crate::pg`]). A case states what [`Database`] promises, whichever backend holds it.
 
+mod serving;
+
 use ed25519_dalek::SigningKey;
 use tillpass_central::customers::NewCustomer;
 use tillpass_central::enrol::Till;

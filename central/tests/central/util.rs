@@ -29,7 +29,22 @@ pub struct Central {
     pub offset: Arc<AtomicI64>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     process: Option<Process>,
-    dir: tempfile::TempDir,
+    dir: Folder,
+}
+
+/// The folder of a central's files: its own, or one it shares with other nodes.
+enum Folder {
+    Own(tempfile::TempDir),
+    Shared(std::path::PathBuf),
+}
+
+impl Folder {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Folder::Own(dir) => dir.path(),
+            Folder::Shared(path) => path,
+        }
+    }
 }
 
 /// A `tillpass-central serve` process and what it wrote to stderr.
@@ -90,12 +105,19 @@ impl Central {
     /// `tillpass-central` on this central's files (`--db central.db --keys keys` in its
     /// folder: `--db data/central.db --keys keys`), with `umask 022` whatever the test runner's.
     pub fn command(dir: &std::path::Path) -> std::process::Command {
+        Central::command_on(dir, &["--db", "data/central.db"])
+    }
+
+    /// `tillpass-central` on the database named by `database` (`--db PATH` or
+    /// `--database URL`) and the key directory `keys` in `dir`, under `umask 022`.
+    pub fn command_on(dir: &std::path::Path, database: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new("sh");
         command
             .arg("-c")
             .arg("umask 022; exec \"$0\" \"$@\"")
             .arg(env!("CARGO_BIN_EXE_tillpass-central"))
-            .args(["--db", "data/central.db", "--keys", "keys"])
+            .args(database)
+            .args(["--keys", "keys"])
             .current_dir(dir)
             .env_remove("TILLPASS_CENTRAL_DB")
             .env_remove("TILLPASS_CENTRAL_KEYS")
@@ -116,9 +138,26 @@ impl Central {
         args: &[&str],
         client: reqwest::Client,
     ) -> Central {
+        let database = ["--db", "data/central.db"];
+        Central::spawn_process(Folder::Own(dir), &database, args, client).await
+    }
+
+    /// One node of several: the real `tillpass-central serve` on the PostgreSQL database
+    /// at `url`, with the key directory and admin token in `dir`, which other nodes share.
+    pub async fn spawn_node(dir: &std::path::Path, url: &str, client: reqwest::Client) -> Central {
+        let folder = Folder::Shared(dir.to_path_buf());
+        Central::spawn_process(folder, &["--database", url], &[], client).await
+    }
+
+    async fn spawn_process(
+        dir: Folder,
+        database: &[&str],
+        args: &[&str],
+        client: reqwest::Client,
+    ) -> Central {
         use std::io::BufRead;
         std::fs::write(dir.path().join("admin.token"), ADMIN).unwrap();
-        let mut child = Central::command(dir.path())
+        let mut child = Central::command_on(dir.path(), database)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(["--admin-token-file", "admin.token"])
             .args(args)
@@ -240,7 +279,7 @@ impl Central {
             offset,
             shutdown: Some(tx),
             process: None,
-            dir,
+            dir: Folder::Own(dir),
         };
         (central, channel)
     }

@@ -196,7 +196,12 @@ pub async fn gift_card(pg: &Pg, card: &str) -> Result<Option<GiftCardRecord>> {
             &[&card],
         )
         .await?;
-    row.map(|r| {
+    row.as_ref().map(gift_card_of).transpose()
+}
+
+/// A gift card from its row: `ref, currency, balance, debt, status, expires_at`.
+pub(crate) fn gift_card_of(r: &tokio_postgres::Row) -> Result<GiftCardRecord> {
+    {
         let currency: String = r.get(1);
         let status: String = r.get(4);
         Ok(GiftCardRecord {
@@ -210,6 +215,5 @@ pub async fn gift_card(pg: &Pg, card: &str) -> Result<Option<GiftCardRecord>> {
             },
             expires_at: r.get(5),
         })
-    })
-    .transpose()
+    }
 }

@@ -743,7 +743,7 @@ async fn gift_card(
 /// one transaction, so two nodes never release one entry twice. The caller holds the
 /// account's row.
 /// Answers whether anything was released.
-async fn release_due(tx: &Transaction<'_>, customer: &str, now: i64) -> Result<bool> {
+pub(crate) async fn release_due(tx: &Transaction<'_>, customer: &str, now: i64) -> Result<bool> {
     let due: Option<i64> = one_row(
         tx,
         "WITH due AS (DELETE FROM pending_savings WHERE customer = $1 AND release_at <= $2

@@ -1,6 +1,9 @@
 //! The PostgreSQL backend: a pool of connections (deadpool-postgres over tokio-postgres),
 //! the schema migrated at open ([`migrations`], by the mechanism of
-//! [`crate::storage::migrate`]), and journal ingestion ([`ingest`]).
+//! [`crate::storage::migrate`]), and one module per area of the contract: journal
+//! ingestion ([`ingest`]), [`accounts`], [`tills`] (enrolment, signers, the replay cache),
+//! [`keys`], [`envelopes`] (trust list and catalogs, sealed once), [`settings`] (offline
+//! policy, envelope counters), [`passes`] and [`deltas`].
 //!
 //! **Several nodes, one database.** Migrations run under a transaction-scoped advisory
 //! lock, so nodes starting together migrate once. Ingestion relies on the database, not
@@ -13,8 +16,14 @@
 //! times, then the caller answers `503` with `Retry-After`.
 
 pub mod accounts;
+pub mod deltas;
+pub mod envelopes;
 pub mod ingest;
+pub mod keys;
 pub mod migrations;
+pub mod passes;
+pub mod settings;
+pub mod tills;
 
 use std::time::Duration;
 

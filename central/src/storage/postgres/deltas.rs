@@ -1,0 +1,477 @@
+//! Delta pages on PostgreSQL, as [`crate::deltas`] builds them on SQLite: the keys of a
+//! stream changed after the cursor, each once at its latest change, with their current
+//! state read in one set-based query per page (`= ANY($1)`), not one per item.
+//!
+//! Before a page of balances, the pending savings due by central's clock are released in
+//! one statement: the due rows are deleted, their sums credited with
+//! `balance = balance + …` (paying a debt first), and the balance changes logged. When
+//! nothing is due, nothing is written.
+
+use std::collections::HashMap;
+
+use deadpool_postgres::GenericClient;
+use ed25519_dalek::SigningKey;
+use tillpass_protocol::envelope::EnvelopePurpose;
+use tillpass_protocol::lang::Lang;
+use tillpass_protocol::money::Money;
+use tillpass_protocol::sync::{
+    BalanceDelta, Consent, CustomerDelta, CustomerRecord, CustomerRef, DeltaKind, DeltaPage,
+    DeltaQuery, GiftCardDelta, GiftCardRef, JournalEvent, PageRequest, PersonalPromotion,
+    PersonalPromotionDelta, PromotionId, SaleDelta, StoreId, seal_page,
+};
+
+use super::{Pg, accounts, settings};
+use crate::changes::{Changed, decode_cursor, encode_cursor};
+use crate::clock::to_u64;
+use crate::deltas::{AnyPage, DEFAULT_LIMIT};
+use crate::error::{Error, Result};
+use crate::storage::money;
+use crate::{revocations, store_sales};
+
+/// The page of `kind` after `query.cursor` for a till of `store` (as
+/// [`crate::deltas::page`]).
+pub async fn page(
+    pg: &Pg,
+    kind: DeltaKind,
+    query: &DeltaQuery,
+    store: &StoreId,
+    sync_key: &SigningKey,
+    now: i64,
+) -> Result<AnyPage> {
+    let client = pg.client().await?;
+    build(&client, kind, query, store, sync_key, now).await
+}
+
+/// The page of `request.kind`, sealed by `sync_key` for `request` (as
+/// [`crate::deltas::signed_page`]).
+pub async fn signed_page(
+    pg: &Pg,
+    request: &PageRequest,
+    query: &DeltaQuery,
+    store: &StoreId,
+    sync_key: &SigningKey,
+    now: i64,
+) -> Result<Vec<u8>> {
+    let client = pg.client().await?;
+    let page = build(&client, request.kind, query, store, sync_key, now).await?;
+    let json = serde_json::to_vec(&page).map_err(Error::internal)?;
+    let sequence = settings::next_sequence(&client, EnvelopePurpose::DeltaPage.code()).await?;
+    seal_page(request, &json, sequence, to_u64(now), sync_key)
+        .map_err(|e| Error::internal(format!("sealing a delta page: {e}")))
+}
+
+async fn build(
+    c: &impl GenericClient,
+    kind: DeltaKind,
+    query: &DeltaQuery,
+    store: &StoreId,
+    sync_key: &SigningKey,
+    now: i64,
+) -> Result<AnyPage> {
+    let after = decode_cursor(&query.cursor)?;
+    let limit = query.effective_limit(DEFAULT_LIMIT);
+    if kind == DeltaKind::Revocations {
+        return revocations_page(c, sync_key, after, limit, now).await;
+    }
+    if kind == DeltaKind::Balances {
+        release_due(c, now).await?;
+    }
+    let owner = (kind == DeltaKind::Sales).then_some(store.as_str());
+    let (changed, has_more) = since(c, kind, owner, after, limit).await?;
+    let next = encode_cursor(changed.last().map_or(after, |c| c.seq))?;
+    let keys: Vec<&str> = changed.iter().map(|c| c.key.as_str()).collect();
+    Ok(match kind {
+        DeltaKind::Customers => AnyPage::Customers(DeltaPage::new(
+            customers(c, &changed, &keys).await?,
+            next,
+            has_more,
+        )),
+        DeltaKind::Balances => AnyPage::Balances(DeltaPage::new(
+            balances(c, &changed, &keys).await?,
+            next,
+            has_more,
+        )),
+        DeltaKind::GiftCards => AnyPage::GiftCards(DeltaPage::new(
+            gift_cards(c, &changed, &keys).await?,
+            next,
+            has_more,
+        )),
+        DeltaKind::PersonalPromotions | DeltaKind::Revocations => AnyPage::PersonalPromotions(
+            DeltaPage::new(promotions(c, &changed, &keys).await?, next, has_more),
+        ),
+        DeltaKind::Sales => {
+            AnyPage::Sales(DeltaPage::new(sales(c, &keys, now).await?, next, has_more))
+        }
+    })
+}
+
+/// The keys of `kind` changed after `after`, each at its latest change (as
+/// [`crate::changes::since`]), at most `limit`; and whether more follow.
+async fn since(
+    c: &impl GenericClient,
+    kind: DeltaKind,
+    owner: Option<&str>,
+    after: i64,
+    limit: u32,
+) -> Result<(Vec<Changed>, bool)> {
+    const LATEST: &str = "AND NOT EXISTS (SELECT 1 FROM changes d
+                           WHERE d.kind = c.kind AND d.key = c.key AND d.seq > c.seq)
+         ORDER BY c.seq LIMIT $3";
+    let fetch = i64::from(limit) + 1;
+    let rows = match owner {
+        None => {
+            let sql = format!(
+                "SELECT c.key, c.owner, c.seq FROM changes c
+                 WHERE c.kind = $1 AND c.seq > $2 {LATEST}"
+            );
+            c.query(&sql, &[&kind.segment(), &after, &fetch]).await?
+        }
+        Some(owner) => {
+            let sql = format!(
+                "SELECT c.key, c.owner, c.seq FROM changes c
+                 WHERE c.kind = $1 AND c.owner = $4 AND c.seq > $2 {LATEST}"
+            );
+            c.query(&sql, &[&kind.segment(), &after, &fetch, &owner])
+                .await?
+        }
+    };
+    let mut changed: Vec<Changed> = rows
+        .iter()
+        .map(|r| Changed {
+            key: r.get(0),
+            owner: r.get(1),
+            seq: r.get(2),
+        })
+        .collect();
+    let limit = usize::try_from(limit).map_err(Error::internal)?;
+    let has_more = changed.len() > limit;
+    changed.truncate(limit);
+    Ok((changed, has_more))
+}
+
+/// Releases every pending saving due at `now` (as [`crate::pending::release_due`] for
+/// everyone), in one statement.
+async fn release_due(c: &impl GenericClient, now: i64) -> Result<()> {
+    c.execute(
+        "WITH due AS (
+             DELETE FROM pending_savings WHERE release_at <= $1 RETURNING customer, amount
+         ), sums AS (
+             SELECT customer, sum(amount)::BIGINT AS amount FROM due GROUP BY customer
+         ), credited AS (
+             UPDATE savings_accounts a
+             SET balance = a.balance + (s.amount - LEAST(s.amount, a.debt)),
+                 debt = a.debt - LEAST(s.amount, a.debt),
+                 updated_at = $1
+             FROM sums s WHERE a.customer = s.customer
+             RETURNING a.customer
+         )
+         INSERT INTO changes (kind, key, owner, at)
+         SELECT $2, customer, NULL, $1 FROM credited ORDER BY customer",
+        &[&now, &DeltaKind::Balances.segment()],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn customers(
+    c: &impl GenericClient,
+    changed: &[Changed],
+    keys: &[&str],
+) -> Result<Vec<CustomerDelta>> {
+    let mut records = HashMap::new();
+    for r in c
+        .query(
+            "SELECT c.ref, c.first_name, c.tier, c.lang, c.consent_receipts,
+                    c.consent_marketing, c.earn_only,
+                    COALESCE((SELECT array_agg(s.segment ORDER BY s.segment)
+                              FROM customer_segments s WHERE s.customer = c.ref), '{}')
+             FROM customers c WHERE c.ref = ANY($1)",
+            &[&keys],
+        )
+        .await?
+    {
+        let reference: String = r.get(0);
+        let lang: String = r.get(3);
+        let record = CustomerRecord {
+            customer: CustomerRef::new(reference.clone()).map_err(Error::internal)?,
+            first_name: r.get(1),
+            tier: r.get(2),
+            lang: Lang::from_code(&lang).unwrap_or_default(),
+            consent: Consent {
+                receipts: r.get::<_, i64>(4) != 0,
+                marketing: r.get::<_, i64>(5) != 0,
+            },
+            earn_only: r.get::<_, i64>(6) != 0,
+            segments: r.get(7),
+        };
+        records.insert(reference, record);
+    }
+    let erased: HashMap<String, i64> = c
+        .query(
+            "SELECT ref, erased_at FROM erased_customers WHERE ref = ANY($1)",
+            &[&keys],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut items = Vec::with_capacity(changed.len());
+    for ch in changed {
+        if let Some(record) = records.remove(&ch.key) {
+            items.push(CustomerDelta::Upsert { customer: record });
+        } else if let Some(erased_at) = erased.get(&ch.key) {
+            items.push(CustomerDelta::Erased {
+                customer: CustomerRef::new(ch.key.clone()).map_err(Error::internal)?,
+                erased_at: *erased_at,
+            });
+        }
+    }
+    Ok(items)
+}
+
+async fn balances(
+    c: &impl GenericClient,
+    changed: &[Changed],
+    keys: &[&str],
+) -> Result<Vec<BalanceDelta>> {
+    let mut accounts = HashMap::new();
+    for r in c
+        .query(
+            "SELECT a.customer, a.currency, a.balance, a.debt, a.updated_at,
+                    p.amount, p.next_release_at
+             FROM savings_accounts a
+             LEFT JOIN LATERAL (
+                 SELECT sum(amount)::BIGINT AS amount, min(release_at) AS next_release_at
+                 FROM pending_savings WHERE customer = a.customer
+             ) p ON true
+             WHERE a.customer = ANY($1)",
+            &[&keys],
+        )
+        .await?
+    {
+        let currency: String = r.get(1);
+        let savings = money(&currency, r.get(2))?;
+        let pending: Option<i64> = r.get(5);
+        accounts.insert(
+            r.get::<_, String>(0),
+            (
+                savings,
+                money(&currency, r.get(3))?,
+                r.get::<_, i64>(4),
+                Money::new(pending.unwrap_or(0), savings.currency),
+                r.get::<_, Option<i64>>(6),
+            ),
+        );
+    }
+    changed
+        .iter()
+        .map(|ch| {
+            let customer = CustomerRef::new(ch.key.clone()).map_err(Error::internal)?;
+            Ok(match accounts.remove(&ch.key) {
+                Some((savings, debt, updated_at, pending, next_release_at)) => {
+                    BalanceDelta::Upsert {
+                        customer,
+                        savings,
+                        debt,
+                        updated_at,
+                        pending: Some(pending),
+                        next_release_at,
+                    }
+                }
+                None => BalanceDelta::Removed { customer },
+            })
+        })
+        .collect()
+}
+
+async fn gift_cards(
+    c: &impl GenericClient,
+    changed: &[Changed],
+    keys: &[&str],
+) -> Result<Vec<GiftCardDelta>> {
+    let mut cards = HashMap::new();
+    for r in c
+        .query(
+            "SELECT ref, currency, balance, debt, status, expires_at FROM gift_cards
+             WHERE ref = ANY($1)",
+            &[&keys],
+        )
+        .await?
+    {
+        cards.insert(r.get::<_, String>(0), accounts::gift_card_of(&r)?);
+    }
+    changed
+        .iter()
+        .map(|ch| {
+            Ok(match cards.remove(&ch.key) {
+                Some(card) => GiftCardDelta::Upsert { card },
+                None => GiftCardDelta::Removed {
+                    card: GiftCardRef::new(ch.key.clone()).map_err(Error::internal)?,
+                },
+            })
+        })
+        .collect()
+}
+
+async fn promotions(
+    c: &impl GenericClient,
+    changed: &[Changed],
+    keys: &[&str],
+) -> Result<Vec<PersonalPromotionDelta>> {
+    let mut found = HashMap::new();
+    for r in c
+        .query(
+            "SELECT id, customer, promotion_id, enabled, valid_from, valid_until
+             FROM personal_promotions WHERE id = ANY($1)",
+            &[&keys],
+        )
+        .await?
+    {
+        let id: String = r.get(0);
+        let promotion = PersonalPromotion {
+            id: PromotionId::new(id.clone()).map_err(Error::internal)?,
+            customer: CustomerRef::new(r.get::<_, String>(1)).map_err(Error::internal)?,
+            promotion_id: PromotionId::new(r.get::<_, String>(2)).map_err(Error::internal)?,
+            enabled: r.get::<_, i64>(3) != 0,
+            valid_from: r.get(4),
+            valid_until: r.get(5),
+        };
+        found.insert(id, promotion);
+    }
+    let mut items = Vec::with_capacity(changed.len());
+    for ch in changed {
+        if let Some(promotion) = found.remove(&ch.key) {
+            items.push(PersonalPromotionDelta::Upsert { promotion });
+        } else if let Some(owner) = &ch.owner {
+            items.push(PersonalPromotionDelta::Removed {
+                id: PromotionId::new(ch.key.clone()).map_err(Error::internal)?,
+                customer: CustomerRef::new(owner.clone()).map_err(Error::internal)?,
+            });
+        }
+    }
+    Ok(items)
+}
+
+/// The store's sales among `keys` (sale event ids), each as it is now (as
+/// [`crate::store_sales::item`]): those changed within [`store_sales::MAX_AGE_SECS`].
+async fn sales(c: &impl GenericClient, keys: &[&str], now: i64) -> Result<Vec<SaleDelta>> {
+    let oldest = now.saturating_sub(store_sales::MAX_AGE_SECS);
+    let mut sales = HashMap::new();
+    for r in c
+        .query(
+            "SELECT s.event_id, s.till, s.closed_at, e.payload FROM store_sales s
+             JOIN events e ON e.id = s.event_id
+             WHERE s.event_id = ANY($1)
+                 AND GREATEST(s.closed_at, COALESCE((SELECT max(r.returned_at)
+                     FROM store_returns r WHERE r.sale_event = s.event_id), s.closed_at)) >= $2",
+            &[&keys, &oldest],
+        )
+        .await?
+    {
+        let (id, till, closed_at, payload): (String, String, i64, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        sales.insert(id, (till, closed_at, payload));
+    }
+    let mut returns: HashMap<String, Vec<(String, i64, String)>> = HashMap::new();
+    for r in c
+        .query(
+            "SELECT r.sale_event, r.till, r.returned_at, e.payload FROM store_returns r
+             JOIN events e ON e.id = r.event_id
+             WHERE r.sale_event = ANY($1)
+             ORDER BY r.returned_at, e.received_at, e.till, e.seq",
+            &[&keys],
+        )
+        .await?
+    {
+        returns
+            .entry(r.get(0))
+            .or_default()
+            .push((r.get(1), r.get(2), r.get(3)));
+    }
+    let customers: Vec<String> = sales
+        .values()
+        .filter_map(|(_, _, payload)| sale_customer(payload))
+        .collect();
+    let erased: std::collections::HashSet<String> = c
+        .query(
+            "SELECT ref FROM erased_customers WHERE ref = ANY($1)",
+            &[&customers],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut items = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Some((till, closed_at, payload)) = sales.remove(*key) else {
+            continue;
+        };
+        let erased = sale_customer(&payload).is_some_and(|c| erased.contains(&c));
+        let built = event(&payload).and_then(|sale| {
+            let returns = returns
+                .remove(*key)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(till, at, payload)| Ok((till, at, event(&payload)?)))
+                .collect::<Result<Vec<_>>>()?;
+            store_sales::assemble(till, closed_at, sale, returns, erased)
+        });
+        match built {
+            Ok(item) => items.push(item),
+            // One unreadable event must not stop the store's other sales reaching its tills.
+            Err(e) => {
+                tracing::warn!(error = %e, sale_event = key, "a store sale could not be built: not sent");
+            }
+        }
+    }
+    Ok(items)
+}
+
+fn event(payload: &str) -> Result<JournalEvent> {
+    serde_json::from_str(payload).map_err(Error::internal)
+}
+
+fn sale_customer(payload: &str) -> Option<String> {
+    match event(payload).ok()?.payload {
+        tillpass_protocol::sync::EventPayload::SaleClosed(sale) => {
+            sale.customer.map(|c| c.as_str().to_owned())
+        }
+        _ => None,
+    }
+}
+
+async fn revocations_page(
+    c: &impl GenericClient,
+    sync_key: &SigningKey,
+    after: i64,
+    limit: u32,
+    now: i64,
+) -> Result<AnyPage> {
+    let mut rows: Vec<revocations::Row> = c
+        .query(
+            "SELECT seq, what, value, token_kind, before FROM revocations
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&after, &(i64::from(limit) + 1)],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    let limit = usize::try_from(limit).map_err(Error::internal)?;
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    let Some(last) = rows.last().map(|r| r.0) else {
+        return Ok(AnyPage::Revocations(DeltaPage::new(
+            Vec::new(),
+            encode_cursor(after)?,
+            false,
+        )));
+    };
+    let sequence = settings::next_sequence(c, revocations::SEQUENCE).await?;
+    let envelope = revocations::seal(rows, sequence, sync_key, now)?;
+    Ok(AnyPage::Revocations(DeltaPage::new(
+        vec![envelope],
+        encode_cursor(last)?,
+        has_more,
+    )))
+}
