@@ -107,7 +107,7 @@ fn not_configured() -> Problem {
 fn database(s: &AppState) -> Database {
     s.whatsapp
         .as_ref()
-        .map_or_else(|| Database::Sqlite(s.db.clone()), |c| c.db().clone())
+        .map_or_else(|| s.db.clone(), |c| c.db().clone())
 }
 
 async fn status(State(s): State<AppState>) -> Answer {

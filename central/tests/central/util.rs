@@ -80,8 +80,11 @@ impl Central {
         let mut process = self.process.take().unwrap();
         process.child.kill().unwrap();
         process.child.wait().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        std::mem::replace(&mut self.dir, dir)
+        let dir = Folder::Own(tempfile::tempdir().unwrap());
+        match std::mem::replace(&mut self.dir, dir) {
+            Folder::Own(dir) => dir,
+            Folder::Shared(path) => panic!("{} is shared with other nodes", path.display()),
+        }
     }
 
     /// The server process's id (a process central only).
