@@ -52,6 +52,7 @@ pub const TABLES: &[&str] = &[
     "store_returns",
     "pending_savings",
     "customer_segments",
+    "account_moves",
 ];
 
 /// The identity columns, numbered by SQLite (`INTEGER PRIMARY KEY`).
@@ -65,10 +66,10 @@ const IDENTITIES: &[(&str, &str)] = &[
 ];
 
 /// The SQLite schema version whose tables [`TABLES`] lists.
-pub const SQLITE_VERSION: i64 = 4;
+pub const SQLITE_VERSION: i64 = 5;
 
 /// The PostgreSQL schema version with the same tables.
-pub const POSTGRES_VERSION: i64 = 1;
+pub const POSTGRES_VERSION: i64 = 2;
 
 /// How many rows are read from SQLite at once.
 pub const PAGE: i64 = 500;

@@ -15,6 +15,7 @@ mod passes;
 mod pending;
 mod pg;
 mod process;
+mod reconcile;
 mod segments;
 mod signed;
 mod storage;

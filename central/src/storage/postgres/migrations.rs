@@ -7,10 +7,16 @@
 //! column, so `migrate-db` copies every row as it is.
 
 /// Every migration, in order. Index `i` brings the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "initial",
-    sql: V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "initial",
+        sql: V1,
+    },
+    Migration {
+        name: "account_moves",
+        sql: V2,
+    },
+];
 
 use tillpass_migrate::Migration;
 
@@ -272,4 +278,30 @@ CREATE TABLE customer_segments (
     PRIMARY KEY (customer, segment)
 );
 CREATE INDEX customer_segments_segment ON customer_segments (segment);
+"#;
+
+/// Version 2: SQLite version 5 — every account's movements, in the order they happened.
+const V2: &str = r#"
+CREATE TABLE account_moves (
+    account         TEXT NOT NULL CHECK (account IN ('savings', 'gift_card')),
+    holder          TEXT NOT NULL,
+    at              BIGINT NOT NULL,
+    event_id        TEXT NOT NULL REFERENCES events (id),
+    direction       TEXT NOT NULL CHECK (direction IN ('credit', 'debit', 'clamp')),
+    amount          BIGINT NOT NULL CHECK (amount >= 0),
+    before_balance  BIGINT NOT NULL,
+    before_debt     BIGINT NOT NULL,
+    after_balance   BIGINT NOT NULL,
+    after_debt      BIGINT NOT NULL,
+    short           BIGINT NOT NULL,
+    clamped         BIGINT NOT NULL,
+    source          TEXT CHECK (source IN ('snapshot', 'cached', 'live', 'unknown')),
+    store           TEXT NOT NULL,
+    till            TEXT NOT NULL,
+    seq             BIGINT NOT NULL,
+    PRIMARY KEY (account, holder, event_id)
+);
+CREATE UNIQUE INDEX account_moves_order ON account_moves (account, holder, at, till, seq);
+CREATE INDEX account_moves_store ON account_moves (store, at);
+CREATE INDEX account_moves_event ON account_moves (event_id);
 "#;
