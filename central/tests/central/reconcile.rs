@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 use tillpass_central::enrol::Till;
 use tillpass_central::giftcards::NewGiftCard;
-use tillpass_central::storage::Database;
+use tillpass_central::storage::{Database, Location};
 use tillpass_protocol::money::Currency;
 use tillpass_protocol::sync::{
     CustomerRef, EventPayload, GiftCardMovement, GiftCardRef, JournalEvent, Reverses,
@@ -15,7 +15,7 @@ use tillpass_protocol::sync::{
 };
 
 use crate::journal::eur;
-use crate::storage::{backends, batch, customer, earn, outcomes, redeem, till};
+use crate::storage::{Backend, backends, batch, customer, earn, outcomes, redeem, till};
 
 /// What each till may spend offline against one account, in all.
 const CAP: i64 = 300;
@@ -181,7 +181,26 @@ async fn deliver(db: &Database, journals: &[(Till, Vec<JournalEvent>)], order: &
     }
 }
 
+/// SQLite alone, or SQLite and PostgreSQL.
+#[derive(Clone, Copy)]
+enum On {
+    Sqlite,
+    Both,
+}
+
+async fn open(on: On, case: &str) -> Vec<Backend> {
+    match on {
+        On::Both => backends(case).await,
+        On::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let location = Location::Sqlite(dir.path().join("central.db"));
+            vec![Backend::sqlite(Database::open(&location).await.unwrap(), location, dir)]
+        }
+    }
+}
+
 async fn run(
+    on: On,
     case: &str,
     savings: i64,
     card_balance: i64,
@@ -190,7 +209,7 @@ async fn run(
 ) -> Vec<(String, Decided)> {
     let mut all = Vec::new();
     for (n, order) in orders.iter().enumerate() {
-        for b in backends(&format!("{case}_{n}")).await {
+        for b in open(on, &format!("{case}_{n}")).await {
             b.db.create_customer(&customer("C-1", savings), 1)
                 .await
                 .unwrap();
@@ -234,27 +253,61 @@ fn check(all: &[(String, Decided)], journals: &[(Till, Vec<JournalEvent>)]) {
     assert_eq!(keys.len(), n, "{flags:?}");
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+fn journals(ops: &[Vec<(Op, i64)>]) -> Vec<(Till, Vec<JournalEvent>)> {
+    tills()
+        .into_iter()
+        .zip(ops)
+        .map(|(till, ops)| {
+            let events = events(&till, ops);
+            (till, events)
+        })
+        .collect()
+}
 
+fn decide(
+    on: On,
+    savings: i64,
+    card_balance: i64,
+    ops: &[Vec<(Op, i64)>],
+    orders: &[Vec<usize>],
+) {
+    let journals = journals(ops);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let case = "reconcile_any_order";
+    let all = rt.block_on(run(on, case, savings, card_balance, &journals, orders));
+    check(&all, &journals);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Many cases on SQLite, five arrival orders each.
     #[test]
     fn any_arrival_order_gives_the_same_balances_debts_and_flags(
         savings in 0..=400_i64,
         card_balance in 0..=400_i64,
         ops in prop::collection::vec(journal(), 3),
-        orders in prop::collection::vec(prop::collection::vec(0..6_usize, 12), 3),
+        orders in prop::collection::vec(prop::collection::vec(0..6_usize, 12), 5),
     ) {
-        let journals: Vec<(Till, Vec<JournalEvent>)> = tills()
-            .into_iter()
-            .zip(&ops)
-            .map(|(till, ops)| {
-                let events = events(&till, ops);
-                (till, events)
-            })
-            .collect();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let all = rt.block_on(run("reconcile_any_order", savings, card_balance, &journals, &orders));
-        check(&all, &journals);
+        decide(On::Sqlite, savings, card_balance, &ops, &orders);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+
+    /// Fewer cases on both backends: PostgreSQL decides as SQLite does.
+    #[test]
+    fn postgresql_decides_as_sqlite_does(
+        savings in 0..=400_i64,
+        card_balance in 0..=400_i64,
+        ops in prop::collection::vec(journal(), 3),
+        orders in prop::collection::vec(prop::collection::vec(0..6_usize, 12), 2),
+    ) {
+        decide(On::Both, savings, card_balance, &ops, &orders);
     }
 }
 
@@ -295,7 +348,8 @@ async fn three_tills_overspend_once_in_every_order() {
                 left.remove(i);
             }
         }
-        all.extend(run(&format!("three_tills_{n}"), 300, 300, &journals, &[picks]).await);
+        let case = format!("three_tills_{n}");
+        all.extend(run(On::Both, &case, 300, 300, &journals, &[picks]).await);
     }
     check(&all, &journals);
     let (savings, card, debts, flags) = &all[0].1;
