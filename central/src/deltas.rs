@@ -1,5 +1,5 @@
 //! Delta pages for tills: the current state of every customer, balance, gift card,
-//! personal promotion and sale of the till's store changed after the cursor (from
+//! personal promotion, sale and ledger item of the till's store changed after the cursor (from
 //! [`crate::changes`]), or the revocations made after it, sealed as one envelope
 //! ([`crate::revocations`]). Before a page of balances, pending savings due by central's
 //! clock are released ([`crate::pending::release_due`]), so the page carries them.
@@ -15,13 +15,13 @@ use tillpass_protocol::envelope::EnvelopePurpose;
 use tillpass_protocol::money::Money;
 use tillpass_protocol::sync::{
     BalanceDelta, CustomerDelta, CustomerRef, DeltaKind, DeltaPage, DeltaQuery, GiftCardDelta,
-    GiftCardRef, PageRequest, PersonalPromotionDelta, PromotionId, SaleDelta, StoreId, seal_page,
+    GiftCardRef, LedgerDelta, PageRequest, PersonalPromotionDelta, PromotionId, SaleDelta, StoreId, seal_page,
 };
 
 use crate::changes::{self, Changed, decode_cursor, encode_cursor};
 use crate::clock::to_u64;
 use crate::error::{Error, Result};
-use crate::{customers, giftcards, pending, revocations, settings, store_sales};
+use crate::{customers, giftcards, ledger, pending, revocations, settings, store_sales};
 
 /// Items per page when the till does not say.
 pub const DEFAULT_LIMIT: u32 = 200;
@@ -42,6 +42,8 @@ pub enum AnyPage {
     Revocations(DeltaPage<tillpass_protocol::sync::RevocationEnvelope>),
     /// The store's sales.
     Sales(DeltaPage<SaleDelta>),
+    /// The store's offline-risk ledger.
+    Ledger(DeltaPage<LedgerDelta>),
 }
 
 /// The page of `kind` after `query.cursor` for a till of `store`. `sync_key` seals
@@ -69,7 +71,8 @@ pub fn page(
         pending::release_due(&tx, None, now)?;
         tx.commit()?;
     }
-    let owner = (kind == DeltaKind::Sales).then_some(store.as_str());
+    let scoped = matches!(kind, DeltaKind::Sales | DeltaKind::Ledger);
+    let owner = scoped.then_some(store.as_str());
     let (changed, has_more) = changes::since(conn, kind, owner, after, limit)?;
     let next = encode_cursor(changed.last().map_or(after, |c| c.seq))?;
     Ok(match kind {
@@ -95,6 +98,11 @@ pub fn page(
             collect(conn, &changed, |conn, c| {
                 store_sales::item(conn, &c.key, now)
             })?,
+            next,
+            has_more,
+        )),
+        DeltaKind::Ledger => AnyPage::Ledger(DeltaPage::new(
+            collect(conn, &changed, |conn, c| ledger::item(conn, &c.key, now))?,
             next,
             has_more,
         )),

@@ -33,7 +33,8 @@ use tillpass_protocol::sync::{
 
 use crate::enrol::Till;
 use crate::error::{Error, Result};
-use crate::{changes, customers, pending, receipts, store_sales};
+use crate::reconcile::{self, Dir, Outcome, State};
+use crate::{changes, customers, ledger, pending, receipts, store_sales};
 
 /// A batch as it arrives: events are parsed one by one, so that one malformed event is
 /// rejected alone.
@@ -243,15 +244,8 @@ fn apply(conn: &Connection, event: &JournalEvent, now: i64) -> Result<Applied> {
                 ],
             )?;
             let mut flags = vec![];
-            if let Some(other) = other {
-                flag(
-                    conn,
-                    EventFlag::TokenAtTwoStores,
-                    &id,
-                    Some(&token),
-                    &format!("token also used at store {other}"),
-                    now,
-                )?;
+            if other.is_some() {
+                token_flag(conn, &token, now)?;
                 flags.push(EventFlag::TokenAtTwoStores);
             }
             Ok(Applied::Accepted(flags))
@@ -272,7 +266,7 @@ fn apply(conn: &Connection, event: &JournalEvent, now: i64) -> Result<Applied> {
             {
                 release_hold(conn, card.as_str(), hold.as_str(), now)?;
             }
-            moves(conn, &id, event.occurred_at, &movement, now)
+            moves(conn, event, &movement, now)
         }
         EventPayload::GiftCardHeld(h) => {
             if card_account(conn, h.card.as_str())?.is_none() {
@@ -348,8 +342,7 @@ fn apply(conn: &Connection, event: &JournalEvent, now: i64) -> Result<Applied> {
 /// gift-card movement to the card.
 fn moves(
     conn: &Connection,
-    event_id: &str,
-    occurred_at: i64,
+    event: &JournalEvent,
     movement: &Movement<'_>,
     now: i64,
 ) -> Result<Applied> {
@@ -358,7 +351,7 @@ fn moves(
         movement::Account::Savings(customer) => {
             let direction = match movement.direction {
                 Direction::Earn => SavingsMove::Earn {
-                    release_at: pending::release_time(conn, occurred_at, now)?,
+                    release_at: pending::release_time(conn, event.occurred_at, now)?,
                     sale,
                 },
                 Direction::Spend => SavingsMove::Spend,
@@ -367,7 +360,7 @@ fn moves(
             };
             savings(
                 conn,
-                event_id,
+                event,
                 customer.as_str(),
                 movement.amount,
                 direction,
@@ -376,8 +369,8 @@ fn moves(
         }
         movement::Account::GiftCard(card) => {
             let direction = match movement.direction {
-                Direction::Spend => Move::Debit,
-                Direction::GiveBack => Move::Credit,
+                Direction::Spend => Dir::Debit,
+                Direction::GiveBack => Dir::Credit,
                 Direction::Earn | Direction::TakeBack => {
                     return Ok(Applied::Rejected(
                         RejectCode::Invalid,
@@ -385,50 +378,15 @@ fn moves(
                     ));
                 }
             };
-            gift_card(
-                conn,
-                event_id,
-                card.as_str(),
-                movement.amount,
-                direction,
-                now,
-            )
+            gift_card(conn, event, card.as_str(), movement.amount, direction, now)
         }
     }
-}
-
-/// Which way money moves on an account.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Move {
-    /// In: pays the debt first, then the balance.
-    Credit,
-    /// Out: what the balance cannot cover becomes debt.
-    Debit,
-    /// Out, but stopping at zero (an earn taken back by a return).
-    Clamp,
 }
 
 /// An account's state: (balance, debt), both in the account's currency.
 struct Account {
     balance: Money,
     debt: Money,
-}
-
-/// The new balance and debt, the shortfall turned into debt, and whether a clamp hit zero.
-fn moved(account: &Account, amount: i64, direction: Move) -> Option<(i64, i64, i64, bool)> {
-    let (balance, debt) = (account.balance.amount, account.debt.amount);
-    match direction {
-        Move::Credit => {
-            let paid = amount.min(debt);
-            Some((balance.checked_add(amount - paid)?, debt - paid, 0, false))
-        }
-        Move::Debit => {
-            let covered = amount.min(balance);
-            let short = amount - covered;
-            Some((balance - covered, debt.checked_add(short)?, short, false))
-        }
-        Move::Clamp => Some(((balance - amount).max(0), debt, 0, amount > balance)),
-    }
 }
 
 fn savings_account(conn: &Connection, customer: &str) -> Result<Option<Account>> {
@@ -460,12 +418,13 @@ enum SavingsMove<'a> {
 
 fn savings(
     conn: &Connection,
-    event_id: &str,
+    event: &JournalEvent,
     customer: &str,
     amount: Money,
     direction: SavingsMove<'_>,
     now: i64,
 ) -> Result<Applied> {
+    let event_id = event.id.to_hex();
     pending::release_due(conn, Some(customer), now)?;
     let Some(account) = savings_account(conn, customer)? else {
         return Ok(if customers::is_erased(conn, customer)? {
@@ -482,17 +441,22 @@ fn savings(
     }
     let (direction, amount_now) = match direction {
         SavingsMove::Earn { release_at, sale } if release_at > now => {
-            pending::hold(conn, customer, amount.amount, release_at, sale, event_id)?;
-            (Move::Credit, 0)
+            pending::hold(conn, customer, amount.amount, release_at, sale, &event_id)?;
+            (Dir::Credit, 0)
         }
-        SavingsMove::Earn { .. } | SavingsMove::GiveBack => (Move::Credit, amount.amount),
-        SavingsMove::Spend => (Move::Debit, amount.amount),
+        SavingsMove::Earn { .. } | SavingsMove::GiveBack => (Dir::Credit, amount.amount),
+        SavingsMove::Spend => (Dir::Debit, amount.amount),
         SavingsMove::TakeBack { sale } => {
             let from_pending = pending::take(conn, customer, sale, amount.amount)?;
-            (Move::Clamp, amount.amount.saturating_sub(from_pending))
+            (Dir::Clamp, amount.amount.saturating_sub(from_pending))
         }
     };
-    let Some((balance, debt, short, clamped)) = moved(&account, amount_now, direction) else {
+    let holder = Holder {
+        account: "savings",
+        key: customer,
+        currency: amount.currency,
+    };
+    let Some(moved) = log_move(conn, &holder, &account, event, amount_now, direction, now)? else {
         return Ok(Applied::Rejected(
             RejectCode::Invalid,
             "amount: balance overflow".into(),
@@ -500,41 +464,18 @@ fn savings(
     };
     conn.execute(
         "UPDATE savings_accounts SET balance = ?2, debt = ?3, updated_at = ?4 WHERE customer = ?1",
-        params![customer, balance, debt, now],
+        params![customer, moved.account.balance, moved.account.debt, now],
     )?;
     changes::record(conn, DeltaKind::Balances, customer, None, now)?;
-    let mut flags = vec![];
-    if short > 0 {
-        debt_row(
-            conn,
-            event_id,
-            "savings",
-            customer,
-            Money::new(short, amount.currency),
-            now,
-        )?;
-        flags.push(EventFlag::OverspendDebt);
-    }
-    if clamped {
-        flag(
-            conn,
-            EventFlag::ReversalClamped,
-            event_id,
-            Some(customer),
-            "earn reversal stopped at zero",
-            now,
-        )?;
-        flags.push(EventFlag::ReversalClamped);
-    }
-    Ok(Applied::Accepted(flags))
+    Ok(Applied::Accepted(moved.flags))
 }
 
 fn gift_card(
     conn: &Connection,
-    event_id: &str,
+    event: &JournalEvent,
     card: &str,
     amount: Money,
-    direction: Move,
+    direction: Dir,
     now: i64,
 ) -> Result<Applied> {
     let Some(account) = card_account(conn, card)? else {
@@ -549,7 +490,13 @@ fn gift_card(
             format!("the gift card is in {}", account.balance.currency),
         ));
     }
-    let Some((balance, debt, short, _)) = moved(&account, amount.amount, direction) else {
+    let holder = Holder {
+        account: "gift_card",
+        key: card,
+        currency: amount.currency,
+    };
+    let Some(moved) = log_move(conn, &holder, &account, event, amount.amount, direction, now)?
+    else {
         return Ok(Applied::Rejected(
             RejectCode::Invalid,
             "amount: balance overflow".into(),
@@ -557,22 +504,279 @@ fn gift_card(
     };
     conn.execute(
         "UPDATE gift_cards SET balance = ?2, debt = ?3, updated_at = ?4 WHERE ref = ?1",
-        params![card, balance, debt, now],
+        params![card, moved.account.balance, moved.account.debt, now],
     )?;
     changes::record(conn, DeltaKind::GiftCards, card, None, now)?;
-    let mut flags = vec![];
-    if short > 0 {
-        debt_row(
-            conn,
-            event_id,
-            "gift_card",
-            card,
-            Money::new(short, amount.currency),
-            now,
+    Ok(Applied::Accepted(moved.flags))
+}
+
+/// The account a movement is on.
+struct Holder<'a> {
+    /// `savings` or `gift_card`.
+    account: &'static str,
+    /// The customer or the card.
+    key: &'a str,
+    /// The account's currency.
+    currency: tillpass_protocol::money::Currency,
+}
+
+/// What logging a movement gave: the account's new state and the event's flags.
+struct Logged {
+    account: State,
+    flags: Vec<EventFlag>,
+}
+
+/// Puts a movement in its place in the account's log ([`crate::reconcile`]), moves the
+/// movements after it again, and judges the account's debts and flags again when any
+/// shortfall or clamp changed. `None` on overflow (nothing written).
+fn log_move(
+    conn: &Connection,
+    holder: &Holder<'_>,
+    account: &Account,
+    event: &JournalEvent,
+    amount: i64,
+    dir: Dir,
+    now: i64,
+) -> Result<Option<Logged>> {
+    let key = event.id.to_hex();
+    let seq = i64::try_from(event.seq).map_err(|_| Error::invalid("seq: too large"))?;
+    let later = log_rows(
+        conn,
+        &format!(
+            "SELECT {LOG_COLUMNS} FROM account_moves WHERE account = ?1 AND holder = ?2
+               AND (at, till, seq) > (?3, ?4, ?5) ORDER BY at, till, seq"
+        ),
+        params![
+            holder.account,
+            holder.key,
+            event.occurred_at,
+            event.till.as_str(),
+            seq
+        ],
+    )?;
+    let current = State {
+        balance: account.balance.amount,
+        debt: account.debt.amount,
+    };
+    let place = reconcile::Place {
+        at: event.occurred_at,
+        till: event.till.as_str().to_owned(),
+        seq,
+        key,
+    };
+    let Some(replayed) = reconcile::replay(current, place, dir, amount, &later) else {
+        return Ok(None);
+    };
+    let new = &replayed.new;
+    conn.execute(
+        "INSERT INTO account_moves (account, holder, at, event_id, direction, amount,
+             before_balance, before_debt, after_balance, after_debt, short, clamped, store, till,
+             source, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        params![
+            holder.account,
+            holder.key,
+            new.place.at,
+            new.place.key,
+            dir.code(),
+            amount,
+            new.before.balance,
+            new.before.debt,
+            new.did.after.balance,
+            new.did.after.debt,
+            new.did.short,
+            new.did.clamped,
+            event.store.as_str(),
+            event.till.as_str(),
+            (dir == Dir::Debit).then(|| reconcile::spend_source(event).code()),
+            seq
+        ],
+    )?;
+    for row in &replayed.changed {
+        conn.execute(
+            "UPDATE account_moves SET before_balance = ?4, before_debt = ?5, after_balance = ?6,
+                 after_debt = ?7, short = ?8, clamped = ?9
+             WHERE account = ?1 AND holder = ?2 AND event_id = ?3",
+            params![
+                holder.account,
+                holder.key,
+                row.place.key,
+                row.before.balance,
+                row.before.debt,
+                row.did.after.balance,
+                row.did.after.debt,
+                row.did.short,
+                row.did.clamped
+            ],
         )?;
+    }
+    let judged = new.did.short > 0 || new.did.clamped || replayed.judged_again;
+    if judged {
+        judge(conn, holder, now)?;
+    }
+    ledger_changes(conn, holder, &replayed, current, judged, now)?;
+    let mut flags = vec![];
+    if new.did.short > 0 {
         flags.push(EventFlag::OverspendDebt);
     }
-    Ok(Applied::Accepted(flags))
+    if new.did.clamped {
+        flags.push(EventFlag::ReversalClamped);
+    }
+    Ok(Some(Logged {
+        account: replayed.account,
+        flags,
+    }))
+}
+
+/// Records in the change log what the store ledgers must learn of a movement
+/// ([`crate::ledger`]): the spend itself, the spends whose outcome changed, and the flags.
+fn ledger_changes(
+    conn: &Connection,
+    holder: &Holder<'_>,
+    replayed: &reconcile::Replayed,
+    before: State,
+    judged: bool,
+    now: i64,
+) -> Result<()> {
+    let spend = ledger::sqlite(ledger::SPEND);
+    if replayed.new.dir == Dir::Debit {
+        conn.execute(&spend, params![replayed.new.place.key, now])?;
+    }
+    for row in replayed.changed.iter().filter(|r| r.dir == Dir::Debit) {
+        conn.execute(&spend, params![row.place.key, now])?;
+    }
+    let crossed = (before.debt > 0) != (replayed.account.debt > 0);
+    if judged || crossed {
+        conn.execute(
+            &ledger::sqlite(ledger::SPENDS_OF_ACCOUNT),
+            params![holder.account, holder.key, now, ledger::oldest_kept(now)],
+        )?;
+        conn.execute(
+            &ledger::sqlite(ledger::FLAGS_OF_ACCOUNT),
+            params![holder.account, holder.key, now],
+        )?;
+    }
+    Ok(())
+}
+
+/// The columns of a log row, in the order [`log_rows`] reads them.
+const LOG_COLUMNS: &str = "at, till, seq, event_id, direction, amount, before_balance,
+     before_debt, after_balance, after_debt, short, clamped";
+
+fn log_rows(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<reconcile::Row>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |r| {
+        let code: String = r.get(4)?;
+        Ok(reconcile::Row {
+            place: reconcile::Place {
+                at: r.get(0)?,
+                till: r.get(1)?,
+                seq: r.get(2)?,
+                key: r.get(3)?,
+            },
+            dir: Dir::parse(&code).unwrap_or(Dir::Credit),
+            amount: r.get(5)?,
+            before: State {
+                balance: r.get(6)?,
+                debt: r.get(7)?,
+            },
+            did: reconcile::Stepped {
+                after: State {
+                    balance: r.get(8)?,
+                    debt: r.get(9)?,
+                },
+                short: r.get(10)?,
+                clamped: r.get(11)?,
+            },
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Writes an account's debts (one per spend that went beyond the balance at its time) and
+/// its flags (one `overspend_debt`, one `reversal_clamped`) from its whole log.
+fn judge(conn: &Connection, holder: &Holder<'_>, now: i64) -> Result<()> {
+    let rows = log_rows(
+        conn,
+        &format!(
+            "SELECT {LOG_COLUMNS} FROM account_moves WHERE account = ?1 AND holder = ?2
+             ORDER BY at, till, seq"
+        ),
+        params![holder.account, holder.key],
+    )?;
+    let outcome = Outcome::of(&rows);
+    let of_log = "event_id IN (SELECT event_id FROM account_moves WHERE account = ?1 AND holder = ?2)";
+    conn.execute(
+        &format!("DELETE FROM debts WHERE account = ?1 AND holder = ?2 AND {of_log}"),
+        params![holder.account, holder.key],
+    )?;
+    for (event_id, short) in &outcome.shorts {
+        conn.execute(
+            "INSERT INTO debts (event_id, account, holder, amount, currency, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                event_id,
+                holder.account,
+                holder.key,
+                short,
+                holder.currency.code(),
+                now
+            ],
+        )?;
+    }
+    let first_short = outcome.shorts.first().map(|(id, _)| id.as_str());
+    let detail = reconcile::overspend_detail(outcome.overspent());
+    one_flag(conn, holder, EventFlag::OverspendDebt, first_short, &detail, now)?;
+    let first_clamp = outcome.clamps.first().map(String::as_str);
+    one_flag(
+        conn,
+        holder,
+        EventFlag::ReversalClamped,
+        first_clamp,
+        reconcile::CLAMP_DETAIL,
+        now,
+    )
+}
+
+/// Keeps one flag of `kind` for the account: raised by `event_id` with `detail`, or none.
+/// A flag that stands already keeps its time.
+fn one_flag(
+    conn: &Connection,
+    holder: &Holder<'_>,
+    kind: EventFlag,
+    event_id: Option<&str>,
+    detail: &str,
+    now: i64,
+) -> Result<()> {
+    let standing: Option<i64> = conn
+        .query_row(
+            "SELECT min(created_at) FROM flags WHERE kind = ?1 AND subject = ?2 AND event_id IN
+                 (SELECT event_id FROM account_moves WHERE account = ?3 AND holder = ?2)",
+            params![kind.code(), holder.key, holder.account],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    conn.execute(
+        "DELETE FROM flags WHERE kind = ?1 AND subject = ?2 AND event_id IN
+             (SELECT event_id FROM account_moves WHERE account = ?3 AND holder = ?2)",
+        params![kind.code(), holder.key, holder.account],
+    )?;
+    if let Some(event_id) = event_id {
+        flag(
+            conn,
+            kind,
+            event_id,
+            Some(holder.key),
+            detail,
+            standing.unwrap_or(now),
+        )?;
+    }
+    Ok(())
 }
 
 fn release_hold(conn: &Connection, card: &str, hold: &str, now: i64) -> Result<()> {
@@ -584,37 +788,39 @@ fn release_hold(conn: &Connection, card: &str, hold: &str, now: i64) -> Result<(
     Ok(())
 }
 
-fn debt_row(
-    conn: &Connection,
-    event_id: &str,
-    account: &str,
-    holder: &str,
-    amount: Money,
-    now: i64,
-) -> Result<()> {
+/// Keeps one `token_at_two_stores` flag per token, whatever order its uses arrive in:
+/// raised by the first use (in the order they happened) at another store than the first
+/// use's, naming every store in order.
+fn token_flag(conn: &Connection, token: &str, now: i64) -> Result<()> {
+    let uses: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT store, event_id FROM token_uses WHERE token_id = ?1 ORDER BY used_at, event_id",
+        )?
+        .query_map([token], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let Some((detail, event_id)) = reconcile::two_stores(&uses) else {
+        return Ok(());
+    };
+    let kind = EventFlag::TokenAtTwoStores.code();
+    let standing: Option<i64> = conn.query_row(
+        "SELECT min(created_at) FROM flags WHERE kind = ?1 AND subject = ?2",
+        params![kind, token],
+        |r| r.get(0),
+    )?;
     conn.execute(
-        "INSERT INTO debts (event_id, account, holder, amount, currency, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            event_id,
-            account,
-            holder,
-            amount.amount,
-            amount.currency.code(),
-            now
-        ],
+        "DELETE FROM flags WHERE kind = ?1 AND subject = ?2",
+        params![kind, token],
     )?;
     flag(
         conn,
-        EventFlag::OverspendDebt,
-        event_id,
-        Some(holder),
-        &format!(
-            "offline overspend of {} minor units recorded as debt",
-            amount.amount
-        ),
-        now,
-    )
+        EventFlag::TokenAtTwoStores,
+        &event_id,
+        Some(token),
+        &detail,
+        standing.unwrap_or(now),
+    )?;
+    conn.execute(&ledger::sqlite(ledger::TOKEN_FLAG), params![token, now])?;
+    Ok(())
 }
 
 fn flag(
@@ -630,42 +836,4 @@ fn flag(
         params![kind.code(), event_id, subject, detail, now],
     )?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tillpass_protocol::money::Currency;
-
-    fn account(balance: i64, debt: i64) -> Account {
-        Account {
-            balance: Money::new(balance, Currency::EUR),
-            debt: Money::new(debt, Currency::EUR),
-        }
-    }
-
-    #[test]
-    fn money_moves_as_documented() {
-        assert_eq!(
-            moved(&account(100, 0), 30, Move::Debit),
-            Some((70, 0, 0, false))
-        );
-        assert_eq!(
-            moved(&account(100, 0), 130, Move::Debit),
-            Some((0, 30, 30, false))
-        );
-        assert_eq!(
-            moved(&account(0, 30), 50, Move::Credit),
-            Some((20, 0, 0, false))
-        );
-        assert_eq!(
-            moved(&account(0, 30), 10, Move::Credit),
-            Some((0, 20, 0, false))
-        );
-        assert_eq!(
-            moved(&account(10, 0), 30, Move::Clamp),
-            Some((0, 0, 0, true))
-        );
-        assert_eq!(moved(&account(i64::MAX, 0), 1, Move::Credit), None);
-    }
 }

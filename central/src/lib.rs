@@ -31,10 +31,14 @@
 //! - [`auth`]: till request signatures — checked in two steps, before and after the body
 //!   — with a nonce replay cache and one answer for every refused till; the admin token.
 //! - [`journal`]: batch ingestion, per-event acknowledgement, balances, debts, flags.
+//! - [`reconcile`]: the order-independent rule: an account's movements applied in the
+//!   order they happened, replayed when a late journal slots one in before others.
 //! - [`receipts`]: digital receipts, only with the customer's consent.
 //! - [`store_sales`]: each store's sales and returns, sent to its other tills so a sale
 //!   can be returned at any till of the store.
 //! - [`flags`]: what ingestion noticed: overspend debts, a token at two stores.
+//! - [`ledger`]: the store-wide offline-risk ledger — each store's spends with central's
+//!   outcome and the flags concerning it, the `ledger` delta stream, references masked.
 //! - [`changes`], [`deltas`], [`revocations`]: the change log, delta pages by cursor
 //!   (signed for their request when the till asks), and revocations sealed as envelopes.
 //! - [`catalogs`]: catalog publication (validated TOML), activation, signed envelopes.
@@ -74,10 +78,12 @@ pub mod giftcards;
 pub mod http;
 pub mod journal;
 pub mod keys;
+pub mod ledger;
 pub mod migrations;
 pub mod passes;
 pub mod pending;
 pub mod receipts;
+pub mod reconcile;
 pub mod revocations;
 pub mod settings;
 pub mod storage;

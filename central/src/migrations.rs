@@ -25,6 +25,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "whatsapp",
         sql: V5,
     },
+    Migration {
+        name: "account_moves",
+        sql: V6,
+    },
 ];
 
 use tillpass_migrate::Migration;
@@ -400,4 +404,32 @@ CREATE TABLE wa_status (
 
 ALTER TABLE gift_cards ADD COLUMN owner TEXT REFERENCES customers (ref) ON DELETE SET NULL;
 CREATE INDEX gift_cards_owner ON gift_cards (owner);
+"#;
+
+/// Version 6: every account's movements, in the order they happened, so that journals
+/// arriving in any order give the same balances, debts and flags (`crate::reconcile`).
+/// Accounts moved before this version start their log at their next movement.
+const V6: &str = r#"
+CREATE TABLE account_moves (
+    account         TEXT NOT NULL CHECK (account IN ('savings', 'gift_card')),
+    holder          TEXT NOT NULL,
+    at              INTEGER NOT NULL,
+    event_id        TEXT NOT NULL REFERENCES events (id),
+    direction       TEXT NOT NULL CHECK (direction IN ('credit', 'debit', 'clamp')),
+    amount          INTEGER NOT NULL CHECK (amount >= 0),
+    before_balance  INTEGER NOT NULL,
+    before_debt     INTEGER NOT NULL,
+    after_balance   INTEGER NOT NULL,
+    after_debt      INTEGER NOT NULL,
+    short           INTEGER NOT NULL,
+    clamped         INTEGER NOT NULL,
+    source          TEXT CHECK (source IN ('snapshot', 'cached', 'live', 'unknown')),
+    store           TEXT NOT NULL,
+    till            TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    PRIMARY KEY (account, holder, event_id)
+);
+CREATE UNIQUE INDEX account_moves_order ON account_moves (account, holder, at, till, seq);
+CREATE INDEX account_moves_store ON account_moves (store, at);
+CREATE INDEX account_moves_event ON account_moves (event_id);
 "#;

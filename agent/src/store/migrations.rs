@@ -48,6 +48,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "outbox_states",
         sql: include_str!("migrations/0009_outbox_states.sql"),
     },
+    Migration {
+        name: "store_ledger",
+        sql: include_str!("migrations/0010_store_ledger.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

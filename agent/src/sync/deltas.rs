@@ -143,7 +143,8 @@ impl Puller {
     /// applied and the pages refused.
     ///
     /// A page refused for its signature or binding stops its own stream only: it is logged
-    /// and returned, and the other streams go on. The store's sales only serve returns at
+    /// and returned, and the other streams go on. The store's ledger only feeds the
+    /// dashboard, and is treated as the sales are. The store's sales only serve returns at
     /// this till: a failure there (a central that does not offer them yet, a page this
     /// build cannot read) is logged and the round goes on — it must never hold back the
     /// catalog, the sync status or the offline policy.
@@ -161,6 +162,12 @@ impl Puller {
                 }
                 Err(e) if kind == DeltaKind::Sales => {
                     tracing::warn!(error = %e, "the store's sales could not be pulled; returns of other tills' sales wait");
+                }
+                Err(SyncError::Status { status: 404, .. }) if kind == DeltaKind::Ledger => {
+                    tracing::debug!("central does not offer the store's ledger yet");
+                }
+                Err(e) if kind == DeltaKind::Ledger => {
+                    tracing::warn!(error = %e, "the store's ledger could not be pulled; the Sync page shows it as it was");
                 }
                 Err(e) => return Err(e),
             }
@@ -249,6 +256,14 @@ impl Puller {
                 // Items one by one: one this build cannot read is skipped, not the page.
                 let page: DeltaPage<serde_json::Value> = json(&body, "sales page")?;
                 apply_in(store, kind, page, store_sales::apply_sales).await?
+            }
+            DeltaKind::Ledger => {
+                // Items one by one: one this build cannot read is skipped, not the page.
+                let page: DeltaPage<serde_json::Value> = json(&body, "ledger page")?;
+                apply_in(store, kind, page, move |c, items| {
+                    super::ledger::apply_ledger(c, items, now)
+                })
+                .await?
             }
             DeltaKind::Revocations => {
                 let page: DeltaPage<RevocationEnvelope> = json(&body, "revocations page")?;

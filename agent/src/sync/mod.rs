@@ -12,6 +12,9 @@
 //!   explained there.
 //! - [`store_sales`]: the store's other tills' sales and returns (the `sales` delta),
 //!   rebuilt in the engine's words so they can be returned here.
+//! - [`ledger`]: the store's offline-risk ledger (the `ledger` delta): every till's spends
+//!   with central's outcome and the flags concerning the store, masked, kept for the
+//!   retention period.
 //! - [`catalogs`]: catalog envelopes (pulled with `If-None-Match`, or pushed to
 //!   `POST /v1/admin/catalog`) verified, stored and activated at once or at their time.
 //! - [`trust`]: trust-list rotations.
@@ -30,6 +33,7 @@ pub mod api;
 pub mod catalogs;
 pub mod client;
 pub mod deltas;
+pub mod ledger;
 pub mod policy;
 pub mod relay;
 pub mod retention;

@@ -1,6 +1,7 @@
 //! The store manager dashboard in a real headless Chromium, driven over chromedriver
 //! (`fantoccini`): sign in, a sale made through the POS API shows on Today and
-//! Transactions (with its return), a refused scan with its reason on Scans, the language
+//! Transactions (with its return), a refused scan with its reason on Scans, the store's
+//! offline-risk ledger on Sync, the language
 //! switch, the day's CSV fetched and read back, and five failed sign-ins locking the name.
 //! A screenshot of every page is kept under `<target>/dashboard-screenshots/`.
 //!
@@ -418,6 +419,46 @@ async fn a_manager_uses_the_dashboard_in_a_real_browser() {
         wait_text(&c, css, needle).await;
         shot(&c, name).await;
     }
+
+    // The store's ledger, as central returns it to every till of the store: two tills'
+    // spends against one customer, one central confirmed and one that became a debt, and
+    // the token seen at two stores. The Sync page shows it, by day and spend by spend.
+    let at = i64::try_from(now()).unwrap() - 3600;
+    let page: Vec<Value> = [
+        ("0123456789abcdef0123456789abcdef", "S1-T1", 1000, 0, "confirmed", "cached"),
+        ("fedcba9876543210fedcba9876543210", "S1-T2", 1000, 500, "debt", "snapshot"),
+    ]
+    .iter()
+    .map(|(id, till, amount, short, outcome, source)| {
+        json!({"op": "spend", "spend": {
+            "id": id, "till": till, "at": at, "account": "savings", "holder": "C-••••23",
+            "amount": {"amount": amount, "currency": "EUR"},
+            "short": {"amount": short, "currency": "EUR"},
+            "source": source, "outcome": outcome }})
+    })
+    .chain([json!({"op": "flag", "flag": {
+        "id": "a1b2", "kind": "token_at_two_stores", "holder": "C-••••23",
+        "detail": "token used at stores S1, S2", "raised_at": at, "resolved": false }})])
+    .collect();
+    {
+        let store = served.state.identifier.store();
+        let conn = store.conn();
+        tillpass_agent::sync::ledger::apply_ledger(&conn, &page, at + 60).unwrap();
+    }
+    c.goto(&served.url("/dashboard/sync")).await.unwrap();
+    wait_text(&c, "#ledger-days", "20,00").await;
+    wait_text(&c, "#ledger-days", "5,00").await;
+    wait_text(&c, "#ledger-entries", "Deuda creada").await;
+    wait_text(&c, "#ledger-entries", "Confirmado").await;
+    wait_text(&c, "#ledger-entries", "Instantánea del pase").await;
+    wait_text(&c, "#ledger-entries", "S1-T2").await;
+    wait_text(&c, "#ledger-entries", "C-••••23").await;
+    wait_text(&c, "#ledger-flags", "Mismo código usado en dos tiendas").await;
+    let shown = wait_text(&c, "#store-ledger", "C-••••23").await;
+    assert!(!shown.contains("C-000123"), "only masked references: {shown}");
+    shot(&c, "06b-sync-ledger").await;
+    c.goto(&served.url("/dashboard/promotions")).await.unwrap();
+    wait_text(&c, "h1", "Promociones").await;
 
     // Switch to English: the same page comes back in English, and stays so.
     c.find(Locator::Css("#switch-lang"))

@@ -1444,6 +1444,120 @@ fn two_tills_overspend_one_gift_card_and_both_learn_the_debt() {
     }
 }
 
+/// Three tills — two of store S1, one of S2 — each spend 10.00 of one customer's 15.00
+/// offline, from the balance they hold. Their journals reach central in another order
+/// than the spends happened (S1's second till first, S1's first till last): central
+/// judges them in the order they happened — the first spend confirmed, the other two
+/// debts, one flag — and every till of each store receives its own store's ledger with
+/// those outcomes, the customer masked.
+#[test]
+fn offline_spends_at_two_stores_reach_each_stores_ledger_with_centrals_outcome() {
+    let central = CentralServer::start();
+    central.create_customer("C-000123", 1500);
+    let tills: Vec<Enrolled> = ["S1", "S1", "S2"]
+        .iter()
+        .map(|store| enrol(&central, store, &central.url()))
+        .collect();
+    let base = i64::try_from(now()).unwrap() - 600;
+    for (till, offset) in tills.iter().zip([0, 20, 10]) {
+        let store = tillpass_agent::store::Store::open(&till.till.data()).unwrap();
+        let mut conn = store.conn();
+        let tx = conn.transaction().unwrap();
+        tx.execute(
+            "INSERT INTO customers(customer_ref, earn_only, created_locally, updated_at)
+             VALUES ('C-000123', 0, 0, 0)",
+            [],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO savings_accounts(customer_ref, currency, synced_balance, unsynced_spent)
+             VALUES ('C-000123', 'EUR', 1500, 1000)",
+            [],
+        )
+        .unwrap();
+        tillpass_agent::store::journal::append(
+            &tx,
+            &tillpass_agent::store::journal::TillIdentity {
+                store: till.response.store.clone(),
+                till: till.response.till.clone(),
+            },
+            base + offset,
+            EventPayload::SavingsRedeemed(SavingsMovement {
+                customer: CustomerRef::new("C-000123").unwrap(),
+                amount: Money::new(1000, Currency::EUR),
+                sale_id: None,
+            }),
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    // Arrival: S1's second till, then S2's, then S1's first.
+    let mut agents = Vec::new();
+    for i in [1, 2, 0] {
+        let agent = tills[i].till.start();
+        let db = tills[i].db_path();
+        wait_for(
+            "the journal to reach central",
+            Duration::from_secs(30),
+            || agent.output(),
+            || {
+                let waiting = query_i64(&db, "SELECT count(*) FROM outbox")?;
+                (waiting == 0).then_some(())
+            },
+        );
+        agents.push(agent);
+    }
+    let customer = central.admin("GET", "/admin/v1/customers/C-000123", Value::Null);
+    assert_eq!(customer["debt"]["amount"], 1500, "{customer}");
+    let flags = central.admin("GET", "/admin/v1/flags", Value::Null);
+    let overspends = flags
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "overspend_debt")
+        .count();
+    assert_eq!(overspends, 1, "one flag for the account: {flags}");
+
+    let till_ids: Vec<String> = tills
+        .iter()
+        .map(|t| t.response.till.as_str().to_owned())
+        .collect();
+    let ledger_of = |db: &Path| -> Option<Vec<String>> {
+        let conn = open_db(db);
+        let mut stmt = conn
+            .prepare(
+                "SELECT till || ':' || holder || ':' || short || ':' || outcome
+                 FROM store_ledger_spends ORDER BY at",
+            )
+            .ok()?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).ok()?;
+        rows.collect::<Result<Vec<_>, _>>().ok()
+    };
+    let s1 = vec![
+        format!("{}:C-••••23:0:confirmed", till_ids[0]),
+        format!("{}:C-••••23:1000:debt", till_ids[1]),
+    ];
+    let s2 = vec![format!("{}:C-••••23:500:debt", till_ids[2])];
+    for (till, expected) in tills.iter().zip([&s1, &s1, &s2]) {
+        let db = till.db_path();
+        wait_for(
+            "the store's ledger at each of its tills",
+            Duration::from_secs(60),
+            || format!("{:?}", ledger_of(&db)),
+            || (ledger_of(&db).as_ref() == Some(expected)).then_some(()),
+        );
+        let flag = query_i64(
+            &db,
+            "SELECT count(*) FROM store_ledger_flags WHERE kind = 'overspend_debt'
+               AND holder = 'C-••••23' AND resolved = 0",
+        );
+        assert_eq!(flag, Some(1), "the flag reaches every till of the store");
+    }
+    for agent in agents {
+        agent.stop();
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Pending savings and segments, through the POS API of a till synced with central.
 

@@ -58,6 +58,7 @@ pub const TABLES: &[&str] = &[
     "wa_consents",
     "wa_receipts",
     "wa_status",
+    "account_moves",
 ];
 
 /// The identity columns, numbered by SQLite (`INTEGER PRIMARY KEY`).

@@ -205,6 +205,59 @@ impl Database {
         }
     }
 
+    /// Every flag, as `(kind, event id, subject, detail)`, sorted: what reconciliation
+    /// decided, without the times it was decided at.
+    pub async fn flag_list(&self) -> Result<Vec<(String, String, Option<String>, String)>> {
+        let sql = "SELECT kind, event_id, subject, detail FROM flags
+                   ORDER BY kind, event_id, subject, detail";
+        match self {
+            Database::Sqlite(db) => {
+                db.call(move |c| {
+                    let mut stmt = c.prepare(sql)?;
+                    let rows = stmt.query_map([], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })?;
+                    Ok(rows.collect::<rusqlite::Result<_>>()?)
+                })
+                .await
+            }
+            Database::Postgres(pg) => Ok(pg
+                .client()
+                .await?
+                .query(sql, &[])
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                .collect()),
+        }
+    }
+
+    /// Every recorded debt, as `(account, holder, event id, amount)`, sorted.
+    pub async fn debt_list(&self) -> Result<Vec<(String, String, String, i64)>> {
+        let sql = "SELECT account, holder, event_id, amount FROM debts
+                   ORDER BY account, holder, event_id";
+        match self {
+            Database::Sqlite(db) => {
+                db.call(move |c| {
+                    let mut stmt = c.prepare(sql)?;
+                    let rows = stmt.query_map([], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })?;
+                    Ok(rows.collect::<rusqlite::Result<_>>()?)
+                })
+                .await
+            }
+            Database::Postgres(pg) => Ok(pg
+                .client()
+                .await?
+                .query(sql, &[])
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                .collect()),
+        }
+    }
+
     /// How many rows `table` (one of central's) holds.
     pub async fn count_rows(&self, table: &str) -> Result<i64> {
         if !copy::TABLES.contains(&table) {

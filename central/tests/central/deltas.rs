@@ -404,3 +404,128 @@ async fn a_till_that_asks_gets_each_page_signed_for_its_own_request() {
         Err(PageError::OtherRequest("nonce"))
     );
 }
+
+/// The items of a ledger page as `op:holder:outcome` (spends) or `op:kind:holder:resolved`
+/// (flags).
+fn ledger_items(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| match i["op"].as_str().unwrap() {
+            "spend" => format!(
+                "spend:{}:{}:{}:{}",
+                i["spend"]["till"].as_str().unwrap(),
+                i["spend"]["holder"].as_str().unwrap(),
+                i["spend"]["short"]["amount"],
+                i["spend"]["outcome"].as_str().unwrap()
+            ),
+            "flag" => format!(
+                "flag:{}:{}:{}",
+                i["flag"]["kind"].as_str().unwrap(),
+                i["flag"]["holder"].as_str().unwrap(),
+                i["flag"]["resolved"]
+            ),
+            other => format!("{other}:{}", i["id"]),
+        })
+        .collect()
+}
+
+/// Three tills spend one customer's savings offline and show one pass; the late journal of
+/// the store's second till lands before the other store's in time. Each store's tills get
+/// their own store's spends with central's outcome and the flags concerning the store,
+/// references masked; a later earn that pays the debt turns the outcome to `resolved`.
+#[tokio::test]
+async fn each_store_gets_its_ledger_with_outcomes_and_flags_masked() {
+    use tillpass_protocol::sync::{Subject, TokenId, TokenUsed};
+    let central = Central::start().await;
+    central.create_customer("C-000123", 1500, false).await;
+    let a1 = central.enrol("S001", "S001-T01").await;
+    let a2 = central.enrol("S001", "S001-T02").await;
+    let b1 = central.enrol("S002", "S002-T01").await;
+    let pass = || {
+        EventPayload::TokenUsed(TokenUsed {
+            token_id: TokenId::new(&[5; 16]).unwrap(),
+            kind: tillpass_protocol::sync::TokenKind::CustomerPass,
+            subject: Subject::new("C-000123").unwrap(),
+            key_id: [1, 2, 3, 4],
+            sale_id: None,
+        })
+    };
+    let redeem = |amount| {
+        EventPayload::SavingsRedeemed(tillpass_protocol::sync::SavingsMovement {
+            customer: CustomerRef::new("C-000123").unwrap(),
+            amount: eur(amount),
+            sale_id: None,
+        })
+    };
+    let at = |till: &TestTill, offset: i64, payload| {
+        let mut e = till.event(payload);
+        e.occurred_at -= 600 - offset;
+        e
+    };
+    // In time: S001-T01, then S002-T01, then S001-T02; they arrive S001-T01, S001-T02,
+    // S002-T01.
+    for (till, offset) in [(&a1, 0), (&a2, 20), (&b1, 10)] {
+        let (status, ack) = till
+            .upload(
+                &central,
+                vec![at(till, offset, pass()), at(till, offset, redeem(1000))],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{ack}");
+        assert_eq!(statuses(&ack), ["accepted", "accepted"]);
+    }
+    let customer = central.customer("C-000123").await;
+    assert_eq!(customer["debt"]["amount"], 1500, "{customer}");
+
+    let s1 = page(&a2, &central, "ledger", "", 50).await;
+    let mut items: Vec<String> = ledger_items(&s1)
+        .into_iter()
+        .filter(|i| !i.starts_with("gone:"))
+        .collect();
+    items.sort();
+    assert_eq!(
+        items,
+        [
+            "flag:overspend_debt:C-••••23:false",
+            "flag:token_at_two_stores:C-••••23:false",
+            "spend:S001-T01:C-••••23:0:confirmed",
+            "spend:S001-T02:C-••••23:1000:debt",
+        ],
+        "{s1}"
+    );
+    let text = s1.to_string();
+    assert!(!text.contains("C-000123"), "only masked references: {text}");
+    let s2 = page(&b1, &central, "ledger", "", 50).await;
+    let items = ledger_items(&s2);
+    assert!(items.contains(&"spend:S002-T01:C-••••23:500:debt".to_owned()), "{s2}");
+    assert!(!items.iter().any(|i| i.contains("S001-T0")), "{s2}");
+    assert!(!s2.to_string().contains("C-000123"), "{s2}");
+
+    // An earn pays the debt: the store's tills learn the spends' outcome is resolved.
+    let cursor = s1["next_cursor"].as_str().unwrap().to_owned();
+    let (_, ack) = a1
+        .upload(
+            &central,
+            vec![a1.event(EventPayload::SavingsEarned(
+                tillpass_protocol::sync::SavingsMovement {
+                    customer: CustomerRef::new("C-000123").unwrap(),
+                    amount: eur(1500),
+                    sale_id: None,
+                },
+            ))],
+        )
+        .await;
+    assert_eq!(statuses(&ack), ["accepted"]);
+    let after = page(&a1, &central, "ledger", &cursor, 50).await;
+    let items = ledger_items(&after);
+    assert!(
+        items.contains(&"spend:S001-T02:C-••••23:1000:resolved".to_owned()),
+        "{after}"
+    );
+    assert!(
+        items.contains(&"flag:overspend_debt:C-••••23:true".to_owned()),
+        "{after}"
+    );
+}

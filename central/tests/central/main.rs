@@ -17,6 +17,7 @@ mod passes;
 mod pending;
 mod pg;
 mod process;
+mod reconcile;
 mod segments;
 mod signed;
 mod storage;

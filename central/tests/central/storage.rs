@@ -34,6 +34,18 @@ enum Keep {
     Pg(#[allow(dead_code)] TestDb),
 }
 
+impl Backend {
+    /// SQLite, kept in `dir`.
+    pub fn sqlite(db: Database, location: Location, dir: tempfile::TempDir) -> Backend {
+        Backend {
+            name: "sqlite",
+            db,
+            location,
+            keep: Keep::Dir(dir),
+        }
+    }
+}
+
 /// SQLite in a temporary folder, and PostgreSQL when a server answers.
 pub async fn backends(case: &str) -> Vec<Backend> {
     let dir = tempfile::tempdir().unwrap();

@@ -63,23 +63,26 @@ pub enum DeltaKind {
     Revocations,
     /// Sales closed at the store's tills, with their returns: [`SaleDelta`].
     Sales,
+    /// The store's offline-risk ledger: [`super::ledger::LedgerDelta`].
+    Ledger,
 }
 
 impl DeltaKind {
     /// Every kind, in the order a till should pull them.
     /// Sales come after customers, so that an erasure is applied before the sales that
     /// no longer name the erased customer.
-    pub const ALL: [DeltaKind; 6] = [
+    pub const ALL: [DeltaKind; 7] = [
         DeltaKind::Revocations,
         DeltaKind::Customers,
         DeltaKind::Balances,
         DeltaKind::GiftCards,
         DeltaKind::PersonalPromotions,
         DeltaKind::Sales,
+        DeltaKind::Ledger,
     ];
 
     /// The path segment: `customers`, `balances`, `gift-cards`, `personal-promotions`,
-    /// `revocations`, `sales`.
+    /// `revocations`, `sales`, `ledger`.
     pub fn segment(self) -> &'static str {
         match self {
             DeltaKind::Customers => "customers",
@@ -88,6 +91,7 @@ impl DeltaKind {
             DeltaKind::PersonalPromotions => "personal-promotions",
             DeltaKind::Revocations => "revocations",
             DeltaKind::Sales => "sales",
+            DeltaKind::Ledger => "ledger",
         }
     }
 

@@ -21,6 +21,9 @@
 //!   tombstones), balances, gift cards, personal promotions, revocations (as signed
 //!   envelopes) and the store's sales with their returns ([`SaleDelta`]); pages signed for
 //!   the request they answer ([`seal_page`], [`open_page`]).
+//! - [`ledger`] — the store's offline-risk ledger ([`LedgerDelta`]: spends with central's
+//!   outcome, flags concerning the store), returned to every till of the store; references
+//!   only [`mask`]ed.
 //! - [`request`] — the signed-request scheme (headers, canonical string,
 //!   [`verify_request`]).
 //! - [`time`] — [`ServerTime`], central's clock signed with the sync key, in every answer.
@@ -42,6 +45,7 @@ pub mod enrol;
 mod hex;
 pub mod ids;
 pub mod journal;
+pub mod ledger;
 pub mod limits;
 pub mod movement;
 pub mod request;
@@ -71,6 +75,10 @@ pub use journal::{
     EffectSummary, EventError, EventPayload, GiftCardHold, GiftCardMovement, GiftCardRelease,
     JournalEvent, LocalCustomer, Quantity, ReturnLine, ReturnRecorded, Reverses, SaleClosed,
     SaleLine, SaleTotals, SavingsMovement, SavingsReversal, Tender, TokenKind, TokenUsed,
+};
+pub use ledger::{
+    LEDGER_RETENTION_SECS, LedgerAccount, LedgerDelta, LedgerFlag, LedgerOutcome, LedgerSpend,
+    SpendSource, mask,
 };
 pub use movement::{Account, Direction, Movement, TillDelta};
 pub use request::{

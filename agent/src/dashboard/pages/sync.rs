@@ -1,5 +1,8 @@
-//! Sync: online or not, the last good exchange, earn-only, the outbox, the catalog and the
-//! trust list with their ages, the clock, the offline risk taken and central's rejections.
+//! Sync: the store's offline-risk ledger first — every till's spends against balances
+//! central had not confirmed, by day, with central's outcome, and central's flags for the
+//! store — then online or not, the last good exchange, earn-only, the outbox, the catalog
+//! and the trust list with their ages, the clock, what this till spent that central has
+//! not confirmed yet, and central's rejections.
 
 use axum::extract::State;
 use maud::{Markup, html};
@@ -10,7 +13,7 @@ use crate::dashboard::days;
 use crate::dashboard::i18n::T;
 use crate::dashboard::layout::{self, Nav};
 use crate::dashboard::money;
-use crate::dashboard::queries::sync::{self, Risk, SyncFacts};
+use crate::dashboard::queries::sync::{self, Ledger, LedgerSpend, Risk, SyncFacts};
 use crate::dashboard::{Dash, DashError};
 
 /// What the page shows from memory (not the store).
@@ -64,6 +67,7 @@ fn render(ctx: &Ctx, f: &SyncFacts, s: &Live) -> Markup {
     let policy = s.snapshot.offline_policy.as_ref();
     let title = T::SyncTitle.get(lang);
     let content = html! {
+        (ledger(ctx, &f.ledger))
         dl class="facts" id="sync-facts" {
             dt { (T::Connection.get(lang)) }
             dd {
@@ -217,6 +221,170 @@ fn risk_rows(ctx: &Ctx, label: T, holders: T, risks: &[Risk], cap: Option<String
                 td class="num" { strong { (money::amount(r.amount, &r.currency, lang)) } }
                 td { (holders.with(lang, &money::count(r.holders, lang))) }
                 td class="muted" { @if let Some(cap) = &cap { (cap) } }
+            }
+        }
+    }
+}
+
+/// A day of the store's ledger: its date, and per currency the spends, what was spent,
+/// what went beyond the balance, and how many of each outcome.
+#[derive(Default)]
+struct DayTotals {
+    spends: i64,
+    amount: i64,
+    short: i64,
+    confirmed: i64,
+    debt: i64,
+    resolved: i64,
+}
+
+fn by_day(ctx: &Ctx, spends: &[LedgerSpend]) -> Vec<((String, String), DayTotals)> {
+    let mut days: Vec<((String, String), DayTotals)> = Vec::new();
+    for s in spends {
+        let label = days::Day::containing(s.at, &ctx.tz)
+            .map_or_else(|| "—".to_owned(), |d| d.label(ctx.lang));
+        let key = (label, s.currency.clone());
+        let at = match days.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                days.push((key, DayTotals::default()));
+                days.len() - 1
+            }
+        };
+        let t = &mut days[at].1;
+        t.spends += 1;
+        t.amount = t.amount.saturating_add(s.amount);
+        t.short = t.short.saturating_add(s.short);
+        match s.outcome.as_str() {
+            "confirmed" => t.confirmed += 1,
+            "debt" => t.debt += 1,
+            "resolved" => t.resolved += 1,
+            _ => {}
+        }
+    }
+    days
+}
+
+fn source_label(code: &str) -> T {
+    match code {
+        "snapshot" => T::SourceSnapshot,
+        "cached" => T::SourceCached,
+        "live" => T::SourceLive,
+        _ => T::SourceUnknown,
+    }
+}
+
+fn outcome_badge(code: &str, lang: tillpass_protocol::lang::Lang) -> Markup {
+    let (class, text) = match code {
+        "confirmed" => ("badge ok", T::OutcomeConfirmed),
+        "debt" => ("badge bad", T::OutcomeDebt),
+        "resolved" => ("badge warn", T::OutcomeResolved),
+        _ => ("badge", T::OutcomeUnknown),
+    };
+    html! { span class=(class) data-outcome=(code) { (text.get(lang)) } }
+}
+
+fn flag_label(kind: &str) -> T {
+    match kind {
+        "overspend_debt" => T::FlagOverspend,
+        "token_at_two_stores" => T::FlagTokenTwoStores,
+        "reversal_clamped" => T::FlagReversalClamped,
+        "return_exceeds_sale" => T::FlagReturnExceedsSale,
+        _ => T::FlagOther,
+    }
+}
+
+/// The store's ledger: by day, each spend, and central's flags.
+fn ledger(ctx: &Ctx, l: &Ledger) -> Markup {
+    let lang = ctx.lang;
+    html! {
+        section class="panel" id="store-ledger" {
+            h2 { (T::StoreLedger.get(lang)) }
+            p class="muted" { (T::StoreLedgerHelp.get(lang)) }
+            @if l.spends.is_empty() {
+                p class="empty" id="ledger-empty" { (T::LedgerEmpty.get(lang)) }
+            } @else {
+                h3 { (T::LedgerByDay.get(lang)) }
+                table id="ledger-days" {
+                    thead { tr {
+                        th { (T::Day.get(lang)) }
+                        th class="num" { (T::Spends.get(lang)) }
+                        th class="num" { (T::Spent.get(lang)) }
+                        th class="num" { (T::BeyondBalance.get(lang)) }
+                        th class="num" { (T::OutcomeConfirmed.get(lang)) }
+                        th class="num" { (T::OutcomeDebt.get(lang)) }
+                        th class="num" { (T::OutcomeResolved.get(lang)) }
+                    } }
+                    tbody {
+                        @for ((day, currency), t) in by_day(ctx, &l.spends) {
+                            tr {
+                                th { (day) }
+                                td class="num" { (money::count(t.spends, lang)) }
+                                td class="num" { (money::amount(t.amount, &currency, lang)) }
+                                td class="num" { (money::amount(t.short, &currency, lang)) }
+                                td class="num" { (t.confirmed) }
+                                td class="num" { (t.debt) }
+                                td class="num" { (t.resolved) }
+                            }
+                        }
+                    }
+                }
+                h3 { (T::LedgerEntries.get(lang)) }
+                table id="ledger-entries" {
+                    thead { tr {
+                        th { (T::Time.get(lang)) }
+                        th { (T::Till.get(lang)) }
+                        th { (T::Holder.get(lang)) }
+                        th class="num" { (T::Amount.get(lang)) }
+                        th class="num" { (T::BeyondBalance.get(lang)) }
+                        th { (T::LedgerSource.get(lang)) }
+                        th { (T::Outcome.get(lang)) }
+                    } }
+                    tbody {
+                        @for s in &l.spends {
+                            tr {
+                                td { (days::date_time(s.at, &ctx.tz, lang)) }
+                                td { span class="code" { (s.till) } }
+                                td {
+                                    @if s.account == "gift_card" { (T::AccountGiftCard.get(lang)) } @else { (T::AccountSavings.get(lang)) }
+                                    " " span class="code" { (s.holder) }
+                                }
+                                td class="num" { (money::amount(s.amount, &s.currency, lang)) }
+                                td class="num" { (money::amount(s.short, &s.currency, lang)) }
+                                td { (source_label(&s.source).get(lang)) }
+                                td { (outcome_badge(&s.outcome, lang)) }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { (T::LedgerFlags.get(lang)) }
+            @if l.flags.is_empty() {
+                p class="empty" { (T::None.get(lang)) }
+            } @else {
+                table id="ledger-flags" {
+                    thead { tr {
+                        th { (T::Raised.get(lang)) }
+                        th { (T::Kind.get(lang)) }
+                        th { (T::Holder.get(lang)) }
+                        th { (T::Detail.get(lang)) }
+                        th { (T::Status.get(lang)) }
+                    } }
+                    tbody {
+                        @for f in &l.flags {
+                            tr {
+                                td { (days::date_time(f.raised_at, &ctx.tz, lang)) }
+                                td data-kind=(f.kind) { (flag_label(&f.kind).get(lang)) }
+                                td { span class="code" { (f.holder) } }
+                                td { (f.detail) }
+                                td {
+                                    @if f.resolved { span class="badge ok" { (T::OutcomeResolved.get(lang)) } }
+                                    @else { span class="badge bad" { (T::Flagged.get(lang)) } }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
     }

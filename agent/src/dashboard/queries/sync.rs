@@ -1,5 +1,7 @@
-//! The store's side of the sync state: the outbox, the events central rejected, the money
-//! spent while unsynced, and a catalog waiting for its activation time.
+//! The store's side of the sync state: the store's offline-risk ledger (every till's
+//! spends with central's outcome, and the flags concerning the store), the outbox, the
+//! events central rejected, the money this till spent while unsynced, and a catalog waiting
+//! for its activation time.
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -46,6 +48,103 @@ pub(crate) struct SyncFacts {
     pub gift_cards: Vec<Risk>,
     /// The next scheduled catalog.
     pub scheduled: Option<Scheduled>,
+    /// The store's ledger, as central returned it.
+    pub ledger: Ledger,
+}
+
+/// The most spends of the store's ledger the page lists.
+pub(crate) const LEDGER_ROWS: i64 = 500;
+
+/// A spend of the store's ledger (any till), with central's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LedgerSpend {
+    /// The till that spent.
+    pub till: String,
+    /// When, unix seconds.
+    pub at: i64,
+    /// `savings` or `gift_card`.
+    pub account: String,
+    /// The customer or card, masked by central.
+    pub holder: String,
+    /// Spent, minor units.
+    pub amount: i64,
+    /// Beyond the real balance, minor units.
+    pub short: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// `snapshot`, `cached`, `live`, `unknown`.
+    pub source: String,
+    /// `confirmed`, `debt`, `resolved`, `unknown`.
+    pub outcome: String,
+}
+
+/// A flag concerning the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LedgerFlag {
+    /// `overspend_debt`, `token_at_two_stores`, …
+    pub kind: String,
+    /// The customer, card or voucher, masked by central.
+    pub holder: String,
+    /// What happened.
+    pub detail: String,
+    /// When central raised it.
+    pub raised_at: i64,
+    /// Whether it is settled.
+    pub resolved: bool,
+}
+
+/// The store's ledger: its latest spends, newest first, and its flags, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Ledger {
+    /// At most [`LEDGER_ROWS`].
+    pub spends: Vec<LedgerSpend>,
+    /// Every flag kept.
+    pub flags: Vec<LedgerFlag>,
+}
+
+/// Reads the store's ledger.
+pub(crate) fn ledger(conn: &Connection) -> Result<Ledger, StoreError> {
+    let spends = conn
+        .prepare_cached(
+            "SELECT till, at, account, holder, amount, short, currency, source, outcome
+             FROM store_ledger_spends ORDER BY at DESC, id LIMIT ?1",
+        )
+        .map_err(sql)?
+        .query_map([LEDGER_ROWS], |r| {
+            Ok(LedgerSpend {
+                till: r.get(0)?,
+                at: r.get(1)?,
+                account: r.get(2)?,
+                holder: r.get(3)?,
+                amount: r.get(4)?,
+                short: r.get(5)?,
+                currency: r.get(6)?,
+                source: r.get(7)?,
+                outcome: r.get(8)?,
+            })
+        })
+        .map_err(sql)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql)?;
+    let flags = conn
+        .prepare_cached(
+            "SELECT kind, holder, detail, raised_at, resolved FROM store_ledger_flags
+             ORDER BY raised_at DESC, id",
+        )
+        .map_err(sql)?
+        .query_map([], |r| {
+            Ok(LedgerFlag {
+                kind: r.get(0)?,
+                holder: r.get(1)?,
+                detail: r.get(2)?,
+                raised_at: r.get(3)?,
+                resolved: r.get(4)?,
+            })
+        })
+        .map_err(sql)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql)?;
+    Ok(Ledger { spends, flags })
 }
 
 /// Reads the facts.
@@ -89,7 +188,9 @@ pub(crate) fn facts(conn: &Connection) -> Result<SyncFacts, StoreError> {
         )
         .optional()
         .map_err(sql)?;
+    let ledger = ledger(conn)?;
     Ok(SyncFacts {
+        ledger,
         outbox_depth,
         outbox_oldest,
         rejected_count,

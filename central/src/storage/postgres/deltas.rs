@@ -76,7 +76,7 @@ async fn build(
     if kind == DeltaKind::Balances {
         release_due(c, now).await?;
     }
-    let owner = (kind == DeltaKind::Sales).then_some(store.as_str());
+    let owner = matches!(kind, DeltaKind::Sales | DeltaKind::Ledger).then_some(store.as_str());
     let (changed, has_more) = since(c, kind, owner, after, limit).await?;
     let next = encode_cursor(changed.last().map_or(after, |c| c.seq))?;
     let keys: Vec<&str> = changed.iter().map(|c| c.key.as_str()).collect();
@@ -102,6 +102,9 @@ async fn build(
         DeltaKind::Sales => {
             AnyPage::Sales(DeltaPage::new(sales(c, &keys, now).await?, next, has_more))
         }
+        // The store's offline-risk ledger is built on SQLite only so far (`crate::ledger`):
+        // on PostgreSQL the stream is served empty, and its cursor moves on.
+        DeltaKind::Ledger => AnyPage::Ledger(DeltaPage::new(Vec::new(), next, has_more)),
     })
 }
 

@@ -30,7 +30,8 @@ use super::{ATTEMPTS, Pg};
 use crate::enrol::Till;
 use crate::error::{Error, Result};
 use crate::journal::{self, RawBatch, rejected};
-use crate::{customers, pending, receipts, settings, store_sales};
+use crate::reconcile::{self, Dir, Outcome, State};
+use crate::{customers, ledger, pending, receipts, settings, store_sales};
 
 /// Applies a batch from `till` (the verified signer), as [`crate::journal::ingest`] does.
 pub async fn ingest(pg: &Pg, till: &Till, batch: &RawBatch, now: i64) -> Result<BatchAck> {
@@ -307,17 +308,8 @@ async fn apply(tx: &Transaction<'_>, event: &JournalEvent, now: i64) -> Result<A
             )
             .await?;
             let mut flags = vec![];
-            if let Some(other) = other {
-                let detail = format!("token also used at store {other}");
-                flag(
-                    tx,
-                    EventFlag::TokenAtTwoStores,
-                    &id,
-                    Some(&token),
-                    &detail,
-                    now,
-                )
-                .await?;
+            if other.is_some() {
+                token_flag(tx, &token, now).await?;
                 flags.push(EventFlag::TokenAtTwoStores);
             }
             Ok(Applied::Accepted(flags))
@@ -338,7 +330,7 @@ async fn apply(tx: &Transaction<'_>, event: &JournalEvent, now: i64) -> Result<A
             {
                 release_hold(tx, card.as_str(), hold.as_str(), now).await?;
             }
-            moves(tx, &id, event.occurred_at, &movement, now).await
+            moves(tx, event, &movement, now).await
         }
         EventPayload::GiftCardHeld(h) => {
             let known = opt(
@@ -448,11 +440,11 @@ async fn apply(tx: &Transaction<'_>, event: &JournalEvent, now: i64) -> Result<A
 /// [`crate::journal`] does on SQLite.
 async fn moves(
     tx: &Transaction<'_>,
-    event_id: &str,
-    occurred_at: i64,
+    event: &JournalEvent,
     movement: &Movement<'_>,
     now: i64,
 ) -> Result<Applied> {
+    let occurred_at = event.occurred_at;
     let sale = movement.sale.map(|s| s.as_str());
     match movement.account {
         movement::Account::Savings(customer) => {
@@ -468,7 +460,7 @@ async fn moves(
             };
             savings(
                 tx,
-                event_id,
+                event,
                 customer.as_str(),
                 movement.amount,
                 direction,
@@ -478,8 +470,8 @@ async fn moves(
         }
         movement::Account::GiftCard(card) => {
             let direction = match movement.direction {
-                Direction::Spend => Move::Debit,
-                Direction::GiveBack => Move::Credit,
+                Direction::Spend => Dir::Debit,
+                Direction::GiveBack => Dir::Credit,
                 Direction::Earn | Direction::TakeBack => {
                     return Ok(Applied::Rejected(
                         RejectCode::Invalid,
@@ -487,20 +479,9 @@ async fn moves(
                     ));
                 }
             };
-            gift_card(tx, event_id, card.as_str(), movement.amount, direction, now).await
+            gift_card(tx, event, card.as_str(), movement.amount, direction, now).await
         }
     }
-}
-
-/// Which way money moves on an account.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Move {
-    /// In: pays the debt first, then the balance.
-    Credit,
-    /// Out: what the balance cannot cover becomes debt.
-    Debit,
-    /// Out, but stopping at zero (an earn taken back by a return).
-    Clamp,
 }
 
 /// The accounts money moves on.
@@ -522,31 +503,16 @@ impl Account {
         }
     }
 
-    fn update(self, direction: Move) -> &'static str {
-        match (self, direction) {
-            (Account::Savings, Move::Credit) => {
+    /// Money in (pending savings released): pays the debt first, then the balance.
+    fn credit(self) -> &'static str {
+        match self {
+            Account::Savings => {
                 "UPDATE savings_accounts SET balance = balance + GREATEST($2 - debt, 0),
                  debt = GREATEST(debt - $2, 0), updated_at = $3 WHERE customer = $1"
             }
-            (Account::Savings, Move::Debit) => {
-                "UPDATE savings_accounts SET balance = GREATEST(balance - $2, 0),
-                 debt = debt + GREATEST($2 - balance, 0), updated_at = $3 WHERE customer = $1"
-            }
-            (Account::Savings, Move::Clamp) => {
-                "UPDATE savings_accounts SET balance = GREATEST(balance - $2, 0),
-                 updated_at = $3 WHERE customer = $1"
-            }
-            (Account::GiftCard, Move::Credit) => {
+            Account::GiftCard => {
                 "UPDATE gift_cards SET balance = balance + GREATEST($2 - debt, 0),
                  debt = GREATEST(debt - $2, 0), updated_at = $3 WHERE ref = $1"
-            }
-            (Account::GiftCard, Move::Debit) => {
-                "UPDATE gift_cards SET balance = GREATEST(balance - $2, 0),
-                 debt = debt + GREATEST($2 - balance, 0), updated_at = $3 WHERE ref = $1"
-            }
-            (Account::GiftCard, Move::Clamp) => {
-                "UPDATE gift_cards SET balance = GREATEST(balance - $2, 0),
-                 updated_at = $3 WHERE ref = $1"
             }
         }
     }
@@ -567,47 +533,25 @@ async fn lock(tx: &Transaction<'_>, account: Account, key: &str) -> Result<Optio
     }))
 }
 
-/// What a move did: the shortfall turned into debt, and whether a clamp stopped at zero.
-struct Moved {
-    short: i64,
-    clamped: bool,
-}
-
-/// Moves `amount` (not negative) on a locked account, in the database; `None` (nothing
-/// moved) when the balance or the debt would overflow.
-async fn move_money(
+/// Credits `amount` (not negative) to a locked account, in the database; `false`
+/// (nothing moved) when the balance would overflow.
+async fn credit(
     tx: &Transaction<'_>,
     account: Account,
     key: &str,
     held: &Locked,
     amount: i64,
-    direction: Move,
     now: i64,
-) -> Result<Option<Moved>> {
-    let moved = match direction {
-        Move::Credit => held
-            .balance
-            .checked_add(amount.saturating_sub(held.debt).max(0))
-            .map(|_| Moved {
-                short: 0,
-                clamped: false,
-            }),
-        Move::Debit => {
-            let short = amount.saturating_sub(held.balance).max(0);
-            held.debt.checked_add(short).map(|_| Moved {
-                short,
-                clamped: false,
-            })
-        }
-        Move::Clamp => Some(Moved {
-            short: 0,
-            clamped: amount > held.balance,
-        }),
+) -> Result<bool> {
+    let state = State {
+        balance: held.balance,
+        debt: held.debt,
     };
-    if moved.is_some() {
-        exec(tx, account.update(direction), &[&key, &amount, &now]).await?;
+    if reconcile::step(state, amount, Dir::Credit).is_none() {
+        return Ok(false);
     }
-    Ok(moved)
+    exec(tx, account.credit(), &[&key, &amount, &now]).await?;
+    Ok(true)
 }
 
 /// How a savings event moves a customer's savings.
@@ -626,12 +570,14 @@ enum SavingsMove<'a> {
 
 async fn savings(
     tx: &Transaction<'_>,
-    event_id: &str,
+    event: &JournalEvent,
     customer: &str,
     amount: Money,
     direction: SavingsMove<'_>,
     now: i64,
 ) -> Result<Applied> {
+    let event_id = event.id.to_hex();
+    let event_id = event_id.as_str();
     // The account row first, then its pending entries: one order for every transaction,
     // so two batches on one customer wait for each other instead of deadlocking.
     let mut held = lock(tx, Account::Savings, customer).await?;
@@ -660,17 +606,21 @@ async fn savings(
                 &[&customer, &amount.amount, &release_at, &sale, &event_id],
             )
             .await?;
-            (Move::Credit, 0)
+            (Dir::Credit, 0)
         }
-        SavingsMove::Earn { .. } | SavingsMove::GiveBack => (Move::Credit, amount.amount),
-        SavingsMove::Spend => (Move::Debit, amount.amount),
+        SavingsMove::Earn { .. } | SavingsMove::GiveBack => (Dir::Credit, amount.amount),
+        SavingsMove::Spend => (Dir::Debit, amount.amount),
         SavingsMove::TakeBack { sale } => {
             let from_pending = take_pending(tx, customer, sale, amount.amount).await?;
-            (Move::Clamp, amount.amount.saturating_sub(from_pending))
+            (Dir::Clamp, amount.amount.saturating_sub(from_pending))
         }
     };
-    let account = Account::Savings;
-    let Some(moved) = move_money(tx, account, customer, &held, amount_now, direction, now).await?
+    let holder = Holder {
+        account: Account::Savings,
+        key: customer,
+        currency: amount.currency,
+    };
+    let Some(logged) = log_move(tx, &holder, &held, event, amount_now, direction, now).await?
     else {
         return Ok(Applied::Rejected(
             RejectCode::Invalid,
@@ -678,34 +628,15 @@ async fn savings(
         ));
     };
     change(tx, DeltaKind::Balances, customer, None, now).await?;
-    let mut flags = vec![];
-    if moved.short > 0 {
-        let short = Money::new(moved.short, amount.currency);
-        debt(tx, event_id, "savings", customer, short, now).await?;
-        flags.push(EventFlag::OverspendDebt);
-    }
-    if moved.clamped {
-        let detail = "earn reversal stopped at zero";
-        flag(
-            tx,
-            EventFlag::ReversalClamped,
-            event_id,
-            Some(customer),
-            detail,
-            now,
-        )
-        .await?;
-        flags.push(EventFlag::ReversalClamped);
-    }
-    Ok(Applied::Accepted(flags))
+    Ok(Applied::Accepted(logged))
 }
 
 async fn gift_card(
     tx: &Transaction<'_>,
-    event_id: &str,
+    event: &JournalEvent,
     card: &str,
     amount: Money,
-    direction: Move,
+    direction: Dir,
     now: i64,
 ) -> Result<Applied> {
     let Some(held) = lock(tx, Account::GiftCard, card).await? else {
@@ -720,8 +651,12 @@ async fn gift_card(
             format!("the gift card is in {}", held.currency),
         ));
     }
-    let account = Account::GiftCard;
-    let Some(moved) = move_money(tx, account, card, &held, amount.amount, direction, now).await?
+    let holder = Holder {
+        account: Account::GiftCard,
+        key: card,
+        currency: amount.currency,
+    };
+    let Some(logged) = log_move(tx, &holder, &held, event, amount.amount, direction, now).await?
     else {
         return Ok(Applied::Rejected(
             RejectCode::Invalid,
@@ -729,13 +664,313 @@ async fn gift_card(
         ));
     };
     change(tx, DeltaKind::GiftCards, card, None, now).await?;
+    Ok(Applied::Accepted(logged))
+}
+
+/// The account a movement is on.
+struct Holder<'a> {
+    account: Account,
+    key: &'a str,
+    currency: Currency,
+}
+
+impl Holder<'_> {
+    fn code(&self) -> &'static str {
+        match self.account {
+            Account::Savings => "savings",
+            Account::GiftCard => "gift_card",
+        }
+    }
+}
+
+const LOG_COLUMNS: &str = "at, till, seq, event_id, direction, amount, before_balance,
+     before_debt, after_balance, after_debt, short, clamped";
+
+fn log_row(r: &Row) -> reconcile::Row {
+    let code: String = r.get(4);
+    let clamped: i64 = r.get(11);
+    reconcile::Row {
+        place: reconcile::Place {
+            at: r.get(0),
+            till: r.get(1),
+            seq: r.get(2),
+            key: r.get(3),
+        },
+        dir: Dir::parse(&code).unwrap_or(Dir::Credit),
+        amount: r.get(5),
+        before: State {
+            balance: r.get(6),
+            debt: r.get(7),
+        },
+        did: reconcile::Stepped {
+            after: State {
+                balance: r.get(8),
+                debt: r.get(9),
+            },
+            short: r.get(10),
+            clamped: clamped != 0,
+        },
+    }
+}
+
+/// Puts a movement in its place in the account's log, as [`crate::journal`] does on
+/// SQLite ([`crate::reconcile`]), on the locked account; answers the event's flags, `None`
+/// on overflow (nothing written).
+async fn log_move(
+    tx: &Transaction<'_>,
+    holder: &Holder<'_>,
+    held: &Locked,
+    event: &JournalEvent,
+    amount: i64,
+    dir: Dir,
+    now: i64,
+) -> Result<Option<Vec<EventFlag>>> {
+    let key = event.id.to_hex();
+    let seq = i64::try_from(event.seq).map_err(|_| Error::invalid("seq: too large"))?;
+    let later: Vec<reconcile::Row> = rows(
+        tx,
+        &format!(
+            "SELECT {LOG_COLUMNS} FROM account_moves WHERE account = $1 AND holder = $2
+               AND (at, till, seq) > ($3, $4, $5) ORDER BY at, till, seq"
+        ),
+        &[
+            &holder.code(),
+            &holder.key,
+            &event.occurred_at,
+            &event.till.as_str(),
+            &seq,
+        ],
+    )
+    .await?
+    .iter()
+    .map(log_row)
+    .collect();
+    let current = State {
+        balance: held.balance,
+        debt: held.debt,
+    };
+    let place = reconcile::Place {
+        at: event.occurred_at,
+        till: event.till.as_str().to_owned(),
+        seq,
+        key,
+    };
+    let Some(replayed) = reconcile::replay(current, place, dir, amount, &later) else {
+        return Ok(None);
+    };
+    let new = &replayed.new;
+    exec(
+        tx,
+        "INSERT INTO account_moves (account, holder, at, event_id, direction, amount,
+             before_balance, before_debt, after_balance, after_debt, short, clamped, store, till,
+             source, seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        &[
+            &holder.code(),
+            &holder.key,
+            &new.place.at,
+            &new.place.key,
+            &dir.code(),
+            &amount,
+            &new.before.balance,
+            &new.before.debt,
+            &new.did.after.balance,
+            &new.did.after.debt,
+            &new.did.short,
+            &i64::from(new.did.clamped),
+            &event.store.as_str(),
+            &event.till.as_str(),
+            &(dir == Dir::Debit).then(|| reconcile::spend_source(event).code()),
+            &seq,
+        ],
+    )
+    .await?;
+    for row in &replayed.changed {
+        exec(
+            tx,
+            "UPDATE account_moves SET before_balance = $4, before_debt = $5, after_balance = $6,
+                 after_debt = $7, short = $8, clamped = $9
+             WHERE account = $1 AND holder = $2 AND event_id = $3",
+            &[
+                &holder.code(),
+                &holder.key,
+                &row.place.key,
+                &row.before.balance,
+                &row.before.debt,
+                &row.did.after.balance,
+                &row.did.after.debt,
+                &row.did.short,
+                &i64::from(row.did.clamped),
+            ],
+        )
+        .await?;
+    }
+    let update = match holder.account {
+        Account::Savings => {
+            "UPDATE savings_accounts SET balance = $2, debt = $3, updated_at = $4 WHERE customer = $1"
+        }
+        Account::GiftCard => {
+            "UPDATE gift_cards SET balance = $2, debt = $3, updated_at = $4 WHERE ref = $1"
+        }
+    };
+    exec(
+        tx,
+        update,
+        &[
+            &holder.key,
+            &replayed.account.balance,
+            &replayed.account.debt,
+            &now,
+        ],
+    )
+    .await?;
+    let judged = new.did.short > 0 || new.did.clamped || replayed.judged_again;
+    if judged {
+        judge(tx, holder, now).await?;
+    }
+    // What the store ledgers must learn, as `crate::journal` records it.
+    if dir == Dir::Debit {
+        exec(tx, ledger::SPEND, &[&new.place.key, &now]).await?;
+    }
+    for row in replayed.changed.iter().filter(|r| r.dir == Dir::Debit) {
+        exec(tx, ledger::SPEND, &[&row.place.key, &now]).await?;
+    }
+    if judged || (current.debt > 0) != (replayed.account.debt > 0) {
+        let oldest = ledger::oldest_kept(now);
+        let (account, key) = (holder.code(), holder.key);
+        exec(tx, ledger::SPENDS_OF_ACCOUNT, &[&account, &key, &now, &oldest]).await?;
+        exec(tx, ledger::FLAGS_OF_ACCOUNT, &[&account, &key, &now]).await?;
+    }
     let mut flags = vec![];
-    if moved.short > 0 {
-        let short = Money::new(moved.short, amount.currency);
-        debt(tx, event_id, "gift_card", card, short, now).await?;
+    if new.did.short > 0 {
         flags.push(EventFlag::OverspendDebt);
     }
-    Ok(Applied::Accepted(flags))
+    if new.did.clamped {
+        flags.push(EventFlag::ReversalClamped);
+    }
+    Ok(Some(flags))
+}
+
+/// An account's debts and flags from its whole log, as [`crate::journal`] writes them.
+async fn judge(tx: &Transaction<'_>, holder: &Holder<'_>, now: i64) -> Result<()> {
+    let log: Vec<reconcile::Row> = rows(
+        tx,
+        &format!(
+            "SELECT {LOG_COLUMNS} FROM account_moves WHERE account = $1 AND holder = $2
+             ORDER BY at, till, seq"
+        ),
+        &[&holder.code(), &holder.key],
+    )
+    .await?
+    .iter()
+    .map(log_row)
+    .collect();
+    let outcome = Outcome::of(&log);
+    exec(
+        tx,
+        "DELETE FROM debts WHERE account = $1 AND holder = $2 AND event_id IN
+             (SELECT event_id FROM account_moves WHERE account = $1 AND holder = $2)",
+        &[&holder.code(), &holder.key],
+    )
+    .await?;
+    for (event_id, short) in &outcome.shorts {
+        exec(
+            tx,
+            "INSERT INTO debts (event_id, account, holder, amount, currency, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                event_id,
+                &holder.code(),
+                &holder.key,
+                short,
+                &holder.currency.code(),
+                &now,
+            ],
+        )
+        .await?;
+    }
+    let first_short = outcome.shorts.first().map(|(id, _)| id.as_str());
+    let detail = reconcile::overspend_detail(outcome.overspent());
+    one_flag(tx, holder, EventFlag::OverspendDebt, first_short, &detail, now).await?;
+    let first_clamp = outcome.clamps.first().map(String::as_str);
+    one_flag(
+        tx,
+        holder,
+        EventFlag::ReversalClamped,
+        first_clamp,
+        reconcile::CLAMP_DETAIL,
+        now,
+    )
+    .await
+}
+
+/// Keeps one flag of `kind` for the account, as [`crate::journal`] does.
+async fn one_flag(
+    tx: &Transaction<'_>,
+    holder: &Holder<'_>,
+    kind: EventFlag,
+    event_id: Option<&str>,
+    detail: &str,
+    now: i64,
+) -> Result<()> {
+    let standing: Option<i64> = one_row(
+        tx,
+        "WITH gone AS (DELETE FROM flags WHERE kind = $1 AND subject = $2 AND event_id IN
+             (SELECT event_id FROM account_moves WHERE account = $3 AND holder = $2)
+             RETURNING created_at)
+         SELECT min(created_at) FROM gone",
+        &[&kind.code(), &holder.key, &holder.code()],
+    )
+    .await?
+    .get(0);
+    if let Some(event_id) = event_id {
+        flag(
+            tx,
+            kind,
+            event_id,
+            Some(holder.key),
+            detail,
+            standing.unwrap_or(now),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// One `token_at_two_stores` flag per token, as [`crate::journal`] keeps it.
+async fn token_flag(tx: &Transaction<'_>, token: &str, now: i64) -> Result<()> {
+    let uses: Vec<(String, String)> = rows(
+        tx,
+        "SELECT store, event_id FROM token_uses WHERE token_id = $1 ORDER BY used_at, event_id",
+        &[&token],
+    )
+    .await?
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    let Some((detail, event_id)) = reconcile::two_stores(&uses) else {
+        return Ok(());
+    };
+    let kind = EventFlag::TokenAtTwoStores;
+    let standing: Option<i64> = one_row(
+        tx,
+        "WITH gone AS (DELETE FROM flags WHERE kind = $1 AND subject = $2 RETURNING created_at)
+         SELECT min(created_at) FROM gone",
+        &[&kind.code(), &token],
+    )
+    .await?
+    .get(0);
+    flag(
+        tx,
+        kind,
+        &event_id,
+        Some(token),
+        &detail,
+        standing.unwrap_or(now),
+    )
+    .await?;
+    exec(tx, ledger::TOKEN_FLAG, &[&token, &now]).await?;
+    Ok(())
 }
 
 /// Credits `customer`'s pending savings whose time has come (as
@@ -760,10 +995,7 @@ pub(crate) async fn release_due(tx: &Transaction<'_>, customer: &str, now: i64) 
         return Ok(false);
     };
     let account = Account::Savings;
-    if move_money(tx, account, customer, &held, due, Move::Credit, now)
-        .await?
-        .is_none()
-    {
+    if !credit(tx, account, customer, &held, due, now).await? {
         return Err(Error::internal("savings balance overflow"));
     }
     change(tx, DeltaKind::Balances, customer, None, now).await?;
@@ -985,43 +1217,6 @@ async fn change(
     )
     .await?;
     Ok(())
-}
-
-async fn debt(
-    tx: &Transaction<'_>,
-    event_id: &str,
-    account: &str,
-    holder: &str,
-    amount: Money,
-    now: i64,
-) -> Result<()> {
-    exec(
-        tx,
-        "INSERT INTO debts (event_id, account, holder, amount, currency, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            &event_id,
-            &account,
-            &holder,
-            &amount.amount,
-            &amount.currency.code(),
-            &now,
-        ],
-    )
-    .await?;
-    let detail = format!(
-        "offline overspend of {} minor units recorded as debt",
-        amount.amount
-    );
-    flag(
-        tx,
-        EventFlag::OverspendDebt,
-        event_id,
-        Some(holder),
-        &detail,
-        now,
-    )
-    .await
 }
 
 async fn flag(

@@ -16,6 +16,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "whatsapp",
         sql: V2,
     },
+    Migration {
+        name: "account_moves",
+        sql: V3,
+    },
 ];
 
 use tillpass_migrate::Migration;
@@ -353,4 +357,30 @@ CREATE TABLE wa_status (
 
 ALTER TABLE gift_cards ADD COLUMN owner TEXT REFERENCES customers (ref) ON DELETE SET NULL;
 CREATE INDEX gift_cards_owner ON gift_cards (owner);
+"#;
+
+/// Version 3: SQLite version 6 — every account's movements, in the order they happened.
+const V3: &str = r#"
+CREATE TABLE account_moves (
+    account         TEXT NOT NULL CHECK (account IN ('savings', 'gift_card')),
+    holder          TEXT NOT NULL,
+    at              BIGINT NOT NULL,
+    event_id        TEXT NOT NULL REFERENCES events (id),
+    direction       TEXT NOT NULL CHECK (direction IN ('credit', 'debit', 'clamp')),
+    amount          BIGINT NOT NULL CHECK (amount >= 0),
+    before_balance  BIGINT NOT NULL,
+    before_debt     BIGINT NOT NULL,
+    after_balance   BIGINT NOT NULL,
+    after_debt      BIGINT NOT NULL,
+    short           BIGINT NOT NULL,
+    clamped         BIGINT NOT NULL,
+    source          TEXT CHECK (source IN ('snapshot', 'cached', 'live', 'unknown')),
+    store           TEXT NOT NULL,
+    till            TEXT NOT NULL,
+    seq             BIGINT NOT NULL,
+    PRIMARY KEY (account, holder, event_id)
+);
+CREATE UNIQUE INDEX account_moves_order ON account_moves (account, holder, at, till, seq);
+CREATE INDEX account_moves_store ON account_moves (store, at);
+CREATE INDEX account_moves_event ON account_moves (event_id);
 "#;
