@@ -48,6 +48,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "outbox_states",
         sql: include_str!("migrations/0009_outbox_states.sql"),
     },
+    Migration {
+        name: "balance_claims",
+        sql: include_str!("migrations/0010_balance_claims.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

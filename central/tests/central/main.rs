@@ -10,6 +10,7 @@ mod deltas;
 mod edge;
 mod enrolment;
 mod journal;
+mod lookup;
 mod migrate_db;
 mod passes;
 mod pending;
