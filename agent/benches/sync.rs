@@ -211,6 +211,7 @@ fn drain(rt: &tokio::runtime::Runtime, central: &CentralServer, run: usize) -> D
                     customer: CustomerRef::new(format!("B{}", i % DRAIN_CUSTOMERS)).unwrap(),
                     amount: Money::new(1, Currency::EUR),
                     sale_id: None,
+                    basis: None,
                 })
             };
             journal::append(&tx, &t.who, now, payload).unwrap();

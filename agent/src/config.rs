@@ -108,6 +108,10 @@ pub struct SyncSection {
     /// The longest wait between two retries after central could not be reached, in
     /// seconds (retries start at a quarter of a second and double up to this).
     pub retry_max_secs: u64,
+    /// The most a scan waits for central's live answer about a customer or a gift card
+    /// the till does not hold, in milliseconds (1..=5000); past it, the token's signed
+    /// snapshot is used.
+    pub lookup_budget_ms: u64,
 }
 
 impl Default for SyncSection {
@@ -116,6 +120,7 @@ impl Default for SyncSection {
             interval_secs: 30,
             retention_days: 90,
             retry_max_secs: 60,
+            lookup_budget_ms: 300,
         }
     }
 }
@@ -304,6 +309,12 @@ impl Config {
             return Err(invalid(
                 "sync.retry_max_secs",
                 "must be between 1 and 3600 seconds",
+            ));
+        }
+        if !(1..=5_000).contains(&self.sync.lookup_budget_ms) {
+            return Err(invalid(
+                "sync.lookup_budget_ms",
+                "must be 1 to 5000 milliseconds",
             ));
         }
         if !(1..=3_650).contains(&self.sync.retention_days) {

@@ -227,7 +227,7 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
     if let Err(e) = crate::sync::catalogs::load_at_start(&store, &catalogs, clock.now()) {
         tracing::error!(error = %e, "stored catalogs could not be read");
     }
-    let identifier = Arc::new(Identifier::new(IdentifierParts {
+    let mut identifier = Identifier::new(IdentifierParts {
         store: store.clone(),
         policy,
         max_uses_per_pass: max_uses,
@@ -235,7 +235,17 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
         clock: clock.clone(),
         slot: Slot::new(Duration::from_secs(config.identify.customer_slot_secs)),
         metrics: metrics.clone(),
-    })?);
+    })?
+    .with_catalogs(catalogs.clone());
+    // A customer or gift card the till does not hold: central is asked live first.
+    if let (Some(r), Ok(runtime)) = (&remote, tokio::runtime::Handle::try_current()) {
+        identifier = identifier.with_live(Arc::new(crate::sync::LiveLookup::new(
+            r.client.clone(),
+            runtime,
+            Duration::from_millis(config.sync.lookup_budget_ms),
+        )));
+    }
+    let identifier = Arc::new(identifier);
 
     let token_path = config.token_file(paths);
     let token =

@@ -9,7 +9,16 @@
 //! own, a scan a POS request carries in the request's, so a refused or interrupted request
 //! uses no token. What one use is (a pass's visit, a gift card's sale, a voucher's closed
 //! sale) is `protocol::token::replay`'s rule.
+//!
+//! A customer or a gift card the till does not hold from central's deltas is not left
+//! without a balance: [`Identifier::consult`] (before the transaction) asks central live
+//! within a time budget ([`live`]), and [`Identifier::record`] applies what came back — or,
+//! when central did not answer in time, the balance and tier the token itself claims,
+//! signed by central at issue — as a claim (`store::claims`). The cashier sees where the
+//! balance came from (`balance_source`: `cached`, `snapshot` or `live`); spending from a
+//! snapshot stays within the catalog's offline caps.
 
+pub mod live;
 pub mod slot;
 
 use std::sync::{Arc, RwLock};
@@ -18,14 +27,19 @@ use std::time::Instant;
 use rusqlite::Connection;
 use serde::Serialize;
 use tillpass_protocol::lang::Bilingual;
-use tillpass_protocol::sync::{self, CustomerRef, EventPayload, LocalCustomer, TokenUsed};
+use tillpass_protocol::sync::{
+    self, BalanceSource, CustomerRef, EventPayload, LocalCustomer, LookupAnswer, LookupKind,
+    TokenUsed,
+};
 use tillpass_protocol::token::replay::{self, CurrentUse, ReplayRule, SaleState, Verdict};
 use tillpass_protocol::token::{
     self, RefusalCode, RevocationList, TokenId, TokenKind, VerifiedToken, VerifyPolicy,
 };
 
+use crate::catalog::Catalogs;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
+use crate::store::claims::{self, Claim};
 use crate::store::customers::{self, CustomerView};
 use crate::store::journal::{self, TillIdentity};
 use crate::store::scans::{self, ScanRecord};
@@ -60,8 +74,13 @@ pub struct Identification {
     pub max_uses: Option<u32>,
     /// For a customer pass: the customer.
     pub customer: Option<CustomerView>,
-    /// Whether the customer was unknown here and an earn-only profile was made.
+    /// Whether the customer was unknown here and a profile was made (earn-only unless a
+    /// balance claim came with it).
     pub new_customer: bool,
+    /// For a customer pass or a gift card: where its balance comes from — `cached`
+    /// (central's, from the till's deltas), `snapshot` (the token's signed claim) or
+    /// `live` (central's answer to the lookup); `None` when the till has no balance for it.
+    pub balance_source: Option<BalanceSource>,
     /// When, unix seconds.
     pub at: u64,
 }
@@ -141,6 +160,8 @@ pub struct Identifier {
     clock: Arc<Clock>,
     slot: Slot,
     metrics: Arc<Metrics>,
+    catalogs: Option<Arc<Catalogs>>,
+    live: Option<Arc<dyn live::Lookup>>,
 }
 
 /// What an [`Identifier`] is built from.
@@ -189,7 +210,22 @@ impl Identifier {
             clock: parts.clock,
             slot: parts.slot,
             metrics: parts.metrics,
+            catalogs: None,
+            live: None,
         })
+    }
+
+    /// Names a pass's claimed tier (a position in the catalog's tier list) with the tiers
+    /// of the catalog in force.
+    pub fn with_catalogs(mut self, catalogs: Arc<Catalogs>) -> Identifier {
+        self.catalogs = Some(catalogs);
+        self
+    }
+
+    /// Asks central live about customers and gift cards the till does not hold.
+    pub fn with_live(mut self, lookup: Arc<dyn live::Lookup>) -> Identifier {
+        self.live = Some(lookup);
+        self
     }
 
     /// The trust list in force, if any.
@@ -276,7 +312,32 @@ impl Identifier {
             token,
             subject,
             started,
+            live: None,
         })
+    }
+
+    /// Asks central live about the subject of a verified customer pass or gift-card token
+    /// the till does not hold a cached balance for, within the lookup's budget; the answer
+    /// (if any) travels with the scan to [`Identifier::record`]. Reads the store briefly,
+    /// holds no connection while it waits. Blocking: call from a blocking thread.
+    pub fn consult(&self, verified: &mut Verified) {
+        let Some(lookup) = &self.live else {
+            return;
+        };
+        let (kind, claim_kind) = match verified.kind() {
+            TokenKind::CustomerPass => (LookupKind::Customer, claims::Kind::Customer),
+            TokenKind::GiftCard => (LookupKind::GiftCard, claims::Kind::GiftCard),
+            _ => return,
+        };
+        let cached = {
+            let conn = self.store.conn();
+            claims::holds_cached(&conn, claim_kind, &verified.subject)
+        };
+        match cached {
+            Ok(true) => {}
+            Ok(false) => verified.live = lookup.lookup(kind, &verified.subject),
+            Err(e) => tracing::warn!(error = %e, "cannot tell whether the balance is cached"),
+        }
     }
 
     /// Identifies one scan at the till's scanner or `POST /v1/identify`: verified, then
@@ -284,13 +345,14 @@ impl Identifier {
     /// (SQLite): call from a blocking thread.
     pub fn identify(&self, text: &str, source: &str) -> Result<Identification, ScanRefusal> {
         let started = Instant::now();
-        let verified = match self.verify(text, source) {
+        let mut verified = match self.verify(text, source) {
             Ok(v) => v,
             Err(r) => {
                 self.refused(&r, started);
                 return Err(r);
             }
         };
+        self.consult(&mut verified);
         let result = (|| {
             let mut conn = self.store.conn();
             let tx = conn.transaction().map_err(|e| RecordError::Store(sql(e)))?;
@@ -405,9 +467,21 @@ impl Identifier {
             }
         }
         let mut new_customer = false;
+        let mut balance_source = None;
         let customer = if kind == TokenKind::CustomerPass {
+            let claimed = self.claim(verified, now);
             match customers::lookup(tx, &subject_text, to_i64(now))? {
-                Some(c) => Some(c),
+                // Central's own balance is held: a claim changes nothing.
+                Some(c)
+                    if claimed.is_none()
+                        || (c.balance_source == BalanceSource::Cached && c.savings.is_some()) =>
+                {
+                    Some(c)
+                }
+                Some(_) => {
+                    self.apply_claim(tx, claims::Kind::Customer, &subject_text, claimed, now)?;
+                    customers::lookup(tx, &subject_text, to_i64(now))?
+                }
                 None => {
                     let reference =
                         CustomerRef::new(subject_text.clone()).map_err(|_| malformed())?;
@@ -423,12 +497,26 @@ impl Identifier {
                         }),
                     )?;
                     new_customer = true;
+                    self.apply_claim(tx, claims::Kind::Customer, &subject_text, claimed, now)?;
                     customers::lookup(tx, &subject_text, to_i64(now))?
                 }
             }
         } else {
             None
         };
+        if let Some(c) = &customer {
+            balance_source = c.savings.as_ref().map(|_| c.balance_source);
+        }
+        if kind == TokenKind::GiftCard {
+            let claimed = self.claim(verified, now);
+            self.apply_claim(tx, claims::Kind::GiftCard, &subject_text, claimed, now)?;
+            balance_source = match claims::get(tx, claims::Kind::GiftCard, &subject_text)? {
+                Some(c) => Some(c.source),
+                None => {
+                    crate::store::balances::card(tx, &subject_text)?.map(|_| BalanceSource::Cached)
+                }
+            };
+        }
         scans::log(
             tx,
             &ScanRecord {
@@ -457,8 +545,68 @@ impl Identifier {
             },
             customer,
             new_customer,
+            balance_source,
             at: now,
         })
+    }
+
+    /// The balance claim a verified scan brings: central's live answer when it came (and
+    /// nothing when central said it holds no usable balance), else the token's signed
+    /// snapshot; with the tier it names.
+    fn claim(&self, verified: &Verified, now: u64) -> Option<(Claim, Option<String>)> {
+        let token_id = Some(verified.token_id());
+        if let Some(answer) = &verified.live {
+            let balance = answer.balance.filter(|_| answer.found)?;
+            return Some((
+                Claim {
+                    source: BalanceSource::Live,
+                    token_id,
+                    amount: balance.amount.max(0),
+                    currency: balance.currency.code().to_owned(),
+                    as_of: answer.as_of.max(to_i64(now)),
+                },
+                answer.tier.clone(),
+            ));
+        }
+        let balance = verified.token.balance()?;
+        let tier = verified.token.tier().and_then(|i| {
+            let engine = self.catalogs.as_ref()?.engine()?;
+            engine.catalog().tiers.get(usize::from(i)).cloned()
+        });
+        Some((
+            Claim {
+                source: BalanceSource::Snapshot,
+                token_id,
+                amount: i64::from(balance.amount),
+                currency: balance.currency.code().to_owned(),
+                as_of: to_i64(verified.token.issued_at()),
+            },
+            tier,
+        ))
+    }
+
+    /// Applies a scan's claim to the customer or card in the caller's transaction (a claim
+    /// never replaces central's cached balance, see `store::claims`), and a claimed tier
+    /// to a profile made here.
+    fn apply_claim(
+        &self,
+        tx: &Connection,
+        kind: claims::Kind,
+        subject: &str,
+        claimed: Option<(Claim, Option<String>)>,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let Some((claim, tier)) = claimed else {
+            return Ok(());
+        };
+        let applied = claims::apply(tx, kind, subject, &claim, to_i64(now))?;
+        if applied
+            && kind == claims::Kind::Customer
+            && let Some(tier) = tier
+        {
+            customers::set_local_tier(tx, subject, &tier)?;
+        }
+        Ok(())
     }
 
     /// Binds the current visit of the pass `token_id` (hex) to the sale `sale_id` that
@@ -576,6 +724,8 @@ pub struct Verified {
     token: VerifiedToken,
     subject: String,
     started: Instant,
+    /// Central's live answer about the subject, when [`Identifier::consult`] got one.
+    live: Option<LookupAnswer>,
 }
 
 impl Verified {
@@ -602,6 +752,11 @@ impl Verified {
     /// When it expires, unix seconds.
     pub fn expires_at(&self) -> u64 {
         self.token.expires_at()
+    }
+
+    /// Central's live answer about its subject, if one came.
+    pub fn live(&self) -> Option<&LookupAnswer> {
+        self.live.as_ref()
     }
 
     /// When its verification started (for the scan latency metric).

@@ -25,6 +25,8 @@
 //! - [`pending`]: savings earned and still inside their return window, kept apart from the
 //!   spendable balance and released by central's clock.
 //! - [`giftcards`]: gift cards.
+//! - [`lookup`]: the live lookup — a customer's or a gift card's balance now, for a till
+//!   that does not hold it.
 //! - [`passes`]: customer passes, gift-card tokens and vouchers: text, SVG, PNG.
 //! - [`enrol`]: one-time enrolment codes (handed out with the root key's fingerprint) and
 //!   till enrolment.
@@ -79,6 +81,7 @@ pub mod http;
 pub mod journal;
 pub mod keys;
 pub mod ledger;
+pub mod lookup;
 pub mod migrations;
 pub mod passes;
 pub mod pending;

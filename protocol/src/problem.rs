@@ -104,6 +104,9 @@ codes! {
     TooManyTenders = ("too_many_tenders", 422, "Cannot do that"),
     /// A gift card this till does not know.
     UnknownGiftCard = ("unknown_gift_card", 422, "Cannot do that"),
+    /// A balance from a token's signed snapshot (a customer or a card the till does not
+    /// hold from central) is spent up to the catalog's offline cap at this till.
+    SnapshotCapReached = ("snapshot_cap_reached", 422, "Cannot do that"),
     /// The tenders sent at close are not the session's.
     TendersDoNotMatch = ("tenders_do_not_match", 422, "Cannot do that"),
     /// A voucher another sale used.

@@ -557,7 +557,13 @@ fn print_session(v: &Value, out: &mut impl Write) -> Result<(), CashierError> {
             .get("savings")
             .map(|s| format_amount(&s["available"]))
             .unwrap_or_else(|| "-".to_owned());
-        writeln!(out, "  customer {name}: savings {available}")?;
+        // Where the balance comes from, when it is not the till's synced copy.
+        let source = match c.get("balance_source").and_then(Value::as_str) {
+            Some("snapshot") => "  (from the pass's signed snapshot: offline cap applies)",
+            Some("live") => "  (live from central)",
+            _ => "",
+        };
+        writeln!(out, "  customer {name}: savings {available}{source}")?;
     }
     for t in v["tenders"].as_array().into_iter().flatten() {
         writeln!(
@@ -688,5 +694,36 @@ mod tests {
             format_amount(&json!({"amount": 500, "currency": "JPY"})),
             "500 JPY"
         );
+    }
+
+    #[test]
+    fn the_cashier_sees_where_the_balance_came_from() {
+        let session = |source: Option<&str>| {
+            let mut customer = json!({
+                "first_name": "Eva",
+                "savings": { "available": { "amount": 2000, "currency": "EUR" } }
+            });
+            if let Some(source) = source {
+                customer["balance_source"] = json!(source);
+            }
+            let v = json!({
+                "session_id": "S", "state": "open",
+                "evaluation": { "totals": {
+                    "total": { "amount": 0, "currency": "EUR" },
+                    "discount": { "amount": 0, "currency": "EUR" },
+                    "savings": { "total": { "amount": 0, "currency": "EUR" } } },
+                    "lines": [] },
+                "customer": customer,
+                "amount_due": { "amount": 0, "currency": "EUR" },
+                "tenders": []
+            });
+            let mut out = Vec::new();
+            print_session(&v, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert!(session(Some("cached")).contains("customer Eva: savings 20.00 EUR\n"));
+        assert!(session(None).contains("customer Eva: savings 20.00 EUR\n"));
+        assert!(session(Some("snapshot")).contains("signed snapshot: offline cap applies"));
+        assert!(session(Some("live")).contains("(live from central)"));
     }
 }

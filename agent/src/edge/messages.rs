@@ -115,6 +115,12 @@ pub fn of(code: ErrorCode) -> Option<Bilingual> {
             "New customer at this till: they earn savings now and can spend them once the till \
          has synced. Take another payment.",
         ),
+        ErrorCode::SnapshotCapReached => (
+            "El saldo viene del QR del cliente, no de la central: se alcanzó el límite que \
+         esta caja puede cobrar con él. Cobre el resto con otro medio.",
+            "The balance comes from the customer's QR, not from central: this till has reached \
+         the limit it may take from it. Take the rest with another payment.",
+        ),
         ErrorCode::TooManyTenders => (
             "Demasiados pagos de fidelidad en esta venta: cobre el resto con otro medio.",
             "Too many loyalty payments on this sale: take the rest another way.",

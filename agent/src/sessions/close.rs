@@ -15,7 +15,7 @@ use rusqlite::Connection;
 use tillpass_engine::{ClosedSale, Tender, VoucherStatus};
 use tillpass_protocol::money::{Currency, Money};
 use tillpass_protocol::sync::{
-    self, EventPayload, GiftCardMovement, GiftCardRelease, SavingsMovement, TokenUsed,
+    self, EventPayload, GiftCardMovement, GiftCardRelease, SavingsMovement, SpendBasis, TokenUsed,
 };
 use tillpass_protocol::token::{Subject, TokenId, TokenKind};
 
@@ -25,7 +25,7 @@ use super::model::{
 };
 use super::tenders::{gift_card_ref, hold_ref};
 use super::{ApiError, Ctx, Session, State, check_open, check_version};
-use crate::store::{balances, customers, journal, sales, tokens};
+use crate::store::{balances, claims, customers, journal, sales, tokens};
 use tillpass_protocol::problem::ErrorCode;
 
 /// The longest payment method name (the journal's bound).
@@ -189,6 +189,11 @@ pub fn close(
             redeemed,
         )?),
     )?;
+    // What the spends relied on, read before they move the balances.
+    let savings_basis = match &customer_ref {
+        Some(r) if redeemed.amount > 0 => basis(conn, claims::Kind::Customer, r)?,
+        _ => None,
+    };
     if let Some(r) = &customer_ref {
         balances::savings_moved(conn, r, currency.code(), earned.amount, redeemed.amount)?;
         sales::count_uses(conn, r, &evaluation.promotions_used)?;
@@ -201,6 +206,7 @@ pub fn close(
                     customer: customer(r)?,
                     amount: earned,
                     sale_id: Some(sid.clone()),
+                    basis: None,
                 }),
             )?;
         }
@@ -213,6 +219,7 @@ pub fn close(
                     customer: customer(r)?,
                     amount: redeemed,
                     sale_id: Some(sid.clone()),
+                    basis: savings_basis.clone(),
                 }),
             )?;
         }
@@ -228,6 +235,7 @@ pub fn close(
         else {
             continue;
         };
+        let card_basis = basis(conn, claims::Kind::GiftCard, card_id)?;
         balances::drop_hold(conn, hold_id)?;
         balances::card_spent(conn, card_id, amount.amount)?;
         journal::append(
@@ -239,6 +247,7 @@ pub fn close(
                 amount: *amount,
                 sale_id: Some(sid.clone()),
                 hold_id: Some(hold_ref(hold_id)?),
+                basis: card_basis,
             }),
         )?;
         gift_cards.push((card_id.clone(), *amount));
@@ -284,6 +293,35 @@ pub fn close(
     session.version = session.version.saturating_add(1);
     session.receipt = Some(receipt);
     Ok(session)
+}
+
+/// What a spend from `subject`'s balance relies on, for the journal: the claim (a token's
+/// snapshot, central's live answer) when the balance is not the cached one.
+fn basis(
+    conn: &Connection,
+    kind: claims::Kind,
+    subject: &str,
+) -> Result<Option<SpendBasis>, ApiError> {
+    let Some(claim) = claims::get(conn, kind, subject)? else {
+        return Ok(None);
+    };
+    let currency = Currency::from_code(&claim.currency).map_err(|_| {
+        ApiError::store(&crate::store::StoreError::Corrupted(format!(
+            "balance claim currency {}",
+            claim.currency
+        )))
+    })?;
+    let token_id = claim
+        .token_id
+        .as_deref()
+        .and_then(|t| hex::decode(t).ok())
+        .and_then(|b| sync::TokenId::new(&b).ok());
+    Ok(Some(SpendBasis {
+        source: claim.source,
+        token_id,
+        balance: Money::new(claim.amount, currency),
+        as_of: claim.as_of,
+    }))
 }
 
 fn json(value: &impl serde::Serialize) -> Result<String, ApiError> {

@@ -1,11 +1,16 @@
 //! What the engine needs from the till: the customer's segments, balances (spendable and
 //! pending apart: pending savings are never spendable), personal promotions and promotion
 //! uses, and the store's local time.
+//!
+//! A balance from a pass's signed snapshot is never "synced": the catalog's offline cap
+//! (`savings.offline_redeem_cap`) bounds what this till spends against it, whether or not
+//! the till is online, and what the cashier is shown as spendable says so.
 
 use rusqlite::Connection;
-use tillpass_engine::{CustomerContext, LocalTime, SaleContext, SavingsBalance};
+use tillpass_engine::{CustomerContext, Engine, LocalTime, SaleContext, SavingsBalance};
 use tillpass_protocol::catalog::Weekday;
 use tillpass_protocol::money::{Currency, Money};
+use tillpass_protocol::sync::BalanceSource;
 
 use super::model::{CustomerSummary, SavingsSummary};
 use super::{ApiError, Session};
@@ -56,10 +61,36 @@ pub fn customer(
             available: Money::new(available, currency),
             pending: Money::new(pending, currency),
         },
-        balance_synced: online,
+        balance_synced: synced(view.balance_source, online),
         offline_redeemed: Money::new(spent, currency),
     };
     Ok(Some(Customer { view, context }))
+}
+
+/// Whether a balance from `source` counts as confirmed by central: a snapshot never
+/// does; a cached or live one while the till is online.
+pub fn synced(source: BalanceSource, online: bool) -> bool {
+    match source {
+        BalanceSource::Snapshot => false,
+        BalanceSource::Cached | BalanceSource::Live => online,
+    }
+}
+
+/// What the customer can spend now by this till's knowledge: the balance, and for a
+/// snapshot no more than the catalog's offline cap leaves.
+pub fn spendable(
+    savings: &customers::Savings,
+    source: BalanceSource,
+    engine: Option<&Engine>,
+) -> i64 {
+    let available = savings.available();
+    if source != BalanceSource::Snapshot {
+        return available;
+    }
+    let cap = engine
+        .and_then(|e| e.catalog().savings.as_ref())
+        .map_or(0, |p| p.offline_redeem_cap);
+    available.min(cap.saturating_sub(savings.unsynced_spent.max(0)).max(0))
 }
 
 /// The customer's summary for the POS, with the balance the session would leave.
@@ -67,6 +98,7 @@ pub fn summary(
     conn: &Connection,
     customer_ref: &str,
     session: &Session,
+    engine: Option<&Engine>,
     now: i64,
 ) -> Result<Option<CustomerSummary>, ApiError> {
     let Some(view) = customers::lookup(conn, customer_ref, now)? else {
@@ -74,7 +106,7 @@ pub fn summary(
     };
     let currency = session.evaluation.currency;
     let savings = view.savings.as_ref().map(|s| SavingsSummary {
-        available: Money::new(s.available(), currency),
+        available: Money::new(spendable(s, view.balance_source, engine), currency),
         pending: Money::new(s.pending(), currency),
     });
     let tentative = match (&savings, session.state) {
@@ -105,6 +137,8 @@ pub fn summary(
         tier: view.tier,
         lang: view.lang,
         earn_only: view.earn_only,
+        balance_source: view.savings.as_ref().map(|_| view.balance_source),
+        balance_as_of: view.claim.as_ref().map(|c| c.as_of),
         savings,
         tentative,
     }))

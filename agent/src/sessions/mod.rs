@@ -235,10 +235,11 @@ pub fn view(
     conn: &rusqlite::Connection,
     session: &Session,
     ctx_earn_only: Option<String>,
+    engine: Option<&Engine>,
     now: i64,
 ) -> Result<SessionView, ApiError> {
     let customer = match &session.customer_ref {
-        Some(r) => context::summary(conn, r, session, now)?,
+        Some(r) => context::summary(conn, r, session, engine, now)?,
         None => None,
     };
     Ok(SessionView {

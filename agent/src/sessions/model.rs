@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use tillpass_engine::{Evaluation, Line, ReturnOutcome, VoucherStatus};
 use tillpass_protocol::money::{Currency, Money};
+use tillpass_protocol::sync::BalanceSource;
 use utoipa::ToSchema;
 
 /// Money in the API: integer minor units and an ISO 4217 currency.
@@ -183,8 +184,21 @@ pub struct CustomerSummary {
     pub tier: Option<String>,
     /// Language to speak to them in.
     pub lang: String,
-    /// A profile made at this till and not yet confirmed by central: earning only.
+    /// A profile made at this till and not yet confirmed by central, with no balance
+    /// claim to spend from: earning only.
     pub earn_only: bool,
+    /// Where `savings` comes from: `cached` (central's balance, from the till's sync),
+    /// `snapshot` (the balance the customer's pass claims, signed by central when it was
+    /// issued: spendable only within the catalog's offline cap, which `available`
+    /// already reflects) or `live` (central's answer when the pass was scanned). Absent
+    /// when the till has no savings balance for the customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "snapshot")]
+    pub balance_source: Option<BalanceSource>,
+    /// For a `snapshot` or `live` balance: as of when, unix seconds (the pass's issue, or
+    /// central's answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_as_of: Option<i64>,
     /// Savings now: spendable and pending.
     pub savings: Option<SavingsSummary>,
     /// Savings once this sale closes as it stands.

@@ -175,6 +175,7 @@ pub fn record(
                     amount: *amount,
                     sale_id: Some(sid.clone()),
                     hold_id: None,
+                    basis: None,
                 }),
             )?;
         }

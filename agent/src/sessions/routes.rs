@@ -229,7 +229,13 @@ fn dry_run(state: &Till, id: &str, request: PutSession) -> Result<Response, ApiE
     let ctx = ctx(state)?;
     let conn = state.store.conn();
     let session = cart::put(&conn, &ctx, id, request, scanned, existing)?;
-    let view = super::view(&conn, &session, ctx.earn_only.clone(), ctx.now_i64())?;
+    let view = super::view(
+        &conn,
+        &session,
+        ctx.earn_only.clone(),
+        ctx.engine.as_deref(),
+        ctx.now_i64(),
+    )?;
     Ok(json_response(StatusCode::OK, to_value(&view)?.to_string()))
 }
 
@@ -249,8 +255,9 @@ pub async fn get_session(State(state): State<Till>, SessionId(id): SessionId) ->
                 ));
             };
             let earn_only = state.sync.earn_only();
+            let engine = state.catalogs.engine();
             let now = i64::try_from(state.clock.now()).unwrap_or(i64::MAX);
-            let view = super::view(&conn, &session, earn_only, now)?;
+            let view = super::view(&conn, &session, earn_only, engine.as_deref(), now)?;
             Ok(json_response(StatusCode::OK, to_value(&view)?.to_string()))
         };
         run().unwrap_or_else(IntoResponse::into_response)
@@ -266,7 +273,13 @@ fn stored(
     event: Option<AgentEvent>,
 ) -> Result<Outcome, ApiError> {
     super::save(tx, session, ctx.now_i64())?;
-    let view = super::view(tx, session, ctx.earn_only.clone(), ctx.now_i64())?;
+    let view = super::view(
+        tx,
+        session,
+        ctx.earn_only.clone(),
+        ctx.engine.as_deref(),
+        ctx.now_i64(),
+    )?;
     Ok(Outcome {
         status: StatusCode::OK,
         body: to_value(&view)?,

@@ -3,7 +3,9 @@
 //!
 //! 1. [`scan`] / [`gift_card`], before the request's transaction: each new scan is
 //!    verified (form, signature, key, time, revocation), its kind checked, and a token
-//!    already used up refused as `replayed` — reading the store, writing nothing.
+//!    already used up refused as `replayed` — reading the store, writing nothing; for a
+//!    customer or card the till does not hold, central is asked live within its budget
+//!    (`identify::Identifier::consult`), holding no store connection.
 //! 2. [`record`], inside the request's transaction: each read recorded for the request's
 //!    sale (`identify::Identifier::record`): a new use with its `token_used` event naming
 //!    the sale, or the same use as an earlier read (the same sale, a pass's visit). If the
@@ -78,9 +80,10 @@ pub fn scan(
     match &request.customer_scan {
         Some(text) if Some(text.as_str()) != known_scan => {
             let field = "customer_scan";
-            let verified = verify(state, text, TokenKind::CustomerPass, field, dry)?;
+            let mut verified = verify(state, text, TokenKind::CustomerPass, field, dry)?;
             if !dry {
                 peek(state, &verified, session_id, field)?;
+                state.identifier.consult(&mut verified);
             }
             scanned.customer = Some(verified.subject().to_owned());
             scanned.reads.push((field.to_owned(), verified));
@@ -131,8 +134,9 @@ pub fn gift_card(
     session_id: &str,
     field: &str,
 ) -> Result<Verified, ApiError> {
-    let verified = verify(state, text, TokenKind::GiftCard, field, false)?;
+    let mut verified = verify(state, text, TokenKind::GiftCard, field, false)?;
     peek(state, &verified, session_id, field)?;
+    state.identifier.consult(&mut verified);
     Ok(verified)
 }
 

@@ -1,5 +1,10 @@
 //! Loyalty tenders: a savings redemption (the amount the cashier chose) or a gift card
 //! (a hold for the sale, debited at close, released at cancel or when it lapses).
+//!
+//! A customer or a card whose balance is a token's signed snapshot (`store::claims`) is
+//! never "synced": the catalog's offline cap (`savings.offline_redeem_cap`,
+//! `gift_cards.offline_cap_per_card`) bounds what this till spends against it, online or
+//! not, and reaching it is refused as `snapshot_cap_reached`.
 
 use rusqlite::Connection;
 use tillpass_engine::{GiftCard, GiftCardHold, GiftCardRequest, RedemptionRequest};
@@ -8,8 +13,10 @@ use tillpass_protocol::sync::{self, EventPayload};
 
 use super::model::{TenderInput, TenderView};
 use super::{ApiError, Ctx, Session, check_open, check_version, context};
-use crate::store::{balances, journal};
+use crate::store::{balances, claims, journal};
+use tillpass_engine::TenderRefusal;
 use tillpass_protocol::problem::ErrorCode;
+use tillpass_protocol::sync::BalanceSource;
 
 /// The most loyalty tenders one sale may carry (the journal's bound).
 pub const MAX_TENDERS: usize = tillpass_protocol::sync::limits::MAX_LOYALTY_TENDERS;
@@ -107,10 +114,13 @@ fn savings(
             currency,
         ),
     };
+    let source = customer
+        .as_ref()
+        .map_or(BalanceSource::Cached, |c| c.view.balance_source);
     let accepted = ctx
         .engine()?
         .check_savings_redemption(customer.as_ref().map(|c| &c.context), &request)
-        .map_err(|r| ApiError::tender(&r))?;
+        .map_err(|r| refused(&r, source))?;
     // Central's own cap while unsynced applies on top of the catalog's.
     if let (false, Some(policy), Some(c)) = (ctx.online, &ctx.policy, &customer) {
         let cap = policy.max_savings_spend_per_customer;
@@ -154,6 +164,8 @@ fn gift_card(
             expires_at: u64::try_from(h.expires_at).unwrap_or(0),
         })
         .collect();
+    let source = claims::get(conn, claims::Kind::GiftCard, card_ref)?
+        .map_or(BalanceSource::Cached, |c| c.source);
     let engine_card = GiftCard {
         card_id: card.card_ref.clone(),
         balance: Money::new(
@@ -162,7 +174,7 @@ fn gift_card(
         ),
         expires_at: card.expires_at.and_then(|e| u64::try_from(e).ok()),
         blocked: card.blocked,
-        balance_synced: ctx.online,
+        balance_synced: context::synced(source, ctx.online),
         offline_spent: Money::new(card.unsynced_spent.max(0), currency),
     };
     let request = GiftCardRequest {
@@ -173,7 +185,7 @@ fn gift_card(
     let hold = ctx
         .engine()?
         .authorize_gift_card(&engine_card, &holds, &request, ctx.now)
-        .map_err(|r| ApiError::tender(&r))?;
+        .map_err(|r| refused(&r, source))?;
     if let (false, Some(policy)) = (ctx.online, &ctx.policy) {
         let held: i64 = holds
             .iter()
@@ -216,6 +228,28 @@ fn gift_card(
         amount: hold.amount,
         expires_at: hold.expires_at,
     })
+}
+
+/// A refused tender; the offline cap of a balance from a token's snapshot is refused with
+/// a code and a cashier message of its own (`snapshot_cap_reached`), with what is left.
+fn refused(refusal: &TenderRefusal, source: BalanceSource) -> ApiError {
+    match (refusal, source) {
+        (TenderRefusal::OfflineCapReached { remaining }, BalanceSource::Snapshot) => {
+            let error = ApiError::new(
+                ErrorCode::SnapshotCapReached,
+                format!(
+                    "the balance comes from the customer's QR, not from central: at most \
+                     {} more can be spent from it at this till",
+                    remaining.amount
+                ),
+            );
+            match serde_json::to_value(remaining) {
+                Ok(value) => error.with("remaining", value),
+                Err(_) => error,
+            }
+        }
+        _ => ApiError::tender(refusal),
+    }
 }
 
 /// Refuses `amount` when `spent` already used up central's offline `cap` (a cap in another

@@ -4,7 +4,9 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::claims::{self, Claim};
 use super::{StoreError, sql};
+use tillpass_protocol::sync::BalanceSource;
 
 /// A customer's savings at this till.
 ///
@@ -68,8 +70,14 @@ pub struct CustomerView {
     pub tier: Option<String>,
     /// Language to speak to them in.
     pub lang: String,
-    /// Whether only earning is allowed (a profile made here, not yet confirmed by central).
+    /// Whether only earning is allowed (a profile made here, not yet confirmed by central,
+    /// with no balance claim to spend from).
     pub earn_only: bool,
+    /// Where the savings balance comes from: `cached` (central's, from its deltas),
+    /// `snapshot` (the pass's signed claim) or `live` (central's answer to a lookup).
+    pub balance_source: BalanceSource,
+    /// The claim the balance comes from, when it is not the cached one.
+    pub claim: Option<Claim>,
     /// The segments central put them in.
     pub segments: Vec<String>,
     /// Savings, if they have an account.
@@ -171,12 +179,15 @@ pub fn lookup(
         .map_err(sql)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(sql)?;
+    let claim = claims::get(conn, claims::Kind::Customer, customer_ref)?;
     Ok(Some(CustomerView {
         customer_ref: customer_ref.to_owned(),
         first_name,
         tier,
         lang,
-        earn_only,
+        earn_only: earn_only && claim.is_none(),
+        balance_source: claim.as_ref().map_or(BalanceSource::Cached, |c| c.source),
+        claim,
         segments,
         savings,
         active_promotions,
@@ -191,6 +202,17 @@ pub fn create_local(conn: &Connection, customer_ref: &str, now: i64) -> Result<(
         "INSERT INTO customers(customer_ref, earn_only, created_locally, updated_at)
          VALUES (?1, 1, 1, ?2)",
         params![customer_ref, now],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// Gives a profile made at this till the tier a verified pass claimed (central's tier
+/// name); a profile from central keeps central's.
+pub fn set_local_tier(conn: &Connection, customer_ref: &str, tier: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE customers SET tier = ?2 WHERE customer_ref = ?1 AND created_locally = 1",
+        params![customer_ref, tier],
     )
     .map_err(sql)?;
     Ok(())
@@ -216,6 +238,7 @@ pub fn put(conn: &Connection, c: &NewCustomer<'_>, now: i64) -> Result<(), Store
             params![c.customer_ref, currency, balance],
         )
         .map_err(sql)?;
+        claims::forget(conn, claims::Kind::Customer, c.customer_ref)?;
     }
     Ok(())
 }

@@ -302,6 +302,7 @@ mod tests {
             customer: CustomerRef::new("C-1").unwrap(),
             amount: Money::new(amount, Currency::EUR),
             sale_id: None,
+            basis: None,
         })
     }
 

@@ -52,6 +52,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "store_ledger",
         sql: include_str!("migrations/0010_store_ledger.sql"),
     },
+    Migration {
+        name: "balance_claims",
+        sql: include_str!("migrations/0011_balance_claims.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -5,6 +5,8 @@
 //!   landed.
 //! - [`customers`]: customers, savings, gift cards and personal promotions as the till
 //!   knows them.
+//! - [`claims`]: balances the till relied on without central's deltas — a token's signed
+//!   snapshot or central's live answer — for customers and gift cards it does not hold.
 //! - [`tokens`]: the trust list in force, revocations, and token uses (replay records).
 //! - [`journal`]: the outbox of events for central.
 //! - [`scans`]: the scan log.
@@ -20,6 +22,7 @@
 //! agent are narrowed at open.
 
 pub mod balances;
+pub mod claims;
 pub mod customers;
 pub mod idempotency;
 pub mod journal;

@@ -89,7 +89,7 @@ use tillpass_protocol::token::{
 use super::client::Answer;
 use super::{CentralClient, SyncError, blocking, store_sales};
 use crate::identify::Identifier;
-use crate::store::{Store, StoreError, journal, sql, sync_state, tokens};
+use crate::store::{Store, StoreError, claims, journal, sql, sync_state, tokens};
 use crate::sync::relay::{Relay, RelayError};
 
 /// What pulling deltas needs.
@@ -463,6 +463,7 @@ fn erase(conn: &Connection, customer: &str, erased_at: i64) -> Result<(), StoreE
          WHERE customer_ref = ?1",
         "UPDATE pos_sessions SET body = json_set(body, '$.customer_ref', NULL,
            '$.customer_scan', NULL) WHERE customer_ref = ?1",
+        "DELETE FROM balance_claims WHERE kind = 'customer' AND subject = ?1",
         "DELETE FROM personal_promotions WHERE customer_ref = ?1",
         "DELETE FROM savings_accounts WHERE customer_ref = ?1",
         "DELETE FROM promotion_uses WHERE customer_ref = ?1",
@@ -591,6 +592,7 @@ pub fn apply_balances(
                         next_release_at
                     ])
                     .map_err(sql)?;
+                claims::forget(conn, claims::Kind::Customer, customer.as_str())?;
             }
             BalanceDelta::Removed { customer } => {
                 conn.execute(
@@ -598,6 +600,7 @@ pub fn apply_balances(
                     [customer.as_str()],
                 )
                 .map_err(sql)?;
+                claims::forget(conn, claims::Kind::Customer, customer.as_str())?;
             }
         }
         applied.items += 1;
@@ -644,6 +647,7 @@ pub fn apply_gift_cards(
                         now
                     ])
                     .map_err(sql)?;
+                claims::forget(conn, claims::Kind::GiftCard, card.card.as_str())?;
             }
             GiftCardDelta::Removed { card } => {
                 conn.execute(
@@ -656,6 +660,7 @@ pub fn apply_gift_cards(
                     [card.as_str()],
                 )
                 .map_err(sql)?;
+                claims::forget(conn, claims::Kind::GiftCard, card.as_str())?;
             }
         }
         applied.items += 1;
@@ -813,6 +818,7 @@ mod tests {
                 customer: c(r),
                 amount: eur(amount),
                 sale_id: None,
+                basis: None,
             }),
         )
         .unwrap()
@@ -852,6 +858,7 @@ mod tests {
                 customer: c(r),
                 amount: eur(amount),
                 sale_id: None,
+                basis: None,
             }),
         )
         .unwrap();
@@ -942,6 +949,7 @@ mod tests {
                 customer: c("ana"),
                 amount: eur(30),
                 sale_id: None,
+                basis: None,
             }),
         )
         .unwrap();
@@ -1014,6 +1022,7 @@ mod tests {
                     amount: eur(2000),
                     sale_id: None,
                     hold_id: None,
+                    basis: None,
                 }),
                 2000,
             ),
@@ -1023,6 +1032,7 @@ mod tests {
                     amount: eur(500),
                     sale_id: None,
                     hold_id: None,
+                    basis: None,
                 }),
                 -500,
             ),
@@ -1082,11 +1092,13 @@ mod tests {
             amount: eur(amount),
             sale_id: None,
             hold_id: None,
+            basis: None,
         };
         let movement = |amount| SavingsMovement {
             customer: c("ana"),
             amount: eur(amount),
             sale_id: None,
+            basis: None,
         };
         for payload in [
             EventPayload::SavingsEarned(movement(30)),

@@ -18,6 +18,9 @@
 //! - [`catalogs`]: catalog envelopes (pulled with `If-None-Match`, or pushed to
 //!   `POST /v1/admin/catalog`) verified, stored and activated at once or at their time.
 //! - [`trust`]: trust-list rotations.
+//! - [`lookup`]: [`LiveLookup`] — the live lookup (`POST /v1/lookup`) of a customer or
+//!   gift card the till does not hold, within a hard time budget, for the identification
+//!   pipeline (`crate::identify::live`).
 //! - [`tls`]: the roots trusted for HTTPS to central (system store, optional CA file).
 //! - [`policy`]: the offline policy — past the catalog or trust-list age the till is
 //!   earn-only — and the reasons `/readyz` gives.
@@ -34,6 +37,7 @@ pub mod catalogs;
 pub mod client;
 pub mod deltas;
 pub mod ledger;
+pub mod lookup;
 pub mod policy;
 pub mod relay;
 pub mod retention;
@@ -50,6 +54,7 @@ use crate::store::StoreError;
 pub use crate::till::sync_status::{SyncSnapshot, SyncStatus};
 pub use api::routes;
 pub use client::CentralClient;
+pub use lookup::LiveLookup;
 pub use policy::readiness_reasons;
 pub use task::{SyncSettings, Syncer};
 

@@ -13,6 +13,7 @@ mod refusals;
 mod scanner;
 mod security;
 mod sessions;
+mod snapshot;
 mod sync;
 mod token_uses;
 mod util;

@@ -1061,6 +1061,7 @@ fn journal_events_cross_a_faulty_network_exactly_once() {
                 customer: CustomerRef::new("C1").unwrap(),
                 amount: Money::new(if earn { 3 } else { 1 }, Currency::EUR),
                 sale_id: None,
+                basis: None,
             };
             let payload = if earn {
                 EventPayload::SavingsEarned(movement)
@@ -1257,6 +1258,7 @@ fn sell_offline(enrolled: &Enrolled, customer: &str, start: i64, redeemed: i64, 
             customer: CustomerRef::new(customer).unwrap(),
             amount: Money::new(if earn { 3 } else { 1 }, Currency::EUR),
             sale_id: None,
+            basis: None,
         };
         let payload = if earn {
             EventPayload::SavingsEarned(movement)
@@ -1403,6 +1405,7 @@ fn two_tills_overspend_one_gift_card_and_both_learn_the_debt() {
                 amount: Money::new(4000, Currency::EUR),
                 sale_id: None,
                 hold_id: None,
+                basis: None,
             }),
         )
         .unwrap();
@@ -1486,6 +1489,7 @@ fn offline_spends_at_two_stores_reach_each_stores_ledger_with_centrals_outcome()
                 customer: CustomerRef::new("C-000123").unwrap(),
                 amount: Money::new(1000, Currency::EUR),
                 sale_id: None,
+                basis: None,
             }),
         )
         .unwrap();

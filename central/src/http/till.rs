@@ -7,6 +7,7 @@
 //! | `GET` | `/v1/deltas/{kind}?cursor=&limit=` | till signature | → `DeltaPage`, or with `Accept: application/cose` the page signed for this request (`application/cose`) |
 //! | `GET` | `/v1/trust-list` | till signature | → envelope (`application/cose`), ETag |
 //! | `GET` | `/v1/catalog` | till signature | → envelope (`application/cose`), ETag |
+//! | `POST` | `/v1/lookup` | till signature | `LookupRequest` → `LookupAnswer` |
 //! | `GET` | `/v1/time` | none | → `ServerTime` |
 //!
 //! A signed route reads its body only after the till's headers passed
@@ -19,8 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tillpass_protocol::sync::batch::MAX_BATCH_BYTES;
+use tillpass_protocol::sync::lookup::MAX_LOOKUP_BYTES;
 use tillpass_protocol::sync::{
-    DeltaKind, DeltaQuery, EnrolRequest, HEADER_NONCE, PageRequest, RequestNonce,
+    DeltaKind, DeltaQuery, EnrolRequest, HEADER_NONCE, LookupRequest, PageRequest, RequestNonce,
     SIGNED_PAGE_MEDIA_TYPE, paths,
 };
 
@@ -45,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/deltas/{kind}", get(delta))
         .route(paths::TRUST_LIST, get(trust_list))
         .route(paths::CATALOG, get(catalog))
+        .route(paths::LOOKUP, post(lookup))
         .route(paths::TIME, get(super::time))
 }
 
@@ -67,6 +70,23 @@ async fn upload(
     drop(request.body);
     let ack = state.db.ingest(&request.till, &batch, state.now()).await?;
     Ok(Json(ack).into_response())
+}
+
+async fn lookup(
+    State(state): State<AppState>,
+    request: Signed<MAX_LOOKUP_BYTES>,
+) -> Result<Response, Problem> {
+    let asked: LookupRequest =
+        extract::json(request.body.content_type.as_deref(), &request.body.bytes)?;
+    let now = state.now();
+    // The live lookup reads SQLite so far; on PostgreSQL it answers 501
+    // `not_on_this_backend` and the till falls back to the pass's snapshot.
+    let answer = state
+        .db
+        .sqlite("the live lookup")?
+        .call(move |conn| crate::lookup::answer(conn, &asked, now))
+        .await?;
+    Ok(Json(answer).into_response())
 }
 
 async fn delta(

@@ -457,6 +457,7 @@ async fn each_store_gets_its_ledger_with_outcomes_and_flags_masked() {
             customer: CustomerRef::new("C-000123").unwrap(),
             amount: eur(amount),
             sale_id: None,
+            basis: None,
         })
     };
     let at = |till: &TestTill, offset: i64, payload| {
@@ -513,6 +514,7 @@ async fn each_store_gets_its_ledger_with_outcomes_and_flags_masked() {
                     customer: CustomerRef::new("C-000123").unwrap(),
                     amount: eur(1500),
                     sale_id: None,
+                    basis: None,
                 },
             ))],
         )

@@ -20,6 +20,7 @@ fn earn(customer: &str, amount: i64) -> EventPayload {
         customer: CustomerRef::new(customer).unwrap(),
         amount: eur(amount),
         sale_id: None,
+        basis: None,
     })
 }
 
@@ -28,6 +29,7 @@ fn redeem(customer: &str, amount: i64) -> EventPayload {
         customer: CustomerRef::new(customer).unwrap(),
         amount: eur(amount),
         sale_id: None,
+        basis: None,
     })
 }
 
@@ -113,6 +115,7 @@ async fn each_event_is_answered_on_its_own() {
         amount: eur(10),
         sale_id: None,
         hold_id: None,
+        basis: None,
     }));
     let mut body = serde_json::to_value(
         tillpass_protocol::sync::UploadBatch::new(
@@ -177,6 +180,7 @@ async fn an_offline_overspend_becomes_a_flagged_debt() {
                     amount: eur(1500),
                     sale_id: None,
                     hold_id: None,
+                    basis: None,
                 })),
             ],
         )

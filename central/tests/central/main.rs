@@ -11,6 +11,7 @@ mod edge;
 mod enrolment;
 mod graph;
 mod journal;
+mod lookup;
 mod migrate_db;
 mod nodes;
 mod passes;

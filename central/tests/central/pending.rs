@@ -32,6 +32,7 @@ fn earn(customer: &str, amount: i64, sale: &str) -> EventPayload {
         customer: CustomerRef::new(customer).unwrap(),
         amount: eur(amount),
         sale_id: Some(SaleId::new(sale).unwrap()),
+        basis: None,
     })
 }
 
@@ -40,6 +41,7 @@ fn redeem(customer: &str, amount: i64, sale: &str) -> EventPayload {
         customer: CustomerRef::new(customer).unwrap(),
         amount: eur(amount),
         sale_id: Some(SaleId::new(sale).unwrap()),
+        basis: None,
     })
 }
 

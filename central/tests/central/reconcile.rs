@@ -66,6 +66,7 @@ fn card(amount: i64) -> EventPayload {
         amount: eur(amount),
         sale_id: None,
         hold_id: None,
+        basis: None,
     })
 }
 
@@ -104,6 +105,7 @@ fn events(till: &Till, ops: &[(Op, i64)]) -> Vec<JournalEvent> {
                 amount: eur(a),
                 sale_id: None,
                 hold_id: None,
+                basis: None,
             }),
             Op::Pass => EventPayload::TokenUsed(TokenUsed {
                 token_id: TokenId::new(&[9; 16]).unwrap(),

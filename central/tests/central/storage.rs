@@ -128,6 +128,7 @@ pub fn earn(customer: &str, amount: i64) -> EventPayload {
         customer: CustomerRef::new(customer).unwrap(),
         amount: eur(amount),
         sale_id: None,
+        basis: None,
     })
 }
 
@@ -136,6 +137,7 @@ pub fn redeem(customer: &str, amount: i64) -> EventPayload {
         customer: CustomerRef::new(customer).unwrap(),
         amount: eur(amount),
         sale_id: None,
+        basis: None,
     })
 }
 
@@ -145,6 +147,7 @@ fn card_move(card: &str, amount: i64) -> GiftCardMovement {
         amount: eur(amount),
         sale_id: None,
         hold_id: None,
+        basis: None,
     }
 }
 
@@ -222,6 +225,85 @@ async fn savings_move_as_documented_and_a_shortfall_becomes_a_flagged_debt() {
             "{}",
             b.name
         );
+    }
+}
+
+/// What a till that never held the customer or the card sends after spending from a
+/// pass's snapshot or a gift-card token: the profile it made, then spends naming the
+/// snapshot. Central applies them to its own balances; the snapshot is never the truth.
+#[tokio::test]
+async fn spends_from_a_snapshot_move_centrals_own_balances_and_overspend_is_debt() {
+    use tillpass_protocol::sync::{BalanceSource, SpendBasis, TokenId};
+    for b in backends("snapshot_spends").await {
+        let db = &b.db;
+        let t = till("S001-T02", "S001");
+        db.create_customer(&customer("C-7", 1000), 1).await.unwrap();
+        db.create_gift_card(
+            &NewGiftCard {
+                card: GiftCardRef::new("GC-7").unwrap(),
+                balance: 800,
+                currency: Some(Currency::EUR),
+                expires_at: None,
+            },
+            1,
+        )
+        .await
+        .unwrap();
+        // The pass claimed €15.00 (stale: central holds €10.00); the card token €9.00.
+        let basis = |amount: i64| {
+            Some(SpendBasis {
+                source: BalanceSource::Snapshot,
+                token_id: Some(TokenId::new(&[9; 8]).unwrap()),
+                balance: eur(amount),
+                as_of: 900,
+            })
+        };
+        let made = EventPayload::CustomerCreated(LocalCustomer {
+            customer: CustomerRef::new("C-7").unwrap(),
+            first_name: None,
+            lang: None,
+        });
+        let spend = EventPayload::SavingsRedeemed(SavingsMovement {
+            customer: CustomerRef::new("C-7").unwrap(),
+            amount: eur(1200),
+            sale_id: None,
+            basis: basis(1500),
+        });
+        let mut card = card_move("GC-7", 900);
+        card.basis = basis(900);
+        let sent = events(
+            &t,
+            1,
+            vec![made, spend, EventPayload::GiftCardDebited(card)],
+        );
+        let ack = db.ingest(&t, &batch(&t, sent.clone()), 10).await.unwrap();
+        assert_eq!(
+            outcomes(&ack),
+            ["accepted", "accepted", "accepted"],
+            "{}",
+            b.name
+        );
+        // Central's balance, not the snapshot, is what moves: €2.00 and €1.00 of debt.
+        assert_eq!(savings(db, "C-7").await, (0, 200), "{}", b.name);
+        let held = db.gift_card("GC-7").await.unwrap().unwrap();
+        assert_eq!((held.balance, held.debt), (eur(0), eur(100)), "{}", b.name);
+        assert_eq!(
+            db.count_flags("overspend_debt").await.unwrap(),
+            2,
+            "{}",
+            b.name
+        );
+        // The profile the till made did not replace central's customer.
+        assert_eq!(db.count_rows("customers").await.unwrap(), 1, "{}", b.name);
+        // Sent again (a retry): applied once.
+        let ack = db.ingest(&t, &batch(&t, sent), 11).await.unwrap();
+        assert_eq!(
+            outcomes(&ack),
+            ["duplicate", "duplicate", "duplicate"],
+            "{}",
+            b.name
+        );
+        assert_eq!(savings(db, "C-7").await, (0, 200), "{}", b.name);
     }
 }
 
@@ -429,6 +511,7 @@ async fn a_batch_in_another_currency_is_refused_per_event() {
             customer: CustomerRef::new("C-1").unwrap(),
             amount: Money::new(10, Currency::from_code("USD").unwrap()),
             sale_id: None,
+            basis: None,
         });
         let ack = db
             .ingest(&t, &batch(&t, events(&t, 1, vec![usd])), 10)

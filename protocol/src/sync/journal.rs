@@ -151,11 +151,11 @@ impl EventPayload {
             EventPayload::ReturnRecorded(ret) => ret.check(),
             EventPayload::TokenUsed(_) => Ok(()),
             EventPayload::SavingsEarned(m) | EventPayload::SavingsRedeemed(m) => {
-                positive("amount", m.amount)
+                spend(m.amount, m.basis.as_ref())
             }
             EventPayload::SavingsReversed(r) => positive("amount", r.amount),
             EventPayload::GiftCardDebited(m) | EventPayload::GiftCardCredited(m) => {
-                positive("amount", m.amount)
+                spend(m.amount, m.basis.as_ref())
             }
             EventPayload::GiftCardHeld(h) => positive("amount", h.amount),
             EventPayload::GiftCardReleased(_) => Ok(()),
@@ -528,6 +528,81 @@ pub struct SavingsMovement {
     /// The sale it belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sale_id: Option<SaleId>,
+    /// For a spend: the balance it relied on when that was not the till's cached copy of
+    /// central's (a pass's signed snapshot, or central's live answer). Absent: the cached
+    /// balance, as in every journal written before this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<SpendBasis>,
+}
+
+/// Where the balance a till showed, and a spend relied on, came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BalanceSource {
+    /// The till's copy of central's balance, from its deltas.
+    Cached,
+    /// The signed snapshot a token carried (a customer pass's savings, a gift-card
+    /// token's balance): a claim as of the token's issue, spent within the catalog's
+    /// offline caps.
+    Snapshot,
+    /// Central's answer to the till's live lookup.
+    Live,
+}
+
+impl BalanceSource {
+    /// Its wire name: `cached`, `snapshot` or `live`.
+    pub fn code(self) -> &'static str {
+        match self {
+            BalanceSource::Cached => "cached",
+            BalanceSource::Snapshot => "snapshot",
+            BalanceSource::Live => "live",
+        }
+    }
+
+    /// Reads a wire name.
+    pub fn from_code(code: &str) -> Option<BalanceSource> {
+        match code {
+            "cached" => Some(BalanceSource::Cached),
+            "snapshot" => Some(BalanceSource::Snapshot),
+            "live" => Some(BalanceSource::Live),
+            _ => None,
+        }
+    }
+}
+
+/// What a spend relied on: the balance's source, the token it came with, the balance and
+/// as of when. Central never takes it for the truth: it applies the spend to its own
+/// balance (a shortfall becomes a debt and a flag, as for any offline spend).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendBasis {
+    /// Where the balance came from.
+    pub source: BalanceSource,
+    /// The token whose claim it was (a snapshot), or that was scanned (a live answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<TokenId>,
+    /// The balance relied on (never negative).
+    pub balance: Money,
+    /// As of when: the token's issue time (a snapshot) or central's answer (live), unix
+    /// seconds.
+    pub as_of: i64,
+}
+
+impl SpendBasis {
+    fn check(&self, currency: Currency) -> Result<(), EventError> {
+        money(|| "basis.balance".to_owned(), self.balance, currency)?;
+        if self.as_of < 0 {
+            return at(|| "basis.as_of".to_owned(), Err("must not be negative"));
+        }
+        Ok(())
+    }
+}
+
+fn spend(amount: Money, basis: Option<&SpendBasis>) -> Result<(), EventError> {
+    positive("amount", amount)?;
+    match basis {
+        Some(b) => b.check(amount.currency),
+        None => Ok(()),
+    }
 }
 
 /// What a reversal undoes.
@@ -570,6 +645,10 @@ pub struct GiftCardMovement {
     /// The hold this debit settles, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_id: Option<HoldId>,
+    /// For a debit: the balance it relied on when that was not the till's cached copy
+    /// (see [`SavingsMovement::basis`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<SpendBasis>,
 }
 
 /// An amount of a gift card held during a sale.
@@ -752,11 +831,13 @@ pub(crate) mod tests {
                 customer: customer.clone(),
                 amount: eur(18),
                 sale_id: None,
+                basis: None,
             }),
             EventPayload::SavingsRedeemed(SavingsMovement {
                 customer: customer.clone(),
                 amount: eur(300),
                 sale_id: Some(SaleId::new("POS-42").unwrap()),
+                basis: None,
             }),
             EventPayload::SavingsReversed(SavingsReversal {
                 customer: customer.clone(),
@@ -770,12 +851,14 @@ pub(crate) mod tests {
                 amount: eur(500),
                 sale_id: None,
                 hold_id: Some(HoldId::new("h1").unwrap()),
+                basis: None,
             }),
             EventPayload::GiftCardCredited(GiftCardMovement {
                 card: card.clone(),
                 amount: eur(100),
                 sale_id: None,
                 hold_id: None,
+                basis: None,
             }),
             EventPayload::GiftCardHeld(GiftCardHold {
                 card: card.clone(),
@@ -826,6 +909,7 @@ pub(crate) mod tests {
                 customer: CustomerRef::new("c").unwrap(),
                 amount: eur(0),
                 sale_id: None,
+                basis: None,
             }),
         );
         assert_eq!(event.check().unwrap_err().field(), Some("amount"));
@@ -939,5 +1023,124 @@ pub(crate) mod tests {
             with(&|s| s.tenders = vec![Tender::Cash { amount: eur(1) }; limits::MAX_TENDERS + 1]),
             Err(Some("tenders".into()))
         );
+    }
+
+    /// A spend's basis: the golden wire forms, old and new, each way.
+    mod basis {
+        use super::*;
+
+        /// A redemption as a till wrote it before the field existed.
+        const OLD_REDEMPTION: &str = r#"{"v":1,"id":"00000000000000000000000000000001","seq":1,"till":"S001-T01","store":"S001","occurred_at":1751371200,"payload":{"type":"savings_redeemed","customer":"C-9","amount":{"amount":300,"currency":"EUR"},"sale_id":"POS-1"}}"#;
+
+        /// The same from a till that relied on the pass's snapshot.
+        const NEW_REDEMPTION: &str = r#"{"type":"savings_redeemed","customer":"C-9","amount":{"amount":300,"currency":"EUR"},"sale_id":"POS-1","basis":{"source":"snapshot","token_id":"0102030405060708","balance":{"amount":1200,"currency":"EUR"},"as_of":1751370000}}"#;
+
+        fn redemption(basis: Option<SpendBasis>) -> EventPayload {
+            EventPayload::SavingsRedeemed(SavingsMovement {
+                customer: CustomerRef::new("C-9").unwrap(),
+                amount: eur(300),
+                sale_id: Some(SaleId::new("POS-1").unwrap()),
+                basis,
+            })
+        }
+
+        fn snapshot() -> SpendBasis {
+            SpendBasis {
+                source: BalanceSource::Snapshot,
+                token_id: Some(TokenId::new(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap()),
+                balance: eur(1200),
+                as_of: 1_751_370_000,
+            }
+        }
+
+        #[test]
+        fn an_old_tills_redemption_still_reads_as_a_cached_spend() {
+            let event: JournalEvent = match serde_json::from_str(OLD_REDEMPTION) {
+                Ok(e) => e,
+                Err(e) => panic!("an old journal no longer reads: {e}"),
+            };
+            assert_eq!(event.check(), Ok(()));
+            assert_eq!(event.payload, redemption(None));
+            // Written again, it is byte for byte what the old till sent.
+            assert_eq!(serde_json::to_string(&event).unwrap(), OLD_REDEMPTION);
+        }
+
+        #[test]
+        fn a_snapshot_spend_has_one_wire_form() {
+            let payload = redemption(Some(snapshot()));
+            assert_eq!(serde_json::to_string(&payload).unwrap(), NEW_REDEMPTION);
+            let back: EventPayload = serde_json::from_str(NEW_REDEMPTION).unwrap();
+            assert_eq!(back, payload);
+            assert_eq!(payload.check(), Ok(()));
+        }
+
+        /// A central built before the field reads the payload with the struct it knew:
+        /// the same fields less `basis`. Serde ignores fields it does not know unless
+        /// told otherwise, and no journal struct is: this pins it.
+        #[test]
+        fn a_central_that_does_not_know_the_field_still_reads_the_spend() {
+            #[derive(Deserialize)]
+            #[serde(tag = "type", rename_all = "snake_case")]
+            enum OldPayload {
+                SavingsRedeemed {
+                    customer: CustomerRef,
+                    amount: Money,
+                    sale_id: Option<SaleId>,
+                },
+            }
+            let OldPayload::SavingsRedeemed {
+                customer,
+                amount,
+                sale_id,
+            } = serde_json::from_str::<OldPayload>(NEW_REDEMPTION).unwrap();
+            assert_eq!(customer.as_str(), "C-9");
+            assert_eq!(amount, eur(300));
+            assert_eq!(sale_id.unwrap().as_str(), "POS-1");
+            // And the event envelope with an unknown field as well.
+            let mut raw: serde_json::Value = serde_json::from_str(OLD_REDEMPTION).unwrap();
+            raw["payload"]["basis"] = serde_json::from_str(
+                r#"{"source":"live","balance":{"amount":5,"currency":"EUR"},"as_of":7,"later":1}"#,
+            )
+            .unwrap();
+            let event: JournalEvent = serde_json::from_value(raw).unwrap();
+            assert_eq!(event.check(), Ok(()));
+        }
+
+        #[test]
+        fn a_basis_is_checked_like_the_rest_of_the_event() {
+            let with = |f: &dyn Fn(&mut SpendBasis)| {
+                let mut b = snapshot();
+                f(&mut b);
+                redemption(Some(b))
+                    .check()
+                    .map_err(|e| e.field().map(str::to_owned))
+            };
+            assert_eq!(with(&|_| {}), Ok(()));
+            assert_eq!(with(&|b| b.balance = eur(0)), Ok(()));
+            assert_eq!(
+                with(&|b| b.balance = eur(-1)),
+                Err(Some("basis.balance".into()))
+            );
+            assert_eq!(
+                with(&|b| b.balance = Money::new(5, Currency::from_code("USD").unwrap())),
+                Err(Some("basis.balance".into()))
+            );
+            assert_eq!(
+                with(&|b| b.balance = eur(limits::MAX_AMOUNT + 1)),
+                Err(Some("basis.balance".into()))
+            );
+            assert_eq!(with(&|b| b.as_of = -1), Err(Some("basis.as_of".into())));
+            for source in [
+                BalanceSource::Cached,
+                BalanceSource::Snapshot,
+                BalanceSource::Live,
+            ] {
+                assert_eq!(BalanceSource::from_code(source.code()), Some(source));
+                assert_eq!(
+                    serde_json::to_string(&source).unwrap(),
+                    format!("\"{}\"", source.code())
+                );
+            }
+        }
     }
 }

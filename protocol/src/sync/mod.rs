@@ -26,6 +26,8 @@
 //!   only [`mask`]ed.
 //! - [`request`] — the signed-request scheme (headers, canonical string,
 //!   [`verify_request`]).
+//! - [`lookup`] — the live lookup: [`LookupRequest`] (customer or gift card, by the
+//!   token's subject) and central's [`LookupAnswer`] (balance, tier, as of when).
 //! - [`time`] — [`ServerTime`], central's clock signed with the sync key, in every answer.
 //!
 //! ## Versions
@@ -47,6 +49,7 @@ pub mod ids;
 pub mod journal;
 pub mod ledger;
 pub mod limits;
+pub mod lookup;
 pub mod movement;
 pub mod request;
 pub mod returns;
@@ -72,14 +75,16 @@ pub use ids::{
     Subject, TillId, TokenId,
 };
 pub use journal::{
-    EffectSummary, EventError, EventPayload, GiftCardHold, GiftCardMovement, GiftCardRelease,
-    JournalEvent, LocalCustomer, Quantity, ReturnLine, ReturnRecorded, Reverses, SaleClosed,
-    SaleLine, SaleTotals, SavingsMovement, SavingsReversal, Tender, TokenKind, TokenUsed,
+    BalanceSource, EffectSummary, EventError, EventPayload, GiftCardHold, GiftCardMovement,
+    GiftCardRelease, JournalEvent, LocalCustomer, Quantity, ReturnLine, ReturnRecorded, Reverses,
+    SaleClosed, SaleLine, SaleTotals, SavingsMovement, SavingsReversal, SpendBasis, Tender,
+    TokenKind, TokenUsed,
 };
 pub use ledger::{
     LEDGER_RETENTION_SECS, LedgerAccount, LedgerDelta, LedgerFlag, LedgerOutcome, LedgerSpend,
     SpendSource, mask,
 };
+pub use lookup::{LookupAnswer, LookupKind, LookupRequest};
 pub use movement::{Account, Direction, Movement, TillDelta};
 pub use request::{
     DEFAULT_WINDOW_SECS, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TILL, HEADER_TIMESTAMP,
@@ -111,6 +116,9 @@ pub mod paths {
     /// `GET`: central's signed time ([`super::ServerTime`]) as a JSON body, as well as in
     /// the header every answer carries.
     pub const TIME: &str = "/v1/time";
+    /// `POST`, signed: the current balance of a customer or a gift card the till does
+    /// not hold ([`super::LookupRequest`] → [`super::LookupAnswer`]).
+    pub const LOOKUP: &str = "/v1/lookup";
     /// The prefix of delta paths.
     pub const DELTAS_PREFIX: &str = "/v1/deltas/";
 

@@ -211,6 +211,7 @@ mod tests {
             customer: customer(),
             amount: eur(amount),
             sale_id: Some(sale()),
+            basis: None,
         };
         let r = |reverses| SavingsReversal {
             customer: customer(),
@@ -224,6 +225,7 @@ mod tests {
             amount: eur(amount),
             sale_id: Some(sale()),
             hold_id: None,
+            basis: None,
         };
         vec![
             EventPayload::SavingsEarned(m.clone()),

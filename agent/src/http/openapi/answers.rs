@@ -73,6 +73,7 @@ const OPERATIONS: &[(&str, &[ErrorCode], &[Refusals])] = &[
             CustomerEarnOnly,
             TooManyTenders,
             UnknownGiftCard,
+            SnapshotCapReached,
         ],
         &[Refusals::Tender, Refusals::Scan],
     ),
