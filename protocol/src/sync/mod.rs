@@ -68,9 +68,10 @@ pub use ids::{
     Subject, TillId, TokenId,
 };
 pub use journal::{
-    EffectSummary, EventError, EventPayload, GiftCardHold, GiftCardMovement, GiftCardRelease,
-    JournalEvent, LocalCustomer, Quantity, ReturnLine, ReturnRecorded, Reverses, SaleClosed,
-    SaleLine, SaleTotals, SavingsMovement, SavingsReversal, Tender, TokenKind, TokenUsed,
+    EffectKindCode, EffectSummary, EventError, EventPayload, GiftCardHold, GiftCardMovement,
+    GiftCardRelease, JournalEvent, LocalCustomer, Quantity, ReturnLine, ReturnRecorded, Reverses,
+    SaleClosed, SaleLine, SaleTotals, SavingsMovement, SavingsReversal, Tender, TokenKind,
+    TokenUsed,
 };
 pub use movement::{Account, Direction, Movement, TillDelta};
 pub use request::{
