@@ -86,14 +86,7 @@ fn closed_sale(engine: &Engine) -> ClosedSale {
     };
     let evaluation = engine.evaluate(&cart, None, &ctx).unwrap();
     let total = evaluation.totals.total;
-    ClosedSale::new(
-        evaluation,
-        vec![Tender::Other {
-            method: "card".into(),
-            amount: total,
-        }],
-    )
-    .unwrap()
+    ClosedSale::new(evaluation, vec![Tender::Card { amount: total }]).unwrap()
 }
 
 fn median_p95(mut samples: Vec<Duration>) -> (Duration, Duration) {

@@ -41,7 +41,7 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use tillpass_protocol::problem::{ErrorCode, Problem};
 
-use crate::bus::AgentEvent;
+use crate::bus::{AgentEvent, Bus};
 use crate::clock::Clock;
 use crate::edge::extract::ApiJson;
 use crate::identify::Identification;
@@ -333,9 +333,9 @@ pub async fn identify_scan(
     responses((status = 200, description = "The stream of events", content_type = "text/event-stream", body = String)),
     security(("bearer" = [])))]
 pub(crate) async fn events(
-    State(state): State<Till>,
+    State(bus): State<Bus>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = BroadcastStream::new(state.bus.subscribe()).filter_map(|item| {
+    let stream = BroadcastStream::new(bus.subscribe()).filter_map(|item| {
         let event = item.ok()?;
         let name = event.name();
         let data = serde_json::to_string(&event).ok()?;

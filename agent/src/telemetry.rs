@@ -1,18 +1,13 @@
 //! Logging. Under systemd, when stderr is the journal's stream (`JOURNAL_STREAM` names
-//! it), events go to the journal natively (`tracing-journald`): a priority per level and
-//! each field its own journal field, `SYSLOG_IDENTIFIER=tillpass`. Otherwise, and always
+//! it), events go to the journal natively ([`tillpass_journal`], shared with central): a
+//! priority per level and each field its own journal field, `SYSLOG_IDENTIFIER=tillpass`. Otherwise, and always
 //! with `format = "json"`, lines go to stderr: human-readable, JSON, or journald-friendly
 //! (no timestamp, no colour: a journal reading a pipe adds its own).
 //!
 //! Values a client supplied are logged through [`escape`] whatever the destination.
 
-use std::ffi::OsStr;
-use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
-
+use tillpass_journal::Journal;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogFormat, LogSection};
 
@@ -23,24 +18,13 @@ const SYSLOG_IDENTIFIER: &str = "tillpass";
 /// masked where they are logged (`identify::mask`) and first names are not logged.
 pub fn init(log: &LogSection) {
     let filter = || EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let journal_wanted = log.format != LogFormat::Json
-        && stderr_is_journal(std::env::var_os("JOURNAL_STREAM").as_deref());
-    let mut journal_error = None;
-    if journal_wanted {
-        match tracing_journald::layer() {
-            Ok(layer) => {
-                let layer = layer.with_syslog_identifier(SYSLOG_IDENTIFIER.to_owned());
-                if tracing_subscriber::registry()
-                    .with(filter())
-                    .with(layer)
-                    .try_init()
-                    .is_ok()
-                {
-                    return;
-                }
-            }
-            Err(e) => journal_error = Some(e),
-        }
+    let journal = if log.format == LogFormat::Json {
+        Journal::NotTheJournal
+    } else {
+        tillpass_journal::init(SYSLOG_IDENTIFIER, filter())
+    };
+    if let Journal::Installed = journal {
+        return;
     }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
@@ -51,30 +35,9 @@ pub fn init(log: &LogSection) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Journald => builder.with_ansi(false).without_time().try_init(),
     };
-    if let Some(e) = journal_error {
+    if let Journal::Unavailable(e) = journal {
         tracing::warn!(error = %e, "the journal's socket cannot be opened: logging to stderr");
     }
-}
-
-/// Whether this process's stderr is the journal stream that `journal_stream` (the value of
-/// `JOURNAL_STREAM`, `DEVICE:INODE`) names. systemd sets it for a unit whose output goes to
-/// the journal; a child that inherited the variable but not the stream does not match.
-pub fn stderr_is_journal(journal_stream: Option<&OsStr>) -> bool {
-    let Some(named) = journal_stream.and_then(parse_journal_stream) else {
-        return false;
-    };
-    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
-        return false;
-    };
-    std::fs::File::from(fd)
-        .metadata()
-        .is_ok_and(|m| (m.dev(), m.ino()) == named)
-}
-
-/// `DEVICE:INODE` of `JOURNAL_STREAM`, both decimal.
-fn parse_journal_stream(value: &OsStr) -> Option<(u64, u64)> {
-    let (dev, ino) = value.to_str()?.split_once(':')?;
-    Some((dev.parse().ok()?, ino.parse().ok()?))
 }
 
 /// The most characters of one user-supplied value a log line carries.
@@ -116,30 +79,5 @@ mod tests {
         let long = "x".repeat(1000);
         assert_eq!(escape(&long).chars().count(), MAX_LOGGED_CHARS + 1);
         assert!(escape(&long).ends_with('…'));
-    }
-
-    #[test]
-    fn the_journal_stream_is_device_and_inode() {
-        assert_eq!(
-            parse_journal_stream(OsStr::new("8:12345")),
-            Some((8, 12345))
-        );
-        for bad in ["", "8", "8:", ":1", "a:1", "8:1:2", "-1:5"] {
-            assert_eq!(parse_journal_stream(OsStr::new(bad)), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn stderr_is_the_journal_only_when_the_variable_names_it() {
-        assert!(!stderr_is_journal(None));
-        assert!(!stderr_is_journal(Some(OsStr::new("garbage"))));
-        // The stream the variable names is stderr's own device and inode: a match.
-        let fd = std::io::stderr().as_fd().try_clone_to_owned().unwrap();
-        let meta = std::fs::File::from(fd).metadata().unwrap();
-        let own = format!("{}:{}", meta.dev(), meta.ino());
-        assert!(stderr_is_journal(Some(OsStr::new(&own))));
-        // Inherited from a parent whose stderr was another file: no match.
-        let other = format!("{}:{}", meta.dev(), meta.ino().wrapping_add(1));
-        assert!(!stderr_is_journal(Some(OsStr::new(&other))));
     }
 }

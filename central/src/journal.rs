@@ -495,7 +495,15 @@ fn gift_card(
         key: card,
         currency: amount.currency,
     };
-    let Some(moved) = log_move(conn, &holder, &account, event, amount.amount, direction, now)?
+    let Some(moved) = log_move(
+        conn,
+        &holder,
+        &account,
+        event,
+        amount.amount,
+        direction,
+        now,
+    )?
     else {
         return Ok(Applied::Rejected(
             RejectCode::Invalid,
@@ -709,7 +717,8 @@ fn judge(conn: &Connection, holder: &Holder<'_>, now: i64) -> Result<()> {
         params![holder.account, holder.key],
     )?;
     let outcome = Outcome::of(&rows);
-    let of_log = "event_id IN (SELECT event_id FROM account_moves WHERE account = ?1 AND holder = ?2)";
+    let of_log =
+        "event_id IN (SELECT event_id FROM account_moves WHERE account = ?1 AND holder = ?2)";
     conn.execute(
         &format!("DELETE FROM debts WHERE account = ?1 AND holder = ?2 AND {of_log}"),
         params![holder.account, holder.key],
@@ -730,7 +739,14 @@ fn judge(conn: &Connection, holder: &Holder<'_>, now: i64) -> Result<()> {
     }
     let first_short = outcome.shorts.first().map(|(id, _)| id.as_str());
     let detail = reconcile::overspend_detail(outcome.overspent());
-    one_flag(conn, holder, EventFlag::OverspendDebt, first_short, &detail, now)?;
+    one_flag(
+        conn,
+        holder,
+        EventFlag::OverspendDebt,
+        first_short,
+        &detail,
+        now,
+    )?;
     let first_clamp = outcome.clamps.first().map(String::as_str);
     one_flag(
         conn,

@@ -387,6 +387,65 @@ fn collect(
     });
 }
 
+/// The till's agent as the installer's tests see it: a binary, the database it keeps and
+/// its answers to `status --offline --json`, scripted on a [`Recorder`](crate::system::Recorder).
+#[cfg(test)]
+pub(crate) mod testing {
+    use tillpass_tillfiles::status::{Database, DatabaseState, OfflineStatus, Outbox};
+
+    use crate::fsops::{ensure_dir, ensure_file, ensure_file_once};
+    use crate::layout::Layout;
+    use crate::system::{Output, Recorder};
+
+    /// The agent's command line counting the outbox.
+    pub(crate) fn status_line(layout: &Layout) -> String {
+        let config = layout.config_file();
+        let config = if config.is_file() {
+            format!(" --config {}", config.display())
+        } else {
+            String::new()
+        };
+        format!(
+            "{}{config} status --offline --json",
+            layout.agent_binary().display()
+        )
+    }
+
+    /// The agent's answer to `status --offline --json`: an intact database whose outbox
+    /// holds `unsynced` events, one of them rejected by central when there are any.
+    pub(crate) fn counted(layout: &Layout, unsynced: i64) -> Output {
+        let rejected = i64::from(unsynced > 0);
+        let status = OfflineStatus {
+            database: Database {
+                path: layout.database(),
+                state: DatabaseState::Intact,
+                problem: None,
+            },
+            trust_list: None,
+            catalog: None,
+            outbox: Some(Outbox {
+                pending: unsynced - rejected,
+                rejected,
+                newest_rejection: None,
+            }),
+        };
+        Output::ok(&serde_json::to_string(&status).unwrap())
+    }
+
+    /// The till's agent as the installer sees it: its binary, the database it keeps (the
+    /// installer never opens it) and its counts of the outbox, one per time it is asked
+    /// (the last repeats).
+    pub(crate) fn agent(system: &Recorder, layout: &Layout, unsynced: &[i64]) {
+        ensure_dir(layout.agent_binary().parent().unwrap(), 0o755).unwrap();
+        ensure_file(&layout.agent_binary(), b"the agent", 0o755).unwrap();
+        ensure_file_once(&layout.database(), b"the agent's own", 0o600).unwrap();
+        system.answer(
+            &layout.agent_binary().display().to_string(),
+            unsynced.iter().map(|n| counted(layout, *n)).collect(),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

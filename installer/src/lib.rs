@@ -28,7 +28,8 @@
 //!   udev.
 //! - [`agent`]: the agent as the installer drives it: `/readyz`, running it from a staged
 //!   root, `tillpass manager add`, and `tillpass status --offline --json` — what the
-//!   agent's database holds, which `doctor` asks the agent for instead of reading it.
+//!   agent's database holds (its state, the outbox), which `doctor`, `uninstall` and
+//!   `package` ask the agent for: the installer never reads the agent's tables.
 //! - [`package`]: the steps the `.deb`'s maintainer scripts run: a database backup before
 //!   an upgraded agent starts and the rollback if it does not become ready; the outbox
 //!   count at removal that a purge obeys.

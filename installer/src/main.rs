@@ -368,7 +368,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::MarkUnsynced => match package::mark_unsynced(&Layout::new("/")) {
+        Command::MarkUnsynced => match package::mark_unsynced(&Host, &Layout::new("/")) {
             Ok(outbox) => {
                 println!("tillpass: {outbox}");
                 ExitCode::SUCCESS

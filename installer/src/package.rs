@@ -189,10 +189,10 @@ impl fmt::Display for Outbox {
 
 /// Counts the outbox (the agent must be stopped) and writes or removes the marker a purge
 /// reads.
-pub fn mark_unsynced(layout: &Layout) -> Result<Outbox, PackageError> {
+pub fn mark_unsynced(system: &dyn System, layout: &Layout) -> Result<Outbox, PackageError> {
     let marker = layout.unsynced_marker();
     let database = layout.database().display().to_string();
-    let outbox = match uninstall::unsynced_events(&layout.state_dir()) {
+    let outbox = match uninstall::unsynced_events(system, layout) {
         Ok(0) => Outbox::Empty,
         Ok(n) => Outbox::Unsynced(n),
         Err(e) => Outbox::Unreadable(e.to_string()),
@@ -229,27 +229,21 @@ mod tests {
     use rusqlite::Connection;
 
     use super::*;
+    use crate::agent::testing::{agent, status_line};
     use crate::fsops::ensure_dir;
     use crate::system::{HttpAnswer, Output, Recorder};
 
-    fn till(events: i64) -> (tempfile::TempDir, Layout) {
+    /// A till whose database (an SQLite file the backups copy whole) holds one sale.
+    fn till() -> (tempfile::TempDir, Layout) {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path());
         ensure_dir(&layout.config_dir(), 0o750).unwrap();
         ensure_dir(&layout.state_dir(), 0o750).unwrap();
         std::fs::write(layout.config_file(), "[api]\nlisten = \"127.0.0.1:7421\"\n").unwrap();
         let conn = Connection::open(layout.database()).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY);
-             CREATE TABLE sales (id TEXT)",
-        )
-        .unwrap();
+        conn.execute_batch("CREATE TABLE sales (id TEXT)").unwrap();
         conn.execute("INSERT INTO sales VALUES ('before the upgrade')", [])
             .unwrap();
-        for _ in 0..events {
-            conn.execute("INSERT INTO outbox DEFAULT VALUES", [])
-                .unwrap();
-        }
         (dir, layout)
     }
 
@@ -270,7 +264,7 @@ mod tests {
 
     #[test]
     fn a_ready_agent_keeps_the_migrated_database_and_the_backup() {
-        let (_dir, layout) = till(0);
+        let (_dir, layout) = till();
         let backup = backup(&layout).unwrap().unwrap();
         assert!(backup.starts_with(layout.backup_dir()));
         let system = enabled();
@@ -300,7 +294,7 @@ mod tests {
 
     #[test]
     fn an_agent_that_never_gets_ready_is_stopped_and_its_database_rolled_back() {
-        let (_dir, layout) = till(0);
+        let (_dir, layout) = till();
         let backup = backup(&layout).unwrap().unwrap();
         // What the new agent's migration did before it hung.
         Connection::open(layout.database())
@@ -343,7 +337,7 @@ mod tests {
 
     #[test]
     fn without_systemd_or_on_a_till_not_enabled_nothing_is_waited_for() {
-        let (_dir, layout) = till(0);
+        let (_dir, layout) = till();
         let backup = backup(&layout).unwrap().unwrap();
         let system = Recorder::new().without_systemd();
         let mut actions = Vec::new();
@@ -384,27 +378,38 @@ mod tests {
 
     #[test]
     fn the_purge_marker_is_written_while_events_wait_and_removed_once_they_are_sent() {
-        let (_dir, layout) = till(3);
-        assert_eq!(mark_unsynced(&layout).unwrap(), Outbox::Unsynced(3));
+        let (_dir, layout) = till();
+        let system = Recorder::new();
+        // The agent counts three events, then none once central has them.
+        agent(&system, &layout, &[3, 0]);
+        assert_eq!(
+            mark_unsynced(&system, &layout).unwrap(),
+            Outbox::Unsynced(3)
+        );
         let text = std::fs::read_to_string(layout.unsynced_marker()).unwrap();
         assert!(text.contains("3 event(s)"), "{text}");
         assert!(text.contains("tillpass.db"), "{text}");
-        Connection::open(layout.database())
-            .unwrap()
-            .execute("DELETE FROM outbox", [])
-            .unwrap();
-        assert_eq!(mark_unsynced(&layout).unwrap(), Outbox::Empty);
+        assert_eq!(mark_unsynced(&system, &layout).unwrap(), Outbox::Empty);
         assert!(!layout.unsynced_marker().exists());
+        assert_eq!(system.lines(), vec![status_line(&layout); 2]);
     }
 
     #[test]
-    fn an_unreadable_database_leaves_the_marker_too() {
-        let (_dir, layout) = till(0);
-        std::fs::write(layout.database(), b"not a database".repeat(100)).unwrap();
-        assert!(matches!(
-            mark_unsynced(&layout).unwrap(),
-            Outbox::Unreadable(_)
-        ));
+    fn an_outbox_the_agent_cannot_count_leaves_the_marker_too() {
+        let (_dir, layout) = till();
+        let system = Recorder::new();
+        agent(&system, &layout, &[0]);
+        system.answer(
+            &status_line(&layout),
+            vec![Output::failed(
+                1,
+                "tillpass: cannot read /etc/tillpass/config.toml",
+            )],
+        );
+        let Outbox::Unreadable(why) = mark_unsynced(&system, &layout).unwrap() else {
+            panic!("an outbox nobody counted is not empty")
+        };
+        assert!(why.contains("answered no status"), "{why}");
         assert!(layout.unsynced_marker().exists());
     }
 }

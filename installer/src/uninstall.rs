@@ -22,10 +22,10 @@
 //! again.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use rusqlite::{Connection, OpenFlags};
 use thiserror::Error;
+use tillpass_tillfiles::status::DatabaseState;
 
 use crate::fsops::FsError;
 use crate::layout::Layout;
@@ -94,9 +94,9 @@ pub enum UninstallError {
          again, or copy {1} somewhere safe and purge with --force"
     )]
     UnsyncedAfterStop(i64, String),
-    /// The database could not be read to count the outbox.
+    /// The agent could not count the outbox in its database.
     #[error(
-        "cannot read the outbox in {path}: {detail}. Nothing was removed; purge with --force \
+        "cannot count the outbox in {path}: {detail}. Nothing was removed; purge with --force \
          only if this till's unsynced sales may be lost"
     )]
     Database {
@@ -113,19 +113,29 @@ pub enum UninstallError {
     Fs(#[from] FsError),
 }
 
-/// How many events wait for central in the agent's database, 0 when there is none.
-pub fn unsynced_events(state_dir: &Path) -> Result<i64, UninstallError> {
-    let path = state_dir.join(DB_FILE);
+/// How many events wait for central, as the agent counts them (`tillpass status --offline
+/// --json`, [`crate::agent::offline_status`]; the installer never reads the agent's
+/// tables): 0 when the agent has made no database yet. An agent that cannot be asked, or
+/// a database it cannot read, is an error: nothing says the outbox is empty.
+pub fn unsynced_events(system: &dyn System, layout: &Layout) -> Result<i64, UninstallError> {
+    let path = layout.database();
     if !path.exists() {
         return Ok(0);
     }
-    let err = |e: rusqlite::Error| UninstallError::Database {
+    let err = |detail: String| UninstallError::Database {
         path: path.display().to_string(),
-        detail: e.to_string(),
+        detail,
     };
-    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(err)?;
-    conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
-        .map_err(err)
+    let status = crate::agent::offline_status(system, layout).map_err(err)?;
+    match (status.database.state, status.outbox) {
+        (DatabaseState::Missing, _) => Ok(0),
+        (DatabaseState::Intact, Some(outbox)) => Ok(outbox.unsynced()),
+        (DatabaseState::Intact, None) => Err(err("the agent did not count it".to_owned())),
+        (DatabaseState::Damaged, _) => Err(err(status
+            .database
+            .problem
+            .unwrap_or_else(|| "the agent found it damaged".to_owned()))),
+    }
 }
 
 /// Removes tillpass from the till `options` names, recording into `done` what it did (also
@@ -138,7 +148,7 @@ pub fn uninstall(
     let layout = &options.layout;
     let check_outbox = options.purge && !options.force;
     if check_outbox {
-        let pending = unsynced_events(&layout.state_dir())?;
+        let pending = unsynced_events(system, layout)?;
         if pending > 0 {
             return Err(UninstallError::Unsynced(
                 pending,
@@ -152,7 +162,7 @@ pub fn uninstall(
         })?;
         if check_outbox {
             // Nothing writes to the database any more: this count is final.
-            let pending = unsynced_events(&layout.state_dir())?;
+            let pending = unsynced_events(system, layout)?;
             if pending > 0 {
                 return Err(UninstallError::UnsyncedAfterStop(
                     pending,
@@ -236,8 +246,10 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
+    use crate::agent::testing::{agent, counted, status_line};
     use crate::fsops::{ensure_dir, ensure_file};
     use crate::system::{Account, Command, HttpAnswer, Output, Recorder};
+    use tillpass_tillfiles::status::OfflineStatus;
 
     /// A till with the four system files, a configuration with the key, and a state
     /// directory.
@@ -261,16 +273,6 @@ mod tests {
             layout.sysusers(),
             layout.tmpfiles(),
         ]
-    }
-
-    fn outbox(layout: &Layout, events: i64) {
-        let conn = Connection::open(layout.state_dir().join(DB_FILE)).unwrap();
-        conn.execute_batch("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY)")
-            .unwrap();
-        for _ in 0..events {
-            conn.execute("INSERT INTO outbox DEFAULT VALUES", [])
-                .unwrap();
-        }
     }
 
     fn options(layout: &Layout, purge: bool, force: bool, service: bool) -> UninstallOptions {
@@ -423,8 +425,8 @@ mod tests {
     #[test]
     fn a_failing_stop_names_step_command_output_and_what_to_do_and_removes_nothing() {
         let (_dir, layout) = staged();
-        outbox(&layout, 0);
         let system = Recorder::new();
+        agent(&system, &layout, &[0]);
         system.answer(
             "systemctl stop",
             vec![Output::failed(
@@ -447,7 +449,13 @@ mod tests {
         );
         assert!(text.contains("Nothing was removed."), "{text}");
         assert!(text.contains("then run uninstall again"), "{text}");
-        assert_eq!(system.lines(), vec!["systemctl stop tillpass.service"]);
+        assert_eq!(
+            system.lines(),
+            vec![
+                status_line(&layout),
+                "systemctl stop tillpass.service".to_owned()
+            ]
+        );
         assert!(done.is_empty(), "{done:?}");
         for file in system_files(&layout) {
             assert!(file.exists(), "{} kept", file.display());
@@ -537,38 +545,32 @@ mod tests {
     #[test]
     fn purge_refuses_while_events_are_unsynced_unless_forced() {
         let (_dir, layout) = staged();
-        outbox(&layout, 3);
         let system = Recorder::new();
+        // Two pending and one central rejected: all three are sales central lacks.
+        agent(&system, &layout, &[3]);
         let mut done = Vec::new();
         let err = uninstall(&system, &options(&layout, true, false, true), &mut done).unwrap_err();
         assert!(matches!(err, UninstallError::Unsynced(3, _)), "{err}");
         assert!(layout.unit_file().exists(), "nothing removed on refusal");
         assert!(layout.state_dir().join(DB_FILE).exists());
-        assert!(
-            system.lines().is_empty(),
-            "the agent keeps running to send its events: {:?}",
-            system.lines()
+        assert_eq!(
+            system.lines(),
+            vec![status_line(&layout)],
+            "the agent keeps running to send its events"
         );
         assert!(done.is_empty());
         uninstall(&system, &options(&layout, true, true, true), &mut done).unwrap();
         assert!(!layout.state_dir().exists());
         assert!(!layout.config_dir().exists());
-        assert_eq!(system.lines().len(), 4);
+        assert_eq!(system.lines().len(), 5, "--force asks the agent nothing");
     }
 
     #[test]
     fn events_written_while_the_agent_stops_still_block_the_purge() {
         let (_dir, layout) = staged();
-        outbox(&layout, 0);
-        let system = Hooked {
-            inner: Recorder::new(),
-            // The last sale commits while systemd stops the agent.
-            hook: |command: &Command| {
-                if command.line() == "systemctl stop tillpass.service" {
-                    outbox(&layout, 1);
-                }
-            },
-        };
+        let system = Recorder::new();
+        // The last sale commits while systemd stops the agent: the second count sees it.
+        agent(&system, &layout, &[0, 1]);
         let mut done = Vec::new();
         let err = uninstall(&system, &options(&layout, true, false, true), &mut done).unwrap_err();
         let text = err.to_string();
@@ -581,10 +583,12 @@ mod tests {
             "{text}"
         );
         assert_eq!(
-            system.inner.lines(),
+            system.lines(),
             vec![
-                "systemctl stop tillpass.service",
-                "systemctl disable tillpass.service"
+                status_line(&layout),
+                "systemctl stop tillpass.service".to_owned(),
+                "systemctl disable tillpass.service".to_owned(),
+                status_line(&layout),
             ]
         );
         assert!(removed(&done).is_empty(), "{done:?}");
@@ -593,10 +597,79 @@ mod tests {
     }
 
     #[test]
+    fn the_outbox_is_counted_by_the_agent_of_the_till_on_its_own_files() {
+        let (_dir, layout) = staged();
+        let system = Recorder::new();
+        agent(&system, &layout, &[0]);
+        assert_eq!(unsynced_events(&system, &layout).unwrap(), 0);
+        let calls = system.calls();
+        let [call] = calls.as_slice() else {
+            panic!("one command: {calls:?}")
+        };
+        assert_eq!(call.program, layout.agent_binary().display().to_string());
+        assert_eq!(call.args, ["status", "--offline", "--json"]);
+        // Staged: the agent reads the root's files, not the machine's.
+        assert!(
+            call.env.contains(&(
+                "TILLPASS_STORE_DATA_DIR".to_owned(),
+                layout.state_dir().display().to_string()
+            )),
+            "{:?}",
+            call.env
+        );
+    }
+
+    #[test]
+    fn an_outbox_nobody_can_count_blocks_the_purge() {
+        // A database but no agent to ask.
+        let (_dir, layout) = staged();
+        ensure_file(&layout.database(), b"the agent's own", 0o600).unwrap();
+        let system = Recorder::new();
+        let mut done = Vec::new();
+        let err = uninstall(&system, &options(&layout, true, false, true), &mut done).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, UninstallError::Database { .. }), "{text}");
+        assert!(text.contains("there is no agent binary"), "{text}");
+        assert!(text.contains("purge with --force"), "{text}");
+        assert!(system.lines().is_empty() && done.is_empty());
+
+        // An agent that finds its database damaged.
+        let system = Recorder::new();
+        agent(&system, &layout, &[0]);
+        let mut status: OfflineStatus = serde_json::from_str(&counted(&layout, 0).stdout).unwrap();
+        status.database.state = DatabaseState::Damaged;
+        status.database.problem = Some("database disk image is malformed".to_owned());
+        status.outbox = None;
+        system.answer(
+            &status_line(&layout),
+            vec![Output::ok(&serde_json::to_string(&status).unwrap())],
+        );
+        assert!(
+            !layout.config_file().exists(),
+            "the line the agent is asked with"
+        );
+        let err = uninstall(&system, &options(&layout, true, false, true), &mut done).unwrap_err();
+        assert!(
+            err.to_string().contains("database disk image is malformed"),
+            "{err}"
+        );
+
+        // An agent that answers no status at all (older than `status --offline`).
+        let system = Recorder::new();
+        system.answer(
+            &status_line(&layout),
+            vec![Output::failed(2, "error: unexpected argument '--offline'")],
+        );
+        let err = unsynced_events(&system, &layout).unwrap_err().to_string();
+        assert!(err.contains("answered no status"), "{err}");
+        assert!(layout.unit_file().exists() && layout.state_dir().exists());
+    }
+
+    #[test]
     fn purge_of_a_synced_till_removes_everything_and_then_reloads() {
         let (_dir, layout) = staged();
-        outbox(&layout, 0);
         let system = Recorder::new();
+        agent(&system, &layout, &[0]);
         let mut done = Vec::new();
         uninstall(&system, &options(&layout, true, false, true), &mut done).unwrap();
         assert!(!layout.state_dir().exists());

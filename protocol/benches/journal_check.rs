@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tillpass_protocol::catalog::Label;
+use tillpass_protocol::catalog::{EffectKind, Label};
 use tillpass_protocol::money::{Currency, Money};
 use tillpass_protocol::sync::{
     CustomerRef, EffectSummary, EventPayload, JournalEvent, PromotionId, Quantity, SaleClosed,
@@ -44,7 +44,7 @@ fn sale(lines: usize) -> JournalEvent {
                 .collect(),
             effects: vec![EffectSummary {
                 promotion_id: PromotionId::new("FRESH-10").unwrap(),
-                kind: "percent_off".into(),
+                kind: EffectKind::PercentOff.into(),
                 amount: eur(50 * n),
                 label: Some(Label {
                     es: "Frescos −10 %".into(),

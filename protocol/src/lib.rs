@@ -15,6 +15,8 @@
 //! - [`catalog`]: the promotion catalog schema and its authoring format for central IT.
 //! - [`sync`]: the till ↔ central messages: enrolment, journal events, batch upload with
 //!   per-event acknowledgement, delta pages, signed requests.
+//! - [`tender`]: [`tender::Tender`], how a sale was paid, in the journal's form and the
+//!   POS API's.
 //! - [`problem`]: the one error format of both HTTP services (RFC 9457 problem
 //!   documents) and [`problem::ErrorCode`], every code they answer of their own.
 //! - [`lang`]: the languages messages are shown in (Spanish, English).
@@ -35,5 +37,6 @@ pub mod money;
 pub mod problem;
 pub mod qr;
 pub mod sync;
+pub mod tender;
 pub mod token;
 pub mod trust;

@@ -30,7 +30,8 @@
 //!   pending window) and [`RedemptionRequest`] checks.
 //! - [`giftcard`]: [`GiftCard`], [`GiftCardHold`], [`GiftCardRequest`] and [`spendable`].
 //! - [`refusal`]: [`TenderRefusal`], with stable codes and cashier messages.
-//! - [`returns`]: [`ClosedSale`], [`Tender`], [`reverse`], [`ReturnOutcome`].
+//! - [`returns`]: [`ClosedSale`], [`reverse`], [`ReturnOutcome`]; [`Tender`] is
+//!   `tillpass_protocol::tender::Tender`, carried in the POS API's form.
 //! - [`error`]: [`EngineError`], for carts and sales the engine cannot make sense of.
 //!
 //! ## Money rules

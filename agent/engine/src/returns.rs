@@ -17,68 +17,20 @@
 use serde::{Deserialize, Serialize};
 use tillpass_protocol::money::{Money, div_round_half_even};
 use tillpass_protocol::sync::left_to_return;
+pub use tillpass_protocol::tender::Tender;
 
 use crate::cart::Quantity;
 use crate::effect::Evaluation;
 use crate::error::{EngineError, overflow};
 use crate::share::{scale_to, total};
 
-/// How a sale was paid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Tender {
-    /// Savings redeemed.
-    Savings {
-        /// The amount.
-        amount: Money,
-    },
-    /// A gift card.
-    GiftCard {
-        /// The card.
-        card_id: String,
-        /// The amount.
-        amount: Money,
-    },
-    /// Anything the POS handles itself (cash, bank card…).
-    Other {
-        /// The POS's name for the method.
-        method: String,
-        /// The amount (net of change).
-        amount: Money,
-    },
-}
-
-impl Tender {
-    /// The tender's amount.
-    pub fn amount(&self) -> Money {
-        match self {
-            Tender::Savings { amount }
-            | Tender::GiftCard { amount, .. }
-            | Tender::Other { amount, .. } => *amount,
-        }
-    }
-
-    fn with_amount(&self, amount: Money) -> Tender {
-        match self {
-            Tender::Savings { .. } => Tender::Savings { amount },
-            Tender::GiftCard { card_id, .. } => Tender::GiftCard {
-                card_id: card_id.clone(),
-                amount,
-            },
-            Tender::Other { method, .. } => Tender::Other {
-                method: method.clone(),
-                amount,
-            },
-        }
-    }
-}
-
 /// A closed sale as the agent journals it: the evaluation and the tenders.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClosedSale {
     /// The evaluation the sale closed with.
     pub evaluation: Evaluation,
-    /// The tenders, adding up exactly to the evaluation's total.
+    /// The tenders, adding up exactly to the evaluation's total (in the POS API's form).
+    #[serde(with = "tillpass_protocol::tender::pos_form")]
     pub tenders: Vec<Tender>,
 }
 
@@ -150,7 +102,9 @@ pub struct ReturnOutcome {
     pub refund: Money,
     /// Earned savings taken back from the customer.
     pub savings_reversed: Money,
-    /// The refund per tender of the sale, in the sale's order (zero amounts included).
+    /// The refund per tender of the sale, in the sale's order (zero amounts included; in
+    /// the POS API's form).
+    #[serde(with = "tillpass_protocol::tender::pos_form")]
     pub tenders: Vec<Tender>,
 }
 

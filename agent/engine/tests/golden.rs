@@ -25,6 +25,7 @@ use serde::Deserialize;
 use tillpass_engine::*;
 use tillpass_protocol::catalog::{Catalog, ClockTime, Weekday};
 use tillpass_protocol::money::{Currency, Money};
+use tillpass_protocol::sync::GiftCardRef;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -479,20 +480,22 @@ fn run(path: &Path) -> Result<String, String> {
         let tenders = spec
             .tenders
             .iter()
-            .map(|t| match (t.savings, &t.gift_card, &t.other) {
-                (Some(amount), _, _) => Tender::Savings {
-                    amount: eur(amount),
-                },
-                (None, Some(card), _) => Tender::GiftCard {
-                    card_id: card.clone(),
-                    amount: eur(t.amount.unwrap_or(0)),
-                },
-                (None, None, method) => Tender::Other {
-                    method: method.clone().unwrap_or_else(|| "cash".into()),
-                    amount: eur(t.amount.unwrap_or(0)),
-                },
+            .map(|t| -> Result<Tender, String> {
+                Ok(match (t.savings, &t.gift_card, &t.other) {
+                    (Some(amount), _, _) => Tender::Savings {
+                        amount: eur(amount),
+                    },
+                    (None, Some(card), _) => Tender::GiftCard {
+                        card: GiftCardRef::new(card.as_str()).map_err(|e| format!("card: {e}"))?,
+                        amount: eur(t.amount.unwrap_or(0)),
+                    },
+                    (None, None, method) => Tender::paid_at_pos(
+                        method.as_deref().unwrap_or("cash"),
+                        eur(t.amount.unwrap_or(0)),
+                    ),
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         let closed = ClosedSale::new(result.clone(), tenders).map_err(|e| format!("close: {e}"))?;
         let mut previous: Vec<ReturnOutcome> = Vec::new();
         for (n, r) in scenario.returns.iter().enumerate() {

@@ -12,6 +12,7 @@ use tillpass_protocol::catalog::{
     SavingsProgramme, ThresholdStep, UnitReward, Weekday,
 };
 use tillpass_protocol::money::{Currency, Money, Rate};
+use tillpass_protocol::sync::GiftCardRef;
 
 const SKUS: [&str; 6] = ["A", "B", "C", "D", "E", "F"];
 const CATEGORIES: [&str; 3] = ["food", "drink", "home"];
@@ -374,8 +375,8 @@ proptest! {
         let cash = total - redeemed - on_card;
         let mut tenders = vec![];
         if redeemed > 0 { tenders.push(Tender::Savings { amount: eur(redeemed) }); }
-        if on_card > 0 { tenders.push(Tender::GiftCard { card_id: "GC".into(), amount: eur(on_card) }); }
-        if cash > 0 { tenders.push(Tender::Other { method: "cash".into(), amount: eur(cash) }); }
+        if on_card > 0 { tenders.push(Tender::GiftCard { card: GiftCardRef::new("GC").unwrap(), amount: eur(on_card) }); }
+        if cash > 0 { tenders.push(Tender::Cash { amount: eur(cash) }); }
         let earned = e.totals.savings.total.amount;
         let sale = ClosedSale::new(e.clone(), tenders).unwrap();
 

@@ -1,6 +1,8 @@
 //! What `tillpass status --offline --json` prints: the till's state as its files hold it,
-//! read by the agent's own code whether or not the agent runs. `tillpass-install doctor`
-//! asks the agent for it instead of reading the agent's tables itself.
+//! read by the agent's own code whether or not the agent runs. The installer asks the
+//! agent for it instead of reading the agent's tables itself: `doctor` for the database,
+//! trust list and catalog, `uninstall --purge` and the package's `prerm` for the outbox
+//! ([`Outbox::unsynced`]).
 //!
 //! The shape (one JSON object; absent parts are `null`):
 //!
@@ -86,6 +88,14 @@ pub struct Outbox {
     pub rejected: i64,
     /// The newest refusal.
     pub newest_rejection: Option<Rejection>,
+}
+
+impl Outbox {
+    /// Every event central has not acknowledged: pending and rejected alike (a rejected
+    /// event is a sale central does not have). What a purge must not lose.
+    pub fn unsynced(&self) -> i64 {
+        self.pending.saturating_add(self.rejected)
+    }
 }
 
 /// An event central refused.

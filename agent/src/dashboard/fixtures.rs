@@ -14,6 +14,7 @@ use tillpass_engine::{
 use tillpass_protocol::catalog::{Catalog, Weekday};
 use tillpass_protocol::lang::Lang;
 use tillpass_protocol::money::{Currency, Money};
+use tillpass_protocol::sync::GiftCardRef;
 use tillpass_protocol::token::VerifyPolicy;
 
 use crate::bus::Bus;
@@ -190,19 +191,15 @@ pub(crate) fn closed_sale(customer: bool) -> ClosedSale {
         vec![
             Tender::Savings { amount: eur(100) },
             Tender::GiftCard {
-                card_id: "GC-12345678".into(),
+                card: GiftCardRef::new("GC-12345678").unwrap(),
                 amount: eur(500),
             },
-            Tender::Other {
-                method: "card".into(),
+            Tender::Card {
                 amount: eur(total - 600),
             },
         ]
     } else {
-        vec![Tender::Other {
-            method: "cash".into(),
-            amount: eur(total),
-        }]
+        vec![Tender::Cash { amount: eur(total) }]
     };
     ClosedSale::new(evaluation, tenders).unwrap()
 }

@@ -147,11 +147,12 @@ pub fn close(
         }
     }
 
-    let mut tenders = super::events::loyalty_tenders(&session);
-    tenders.extend(payments.iter().map(|p| Tender::Other {
-        method: p.method.clone(),
-        amount: p.amount,
-    }));
+    let mut tenders = super::events::loyalty_tenders(&session)?;
+    tenders.extend(
+        payments
+            .iter()
+            .map(|p| Tender::paid_at_pos(&p.method, p.amount)),
+    );
     let closed = ClosedSale::new(evaluation.clone(), tenders)
         .map_err(|e| ApiError::new(ErrorCode::TendersDoNotMatch, e.to_string()))?;
 

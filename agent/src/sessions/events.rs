@@ -11,6 +11,7 @@ use tillpass_protocol::sync::{
 };
 
 use super::model::TenderView;
+use super::tenders::gift_card_ref;
 use super::{ApiError, Ctx, Session};
 use crate::store::{StoreError, journal};
 
@@ -28,25 +29,6 @@ pub fn customer(reference: &str) -> Result<sync::CustomerRef, ApiError> {
     sync::CustomerRef::new(reference).map_err(|e| bad("customer", e))
 }
 
-/// A tender in the protocol's words: the POS's methods `cash` and `card` are named.
-pub fn tender(t: &Tender) -> Result<sync::Tender, ApiError> {
-    Ok(match t {
-        Tender::Savings { amount } => sync::Tender::Savings { amount: *amount },
-        Tender::GiftCard { card_id, amount } => sync::Tender::GiftCard {
-            card: sync::GiftCardRef::new(card_id.as_str()).map_err(|e| bad("card_id", e))?,
-            amount: *amount,
-        },
-        Tender::Other { method, amount } => match method.as_str() {
-            "cash" => sync::Tender::Cash { amount: *amount },
-            "card" => sync::Tender::Card { amount: *amount },
-            other => sync::Tender::Other {
-                label: other.to_owned(),
-                amount: *amount,
-            },
-        },
-    })
-}
-
 /// A promotion's label as the journal carries it: a catalog label fits 80 characters, a
 /// journal text 256 bytes — one that does not fit (many multi-byte characters) is left
 /// out rather than refused by central with the whole sale.
@@ -56,18 +38,20 @@ fn journal_label(label: &Label) -> Option<Label> {
 }
 
 /// The session's loyalty tenders (savings, gift cards) as the journal names them.
-pub fn loyalty_tenders(session: &Session) -> Vec<Tender> {
+pub fn loyalty_tenders(session: &Session) -> Result<Vec<Tender>, ApiError> {
     session
         .tenders
         .iter()
-        .map(|t| match t {
-            TenderView::Savings { amount } => Tender::Savings { amount: *amount },
-            TenderView::GiftCard {
-                card_id, amount, ..
-            } => Tender::GiftCard {
-                card_id: card_id.clone(),
-                amount: *amount,
-            },
+        .map(|t| {
+            Ok(match t {
+                TenderView::Savings { amount } => Tender::Savings { amount: *amount },
+                TenderView::GiftCard {
+                    card_id, amount, ..
+                } => Tender::GiftCard {
+                    card: gift_card_ref(card_id)?,
+                    amount: *amount,
+                },
+            })
         })
         .collect()
 }
@@ -77,13 +61,10 @@ pub fn loyalty_tenders(session: &Session) -> Vec<Tender> {
 /// ([`journal::admissible`]: central's own check and the event's size): a sale central
 /// would refuse is refused while the cart can still change, not at close.
 pub fn check_sale(ctx: &Ctx, session: &Session) -> Result<(), ApiError> {
-    let mut tenders = loyalty_tenders(session);
+    let mut tenders = loyalty_tenders(session)?;
     let due = session.amount_due();
     if due.amount > 0 {
-        tenders.push(Tender::Other {
-            method: super::close::POS_METHOD.to_owned(),
-            amount: due,
-        });
+        tenders.push(Tender::paid_at_pos(super::close::POS_METHOD, due));
     }
     let sale = sale_closed(
         &session.session_id,
@@ -135,7 +116,7 @@ pub fn sale_closed(
         effects.push(EffectSummary {
             promotion_id: sync::PromotionId::new(e.promotion_id.as_str())
                 .map_err(|err| bad("promotion_id", err))?,
-            kind: e.kind.code().to_owned(),
+            kind: e.kind.into(),
             amount: e.amount,
             label: journal_label(&e.label),
             lines: e.allocations.iter().map(|a| a.line_id.clone()).collect(),
@@ -146,7 +127,7 @@ pub fn sale_closed(
         customer: customer_ref.map(customer).transpose()?,
         lines,
         effects,
-        tenders: tenders.iter().map(tender).collect::<Result<_, _>>()?,
+        tenders: tenders.to_vec(),
         totals: SaleTotals {
             gross: evaluation.totals.subtotal,
             discounts: evaluation.totals.discount,
@@ -179,11 +160,7 @@ pub fn return_recorded(
                 savings_reversed: Some(l.savings_reversed),
             })
             .collect(),
-        refunds: outcome
-            .tenders
-            .iter()
-            .map(tender)
-            .collect::<Result<_, _>>()?,
+        refunds: outcome.tenders.clone(),
         savings_reversed: outcome.savings_reversed,
     })
 }

@@ -10,7 +10,6 @@ use tillpass_protocol::sync::{EventPayload, GiftCardMovement, Reverses, SavingsR
 use super::cart::check_id;
 use super::events::{self, customer, sale_id};
 use super::model::{ReturnRequest, ReturnView, SavingsSummary};
-use super::tenders::gift_card_ref;
 use super::{ApiError, Ctx};
 use crate::store::{balances, customers, journal, sales};
 use tillpass_protocol::problem::ErrorCode;
@@ -162,16 +161,16 @@ pub fn record(
         }
     }
     for t in &outcome.tenders {
-        if let Tender::GiftCard { card_id, amount } = t
+        if let Tender::GiftCard { card, amount } = t
             && amount.amount > 0
         {
-            balances::card_spent(conn, card_id, -amount.amount)?;
+            balances::card_spent(conn, card.as_str(), -amount.amount)?;
             journal::append(
                 conn,
                 who,
                 now,
                 EventPayload::GiftCardCredited(GiftCardMovement {
-                    card: gift_card_ref(card_id)?,
+                    card: card.clone(),
                     amount: *amount,
                     sale_id: Some(sid.clone()),
                     hold_id: None,

@@ -8,6 +8,8 @@
 //! A pushed catalog is taken only as a valid signed envelope ([`super::catalogs`]); any
 //! refusal answers `application/problem+json` with the reason's stable `code`.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -21,7 +23,7 @@ use tillpass_protocol::problem::{ErrorCode, Problem};
 use super::catalogs::{self, CatalogRefusal};
 use crate::edge::ApiError;
 use crate::edge::extract::{ApiQuery, body_rejection};
-use crate::till::Till;
+use crate::till::{SyncStatus, Till};
 
 /// The routes, to merge into the API's router.
 pub fn routes() -> Router<Till> {
@@ -150,6 +152,6 @@ fn refused(state: &Till, refusal: &CatalogRefusal) -> Response {
 #[utoipa::path(get, path = "/v1/sync", tag = "sync",
     responses((status = 200, description = "The sync status", body = Object)),
     security(("bearer" = [])))]
-pub(crate) async fn status(State(state): State<Till>) -> Response {
-    axum::Json(state.sync.snapshot()).into_response()
+pub(crate) async fn status(State(sync): State<Arc<SyncStatus>>) -> Response {
+    axum::Json(sync.snapshot()).into_response()
 }

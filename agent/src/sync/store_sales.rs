@@ -31,8 +31,8 @@
 
 use rusqlite::Connection;
 use tillpass_engine::{
-    ClosedSale, Effect, EffectKind, Evaluation, LineResult, ReturnOutcome, ReturnedLine,
-    SavingsEarned, Tender, Totals,
+    ClosedSale, Effect, Evaluation, LineResult, ReturnOutcome, ReturnedLine, SavingsEarned, Tender,
+    Totals,
 };
 use tillpass_protocol::catalog::Label;
 use tillpass_protocol::money::{Currency, Money};
@@ -240,7 +240,7 @@ fn insert_sale(conn: &Connection, item: &StoreSale, closed: &ClosedSale) -> Resu
         .iter()
         .map(|e| EffectRow {
             promotion_id: e.promotion_id.as_str(),
-            kind: &e.kind,
+            kind: e.kind.code(),
             amount: e.amount.amount,
         })
         .collect();
@@ -266,27 +266,6 @@ fn insert_sale(conn: &Connection, item: &StoreSale, closed: &ClosedSale) -> Resu
         &effects,
     )?;
     Ok(())
-}
-
-/// A journaled tender in the engine's words (the inverse of the session code's).
-pub fn tender(t: &sync::Tender) -> Tender {
-    let other = |method: &str, amount: Money| Tender::Other {
-        method: method.to_owned(),
-        amount,
-    };
-    match t {
-        sync::Tender::Savings { amount } => Tender::Savings { amount: *amount },
-        sync::Tender::GiftCard { card, amount } => Tender::GiftCard {
-            card_id: card.as_str().to_owned(),
-            amount: *amount,
-        },
-        sync::Tender::Cash { amount } => other("cash", *amount),
-        sync::Tender::Card { amount } => other("card", *amount),
-        sync::Tender::Voucher { amount, .. } => other("voucher", *amount),
-        sync::Tender::Other { label, amount } => other(label, *amount),
-        // A tender kind a newer agent added: the POS's to refund.
-        other_kind => other("other", other_kind.amount()),
-    }
 }
 
 fn add(a: Money, b: Money, what: &str) -> Result<Money, Unusable> {
@@ -356,7 +335,7 @@ pub fn closed_sale(sale: &SaleClosed) -> Result<ClosedSale, Unusable> {
     let mut effects = Vec::with_capacity(sale.effects.len());
     for e in &sale.effects {
         // A kind this agent does not know is left out of the rebuilt list.
-        let Some(kind) = EffectKind::from_code(&e.kind) else {
+        let Some(kind) = e.kind.known() else {
             continue;
         };
         effects.push(Effect {
@@ -408,8 +387,7 @@ pub fn closed_sale(sale: &SaleClosed) -> Result<ClosedSale, Unusable> {
         vouchers: Vec::new(),
         promotions_used,
     };
-    ClosedSale::new(evaluation, sale.tenders.iter().map(tender).collect())
-        .map_err(|e| unusable(e.to_string()))
+    ClosedSale::new(evaluation, sale.tenders.clone()).map_err(|e| unusable(e.to_string()))
 }
 
 /// A journaled return of `sale` (already rebuilt as `closed`) in the engine's words.
@@ -472,17 +450,11 @@ pub fn return_outcome(
         });
     }
     let refund = sum(currency, lines.iter().map(|l| l.refund))?;
-    let tenders: Vec<Tender> = ret.refunds.iter().map(tender).collect();
-    let same_kind = |a: &Tender, b: &Tender| match (a, b) {
-        (Tender::Savings { .. }, Tender::Savings { .. }) => true,
-        (Tender::GiftCard { card_id: x, .. }, Tender::GiftCard { card_id: y, .. }) => x == y,
-        (Tender::Other { method: x, .. }, Tender::Other { method: y, .. }) => x == y,
-        _ => false,
-    };
+    let tenders: Vec<Tender> = ret.refunds.clone();
     if !tenders
         .iter()
         .zip(&closed.tenders)
-        .all(|(a, b)| same_kind(a, b))
+        .all(|(a, b)| a.same_account(b))
     {
         return Err(unusable(format!(
             "return {id}: its refunds do not match the sale's tenders"

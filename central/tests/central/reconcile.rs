@@ -196,7 +196,11 @@ async fn open(on: On, case: &str) -> Vec<Backend> {
         On::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
             let location = Location::Sqlite(dir.path().join("central.db"));
-            vec![Backend::sqlite(Database::open(&location).await.unwrap(), location, dir)]
+            vec![Backend::sqlite(
+                Database::open(&location).await.unwrap(),
+                location,
+                dir,
+            )]
         }
     }
 }
@@ -241,11 +245,7 @@ fn check(all: &[(String, Decided)], journals: &[(Till, Vec<JournalEvent>)]) {
     let (_, _, debts, flags) = first;
     // Total overspend, per account, within the sum of the caps of the tills involved.
     for account in ["savings", "gift_card"] {
-        let overspent: i64 = debts
-            .iter()
-            .filter(|d| d.0 == account)
-            .map(|d| d.3)
-            .sum();
+        let overspent: i64 = debts.iter().filter(|d| d.0 == account).map(|d| d.3).sum();
         assert!(overspent <= CAP * journals.len() as i64, "{overspent}");
     }
     // One flag per account and cause.
@@ -266,13 +266,7 @@ fn journals(ops: &[Vec<(Op, i64)>]) -> Vec<(Till, Vec<JournalEvent>)> {
         .collect()
 }
 
-fn decide(
-    on: On,
-    savings: i64,
-    card_balance: i64,
-    ops: &[Vec<(Op, i64)>],
-    orders: &[Vec<usize>],
-) {
+fn decide(on: On, savings: i64, card_balance: i64, ops: &[Vec<(Op, i64)>], orders: &[Vec<usize>]) {
     let journals = journals(ops);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -331,13 +325,20 @@ async fn three_tills_overspend_once_in_every_order() {
             (till, events)
         })
         .collect();
-    let orders: Vec<Vec<usize>> = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]]
-        .iter()
-        .map(|perm| {
-            // Each till's two batches back to back, tills in `perm` order.
-            perm.iter().flat_map(|&t| [t, t]).collect::<Vec<usize>>()
-        })
-        .collect();
+    let orders: Vec<Vec<usize>> = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ]
+    .iter()
+    .map(|perm| {
+        // Each till's two batches back to back, tills in `perm` order.
+        perm.iter().flat_map(|&t| [t, t]).collect::<Vec<usize>>()
+    })
+    .collect();
     let mut all = Vec::new();
     for (n, order) in orders.iter().enumerate() {
         // Picks are indices among the tills still sending: map the till number to one.

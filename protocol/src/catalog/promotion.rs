@@ -242,20 +242,6 @@ pub enum Rule {
 }
 
 impl Rule {
-    /// The rule's name as written in the catalog (`percent_off`, `buy_x_get_y`, …).
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Rule::PercentOff { .. } => "percent_off",
-            Rule::AmountOff { .. } => "amount_off",
-            Rule::FixedPrice { .. } => "fixed_price",
-            Rule::TierPrice { .. } => "tier_price",
-            Rule::BuyXGetY { .. } => "buy_x_get_y",
-            Rule::MultiBuy { .. } => "multi_buy",
-            Rule::SpendThreshold { .. } => "spend_threshold",
-            Rule::SavingsMultiplier { .. } => "savings_multiplier",
-        }
-    }
-
     /// The lines the rule selects; `None` means the whole basket.
     pub fn items(&self) -> Option<&ItemSelector> {
         match self {

@@ -18,9 +18,10 @@ use super::ids::{
     TokenId,
 };
 use super::limits;
-use crate::catalog::Label;
+use crate::catalog::{EffectKind, Label};
 use crate::lang::Lang;
 use crate::money::{Currency, Money};
+pub use crate::tender::Tender;
 pub use crate::token::TokenKind;
 
 /// The most lines or effects one sale or return may carry ([`limits::MAX_LINES`]).
@@ -225,7 +226,7 @@ impl SaleClosed {
         }
         for (i, effect) in self.effects.iter().enumerate() {
             let path = |field: &str| format!("effects[{i}].{field}");
-            at(|| path("kind"), limits::text(&effect.kind))?;
+            at(|| path("kind"), limits::text(effect.kind.code()))?;
             if let Some(label) = &effect.label {
                 at(|| path("label.es"), limits::text(&label.es))?;
                 at(|| path("label.en"), limits::text(&label.en))?;
@@ -319,7 +320,7 @@ pub struct EffectSummary {
     /// The promotion (of the catalog, or personal).
     pub promotion_id: PromotionId,
     /// The kind of rule that applied, e.g. `percent_off`.
-    pub kind: String,
+    pub kind: EffectKindCode,
     /// The discount it gave (or the bonus savings it earned, for a savings rule).
     pub amount: Money,
     /// The promotion's label, as the receipt showed it.
@@ -330,47 +331,41 @@ pub struct EffectSummary {
     pub lines: Vec<String>,
 }
 
-/// One payment of a sale, or one refund of a return. Serialized with a `kind` tag.
+/// The kind of an effect as a journal event names it: a kind this version knows, or the
+/// code of one a newer agent added, kept as written so the event travels on unchanged (a
+/// newer till's sale is neither refused by central nor by the other tills of its store).
+/// Serialized as the bare code: `"percent_off"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Tender {
-    /// Cash.
-    Cash {
-        /// How much.
-        amount: Money,
-    },
-    /// A bank card, taken by the POS's payment terminal.
-    Card {
-        /// How much.
-        amount: Money,
-    },
-    /// The customer's savings balance.
-    Savings {
-        /// How much.
-        amount: Money,
-    },
-    /// A gift card.
-    GiftCard {
-        /// Which card.
-        card: GiftCardRef,
-        /// How much.
-        amount: Money,
-    },
-    /// A voucher token.
-    Voucher {
-        /// The voucher token's id.
-        token_id: TokenId,
-        /// How much.
-        amount: Money,
-    },
-    /// Anything else the POS takes.
-    Other {
-        /// What the POS calls it.
-        label: String,
-        /// How much.
-        amount: Money,
-    },
+#[serde(untagged)]
+pub enum EffectKindCode {
+    /// A kind of this version.
+    Known(EffectKind),
+    /// A kind of a newer version, by its code.
+    Newer(String),
+}
+
+impl EffectKindCode {
+    /// The kind, when this version knows it.
+    pub fn known(&self) -> Option<EffectKind> {
+        match self {
+            EffectKindCode::Known(kind) => Some(*kind),
+            EffectKindCode::Newer(_) => None,
+        }
+    }
+
+    /// The code as written.
+    pub fn code(&self) -> &str {
+        match self {
+            EffectKindCode::Known(kind) => kind.code(),
+            EffectKindCode::Newer(code) => code,
+        }
+    }
+}
+
+impl From<EffectKind> for EffectKindCode {
+    fn from(kind: EffectKind) -> EffectKindCode {
+        EffectKindCode::Known(kind)
+    }
 }
 
 impl Tender {
@@ -379,18 +374,6 @@ impl Tender {
             at(|| format!("{path}.label"), limits::method(label))?;
         }
         money(|| format!("{path}.amount"), self.amount(), currency)
-    }
-
-    /// The amount of the tender.
-    pub fn amount(&self) -> Money {
-        match self {
-            Tender::Cash { amount }
-            | Tender::Card { amount }
-            | Tender::Savings { amount }
-            | Tender::GiftCard { amount, .. }
-            | Tender::Voucher { amount, .. }
-            | Tender::Other { amount, .. } => *amount,
-        }
     }
 }
 
@@ -771,7 +754,7 @@ pub(crate) mod tests {
                 }],
                 effects: vec![EffectSummary {
                     promotion_id: PromotionId::new("SUMMER-10").unwrap(),
-                    kind: "percent_off".into(),
+                    kind: EffectKind::PercentOff.into(),
                     amount: eur(200),
                     label: Some(Label {
                         es: "Verano −10 %".into(),
@@ -917,6 +900,23 @@ pub(crate) mod tests {
         let json = serde_json::to_string(&sale_event(1)).unwrap();
         let unknown = json.replace("sale_closed", "sale_exploded");
         assert!(serde_json::from_str::<JournalEvent>(&unknown).is_err());
+    }
+
+    #[test]
+    fn effect_kinds_are_typed_and_a_newer_one_travels_on_unchanged() {
+        for kind in EffectKind::ALL {
+            let code = EffectKindCode::from(kind);
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.code()));
+            let back: EffectKindCode = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.known(), Some(kind));
+        }
+        // A kind a newer agent added: kept as written, known to nobody here.
+        let newer: EffectKindCode = serde_json::from_str("\"mix_and_match\"").unwrap();
+        assert_eq!(newer, EffectKindCode::Newer("mix_and_match".into()));
+        assert_eq!(newer.known(), None);
+        assert_eq!(serde_json::to_string(&newer).unwrap(), "\"mix_and_match\"");
+        assert!(serde_json::from_str::<EffectKindCode>("7").is_err());
     }
 
     #[test]

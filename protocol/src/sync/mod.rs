@@ -75,10 +75,10 @@ pub use ids::{
     Subject, TillId, TokenId,
 };
 pub use journal::{
-    BalanceSource, EffectSummary, EventError, EventPayload, GiftCardHold, GiftCardMovement,
-    GiftCardRelease, JournalEvent, LocalCustomer, Quantity, ReturnLine, ReturnRecorded, Reverses,
-    SaleClosed, SaleLine, SaleTotals, SavingsMovement, SavingsReversal, SpendBasis, Tender,
-    TokenKind, TokenUsed,
+    BalanceSource, EffectKindCode, EffectSummary, EventError, EventPayload, GiftCardHold,
+    GiftCardMovement, GiftCardRelease, JournalEvent, LocalCustomer, Quantity, ReturnLine,
+    ReturnRecorded, Reverses, SaleClosed, SaleLine, SaleTotals, SavingsMovement, SavingsReversal,
+    SpendBasis, Tender, TokenKind, TokenUsed,
 };
 pub use ledger::{
     LEDGER_RETENTION_SECS, LedgerAccount, LedgerDelta, LedgerFlag, LedgerOutcome, LedgerSpend,

@@ -51,8 +51,8 @@ fn quantity(q: Quantity) -> String {
 fn tender(t: &Tender, lang: Lang) -> String {
     match t {
         Tender::Savings { .. } => T::TenderSavings.get(lang).to_owned(),
-        Tender::GiftCard { card_id, .. } => T::TenderGiftCard.with(lang, &mask(card_id)),
-        Tender::Other { method, .. } => T::TenderOther.with(lang, method),
+        Tender::GiftCard { card, .. } => T::TenderGiftCard.with(lang, &mask(card.as_str())),
+        other => T::TenderOther.with(lang, other.pos_method().unwrap_or_default()),
     }
 }
 
