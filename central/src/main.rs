@@ -669,6 +669,7 @@ fn show_token(issued: &IssuedToken, out_dir: Option<&Path>) -> anyhow::Result<()
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn serve(
     runtime: &tokio::runtime::Runtime,
     db: Database,

@@ -246,7 +246,10 @@ fn check(all: &[(String, Decided)], journals: &[(Till, Vec<JournalEvent>)]) {
     // Total overspend, per account, within the sum of the caps of the tills involved.
     for account in ["savings", "gift_card"] {
         let overspent: i64 = debts.iter().filter(|d| d.0 == account).map(|d| d.3).sum();
-        assert!(overspent <= CAP * journals.len() as i64, "{overspent}");
+        assert!(
+            overspent <= CAP * i64::try_from(journals.len()).unwrap(),
+            "{overspent}"
+        );
     }
     // One flag per account and cause.
     let mut keys: Vec<_> = flags.iter().map(|f| (&f.0, &f.2)).collect();
@@ -320,7 +323,7 @@ async fn three_tills_overspend_once_in_every_order() {
             let ops = [(Op::Pass, 0), (Op::Redeem(250), 1), (Op::CardDebit(200), 1)];
             let mut events = events(&till, &ops);
             for e in &mut events {
-                e.occurred_at += i as i64 * 10;
+                e.occurred_at += i64::try_from(i).unwrap() * 10;
             }
             (till, events)
         })
