@@ -277,16 +277,20 @@ pub fn overspend_detail(total: i64) -> String {
 /// The detail of an account's `reversal_clamped` flag.
 pub const CLAMP_DETAIL: &str = "earn reversal stopped at zero";
 
-/// Where the till took the balance a spend relied on, as its event says (`source` in the
-/// payload); an event that does not say is from a till that spent its cached balance.
+/// Where the till took the balance a spend relied on, as its event's `basis` says; an
+/// event without one is from a till that spent its cached balance.
 pub fn spend_source(event: &tillpass_protocol::sync::JournalEvent) -> SpendSource {
-    serde_json::to_value(&event.payload)
-        .ok()
-        .and_then(|v| {
-            v.get("source")
-                .and_then(|s| s.as_str().map(SpendSource::from_code))
-        })
-        .unwrap_or(SpendSource::Cached)
+    use tillpass_protocol::sync::{BalanceSource, EventPayload};
+    let basis = match &event.payload {
+        EventPayload::SavingsRedeemed(m) => m.basis.as_ref(),
+        EventPayload::GiftCardDebited(m) => m.basis.as_ref(),
+        _ => None,
+    };
+    match basis.map(|b| b.source) {
+        None | Some(BalanceSource::Cached) => SpendSource::Cached,
+        Some(BalanceSource::Snapshot) => SpendSource::Snapshot,
+        Some(BalanceSource::Live) => SpendSource::Live,
+    }
 }
 
 /// A token's uses `(store, event id)` in the order they happened: when they span stores,
