@@ -15,7 +15,8 @@ use tillpass_protocol::envelope::EnvelopePurpose;
 use tillpass_protocol::money::Money;
 use tillpass_protocol::sync::{
     BalanceDelta, CustomerDelta, CustomerRef, DeltaKind, DeltaPage, DeltaQuery, GiftCardDelta,
-    GiftCardRef, LedgerDelta, PageRequest, PersonalPromotionDelta, PromotionId, SaleDelta, StoreId, seal_page,
+    GiftCardRef, LedgerDelta, PageRequest, PersonalPromotionDelta, PromotionId, SaleDelta, StoreId,
+    seal_page,
 };
 
 use crate::changes::{self, Changed, decode_cursor, encode_cursor};

@@ -15,9 +15,16 @@
 //!   spendable balance. Money coming in pays the holder's debt first. A debit the
 //!   balance cannot cover (an offline overspend) takes the balance to zero and records the
 //!   shortfall as a debt, flagged `overspend_debt`: accepted, never dropped.
+//! - **In the order money moved, not the order it arrived** ([`crate::reconcile`]): every
+//!   movement goes into its account's log (`account_moves`) at its place — the till's
+//!   clock, then till and sequence number — and what follows it is moved again, so the
+//!   balances, the debts (one row per spend beyond the balance at its time) and the
+//!   account's flags (one `overspend_debt`, one `reversal_clamped`) are the same whatever
+//!   order the tills' journals arrive in. Each spend and each flag is also recorded for the
+//!   store ledgers ([`crate::ledger`]).
 //! - **Tokens.** Every token use is recorded; one pass or voucher token id used at two
-//!   stores is flagged `token_at_two_stores` (a gift-card QR pays at any store until its
-//!   card is empty).
+//!   stores is flagged `token_at_two_stores`, once per token, naming its stores in the order
+//!   they saw it (a gift-card QR pays at any store until its card is empty).
 //! - **Receipts.** A closed sale of a customer whose consent allows digital receipts
 //!   produces one ([`crate::receipts`]); for anyone else, none is made.
 
@@ -485,7 +492,15 @@ fn gift_card(
         key: card,
         currency: amount.currency,
     };
-    let Some(moved) = log_move(conn, &holder, &account, event, amount.amount, direction, now)?
+    let Some(moved) = log_move(
+        conn,
+        &holder,
+        &account,
+        event,
+        amount.amount,
+        direction,
+        now,
+    )?
     else {
         return Ok(Applied::Rejected(
             RejectCode::Invalid,
@@ -699,7 +714,8 @@ fn judge(conn: &Connection, holder: &Holder<'_>, now: i64) -> Result<()> {
         params![holder.account, holder.key],
     )?;
     let outcome = Outcome::of(&rows);
-    let of_log = "event_id IN (SELECT event_id FROM account_moves WHERE account = ?1 AND holder = ?2)";
+    let of_log =
+        "event_id IN (SELECT event_id FROM account_moves WHERE account = ?1 AND holder = ?2)";
     conn.execute(
         &format!("DELETE FROM debts WHERE account = ?1 AND holder = ?2 AND {of_log}"),
         params![holder.account, holder.key],
@@ -720,7 +736,14 @@ fn judge(conn: &Connection, holder: &Holder<'_>, now: i64) -> Result<()> {
     }
     let first_short = outcome.shorts.first().map(|(id, _)| id.as_str());
     let detail = reconcile::overspend_detail(outcome.overspent());
-    one_flag(conn, holder, EventFlag::OverspendDebt, first_short, &detail, now)?;
+    one_flag(
+        conn,
+        holder,
+        EventFlag::OverspendDebt,
+        first_short,
+        &detail,
+        now,
+    )?;
     let first_clamp = outcome.clamps.first().map(String::as_str);
     one_flag(
         conn,

@@ -200,8 +200,8 @@ fn flag(conn: &Connection, kind: &str, subject: &str) -> Result<Option<LedgerDel
     let Some((detail, raised_at, holder, resolved)) = found else {
         return Ok(Some(LedgerDelta::Gone { id }));
     };
-    let kind: EventFlag =
-        serde_json::from_value(serde_json::Value::String(kind.to_owned())).map_err(Error::internal)?;
+    let kind: EventFlag = serde_json::from_value(serde_json::Value::String(kind.to_owned()))
+        .map_err(Error::internal)?;
     Ok(Some(LedgerDelta::Flag {
         flag: LedgerFlag {
             id,

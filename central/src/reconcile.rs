@@ -282,7 +282,10 @@ pub const CLAMP_DETAIL: &str = "earn reversal stopped at zero";
 pub fn spend_source(event: &tillpass_protocol::sync::JournalEvent) -> SpendSource {
     serde_json::to_value(&event.payload)
         .ok()
-        .and_then(|v| v.get("source").and_then(|s| s.as_str().map(SpendSource::from_code)))
+        .and_then(|v| {
+            v.get("source")
+                .and_then(|s| s.as_str().map(SpendSource::from_code))
+        })
         .unwrap_or(SpendSource::Cached)
 }
 

@@ -142,7 +142,11 @@ mod tests {
             json!({"op": "flag", "flag": {"id": "f1", "kind": "token_at_two_stores",
                 "holder": "C-••••23", "detail": "token used at stores S001, S002",
                 "raised_at": now - 30, "resolved": false}}),
-            spend("fedcba9876543210fedcba9876543210", now - LEDGER_RETENTION_SECS - 1, "debt"),
+            spend(
+                "fedcba9876543210fedcba9876543210",
+                now - LEDGER_RETENTION_SECS - 1,
+                "debt",
+            ),
         ];
         let applied = apply_ledger(&conn, &page, now).unwrap();
         assert_eq!(applied.items, 3);

@@ -425,8 +425,22 @@ async fn a_manager_uses_the_dashboard_in_a_real_browser() {
     // the token seen at two stores. The Sync page shows it, by day and spend by spend.
     let at = i64::try_from(now()).unwrap() - 3600;
     let page: Vec<Value> = [
-        ("0123456789abcdef0123456789abcdef", "S1-T1", 1000, 0, "confirmed", "cached"),
-        ("fedcba9876543210fedcba9876543210", "S1-T2", 1000, 500, "debt", "snapshot"),
+        (
+            "0123456789abcdef0123456789abcdef",
+            "S1-T1",
+            1000,
+            0,
+            "confirmed",
+            "cached",
+        ),
+        (
+            "fedcba9876543210fedcba9876543210",
+            "S1-T2",
+            1000,
+            500,
+            "debt",
+            "snapshot",
+        ),
     ]
     .iter()
     .map(|(id, till, amount, short, outcome, source)| {
@@ -455,7 +469,10 @@ async fn a_manager_uses_the_dashboard_in_a_real_browser() {
     wait_text(&c, "#ledger-entries", "C-••••23").await;
     wait_text(&c, "#ledger-flags", "Mismo código usado en dos tiendas").await;
     let shown = wait_text(&c, "#store-ledger", "C-••••23").await;
-    assert!(!shown.contains("C-000123"), "only masked references: {shown}");
+    assert!(
+        !shown.contains("C-000123"),
+        "only masked references: {shown}"
+    );
     shot(&c, "06b-sync-ledger").await;
     c.goto(&served.url("/dashboard/promotions")).await.unwrap();
     wait_text(&c, "h1", "Promociones").await;

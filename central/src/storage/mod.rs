@@ -269,9 +269,8 @@ impl Database {
             Database::Sqlite(db) => {
                 db.call(move |c| {
                     let mut stmt = c.prepare(sql)?;
-                    let rows = stmt.query_map([], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })?;
+                    let rows =
+                        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
                     Ok(rows.collect::<rusqlite::Result<_>>()?)
                 })
                 .await
@@ -295,9 +294,8 @@ impl Database {
             Database::Sqlite(db) => {
                 db.call(move |c| {
                     let mut stmt = c.prepare(sql)?;
-                    let rows = stmt.query_map([], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })?;
+                    let rows =
+                        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
                     Ok(rows.collect::<rusqlite::Result<_>>()?)
                 })
                 .await

@@ -499,7 +499,10 @@ async fn each_store_gets_its_ledger_with_outcomes_and_flags_masked() {
     assert!(!text.contains("C-000123"), "only masked references: {text}");
     let s2 = page(&b1, &central, "ledger", "", 50).await;
     let items = ledger_items(&s2);
-    assert!(items.contains(&"spend:S002-T01:C-••••23:500:debt".to_owned()), "{s2}");
+    assert!(
+        items.contains(&"spend:S002-T01:C-••••23:500:debt".to_owned()),
+        "{s2}"
+    );
     assert!(!items.iter().any(|i| i.contains("S001-T0")), "{s2}");
     assert!(!s2.to_string().contains("C-000123"), "{s2}");
 

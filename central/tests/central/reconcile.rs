@@ -194,7 +194,11 @@ async fn open(on: On, case: &str) -> Vec<Backend> {
         On::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
             let location = Location::Sqlite(dir.path().join("central.db"));
-            vec![Backend::sqlite(Database::open(&location).await.unwrap(), location, dir)]
+            vec![Backend::sqlite(
+                Database::open(&location).await.unwrap(),
+                location,
+                dir,
+            )]
         }
     }
 }
@@ -239,12 +243,11 @@ fn check(all: &[(String, Decided)], journals: &[(Till, Vec<JournalEvent>)]) {
     let (_, _, debts, flags) = first;
     // Total overspend, per account, within the sum of the caps of the tills involved.
     for account in ["savings", "gift_card"] {
-        let overspent: i64 = debts
-            .iter()
-            .filter(|d| d.0 == account)
-            .map(|d| d.3)
-            .sum();
-        assert!(overspent <= CAP * journals.len() as i64, "{overspent}");
+        let overspent: i64 = debts.iter().filter(|d| d.0 == account).map(|d| d.3).sum();
+        assert!(
+            overspent <= CAP * i64::try_from(journals.len()).unwrap(),
+            "{overspent}"
+        );
     }
     // One flag per account and cause.
     let mut keys: Vec<_> = flags.iter().map(|f| (&f.0, &f.2)).collect();
@@ -264,13 +267,7 @@ fn journals(ops: &[Vec<(Op, i64)>]) -> Vec<(Till, Vec<JournalEvent>)> {
         .collect()
 }
 
-fn decide(
-    on: On,
-    savings: i64,
-    card_balance: i64,
-    ops: &[Vec<(Op, i64)>],
-    orders: &[Vec<usize>],
-) {
+fn decide(on: On, savings: i64, card_balance: i64, ops: &[Vec<(Op, i64)>], orders: &[Vec<usize>]) {
     let journals = journals(ops);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -324,18 +321,25 @@ async fn three_tills_overspend_once_in_every_order() {
             let ops = [(Op::Pass, 0), (Op::Redeem(250), 1), (Op::CardDebit(200), 1)];
             let mut events = events(&till, &ops);
             for e in &mut events {
-                e.occurred_at += i as i64 * 10;
+                e.occurred_at += i64::try_from(i).unwrap() * 10;
             }
             (till, events)
         })
         .collect();
-    let orders: Vec<Vec<usize>> = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]]
-        .iter()
-        .map(|perm| {
-            // Each till's two batches back to back, tills in `perm` order.
-            perm.iter().flat_map(|&t| [t, t]).collect::<Vec<usize>>()
-        })
-        .collect();
+    let orders: Vec<Vec<usize>> = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ]
+    .iter()
+    .map(|perm| {
+        // Each till's two batches back to back, tills in `perm` order.
+        perm.iter().flat_map(|&t| [t, t]).collect::<Vec<usize>>()
+    })
+    .collect();
     let mut all = Vec::new();
     for (n, order) in orders.iter().enumerate() {
         // Picks are indices among the tills still sending: map the till number to one.

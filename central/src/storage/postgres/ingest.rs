@@ -827,7 +827,12 @@ async fn log_move(
     if judged || (current.debt > 0) != (replayed.account.debt > 0) {
         let oldest = ledger::oldest_kept(now);
         let (account, key) = (holder.code(), holder.key);
-        exec(tx, ledger::SPENDS_OF_ACCOUNT, &[&account, &key, &now, &oldest]).await?;
+        exec(
+            tx,
+            ledger::SPENDS_OF_ACCOUNT,
+            &[&account, &key, &now, &oldest],
+        )
+        .await?;
         exec(tx, ledger::FLAGS_OF_ACCOUNT, &[&account, &key, &now]).await?;
     }
     let mut flags = vec![];
@@ -880,7 +885,15 @@ async fn judge(tx: &Transaction<'_>, holder: &Holder<'_>, now: i64) -> Result<()
     }
     let first_short = outcome.shorts.first().map(|(id, _)| id.as_str());
     let detail = reconcile::overspend_detail(outcome.overspent());
-    one_flag(tx, holder, EventFlag::OverspendDebt, first_short, &detail, now).await?;
+    one_flag(
+        tx,
+        holder,
+        EventFlag::OverspendDebt,
+        first_short,
+        &detail,
+        now,
+    )
+    .await?;
     let first_clamp = outcome.clamps.first().map(String::as_str);
     one_flag(
         tx,
