@@ -540,6 +540,12 @@ pub fn erase(conn: &mut Connection, customer: &str, now: i64) -> Result<i64> {
         changes::record(&tx, DeltaKind::PersonalPromotions, id, Some(customer), now)?;
     }
     tx.execute("DELETE FROM customers WHERE ref = ?1", [customer])?;
+    // The account's movement log goes with the account (the store ledgers hold only
+    // masked references, and stop receiving this account's spends).
+    tx.execute(
+        "DELETE FROM account_moves WHERE account = 'savings' AND holder = ?1",
+        [customer],
+    )?;
     tx.execute(
         "DELETE FROM issued_tokens WHERE subject = ?1 AND kind = 'customer_pass'",
         [customer],

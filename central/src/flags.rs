@@ -1,7 +1,9 @@
 //! Flags: what journal ingestion noticed and accepted all the same — offline overspends
 //! turned into debt, one token used at two stores, earn reversals that stopped at zero,
 //! returns at several tills that together take back more than was sold — for central IT
-//! to follow up.
+//! to follow up. Overspends and clamped take-backs are flagged once per account, a token
+//! at two stores once per token, whatever order the journals arrived in
+//! ([`crate::reconcile`]).
 
 use rusqlite::Connection;
 use serde::Serialize;

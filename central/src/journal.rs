@@ -15,9 +15,16 @@
 //!   spendable balance. Money coming in pays the holder's debt first. A debit the
 //!   balance cannot cover (an offline overspend) takes the balance to zero and records the
 //!   shortfall as a debt, flagged `overspend_debt`: accepted, never dropped.
+//! - **In the order money moved, not the order it arrived** ([`crate::reconcile`]): every
+//!   movement goes into its account's log (`account_moves`) at its place — the till's
+//!   clock, then till and sequence number — and what follows it is moved again, so the
+//!   balances, the debts (one row per spend beyond the balance at its time) and the
+//!   account's flags (one `overspend_debt`, one `reversal_clamped`) are the same whatever
+//!   order the tills' journals arrive in. Each spend and each flag is also recorded for the
+//!   store ledgers ([`crate::ledger`]).
 //! - **Tokens.** Every token use is recorded; one pass or voucher token id used at two
-//!   stores is flagged `token_at_two_stores` (a gift-card QR pays at any store until its
-//!   card is empty).
+//!   stores is flagged `token_at_two_stores`, once per token, naming its stores in the order
+//!   they saw it (a gift-card QR pays at any store until its card is empty).
 //! - **Receipts.** A closed sale of a customer whose consent allows digital receipts
 //!   produces one ([`crate::receipts`]); for anyone else, none is made.
 
