@@ -1,0 +1,116 @@
+//! What a run simulates.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// The highest rate of sales or passes a run offers, per second.
+pub const MAX_RATE: f64 = 100_000.0;
+
+fn every(rate: f64) -> Option<Duration> {
+    (rate > 0.0)
+        .then(|| Duration::try_from_secs_f64(1.0 / rate).ok())
+        .flatten()
+}
+
+/// A load run against one central deployment.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "tillpass-loadgen", version, about)]
+pub struct Plan {
+    /// Central's base URL (a node, or the balancer in front of several).
+    #[arg(long, default_value = "http://127.0.0.1:7200")]
+    pub central: String,
+    /// A file holding the admin bearer token (enrolment codes, customers, passes).
+    #[arg(long)]
+    pub admin_token_file: PathBuf,
+    /// How many tills to simulate.
+    #[arg(long, default_value_t = 100)]
+    pub tills: usize,
+    /// Tills per store (stores are named `LG0001`, `LG0002`, …).
+    #[arg(long, default_value_t = 5)]
+    pub tills_per_store: usize,
+    /// Customers created for the run; sales pick one at random, or none.
+    #[arg(long, default_value_t = 1000)]
+    pub customers: usize,
+    /// Seconds between a till's sync rounds (each round is jittered by ±20 %).
+    #[arg(long, default_value_t = 30)]
+    pub sync_interval_secs: u64,
+    /// Sales uploaded per second, over all tills.
+    #[arg(long, default_value_t = 5.0)]
+    pub sales_per_sec: f64,
+    /// The share of sales later returned in part (0 to 1).
+    #[arg(long, default_value_t = 0.05)]
+    pub return_ratio: f64,
+    /// Pass requests per second (the chat asking central for a customer's QR).
+    #[arg(long, default_value_t = 1.0)]
+    pub passes_per_sec: f64,
+    /// How long to run, after enrolment, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub duration_secs: u64,
+    /// How many requests may be in flight at once (the HTTP client's connections).
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Keeps the enrolled tills (keys, ids) in this file and reuses them on the next run
+    /// against the same central, so a large run enrols once.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Central's database, to measure its growth: a SQLite file's path or a PostgreSQL URL.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Prints the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Plan {
+    /// The sync interval.
+    pub fn sync_interval(&self) -> Duration {
+        Duration::from_secs(self.sync_interval_secs.max(1))
+    }
+
+    /// The run's length.
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs(self.duration_secs.max(1))
+    }
+
+    /// The time between two sales, none when no sales are asked for.
+    pub fn sale_every(&self) -> Option<Duration> {
+        every(self.sales_per_sec)
+    }
+
+    /// The time between two pass requests, none when none are asked for.
+    pub fn pass_every(&self) -> Option<Duration> {
+        every(self.passes_per_sec)
+    }
+
+    /// The store of the `index`-th till.
+    pub fn store_of(&self, index: usize) -> String {
+        format!("LG{:04}", index / self.tills_per_store.max(1) + 1)
+    }
+
+    /// Why the plan cannot run, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        if self.tills == 0 {
+            return Some("--tills must be at least 1".into());
+        }
+        if self.customers == 0 {
+            return Some("--customers must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.return_ratio) {
+            return Some("--return-ratio must be between 0 and 1".into());
+        }
+        for (name, rate) in [
+            ("--sales-per-sec", self.sales_per_sec),
+            ("--passes-per-sec", self.passes_per_sec),
+        ] {
+            if !(0.0..=MAX_RATE).contains(&rate) {
+                return Some(format!("{name} must be between 0 and {MAX_RATE}"));
+            }
+        }
+        if self.concurrency == 0 {
+            return Some("--concurrency must be at least 1".into());
+        }
+        None
+    }
+}
