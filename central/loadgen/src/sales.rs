@@ -98,6 +98,7 @@ pub fn sale(
             customer,
             amount: Money::new(earned, CURRENCY),
             sale_id: Some(sale_id),
+            basis: None,
         };
         events.push(event(at, seq(), EventPayload::SavingsEarned(movement)));
     }
