@@ -306,8 +306,19 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
     let graph = runtime.block_on(start_graph(&central_url))?;
     let (stop_central, central_stopped) = tokio::sync::oneshot::channel::<()>();
     let issuer = (db.clone(), keys.clone());
+    let channel = runtime.block_on(async {
+        let channel = tillpass_central::whatsapp::Channel::new(
+            channel_config(&graph),
+            tillpass_central::storage::Database::Sqlite(db.clone()),
+            Some(keys.clone()),
+            tillpass_central::clock::system(),
+        )?;
+        channel.spawn();
+        anyhow::Ok(channel)
+    })?;
     let central_state =
-        tillpass_central::http::AppState::new(db, keys, None, tillpass_central::clock::system());
+        tillpass_central::http::AppState::new(db, keys, None, tillpass_central::clock::system())
+            .with_whatsapp(channel);
     let central = runtime.spawn(tillpass_central::http::serve(
         central_listener,
         central_state,
@@ -424,7 +435,30 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
 }
 
 /// The path of central's WhatsApp webhook (the callback URL configured at Meta).
-pub const WEBHOOK_PATH: &str = "/whatsapp/webhook";
+pub const WEBHOOK_PATH: &str = "/webhooks/whatsapp";
+
+/// Central's WhatsApp channel, pointed at the fake Graph API with the fake's number and
+/// secrets (at Meta, the app's).
+fn channel_config(graph: &tillpass_fakegraph::FakeGraph) -> tillpass_central::whatsapp::Config {
+    use tillpass_central::whatsapp::Config;
+    use tillpass_central::whatsapp::config::Secret;
+    let fake = graph.config();
+    Config {
+        graph_url: graph.base_url().trim_end_matches('/').to_owned(),
+        api_version: fake.api_version.clone(),
+        phone_number_id: fake.phone_number_id.clone(),
+        display_number: Some(fake.display_phone_number.clone()),
+        terms_version: "2026-12".to_owned(),
+        receipt_template: None,
+        verify_token: Secret::new("tillpass-demo-verify-token"),
+        app_secret: Secret::new(fake.app_secret.clone()),
+        access_token: Secret::new(fake.access_token.clone()),
+        pass_interval: std::time::Duration::from_secs(5),
+        max_attempts: 8,
+        backoff: std::time::Duration::from_millis(200),
+        max_backoff: std::time::Duration::from_secs(5),
+    }
+}
 
 /// Starts the fake Graph API, delivering to central's webhook; the visitor's number is a
 /// WhatsApp user.
