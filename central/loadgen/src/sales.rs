@@ -36,7 +36,7 @@ pub struct At {
     pub now: i64,
 }
 
-/// A sale of 1 to 4 lines, paid by card or cash, with a customer earning 1 % of it when
+/// A sale of 1 to 4 lines, paid by card or cash, with a customer earning 1 % of it (at least one minor unit) when
 /// `customer` is given: a `sale_closed` event and, with a customer, `savings_earned`.
 /// `seq` gives each event its sequence number. None if the till's id is too long to make a
 /// sale id of.
@@ -66,7 +66,8 @@ pub fn sale(
             savings_earned: None,
         });
     }
-    let earned = customer.as_ref().map_or(0, |_| gross / 100);
+    // 1 % of the sale, at least one minor unit: a customer's sale always earns.
+    let earned = customer.as_ref().map_or(0, |_| (gross / 100).max(1));
     let paid = Money::new(gross, CURRENCY);
     let tender = if rng.random_bool(0.7) {
         Tender::Card { amount: paid }
