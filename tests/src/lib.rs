@@ -5,6 +5,8 @@
 //! pseudo-terminals. The tests live in `tests/tests/`; this library holds what they share.
 //!
 //! ## Map
+//! - [`browser`]: a real headless Chromium over chromedriver, skipped loudly when absent
+//!   (a failure under `TILLPASS_REQUIRE_BROWSER=1`).
 //! - [`binary`]: finds a workspace binary, building it once if a test run did not.
 //! - [`central`]: the real `tillpass-central` as a process, stopped and restarted on the
 //!   same port, with its command line and admin API.
@@ -21,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod binary;
+pub mod browser;
 pub mod central;
 pub mod http;
 pub mod process;

@@ -10,13 +10,11 @@
 //! central. Chromium and chromedriver are Debian's `chromium` and `chromium-driver`; when
 //! they are missing the test fails and says so (CI installs them).
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 use tillpass_agent::catalog::Active;
 use tillpass_agent::config::Config;
@@ -24,6 +22,7 @@ use tillpass_agent::dashboard::cli::{ManagerArgs, ManagerCommand};
 use tillpass_agent::paths::Paths;
 use tillpass_engine::Engine;
 use tillpass_protocol::catalog::Catalog;
+use tillpass_tests::browser;
 use tower::ServiceExt;
 
 use crate::sessions::{CATALOG, cart, raw, seeded_till};
@@ -31,110 +30,6 @@ use crate::util::{Central, Till, now};
 
 const PASSWORD: &str = "manager password 1";
 const WAIT: Duration = Duration::from_secs(20);
-
-/// chromedriver on a free port, with a fresh profile; killed on drop.
-struct Driver {
-    child: Child,
-    url: String,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chromium_binary() -> Option<PathBuf> {
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-}
-
-const MISSING_BROWSER: &str = "the dashboard browser test needs Debian's `chromium` and \
-    `chromium-driver` (apt-get install -y chromium chromium-driver; .ci/run installs them)";
-
-/// Whether the browser test can run here. Without Chromium it is skipped, loudly; with
-/// `TILLPASS_REQUIRE_BROWSER=1` (set by `.ci/run`) a missing browser fails the test instead.
-#[allow(clippy::print_stderr)] // the skip must be seen in the test run's output
-fn browser_available() -> bool {
-    let found = chromium_binary().is_some()
-        && Command::new("chromedriver")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("TILLPASS_REQUIRE_BROWSER").is_none_or(|v| v != "1"),
-            "TILLPASS_REQUIRE_BROWSER=1 and no Chromium/ChromeDriver found: {MISSING_BROWSER}"
-        );
-        eprintln!(
-            "\n*** SKIPPED the real-browser dashboard test: {MISSING_BROWSER}. \
-             Set TILLPASS_REQUIRE_BROWSER=1 to make this a failure. ***\n"
-        );
-    }
-    found
-}
-
-fn start_driver() -> Driver {
-    let missing = MISSING_BROWSER;
-    assert!(chromium_binary().is_some(), "no Chromium found: {missing}");
-    let mut child = Command::new("chromedriver")
-        .args(["--port=0", "--log-level=WARNING"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run chromedriver ({e}): {missing}"));
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                let _ = tx.send(rest.trim_end_matches('.').trim().to_owned());
-            }
-        }
-    });
-    let port = rx
-        .recv_timeout(WAIT)
-        .unwrap_or_else(|_| panic!("chromedriver did not say its port within {WAIT:?}"));
-    Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        _profile: tempfile::tempdir().unwrap(),
-    }
-}
-
-async fn browser(driver: &Driver) -> Client {
-    let profile = driver._profile.path().display().to_string();
-    let mut options = json!({
-        "args": [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-dev-shm-usage", "--window-size=1280,1400",
-            format!("--user-data-dir={profile}"),
-        ],
-    });
-    if let Some(binary) = chromium_binary() {
-        options["binary"] = json!(binary.display().to_string());
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), json!("chrome"));
-    caps.insert("goog:chromeOptions".into(), options);
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .unwrap_or_else(|e| panic!("chromedriver could not start Chromium: {e}"))
-}
 
 /// The agent in-process on a loopback socket: its POS API and the dashboard.
 struct Served {
@@ -318,10 +213,11 @@ async fn sell(served: &Served, central: &Central) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_uses_the_dashboard_in_a_real_browser() {
-    if !browser_available() {
+    if !browser::available("the dashboard test") {
         return;
     }
-    let driver = start_driver();
+    assert!(browser::chromium_binary().is_some(), "no Chromium found");
+    let driver = browser::start_driver();
     let central = Central::new();
     let till = seeded_till(&central);
     let served = serve(&till).await;
@@ -349,7 +245,7 @@ async fn a_manager_uses_the_dashboard_in_a_real_browser() {
     assert_eq!(status, 422, "{refusal:#}");
     assert_eq!(refusal["code"], "expired");
 
-    let c = browser(&driver).await;
+    let c = browser::browser(&driver, (1280, 1400)).await;
 
     // Sign in (the store speaks Spanish).
     c.goto(&served.url("/dashboard/login")).await.unwrap();
