@@ -32,12 +32,6 @@ pub const INSTALL: Bin = Bin {
     package: "tillpass-installer",
 };
 
-/// The load generator central IT runs against a deployment.
-pub const LOADGEN: Bin = Bin {
-    name: "tillpass-loadgen",
-    package: "tillpass-loadgen",
-};
-
 /// The folder holding the binaries of the running test's profile (`target/debug`).
 pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();

@@ -7,7 +7,6 @@
 use std::process::Command;
 
 use serde_json::Value;
-use tillpass_tests::binary::{self, LOADGEN};
 use tillpass_tests::central::Central;
 
 #[test]
@@ -17,7 +16,7 @@ fn simulated_tills_load_central_and_every_event_lands_once() {
     let db = central.db_path();
     let state = dir.path().join("tills.json");
     let run = |secs: &str| {
-        let out = Command::new(binary::path(LOADGEN).unwrap())
+        let out = Command::new(env!("CARGO_BIN_EXE_tillpass-loadgen"))
             .args(["--central", &central.url()])
             .arg("--admin-token-file")
             .arg(dir.path().join("admin.token"))
