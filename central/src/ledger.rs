@@ -9,6 +9,7 @@
 //!   live is not a risk and is left out).
 //! - **Outcomes** are read when served, from the log and the account: `confirmed` (covered
 //!   at its time), `debt` (beyond the balance, still owed), `resolved` (its debt since paid).
+//!   A flag is resolved when its debt is paid or central IT resolved it ([`crate::flags`]).
 //! - **Flags**: an account's `overspend_debt` and `reversal_clamped` reach every store whose
 //!   tills moved that account; `token_at_two_stores` every store where the token was used.
 //!   A flag a late journal withdrew is sent as `gone`.
@@ -54,6 +55,10 @@ pub const TOKEN_FLAG: &str = "INSERT INTO changes (kind, key, owner, at)
      SELECT DISTINCT 'ledger', 'f:' || store || ':token_at_two_stores:' || $1, store,
             CAST($2 AS BIGINT)
      FROM token_uses WHERE token_id = $1";
+
+/// Whether the flag `f` was resolved by central IT, as it reads now ([`crate::flags`]).
+const RESOLVED: &str = "EXISTS (SELECT 1 FROM flag_resolutions r
+     WHERE r.kind = f.kind AND r.subject = f.subject AND r.detail = f.detail)";
 
 /// The oldest spend time still served at `now`.
 pub fn oldest_kept(now: i64) -> i64 {
@@ -153,16 +158,20 @@ fn flag(conn: &Connection, kind: &str, subject: &str) -> Result<Option<LedgerDel
     let found = match kind {
         "token_at_two_stores" => conn
             .query_row(
-                "SELECT f.detail, f.created_at,
-                        (SELECT u.subject FROM token_uses u WHERE u.token_id = f.subject LIMIT 1)
-                 FROM flags f WHERE f.kind = ?1 AND f.subject = ?2",
+                &format!(
+                    "SELECT f.detail, f.created_at,
+                            (SELECT u.subject FROM token_uses u WHERE u.token_id = f.subject
+                             LIMIT 1),
+                            {RESOLVED}
+                     FROM flags f WHERE f.kind = ?1 AND f.subject = ?2"
+                ),
                 params![kind, subject],
                 |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, i64>(1)?,
                         r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                        false,
+                        r.get::<_, bool>(3)?,
                     ))
                 },
             )
@@ -178,18 +187,20 @@ fn flag(conn: &Connection, kind: &str, subject: &str) -> Result<Option<LedgerDel
             };
             conn.query_row(
                 &format!(
-                    "SELECT f.detail, f.created_at, coalesce({debt_sql}, 0) FROM flags f
+                    "SELECT f.detail, f.created_at, coalesce({debt_sql}, 0), {RESOLVED}
+                     FROM flags f
                      WHERE f.kind = ?1 AND f.subject = ?2 AND f.event_id IN
                          (SELECT event_id FROM account_moves WHERE account = ?3 AND holder = ?2)"
                 ),
                 params![kind, holder, account],
                 |r| {
                     let debt: i64 = r.get(2)?;
+                    let resolved: bool = r.get(3)?;
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, i64>(1)?,
                         holder.to_owned(),
-                        kind == "overspend_debt" && debt == 0,
+                        resolved || (kind == "overspend_debt" && debt == 0),
                     ))
                 },
             )

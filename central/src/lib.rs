@@ -38,7 +38,10 @@
 //! - [`receipts`]: digital receipts, only with the customer's consent.
 //! - [`store_sales`]: each store's sales and returns, sent to its other tills so a sale
 //!   can be returned at any till of the store.
-//! - [`flags`]: what ingestion noticed: overspend debts, a token at two stores.
+//! - [`flags`]: what ingestion noticed: overspend debts, a token at two stores; paged,
+//!   and resolved by central IT.
+//! - [`retention`]: what central keeps and for how long — superseded changes compacted,
+//!   token uses, expired tokens, resolved flags and old store sales swept in batches.
 //! - [`ledger`]: the store-wide offline-risk ledger — each store's spends with central's
 //!   outcome and the flags concerning it, the `ledger` delta stream, references masked.
 //! - [`changes`], [`deltas`], [`revocations`]: the change log, delta pages by cursor
@@ -87,6 +90,7 @@ pub mod passes;
 pub mod pending;
 pub mod receipts;
 pub mod reconcile;
+pub mod retention;
 pub mod revocations;
 pub mod settings;
 pub mod storage;

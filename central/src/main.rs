@@ -17,6 +17,7 @@ use tillpass_central::clock;
 use tillpass_central::customers::{self, NewCustomer};
 use tillpass_central::db::Db;
 use tillpass_central::enrol::NewCode;
+use tillpass_central::flags;
 use tillpass_central::giftcards::{self, NewGiftCard};
 use tillpass_central::http::{self, AppState, Limits};
 use tillpass_central::keys::{KeyDir, Purpose};
@@ -133,8 +134,24 @@ enum Command {
     /// Revoke a token, or every token of a subject issued until now.
     #[command(subcommand)]
     Revoke(RevokeCommand),
-    /// List flags (overspend debts, tokens at two stores…).
-    Flags,
+    /// List flags (overspend debts, tokens at two stores…), newest first; or resolve one.
+    Flags {
+        /// Only the flags not resolved.
+        #[arg(long)]
+        open: bool,
+        /// Only flags with an id below this one (the previous page's last id).
+        #[arg(long)]
+        before: Option<i64>,
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<i64>,
+        #[command(subcommand)]
+        action: Option<FlagsCommand>,
+    },
+    /// Apply the retention policy now: compact superseded changes, delete token uses,
+    /// expired tokens, resolved flags and store sales past their periods (`serve` does it
+    /// every hour). Prints what it deleted.
+    Compact,
     /// Move a SQLite central to a fresh PostgreSQL database: every row as it is (signed
     /// envelopes byte for byte), in one transaction. Stop `serve` first.
     MigrateDb {
@@ -334,6 +351,21 @@ enum RevokeCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum FlagsCommand {
+    /// Resolve a flag: the stores whose ledger shows it see it resolved.
+    Resolve {
+        /// The flag's id (from the list).
+        id: i64,
+        /// What was done about it.
+        #[arg(long)]
+        note: String,
+        /// Who resolved it.
+        #[arg(long, default_value = "central-cli")]
+        by: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum PolicyCommand {
     /// Print the offline policy as JSON.
     Show,
@@ -477,7 +509,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(database.revoke_subject(kind, subject.as_bytes(), now + 1, now))?;
             out("revoked")
         }
-        Command::Flags => json(&runtime.block_on(database.flags())?),
+        Command::Flags {
+            action: Some(FlagsCommand::Resolve { id, note, by }),
+            ..
+        } => {
+            runtime.block_on(database.resolve_flag(id, &by, &note, now))?;
+            out(&format!("flag {id} resolved"))
+        }
+        Command::Flags {
+            open,
+            before,
+            limit,
+            action: None,
+        } => json(&runtime.block_on(database.flags_page(&flags::Query {
+            open_only: open,
+            before,
+            limit: limit.unwrap_or(i64::MAX),
+        }))?),
+        Command::Compact => json(&runtime.block_on(
+            database.sweep(&tillpass_central::retention::Policy::default(), now),
+        )?),
         Command::MigrateDb { .. } => bail!("migrate-db opens its own databases"),
         Command::Whatsapp(_) => bail!("whatsapp opens its own database"),
         Command::Customer(command) => {
@@ -709,6 +760,10 @@ fn serve(
             address = %listener.local_addr()?,
             "tillpass-central listening"
         );
+        tokio::spawn(db.clone().sweep_every(
+            tillpass_central::retention::Policy::default(),
+            tillpass_central::retention::SWEEP_EVERY,
+        ));
         let mut state =
             AppState::new(db.clone(), dir.clone(), admin, clock::system()).with_limits(limits);
         if let Some(config) = whatsapp {

@@ -19,7 +19,8 @@
 //! | `GET` | `/admin/v1/keys` | the keys |
 //! | `POST` | `/admin/v1/keys/{purpose}/rotate`, `/admin/v1/keys/{kid}/revoke` | rotate, revoke |
 //! | `POST` | `/admin/v1/revocations` | revoke a token or a subject's tokens |
-//! | `GET` | `/admin/v1/flags` | overspends, tokens at two stores… |
+//! | `GET` | `/admin/v1/flags?open=&before=&limit=` | overspends, tokens at two stores…, newest first, paged |
+//! | `POST` | `/admin/v1/flags/{id}/resolve` | `{note, by?}`: resolve a flag (its stores' ledgers show it) |
 //! | `GET`, `PUT` | `/admin/v1/offline-policy` | the offline policy |
 
 use axum::extract::{Request, State};
@@ -41,6 +42,7 @@ use super::limits::{Limited, MAX_ADMIN_JSON_BYTES};
 use super::{AppState, Problem};
 use crate::customers::{self, CustomerPatch, NewCustomer};
 use crate::enrol::NewCode;
+use crate::flags;
 use crate::error::Error;
 use crate::giftcards::{self, NewGiftCard};
 use crate::keys::Purpose;
@@ -95,6 +97,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/v1/keys/{id}/revoke", post(revoke_key))
         .route("/admin/v1/revocations", post(revoke))
         .route("/admin/v1/flags", get(list_flags))
+        .route("/admin/v1/flags/{id}/resolve", post(resolve_flag))
         .route("/admin/v1/offline-policy", get(get_policy).put(set_policy))
         .merge(crate::whatsapp::routes::admin())
         .route_layer(middleware::from_fn_with_state(state, guard))
@@ -408,9 +411,56 @@ async fn revoke(State(s): State<AppState>, body: Body) -> Answer {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn list_flags(State(s): State<AppState>) -> Answer {
-    let list = s.db.flags().await?;
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlagsQuery {
+    #[serde(default)]
+    open: bool,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn list_flags(State(s): State<AppState>, ApiQuery(query): ApiQuery<FlagsQuery>) -> Answer {
+    let limit = query.limit.unwrap_or(flags::MAX_PAGE);
+    if !(1..=flags::MAX_PAGE).contains(&limit) {
+        return Err(Error::invalid(format!("limit: from 1 to {}", flags::MAX_PAGE)).into());
+    }
+    let list = s
+        .db
+        .flags_page(&flags::Query {
+            open_only: query.open,
+            before: query.before,
+            limit,
+        })
+        .await?;
     Ok(Json(list).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Resolve {
+    note: String,
+    #[serde(default)]
+    by: Option<String>,
+}
+
+/// The longest note or name a resolution keeps.
+const MAX_RESOLUTION_TEXT: usize = 500;
+
+async fn resolve_flag(State(s): State<AppState>, ApiPath(id): ApiPath<i64>, body: Body) -> Answer {
+    let resolve: Resolve = json(&body)?;
+    let by = resolve.by.unwrap_or_else(|| "admin-api".to_owned());
+    if resolve.note.trim().is_empty()
+        || resolve.note.len() > MAX_RESOLUTION_TEXT
+        || by.trim().is_empty()
+        || by.len() > MAX_RESOLUTION_TEXT
+    {
+        return Err(
+            Error::invalid(format!("note (and by): from 1 to {MAX_RESOLUTION_TEXT} bytes")).into(),
+        );
+    }
+    s.db.resolve_flag(id, &by, &resolve.note, s.now()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn get_policy(State(s): State<AppState>) -> Answer {

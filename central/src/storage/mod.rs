@@ -43,6 +43,7 @@ pub mod keys;
 pub mod migrate;
 pub mod passes;
 pub mod postgres;
+pub mod retention;
 pub mod tills;
 
 use std::path::{Path, PathBuf};

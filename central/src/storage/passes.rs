@@ -117,26 +117,39 @@ impl Database {
 
     /// Every flag, newest first.
     pub async fn flags(&self) -> Result<Vec<Flag>> {
+        self.flags_page(&flags::Query::all()).await
+    }
+
+    /// The flags `query` asks for, newest first.
+    pub async fn flags_page(&self, query: &flags::Query) -> Result<Vec<Flag>> {
         match self {
-            Database::Sqlite(db) => db.call(|c| flags::list(c)).await,
-            Database::Postgres(pg) => Ok(pg
-                .client()
-                .await?
-                .query(
-                    "SELECT kind, event_id, subject, detail, created_at FROM flags
-                     ORDER BY id DESC",
-                    &[],
-                )
-                .await?
-                .iter()
-                .map(|row| Flag {
-                    kind: row.get(0),
-                    event_id: row.get(1),
-                    subject: row.get(2),
-                    detail: row.get(3),
-                    created_at: row.get(4),
-                })
-                .collect()),
+            Database::Sqlite(db) => {
+                let query = *query;
+                db.call(move |c| flags::list(c, &query)).await
+            }
+            Database::Postgres(pg) => {
+                let (open, before, limit) = query.params();
+                Ok(pg
+                    .client()
+                    .await?
+                    .query(flags::LIST, &[&open, &before, &limit])
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        flags::from_row(
+                            row.get(0),
+                            row.get(1),
+                            row.get(2),
+                            row.get(3),
+                            row.get(4),
+                            row.get(5),
+                            row.get(6),
+                            row.get(7),
+                            row.get(8),
+                        )
+                    })
+                    .collect())
+            }
         }
     }
 }

@@ -20,6 +20,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "account_moves",
         sql: V3,
     },
+    Migration {
+        name: "retention",
+        sql: V4,
+    },
 ];
 
 use tillpass_migrate::Migration;
@@ -383,4 +387,24 @@ CREATE TABLE account_moves (
 CREATE UNIQUE INDEX account_moves_order ON account_moves (account, holder, at, till, seq);
 CREATE INDEX account_moves_store ON account_moves (store, at);
 CREATE INDEX account_moves_event ON account_moves (event_id);
+"#;
+
+/// Version 4: retention — flag resolutions (kept by kind and subject, so they outlive
+/// reconciliation raising a flag again) and the indexes the sweeps walk
+/// (`crate::retention`).
+const V4: &str = r#"
+CREATE TABLE flag_resolutions (
+    kind        TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    resolved_at BIGINT NOT NULL,
+    resolved_by TEXT NOT NULL,
+    note        TEXT NOT NULL,
+    PRIMARY KEY (kind, subject)
+);
+CREATE INDEX flag_resolutions_at ON flag_resolutions (resolved_at);
+CREATE INDEX changes_at ON changes (at);
+CREATE INDEX token_uses_used_at ON token_uses (used_at);
+CREATE INDEX issued_tokens_expires ON issued_tokens (expires_at);
+CREATE INDEX store_sales_closed ON store_sales (closed_at);
 "#;

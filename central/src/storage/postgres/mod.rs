@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod keys;
 pub mod migrations;
 pub mod passes;
+pub mod retention;
 pub mod settings;
 pub mod tills;
 
