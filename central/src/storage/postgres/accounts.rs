@@ -217,3 +217,36 @@ pub(crate) fn gift_card_of(r: &tokio_postgres::Row) -> Result<GiftCardRecord> {
         })
     }
 }
+
+/// Blocks or unblocks a card (as [`crate::giftcards::set_status`]); answers the card.
+pub async fn set_gift_card_status(
+    pg: &Pg,
+    card: &str,
+    status: GiftCardStatus,
+    now: i64,
+) -> Result<GiftCardRecord> {
+    let code = match status {
+        GiftCardStatus::Active => "active",
+        GiftCardStatus::Blocked => "blocked",
+    };
+    super::retry(|| async move {
+        let mut client = pg.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "UPDATE gift_cards SET status = $2, updated_at = $3 WHERE ref = $1
+                 RETURNING ref, currency, balance, debt, status, expires_at",
+                &[&card, &code, &now],
+            )
+            .await?
+            .ok_or(Error::NotFound("gift card"))?;
+        tx.execute(
+            "INSERT INTO changes (kind, key, owner, at) VALUES ($1, $2, NULL, $3)",
+            &[&DeltaKind::GiftCards.segment(), &card, &now],
+        )
+        .await?;
+        tx.commit().await?;
+        gift_card_of(&row)
+    })
+    .await
+}
