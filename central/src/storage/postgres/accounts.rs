@@ -31,6 +31,10 @@ async fn default_currency(
 
 /// Creates a customer and their savings account, as [`crate::customers::create`] does.
 pub async fn create_customer(pg: &Pg, new: &NewCustomer, now: i64) -> Result<()> {
+    super::retry(|| create_customer_once(pg, new, now)).await
+}
+
+async fn create_customer_once(pg: &Pg, new: &NewCustomer, now: i64) -> Result<()> {
     customers::check_ref(&new.customer)?;
     customers::check_name(&new.first_name)?;
     customers::check_tier(new.tier.as_deref())?;
@@ -107,6 +111,10 @@ pub async fn create_customer(pg: &Pg, new: &NewCustomer, now: i64) -> Result<()>
 
 /// Creates a gift card, as [`crate::giftcards::create`] does.
 pub async fn create_gift_card(pg: &Pg, new: &NewGiftCard, now: i64) -> Result<()> {
+    super::retry(|| create_gift_card_once(pg, new, now)).await
+}
+
+async fn create_gift_card_once(pg: &Pg, new: &NewGiftCard, now: i64) -> Result<()> {
     if new.card.as_str().len() > giftcards::MAX_REF_LEN {
         return Err(Error::invalid(format!(
             "card: a reference is at most {} characters",

@@ -619,3 +619,77 @@ async fn the_ledger_stream_and_reconciliation_are_the_same_on_both_backends() {
         assert_eq!(sqlite, postgresql, "both backends send the same ledger");
     }
 }
+
+#[tokio::test]
+async fn adjustments_and_ingestion_on_one_account_at_once_all_count() {
+    for b in backends("adjust_at_once").await {
+        b.db.create_customer(&customer("C-1", 1_000), 1)
+            .await
+            .unwrap();
+        let nodes = [
+            b.db.clone(),
+            Database::open(&b.location).await.unwrap(),
+            Database::open(&b.location).await.unwrap(),
+        ];
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..6_usize {
+            let db = nodes[n % nodes.len()].clone();
+            tasks.spawn(async move {
+                for _ in 0..5 {
+                    db.adjust_savings("C-1", 11, 10).await.unwrap();
+                    db.adjust_savings("C-1", -4, 10).await.unwrap();
+                }
+            });
+            let db = nodes[(n + 1) % nodes.len()].clone();
+            tasks.spawn(async move {
+                let t = till(&format!("S001-T{n:02}"), "S001");
+                for k in 0..5_u64 {
+                    let sent = events(&t, k + 1, vec![earn("C-1", 3)]);
+                    let ack = db.ingest(&t, &batch(&t, sent), 10).await.unwrap();
+                    assert_eq!(outcomes(&ack), ["accepted"]);
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        // 6 × 5 × (11 − 4) by the administrator, 6 × 5 × 3 by the tills.
+        assert_eq!(
+            b.db.savings("C-1").await.unwrap().unwrap().0,
+            eur(1_000 + 210 + 90),
+            "{}",
+            b.name
+        );
+    }
+}
+
+/// The live lookup's latency through the contract on each backend (no HTTP):
+/// `cargo test -p tillpass-central --test central lookup_contract_latency -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn lookup_contract_latency() {
+    for b in backends("lookup_latency").await {
+        for i in 0..200 {
+            b.db.create_customer(&customer(&format!("C-{i}"), 100 + i), 1)
+                .await
+                .unwrap();
+        }
+        let mut took = Vec::new();
+        for i in 0..2_000 {
+            let asked = ask(LookupKind::Customer, &format!("C-{}", i % 200));
+            let start = std::time::Instant::now();
+            let answer = b.db.lookup(&asked, 10).await.unwrap();
+            took.push(start.elapsed());
+            assert!(answer.found);
+        }
+        took.sort();
+        println!(
+            "{}: lookup p50 {:?} p99 {:?} max {:?} over {} lookups",
+            b.name,
+            took[took.len() / 2],
+            took[took.len() * 99 / 100],
+            took[took.len() - 1],
+            took.len()
+        );
+    }
+}
