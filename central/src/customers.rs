@@ -532,7 +532,8 @@ pub fn erase(conn: &mut Connection, customer: &str, now: i64) -> Result<i64> {
         return Err(Error::NotFound("customer"));
     }
     let promotions: Vec<String> = {
-        let mut stmt = tx.prepare("SELECT id FROM personal_promotions WHERE customer = ?1")?;
+        let mut stmt =
+            tx.prepare("SELECT id FROM personal_promotions WHERE customer = ?1 ORDER BY id")?;
         let rows = stmt.query_map([customer], |row| row.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };

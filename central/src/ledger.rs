@@ -56,10 +56,6 @@ pub const TOKEN_FLAG: &str = "INSERT INTO changes (kind, key, owner, at)
             CAST($2 AS BIGINT)
      FROM token_uses WHERE token_id = $1";
 
-/// Whether the flag `f` was resolved by central IT, as it reads now ([`crate::flags`]).
-const RESOLVED: &str = "EXISTS (SELECT 1 FROM flag_resolutions r
-     WHERE r.kind = f.kind AND r.subject = f.subject AND r.detail = f.detail)";
-
 /// The oldest spend time still served at `now`.
 pub fn oldest_kept(now: i64) -> i64 {
     now.saturating_sub(LEDGER_RETENTION_SECS)
@@ -70,59 +66,143 @@ pub fn sqlite(sql: &str) -> String {
     sql.replace('$', "?")
 }
 
-/// The item for a changed key of the `ledger` stream, as it stands at `now`; `None` when
-/// there is nothing to send (a spend past retention, a key of another form).
-pub fn item(conn: &Connection, key: &str, now: i64) -> Result<Option<LedgerDelta>> {
-    if let Some(event_id) = key.strip_prefix("s:") {
-        return spend(conn, event_id, now);
-    }
-    let Some(rest) = key.strip_prefix("f:") else {
-        return Ok(None);
-    };
-    // f:{store}:{kind}:{subject}; ids never hold ':' (ASCII letters, digits, '-', '_', '.').
-    let mut parts = rest.splitn(3, ':');
-    let (Some(_store), Some(kind), Some(subject)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Ok(None);
-    };
-    flag(conn, kind, subject)
+/// What a key of the `ledger` change log names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key<'a> {
+    /// A spend: its event id (`s:{event}`).
+    Spend(&'a str),
+    /// A flag sent to one store (`f:{store}:{kind}:{subject}`).
+    Flag {
+        /// The flag's kind.
+        kind: &'a str,
+        /// What it is about: a token id, or `{account}:{holder}`.
+        subject: &'a str,
+    },
 }
 
-fn spend(conn: &Connection, event_id: &str, now: i64) -> Result<Option<LedgerDelta>> {
-    let row = conn
-        .query_row(
-            "SELECT m.account, m.holder, m.at, m.till, m.amount, m.short, m.source,
-                    coalesce(s.currency, g.currency),
-                    coalesce(s.debt, g.debt, 0)
-             FROM account_moves m
-             LEFT JOIN savings_accounts s ON m.account = 'savings' AND s.customer = m.holder
-             LEFT JOIN gift_cards g ON m.account = 'gift_card' AND g.ref = m.holder
-             WHERE m.event_id = ?1 AND m.direction = 'debit' AND m.at >= ?2",
-            params![event_id, oldest_kept(now)],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                    r.get::<_, i64>(8)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((account, holder, at, till, amount, short, source, currency, debt)) = row else {
+impl<'a> Key<'a> {
+    /// Reads a key; `None` for one of another form.
+    pub fn parse(key: &'a str) -> Option<Key<'a>> {
+        if let Some(event_id) = key.strip_prefix("s:") {
+            return Some(Key::Spend(event_id));
+        }
+        // f:{store}:{kind}:{subject}; ids never hold ':' (ASCII letters, digits, '-', '_',
+        // '.').
+        let mut parts = key.strip_prefix("f:")?.splitn(3, ':');
+        let (Some(_store), Some(kind), Some(subject)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        Some(Key::Flag { kind, subject })
+    }
+}
+
+/// A spend's row: `$1` event id, `$2` the oldest time kept. Columns as [`SpendRow`].
+pub const SPEND_ROW: &str = "SELECT m.account, m.holder, m.at, m.till, m.amount, m.short,
+            m.source, coalesce(s.currency, g.currency), coalesce(s.debt, g.debt, 0)
+     FROM account_moves m
+     LEFT JOIN savings_accounts s ON m.account = 'savings' AND s.customer = m.holder
+     LEFT JOIN gift_cards g ON m.account = 'gift_card' AND g.ref = m.holder
+     WHERE m.event_id = $1 AND m.direction = 'debit' AND m.at >= $2";
+
+/// A `token_at_two_stores` flag: `$1` kind, `$2` token id. Columns as [`FlagRow`] (the
+/// token's subject as holder).
+pub const TOKEN_FLAG_ROW: &str = "SELECT f.detail, f.created_at,
+            coalesce((SELECT u.subject FROM token_uses u WHERE u.token_id = f.subject
+                      ORDER BY u.used_at, u.event_id LIMIT 1), ''),
+            CAST(0 AS BIGINT),
+            EXISTS (SELECT 1 FROM flag_resolutions r
+                    WHERE r.kind = f.kind AND r.subject = f.subject AND r.detail = f.detail)
+     FROM flags f WHERE f.kind = $1 AND f.subject = $2 LIMIT 1";
+
+/// An account's flag, for a customer's savings: `$1` kind, `$2` holder, `$3` account.
+/// Columns as [`FlagRow`] (the account's debt last).
+pub const SAVINGS_FLAG_ROW: &str = "SELECT f.detail, f.created_at, f.subject,
+            coalesce((SELECT debt FROM savings_accounts WHERE customer = $2), 0),
+            EXISTS (SELECT 1 FROM flag_resolutions r
+                    WHERE r.kind = f.kind AND r.subject = f.subject AND r.detail = f.detail)
+     FROM flags f
+     WHERE f.kind = $1 AND f.subject = $2 AND f.event_id IN
+         (SELECT event_id FROM account_moves WHERE account = $3 AND holder = $2)
+     LIMIT 1";
+
+/// An account's flag, for a gift card: as [`SAVINGS_FLAG_ROW`].
+pub const GIFT_CARD_FLAG_ROW: &str = "SELECT f.detail, f.created_at, f.subject,
+            coalesce((SELECT debt FROM gift_cards WHERE ref = $2), 0),
+            EXISTS (SELECT 1 FROM flag_resolutions r
+                    WHERE r.kind = f.kind AND r.subject = f.subject AND r.detail = f.detail)
+     FROM flags f
+     WHERE f.kind = $1 AND f.subject = $2 AND f.event_id IN
+         (SELECT event_id FROM account_moves WHERE account = $3 AND holder = $2)
+     LIMIT 1";
+
+/// How a flag key is read: the statement and its parameters (`kind`, then the token or
+/// the holder, then the account).
+pub fn flag_query<'a>(kind: &'a str, subject: &'a str) -> Option<(&'static str, Vec<&'a str>)> {
+    match kind {
+        "token_at_two_stores" => Some((TOKEN_FLAG_ROW, vec![kind, subject])),
+        "overspend_debt" | "reversal_clamped" => {
+            let (account, holder) = subject.split_once(':')?;
+            let sql = if account == "savings" {
+                SAVINGS_FLAG_ROW
+            } else {
+                GIFT_CARD_FLAG_ROW
+            };
+            Some((sql, vec![kind, holder, account]))
+        }
+        _ => None,
+    }
+}
+
+/// A spend as read by [`SPEND_ROW`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendRow {
+    /// `savings` or `gift_card`.
+    pub account: String,
+    /// The customer or the card.
+    pub holder: String,
+    /// When it happened.
+    pub at: i64,
+    /// The till.
+    pub till: String,
+    /// How much was spent.
+    pub amount: i64,
+    /// The part the balance did not cover.
+    pub short: i64,
+    /// What the till spent from.
+    pub source: Option<String>,
+    /// The account's currency; `None` when the account is gone.
+    pub currency: Option<String>,
+    /// The account's debt now.
+    pub debt: i64,
+}
+
+/// A flag as read by [`TOKEN_FLAG_ROW`], [`SAVINGS_FLAG_ROW`] or [`GIFT_CARD_FLAG_ROW`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagRow {
+    /// What the flag says.
+    pub detail: String,
+    /// When it was raised.
+    pub raised_at: i64,
+    /// Whose: a customer, a card, or the token's subject.
+    pub holder: String,
+    /// The account's debt now (0 for a token's flag).
+    pub debt: i64,
+    /// Whether central IT resolved it, as it reads now ([`crate::flags`]).
+    pub resolved: bool,
+}
+
+/// The item for a spend, `row` `None` when there is nothing to send (past retention, not
+/// a debit); an account that is gone (an erased customer) sends nothing either.
+pub fn spend_item(event_id: &str, row: Option<SpendRow>) -> Result<Option<LedgerDelta>> {
+    let Some(row) = row else {
         return Ok(None);
     };
-    let Some(currency) = currency else {
-        // The account is gone (an erased customer): nothing of it is served.
+    let Some(currency) = row.currency else {
         return Ok(None);
     };
     let currency = crate::storage::money(&currency, 0)?.currency;
-    let outcome = match (short, debt) {
+    let outcome = match (row.short, row.debt) {
         (0, _) => LedgerOutcome::Confirmed,
         (_, 0) => LedgerOutcome::Resolved,
         _ => LedgerOutcome::Debt,
@@ -130,20 +210,89 @@ fn spend(conn: &Connection, event_id: &str, now: i64) -> Result<Option<LedgerDel
     Ok(Some(LedgerDelta::Spend {
         spend: LedgerSpend {
             id: event_id.parse::<EventId>().map_err(Error::internal)?,
-            till: TillId::new(till).map_err(Error::internal)?,
-            at,
-            account: if account == "savings" {
+            till: TillId::new(row.till).map_err(Error::internal)?,
+            at: row.at,
+            account: if row.account == "savings" {
                 LedgerAccount::Savings
             } else {
                 LedgerAccount::GiftCard
             },
-            holder: mask(&holder),
-            amount: Money::new(amount, currency),
-            short: Money::new(short, currency),
-            source: source.map_or(SpendSource::Cached, |s| SpendSource::from_code(&s)),
+            holder: mask(&row.holder),
+            amount: Money::new(row.amount, currency),
+            short: Money::new(row.short, currency),
+            source: row
+                .source
+                .map_or(SpendSource::Cached, |s| SpendSource::from_code(&s)),
             outcome,
         },
     }))
+}
+
+/// The item for a flag key: the flag as it stands, or `gone` when a late journal
+/// withdrew it (`row` `None`).
+pub fn flag_item(kind: &str, subject: &str, row: Option<FlagRow>) -> Result<LedgerDelta> {
+    let id = flag_id(kind, subject);
+    let Some(row) = row else {
+        return Ok(LedgerDelta::Gone { id });
+    };
+    let resolved = row.resolved || (kind == "overspend_debt" && row.debt == 0);
+    let kind: EventFlag = serde_json::from_value(serde_json::Value::String(kind.to_owned()))
+        .map_err(Error::internal)?;
+    Ok(LedgerDelta::Flag {
+        flag: LedgerFlag {
+            id,
+            kind,
+            holder: mask(&row.holder),
+            detail: row.detail,
+            raised_at: row.raised_at,
+            resolved,
+        },
+    })
+}
+
+/// The item for a changed key of the `ledger` stream, as it stands at `now`; `None` when
+/// there is nothing to send (a spend past retention, a key of another form).
+pub fn item(conn: &Connection, key: &str, now: i64) -> Result<Option<LedgerDelta>> {
+    match Key::parse(key) {
+        None => Ok(None),
+        Some(Key::Spend(event_id)) => {
+            let row = conn
+                .prepare_cached(&sqlite(SPEND_ROW))?
+                .query_row(params![event_id, oldest_kept(now)], |r| {
+                    Ok(SpendRow {
+                        account: r.get(0)?,
+                        holder: r.get(1)?,
+                        at: r.get(2)?,
+                        till: r.get(3)?,
+                        amount: r.get(4)?,
+                        short: r.get(5)?,
+                        source: r.get(6)?,
+                        currency: r.get(7)?,
+                        debt: r.get(8)?,
+                    })
+                })
+                .optional()?;
+            spend_item(event_id, row)
+        }
+        Some(Key::Flag { kind, subject }) => {
+            let Some((sql, args)) = flag_query(kind, subject) else {
+                return Ok(None);
+            };
+            let row = conn
+                .prepare_cached(&sqlite(sql))?
+                .query_row(rusqlite::params_from_iter(args), |r| {
+                    Ok(FlagRow {
+                        detail: r.get(0)?,
+                        raised_at: r.get(1)?,
+                        holder: r.get(2)?,
+                        debt: r.get(3)?,
+                        resolved: r.get(4)?,
+                    })
+                })
+                .optional()?;
+            flag_item(kind, subject, row).map(Some)
+        }
+    }
 }
 
 /// A flag's id as sent: stable for the flag, whichever store receives it, and telling
@@ -151,78 +300,6 @@ fn spend(conn: &Connection, event_id: &str, now: i64) -> Result<Option<LedgerDel
 pub fn flag_id(kind: &str, subject: &str) -> String {
     let digest = Sha256::digest(format!("{kind}:{subject}").as_bytes());
     hex::encode(&digest[..12])
-}
-
-fn flag(conn: &Connection, kind: &str, subject: &str) -> Result<Option<LedgerDelta>> {
-    let id = flag_id(kind, subject);
-    let found = match kind {
-        "token_at_two_stores" => conn
-            .query_row(
-                &format!(
-                    "SELECT f.detail, f.created_at,
-                            (SELECT u.subject FROM token_uses u WHERE u.token_id = f.subject
-                             LIMIT 1),
-                            {RESOLVED}
-                     FROM flags f WHERE f.kind = ?1 AND f.subject = ?2"
-                ),
-                params![kind, subject],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                        r.get::<_, bool>(3)?,
-                    ))
-                },
-            )
-            .optional()?,
-        "overspend_debt" | "reversal_clamped" => {
-            let Some((account, holder)) = subject.split_once(':') else {
-                return Ok(None);
-            };
-            let debt_sql = if account == "savings" {
-                "(SELECT debt FROM savings_accounts WHERE customer = ?2)"
-            } else {
-                "(SELECT debt FROM gift_cards WHERE ref = ?2)"
-            };
-            conn.query_row(
-                &format!(
-                    "SELECT f.detail, f.created_at, coalesce({debt_sql}, 0), {RESOLVED}
-                     FROM flags f
-                     WHERE f.kind = ?1 AND f.subject = ?2 AND f.event_id IN
-                         (SELECT event_id FROM account_moves WHERE account = ?3 AND holder = ?2)"
-                ),
-                params![kind, holder, account],
-                |r| {
-                    let debt: i64 = r.get(2)?;
-                    let resolved: bool = r.get(3)?;
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        holder.to_owned(),
-                        resolved || (kind == "overspend_debt" && debt == 0),
-                    ))
-                },
-            )
-            .optional()?
-        }
-        _ => return Ok(None),
-    };
-    let Some((detail, raised_at, holder, resolved)) = found else {
-        return Ok(Some(LedgerDelta::Gone { id }));
-    };
-    let kind: EventFlag = serde_json::from_value(serde_json::Value::String(kind.to_owned()))
-        .map_err(Error::internal)?;
-    Ok(Some(LedgerDelta::Flag {
-        flag: LedgerFlag {
-            id,
-            kind,
-            holder: mask(&holder),
-            detail,
-            raised_at,
-            resolved,
-        },
-    }))
 }
 
 /// A store's ledger as it stands at `now`: its spends (newest first) and its flags — what

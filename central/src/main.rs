@@ -18,10 +18,10 @@ use tillpass_central::customers::{self, NewCustomer};
 use tillpass_central::db::Db;
 use tillpass_central::enrol::NewCode;
 use tillpass_central::flags;
-use tillpass_central::giftcards::{self, NewGiftCard};
+use tillpass_central::giftcards::NewGiftCard;
 use tillpass_central::http::{self, AppState, Limits};
 use tillpass_central::keys::{KeyDir, Purpose};
-use tillpass_central::passes::{self, IssueOptions, IssuedToken, NewVoucher};
+use tillpass_central::passes::{IssueOptions, IssuedToken, NewVoucher};
 use tillpass_central::storage::{self, Database, Location, postgres::Pg};
 use tillpass_central::whatsapp;
 use tillpass_protocol::lang::Lang;
@@ -532,10 +532,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::MigrateDb { .. } => bail!("migrate-db opens its own databases"),
         Command::Whatsapp(_) => bail!("whatsapp opens its own database"),
         Command::Customer(command) => {
-            customer_command(database.sqlite("customers")?, &dir, command, now)
+            runtime.block_on(customer_command(&database, &dir, command, now))
         }
         Command::GiftCard(command) => {
-            gift_card_command(database.sqlite("gift cards")?, &dir, command, now)
+            runtime.block_on(gift_card_command(&database, &dir, command, now))
         }
     }
 }
@@ -593,8 +593,8 @@ async fn keys_command(
     }
 }
 
-fn customer_command(
-    db: &Db,
+async fn customer_command(
+    db: &Database,
     dir: &KeyDir,
     command: CustomerCommand,
     now: i64,
@@ -622,14 +622,16 @@ fn customer_command(
                 savings,
                 segments: Vec::new(),
             };
-            json(&db.with(|c| customers::create(c, &new, now))?)
-        }
-        CustomerCommand::Show { reference } => {
-            match db.with(|c| customers::current(c, &reference, now))? {
+            db.create_customer(&new, now).await?;
+            match db.customer(new.customer.as_str(), now).await? {
                 Some(view) => json(&view),
-                None => bail!("no customer {reference}"),
+                None => bail!("no customer {}", new.customer),
             }
         }
+        CustomerCommand::Show { reference } => match db.customer(&reference, now).await? {
+            Some(view) => json(&view),
+            None => bail!("no customer {reference}"),
+        },
         CustomerCommand::Segments {
             reference,
             segments,
@@ -638,10 +640,10 @@ fn customer_command(
                 segments: Some(segments),
                 ..customers::CustomerPatch::default()
             };
-            json(&db.with(|c| customers::update(c, &reference, &patch, now))?)
+            json(&db.update_customer(&reference, &patch, now).await?)
         }
         CustomerCommand::Erase { reference } => {
-            db.with(|c| customers::erase(c, &reference, now))?;
+            db.erase_customer(&reference, now).await?;
             out("erased")
         }
         CustomerCommand::Pass {
@@ -653,14 +655,14 @@ fn customer_command(
                 lifetime_secs: lifetime,
                 module_px: None,
             };
-            let issued = db.with(|c| passes::customer_pass(c, dir, &reference, &options, now))?;
+            let issued = db.customer_pass(dir, &reference, &options, now).await?;
             show_token(&issued, out_dir.as_deref())
         }
     }
 }
 
-fn gift_card_command(
-    db: &Db,
+async fn gift_card_command(
+    db: &Database,
     dir: &KeyDir,
     command: GiftCardCommand,
     now: i64,
@@ -677,9 +679,13 @@ fn gift_card_command(
                 currency: None,
                 expires_at,
             };
-            json(&db.with(|c| giftcards::create(c, &new, now))?)
+            db.create_gift_card(&new, now).await?;
+            match db.gift_card(new.card.as_str()).await? {
+                Some(card) => json(&card),
+                None => bail!("no gift card {}", new.card),
+            }
         }
-        GiftCardCommand::Show { reference } => match db.with(|c| giftcards::get(c, &reference))? {
+        GiftCardCommand::Show { reference } => match db.gift_card(&reference).await? {
             Some(card) => json(&card),
             None => bail!("no gift card {reference}"),
         },
@@ -692,7 +698,7 @@ fn gift_card_command(
                 lifetime_secs: lifetime,
                 module_px: None,
             };
-            let issued = db.with(|c| passes::gift_card_token(c, dir, &reference, &options, now))?;
+            let issued = db.gift_card_token(dir, &reference, &options, now).await?;
             show_token(&issued, out_dir.as_deref())
         }
     }

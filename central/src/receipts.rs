@@ -80,10 +80,13 @@ pub(crate) fn body(event: &JournalEvent, sale: &SaleClosed) -> Result<String> {
     serde_json::to_string(&receipt).map_err(Error::internal)
 }
 
-/// The receipts of a customer, newest first.
+/// The receipts of a customer, newest first: by when central received them, then when the
+/// sale closed, then by till and journal position (the same order on PostgreSQL).
 pub fn list(conn: &Connection, customer: &str) -> Result<Vec<Receipt>> {
     let mut stmt = conn.prepare(
-        "SELECT body FROM receipts WHERE customer = ?1 ORDER BY created_at DESC, rowid DESC",
+        "SELECT r.body FROM receipts r JOIN events e ON e.id = r.event_id
+         WHERE r.customer = ?1
+         ORDER BY r.created_at DESC, e.occurred_at DESC, e.till DESC, e.seq DESC",
     )?;
     let rows = stmt.query_map([customer], |row| row.get::<_, String>(0))?;
     let mut receipts = Vec::new();

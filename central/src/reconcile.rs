@@ -20,7 +20,9 @@
 //!
 //! Money moved outside the journal (an administrator's adjustment, pending savings
 //! released by central's clock) is carried over as it stands: the difference between the
-//! account and its log's last state is added back after a replay.
+//! account and its log's last state is added back after a replay, and a difference
+//! between two logged movements (one row's `after` and the next row's `before`) stays
+//! between them when they are moved again.
 //!
 //! A debt is recorded per spend that went beyond the balance at its time; the account
 //! carries one `overspend_debt` flag (its first such spend, the total overspent) and one
@@ -203,7 +205,13 @@ pub fn replay(
     let mut state = did.after;
     let mut changed = Vec::new();
     let mut judged_again = false;
+    let mut logged: Option<State> = None;
     for row in later {
+        if let Some(previous) = logged {
+            // What moved outside the log between the two rows stays between them.
+            state = carry(state, previous, row.before)?;
+        }
+        logged = Some(row.did.after);
         let did = step(state, row.amount, row.dir)?;
         if did != row.did || state != row.before {
             judged_again |= did.short != row.did.short || did.clamped != row.did.clamped;
@@ -378,5 +386,25 @@ mod tests {
         let r = replay(s(106, 0), place(1, "a"), Dir::Debit, 20, &[first.new]).unwrap();
         assert_eq!(r.account, s(86, 0));
         assert!(r.judged_again, "b now overspends");
+    }
+
+    #[test]
+    fn money_moved_between_two_logged_movements_stays_when_they_are_replayed() {
+        let b = replay(s(10, 0), place(5, "b"), Dir::Debit, 4, &[]).unwrap();
+        // An administrator credits 100 between b and c.
+        let c = replay(s(106, 0), place(6, "c"), Dir::Debit, 1, &[]).unwrap();
+        assert_eq!(c.account, s(105, 0));
+        // A credit from before both arrives: b and c move again, the 100 stays.
+        let r = replay(
+            s(105, 0),
+            place(1, "a"),
+            Dir::Credit,
+            3,
+            &[b.new, c.new.clone()],
+        )
+        .unwrap();
+        assert_eq!(r.account, s(108, 0));
+        let moved_c = r.changed.iter().find(|row| row.key() == "c").unwrap();
+        assert_eq!((moved_c.before, moved_c.did.after), (s(109, 0), s(108, 0)));
     }
 }

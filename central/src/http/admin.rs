@@ -40,14 +40,13 @@ use tillpass_protocol::problem::ErrorCode;
 use super::extract::{self, ApiPath, ApiQuery};
 use super::limits::{Limited, MAX_ADMIN_JSON_BYTES};
 use super::{AppState, Problem};
-use crate::customers::{self, CustomerPatch, NewCustomer};
+use crate::customers::{CustomerPatch, NewCustomer};
 use crate::enrol::NewCode;
 use crate::flags;
 use crate::error::Error;
-use crate::giftcards::{self, NewGiftCard};
+use crate::giftcards::NewGiftCard;
 use crate::keys::Purpose;
 use crate::passes::{IssueOptions, NewVoucher};
-use crate::receipts;
 
 type Answer = Result<Response, Problem>;
 
@@ -134,18 +133,18 @@ fn created<T: serde::Serialize>(value: T) -> Response {
 async fn create_customer(State(s): State<AppState>, body: Body) -> Answer {
     let new: NewCustomer = json(&body)?;
     let now = s.now();
+    s.db.create_customer(&new, now).await?;
     let view =
-        s.db.sqlite("customers")?
-            .call(move |c| customers::create(c, &new, now))
-            .await?;
+        s.db.customer(new.customer.as_str(), now)
+            .await?
+            .ok_or(Error::NotFound("customer"))?;
     Ok(created(view))
 }
 
 async fn get_customer(State(s): State<AppState>, ApiPath(customer): ApiPath<String>) -> Answer {
     let now = s.now();
     let view =
-        s.db.sqlite("customers")?
-            .call(move |c| customers::current(c, &customer, now))
+        s.db.customer(&customer, now)
             .await?
             .ok_or(Error::NotFound("customer"))?;
     Ok(Json(view).into_response())
@@ -158,18 +157,13 @@ async fn patch_customer(
 ) -> Answer {
     let patch: CustomerPatch = json(&body)?;
     let now = s.now();
-    let view =
-        s.db.sqlite("customers")?
-            .call(move |c| customers::update(c, &customer, &patch, now))
-            .await?;
+    let view = s.db.update_customer(&customer, &patch, now).await?;
     Ok(Json(view).into_response())
 }
 
 async fn erase_customer(State(s): State<AppState>, ApiPath(customer): ApiPath<String>) -> Answer {
     let now = s.now();
-    s.db.sqlite("customers")?
-        .call(move |c| customers::erase(c, &customer, now))
-        .await?;
+    s.db.erase_customer(&customer, now).await?;
     tracing::info!("customer erased");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -188,8 +182,7 @@ async fn adjust_savings(
     let adjustment: Adjustment = json(&body)?;
     let now = s.now();
     let balance =
-        s.db.sqlite("savings adjustments")?
-            .call(move |c| customers::adjust_savings(c, &customer, adjustment.amount, now))
+        s.db.adjust_savings(&customer, adjustment.amount, now)
             .await?;
     Ok(Json(serde_json::json!({ "savings": balance })).into_response())
 }
@@ -226,9 +219,7 @@ async fn put_promotion(
     };
     let now = s.now();
     let answer = promotion.clone();
-    s.db.sqlite("personal promotions")?
-        .call(move |c| customers::put_promotion(c, &promotion, now))
-        .await?;
+    s.db.put_promotion(&promotion, now).await?;
     Ok(Json(answer).into_response())
 }
 
@@ -237,17 +228,12 @@ async fn delete_promotion(
     ApiPath((_customer, id)): ApiPath<(String, String)>,
 ) -> Answer {
     let now = s.now();
-    s.db.sqlite("personal promotions")?
-        .call(move |c| customers::remove_promotion(c, &id, now))
-        .await?;
+    s.db.remove_promotion(&id, now).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn list_receipts(State(s): State<AppState>, ApiPath(customer): ApiPath<String>) -> Answer {
-    let list =
-        s.db.sqlite("receipts")?
-            .call(move |c| receipts::list(c, &customer))
-            .await?;
+    let list = s.db.receipts(&customer).await?;
     Ok(Json(list).into_response())
 }
 
@@ -266,17 +252,17 @@ async fn issue_pass(
 async fn create_gift_card(State(s): State<AppState>, body: Body) -> Answer {
     let new: NewGiftCard = json(&body)?;
     let now = s.now();
+    s.db.create_gift_card(&new, now).await?;
     let card =
-        s.db.sqlite("gift cards")?
-            .call(move |c| giftcards::create(c, &new, now))
-            .await?;
+        s.db.gift_card(new.card.as_str())
+            .await?
+            .ok_or(Error::NotFound("gift card"))?;
     Ok(created(card))
 }
 
 async fn get_gift_card(State(s): State<AppState>, ApiPath(card): ApiPath<String>) -> Answer {
     let card =
-        s.db.sqlite("gift cards")?
-            .call(move |c| giftcards::get(c, &card))
+        s.db.gift_card(&card)
             .await?
             .ok_or(Error::NotFound("gift card"))?;
     Ok(Json(card).into_response())
@@ -284,10 +270,7 @@ async fn get_gift_card(State(s): State<AppState>, ApiPath(card): ApiPath<String>
 
 async fn set_card_status(s: AppState, card: String, status: GiftCardStatus) -> Answer {
     let now = s.now();
-    let card =
-        s.db.sqlite("gift cards")?
-            .call(move |c| giftcards::set_status(c, &card, status, now))
-            .await?;
+    let card = s.db.set_gift_card_status(&card, status, now).await?;
     Ok(Json(card).into_response())
 }
 

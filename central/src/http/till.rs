@@ -79,13 +79,7 @@ async fn lookup(
     let asked: LookupRequest =
         extract::json(request.body.content_type.as_deref(), &request.body.bytes)?;
     let now = state.now();
-    // The live lookup reads SQLite so far; on PostgreSQL it answers 501
-    // `not_on_this_backend` and the till falls back to the pass's snapshot.
-    let answer = state
-        .db
-        .sqlite("the live lookup")?
-        .call(move |conn| crate::lookup::answer(conn, &asked, now))
-        .await?;
+    let answer = state.db.lookup(&asked, now).await?;
     Ok(Json(answer).into_response())
 }
 

@@ -1,8 +1,8 @@
-//! Customers, savings and gift cards behind the contract (SQLite: [`crate::customers`],
+//! Creating and reading customers' accounts, savings and gift cards behind the contract (SQLite: [`crate::customers`],
 //! [`crate::giftcards`], [`crate::pending`]; PostgreSQL: [`super::postgres::accounts`]).
 
 use tillpass_protocol::money::Money;
-use tillpass_protocol::sync::GiftCardRecord;
+use tillpass_protocol::sync::{GiftCardRecord, GiftCardStatus};
 
 use super::{Database, postgres};
 use crate::customers::{self, NewCustomer};
@@ -69,6 +69,25 @@ impl Database {
                 db.call(move |c| giftcards::get(c, &card)).await
             }
             Database::Postgres(pg) => postgres::accounts::gift_card(pg, card).await,
+        }
+    }
+
+    /// Blocks or unblocks a gift card; answers the card.
+    pub async fn set_gift_card_status(
+        &self,
+        card: &str,
+        status: GiftCardStatus,
+        now: i64,
+    ) -> Result<GiftCardRecord> {
+        match self {
+            Database::Sqlite(db) => {
+                let card = card.to_owned();
+                db.call(move |c| giftcards::set_status(c, &card, status, now))
+                    .await
+            }
+            Database::Postgres(pg) => {
+                postgres::accounts::set_gift_card_status(pg, card, status, now).await
+            }
         }
     }
 }

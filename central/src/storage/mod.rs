@@ -10,7 +10,11 @@
 //!   (`central/tests/central/storage.rs`) checks case by case on both.
 //! - The operations, one file per area, each an `impl Database` block:
 //!   - [`journal`]: journal ingestion and the flags it raises;
-//!   - [`accounts`]: customers, savings, pending savings, gift cards;
+//!   - [`accounts`]: creating customers and gift cards, reading savings, pending savings
+//!     and gift cards, blocking cards;
+//!   - [`customers`]: a customer's profile, savings adjustments, personal promotions,
+//!     digital receipts, erasure;
+//!   - [`lookup`]: the till's live lookup;
 //!   - [`tills`]: enrolment codes, enrolment, revocation, request signers and the shared
 //!     replay cache;
 //!   - [`keys`]: making, rotating, revoking and reading keys (secrets in the key
@@ -36,10 +40,12 @@
 
 pub mod accounts;
 pub mod copy;
+pub mod customers;
 pub mod deltas;
 pub mod envelopes;
 pub mod journal;
 pub mod keys;
+pub mod lookup;
 pub mod migrate;
 pub mod passes;
 pub mod postgres;

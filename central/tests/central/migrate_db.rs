@@ -3,10 +3,12 @@
 //! its signed envelopes byte for byte, and goes on ingesting there.
 
 use ed25519_dalek::SigningKey;
+use reqwest::Method;
+use serde_json::{Value, json};
 use tillpass_central::enrol::Till;
 use tillpass_central::storage::copy::TABLES;
 use tillpass_central::storage::{Database, Location};
-use tillpass_protocol::sync::RegionId;
+use tillpass_protocol::sync::{LookupRequest, RegionId};
 use tokio_postgres::NoTls;
 
 use crate::journal::sale;
@@ -40,6 +42,25 @@ async fn a_sqlite_central_moves_to_postgresql_whole_and_goes_on_there() {
     let (status, ack) = till.upload(&central, sent.clone()).await;
     assert!(status.is_success(), "{ack}");
     assert_eq!(statuses(&ack), ["accepted"; 4]);
+    // What the admin API keeps: a personal promotion, a gift card (blocked), an erasure.
+    central.create_customer("C-3", 10, false).await;
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            "/admin/v1/customers/C-1/promotions/P-1",
+            json!({ "promotion_id": "VIP-10" }),
+        ),
+        (
+            Method::POST,
+            "/admin/v1/gift-cards",
+            json!({ "card": "GC-1", "balance": 2500 }),
+        ),
+        (Method::POST, "/admin/v1/gift-cards/GC-1/block", Value::Null),
+        (Method::DELETE, "/admin/v1/customers/C-3", Value::Null),
+    ] {
+        let (status, answer) = central.admin_json(method, path, body).await;
+        assert!(status.is_success(), "{path}: {answer}");
+    }
     let source = central.dir().join("central.db");
 
     let output = binary()
@@ -137,6 +158,34 @@ async fn a_sqlite_central_moves_to_postgresql_whole_and_goes_on_there() {
     assert!(
         next_change > last_change,
         "{next_change} after {last_change}"
+    );
+
+    // What the administrator and the tills read is the same on both.
+    let sqlite_db = Database::open(&Location::sqlite(&source)).await.unwrap();
+    let now = central.now();
+    let ask = |kind: &str, subject: &str| -> LookupRequest {
+        serde_json::from_value(json!({ "kind": kind, "subject": subject })).unwrap()
+    };
+    let mut answers = Vec::new();
+    for database in [&sqlite_db, &db] {
+        answers.push(json!({
+            "customer": database.customer("C-1", now).await.unwrap(),
+            "erased": database.erased_at("C-3").await.unwrap(),
+            "promotion": database.promotion("P-1").await.unwrap(),
+            "receipts": database.receipts("C-1").await.unwrap(),
+            "card": database.gift_card("GC-1").await.unwrap(),
+            "lookups": [
+                database.lookup(&ask("customer", "C-1"), now).await.unwrap(),
+                database.lookup(&ask("customer", "C-3"), now).await.unwrap(),
+                database.lookup(&ask("gift_card", "GC-1"), now).await.unwrap(),
+            ],
+        }));
+    }
+    assert_eq!(answers[0]["receipts"].as_array().unwrap().len(), 1);
+    assert!(answers[0]["erased"].is_i64(), "{}", answers[0]);
+    assert_eq!(
+        answers[0], answers[1],
+        "SQLite and PostgreSQL answer the same"
     );
 
     // The move never merges: a second one into the same database is refused whole.

@@ -2,6 +2,7 @@
 //! PostgreSQL case on a database of its own; skipped loudly without a server, see
 //! [`crate::pg`]). A case states what [`Database`] promises, whichever backend holds it.
 
+mod accounts;
 mod serving;
 
 use ed25519_dalek::SigningKey;

@@ -31,6 +31,10 @@ async fn default_currency(
 
 /// Creates a customer and their savings account, as [`crate::customers::create`] does.
 pub async fn create_customer(pg: &Pg, new: &NewCustomer, now: i64) -> Result<()> {
+    super::retry(|| create_customer_once(pg, new, now)).await
+}
+
+async fn create_customer_once(pg: &Pg, new: &NewCustomer, now: i64) -> Result<()> {
     customers::check_ref(&new.customer)?;
     customers::check_name(&new.first_name)?;
     customers::check_tier(new.tier.as_deref())?;
@@ -107,6 +111,10 @@ pub async fn create_customer(pg: &Pg, new: &NewCustomer, now: i64) -> Result<()>
 
 /// Creates a gift card, as [`crate::giftcards::create`] does.
 pub async fn create_gift_card(pg: &Pg, new: &NewGiftCard, now: i64) -> Result<()> {
+    super::retry(|| create_gift_card_once(pg, new, now)).await
+}
+
+async fn create_gift_card_once(pg: &Pg, new: &NewGiftCard, now: i64) -> Result<()> {
     if new.card.as_str().len() > giftcards::MAX_REF_LEN {
         return Err(Error::invalid(format!(
             "card: a reference is at most {} characters",
@@ -216,4 +224,37 @@ pub(crate) fn gift_card_of(r: &tokio_postgres::Row) -> Result<GiftCardRecord> {
             expires_at: r.get(5),
         })
     }
+}
+
+/// Blocks or unblocks a card (as [`crate::giftcards::set_status`]); answers the card.
+pub async fn set_gift_card_status(
+    pg: &Pg,
+    card: &str,
+    status: GiftCardStatus,
+    now: i64,
+) -> Result<GiftCardRecord> {
+    let code = match status {
+        GiftCardStatus::Active => "active",
+        GiftCardStatus::Blocked => "blocked",
+    };
+    super::retry(|| async move {
+        let mut client = pg.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "UPDATE gift_cards SET status = $2, updated_at = $3 WHERE ref = $1
+                 RETURNING ref, currency, balance, debt, status, expires_at",
+                &[&card, &code, &now],
+            )
+            .await?
+            .ok_or(Error::NotFound("gift card"))?;
+        tx.execute(
+            "INSERT INTO changes (kind, key, owner, at) VALUES ($1, $2, NULL, $3)",
+            &[&DeltaKind::GiftCards.segment(), &card, &now],
+        )
+        .await?;
+        tx.commit().await?;
+        gift_card_of(&row)
+    })
+    .await
 }

@@ -102,9 +102,11 @@ async fn build(
         DeltaKind::Sales => {
             AnyPage::Sales(DeltaPage::new(sales(c, &keys, now).await?, next, has_more))
         }
-        // The store's offline-risk ledger is built on SQLite only so far (`crate::ledger`):
-        // on PostgreSQL the stream is served empty, and its cursor moves on.
-        DeltaKind::Ledger => AnyPage::Ledger(DeltaPage::new(Vec::new(), next, has_more)),
+        DeltaKind::Ledger => AnyPage::Ledger(DeltaPage::new(
+            super::ledger::items(c, &keys, now).await?,
+            next,
+            has_more,
+        )),
     })
 }
 

@@ -1,9 +1,11 @@
 //! The PostgreSQL backend: a pool of connections (deadpool-postgres over tokio-postgres),
 //! the schema migrated at open ([`migrations`], by the mechanism of
 //! [`crate::storage::migrate`]), and one module per area of the contract: journal
-//! ingestion ([`ingest`]), [`accounts`], [`tills`] (enrolment, signers, the replay cache),
+//! ingestion ([`ingest`]), [`accounts`] (creating and reading accounts, gift cards),
+//! [`customers`] (profile, savings adjustments, personal promotions, receipts, erasure),
+//! [`lookup`] (the live lookup), [`tills`] (enrolment, signers, the replay cache),
 //! [`keys`], [`envelopes`] (trust list and catalogs, sealed once), [`settings`] (offline
-//! policy, envelope counters), [`passes`] and [`deltas`].
+//! policy, envelope counters), [`passes`], [`deltas`] and the stores' [`ledger`] items.
 //!
 //! **Several nodes, one database.** Migrations run under a transaction-scoped advisory
 //! lock, so nodes starting together migrate once. Ingestion relies on the database, not
@@ -16,10 +18,13 @@
 //! times, then the caller answers `503` with `Retry-After`.
 
 pub mod accounts;
+pub mod customers;
 pub mod deltas;
 pub mod envelopes;
 pub mod ingest;
 pub mod keys;
+pub mod ledger;
+pub mod lookup;
 pub mod migrations;
 pub mod passes;
 pub mod retention;
@@ -49,6 +54,25 @@ pub const ATTEMPTS: u32 = 3;
 
 /// The advisory lock taken while migrating ("tillpass" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7469_6c6c_7061_7373;
+
+/// Runs a unit of work (one transaction) again from the start while the database makes
+/// it give way ([`Error::is_busy`]), at most [`ATTEMPTS`] times.
+pub(crate) async fn retry<T, F, Fut>(mut work: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match work().await {
+            Err(e) if e.is_busy() && attempt < ATTEMPTS => {
+                tracing::debug!(error = %e, attempt, "database busy; running the work again");
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
 
 /// A shared handle on a PostgreSQL database.
 #[derive(Clone)]
