@@ -62,6 +62,41 @@ async fn status_of(ch: &Channel, id: i64, status: &Status) -> Result<Handled> {
             status.error_title.as_deref().unwrap_or_default()
         )
     });
+    // A status naming the key of a message still waiting for its outcome settles it: the
+    // answer to its attempt may never have been recorded (a timeout, a crash).
+    if let Some(key) = &status.callback
+        && let Some(row) = store::outbox_unsettled(db, key).await?
+    {
+        let settled = if status.status == "failed" {
+            let why = reason.clone().unwrap_or_else(|| "failed".into());
+            let failure = super::graph::failure_of_code(status.error_code, &why);
+            let attempts = row.attempts + i64::from(row.expect.state == "in_flight");
+            super::worker::settle(
+                ch,
+                &row.expect,
+                row.fallback.as_deref(),
+                attempts,
+                failure,
+                "failed",
+            )
+            .await?
+        } else {
+            let kept = serde_json::from_str::<Message>(&row.payload)
+                .map(|m| serde_json::to_string(&m.kept()).unwrap_or_default())
+                .unwrap_or(row.payload);
+            store::outbox_sent(db, &row.expect, &status.status, &status.id, &kept, now).await?
+        };
+        if !settled {
+            // It changed meanwhile: looked at again later.
+            return Ok(Handled::NotYet);
+        }
+        sql::transaction(db, vec![store::inbox_done(id, now)]).await?;
+        if let Some(reason) = reason {
+            store::set_last_error(db, &reason, now).await?;
+        }
+        ch.wake_sender();
+        return Ok(Handled::Done);
+    }
     if !store::outbox_knows(db, &status.id).await? {
         // Our record of the send may not be committed yet: tried again later.
         return Ok(Handled::NotYet);
