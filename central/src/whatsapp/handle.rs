@@ -502,7 +502,8 @@ fn forget(m: &Inbound, customer: Option<&str>, plan: &mut Plan, now: i64) {
             customer_or
         ),
         stmt!(
-            "DELETE FROM wa_outbox WHERE state = 'pending' AND (wa_id = $1 OR customer = $2)",
+            "DELETE FROM wa_outbox WHERE state IN ('pending', 'unconfirmed')
+                                     AND (wa_id = $1 OR customer = $2)",
             wa_id,
             customer_or
         ),
@@ -513,10 +514,11 @@ fn forget(m: &Inbound, customer: Option<&str>, plan: &mut Plan, now: i64) {
         ),
         stmt!("DELETE FROM wa_receipts WHERE customer = $1", customer_or),
         stmt!(
-            "UPDATE wa_inbox SET body = NULL, handled_at = $1, error = 'erased'
-             WHERE handled_at IS NULL AND body LIKE $2",
+            "UPDATE wa_inbox SET body = NULL, number = NULL, handled_at = $1, error = 'erased'
+             WHERE handled_at IS NULL AND body LIKE $2 AND message_id <> $3",
             now,
-            format!("%\"from\":\"{wa_id}\"%")
+            format!("%\"from\":\"{wa_id}\"%"),
+            m.id.as_str()
         ),
         store::consent(customer, None, "erased", None, Some(&m.id), now),
     ]);

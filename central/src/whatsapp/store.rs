@@ -208,7 +208,8 @@ pub async fn inbox_claim(
 /// a guard, so the transaction of a node that finds it handled already is rolled back.
 pub fn inbox_done(id: i64, now: i64) -> Stmt {
     stmt!(
-        "UPDATE wa_inbox SET handled_at = $1, body = NULL, error = NULL, lease_until = NULL
+        "UPDATE wa_inbox SET handled_at = $1, body = NULL, number = NULL, error = NULL,
+                lease_until = NULL
          WHERE id = $2 AND handled_at IS NULL",
         now,
         id
