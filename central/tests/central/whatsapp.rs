@@ -704,6 +704,7 @@ fn the_command_line_shows_the_channel_and_writes_the_poster() {
     let text = String::from_utf8(status.stdout).unwrap();
     assert!(text.contains("inbox not yet handled          0"), "{text}");
     assert!(text.contains("last Meta error         none"), "{text}");
+    assert!(text.contains("outbox unconfirmed             0"), "{text}");
 
     let poster = Central::command(dir.path())
         .args([
