@@ -795,7 +795,11 @@ fn whatsapp_command(cli: &Cli, command: &WhatsappCommand) -> anyhow::Result<()> 
                 "receipts queued         {:>8}",
                 report.receipts_queued
             ))?;
-            for (state, count) in &report.outbox {
+            out(&format!(
+                "outbox unconfirmed      {:>8}",
+                report.unconfirmed
+            ))?;
+            for (state, count) in report.outbox.iter().filter(|(s, _)| s != "unconfirmed") {
                 out(&format!("outbox {state:<16} {count:>8}"))?;
             }
             for (state, count) in &report.contacts {

@@ -20,6 +20,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "account_moves",
         sql: V3,
     },
+    Migration {
+        name: "whatsapp_leases",
+        sql: V4,
+    },
 ];
 
 use tillpass_migrate::Migration;
@@ -383,4 +387,16 @@ CREATE TABLE account_moves (
 CREATE UNIQUE INDEX account_moves_order ON account_moves (account, holder, at, till, seq);
 CREATE INDEX account_moves_store ON account_moves (store, at);
 CREATE INDEX account_moves_event ON account_moves (event_id);
+"#;
+
+/// Version 4: SQLite version 7 — the WhatsApp channel's leases (inbox items' number and
+/// lease, outbox messages' lease and confirmation deadline).
+const V4: &str = r#"
+ALTER TABLE wa_inbox ADD COLUMN number TEXT;
+ALTER TABLE wa_inbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE wa_inbox ADD COLUMN lease_until BIGINT;
+CREATE INDEX wa_inbox_number ON wa_inbox (number) WHERE handled_at IS NULL;
+ALTER TABLE wa_outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE wa_outbox ADD COLUMN lease_until BIGINT;
+ALTER TABLE wa_outbox ADD COLUMN confirm_by BIGINT;
 "#;
