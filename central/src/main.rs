@@ -526,9 +526,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             before,
             limit: limit.unwrap_or(i64::MAX),
         }))?),
-        Command::Compact => json(&runtime.block_on(
-            database.sweep(&tillpass_central::retention::Policy::default(), now),
-        )?),
+        Command::Compact => json(
+            &runtime
+                .block_on(database.sweep(&tillpass_central::retention::Policy::default(), now))?,
+        ),
         Command::MigrateDb { .. } => bail!("migrate-db opens its own databases"),
         Command::Whatsapp(_) => bail!("whatsapp opens its own database"),
         Command::Customer(command) => {
@@ -850,7 +851,11 @@ fn whatsapp_command(cli: &Cli, command: &WhatsappCommand) -> anyhow::Result<()> 
                 "receipts queued         {:>8}",
                 report.receipts_queued
             ))?;
-            for (state, count) in &report.outbox {
+            out(&format!(
+                "outbox unconfirmed      {:>8}",
+                report.unconfirmed
+            ))?;
+            for (state, count) in report.outbox.iter().filter(|(s, _)| s != "unconfirmed") {
                 out(&format!("outbox {state:<16} {count:>8}"))?;
             }
             for (state, count) in &report.contacts {

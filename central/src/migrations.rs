@@ -30,8 +30,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: V6,
     },
     Migration {
-        name: "retention",
+        name: "whatsapp_leases",
         sql: V7,
+    },
+    Migration {
+        name: "retention",
+        sql: V8,
     },
 ];
 
@@ -438,10 +442,25 @@ CREATE INDEX account_moves_store ON account_moves (store, at);
 CREATE INDEX account_moves_event ON account_moves (event_id);
 "#;
 
-/// Version 7: retention — flag resolutions (kept by kind and subject, so they outlive
+/// Version 7: the WhatsApp channel on several nodes, sending nothing twice. Inbox items
+/// carry their number and a lease (`claimed_by`, `lease_until` in ms), so one node
+/// handles a number's items at a time; outbox messages carry a lease too, and an attempt
+/// whose outcome is unknown waits in state `unconfirmed` until `confirm_by` (ms) for a
+/// status naming its idempotency key.
+const V7: &str = r#"
+ALTER TABLE wa_inbox ADD COLUMN number TEXT;
+ALTER TABLE wa_inbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE wa_inbox ADD COLUMN lease_until INTEGER;
+CREATE INDEX wa_inbox_number ON wa_inbox (number) WHERE handled_at IS NULL;
+ALTER TABLE wa_outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE wa_outbox ADD COLUMN lease_until INTEGER;
+ALTER TABLE wa_outbox ADD COLUMN confirm_by INTEGER;
+"#;
+
+/// Version 8: retention — flag resolutions (kept by kind and subject, so they outlive
 /// reconciliation raising a flag again) and the indexes the sweeps walk
 /// (`crate::retention`).
-const V7: &str = r#"
+const V8: &str = r#"
 CREATE TABLE flag_resolutions (
     kind        TEXT NOT NULL,
     subject     TEXT NOT NULL,

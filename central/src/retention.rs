@@ -195,7 +195,12 @@ pub fn sqlite(sql: &str) -> String {
 }
 
 /// Runs one batch of `sweep` on SQLite: the rows it deleted.
-pub fn sweep_batch_sqlite(conn: &Connection, sweep: &Sweep, policy: &Policy, now: i64) -> Result<u64> {
+pub fn sweep_batch_sqlite(
+    conn: &Connection,
+    sweep: &Sweep,
+    policy: &Policy,
+    now: i64,
+) -> Result<u64> {
     let horizon = (sweep.horizon)(policy, now);
     let rows = conn
         .prepare_cached(&sqlite(sweep.sql))?

@@ -18,6 +18,11 @@
 //!   "fbtrace_id"}}`: 190 (HTTP 401) for a bad token, 131047 more than 24 hours after the
 //!   customer's last message unless a template, 130429 above the configured rate, 131026
 //!   for a number that is not a WhatsApp user, 5xx bursts on demand.
+//! - For the business's "sent nothing twice" tests: a send accepted (recorded, its statuses
+//!   delivered) whose HTTP answer then hangs ([`FakeGraph::hang_next`]), so the client
+//!   times out after the fake accepted; and statuses delivered on demand for a message
+//!   already accepted ([`FakeGraph::deliver_statuses_for`]), carrying its
+//!   `biz_opaque_callback_data` as Meta's do.
 //! - Webhook deliveries to the configured callback URL: customers' messages and the
 //!   `sent`/`delivered`/`read` statuses of what it accepted, in the documented envelope,
 //!   signed `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the app
@@ -78,6 +83,8 @@ pub(crate) struct Controls {
     pub(crate) release_reversed: bool,
     /// Statuses are delivered for accepted messages.
     pub(crate) statuses: bool,
+    /// The next this many accepted sends get no answer until [`FakeGraph::release_hung`].
+    pub(crate) hang_next: u32,
 }
 
 /// The state the server, the worker and the handles share.
@@ -88,6 +95,8 @@ pub(crate) struct Shared {
     pub(crate) clock: FakeClock,
     tx: mpsc::UnboundedSender<Command>,
     pub(crate) changed: Notify,
+    /// Wakes the hung answers.
+    pub(crate) unhang: Notify,
     next_delivery: AtomicU64,
     /// Deliveries queued or in flight.
     outstanding: AtomicUsize,
@@ -146,6 +155,10 @@ impl Shared {
         if !self.controls().statuses {
             return;
         }
+        self.queue_statuses(message_id, to, callback_data);
+    }
+
+    fn queue_statuses(&self, message_id: &str, to: &str, callback_data: Option<&str>) {
         let conversation = ids::conversation_id();
         for status in [Status::Sent, Status::Delivered, Status::Read] {
             let at = self.clock.now();
@@ -220,6 +233,7 @@ impl FakeGraph {
             clock: FakeClock::default(),
             tx,
             changed: Notify::new(),
+            unhang: Notify::new(),
             next_delivery: AtomicU64::new(0),
             outstanding: AtomicUsize::new(0),
             base_url,
@@ -287,6 +301,38 @@ impl FakeGraph {
     /// Whether `sent`/`delivered`/`read` statuses are delivered for accepted messages.
     pub fn deliver_statuses(&self, on: bool) {
         self.shared.controls().statuses = on;
+    }
+
+    /// The next `count` send requests that are accepted (recorded, their statuses
+    /// delivered as usual) get no HTTP answer until [`FakeGraph::release_hung`] (or ten
+    /// minutes): the client times out after the message was accepted.
+    pub fn hang_next(&self, count: u32) {
+        self.shared.controls().hang_next = count;
+    }
+
+    /// Answers the hung send requests (to whoever still listens).
+    pub fn release_hung(&self) {
+        self.shared.unhang.notify_waiters();
+    }
+
+    /// Delivers the `sent`, `delivered` and `read` statuses of the accepted message `id`
+    /// now, with its `biz_opaque_callback_data`, whether statuses are on or not; whether
+    /// such a message was recorded.
+    pub fn deliver_statuses_for(&self, id: &str) -> bool {
+        let found = self
+            .shared
+            .record()
+            .messages
+            .iter()
+            .find(|m| m.id == id && m.direction == Direction::Outbound)
+            .map(|m| (m.wa_id.clone(), m.callback_data.clone()));
+        match found {
+            Some((to, callback)) => {
+                self.shared.queue_statuses(id, &to, callback.as_deref());
+                true
+            }
+            None => false,
+        }
     }
 
     /// Holds deliveries back until [`FakeGraph::release`].

@@ -7,7 +7,8 @@
 //!
 //! Each checks the bearer token first (190, HTTP 401), then the version and the phone
 //! number id in the path (100), then the 5xx burst and the throughput limit (130429), then
-//! the body.
+//! the body. An accepted send may be made to hang before its answer
+//! ([`crate::FakeGraph::hang_next`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -144,6 +145,17 @@ pub(crate) async fn send(
     }
     shared.changed.notify_waiters();
     shared.deliver_statuses(&id, &request.to, request.callback_data.as_deref());
+    let hang = {
+        let mut c = shared.controls();
+        let hang = c.hang_next > 0;
+        c.hang_next = c.hang_next.saturating_sub(1);
+        hang
+    };
+    if hang {
+        // Accepted, and the answer does not come: the client cannot know.
+        let released = shared.unhang.notified();
+        let _ = tokio::time::timeout(Duration::from_secs(600), released).await;
+    }
     Ok(axum::Json(json!({
         "messaging_product": "whatsapp",
         "contacts": [{ "input": request.to, "wa_id": request.to }],

@@ -633,3 +633,51 @@ mod signature {
         );
     }
 }
+
+#[tokio::test]
+async fn an_accepted_send_can_hang_and_its_statuses_come_on_demand() {
+    let (fake, hook) = fake_with_hook().await;
+    fake.customer_text(CUSTOMER, "hola");
+    until(&fake, "the inbound delivery", || hook.bodies().len() == 1).await;
+    fake.deliver_statuses(false);
+    fake.hang_next(1);
+    let mut reply = text(CUSTOMER, "hola");
+    reply["biz_opaque_callback_data"] = json!("outbox-7");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let answer = client
+        .post(format!(
+            "{}/{}/{}/messages",
+            fake.base_url(),
+            fake.config().api_version,
+            fake.config().phone_number_id
+        ))
+        .bearer_auth(&fake.config().access_token)
+        .json(&reply)
+        .send()
+        .await;
+    let error = answer.expect_err("the answer hangs");
+    assert!(error.is_timeout(), "{error}");
+    // Accepted all the same, and no status was delivered.
+    let sent = fake.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].callback_data.as_deref(), Some("outbox-7"));
+    assert_eq!(hook.bodies().len(), 1);
+
+    // The next send is answered as usual.
+    let (status, _) = Client::new(&fake).send(text(CUSTOMER, "otra")).await;
+    assert_eq!(status, 200);
+
+    // Its statuses on demand, with the callback data.
+    assert!(fake.deliver_statuses_for(&sent[0].id));
+    assert!(!fake.deliver_statuses_for("wamid.unknown"));
+    until(&fake, "three statuses", || hook.bodies().len() == 4).await;
+    for body in &hook.bodies()[1..] {
+        let s = &body["entry"][0]["changes"][0]["value"]["statuses"][0];
+        assert_eq!(s["id"], sent[0].id.as_str());
+        assert_eq!(s["biz_opaque_callback_data"], "outbox-7");
+    }
+    fake.release_hung();
+}

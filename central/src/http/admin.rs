@@ -42,8 +42,8 @@ use super::limits::{Limited, MAX_ADMIN_JSON_BYTES};
 use super::{AppState, Problem};
 use crate::customers::{CustomerPatch, NewCustomer};
 use crate::enrol::NewCode;
-use crate::flags;
 use crate::error::Error;
+use crate::flags;
 use crate::giftcards::NewGiftCard;
 use crate::keys::Purpose;
 use crate::passes::{IssueOptions, NewVoucher};
@@ -408,9 +408,8 @@ async fn list_flags(State(s): State<AppState>, ApiQuery(query): ApiQuery<FlagsQu
     if !(1..=flags::MAX_PAGE).contains(&limit) {
         return Err(Error::invalid(format!("limit: from 1 to {}", flags::MAX_PAGE)).into());
     }
-    let list = s
-        .db
-        .flags_page(&flags::Query {
+    let list =
+        s.db.flags_page(&flags::Query {
             open_only: query.open,
             before: query.before,
             limit,
@@ -438,9 +437,10 @@ async fn resolve_flag(State(s): State<AppState>, ApiPath(id): ApiPath<i64>, body
         || by.trim().is_empty()
         || by.len() > MAX_RESOLUTION_TEXT
     {
-        return Err(
-            Error::invalid(format!("note (and by): from 1 to {MAX_RESOLUTION_TEXT} bytes")).into(),
-        );
+        return Err(Error::invalid(format!(
+            "note (and by): from 1 to {MAX_RESOLUTION_TEXT} bytes"
+        ))
+        .into());
     }
     s.db.resolve_flag(id, &by, &resolve.note, s.now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -76,10 +76,10 @@ const IDENTITIES: &[(&str, &str)] = &[
 ];
 
 /// The SQLite schema version whose tables [`TABLES`] lists.
-pub const SQLITE_VERSION: i64 = 7;
+pub const SQLITE_VERSION: i64 = 8;
 
 /// The PostgreSQL schema version with the same tables.
-pub const POSTGRES_VERSION: i64 = 4;
+pub const POSTGRES_VERSION: i64 = 5;
 
 /// How many rows are read from SQLite at once.
 pub const PAGE: i64 = 500;

@@ -92,7 +92,9 @@ impl Database {
                 })
                 .await?
             }
-            Database::Postgres(pg) => postgres::retention::resolve_flag(pg, id, by, note, now).await?,
+            Database::Postgres(pg) => {
+                postgres::retention::resolve_flag(pg, id, by, note, now).await?
+            }
         };
         if found {
             Ok(())

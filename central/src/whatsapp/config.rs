@@ -11,6 +11,8 @@
 //! display_number = "34600111222"      # the poster's wa.me number
 //! terms_version = "2026-01"
 //! receipt_template = "tillpass_receipt" # optional: receipts outside the 24-hour window
+//! send_timeout_ms = 20000             # one call to the Graph API
+//! confirm_window_ms = 600000          # how long an unconfirmed send waits for a status
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -72,6 +74,21 @@ pub struct Config {
     pub backoff: Duration,
     /// The longest retry delay.
     pub max_backoff: Duration,
+    /// How long one call to the Graph API may take.
+    pub send_timeout: Duration,
+    /// How long a send whose outcome is unknown (a timeout, a cut connection, a crash
+    /// after the request left) waits for a status naming its idempotency key before it
+    /// is sent again.
+    pub confirm_window: Duration,
+}
+
+impl Config {
+    /// How long a node holds an attempt in flight: an upload and a send, each up to
+    /// [`Config::send_timeout`], and a second. An attempt still in flight after it was
+    /// cut short (the node died): its outcome is unknown.
+    pub fn attempt_lease(&self) -> Duration {
+        self.send_timeout * 2 + Duration::from_secs(1)
+    }
 }
 
 /// The file's fields.
@@ -102,6 +119,10 @@ struct File {
     backoff_ms: u64,
     #[serde(default = "default_max_backoff")]
     max_backoff_ms: u64,
+    #[serde(default = "default_send_timeout")]
+    send_timeout_ms: u64,
+    #[serde(default = "default_confirm_window")]
+    confirm_window_ms: u64,
 }
 
 fn default_graph_url() -> String {
@@ -121,6 +142,12 @@ fn default_backoff() -> u64 {
 }
 fn default_max_backoff() -> u64 {
     60_000
+}
+fn default_send_timeout() -> u64 {
+    20_000
+}
+fn default_confirm_window() -> u64 {
+    600_000
 }
 
 impl Config {
@@ -172,6 +199,9 @@ impl Config {
         if !(1..=100).contains(&file.max_attempts) {
             return Err(Error::invalid("max_attempts: 1 to 100"));
         }
+        if !(100..=120_000).contains(&file.send_timeout_ms) {
+            return Err(Error::invalid("send_timeout_ms: 100 to 120000"));
+        }
         Ok(Config {
             graph_url: file.graph_url.trim_end_matches('/').to_owned(),
             api_version: file.api_version,
@@ -186,6 +216,8 @@ impl Config {
             max_attempts: file.max_attempts,
             backoff: Duration::from_millis(file.backoff_ms.max(1)),
             max_backoff: Duration::from_millis(file.max_backoff_ms.max(file.backoff_ms.max(1))),
+            send_timeout: Duration::from_millis(file.send_timeout_ms),
+            confirm_window: Duration::from_millis(file.confirm_window_ms),
         })
     }
 }

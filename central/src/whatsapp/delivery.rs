@@ -102,6 +102,9 @@ pub struct Status {
     /// Meta's error title, for `failed`.
     #[serde(default)]
     pub error_title: Option<String>,
+    /// `biz_opaque_callback_data`: the idempotency key we sent the message with.
+    #[serde(default)]
+    pub callback: Option<String>,
 }
 
 /// Why a delivery's body was refused.
@@ -264,6 +267,7 @@ fn status_of(s: &serde_json::Value) -> Option<Status> {
         recipient: text(s, "recipient_id").unwrap_or_default(),
         error_code: error.and_then(|e| e.get("code")?.as_i64()),
         error_title: error.and_then(|e| text(e, "title").or_else(|| text(e, "message"))),
+        callback: text(s, "biz_opaque_callback_data").filter(|c| !c.is_empty() && c.len() <= 512),
     })
 }
 
@@ -294,6 +298,7 @@ mod tests {
                         {"from": "not-a-number", "id": "wamid.C", "type": "text"}
                     ],
                     "statuses": [{"id": "wamid.OUT", "status": "failed", "recipient_id": "34611222333",
+                                  "biz_opaque_callback_data": "wamid.A:0",
                                   "errors": [{"code": 131026, "title": "Message undeliverable"}]}]
                 }},
                 {"field": "messages", "value": {"metadata": {"phone_number_id": "99"},
@@ -313,6 +318,7 @@ mod tests {
             panic!()
         };
         assert_eq!(status.error_code, Some(131026));
+        assert_eq!(status.callback.as_deref(), Some("wamid.A:0"));
         assert!(parse(b"{}", "42").is_err());
         assert!(parse(br#"{"object":"page","entry":[]}"#, "42").is_err());
     }

@@ -1,14 +1,14 @@
 //! The Graph API client: `POST {base}/{version}/{phone_number_id}/messages` and `/media`
 //! with the bearer access token, and Meta's answers read by meaning ([`Failure`]).
-
-use std::time::Duration;
+//!
+//! A send whose outcome we cannot know — the call timed out or the connection broke after
+//! the request left, or the answer was not Meta's — is [`Failure::Unknown`], never a
+//! plain retry: Meta may have accepted it. Only answers Meta gave with its error body
+//! (4xx, 5xx) and connections that never opened are definite.
 
 use serde_json::{Value, json};
 
 use super::config::Config;
-
-/// How long one call to the Graph API may take.
-pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Meta's "re-engagement" error: more than 24 hours since the customer's last message.
 pub const OUTSIDE_WINDOW: i64 = 131_047;
@@ -26,8 +26,11 @@ pub enum Failure {
     Throttled,
     /// 131026: the number cannot receive it; never retried.
     Undeliverable,
-    /// 5xx, a timeout, a broken connection: retry.
+    /// 5xx with Meta's error body, a connection that never opened: retry.
     Transient(String),
+    /// The request may have reached Meta and its answer did not reach us (a timeout or a
+    /// connection cut after sending, an answer that is not Meta's): wait for a status.
+    Unknown(String),
     /// Any other refusal: retrying would not help.
     Refused(String),
 }
@@ -41,7 +44,7 @@ impl Failure {
             }
             Failure::Throttled => format!("throughput exceeded ({THROTTLED})"),
             Failure::Undeliverable => format!("undeliverable ({UNDELIVERABLE})"),
-            Failure::Transient(why) | Failure::Refused(why) => why.clone(),
+            Failure::Transient(why) | Failure::Unknown(why) | Failure::Refused(why) => why.clone(),
         }
     }
 }
@@ -60,7 +63,7 @@ impl Graph {
     pub fn new(config: &Config) -> crate::Result<Graph> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
+            .timeout(config.send_timeout)
             .build()
             .map_err(crate::Error::internal)?;
         let root = format!(
@@ -100,7 +103,7 @@ impl Graph {
         body.pointer("/messages/0/id")
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| Failure::Transient("an answer without a message id".into()))
+            .ok_or_else(|| Failure::Unknown("an answer without a message id".into()))
     }
 
     /// Uploads a PNG; returns its media id.
@@ -135,11 +138,27 @@ impl Graph {
             .body(body)
             .send()
             .await;
-        let body = read(answer).await?;
+        // Nothing reaches the customer by an upload: an unknown outcome is retried.
+        let body = read(answer).await.map_err(|f| match f {
+            Failure::Unknown(why) => Failure::Transient(why),
+            other => other,
+        })?;
         body.get("id")
             .and_then(Value::as_str)
             .map(str::to_owned)
             .ok_or_else(|| Failure::Transient("an upload answer without a media id".into()))
+    }
+}
+
+/// What a `failed` status's error code means, as the same code in an answer would.
+pub fn failure_of_code(code: Option<i64>, reason: &str) -> Failure {
+    match code {
+        Some(OUTSIDE_WINDOW) => Failure::OutsideWindow,
+        Some(THROTTLED) => Failure::Throttled,
+        Some(UNDELIVERABLE) => Failure::Undeliverable,
+        // Meta's "something went wrong" and "service unavailable": worth another attempt.
+        Some(1 | 2 | 131_000) => Failure::Transient(reason.to_owned()),
+        _ => Failure::Refused(reason.to_owned()),
     }
 }
 
@@ -149,13 +168,20 @@ fn rand16() -> [u8; 16] {
 
 /// The answer's JSON, or the failure it means.
 async fn read(answer: reqwest::Result<reqwest::Response>) -> Result<Value, Failure> {
-    let answer = answer.map_err(|e| Failure::Transient(format!("the Graph API: {e}")))?;
+    let answer = answer.map_err(|e| {
+        if e.is_connect() {
+            // The connection never opened: nothing was sent.
+            Failure::Transient(format!("the Graph API: {e}"))
+        } else {
+            Failure::Unknown(format!("the Graph API: {e}"))
+        }
+    })?;
     let status = answer.status();
     // Answers are small; a huge one is a broken server, not a reason to hold memory.
     let bytes = answer
         .bytes()
         .await
-        .map_err(|e| Failure::Transient(format!("the Graph API's answer: {e}")))?;
+        .map_err(|e| Failure::Unknown(format!("the Graph API's answer: {e}")))?;
     let body: Value =
         serde_json::from_slice(&bytes[..bytes.len().min(64 * 1024)]).unwrap_or(Value::Null);
     if status.is_success() {
@@ -170,6 +196,11 @@ async fn read(answer: reqwest::Result<reqwest::Response>) -> Result<Value, Failu
         .take(200)
         .collect::<String>();
     Err(match code {
+        // A 5xx without Meta's error body (a proxy's 502 or 504): Meta may have taken it.
+        None if status.is_server_error() => Failure::Unknown(format!(
+            "HTTP {} without Meta's error body",
+            status.as_u16()
+        )),
         Some(OUTSIDE_WINDOW) => Failure::OutsideWindow,
         Some(THROTTLED) => Failure::Throttled,
         Some(UNDELIVERABLE) => Failure::Undeliverable,

@@ -62,6 +62,41 @@ async fn status_of(ch: &Channel, id: i64, status: &Status) -> Result<Handled> {
             status.error_title.as_deref().unwrap_or_default()
         )
     });
+    // A status naming the key of a message still waiting for its outcome settles it: the
+    // answer to its attempt may never have been recorded (a timeout, a crash).
+    if let Some(key) = &status.callback
+        && let Some(row) = store::outbox_unsettled(db, key).await?
+    {
+        let settled = if status.status == "failed" {
+            let why = reason.clone().unwrap_or_else(|| "failed".into());
+            let failure = super::graph::failure_of_code(status.error_code, &why);
+            let attempts = row.attempts + i64::from(row.expect.state == "in_flight");
+            super::worker::settle(
+                ch,
+                &row.expect,
+                row.fallback.as_deref(),
+                attempts,
+                failure,
+                "failed",
+            )
+            .await?
+        } else {
+            let kept = serde_json::from_str::<Message>(&row.payload)
+                .map(|m| serde_json::to_string(&m.kept()).unwrap_or_default())
+                .unwrap_or(row.payload);
+            store::outbox_sent(db, &row.expect, &status.status, &status.id, &kept, now).await?
+        };
+        if !settled {
+            // It changed meanwhile: looked at again later.
+            return Ok(Handled::NotYet);
+        }
+        sql::transaction(db, vec![store::inbox_done(id, now)]).await?;
+        if let Some(reason) = reason {
+            store::set_last_error(db, &reason, now).await?;
+        }
+        ch.wake_sender();
+        return Ok(Handled::Done);
+    }
     if !store::outbox_knows(db, &status.id).await? {
         // Our record of the send may not be committed yet: tried again later.
         return Ok(Handled::NotYet);
@@ -467,7 +502,8 @@ fn forget(m: &Inbound, customer: Option<&str>, plan: &mut Plan, now: i64) {
             customer_or
         ),
         stmt!(
-            "DELETE FROM wa_outbox WHERE state = 'pending' AND (wa_id = $1 OR customer = $2)",
+            "DELETE FROM wa_outbox WHERE state IN ('pending', 'unconfirmed')
+                                     AND (wa_id = $1 OR customer = $2)",
             wa_id,
             customer_or
         ),
@@ -478,10 +514,11 @@ fn forget(m: &Inbound, customer: Option<&str>, plan: &mut Plan, now: i64) {
         ),
         stmt!("DELETE FROM wa_receipts WHERE customer = $1", customer_or),
         stmt!(
-            "UPDATE wa_inbox SET body = NULL, handled_at = $1, error = 'erased'
-             WHERE handled_at IS NULL AND body LIKE $2",
+            "UPDATE wa_inbox SET body = NULL, number = NULL, handled_at = $1, error = 'erased'
+             WHERE handled_at IS NULL AND body LIKE $2 AND message_id <> $3",
             now,
-            format!("%\"from\":\"{wa_id}\"%")
+            format!("%\"from\":\"{wa_id}\"%"),
+            m.id.as_str()
         ),
         store::consent(customer, None, "erased", None, Some(&m.id), now),
     ]);

@@ -19,7 +19,8 @@
 //!   and English, in the shapes Meta takes.
 //! - [`graph`]: the Graph API client; Meta's errors by meaning.
 //! - [`worker`]: the inbox worker and the outbox sender (retries with jittered backoff, a
-//!   maximum of attempts, dead letters with their reason, slowing down on 130429).
+//!   maximum of attempts, dead letters with their reason, slowing down on 130429; a send
+//!   whose outcome is unknown waits for Meta's status instead of going again).
 //! - [`poster`]: the stores' click-to-chat QR (`wa.me/<number>?text=…`), PNG and SVG.
 //!
 //! ## Invariants
@@ -32,6 +33,17 @@
 //! - The phone number lives in `wa_contacts` only once an item is handled and a message
 //!   is final; it is never in a token, a delta, a till or a log line ([`mask`]).
 //! - A status never moves a message backwards (`sent` → `delivered` → `read`).
+//! - **Nothing is sent twice, within one bound.** An attempt is recorded `in_flight`
+//!   before its request leaves; if its outcome is unknown (a timeout or a cut connection
+//!   after sending, a node that died mid-attempt) it becomes `unconfirmed`, never `pending`.
+//!   Every message carries its idempotency key in `biz_opaque_callback_data`, which Meta
+//!   echoes in the message's statuses, and a status naming the key settles it. Only when no
+//!   status at all arrives within the confirmation window ([`Config::confirm_window`],
+//!   10 minutes by default) is it sent again: a duplicate then needs Meta to have accepted
+//!   a message and never sent any status for it, which Meta's contract does not do.
+//! - **Several nodes on one database** each run the channel: a node claims inbox items
+//!   and outbox messages with a lease, never a number another node holds, and every
+//!   outcome is a compare-and-set, so an item is handled once and a message sent once.
 
 pub mod config;
 pub mod delivery;
@@ -66,6 +78,8 @@ pub struct Channel {
 
 struct Inner {
     config: Config,
+    /// This node's name in claims: random for each channel.
+    node: String,
     db: Database,
     keys: Option<KeyDir>,
     graph: graph::Graph,
@@ -90,6 +104,8 @@ pub struct Counters {
     pub sent: AtomicU64,
     /// Send attempts that failed.
     pub send_failures: AtomicU64,
+    /// Send attempts whose outcome was unknown.
+    pub unconfirmed: AtomicU64,
 }
 
 impl std::fmt::Debug for Channel {
@@ -112,6 +128,7 @@ impl Channel {
         Ok(Channel {
             inner: Arc::new(Inner {
                 config,
+                node: hex::encode(crate::keys::random_bytes::<8>()?),
                 db,
                 keys,
                 graph,
@@ -132,6 +149,11 @@ impl Channel {
     /// The database.
     pub fn db(&self) -> &Database {
         &self.inner.db
+    }
+
+    /// This node's name in claims.
+    pub fn node(&self) -> &str {
+        &self.inner.node
     }
 
     /// The counters.
@@ -172,14 +194,13 @@ impl Channel {
         }
         let items =
             delivery::parse(raw, &self.inner.config.phone_number_id).map_err(Refusal::Body)?;
-        let rows: Vec<(String, &'static str, String)> = items
+        let rows: Vec<store::NewItem> = items
             .iter()
-            .map(|item| {
-                (
-                    item.key(),
-                    item.kind(),
-                    serde_json::to_string(item).unwrap_or_default(),
-                )
+            .map(|item| store::NewItem {
+                key: item.key(),
+                kind: item.kind(),
+                body: serde_json::to_string(item).unwrap_or_default(),
+                number: item.number().to_owned(),
             })
             .collect();
         let stored = store::inbox_put(&self.inner.db, &rows, self.now())

@@ -4,6 +4,12 @@
 //!
 //! The channel's tables use only `INTEGER`/`BIGINT`, `TEXT` and `BLOB`/`BYTEA` columns,
 //! so a value is [`Val::Int`], [`Val::Text`], [`Val::Bytes`] or [`Val::Null`].
+//!
+//! A statement may be a guard ([`Stmt::guard`]): if it changes no row, its transaction
+//! is rolled back and fails with [`Error::Conflict`] ([`is_lost`]) — how a second node
+//! handling the same item finds out, without a trace. [`claim`] runs one claiming
+//! statement with the claims of every node in turn (on PostgreSQL, under an advisory
+//! lock; SQLite has one writer).
 
 use rusqlite::types::ValueRef;
 use tokio_postgres::types::{ToSql, Type};
@@ -83,12 +89,34 @@ pub struct Stmt {
     pub sql: &'static str,
     /// The values, `$1` first.
     pub params: Vec<Val>,
+    /// Whether its transaction must be rolled back if it changes no row.
+    pub guard: bool,
+}
+
+impl Stmt {
+    /// This statement as a guard of its transaction.
+    pub fn guard(mut self) -> Stmt {
+        self.guard = true;
+        self
+    }
+}
+
+/// The text of the error a failed guard gives.
+const LOST: &str = "handled by another node";
+
+/// Whether `e` is a failed guard: the work was done elsewhere.
+pub fn is_lost(e: &Error) -> bool {
+    matches!(e, Error::Conflict(m) if m == LOST)
 }
 
 /// `Stmt { sql, params: vec![…into()] }`.
 macro_rules! stmt {
     ($sql:expr $(, $p:expr)* $(,)?) => {
-        $crate::whatsapp::sql::Stmt { sql: $sql, params: vec![$($crate::whatsapp::sql::Val::from($p)),*] }
+        $crate::whatsapp::sql::Stmt {
+            sql: $sql,
+            params: vec![$($crate::whatsapp::sql::Val::from($p)),*],
+            guard: false,
+        }
     };
 }
 pub(crate) use stmt;
@@ -158,6 +186,9 @@ pub async fn transaction(db: &Database, stmts: Vec<Stmt>) -> Result<Vec<u64>> {
                     let n = tx
                         .prepare_cached(s.sql)?
                         .execute(rusqlite::params_from_iter(s.params.iter().map(lite)))?;
+                    if s.guard && n == 0 {
+                        return Err(Error::Conflict(LOST.into()));
+                    }
                     changed.push(u64::try_from(n).unwrap_or(u64::MAX));
                 }
                 tx.commit()?;
@@ -176,12 +207,46 @@ pub async fn transaction(db: &Database, stmts: Vec<Stmt>) -> Result<Vec<u64>> {
                     .iter()
                     .map(|p| p.as_ref() as &(dyn ToSql + Sync))
                     .collect();
-                changed.push(tx.execute(&prepared, &refs).await?);
+                let n = tx.execute(&prepared, &refs).await?;
+                if s.guard && n == 0 {
+                    return Err(Error::Conflict(LOST.into()));
+                }
+                changed.push(n);
             }
             tx.commit().await?;
             Ok(changed)
         }
     }
+}
+
+/// Runs a claiming statement (an `UPDATE … RETURNING`) while no other node claims: on
+/// PostgreSQL in a transaction holding advisory lock `lock`; on SQLite, whose writes are
+/// one at a time, as it is. Returns its rows.
+pub async fn claim(db: &Database, lock: i64, q: Stmt) -> Result<Vec<Row>> {
+    match db {
+        Database::Sqlite(_) => query(db, q).await,
+        Database::Postgres(pg) => {
+            let mut client = pg.client().await?;
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock])
+                .await?;
+            let prepared = tx.prepare_cached(q.sql).await?;
+            let params = pg_params(&q.params, prepared.params());
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            let rows = tx.query(&prepared, &refs).await?;
+            let rows = rows.iter().map(pg_row).collect::<Result<Vec<_>>>()?;
+            tx.commit().await?;
+            Ok(rows)
+        }
+    }
+}
+
+/// Whether `db` is PostgreSQL (for the few statements the backends spell apart).
+pub fn is_postgres(db: &Database) -> bool {
+    matches!(db, Database::Postgres(_))
 }
 
 fn lite(v: &Val) -> rusqlite::types::Value {

@@ -3,12 +3,19 @@
 //! - `wa_contacts`: a WhatsApp number ↔ its customer, language, state (`asked` for
 //!   consent, `active`, `opted_out`), the last inbound message (the 24-hour window) and
 //!   the last pass. **The only place a phone number is kept** once handled.
-//! - `wa_inbox`: deliveries' items by unique key (a second copy is ignored); the body is
-//!   cleared once the item is handled.
+//! - `wa_inbox`: deliveries' items by unique key (a second copy is ignored), with their
+//!   number; the body is cleared once the item is handled. A node claims items with a
+//!   lease (`claimed_by`, `lease_until`), never a number another node holds
+//!   ([`inbox_claim`]); marking an item handled is a guard ([`inbox_done`]), so an item
+//!   is handled once even if two nodes get to it.
 //! - `wa_outbox`: messages to send, each with our idempotency key (unique), attempts, the
-//!   next attempt's time (ms), Meta's `wamid` and state (`pending` → `sent` → `delivered`
-//!   → `read`; `failed`, `dead`, `not_sent` with a reason), never moved backwards (`rank`).
-//!   The number is cleared once a message is final.
+//!   next attempt's time (ms), Meta's `wamid` and state: `pending` → `in_flight` (recorded
+//!   before the request leaves, with a lease) → `sent` → `delivered` → `read`; or
+//!   `unconfirmed` (the outcome is unknown: waits until `confirm_by` for a status naming
+//!   its key, then `pending` again); `failed`, `dead`, `not_sent` with a reason. A status
+//!   never moves a message backwards (`rank`). Every change of an attempt's outcome is a
+//!   compare-and-set on the state and claimer it read ([`Expect`]). The number is cleared
+//!   once a message is final.
 //! - `wa_consents`: consent evidence, append-only; erasure clears only its number.
 //! - `wa_receipts`: receipts to send, queued by journal ingestion in its transaction.
 //! - `wa_status`: the last error Meta answered.
@@ -87,25 +94,35 @@ pub async fn contact_of_customer(db: &Database, customer: &str) -> Result<Option
     Ok(rows.into_iter().next().and_then(contact_of))
 }
 
+/// One item of a delivery for the inbox.
+#[derive(Debug, Clone)]
+pub struct NewItem {
+    /// Its unique key.
+    pub key: String,
+    /// `message` or `status`.
+    pub kind: &'static str,
+    /// Its body (JSON of a [`super::delivery::Item`]).
+    pub body: String,
+    /// The number it is about.
+    pub number: String,
+}
+
 /// Stores a delivery's items (a known key is skipped); returns how many were new.
-pub async fn inbox_put(
-    db: &Database,
-    items: &[(String, &'static str, String)],
-    now: i64,
-) -> Result<u64> {
+pub async fn inbox_put(db: &Database, items: &[NewItem], now: i64) -> Result<u64> {
     if items.is_empty() {
         return Ok(0);
     }
     let stmts = items
         .iter()
-        .map(|(key, kind, body)| {
+        .map(|item| {
             stmt!(
-                "INSERT INTO wa_inbox (message_id, kind, body, received_at, attempts)
-                 VALUES ($1, $2, $3, $4, 0) ON CONFLICT (message_id) DO NOTHING",
-                key.as_str(),
-                *kind,
-                body.as_str(),
-                now
+                "INSERT INTO wa_inbox (message_id, kind, body, received_at, attempts, number)
+                 VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (message_id) DO NOTHING",
+                item.key.as_str(),
+                item.kind,
+                item.body.as_str(),
+                now,
+                item.number.as_str()
             )
         })
         .collect();
@@ -123,18 +140,56 @@ pub struct Pending {
     pub attempts: i64,
 }
 
-/// The oldest items not yet handled, at most `limit`.
-pub async fn inbox_next(db: &Database, limit: i64) -> Result<Vec<Pending>> {
-    let rows = sql::query(
+/// The advisory lock under which nodes claim inbox items (PostgreSQL).
+const INBOX_LOCK: i64 = 0x7761_5f69_6e62_6f78; // "wa_inbox"
+/// The advisory lock under which nodes claim outbox messages (PostgreSQL).
+const OUTBOX_LOCK: i64 = 0x7761_5f6f_7574_626f; // "wa_outbo"
+
+/// Claims for `node`, until `lease_until` (ms), the oldest items not yet handled, at most
+/// `limit`: items nobody holds, or whose lease ran out, or `node`'s own — and none of a
+/// number whose items another node holds, so a number's items are handled in order by
+/// one node at a time.
+pub async fn inbox_claim(
+    db: &Database,
+    node: &str,
+    now_ms: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<Pending>> {
+    let sql = if sql::is_postgres(db) {
+        "UPDATE wa_inbox SET claimed_by = $1, lease_until = $2
+         WHERE id IN (
+            SELECT i.id FROM wa_inbox i
+             WHERE i.handled_at IS NULL
+               AND (i.lease_until IS NULL OR i.lease_until < $3 OR i.claimed_by = $1)
+               AND NOT EXISTS (SELECT 1 FROM wa_inbox b
+                                WHERE b.number = i.number AND b.handled_at IS NULL
+                                  AND b.claimed_by <> $1 AND b.lease_until >= $3)
+             ORDER BY i.id LIMIT $4 FOR UPDATE SKIP LOCKED)
+         RETURNING id, body, attempts"
+    } else {
+        "UPDATE wa_inbox SET claimed_by = $1, lease_until = $2
+         WHERE id IN (
+            SELECT i.id FROM wa_inbox i
+             WHERE i.handled_at IS NULL
+               AND (i.lease_until IS NULL OR i.lease_until < $3 OR i.claimed_by = $1)
+               AND NOT EXISTS (SELECT 1 FROM wa_inbox b
+                                WHERE b.number = i.number AND b.handled_at IS NULL
+                                  AND b.claimed_by <> $1 AND b.lease_until >= $3)
+             ORDER BY i.id LIMIT $4)
+         RETURNING id, body, attempts"
+    };
+    let rows = sql::claim(
         db,
-        stmt!(
-            "SELECT id, body, attempts FROM wa_inbox
-             WHERE handled_at IS NULL ORDER BY id LIMIT $1",
-            limit
-        ),
+        INBOX_LOCK,
+        sql::Stmt {
+            sql,
+            params: vec![node.into(), lease_until.into(), now_ms.into(), limit.into()],
+            guard: false,
+        },
     )
     .await?;
-    Ok(rows
+    let mut items: Vec<Pending> = rows
         .into_iter()
         .filter_map(|r| {
             let mut it = r.into_iter();
@@ -144,24 +199,31 @@ pub async fn inbox_next(db: &Database, limit: i64) -> Result<Vec<Pending>> {
                 attempts: it.next()?.int()?,
             })
         })
-        .collect())
+        .collect();
+    items.sort_by_key(|p| p.id);
+    Ok(items)
 }
 
-/// Marks an item handled and clears its body (a statement for the handling transaction).
+/// Marks an item handled and clears its body (a statement for the handling transaction):
+/// a guard, so the transaction of a node that finds it handled already is rolled back.
 pub fn inbox_done(id: i64, now: i64) -> Stmt {
     stmt!(
-        "UPDATE wa_inbox SET handled_at = $1, body = NULL, error = NULL WHERE id = $2",
+        "UPDATE wa_inbox SET handled_at = $1, body = NULL, number = NULL, error = NULL,
+                lease_until = NULL
+         WHERE id = $2 AND handled_at IS NULL",
         now,
         id
     )
+    .guard()
 }
 
-/// Records that handling an item failed; it is tried again.
+/// Records that handling an item failed; it is tried again (by any node).
 pub async fn inbox_failed(db: &Database, id: i64, error: &str) -> Result<()> {
     sql::execute(
         db,
         stmt!(
-            "UPDATE wa_inbox SET attempts = attempts + 1, error = $1 WHERE id = $2",
+            "UPDATE wa_inbox SET attempts = attempts + 1, error = $1, lease_until = NULL
+             WHERE id = $2",
             error,
             id
         ),
@@ -214,19 +276,52 @@ pub struct Due {
     pub attempts: i64,
 }
 
-/// Pending messages due by `now_ms`, oldest first, at most `limit`.
-pub async fn outbox_due(db: &Database, now_ms: i64, limit: i64) -> Result<Vec<Due>> {
-    let rows = sql::query(
+/// Claims for `node`, until `lease_until` (ms), the pending messages due by `now_ms`,
+/// oldest first, at most `limit`: messages nobody holds, or whose lease ran out, or
+/// `node`'s own — and none to a number another node is sending to.
+pub async fn outbox_claim(
+    db: &Database,
+    node: &str,
+    now_ms: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<Due>> {
+    let sql = if sql::is_postgres(db) {
+        "UPDATE wa_outbox SET claimed_by = $1, lease_until = $2
+         WHERE id IN (
+            SELECT o.id FROM wa_outbox o
+             WHERE o.state = 'pending' AND o.next_attempt_at <= $3
+               AND (o.lease_until IS NULL OR o.lease_until < $3 OR o.claimed_by = $1)
+               AND NOT EXISTS (SELECT 1 FROM wa_outbox b
+                                WHERE b.wa_id = o.wa_id AND b.id <> o.id
+                                  AND b.state IN ('pending', 'in_flight')
+                                  AND b.claimed_by <> $1 AND b.lease_until >= $3)
+             ORDER BY o.id LIMIT $4 FOR UPDATE SKIP LOCKED)
+         RETURNING id, idempotency_key, wa_id, payload, fallback, attempts"
+    } else {
+        "UPDATE wa_outbox SET claimed_by = $1, lease_until = $2
+         WHERE id IN (
+            SELECT o.id FROM wa_outbox o
+             WHERE o.state = 'pending' AND o.next_attempt_at <= $3
+               AND (o.lease_until IS NULL OR o.lease_until < $3 OR o.claimed_by = $1)
+               AND NOT EXISTS (SELECT 1 FROM wa_outbox b
+                                WHERE b.wa_id = o.wa_id AND b.id <> o.id
+                                  AND b.state IN ('pending', 'in_flight')
+                                  AND b.claimed_by <> $1 AND b.lease_until >= $3)
+             ORDER BY o.id LIMIT $4)
+         RETURNING id, idempotency_key, wa_id, payload, fallback, attempts"
+    };
+    let rows = sql::claim(
         db,
-        stmt!(
-            "SELECT id, idempotency_key, wa_id, payload, fallback, attempts FROM wa_outbox
-             WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2",
-            now_ms,
-            limit
-        ),
+        OUTBOX_LOCK,
+        sql::Stmt {
+            sql,
+            params: vec![node.into(), lease_until.into(), now_ms.into(), limit.into()],
+            guard: false,
+        },
     )
     .await?;
-    Ok(rows
+    let mut due: Vec<Due> = rows
         .into_iter()
         .filter_map(|r| {
             let mut it = r.into_iter();
@@ -239,7 +334,143 @@ pub async fn outbox_due(db: &Database, now_ms: i64, limit: i64) -> Result<Vec<Du
                 attempts: it.next()?.int()?,
             })
         })
-        .collect())
+        .collect();
+    due.sort_by_key(|d| d.id);
+    Ok(due)
+}
+
+/// Records, before the request leaves, that `node` is attempting a claimed message, held
+/// until `lease_until` (ms); whether it still held the claim (if not, it must not send).
+pub async fn outbox_begin(
+    db: &Database,
+    id: i64,
+    node: &str,
+    lease_until: i64,
+    now: i64,
+) -> Result<bool> {
+    Ok(sql::execute(
+        db,
+        stmt!(
+            "UPDATE wa_outbox SET state = 'in_flight', lease_until = $1, updated_at = $2
+             WHERE id = $3 AND state = 'pending' AND claimed_by = $4",
+            lease_until,
+            now,
+            id,
+            node
+        ),
+    )
+    .await?
+        == 1)
+}
+
+/// What an outcome expects the message to be in: a compare-and-set on its state and
+/// claimer, so two nodes (or a node and a status) never both settle one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expect {
+    /// The message's row.
+    pub id: i64,
+    /// Its state as read.
+    pub state: String,
+    /// Its claimer as read (empty for none).
+    pub claimed_by: String,
+}
+
+impl Expect {
+    /// `node`'s attempt at message `id`.
+    pub fn attempt(id: i64, node: &str) -> Expect {
+        Expect {
+            id,
+            state: "in_flight".into(),
+            claimed_by: node.into(),
+        }
+    }
+}
+
+/// Sweeps the outbox at `now_ms`: an attempt still in flight past its lease (its node
+/// stopped) becomes `unconfirmed` until `now_ms + window_ms`; an `unconfirmed` message past
+/// its deadline is `pending` again — or `dead` after `max_attempts`. Returns how many
+/// messages moved.
+pub async fn outbox_sweep(
+    db: &Database,
+    now_ms: i64,
+    window_ms: i64,
+    max_attempts: i64,
+    now: i64,
+) -> Result<u64> {
+    let moved = sql::transaction(
+        db,
+        vec![
+            stmt!(
+                "UPDATE wa_outbox SET state = 'unconfirmed', confirm_by = $1, lease_until = NULL,
+                        attempts = attempts + 1, updated_at = $2,
+                        reason = 'the attempt was cut short: waiting for a status from Meta'
+                 WHERE state = 'in_flight' AND lease_until < $3",
+                now_ms.saturating_add(window_ms),
+                now,
+                now_ms
+            ),
+            stmt!(
+                "UPDATE wa_outbox SET state = 'dead', rank = 5, wa_id = NULL, confirm_by = NULL,
+                        updated_at = $1,
+                        reason = 'gave up: no status from Meta for the last attempt'
+                 WHERE state = 'unconfirmed' AND confirm_by < $2 AND attempts >= $3",
+                now,
+                now_ms,
+                max_attempts
+            ),
+            stmt!(
+                "UPDATE wa_outbox SET state = 'pending', next_attempt_at = $1, confirm_by = NULL,
+                        lease_until = NULL, updated_at = $2,
+                        reason = 'no status from Meta within the confirmation window'
+                 WHERE state = 'unconfirmed' AND confirm_by < $1",
+                now_ms,
+                now
+            ),
+        ],
+    )
+    .await?;
+    Ok(moved.iter().sum())
+}
+
+/// An outbox message by its idempotency key, as a status settles it.
+#[derive(Debug, Clone)]
+pub struct Keyed {
+    /// What a change expects.
+    pub expect: Expect,
+    /// The message (JSON of a [`super::texts::Message`]).
+    pub payload: String,
+    /// The template to send instead outside the window.
+    pub fallback: Option<String>,
+    /// Attempts so far.
+    pub attempts: i64,
+}
+
+/// The message with idempotency key `key`, if it is waiting for its outcome (`pending`,
+/// `in_flight` or `unconfirmed`).
+pub async fn outbox_unsettled(db: &Database, key: &str) -> Result<Option<Keyed>> {
+    let rows = sql::query(
+        db,
+        stmt!(
+            "SELECT id, state, COALESCE(claimed_by, ''), payload, fallback, attempts
+             FROM wa_outbox
+             WHERE idempotency_key = $1 AND state IN ('pending', 'in_flight', 'unconfirmed')",
+            key
+        ),
+    )
+    .await?;
+    Ok(rows.into_iter().next().and_then(|r| {
+        let mut it = r.into_iter();
+        Some(Keyed {
+            expect: Expect {
+                id: it.next()?.int()?,
+                state: it.next()?.into_text()?,
+                claimed_by: it.next()?.into_text()?,
+            },
+            payload: it.next()?.into_text()?,
+            fallback: it.next()?.into_text(),
+            attempts: it.next()?.int()?,
+        })
+    }))
 }
 
 /// When the next pending message is due (ms), if one is.
@@ -252,89 +483,144 @@ pub async fn outbox_next_due(db: &Database) -> Result<Option<i64>> {
     Ok(rows.first().and_then(|r| r.first()).and_then(Val::int))
 }
 
-/// Sent: Meta's id; the number is cleared (the contact keeps it) and the payload becomes
-/// what is kept of it.
-pub async fn outbox_sent(db: &Database, id: i64, wamid: &str, kept: &str, now: i64) -> Result<()> {
-    sql::execute(
+/// Sent (or further: `state` is `sent`, `delivered` or `read`): Meta's id; the number
+/// is cleared (the contact keeps it) and the payload becomes what is kept of it. Whether
+/// the message was as expected.
+pub async fn outbox_sent(
+    db: &Database,
+    at: &Expect,
+    state: &str,
+    wamid: &str,
+    kept: &str,
+    now: i64,
+) -> Result<bool> {
+    changed(
         db,
         stmt!(
-            "UPDATE wa_outbox SET state = 'sent', rank = 1, wamid = $1, payload = $2,
-                    wa_id = NULL, fallback = NULL, reason = NULL, updated_at = $3,
-                    attempts = attempts + 1
-             WHERE id = $4 AND state = 'pending'",
+            "UPDATE wa_outbox SET state = $1, rank = $2, wamid = $3, payload = $4,
+                    wa_id = NULL, fallback = NULL, reason = NULL, updated_at = $5,
+                    lease_until = NULL, confirm_by = NULL,
+                    attempts = attempts + CASE WHEN state = 'in_flight' THEN 1 ELSE 0 END
+             WHERE id = $6 AND state = $7 AND COALESCE(claimed_by, '') = $8",
+            state,
+            rank(state),
             wamid,
             kept,
             now,
-            id
+            at.id,
+            at.state.as_str(),
+            at.claimed_by.as_str()
         ),
     )
     .await
-    .map(drop)
 }
 
-/// Retried later, with the reason of this failure.
+async fn changed(db: &Database, s: Stmt) -> Result<bool> {
+    Ok(sql::execute(db, s).await? == 1)
+}
+
+/// Retried at `at_ms`, with the reason of this failure.
 pub async fn outbox_retry(
     db: &Database,
-    id: i64,
+    at: &Expect,
     at_ms: i64,
     reason: &str,
     now: i64,
-) -> Result<()> {
-    sql::execute(
+) -> Result<bool> {
+    changed(
         db,
         stmt!(
-            "UPDATE wa_outbox SET next_attempt_at = $1, reason = $2, updated_at = $3,
-                    attempts = attempts + 1
-             WHERE id = $4 AND state = 'pending'",
+            "UPDATE wa_outbox SET state = 'pending', next_attempt_at = $1, reason = $2,
+                    updated_at = $3, lease_until = NULL, confirm_by = NULL,
+                    attempts = attempts + CASE WHEN state = 'in_flight' THEN 1 ELSE 0 END
+             WHERE id = $4 AND state = $5 AND COALESCE(claimed_by, '') = $6",
             at_ms,
             reason,
             now,
-            id
+            at.id,
+            at.state.as_str(),
+            at.claimed_by.as_str()
         ),
     )
     .await
-    .map(drop)
 }
 
-/// Final without being sent: `dead` (gave up) or `not_sent` (nothing may be sent).
+/// The outcome is unknown: waits for a status until `confirm_by` (ms).
+pub async fn outbox_unconfirmed(
+    db: &Database,
+    at: &Expect,
+    confirm_by: i64,
+    reason: &str,
+    now: i64,
+) -> Result<bool> {
+    changed(
+        db,
+        stmt!(
+            "UPDATE wa_outbox SET state = 'unconfirmed', confirm_by = $1, reason = $2,
+                    updated_at = $3, lease_until = NULL,
+                    attempts = attempts + CASE WHEN state = 'in_flight' THEN 1 ELSE 0 END
+             WHERE id = $4 AND state = $5 AND COALESCE(claimed_by, '') = $6",
+            confirm_by,
+            reason,
+            now,
+            at.id,
+            at.state.as_str(),
+            at.claimed_by.as_str()
+        ),
+    )
+    .await
+}
+
+/// Final without being sent — `dead` (gave up), `not_sent` (nothing may be sent) — or
+/// `failed` (Meta said so in a status).
 pub async fn outbox_final(
     db: &Database,
-    id: i64,
+    at: &Expect,
     state: &str,
     reason: &str,
     now: i64,
-) -> Result<()> {
-    sql::execute(
+) -> Result<bool> {
+    changed(
         db,
         stmt!(
-            "UPDATE wa_outbox SET state = $1, rank = 5, reason = $2, wa_id = NULL,
-                    updated_at = $3, attempts = attempts + 1
-             WHERE id = $4 AND state = 'pending'",
+            "UPDATE wa_outbox SET state = $1, rank = $2, reason = $3, wa_id = NULL,
+                    updated_at = $4, lease_until = NULL, confirm_by = NULL,
+                    attempts = attempts + CASE WHEN state = 'in_flight' THEN 1 ELSE 0 END
+             WHERE id = $5 AND state = $6 AND COALESCE(claimed_by, '') = $7",
             state,
+            rank(state),
             reason,
             now,
-            id
+            at.id,
+            at.state.as_str(),
+            at.claimed_by.as_str()
         ),
     )
     .await
-    .map(drop)
 }
 
-/// Replaces a message by its template (131047: outside the window).
-pub async fn outbox_use_fallback(db: &Database, id: i64, template: &str, now: i64) -> Result<()> {
-    sql::execute(
+/// Replaces a message by its template (131047: outside the window); due at once.
+pub async fn outbox_use_fallback(
+    db: &Database,
+    at: &Expect,
+    template: &str,
+    now: i64,
+) -> Result<bool> {
+    changed(
         db,
         stmt!(
-            "UPDATE wa_outbox SET kind = 'template', payload = $1, fallback = NULL,
-                    updated_at = $2, attempts = attempts + 1
-             WHERE id = $3 AND state = 'pending'",
+            "UPDATE wa_outbox SET state = 'pending', kind = 'template', payload = $1,
+                    fallback = NULL, updated_at = $2, lease_until = NULL, confirm_by = NULL,
+                    attempts = attempts + CASE WHEN state = 'in_flight' THEN 1 ELSE 0 END
+             WHERE id = $3 AND state = $4 AND COALESCE(claimed_by, '') = $5",
             template,
             now,
-            id
+            at.id,
+            at.state.as_str(),
+            at.claimed_by.as_str()
         ),
     )
     .await
-    .map(drop)
 }
 
 /// The rank of a state: a status never moves a message to a lower one.
@@ -500,6 +786,10 @@ pub struct StatusReport {
     pub receipts_queued: i64,
     /// Outbox messages per state.
     pub outbox: Vec<(String, i64)>,
+    /// Messages whose last attempt's outcome is unknown, waiting for Meta's status.
+    pub unconfirmed: i64,
+    /// Messages being sent now.
+    pub in_flight: i64,
     /// Dead and unsent messages: (idempotency key, state, reason), newest first.
     pub dead_letters: Vec<(String, String, String)>,
     /// The last error Meta answered, and when.
@@ -539,6 +829,14 @@ pub async fn status(db: &Database) -> Result<StatusReport> {
         )
         .await?,
     );
+    let in_state = |state: &str| {
+        outbox
+            .iter()
+            .find(|(s, _)| s == state)
+            .map_or(0, |(_, n)| *n)
+    };
+    let unconfirmed = in_state("unconfirmed");
+    let in_flight = in_state("in_flight");
     let contacts = pairs(
         sql::query(
             db,
@@ -579,6 +877,8 @@ pub async fn status(db: &Database) -> Result<StatusReport> {
         inbox_pending,
         receipts_queued,
         outbox,
+        unconfirmed,
+        in_flight,
         dead_letters,
         last_meta_error,
         contacts,

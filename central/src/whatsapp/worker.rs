@@ -3,17 +3,25 @@
 //! - [`inbox`]: handles stored items oldest first ([`super::handle`]); an item that fails
 //!   stays and is tried again (after [`MAX_ITEM_ATTEMPTS`] it is set aside with its
 //!   error, for the status report); receipts queued by ingestion become messages.
-//! - [`outbox`]: sends due messages oldest first. Meta's answers by meaning: 131047 → the message's template if it has one, else
-//!   `not_sent` with the reason; 130429 → the whole sender waits (jittered backoff), the
-//!   message is retried; 5xx and network errors → retried with jittered exponential
-//!   backoff up to the maximum of attempts, then `dead` with the reason; 131026 and other
+//! - [`outbox`]: sends due messages oldest first. Meta's answers by meaning: 131047 → the
+//!   message's template if it has one, else `not_sent` with the reason; 130429 → the
+//!   whole sender waits (jittered backoff), the message is retried; 5xx with Meta's error
+//!   body and connections that never opened → retried with jittered exponential backoff
+//!   up to the maximum of attempts, then `dead` with the reason; 131026 and other
 //!   refusals → `dead` at once.
 //!
-//! **Exactly once, and its limit.** A message is `pending` until the Graph API accepted
-//! it and that was recorded; a restart sends what is still pending. Meta takes no
-//! idempotency key, so a crash in the few milliseconds between Meta's answer and that
-//! record would send it again: we pass our key as `biz_opaque_callback_data`, which Meta
-//! echoes in the message's statuses, so such a duplicate can be traced.
+//! Both loops claim their work with a lease ([`store::inbox_claim`],
+//! [`store::outbox_claim`]), so several nodes run them on one database.
+//!
+//! **Exactly once, and its limit.** Meta takes no idempotency key, so the sender never
+//! sends again a message Meta may have accepted: each attempt is recorded `in_flight`
+//! (with a lease) before the request leaves; an attempt whose outcome is unknown — the
+//! call timed out or the connection broke after sending, or the node died and its lease
+//! ran out ([`store::outbox_sweep`]) — is `unconfirmed`. Every message carries its key as
+//! `biz_opaque_callback_data`, which Meta echoes in the message's statuses, and a status
+//! naming it settles the message ([`settle`]). Only a message no status named within
+//! the confirmation window is sent again: a duplicate then needs Meta to have accepted a
+//! message and sent no status at all for it, which Meta's contract does not do.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -25,6 +33,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::delivery::Item;
 use super::graph::Failure;
 use super::handle::{self, Handled};
+use super::store::Expect;
 use super::texts::Message;
 use super::{Channel, mask, now_ms, sql, store};
 use crate::keys::random_bytes;
@@ -42,6 +51,10 @@ pub const CONCURRENCY: usize = 4;
 
 /// How many items or messages one pass takes.
 const BATCH: i64 = 64;
+
+/// How long a node holds the inbox items it claimed (released as each is handled or
+/// fails); a node that dies holds them this long at most.
+pub const INBOX_LEASE: Duration = Duration::from_secs(15);
 
 /// The inbox worker.
 pub async fn inbox(ch: Channel) {
@@ -62,7 +75,8 @@ pub async fn inbox(ch: Channel) {
 /// One pass over the inbox and the queued receipts; whether anything was done. Items of
 /// one number are handled in their order; different numbers' at once.
 pub async fn inbox_pass(ch: &Channel) -> crate::Result<bool> {
-    let batch = store::inbox_next(ch.db(), BATCH).await?;
+    let now = now_ms();
+    let batch = store::inbox_claim(ch.db(), ch.node(), now, now + ms(INBOX_LEASE), BATCH).await?;
     let mut groups: BTreeMap<String, Vec<(store::Pending, Option<Item>)>> = BTreeMap::new();
     for pending in batch {
         let item: Option<Item> = serde_json::from_str(&pending.body).ok();
@@ -108,12 +122,17 @@ async fn handle_one(
         None => Err(crate::Error::internal("an unreadable inbox item")),
     };
     match outcome {
+        // Another node handled it meanwhile; its transaction stands, this one did not.
+        Err(e) if sql::is_lost(&e) => return Ok(false),
         Ok(Handled::Done) => {
             ch.inner.counters.handled.fetch_add(1, Ordering::Relaxed);
             return Ok(true);
         }
         Ok(Handled::NotYet) if pending.attempts + 1 >= MAX_ITEM_ATTEMPTS => {
-            sql::transaction(db, vec![store::inbox_done(pending.id, ch.now())]).await?;
+            match sql::transaction(db, vec![store::inbox_done(pending.id, ch.now())]).await {
+                Err(e) if !sql::is_lost(&e) => return Err(e),
+                _ => {}
+            }
         }
         Ok(Handled::NotYet) => {
             store::inbox_failed(db, pending.id, "a status for a message not recorded yet").await?;
@@ -146,6 +165,18 @@ pub async fn outbox(ch: Channel) {
             tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(0))).await;
             continue;
         }
+        let config = ch.config();
+        if let Err(e) = store::outbox_sweep(
+            ch.db(),
+            now_ms(),
+            ms(config.confirm_window),
+            config.max_attempts,
+            ch.now(),
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "whatsapp outbox: the database failed; trying again");
+        }
         match outbox_pass(&ch).await {
             Ok(true) => continue,
             Ok(false) => {}
@@ -165,7 +196,9 @@ pub async fn outbox(ch: Channel) {
 /// Sends what is due; whether anything was. Messages to one number go in their order;
 /// to different numbers at once.
 pub async fn outbox_pass(ch: &Channel) -> crate::Result<bool> {
-    let due = store::outbox_due(ch.db(), now_ms(), BATCH).await?;
+    let now = now_ms();
+    let lease = now + ms(ch.config().attempt_lease());
+    let due = store::outbox_claim(ch.db(), ch.node(), now, lease, BATCH).await?;
     let any = !due.is_empty();
     let mut groups: BTreeMap<String, Vec<store::Due>> = BTreeMap::new();
     for message in due {
@@ -221,21 +254,25 @@ fn ms(d: Duration) -> i64 {
 async fn send(ch: &Channel, due: store::Due) -> crate::Result<()> {
     let db = ch.db();
     let now = ch.now();
+    let node = ch.node();
+    // Recorded before the request leaves: a crash from here on leaves it in flight, and
+    // its lease running out makes it unconfirmed, never due again by itself.
+    let lease = now_ms() + ms(ch.config().attempt_lease());
+    if !store::outbox_begin(db, due.id, node, lease, now).await? {
+        return Ok(());
+    }
+    let at = Expect::attempt(due.id, node);
     let message: Message = match serde_json::from_str(&due.payload) {
         Ok(m) => m,
         Err(e) => {
-            return store::outbox_final(
-                db,
-                due.id,
-                "dead",
-                &format!("unreadable message: {e}"),
-                now,
-            )
-            .await;
+            let why = format!("unreadable message: {e}");
+            return store::outbox_final(db, &at, "dead", &why, now)
+                .await
+                .map(drop);
         }
     };
-    // Counted with the attempt's outcome (one write per attempt): an attempt cut short by
-    // a crash is not counted.
+    // Counted with the attempt's outcome (one write per attempt); an attempt cut short by
+    // a crash is counted when its lease runs out.
     let attempts = due.attempts + 1;
     let graph = &ch.inner.graph;
     let result = async {
@@ -256,7 +293,15 @@ async fn send(ch: &Channel, due: store::Due) -> crate::Result<()> {
     let failure = match result {
         Ok(wamid) => {
             let kept = serde_json::to_string(&message.kept()).unwrap_or_default();
-            store::outbox_sent(db, due.id, &wamid, &kept, now).await?;
+            // A status may have settled it meanwhile; or, if this node was slower than its
+            // lease, a sweep made it unconfirmed: Meta's answer settles that too.
+            if !store::outbox_sent(db, &at, "sent", &wamid, &kept, now).await? {
+                let swept = Expect {
+                    state: "unconfirmed".into(),
+                    ..at.clone()
+                };
+                store::outbox_sent(db, &swept, "sent", &wamid, &kept, now).await?;
+            }
             ch.inner.counters.sent.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
@@ -269,29 +314,57 @@ async fn send(ch: &Channel, due: store::Due) -> crate::Result<()> {
     let reason = failure.reason();
     tracing::info!(to = %mask(&due.wa_id), key = %due.key, attempts, %reason, "whatsapp send failed");
     store::set_last_error(db, &reason, now).await?;
+    settle(ch, &at, due.fallback.as_deref(), attempts, failure, "dead")
+        .await
+        .map(drop)
+}
+
+/// Settles attempt `attempts` of the message `at` expects after `failure`, by its
+/// meaning; a refusal leaves it in `refused` (`dead` when the sender was refused,
+/// `failed` when a status said so). Whether the message was as expected.
+pub(crate) async fn settle(
+    ch: &Channel,
+    at: &Expect,
+    fallback: Option<&str>,
+    attempts: i64,
+    failure: Failure,
+    refused: &str,
+) -> crate::Result<bool> {
+    let db = ch.db();
+    let now = ch.now();
+    let reason = failure.reason();
     let exhausted = attempts >= ch.config().max_attempts;
     match failure {
-        Failure::OutsideWindow => match &due.fallback {
-            Some(template) => store::outbox_use_fallback(db, due.id, template, now).await,
-            None => store::outbox_final(db, due.id, "not_sent", &reason, now).await,
+        Failure::OutsideWindow => match fallback {
+            Some(template) => store::outbox_use_fallback(db, at, template, now).await,
+            None => store::outbox_final(db, at, "not_sent", &reason, now).await,
         },
+        Failure::Unknown(_) => {
+            ch.inner
+                .counters
+                .unconfirmed
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%reason, "whatsapp send: the outcome is unknown; waiting for Meta's status");
+            let by = now_ms() + ms(ch.config().confirm_window);
+            store::outbox_unconfirmed(db, at, by, &reason, now).await
+        }
         Failure::Throttled | Failure::Transient(_) if exhausted => {
             let why = format!("gave up after {attempts} attempts: {reason}");
-            store::outbox_final(db, due.id, "dead", &why, now).await
+            store::outbox_final(db, at, "dead", &why, now).await
         }
         Failure::Throttled => {
             let wait = backoff(ch, attempts);
             ch.inner
                 .slow_until_ms
                 .store(now_ms() + ms(wait), Ordering::Relaxed);
-            store::outbox_retry(db, due.id, now_ms() + ms(wait), &reason, now).await
+            store::outbox_retry(db, at, now_ms() + ms(wait), &reason, now).await
         }
         Failure::Transient(_) => {
             let wait = backoff(ch, attempts);
-            store::outbox_retry(db, due.id, now_ms() + ms(wait), &reason, now).await
+            store::outbox_retry(db, at, now_ms() + ms(wait), &reason, now).await
         }
         Failure::Undeliverable | Failure::Refused(_) => {
-            store::outbox_final(db, due.id, "dead", &reason, now).await
+            store::outbox_final(db, at, refused, &reason, now).await
         }
     }
 }

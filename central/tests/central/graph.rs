@@ -99,11 +99,6 @@ impl Graph {
             .extend(fails.iter().copied());
     }
 
-    /// Forgets the scripted failures.
-    pub fn clear_failures(&self) {
-        self.inner.lock().unwrap().script.clear();
-    }
-
     /// Makes `to` outside its window: free-form messages to it get 131047.
     pub fn close_window(&self, to: &str) {
         self.inner

@@ -26,3 +26,4 @@ mod surface;
 mod util;
 mod whatsapp;
 mod whatsapp_load;
+mod whatsapp_once;

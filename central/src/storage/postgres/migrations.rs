@@ -21,8 +21,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: V3,
     },
     Migration {
-        name: "retention",
+        name: "whatsapp_leases",
         sql: V4,
+    },
+    Migration {
+        name: "retention",
+        sql: V5,
     },
 ];
 
@@ -389,10 +393,22 @@ CREATE INDEX account_moves_store ON account_moves (store, at);
 CREATE INDEX account_moves_event ON account_moves (event_id);
 "#;
 
-/// Version 4: retention — flag resolutions (kept by kind and subject, so they outlive
+/// Version 4: SQLite version 7 — the WhatsApp channel's leases (inbox items' number and
+/// lease, outbox messages' lease and confirmation deadline).
+const V4: &str = r#"
+ALTER TABLE wa_inbox ADD COLUMN number TEXT;
+ALTER TABLE wa_inbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE wa_inbox ADD COLUMN lease_until BIGINT;
+CREATE INDEX wa_inbox_number ON wa_inbox (number) WHERE handled_at IS NULL;
+ALTER TABLE wa_outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE wa_outbox ADD COLUMN lease_until BIGINT;
+ALTER TABLE wa_outbox ADD COLUMN confirm_by BIGINT;
+"#;
+
+/// Version 5: retention — flag resolutions (kept by kind and subject, so they outlive
 /// reconciliation raising a flag again) and the indexes the sweeps walk
 /// (`crate::retention`).
-const V4: &str = r#"
+const V5: &str = r#"
 CREATE TABLE flag_resolutions (
     kind        TEXT NOT NULL,
     subject     TEXT NOT NULL,
