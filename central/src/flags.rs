@@ -86,7 +86,7 @@ pub const LIST: &str = "SELECT f.id, f.kind, f.event_id, f.subject, f.detail, f.
             r.resolved_at, r.resolved_by, r.note
      FROM flags f LEFT JOIN flag_resolutions r
          ON r.kind = f.kind AND r.subject = f.subject AND r.detail = f.detail
-     WHERE ($1 = 0 OR r.kind IS NULL) AND f.id < $2
+     WHERE (CAST($1 AS BIGINT) = 0 OR r.kind IS NULL) AND f.id < CAST($2 AS BIGINT)
      ORDER BY f.id DESC LIMIT $3";
 
 /// A flag from a row of [`LIST`] (its values in order).

@@ -3,6 +3,7 @@
 //! [`crate::pg`]). A case states what [`Database`] promises, whichever backend holds it.
 
 mod accounts;
+mod retention;
 mod serving;
 
 use ed25519_dalek::SigningKey;
