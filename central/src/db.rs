@@ -5,6 +5,12 @@
 //! runs the closure on Tokio's blocking pool, so no request thread ever blocks on SQLite
 //! or on the lock. The CLI uses [`Db::with`] directly.
 //!
+//! **Backpressure.** [`Db::call`] first waits its turn in a fair queue for the one
+//! connection, at most [`Db::with_wait`]'s budget ([`QUEUE_WAIT`] by default); past it the
+//! call is refused with [`Error::Busy`] before anything ran — no transaction was begun —
+//! and HTTP answers `503 busy` with `Retry-After`. How long each call waited, and how many
+//! wait now, are [`Db::queue`]'s to read (central's `/metrics`).
+//!
 //! **Contention.** The server and the CLI may write at once. Every transaction begins
 //! `IMMEDIATE` (it takes the write lock at `BEGIN`, where SQLite's busy timeout of
 //! [`BUSY_TIMEOUT`] applies, instead of failing when a read upgrades to a write), and a
@@ -21,10 +27,13 @@
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prometheus_client::metrics::histogram::Histogram;
 use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 use crate::migrations::MIGRATIONS;
@@ -33,7 +42,47 @@ use crate::migrations::MIGRATIONS;
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    queue: Queue,
+    wait: Duration,
 }
+
+/// The queue for the one connection: its turn, how long calls waited for it (seconds),
+/// and how many wait now.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    turn: Arc<Semaphore>,
+    /// How long each [`Db::call`] waited for the connection, in seconds.
+    pub waited: Histogram,
+    waiting: Arc<AtomicI64>,
+}
+
+/// Upper bounds of [`Queue::waited`], in seconds.
+pub const QUEUE_WAIT_BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0,
+];
+
+impl Queue {
+    fn new() -> Queue {
+        Queue {
+            turn: Arc::new(Semaphore::new(1)),
+            waited: Histogram::new(QUEUE_WAIT_BUCKETS),
+            waiting: Arc::new(AtomicI64::new(0)),
+        }
+    }
+
+    /// Whether a call holds the connection now.
+    pub fn busy(&self) -> bool {
+        self.turn.available_permits() == 0
+    }
+
+    /// Calls waiting for the connection now.
+    pub fn waiting(&self) -> i64 {
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// How long a [`Db::call`] waits for the connection before it is refused busy.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,7 +120,20 @@ impl Db {
         secure_files(path)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
+            queue: Queue::new(),
+            wait: QUEUE_WAIT,
         })
+    }
+
+    /// The same database, whose [`Db::call`]s wait at most `wait` for the connection.
+    pub fn with_wait(mut self, wait: Duration) -> Db {
+        self.wait = wait;
+        self
+    }
+
+    /// The queue for the connection, for metrics.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
     }
 
     /// Runs `f` with the connection, on the calling thread; again (a bounded number of
@@ -93,16 +155,38 @@ impl Db {
         }
     }
 
-    /// Runs `f` with the connection on the blocking pool, as [`Db::with`] does.
+    /// Runs `f` with the connection on the blocking pool, as [`Db::with`] does, once its
+    /// turn came; [`Error::Busy`] without running `f` when it did not come within the
+    /// wait budget.
     pub async fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnMut(&mut Connection) -> Result<T> + Send + 'static,
     {
+        let queue = &self.queue;
+        let started = tokio::time::Instant::now();
+        queue.waiting.fetch_add(1, Ordering::Relaxed);
+        let turn = tokio::time::timeout(self.wait, queue.turn.clone().acquire_owned()).await;
+        queue.waiting.fetch_sub(1, Ordering::Relaxed);
+        queue.waited.observe(started.elapsed().as_secs_f64());
+        let turn = match turn {
+            Ok(Ok(turn)) => turn,
+            Ok(Err(_)) => return Err(Error::internal("the database queue is closed")),
+            Err(_) => {
+                return Err(Error::Busy(format!(
+                    "no turn on the database within {} ms",
+                    self.wait.as_millis()
+                )));
+            }
+        };
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.with(f))
-            .await
-            .map_err(|e| Error::internal(format!("database task failed: {e}")))?
+        // The turn is held until `f` is done, even when the caller stops waiting.
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            db.with(f)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("database task failed: {e}")))?
     }
 }
 
@@ -228,6 +312,55 @@ mod tests {
         });
         assert!(answer.is_err());
         assert_eq!(calls, 1, "only contention is retried");
+    }
+
+    #[tokio::test]
+    async fn a_call_that_cannot_get_its_turn_in_time_is_busy_and_runs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("central.db"))
+            .unwrap()
+            .with_wait(Duration::from_millis(50));
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = db.clone();
+        let held = tokio::spawn(async move {
+            holder
+                .call(move |_| {
+                    held_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    Ok(())
+                })
+                .await
+        });
+        tokio::task::spawn_blocking(move || held_rx.recv().unwrap())
+            .await
+            .unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let refused = db
+            .call(move |c| {
+                flag.store(true, Ordering::SeqCst);
+                c.execute_batch("CREATE TABLE t (x INTEGER)")?;
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(refused.is_busy(), "{refused}");
+        assert!(!ran.load(Ordering::SeqCst), "nothing ran past the budget");
+        release_tx.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        assert_eq!(db.queue().waiting(), 0);
+        let exists: i64 = db
+            .call(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 't'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(exists, 0);
     }
 
     #[test]

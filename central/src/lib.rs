@@ -53,6 +53,9 @@
 //!   read after authentication and up to each route's maximum, optional TLS.
 //! - [`clock`], [`error`]: the clock as a value; the library's error type.
 //! - [`telemetry`]: logging, to the journal natively when stderr is the journal's stream.
+//! - [`metrics`]: `/metrics` for central IT — requests and latency by route kind, ingest
+//!   lag and outcomes, database connections and waits, tills seen per store, the WhatsApp
+//!   channel's backlogs (the last two refreshed once a minute, not per scrape).
 //! - [`whatsapp`]: the WhatsApp Cloud API channel — the signed webhook into a durable
 //!   inbox, the flows (sign-up with consent evidence, pass, balance, offers, receipts,
 //!   opt-out, erasure) and a durable outbox to the Graph API.
@@ -65,7 +68,8 @@
 //! - HTTP errors never carry internal detail; it goes to the log.
 //! - No body is read before its caller is known (admin token; till headers, time window
 //!   and enrolment), and none beyond its route's maximum.
-//! - Contention is `503` with `Retry-After`, never `500`.
+//! - Contention is `503` with `Retry-After`, never `500`: a unit of work that gets no
+//!   database connection within its budget is refused before it begins.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -85,6 +89,7 @@ pub mod journal;
 pub mod keys;
 pub mod ledger;
 pub mod lookup;
+pub mod metrics;
 pub mod migrations;
 pub mod passes;
 pub mod pending;

@@ -87,6 +87,16 @@ enum Command {
         /// credentials).
         #[arg(long, env = "TILLPASS_CENTRAL_WHATSAPP")]
         whatsapp: Option<PathBuf>,
+        /// Serve `/metrics` (with `/livez` and `/readyz`) on this address only, plain
+        /// HTTP, instead of on --listen: for central IT's own network.
+        #[arg(long, env = "TILLPASS_CENTRAL_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
+        /// Seconds between two reads of the gauges that need a query (tills seen per
+        /// store, the WhatsApp channel's backlogs).
+        #[arg(long, env = "TILLPASS_CENTRAL_METRICS_REFRESH_SECS", default_value_t = tillpass_central::metrics::refresh::EVERY.as_secs())]
+        metrics_refresh_secs: u64,
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
     /// Signing keys.
     #[command(subcommand)]
@@ -202,6 +212,28 @@ struct LimitArgs {
     /// Seconds without a byte either way after which a connection is closed.
     #[arg(long, env = "TILLPASS_CENTRAL_IDLE_TIMEOUT", default_value_t = Limits::default().idle_timeout.as_secs())]
     idle_timeout_secs: u64,
+}
+
+/// What `serve` takes of its database.
+#[derive(Debug, clap::Args)]
+struct BudgetArgs {
+    /// PostgreSQL connections this node holds at most (every node's, together, within the
+    /// server's max_connections).
+    #[arg(long, env = "TILLPASS_CENTRAL_DB_POOL_SIZE", default_value_t = storage::Budget::default().pool_size)]
+    db_pool_size: usize,
+    /// Milliseconds a request waits for a database connection (PostgreSQL's pool, SQLite's
+    /// one) before it is answered `503 busy` with `Retry-After`, nothing begun.
+    #[arg(long, env = "TILLPASS_CENTRAL_DB_WAIT_MS", default_value_t = u64::try_from(storage::Budget::default().wait.as_millis()).unwrap_or(u64::MAX))]
+    db_wait_ms: u64,
+}
+
+impl BudgetArgs {
+    fn budget(&self) -> storage::Budget {
+        storage::Budget {
+            pool_size: self.db_pool_size.max(1),
+            wait: Duration::from_millis(self.db_wait_ms.max(1)),
+        }
+    }
 }
 
 impl LimitArgs {
@@ -415,8 +447,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let location = location(&cli);
     let dir = KeyDir::open(&cli.keys)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let budget = match &cli.command {
+        Command::Serve { budget, .. } => budget.budget(),
+        _ => storage::Budget::default(),
+    };
     let database = runtime
-        .block_on(Database::open(&location))
+        .block_on(Database::open_with(&location, budget))
         .with_context(|| format!("opening {location}"))?;
     let now = clock::now();
     match cli.command {
@@ -427,6 +463,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tls_key,
             limits,
             whatsapp,
+            metrics_listen,
+            metrics_refresh_secs,
+            budget: _,
         } => {
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => Some(http::tls::acceptor(&cert, &key)?),
@@ -436,11 +475,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &runtime,
                 database,
                 dir,
-                listen,
+                Listeners {
+                    api: listen,
+                    metrics: metrics_listen,
+                },
                 admin_token_file.as_deref(),
                 tls,
                 limits.limits(),
                 whatsapp.as_deref(),
+                Duration::from_secs(metrics_refresh_secs),
             )
         }
         Command::Keys(command) => runtime.block_on(keys_command(&database, &dir, command, now)),
@@ -727,16 +770,23 @@ fn show_token(issued: &IssuedToken, out_dir: Option<&Path>) -> anyhow::Result<()
     Ok(())
 }
 
+/// Where `serve` listens: the API, and `/metrics` when elsewhere.
+struct Listeners {
+    api: SocketAddr,
+    metrics: Option<SocketAddr>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn serve(
     runtime: &tokio::runtime::Runtime,
     db: Database,
     dir: KeyDir,
-    listen: SocketAddr,
+    listen: Listeners,
     admin_token_file: Option<&Path>,
     tls: Option<http::TlsAcceptor>,
     limits: Limits,
     whatsapp: Option<&Path>,
+    refresh: Duration,
 ) -> anyhow::Result<()> {
     tillpass_central::telemetry::init();
     let whatsapp = whatsapp
@@ -757,9 +807,18 @@ fn serve(
     };
     runtime.block_on(async move {
         db.init_keys(&dir, clock::now()).await?;
-        let listener = tokio::net::TcpListener::bind(listen)
+        let api = listen.api;
+        let listener = tokio::net::TcpListener::bind(api)
             .await
-            .with_context(|| format!("listening on {listen}"))?;
+            .with_context(|| format!("listening on {api}"))?;
+        let metrics_listener = match listen.metrics {
+            Some(address) => Some(
+                tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("listening on {address}"))?,
+            ),
+            None => None,
+        };
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(
             database = db.backend(),
@@ -771,17 +830,44 @@ fn serve(
             tillpass_central::retention::Policy::default(),
             tillpass_central::retention::SWEEP_EVERY,
         ));
-        let mut state =
-            AppState::new(db.clone(), dir.clone(), admin, clock::system()).with_limits(limits);
+        let mut state = AppState::new(db.clone(), dir.clone(), admin, clock::system())
+            .with_limits(limits)
+            .with_metrics_refresh(refresh);
         if let Some(config) = whatsapp {
             let channel = whatsapp::Channel::new(config, db, Some(dir), clock::system())?;
             channel.spawn();
             tracing::info!("the WhatsApp channel is on: /webhooks/whatsapp");
             state = state.with_whatsapp(channel);
         }
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut stopping = stopping.clone();
+            async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            }
+        };
+        let ops = match metrics_listener {
+            Some(listener) => {
+                tracing::info!(address = %listener.local_addr()?, "metrics listening: /metrics, /livez, /readyz");
+                state = state.with_metrics_elsewhere();
+                Some(tokio::spawn(http::serve_ops(
+                    listener,
+                    state.clone(),
+                    stopped(),
+                )))
+            }
+            None => None,
+        };
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
         match tls {
-            Some(tls) => http::serve_tls(listener, state, tls, shutdown_signal()).await?,
-            None => http::serve(listener, state, shutdown_signal()).await?,
+            Some(tls) => http::serve_tls(listener, state, tls, stopped()).await?,
+            None => http::serve(listener, state, stopped()).await?,
+        }
+        if let Some(ops) = ops {
+            ops.await.context("the metrics listener")??;
         }
         tracing::info!("tillpass-central stopped");
         Ok(())

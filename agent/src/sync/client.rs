@@ -40,6 +40,8 @@ pub struct Answer {
     pub content_type: Option<String>,
     /// The nonce the request was signed with (a signed answer may be bound to it).
     pub nonce: RequestNonce,
+    /// How long central asked the till to wait, on a `429` or `503` with `Retry-After`.
+    pub retry_after: Option<Duration>,
 }
 
 impl Answer {
@@ -48,10 +50,12 @@ impl Answer {
         (200..300).contains(&self.status)
     }
 
-    /// The error for an unexpected status, with the start of the body.
+    /// The error for an unexpected status, with the start of the body (and central's
+    /// `Retry-After`, on a `429` or `503`).
     pub fn error(&self) -> SyncError {
         SyncError::Status {
             status: self.status,
+            retry_after: self.retry_after,
             detail: String::from_utf8_lossy(&self.body)
                 .chars()
                 .take(300)
@@ -218,6 +222,13 @@ impl CentralClient {
         let etag = header(reqwest::header::ETAG.as_str());
         let answer_type = header(reqwest::header::CONTENT_TYPE.as_str());
         let time_header = header(HEADER_SERVER_TIME);
+        let retry_after = if matches!(status, 429 | 503) {
+            header(reqwest::header::RETRY_AFTER.as_str())
+                .as_deref()
+                .and_then(super::backoff::parse_retry_after)
+        } else {
+            None
+        };
         let mut bytes = Vec::new();
         while let Some(chunk) = answer
             .chunk()
@@ -242,6 +253,7 @@ impl CentralClient {
             server_time,
             content_type: answer_type,
             nonce,
+            retry_after,
         })
     }
 

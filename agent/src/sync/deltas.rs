@@ -347,6 +347,15 @@ impl Puller {
 fn relay_error(e: RelayError) -> SyncError {
     match e {
         RelayError::Store(e) => SyncError::Store(e),
+        // Central's `Retry-After` is kept, so the round waits as asked.
+        RelayError::Busy {
+            retry_after,
+            detail,
+        } => SyncError::Status {
+            status: 503,
+            retry_after: Some(retry_after),
+            detail,
+        },
         other => SyncError::Network(other.to_string()),
     }
 }

@@ -21,6 +21,8 @@
 //! - [`lookup`]: [`LiveLookup`] — the live lookup (`POST /v1/lookup`) of a customer or
 //!   gift card the till does not hold, within a hard time budget, for the identification
 //!   pipeline (`crate::identify::live`).
+//! - [`backoff`]: the waits after a failure — exponential with jitter, or, when central
+//!   answers `429`/`503` with `Retry-After`, at least that long, with jitter, capped.
 //! - [`tls`]: the roots trusted for HTTPS to central (system store, optional CA file).
 //! - [`policy`]: the offline policy — past the catalog or trust-list age the till is
 //!   earn-only — and the reasons `/readyz` gives.
@@ -33,6 +35,7 @@
 //! the bus as `AgentEvent::SyncState`.
 
 pub mod api;
+pub mod backoff;
 pub mod catalogs;
 pub mod client;
 pub mod deltas;
@@ -74,6 +77,8 @@ pub enum SyncError {
     Status {
         /// Central's HTTP status.
         status: u16,
+        /// How long central asked the till to wait (`Retry-After` on a `429` or `503`).
+        retry_after: Option<std::time::Duration>,
         /// The start of the body.
         detail: String,
     },
@@ -101,6 +106,16 @@ pub enum SyncError {
     /// A task failed.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl SyncError {
+    /// How long central asked the till to wait before trying again, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            SyncError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// Runs blocking store work off the async threads.

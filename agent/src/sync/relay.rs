@@ -7,8 +7,10 @@
 //! until central IT re-drives it (`tillpass journal retry`); see [`journal`].
 //!
 //! Failures back off exponentially with jitter (a quarter of a second doubling to
-//! `[sync] retry_max_secs`, 60 s by default; `backon`); a restart resumes from the
-//! outbox, which is the only state.
+//! `[sync] retry_max_secs`, 60 s by default; `backon`); when central answers `429` or
+//! `503` with `Retry-After`, the relay waits at least that long instead, with jitter,
+//! capped ([`super::backoff`]). A restart resumes from the outbox, which is the only
+//! state.
 //!
 //! **Uploads in doubt.** Before a batch leaves, `till_state.relay_in_doubt` is set; the
 //! transaction that settles central's acknowledgement clears it. While it is set, central
@@ -19,7 +21,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use thiserror::Error;
 use tillpass_protocol::sync::{self, AckOutcome, BatchAck, MAX_BATCH_EVENTS, UploadBatch, limits};
 use tokio::sync::{Mutex, MutexGuard};
@@ -45,13 +47,37 @@ pub enum RelayError {
     /// Central could not be reached or answered badly.
     #[error("central: {0}")]
     Central(String),
+    /// Central is saturated and asked the till to wait (`429`/`503` with `Retry-After`).
+    #[error("central busy (retry after {}s): {detail}", retry_after.as_secs())]
+    Busy {
+        /// How long central asked the till to wait.
+        retry_after: Duration,
+        /// Central's answer.
+        detail: String,
+    },
+}
+
+impl RelayError {
+    /// How long central asked the till to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RelayError::Busy { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
 }
 
 impl From<SyncError> for RelayError {
     fn from(e: SyncError) -> RelayError {
         match e {
             SyncError::Store(e) => RelayError::Store(e),
-            other => RelayError::Central(other.to_string()),
+            other => match other.retry_after() {
+                Some(retry_after) => RelayError::Busy {
+                    retry_after,
+                    detail: other.to_string(),
+                },
+                None => RelayError::Central(other.to_string()),
+            },
         }
     }
 }
@@ -76,17 +102,7 @@ pub struct Relay {
     retry_max: Duration,
 }
 
-/// The first wait after a failed exchange with central; it doubles up to the maximum.
-pub const RETRY_MIN: Duration = Duration::from_millis(250);
-
-/// Exponential backoff with jitter from [`RETRY_MIN`] to `max`, never giving up.
-pub fn backoff(max: Duration) -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(RETRY_MIN)
-        .with_max_delay(max.max(RETRY_MIN))
-        .with_jitter()
-        .without_max_times()
-}
+pub use super::backoff::{RETRY_MIN, exponential as backoff};
 
 impl Relay {
     /// A relay over `client`, reporting to `reporter` if given.
@@ -177,11 +193,15 @@ impl Relay {
     }
 
     /// Uploads until the outbox is empty, then looks again every [`IDLE_POLL`]; backs off
-    /// exponentially with jitter on failure.
+    /// exponentially with jitter on failure, or as central's `Retry-After` asks.
     pub async fn run(self: Arc<Self>) {
         loop {
             let attempt = (|| async { self.upload_once().await })
                 .retry(backoff(self.retry_max))
+                .adjust(|e: &RelayError, normal| {
+                    let normal = normal.unwrap_or(self.retry_max);
+                    Some(super::backoff::after(e.retry_after(), normal))
+                })
                 .notify(|e, retry_in| {
                     tracing::warn!(error = %e, ?retry_in, "journal upload failed");
                     self.report_failure(e);

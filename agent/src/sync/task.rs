@@ -237,7 +237,8 @@ impl Syncer {
                         next_round = Instant::now() + self.settings.interval;
                     }
                     Err(e) => {
-                        let retry_in = delays.next().unwrap_or(self.settings.retry_max);
+                        let normal = delays.next().unwrap_or(self.settings.retry_max);
+                        let retry_in = super::backoff::after(e.retry_after(), normal);
                         tracing::warn!(error = %e, ?retry_in, "sync with central failed");
                         next_round = Instant::now() + retry_in;
                     }

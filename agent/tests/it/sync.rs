@@ -72,10 +72,18 @@ struct CentralServer {
     dir: tempfile::TempDir,
     addr: SocketAddr,
     offset: Arc<AtomicI64>,
+    /// How long a request waits for the database before central answers `503 busy`.
+    wait: Duration,
+    /// The database the server runs on.
+    db: Option<Db>,
 }
 
 impl CentralServer {
     fn start() -> CentralServer {
+        CentralServer::start_with_wait(tillpass_central::db::QUEUE_WAIT)
+    }
+
+    fn start_with_wait(wait: Duration) -> CentralServer {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("central.db")).unwrap();
         let keys = KeyDir::open(&dir.path().join("keys")).unwrap();
@@ -91,6 +99,8 @@ impl CentralServer {
             dir,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             offset: Arc::new(AtomicI64::new(0)),
+            wait,
+            db: None,
         };
         central.serve();
         central
@@ -102,7 +112,10 @@ impl CentralServer {
             .enable_all()
             .build()
             .unwrap();
-        let db = Db::open(&self.dir.path().join("central.db")).unwrap();
+        let db = Db::open(&self.dir.path().join("central.db"))
+            .unwrap()
+            .with_wait(self.wait);
+        self.db = Some(db.clone());
         let keys = KeyDir::open(&self.dir.path().join("keys")).unwrap();
         let offset = self.offset.clone();
         let state = tillpass_central::http::AppState::new(
@@ -1366,6 +1379,140 @@ fn a_lost_acknowledgement_is_never_counted_twice() {
         .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
         .unwrap();
     assert_eq!(events, 15, "each event once");
+}
+
+/// Central's database is saturated: it answers `503 busy` with `Retry-After: 1`. The
+/// relay (whose own backoff would retry within 100 ms) waits at least that second
+/// between attempts, then uploads every event once central has room again.
+#[test]
+fn the_relay_waits_as_a_saturated_central_asks_then_uploads() {
+    use tillpass_agent::relay::Relay;
+
+    let central = CentralServer::start_with_wait(Duration::from_millis(100));
+    central.create_customer("C1", 1_000);
+    let enrolled = enrol(&central, "S1", &central.url());
+    sell_offline(&enrolled, "C1", 1_000, 0, 3);
+    let db = enrolled.db_path();
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM outbox"), Some(3));
+
+    let store = Arc::new(tillpass_agent::store::Store::open(&enrolled.till.data()).unwrap());
+    let clock = Arc::new(tillpass_agent::clock::Clock::new(
+        tillpass_agent::clock::system_wall_clock(),
+        300,
+    ));
+    let trust = tillpass_agent::store::tokens::accept_trust_list(
+        &store.conn(),
+        enrolled.response.root_public_key,
+        &enrolled.response.trust_list,
+        now(),
+    )
+    .unwrap();
+    let client = Arc::new(
+        tillpass_agent::sync::CentralClient::new(
+            &central.url(),
+            enrolled.response.till.clone(),
+            enrolled.key.clone(),
+            clock,
+            Some(trust.store),
+            None,
+        )
+        .unwrap(),
+    );
+    let relay = Arc::new(
+        Relay::new(store.clone(), client, None).with_retry_max(Duration::from_millis(100)),
+    );
+
+    // Something holds central's one database connection.
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = central.db.clone().unwrap();
+    let held = central.rt.as_ref().unwrap().spawn(async move {
+        holder
+            .call(move |_| {
+                held_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                Ok(())
+            })
+            .await
+    });
+    held_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let refused = rt.block_on(relay.upload_once()).unwrap_err();
+    assert_eq!(
+        refused.retry_after(),
+        Some(Duration::from_secs(1)),
+        "{refused}"
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let busy = || {
+        let text = central.rt.as_ref().unwrap().block_on(async {
+            reqwest::get(format!("{}/metrics", central.url()))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        });
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(
+                    r#"tillpass_central_http_requests_total{route="journal",status="503"} "#,
+                )
+            })
+            .map_or(0, |v| v.trim().parse::<u64>().unwrap())
+    };
+    assert_eq!(busy(), 1);
+
+    // The relay runs: its first attempt at once, the next one only after the second
+    // central asked for.
+    let running = rt.spawn(relay.clone().run());
+    wait_for(
+        "the relay's first attempt",
+        Duration::from_secs(10),
+        String::new,
+        || (busy() >= 2).then_some(()),
+    );
+    let first = Instant::now();
+    wait_for(
+        "the relay's second attempt",
+        Duration::from_secs(10),
+        String::new,
+        || (busy() >= 3).then_some(()),
+    );
+    let gap = first.elapsed();
+    assert!(
+        gap >= Duration::from_millis(900),
+        "the relay came back after {gap:?}, before the Retry-After second"
+    );
+    let events = || -> i64 {
+        central
+            .db()
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(events(), 0, "nothing applied while central was saturated");
+
+    release_tx.send(()).unwrap();
+    central
+        .rt
+        .as_ref()
+        .unwrap()
+        .block_on(held)
+        .unwrap()
+        .unwrap();
+    wait_for(
+        "the outbox to drain",
+        Duration::from_secs(20),
+        String::new,
+        || (query_i64(&db, "SELECT count(*) FROM outbox") == Some(0)).then_some(()),
+    );
+    assert_eq!(events(), 3, "each event once");
+    running.abort();
 }
 
 /// Two tills of one store, offline, each take 40.00 from the same 50.00 gift card (each

@@ -17,8 +17,20 @@
 //!   success, unknown paths (`404`) and methods (`405`) included.
 //! - [`extract`]: path, query and JSON-body extractors that refuse with a problem.
 //!
+//! - here: the router, `GET /livez` (the process answers; no database), `GET /readyz`
+//!   (the database answers within a short budget and its schema is at this build's
+//!   version; else `503 database_unavailable` or `not_ready`), `GET /metrics` ([`crate::metrics`]; on this listener
+//!   unless [`AppState::with_metrics_elsewhere`], then on [`serve_ops`]'s), and the
+//!   middleware that counts and times every answer by route kind.
+//!
 //! Every answer, errors and `304` included, carries the signed server time header
 //! (`Tillpass-Server-Time`), echoing the request's `Tillpass-Nonce` when it had one.
+//!
+//! **Backpressure.** A unit of work that gets no database connection within the
+//! [`Budget`](crate::storage::Budget)'s wait (PostgreSQL's pool saturated, SQLite's one
+//! connection queued past it) is answered `503 busy` with `Retry-After` before any
+//! transaction began; so is a large body that gets no permit ([`limits`]). Tills back off
+//! at least that long, with jitter.
 
 pub mod admin;
 pub mod extract;
@@ -46,6 +58,7 @@ use crate::auth::AdminToken;
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::keys::{self, KeyDir, Purpose};
+use crate::metrics::Metrics;
 use crate::storage::Database;
 use tillpass_protocol::trust::KeyId;
 
@@ -76,6 +89,12 @@ pub struct AppState {
     pub limits: Limits,
     /// The WhatsApp channel, when configured.
     pub whatsapp: Option<crate::whatsapp::Channel>,
+    /// The server's metrics.
+    pub metrics: Metrics,
+    /// Whether `/metrics` is served by [`router`] (else only by [`ops_router`]).
+    metrics_here: bool,
+    /// How often the metrics' queried gauges are refreshed.
+    refresh_every: std::time::Duration,
     bodies: limits::BodyPermits,
     sync_key: Arc<RwLock<Option<CachedKey>>>,
 }
@@ -104,6 +123,9 @@ impl AppState {
             window_secs: tillpass_protocol::sync::DEFAULT_WINDOW_SECS,
             limits: Limits::default(),
             whatsapp: None,
+            metrics: Metrics::default(),
+            metrics_here: true,
+            refresh_every: crate::metrics::refresh::EVERY,
             bodies: limits::BodyPermits::new(&Limits::default()),
             sync_key: Arc::new(RwLock::new(None)),
         }
@@ -119,6 +141,19 @@ impl AppState {
     /// The same state with the WhatsApp channel.
     pub fn with_whatsapp(mut self, channel: crate::whatsapp::Channel) -> AppState {
         self.whatsapp = Some(channel);
+        self
+    }
+
+    /// The same state, whose `/metrics` is served only by [`ops_router`] (another
+    /// listener, `serve --metrics-listen`), not by [`router`].
+    pub fn with_metrics_elsewhere(mut self) -> AppState {
+        self.metrics_here = false;
+        self
+    }
+
+    /// The same state, refreshing the metrics' queried gauges every `every`.
+    pub fn with_metrics_refresh(mut self, every: std::time::Duration) -> AppState {
+        self.refresh_every = every;
         self
     }
 
@@ -173,27 +208,47 @@ struct CachedKey {
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/livez", get(livez))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz));
+    if state.metrics_here {
+        router = router.route("/metrics", get(metrics));
+    }
+    router
         .merge(till::routes())
         .merge(admin::routes(state.clone()))
         .merge(crate::whatsapp::routes::webhook(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), server_time))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// What central IT's own network sees (`serve --metrics-listen`): `/metrics`, `/livez`
+/// and `/readyz`.
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
 /// Serves `router(state)` over plain HTTP on `listener`, within `state.limits`, until
-/// `shutdown` completes, then drains.
+/// `shutdown` completes, then drains. Refreshes the metrics' queried gauges meanwhile.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.limits;
-    server::run(listener, router(state), limits, None, shutdown).await
+    let refresh = crate::metrics::refresh::run(state.clone(), state.refresh_every);
+    let served = server::run(listener, router(state), limits, None, shutdown);
+    with_refresh(served, refresh).await
 }
 
 /// [`serve`] over TLS ([`tls::acceptor`]).
@@ -204,27 +259,83 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.limits;
-    server::run(listener, router(state), limits, Some(tls), shutdown).await
+    let refresh = crate::metrics::refresh::run(state.clone(), state.refresh_every);
+    let served = server::run(listener, router(state), limits, Some(tls), shutdown);
+    with_refresh(served, refresh).await
+}
+
+/// Serves [`ops_router`] over plain HTTP on `listener` until `shutdown` completes.
+pub async fn serve_ops(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = state.limits;
+    server::run(listener, ops_router(state), limits, None, shutdown).await
+}
+
+/// Runs `served` to its end, refreshing meanwhile.
+async fn with_refresh(
+    served: impl Future<Output = std::io::Result<()>>,
+    refresh: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::pin!(served, refresh);
+    loop {
+        tokio::select! {
+            result = &mut served => return result,
+            () = &mut refresh => {}
+        }
+    }
 }
 
 async fn livez() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: `200` when the database answers, else `503 not_ready` (the cause goes
-/// to the log), so a balancer sends tills only to nodes that can work.
+/// `GET /readyz`: `200` when the database answers within its budget and its schema is at
+/// this build's version, else `503` — `database_unavailable`, or `not_ready` naming both
+/// versions — (the cause goes to the log), so a balancer sends tills only to nodes that can work.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.db.ping().await {
+    match state.db.readiness().await {
         Ok(()) => "ready\n".into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready: the database does not answer");
-            Problem::new(
-                ErrorCode::DatabaseUnavailable,
-                "central cannot reach its database",
-            )
+        Err(reason) => {
+            tracing::warn!(%reason, "not ready");
+            match reason {
+                crate::storage::health::NotReady::Unreachable(_) => Problem::new(
+                    ErrorCode::DatabaseUnavailable,
+                    "central cannot reach its database in time",
+                ),
+                schema @ crate::storage::health::NotReady::Schema { .. } => {
+                    Problem::new(ErrorCode::NotReady, schema.to_string())
+                }
+            }
             .into_response()
         }
     }
+}
+
+/// `GET /metrics`: [`crate::metrics`]' exposition text.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(&state.db);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Counts and times every answer by route kind and status.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let kind = crate::metrics::route::kind(request.uri().path());
+    let started = tokio::time::Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .observe_request(kind, response.status().as_u16(), started.elapsed());
+    response
 }
 
 async fn not_found() -> Problem {

@@ -68,7 +68,14 @@ async fn upload(
     let batch =
         extract::json::<RawBatch>(request.body.content_type.as_deref(), &request.body.bytes)?;
     drop(request.body);
-    let ack = state.db.ingest(&request.till, &batch, state.now()).await?;
+    let now = state.now();
+    let ack = state.db.ingest(&request.till, &batch, now).await?;
+    let occurred_at: Vec<Option<i64>> = batch
+        .events
+        .iter()
+        .map(|e| e.get("occurred_at").and_then(serde_json::Value::as_i64))
+        .collect();
+    state.metrics.observe_batch(&ack, &occurred_at, now);
     Ok(Json(ack).into_response())
 }
 

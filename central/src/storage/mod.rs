@@ -23,7 +23,10 @@
 //!   - [`passes`]: passes, gift-card and voucher tokens, revocations, flags;
 //!   - [`envelopes`]: the trust list and catalogs, sealed once and stored, and the
 //!     offline policy;
-//!   - here: opening, health, schema version, row counts.
+//!   - [`health`]: readiness (the database answers within a budget, at this build's
+//!     schema version) and the connection pool's state, for `/readyz` and `/metrics`;
+//!   - here: opening (with [`Budget`]: pool size and how long a caller waits for a
+//!     connection before it is refused busy), ping, schema version, row counts.
 //! - [`migrate`]: the one migration mechanism; each backend has its numbered,
 //!   never-edited list (`crate::migrations`, [`postgres::migrations`]), applied at open.
 //! - [`copy`]: moves a SQLite central's every row to a fresh PostgreSQL database
@@ -43,6 +46,7 @@ pub mod copy;
 pub mod customers;
 pub mod deltas;
 pub mod envelopes;
+pub mod health;
 pub mod journal;
 pub mod keys;
 pub mod lookup;
@@ -124,6 +128,26 @@ fn without_password(url: &str) -> String {
     }
 }
 
+/// What a node may take of its database: connections, and how long a unit of work waits
+/// for one before it is refused [`Error::Busy`] (`503 busy` with `Retry-After`), nothing
+/// begun. SQLite has one connection; its callers queue for it within the same wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// PostgreSQL connections this node holds at most.
+    pub pool_size: usize,
+    /// How long a unit of work waits for a connection.
+    pub wait: std::time::Duration,
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget {
+            pool_size: postgres::POOL_SIZE,
+            wait: postgres::POOL_WAIT,
+        }
+    }
+}
+
 /// How long [`Database::ping`] waits for an answer.
 pub const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -154,15 +178,22 @@ impl Database {
 
     /// Opens (creating a SQLite file if needed) and migrates the database at `location`.
     pub async fn open(location: &Location) -> Result<Database> {
+        Database::open_with(location, Budget::default()).await
+    }
+
+    /// [`Database::open`] within `budget`.
+    pub async fn open_with(location: &Location, budget: Budget) -> Result<Database> {
         match location {
             Location::Sqlite(path) => {
                 let path = path.clone();
                 let db = tokio::task::spawn_blocking(move || Db::open(&path))
                     .await
                     .map_err(|e| Error::internal(format!("database task failed: {e}")))??;
-                Ok(Database::Sqlite(db))
+                Ok(Database::Sqlite(db.with_wait(budget.wait)))
             }
-            Location::Postgres(url) => Ok(Database::Postgres(Pg::open(url).await?)),
+            Location::Postgres(url) => Ok(Database::Postgres(
+                Pg::open_with(url, budget.pool_size, budget.wait).await?,
+            )),
         }
     }
 

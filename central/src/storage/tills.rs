@@ -98,6 +98,32 @@ impl Database {
         }
     }
 
+    /// Unrevoked tills seen at `since` or later, per store, sorted by store: one grouped
+    /// query, for the metrics' refresh (not per scrape). A store whose tills were all
+    /// quiet is absent.
+    pub async fn tills_seen_since(&self, since: i64) -> Result<Vec<(String, i64)>> {
+        const SQL: &str = "SELECT store, count(*) FROM tills
+             WHERE revoked_at IS NULL AND last_seen_at >= $1 GROUP BY store ORDER BY store";
+        match self {
+            Database::Sqlite(db) => {
+                db.call(move |c| {
+                    let mut stmt = c.prepare_cached(&SQL.replace("$1", "?1"))?;
+                    let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    Ok(rows.collect::<rusqlite::Result<_>>()?)
+                })
+                .await
+            }
+            Database::Postgres(pg) => Ok(pg
+                .client()
+                .await?
+                .query(SQL, &[&since])
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect()),
+        }
+    }
+
     /// Revokes a till: its signed requests are refused from now on.
     pub async fn revoke_till(&self, id: &str, now: i64) -> Result<()> {
         match self {

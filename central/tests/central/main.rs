@@ -14,6 +14,7 @@ mod journal;
 mod lookup;
 mod migrate_db;
 mod nodes;
+mod ops;
 mod passes;
 mod pending;
 mod pg;

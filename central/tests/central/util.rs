@@ -148,8 +148,18 @@ impl Central {
     /// One node of several: the real `tillpass-central serve` on the PostgreSQL database
     /// at `url`, with the key directory and admin token in `dir`, which other nodes share.
     pub async fn spawn_node(dir: &std::path::Path, url: &str, client: reqwest::Client) -> Central {
+        Central::spawn_node_with(dir, url, &[], client).await
+    }
+
+    /// [`Central::spawn_node`] with more `serve` arguments.
+    pub async fn spawn_node_with(
+        dir: &std::path::Path,
+        url: &str,
+        args: &[&str],
+        client: reqwest::Client,
+    ) -> Central {
         let folder = Folder::Shared(dir.to_path_buf());
-        Central::spawn_process(folder, &["--database", url], &[], client).await
+        Central::spawn_process(folder, &["--database", url], args, client).await
     }
 
     async fn spawn_process(

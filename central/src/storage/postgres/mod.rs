@@ -43,8 +43,9 @@ use migrations::MIGRATIONS;
 /// How many connections one node holds at most.
 pub const POOL_SIZE: usize = 16;
 
-/// How long a unit of work waits for a free connection before it is answered busy.
-pub const POOL_WAIT: Duration = Duration::from_secs(5);
+/// How long a unit of work waits for a free connection before it is answered busy: short,
+/// so a saturated node sheds load with `503` and `Retry-After` instead of queueing it.
+pub const POOL_WAIT: Duration = Duration::from_secs(1);
 
 /// How long opening a new connection may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -97,8 +98,25 @@ impl Pg {
         Ok(pg)
     }
 
+    /// [`Pg::open`] with a pool of `size` connections whose callers wait at most `wait`.
+    pub async fn open_with(url: &str, size: usize, wait: Duration) -> Result<Pg> {
+        let pg = Pg::connect_with(url, size, wait)?;
+        pg.migrate().await?;
+        Ok(pg)
+    }
+
+    /// The pool's state now: its bound, its connections, those free, the callers waiting.
+    pub fn pool_status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
+    }
+
     /// A pool on `url`, without touching the database yet.
     pub fn connect(url: &str) -> Result<Pg> {
+        Pg::connect_with(url, POOL_SIZE, POOL_WAIT)
+    }
+
+    /// [`Pg::connect`] with a pool of `size` connections whose callers wait at most `wait`.
+    pub fn connect_with(url: &str, size: usize, wait: Duration) -> Result<Pg> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| Error::invalid(format!("database: not a PostgreSQL URL ({e})")))?;
@@ -110,9 +128,9 @@ impl Pg {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(size.max(1))
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(POOL_WAIT))
+            .wait_timeout(Some(wait))
             .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(Error::internal)?;
