@@ -549,10 +549,13 @@ fn print_session(v: &Value, out: &mut impl Write) -> Result<(), CashierError> {
         format_amount(&totals["savings"]["total"])
     )?;
     if let Some(c) = v["customer"].as_object() {
-        let name = c
-            .get("first_name")
-            .and_then(Value::as_str)
-            .unwrap_or("customer");
+        // A customer the till learnt of live at the scan (just signed up, say) has no
+        // name until its next sync: their reference stands in.
+        let name = ["first_name", "customer_ref"]
+            .iter()
+            .filter_map(|k| c.get(*k).and_then(Value::as_str))
+            .find(|n| !n.is_empty())
+            .unwrap_or("?");
         let available = c
             .get("savings")
             .map(|s| format_amount(&s["available"]))
@@ -725,5 +728,17 @@ mod tests {
         assert!(session(None).contains("customer Eva: savings 20.00 EUR\n"));
         assert!(session(Some("snapshot")).contains("signed snapshot: offline cap applies"));
         assert!(session(Some("live")).contains("(live from central)"));
+        let mut out = Vec::new();
+        let nameless = json!({
+            "evaluation": {},
+            "customer": { "customer_ref": "w0123456789abcde", "first_name": null,
+                          "savings": { "available": { "amount": 0, "currency": "EUR" } } }
+        });
+        print_session(&nameless, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("customer w0123456789abcde: savings 0.00 EUR"),
+            "{out}"
+        );
     }
 }
