@@ -387,22 +387,7 @@ impl Cashier {
                     .api
                     .call(out, reqwest::Method::POST, &path, Some(&body))?;
                 if ok(status, &v, out)? {
-                    let o = &v["outcome"];
-                    writeln!(out, "return {return_id} of sale {sale}")?;
-                    writeln!(out, "  refund            {}", format_amount(&o["refund"]))?;
-                    writeln!(
-                        out,
-                        "  savings taken back {}",
-                        format_amount(&o["savings_reversed"])
-                    )?;
-                    for t in o["tenders"].as_array().into_iter().flatten() {
-                        writeln!(
-                            out,
-                            "  back to {:<10} {}",
-                            t["type"].as_str().unwrap_or(""),
-                            format_amount(&t["amount"])
-                        )?;
-                    }
+                    print_return(&return_id, sale, &v["outcome"], out)?;
                 }
                 Ok(())
             }
@@ -583,6 +568,32 @@ fn print_session(v: &Value, out: &mut impl Write) -> Result<(), CashierError> {
     Ok(())
 }
 
+fn print_return(
+    return_id: &str,
+    sale: &str,
+    o: &Value,
+    out: &mut impl Write,
+) -> Result<(), CashierError> {
+    writeln!(out, "return {return_id} of sale {sale}")?;
+    writeln!(out, "  refund            {}", format_amount(&o["refund"]))?;
+    writeln!(
+        out,
+        "  savings taken back {}",
+        format_amount(&o["savings_reversed"])
+    )?;
+    for t in o["tenders"].as_array().into_iter().flatten() {
+        // A payment the POS took (`other`) goes back by its method: card, cash, ….
+        let to = t["method"].as_str().or_else(|| t["type"].as_str());
+        writeln!(
+            out,
+            "  back to {:<10} {}",
+            to.unwrap_or(""),
+            format_amount(&t["amount"])
+        )?;
+    }
+    Ok(())
+}
+
 fn print_receipt(r: &Value, out: &mut impl Write) -> Result<(), CashierError> {
     writeln!(
         out,
@@ -697,6 +708,25 @@ mod tests {
             format_amount(&json!({"amount": 500, "currency": "JPY"})),
             "500 JPY"
         );
+    }
+
+    #[test]
+    fn a_return_says_where_the_refund_goes() {
+        let eur = |amount: i64| json!({ "amount": amount, "currency": "EUR" });
+        let outcome = json!({
+            "refund": eur(135), "savings_reversed": eur(4),
+            "tenders": [
+                { "type": "savings", "amount": eur(33) },
+                { "type": "gift_card", "card_id": "GC-DEMO-1", "amount": eur(81) },
+                { "type": "other", "method": "card", "amount": eur(21) }
+            ]
+        });
+        let mut out = Vec::new();
+        print_return("R-1", "S-1", &outcome, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("back to savings    0.33 EUR\n"), "{out}");
+        assert!(out.contains("back to gift_card  0.81 EUR\n"), "{out}");
+        assert!(out.contains("back to card       0.21 EUR\n"), "{out}");
     }
 
     #[test]

@@ -383,9 +383,11 @@ async fn journey(script: &Script) {
     // reference.
     let token = tillpass_protocol::token::decode(&pass).unwrap();
     assert_eq!(token.body().subject.as_bytes(), customer.as_bytes());
-    let mut holding = central_tables_holding(&central_db, number);
-    holding.sort();
-    assert_eq!(holding, ["wa_consents", "wa_contacts"]);
+    // Central: in its channel's tables alone (the contact, and the consent evidence; an
+    // item or a message still in flight holds it until it is final).
+    let holding = central_tables_holding(&central_db, number);
+    assert!(holding.iter().any(|t| t == "wa_contacts"), "{holding:?}");
+    assert!(holding.iter().all(|t| t.starts_with("wa_")), "{holding:?}");
     // The till holds the customer (the check reads its files) but not the number.
     let till = files(&dir.join("till"));
     assert!(
