@@ -387,22 +387,7 @@ impl Cashier {
                     .api
                     .call(out, reqwest::Method::POST, &path, Some(&body))?;
                 if ok(status, &v, out)? {
-                    let o = &v["outcome"];
-                    writeln!(out, "return {return_id} of sale {sale}")?;
-                    writeln!(out, "  refund            {}", format_amount(&o["refund"]))?;
-                    writeln!(
-                        out,
-                        "  savings taken back {}",
-                        format_amount(&o["savings_reversed"])
-                    )?;
-                    for t in o["tenders"].as_array().into_iter().flatten() {
-                        writeln!(
-                            out,
-                            "  back to {:<10} {}",
-                            t["type"].as_str().unwrap_or(""),
-                            format_amount(&t["amount"])
-                        )?;
-                    }
+                    print_return(&return_id, sale, &v["outcome"], out)?;
                 }
                 Ok(())
             }
@@ -549,10 +534,13 @@ fn print_session(v: &Value, out: &mut impl Write) -> Result<(), CashierError> {
         format_amount(&totals["savings"]["total"])
     )?;
     if let Some(c) = v["customer"].as_object() {
-        let name = c
-            .get("first_name")
-            .and_then(Value::as_str)
-            .unwrap_or("customer");
+        // A customer the till learnt of live at the scan (just signed up, say) has no
+        // name until its next sync: their reference stands in.
+        let name = ["first_name", "customer_ref"]
+            .iter()
+            .filter_map(|k| c.get(*k).and_then(Value::as_str))
+            .find(|n| !n.is_empty())
+            .unwrap_or("?");
         let available = c
             .get("savings")
             .map(|s| format_amount(&s["available"]))
@@ -576,6 +564,32 @@ fn print_session(v: &Value, out: &mut impl Write) -> Result<(), CashierError> {
     writeln!(out, "  due   {}", format_amount(&v["amount_due"]))?;
     if let Some(reason) = v["earn_only"].as_str() {
         writeln!(out, "  (earn only: {reason})")?;
+    }
+    Ok(())
+}
+
+fn print_return(
+    return_id: &str,
+    sale: &str,
+    o: &Value,
+    out: &mut impl Write,
+) -> Result<(), CashierError> {
+    writeln!(out, "return {return_id} of sale {sale}")?;
+    writeln!(out, "  refund            {}", format_amount(&o["refund"]))?;
+    writeln!(
+        out,
+        "  savings taken back {}",
+        format_amount(&o["savings_reversed"])
+    )?;
+    for t in o["tenders"].as_array().into_iter().flatten() {
+        // A payment the POS took (`other`) goes back by its method: card, cash, ….
+        let to = t["method"].as_str().or_else(|| t["type"].as_str());
+        writeln!(
+            out,
+            "  back to {:<10} {}",
+            to.unwrap_or(""),
+            format_amount(&t["amount"])
+        )?;
     }
     Ok(())
 }
@@ -697,6 +711,25 @@ mod tests {
     }
 
     #[test]
+    fn a_return_says_where_the_refund_goes() {
+        let eur = |amount: i64| json!({ "amount": amount, "currency": "EUR" });
+        let outcome = json!({
+            "refund": eur(135), "savings_reversed": eur(4),
+            "tenders": [
+                { "type": "savings", "amount": eur(33) },
+                { "type": "gift_card", "card_id": "GC-DEMO-1", "amount": eur(81) },
+                { "type": "other", "method": "card", "amount": eur(21) }
+            ]
+        });
+        let mut out = Vec::new();
+        print_return("R-1", "S-1", &outcome, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("back to savings    0.33 EUR\n"), "{out}");
+        assert!(out.contains("back to gift_card  0.81 EUR\n"), "{out}");
+        assert!(out.contains("back to card       0.21 EUR\n"), "{out}");
+    }
+
+    #[test]
     fn the_cashier_sees_where_the_balance_came_from() {
         let session = |source: Option<&str>| {
             let mut customer = json!({
@@ -725,5 +758,17 @@ mod tests {
         assert!(session(None).contains("customer Eva: savings 20.00 EUR\n"));
         assert!(session(Some("snapshot")).contains("signed snapshot: offline cap applies"));
         assert!(session(Some("live")).contains("(live from central)"));
+        let mut out = Vec::new();
+        let nameless = json!({
+            "evaluation": {},
+            "customer": { "customer_ref": "w0123456789abcde", "first_name": null,
+                          "savings": { "available": { "amount": 0, "currency": "EUR" } } }
+        });
+        print_session(&nameless, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("customer w0123456789abcde: savings 0.00 EUR"),
+            "{out}"
+        );
     }
 }

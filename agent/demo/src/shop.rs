@@ -347,8 +347,12 @@ pub fn run(options: &DemoOptions, paths: &Paths, out: &mut impl Write) -> anyhow
         &mut std::io::sink(),
     )?;
 
-    let agent =
-        tillpass_agent::daemon::build(&config, paths, tillpass_agent::clock::system_wall_clock())?;
+    // Built in the runtime, as the agent's own binary builds it: the till's live lookup
+    // (a customer it does not hold yet, e.g. one who just signed up in the chat, asked of
+    // central at the scan) runs on the runtime it finds there.
+    let agent = runtime.block_on(async {
+        tillpass_agent::daemon::build(&config, paths, tillpass_agent::clock::system_wall_clock())
+    })?;
     let token = agent.state.token.to_string();
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(config.api.listen))

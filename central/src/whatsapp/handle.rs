@@ -581,6 +581,7 @@ async fn receipt(ch: &Channel, till: &str, sale: &str, customer: &str) -> Result
         return Ok(());
     }
     let receipt: Receipt = serde_json::from_str(&body).map_err(Error::internal)?;
+    let pending = Money::new(db.pending(customer).await?.amount, savings.currency);
     let lang = Lang::from_code(&contact.lang).unwrap_or_default();
     let key = format!("receipt:{till}:{sale}");
     let template = ch.config().receipt_template.as_deref().map(|name| {
@@ -600,6 +601,7 @@ async fn receipt(ch: &Channel, till: &str, sale: &str, customer: &str) -> Result
         receipt.savings_earned,
         receipt.savings_redeemed,
         savings,
+        pending,
     );
     let in_window = now < contact.last_inbound_at.saturating_add(WINDOW_SECS);
     let queue = match (in_window, &template) {

@@ -318,7 +318,9 @@ pub fn erased(lang: Lang) -> Message {
     ))
 }
 
-/// A receipt in the chat.
+/// A receipt in the chat: the new balance is what can be spent, and what is pending
+/// (savings a sale earns are pending for the return window), so the savings just earned
+/// show.
 pub fn receipt(
     lang: Lang,
     sale: &str,
@@ -326,15 +328,24 @@ pub fn receipt(
     earned: Money,
     redeemed: Money,
     balance: Money,
+    pending: Money,
 ) -> Message {
+    let pending = if pending.amount > 0 {
+        match lang {
+            Lang::Es => format!(" (+{pending} pendiente)"),
+            Lang::En => format!(" (+{pending} pending)"),
+        }
+    } else {
+        String::new()
+    };
     Message::text(match lang {
         Lang::Es => format!(
             "Recibo {sale}: total {net}. Ahorro ganado {earned}, usado {redeemed}. \
-             Tu ahorro: {balance}."
+             Tu ahorro: {balance}{pending}."
         ),
         Lang::En => format!(
             "Receipt {sale}: total {net}. Savings earned {earned}, spent {redeemed}. \
-             Your savings: {balance}."
+             Your savings: {balance}{pending}."
         ),
     })
 }
@@ -377,6 +388,54 @@ pub fn date(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_receipt_shows_the_savings_it_left_pending() {
+        let eur = |amount| Money::new(amount, tillpass_protocol::money::Currency::EUR);
+        let text = |m: Message| match m {
+            Message::Text { body } => body,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            text(receipt(
+                Lang::Es,
+                "S-1",
+                eur(1332),
+                eur(26),
+                eur(0),
+                eur(0),
+                eur(26)
+            )),
+            "Recibo S-1: total 13.32 EUR. Ahorro ganado 0.26 EUR, usado 0.00 EUR. \
+             Tu ahorro: 0.00 EUR (+0.26 EUR pendiente)."
+        );
+        assert_eq!(
+            text(receipt(
+                Lang::En,
+                "S-1",
+                eur(1332),
+                eur(26),
+                eur(0),
+                eur(0),
+                eur(26)
+            )),
+            "Receipt S-1: total 13.32 EUR. Savings earned 0.26 EUR, spent 0.00 EUR. \
+             Your savings: 0.00 EUR (+0.26 EUR pending)."
+        );
+        // Nothing pending: nothing said about it.
+        assert!(
+            text(receipt(
+                Lang::En,
+                "S-2",
+                eur(100),
+                eur(0),
+                eur(0),
+                eur(500),
+                eur(0)
+            ))
+            .ends_with("Your savings: 5.00 EUR.")
+        );
+    }
 
     #[test]
     fn buttons_keep_metas_limits_and_dates_read_as_dates() {
