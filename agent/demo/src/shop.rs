@@ -461,6 +461,10 @@ fn channel_config(graph: &tillpass_fakegraph::FakeGraph) -> tillpass_central::wh
         max_attempts: 8,
         backoff: std::time::Duration::from_millis(200),
         max_backoff: std::time::Duration::from_secs(5),
+        // The fake answers on loopback at once; a send without an answer in 5 s is
+        // unconfirmed, and the fake's status settles it well within the window.
+        send_timeout: std::time::Duration::from_secs(5),
+        confirm_window: std::time::Duration::from_secs(60),
     }
 }
 
