@@ -360,26 +360,41 @@ async fn active(
     Ok(())
 }
 
-/// A fresh pass as an image with its caption; `None` where this central cannot issue one
-/// (passes are issued on SQLite).
+/// A fresh pass as an image with its caption; `None` when this central has no key folder
+/// to sign with.
 async fn pass(ch: &Channel, customer: &str, lang: Lang, now: i64) -> Result<Option<Message>> {
-    let (Database::Sqlite(db), Some(keys)) = (ch.db(), ch.inner.keys.clone()) else {
+    let Some(keys) = ch.inner.keys.clone() else {
         return Ok(None);
     };
-    let who = customer.to_owned();
-    let (issued, name, savings) = db
-        .call(move |c| {
-            // One transaction (one sync to disk): the release of due savings and the
-            // issued token's record.
-            let tx = c.transaction()?;
-            let issued = passes::customer_pass(&tx, &keys, &who, &IssueOptions::default(), now)?;
-            let record = crate::customers::record(&tx, &who)?.ok_or(Error::NotFound("customer"))?;
-            let (savings, _, _) =
-                crate::customers::balance(&tx, &who)?.ok_or(Error::NotFound("customer"))?;
-            tx.commit()?;
-            Ok((issued, record.first_name, savings))
-        })
-        .await?;
+    let (issued, name, savings) = match ch.db() {
+        Database::Sqlite(db) => {
+            let who = customer.to_owned();
+            db.call(move |c| {
+                // One transaction (one sync to disk): the release of due savings and the
+                // issued token's record.
+                let tx = c.transaction()?;
+                let issued =
+                    passes::customer_pass(&tx, &keys, &who, &IssueOptions::default(), now)?;
+                let record =
+                    crate::customers::record(&tx, &who)?.ok_or(Error::NotFound("customer"))?;
+                let (savings, _, _) =
+                    crate::customers::balance(&tx, &who)?.ok_or(Error::NotFound("customer"))?;
+                tx.commit()?;
+                Ok((issued, record.first_name, savings))
+            })
+            .await?
+        }
+        db @ Database::Postgres(_) => {
+            let issued = db
+                .customer_pass(&keys, customer, &IssueOptions::default(), now)
+                .await?;
+            let view = db
+                .customer(customer, now)
+                .await?
+                .ok_or(Error::NotFound("customer"))?;
+            (issued, view.record.first_name, view.savings)
+        }
+    };
     Ok(Some(Message::Image {
         png_base64: issued.png_base64,
         caption: texts::pass_caption(lang, &name, savings),
@@ -467,22 +482,9 @@ async fn offers(db: &Database, customer: &str, lang: Lang, now: i64) -> Result<M
 /// Erasure from the chat: central's erasure, then the number forgotten everywhere.
 async fn erase(ch: &Channel, m: &Inbound, customer: &str, plan: &mut Plan) -> Result<()> {
     let now = ch.now();
-    match ch.db() {
-        Database::Sqlite(db) => {
-            let who = customer.to_owned();
-            match db
-                .call(move |c| crate::customers::erase(c, &who, now))
-                .await
-            {
-                Ok(_) | Err(Error::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Database::Postgres(_) => {
-            // Central's erasure runs on SQLite in this build.
-            plan.replies.push(texts::unavailable(plan.lang));
-            return Ok(());
-        }
+    match ch.db().erase_customer(customer, now).await {
+        Ok(_) | Err(Error::NotFound(_)) => {}
+        Err(e) => return Err(e),
     }
     forget(m, Some(customer), plan, now);
     Ok(())

@@ -266,6 +266,14 @@ impl Central {
             clock.clone(),
         )
         .with_limits(limits);
+        let whatsapp = match whatsapp {
+            // Another database (PostgreSQL) signs with keys of its own, in the same folder.
+            Some((config, Some(database))) => {
+                database.init_keys(&keys, now).await.unwrap();
+                Some((config, Some(database)))
+            }
+            other => other,
+        };
         let channel = whatsapp.map(|(config, database)| {
             let channel = tillpass_central::whatsapp::Channel::new(
                 config,

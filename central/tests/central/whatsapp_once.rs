@@ -337,3 +337,49 @@ async fn two_nodes_on_one_postgresql_database_answer_each_message_once() {
         "{handled:?}"
     );
 }
+
+/// On PostgreSQL the chat signs up, hands out a pass image and erases, as on SQLite: the
+/// customer is gone and no table but the channel's erasure record knows the number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_the_chat_signs_up_hands_out_a_pass_and_erases() {
+    use tillpass_central::whatsapp::intent::button;
+    let Some(test_db) = crate::pg::database("whatsapp_pg_flows").await else {
+        return;
+    };
+    let location = Location::Postgres(test_db.url().to_owned());
+    let graph = Graph::start().await;
+    let db = Database::open(&location).await.unwrap();
+    let (node, _channel) = Central::start_whatsapp_on(graph.config(None), Some(db)).await;
+    let phone = "34611000099";
+    let post = |body: Value| {
+        let (client, base) = (node.client.clone(), node.base.clone());
+        async move {
+            assert_eq!(
+                graph::post(&client, &base, &body, Some(SECRET))
+                    .await
+                    .status(),
+                StatusCode::OK
+            );
+        }
+    };
+    post(graph::text(phone, "wamid.pg.1", "hola")).await;
+    let consent = graph.wait_for(phone, 1).await.pop().unwrap();
+    assert_eq!(consent["type"], "interactive", "{consent}");
+    post(graph::tap(phone, "wamid.pg.2", button::ACCEPT, "Acepto")).await;
+    graph.wait_for(phone, 2).await;
+    post(graph::text(phone, "wamid.pg.3", "QR")).await;
+    let pass = graph.wait_for(phone, 3).await.pop().unwrap();
+    assert_eq!(pass["type"], "image", "a pass image on PostgreSQL: {pass}");
+    let db = Database::open(&location).await.unwrap();
+    let customers = db.count_rows("customers").await.unwrap();
+    assert_eq!(customers, 1);
+    assert_eq!(db.count_rows("issued_tokens").await.unwrap(), 1);
+
+    post(graph::text(phone, "wamid.pg.4", "borrar mis datos")).await;
+    graph.wait_for(phone, 4).await;
+    post(graph::tap(phone, "wamid.pg.5", button::ERASE, "Borrar")).await;
+    let done = graph.wait_for(phone, 5).await.pop().unwrap();
+    assert!(done.to_string().contains("Hemos borrado"), "{done}");
+    assert_eq!(db.count_rows("customers").await.unwrap(), 0);
+    assert_eq!(db.count_rows("erased_customers").await.unwrap(), 1);
+}
