@@ -335,6 +335,10 @@ fn apply(conn: &Connection, event: &JournalEvent, now: i64) -> Result<Applied> {
                 &detail,
                 now,
             )?;
+            conn.execute(
+                &ledger::sqlite(ledger::RETURN_FLAG),
+                params![ret.original_sale_id.as_str(), now],
+            )?;
             Ok(Applied::Accepted(vec![EventFlag::ReturnExceedsSale]))
         }
         _ => Ok(Applied::Rejected(

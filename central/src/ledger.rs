@@ -11,7 +11,8 @@
 //!   at its time), `debt` (beyond the balance, still owed), `resolved` (its debt since paid).
 //!   A flag is resolved when its debt is paid or central IT resolved it ([`crate::flags`]).
 //! - **Flags**: an account's `overspend_debt` and `reversal_clamped` reach every store whose
-//!   tills moved that account; `token_at_two_stores` every store where the token was used.
+//!   tills moved that account; `token_at_two_stores` every store where the token was used;
+//!   `return_exceeds_sale` the store that made the sale (the sale id masked).
 //!   A flag a late journal withdrew is sent as `gone`.
 //! - **Change log**: ingestion records the keys ([`SPENDS_OF_ACCOUNT`] and the other
 //!   statements here, one text for SQLite and PostgreSQL) with the store as owner, so a
@@ -55,6 +56,13 @@ pub const TOKEN_FLAG: &str = "INSERT INTO changes (kind, key, owner, at)
      SELECT DISTINCT 'ledger', 'f:' || store || ':token_at_two_stores:' || $1, store,
             CAST($2 AS BIGINT)
      FROM token_uses WHERE token_id = $1";
+
+/// Records a sale's `return_exceeds_sale` flag for the store that made the sale: `$1`
+/// sale id, `$2` now.
+pub const RETURN_FLAG: &str = "INSERT INTO changes (kind, key, owner, at)
+     SELECT DISTINCT 'ledger', 'f:' || store || ':return_exceeds_sale:' || sale_id, store,
+            CAST($2 AS BIGINT)
+     FROM store_sales WHERE sale_id = $1";
 
 /// The oldest spend time still served at `now`.
 pub fn oldest_kept(now: i64) -> i64 {
@@ -136,11 +144,20 @@ pub const GIFT_CARD_FLAG_ROW: &str = "SELECT f.detail, f.created_at, f.subject,
          (SELECT event_id FROM account_moves WHERE account = $3 AND holder = $2)
      LIMIT 1";
 
+/// A sale's `return_exceeds_sale` flag, its latest: `$1` kind, `$2` sale id. Columns as
+/// [`FlagRow`] (the sale id as holder, masked when sent).
+pub const RETURN_FLAG_ROW: &str = "SELECT f.detail, f.created_at, f.subject, CAST(0 AS BIGINT),
+            EXISTS (SELECT 1 FROM flag_resolutions r
+                    WHERE r.kind = f.kind AND r.subject = f.subject AND r.detail = f.detail)
+     FROM flags f WHERE f.kind = $1 AND f.subject = $2
+     ORDER BY f.id DESC LIMIT 1";
+
 /// How a flag key is read: the statement and its parameters (`kind`, then the token or
 /// the holder, then the account).
 pub fn flag_query<'a>(kind: &'a str, subject: &'a str) -> Option<(&'static str, Vec<&'a str>)> {
     match kind {
         "token_at_two_stores" => Some((TOKEN_FLAG_ROW, vec![kind, subject])),
+        "return_exceeds_sale" => Some((RETURN_FLAG_ROW, vec![kind, subject])),
         "overspend_debt" | "reversal_clamped" => {
             let (account, holder) = subject.split_once(':')?;
             let sql = if account == "savings" {

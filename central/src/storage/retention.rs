@@ -84,6 +84,9 @@ impl Database {
                                     params![account, holder, now],
                                 )?;
                             }
+                            Some(FlagChange::Return(sale)) => {
+                                tx.execute(&sqlite(ledger::RETURN_FLAG), params![sale, now])?;
+                            }
                             None => {}
                         }
                     }
@@ -122,12 +125,15 @@ pub(crate) enum FlagChange<'a> {
     Token(&'a str),
     /// An account's flag: the account (`savings`, `gift_card`) and its holder.
     Account(&'a str, &'a str),
+    /// A sale's returns beyond what was sold: the sale id.
+    Return(&'a str),
 }
 
 /// Which ledger change tells the stores about a resolved flag of `kind` on `subject`.
 pub(crate) fn ledger_change<'a>(kind: &str, subject: &'a str) -> Option<FlagChange<'a>> {
     match kind {
         "token_at_two_stores" => Some(FlagChange::Token(subject)),
+        "return_exceeds_sale" => Some(FlagChange::Return(subject)),
         "overspend_debt" | "reversal_clamped" => subject
             .split_once(':')
             .map(|(account, holder)| FlagChange::Account(account, holder)),

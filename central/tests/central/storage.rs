@@ -437,6 +437,40 @@ async fn a_till_made_customer_a_sale_and_its_return_are_kept_for_the_store() {
             b.name
         );
         assert_eq!(db.count_rows("receipts").await.unwrap(), 1, "{}", b.name);
+
+        // The store's ledger carries the flag, the sale masked; another store's does not.
+        let folder = tempfile::tempdir().unwrap();
+        let dir = tillpass_central::keys::KeyDir::open(&folder.path().join("keys")).unwrap();
+        db.init_keys(&dir, 1).await.unwrap();
+        let sync = db
+            .active_key(&dir, tillpass_central::keys::Purpose::Sync)
+            .await
+            .unwrap();
+        let ledger = |store: &'static str| {
+            let sync = sync.clone();
+            async move {
+                let page = db
+                    .delta_page(
+                        tillpass_protocol::sync::DeltaKind::Ledger,
+                        &tillpass_protocol::sync::DeltaQuery::default(),
+                        &StoreId::new(store).unwrap(),
+                        &sync,
+                        20,
+                    )
+                    .await
+                    .unwrap();
+                serde_json::to_value(page).unwrap()["items"].clone()
+            }
+        };
+        let here = ledger("S001").await.to_string();
+        assert!(here.contains("return_exceeds_sale"), "{}: {here}", b.name);
+        assert!(!here.contains("\"S-1\""), "{}: masked: {here}", b.name);
+        let elsewhere = ledger("S002").await.to_string();
+        assert!(
+            !elsewhere.contains("return_exceeds_sale"),
+            "{}: {elsewhere}",
+            b.name
+        );
     }
 }
 

@@ -427,6 +427,7 @@ async fn apply(tx: &Transaction<'_>, event: &JournalEvent, now: i64) -> Result<A
                 now,
             )
             .await?;
+            exec(tx, ledger::RETURN_FLAG, &[&sale, &now]).await?;
             Ok(Applied::Accepted(vec![EventFlag::ReturnExceedsSale]))
         }
         _ => Ok(Applied::Rejected(

@@ -32,6 +32,9 @@ pub async fn resolve_flag(pg: &Pg, id: i64, by: &str, note: &str, now: i64) -> R
             tx.execute(ledger::FLAGS_OF_ACCOUNT, &[&account, &holder, &now])
                 .await?;
         }
+        Some(FlagChange::Return(sale)) => {
+            tx.execute(ledger::RETURN_FLAG, &[&sale, &now]).await?;
+        }
         None => {}
     }
     tx.commit().await?;
