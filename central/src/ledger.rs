@@ -24,8 +24,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use tillpass_protocol::money::Money;
 use tillpass_protocol::sync::{
-    EventFlag, EventId, LEDGER_RETENTION_SECS, LedgerAccount, LedgerDelta, LedgerFlag,
-    LedgerOutcome, LedgerSpend, SpendSource, TillId, mask,
+    BalanceSource, EventFlag, EventId, LEDGER_RETENTION_SECS, LedgerAccount, LedgerDelta,
+    LedgerFlag, LedgerOutcome, LedgerSpend, TillId, mask,
 };
 
 use crate::error::{Error, Result};
@@ -237,9 +237,9 @@ pub fn spend_item(event_id: &str, row: Option<SpendRow>) -> Result<Option<Ledger
             holder: mask(&row.holder),
             amount: Money::new(row.amount, currency),
             short: Money::new(row.short, currency),
-            source: row
-                .source
-                .map_or(SpendSource::Cached, |s| SpendSource::from_code(&s)),
+            source: row.source.map_or(BalanceSource::Cached, |s| {
+                BalanceSource::from_code(&s).unwrap_or(BalanceSource::Unknown)
+            }),
             outcome,
         },
     }))

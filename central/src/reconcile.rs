@@ -28,7 +28,7 @@
 //! carries one `overspend_debt` flag (its first such spend, the total overspent) and one
 //! `reversal_clamped` flag, never one per event or per arrival.
 
-use tillpass_protocol::sync::SpendSource;
+use tillpass_protocol::sync::BalanceSource;
 
 /// An account's money: balance and debt, minor units, never both positive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -287,18 +287,14 @@ pub const CLAMP_DETAIL: &str = "earn reversal stopped at zero";
 
 /// Where the till took the balance a spend relied on, as its event's `basis` says; an
 /// event without one is from a till that spent its cached balance.
-pub fn spend_source(event: &tillpass_protocol::sync::JournalEvent) -> SpendSource {
-    use tillpass_protocol::sync::{BalanceSource, EventPayload};
+pub fn spend_source(event: &tillpass_protocol::sync::JournalEvent) -> BalanceSource {
+    use tillpass_protocol::sync::EventPayload;
     let basis = match &event.payload {
         EventPayload::SavingsRedeemed(m) => m.basis.as_ref(),
         EventPayload::GiftCardDebited(m) => m.basis.as_ref(),
         _ => None,
     };
-    match basis.map(|b| b.source) {
-        None | Some(BalanceSource::Cached) => SpendSource::Cached,
-        Some(BalanceSource::Snapshot) => SpendSource::Snapshot,
-        Some(BalanceSource::Live) => SpendSource::Live,
-    }
+    basis.map_or(BalanceSource::Cached, |b| b.source)
 }
 
 /// A token's uses `(store, event id)` in the order they happened: when they span stores,

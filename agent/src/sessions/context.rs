@@ -67,24 +67,25 @@ pub fn customer(
     Ok(Some(Customer { view, context }))
 }
 
-/// Whether a balance from `source` counts as confirmed by central: a snapshot never
-/// does; a cached or live one while the till is online.
+/// Whether a balance from `source` counts as confirmed by central: a snapshot (or a
+/// source this build does not know) never does; a cached or live one while the till is
+/// online.
 pub fn synced(source: BalanceSource, online: bool) -> bool {
     match source {
-        BalanceSource::Snapshot => false,
+        BalanceSource::Snapshot | BalanceSource::Unknown => false,
         BalanceSource::Cached | BalanceSource::Live => online,
     }
 }
 
 /// What the customer can spend now by this till's knowledge: the balance, and for a
-/// snapshot no more than the catalog's offline cap leaves.
+/// snapshot (or an unknown source) no more than the catalog's offline cap leaves.
 pub fn spendable(
     savings: &customers::Savings,
     source: BalanceSource,
     engine: Option<&Engine>,
 ) -> i64 {
     let available = savings.available();
-    if source != BalanceSource::Snapshot {
+    if matches!(source, BalanceSource::Cached | BalanceSource::Live) {
         return available;
     }
     let cap = engine

@@ -518,7 +518,9 @@ pub struct SavingsMovement {
     pub basis: Option<SpendBasis>,
 }
 
-/// Where the balance a till showed, and a spend relied on, came from.
+/// Where the balance a till showed, and a spend relied on, came from: in the journal's
+/// spends ([`SpendBasis`]), on the POS API's customer, and in the store ledger's entries
+/// (`super::ledger::LedgerSpend`) — one vocabulary for till, central and dashboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BalanceSource {
@@ -530,15 +532,20 @@ pub enum BalanceSource {
     Snapshot,
     /// Central's answer to the till's live lookup.
     Live,
+    /// A source a newer side names (read, never written by this build): central treats a
+    /// spend from it as a risk, as it does a snapshot's or a cached balance's.
+    #[serde(other)]
+    Unknown,
 }
 
 impl BalanceSource {
-    /// Its wire name: `cached`, `snapshot` or `live`.
+    /// Its wire name: `cached`, `snapshot`, `live` (or `unknown`).
     pub fn code(self) -> &'static str {
         match self {
             BalanceSource::Cached => "cached",
             BalanceSource::Snapshot => "snapshot",
             BalanceSource::Live => "live",
+            BalanceSource::Unknown => "unknown",
         }
     }
 

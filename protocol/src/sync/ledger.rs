@@ -5,7 +5,8 @@
 //!
 //! - [`LedgerDelta`]: one item — a spend ([`LedgerSpend`]) with central's outcome, a flag
 //!   ([`LedgerFlag`]), or a flag withdrawn ([`LedgerDelta::Gone`]).
-//! - [`SpendSource`]: where the till took the balance it spent from.
+//! - Where the till took the balance it spent from is the journal's
+//!   [`BalanceSource`](super::journal::BalanceSource), the same vocabulary.
 //! - [`LedgerOutcome`]: what central made of a spend once the journals came in.
 //! - [`mask`]: the only form in which a customer, card or voucher reference appears in
 //!   the ledger, the feed and the dashboard.
@@ -15,48 +16,12 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::EventFlag;
 use super::ids::{EventId, TillId};
+use super::journal::BalanceSource;
 use crate::money::Money;
 
 /// How long an entry of the ledger is kept, by central (served) and by the tills (shown):
 /// 90 days after the spend.
 pub const LEDGER_RETENTION_SECS: i64 = 90 * 86_400;
-
-/// Where the till took the balance a spend relied on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SpendSource {
-    /// The signed snapshot in the customer's pass or the gift-card token.
-    Snapshot,
-    /// The balance the till held from central's last delta.
-    Cached,
-    /// Central, asked live at the time.
-    Live,
-    /// A source a newer till names.
-    #[serde(other)]
-    Unknown,
-}
-
-impl SpendSource {
-    /// The code: `snapshot`, `cached`, `live`, `unknown`.
-    pub fn code(self) -> &'static str {
-        match self {
-            SpendSource::Snapshot => "snapshot",
-            SpendSource::Cached => "cached",
-            SpendSource::Live => "live",
-            SpendSource::Unknown => "unknown",
-        }
-    }
-
-    /// From a code; `Unknown` for any other.
-    pub fn from_code(code: &str) -> SpendSource {
-        match code {
-            "snapshot" => SpendSource::Snapshot,
-            "cached" => SpendSource::Cached,
-            "live" => SpendSource::Live,
-            _ => SpendSource::Unknown,
-        }
-    }
-}
 
 /// What central made of a spend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -133,7 +98,7 @@ pub struct LedgerSpend {
     /// The part the real balance did not cover (zero when confirmed).
     pub short: Money,
     /// Where the till took the balance from.
-    pub source: SpendSource,
+    pub source: BalanceSource,
     /// What central made of it.
     pub outcome: LedgerOutcome,
 }
@@ -202,12 +167,15 @@ mod tests {
 
     #[test]
     fn codes_a_newer_side_adds_read_as_unknown() {
-        let source: SpendSource = serde_json::from_str(r#""voucher""#).unwrap();
-        assert_eq!(source, SpendSource::Unknown);
+        let source: BalanceSource = serde_json::from_str(r#""voucher""#).unwrap();
+        assert_eq!(source, BalanceSource::Unknown);
         let outcome: LedgerOutcome = serde_json::from_str(r#""written_off""#).unwrap();
         assert_eq!(outcome, LedgerOutcome::Unknown);
         assert_eq!(LedgerOutcome::from_code("debt"), LedgerOutcome::Debt);
-        assert_eq!(SpendSource::from_code("snapshot"), SpendSource::Snapshot);
+        assert_eq!(
+            BalanceSource::from_code("snapshot"),
+            Some(BalanceSource::Snapshot)
+        );
     }
 
     #[test]

@@ -81,8 +81,7 @@ pub use journal::{
     SpendBasis, Tender, TokenKind, TokenUsed,
 };
 pub use ledger::{
-    LEDGER_RETENTION_SECS, LedgerAccount, LedgerDelta, LedgerFlag, LedgerOutcome, LedgerSpend,
-    SpendSource, mask,
+    LEDGER_RETENTION_SECS, LedgerAccount, LedgerDelta, LedgerFlag, LedgerOutcome, LedgerSpend, mask,
 };
 pub use lookup::{LookupAnswer, LookupKind, LookupRequest};
 pub use movement::{Account, Direction, Movement, TillDelta};
