@@ -429,8 +429,14 @@ struct Resolve {
 /// The longest note or name a resolution keeps.
 const MAX_RESOLUTION_TEXT: usize = 500;
 
-async fn resolve_flag(State(s): State<AppState>, ApiPath(id): ApiPath<i64>, body: Body) -> Answer {
+async fn resolve_flag(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    body: Body,
+) -> Answer {
     let resolve: Resolve = json(&body)?;
+    // Flag ids are numbers; any other id names no flag.
+    let id: i64 = id.parse().map_err(|_| Error::NotFound("flag"))?;
     let by = resolve.by.unwrap_or_else(|| "admin-api".to_owned());
     if resolve.note.trim().is_empty()
         || resolve.note.len() > MAX_RESOLUTION_TEXT

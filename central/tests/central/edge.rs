@@ -113,6 +113,12 @@ const ROUTES: &[(&str, &str, Caller, Body)] = &[
     ),
     ("POST", "/admin/v1/revocations", Caller::Admin, Body::Json),
     ("GET", "/admin/v1/flags", Caller::Admin, Body::None),
+    (
+        "POST",
+        "/admin/v1/flags/{}/resolve",
+        Caller::Admin,
+        Body::Json,
+    ),
     ("GET", "/admin/v1/offline-policy", Caller::Admin, Body::None),
     ("PUT", "/admin/v1/offline-policy", Caller::Admin, Body::Json),
     (
