@@ -437,10 +437,44 @@ fn journals_in_the_order_they_were_made() {
 }
 
 #[test]
-fn journals_in_reverse_order() {
+fn journals_in_reverse_order_then_central_it_resolves_the_overspend() {
     let day = Day::run([2, 1, 0]);
     day.check_central();
     day.check_tills();
+
+    // Central IT resolves the overspend through the admin API: every till of both stores
+    // sees it resolved; the token's flag stays open.
+    let flags = parse(
+        &day.central
+            .admin("GET", "/admin/v1/flags?open=true", None)
+            .unwrap()
+            .body,
+    );
+    let id = flags
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "overspend_debt")
+        .map(|f| f["id"].as_i64().unwrap())
+        .unwrap_or_else(|| panic!("no open overspend flag: {flags:#}"));
+    let answer = day
+        .central
+        .admin(
+            "POST",
+            &format!("/admin/v1/flags/{id}/resolve"),
+            Some(r#"{"note": "the customer paid at the desk", "by": "marta"}"#),
+        )
+        .unwrap();
+    assert_eq!(answer.status, 204, "{}", answer.body);
+    let open = vec![format!("token_at_two_stores:{MASKED}")];
+    for i in 0..3 {
+        wait::until(
+            "the resolution at every till",
+            Duration::from_secs(60),
+            || (day.flags_at(i).as_ref() == Some(&open)).then_some(()),
+        )
+        .unwrap_or_else(|e| panic!("{e}: till {i} holds {:?}", day.flags_at(i)));
+    }
 }
 
 /// The last spend first and the first last, and both stores' managers see the ledger in

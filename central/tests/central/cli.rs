@@ -141,3 +141,28 @@ fn the_cli_puts_a_customer_in_segments_and_a_catalog_may_then_name_them() {
     let bad = run(dir.path(), &["customer", "segments", "C-1", "a\tb"]);
     assert!(!bad.status.success());
 }
+
+#[test]
+fn the_cli_lists_and_resolves_flags_and_sweeps() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["keys", "init"]);
+    let open: serde_json::Value =
+        serde_json::from_str(&ok(dir.path(), &["flags", "--open", "--limit", "10"])).unwrap();
+    assert_eq!(open, serde_json::json!([]));
+    let unknown = run(
+        dir.path(),
+        &["flags", "resolve", "42", "--note", "no such flag"],
+    );
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("flag not found"), "{stderr}");
+    let swept: serde_json::Value = serde_json::from_str(&ok(dir.path(), &["compact"])).unwrap();
+    let names: Vec<&str> = swept["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d[0].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"superseded_changes"), "{swept}");
+    assert!(names.contains(&"token_uses"), "{swept}");
+}
