@@ -78,11 +78,13 @@ impl Database {
                             Some(FlagChange::Token(token)) => {
                                 tx.execute(&sqlite(ledger::TOKEN_FLAG), params![token, now])?;
                             }
-                            Some(FlagChange::Account(account, holder)) => {
-                                tx.execute(
-                                    &sqlite(ledger::FLAGS_OF_ACCOUNT),
-                                    params![account, holder, now],
-                                )?;
+                            Some(FlagChange::Account(holder)) => {
+                                for account in ACCOUNTS {
+                                    tx.execute(
+                                        &sqlite(ledger::FLAGS_OF_ACCOUNT),
+                                        params![account, holder, now],
+                                    )?;
+                                }
                             }
                             Some(FlagChange::Return(sale)) => {
                                 tx.execute(&sqlite(ledger::RETURN_FLAG), params![sale, now])?;
@@ -119,12 +121,16 @@ pub const RESOLVE: &str = "INSERT INTO flag_resolutions
          note = excluded.note
      RETURNING kind, subject";
 
+/// The accounts an account's flag may be on: its change is recorded for each (the one the
+/// holder has no movements on records nothing).
+pub(crate) const ACCOUNTS: [&str; 2] = ["savings", "gift_card"];
+
 /// The store-ledger change a flag's resolution records, if its kind reaches the ledger.
 pub(crate) enum FlagChange<'a> {
     /// A token used at two stores: its id.
     Token(&'a str),
-    /// An account's flag: the account (`savings`, `gift_card`) and its holder.
-    Account(&'a str, &'a str),
+    /// An account's flag: its holder (a customer or a card; the flag's subject).
+    Account(&'a str),
     /// A sale's returns beyond what was sold: the sale id.
     Return(&'a str),
 }
@@ -134,9 +140,7 @@ pub(crate) fn ledger_change<'a>(kind: &str, subject: &'a str) -> Option<FlagChan
     match kind {
         "token_at_two_stores" => Some(FlagChange::Token(subject)),
         "return_exceeds_sale" => Some(FlagChange::Return(subject)),
-        "overspend_debt" | "reversal_clamped" => subject
-            .split_once(':')
-            .map(|(account, holder)| FlagChange::Account(account, holder)),
+        "overspend_debt" | "reversal_clamped" => Some(FlagChange::Account(subject)),
         _ => None,
     }
 }

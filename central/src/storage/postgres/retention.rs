@@ -5,7 +5,7 @@ use super::Pg;
 use crate::error::Result;
 use crate::ledger;
 use crate::retention::{BATCH, Policy, Sweep};
-use crate::storage::retention::{FlagChange, RESOLVE, ledger_change};
+use crate::storage::retention::{ACCOUNTS, FlagChange, RESOLVE, ledger_change};
 
 /// Runs one batch of `sweep` (its own transaction): the rows it deleted.
 pub async fn sweep_batch(pg: &Pg, sweep: &Sweep, policy: &Policy, now: i64) -> Result<u64> {
@@ -28,9 +28,11 @@ pub async fn resolve_flag(pg: &Pg, id: i64, by: &str, note: &str, now: i64) -> R
         Some(FlagChange::Token(token)) => {
             tx.execute(ledger::TOKEN_FLAG, &[&token, &now]).await?;
         }
-        Some(FlagChange::Account(account, holder)) => {
-            tx.execute(ledger::FLAGS_OF_ACCOUNT, &[&account, &holder, &now])
-                .await?;
+        Some(FlagChange::Account(holder)) => {
+            for account in ACCOUNTS {
+                tx.execute(ledger::FLAGS_OF_ACCOUNT, &[&account, &holder, &now])
+                    .await?;
+            }
         }
         Some(FlagChange::Return(sale)) => {
             tx.execute(ledger::RETURN_FLAG, &[&sale, &now]).await?;

@@ -190,8 +190,27 @@ async fn token_uses_tokens_and_resolved_flags_go_after_their_periods_open_flags_
         assert_eq!(db.count_rows("token_uses").await.unwrap(), 2, "{name}");
         assert_eq!(db.count_rows("issued_tokens").await.unwrap(), 0, "{name}");
 
+        // Where each store's tills are: past every ledger item so far.
+        let sync = db.active_key(&dir, Purpose::Sync).await.unwrap();
+        let mut cursors = Vec::new();
+        for store in ["S001", "S002"] {
+            let page = db
+                .delta_page(
+                    DeltaKind::Ledger,
+                    &DeltaQuery::default(),
+                    &StoreId::new(store).unwrap(),
+                    &sync,
+                    month,
+                )
+                .await
+                .unwrap();
+            let page = serde_json::to_value(page).unwrap();
+            assert_eq!(page["has_more"], false, "{name}: {page:#}");
+            cursors.push(Cursor::new(page["next_cursor"].as_str().unwrap().to_owned()).unwrap());
+        }
+
         // Central IT resolves the overspend: it leaves the open list, and the stores'
-        // ledgers show it resolved (the debt is still owed).
+        // tills learn it from their cursor on (the debt is still owed).
         let overspend = open.iter().find(|f| f.kind == "overspend_debt").unwrap();
         db.resolve_flag(overspend.id, "ana", "called the customer", month)
             .await
@@ -239,12 +258,14 @@ async fn token_uses_tokens_and_resolved_flags_go_after_their_periods_open_flags_
         assert_eq!(first.len(), 1, "{name}");
         assert_eq!(second.len(), 1, "{name}");
         assert!(second[0].id < first[0].id, "{name}");
-        let sync = db.active_key(&dir, Purpose::Sync).await.unwrap();
-        for store in ["S001", "S002"] {
+        for (store, cursor) in ["S001", "S002"].into_iter().zip(cursors) {
             let page = db
                 .delta_page(
                     DeltaKind::Ledger,
-                    &DeltaQuery::default(),
+                    &DeltaQuery {
+                        cursor,
+                        limit: None,
+                    },
                     &StoreId::new(store).unwrap(),
                     &sync,
                     month,
