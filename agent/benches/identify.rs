@@ -86,6 +86,8 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let rss_start = rss_kib();
     let store = Arc::new(Store::open(dir.path()).unwrap());
+    // As the daemon runs it: the log checkpointed off the request path.
+    let _checkpointer = tillpass_agent::store::checkpoint::Background::start(store.path()).unwrap();
     let root = SigningKey::from_bytes(&[1; 32]);
     let key = SigningKey::from_bytes(&[2; 32]);
     let trust = TrustStore::new(

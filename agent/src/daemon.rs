@@ -462,6 +462,10 @@ fn spawn_background(
             }
         });
     }
+    let db = state.store.path().to_path_buf();
+    tasks.spawn("checkpointer", OnExit::Restart, move |_| {
+        crate::store::checkpoint::run(db.clone())
+    });
     tasks.spawn("sync", OnExit::Restart, move |_| {
         let syncer = syncer.clone();
         async move {

@@ -9,6 +9,7 @@
 //!   snapshot or central's live answer — for customers and gift cards it does not hold.
 //! - [`tokens`]: the trust list in force, revocations, and token uses (replay records).
 //! - [`journal`]: the outbox of events for central.
+//! - [`checkpoint`]: the write-ahead log's checkpointer, off the request path.
 //! - [`scans`]: the scan log.
 //! - [`pos_sessions`], [`sales`], [`balances`], [`idempotency`]: POS sessions, closed
 //!   sales and returns, money moved at this till, and the answers kept for retried calls.
@@ -22,6 +23,7 @@
 //! agent are narrowed at open.
 
 pub mod balances;
+pub mod checkpoint;
 pub mod claims;
 pub mod customers;
 pub mod idempotency;
@@ -168,6 +170,8 @@ impl Store {
              PRAGMA foreign_keys = ON;",
         )
         .map_err(|e| open_err(&e))?;
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::SAFETY_NET_PAGES)
+            .map_err(|e| open_err(&e))?;
         migrations::apply(&conn, &path)?;
         Ok(Store {
             conn: Mutex::new(conn),
