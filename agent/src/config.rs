@@ -286,6 +286,23 @@ impl Config {
         {
             return Err(invalid("central.url", e.to_string()));
         }
+        for url in &self.central.fallback_urls {
+            if let Err(e) = tillpass_protocol::sync::check_central_url(url) {
+                return Err(invalid("central.fallback_urls", e.to_string()));
+            }
+            let https = |u: &str| tillpass_protocol::sync::is_https(u);
+            if self
+                .central
+                .url
+                .as_deref()
+                .is_some_and(|u| https(u) != https(url))
+            {
+                return Err(invalid(
+                    "central.fallback_urls",
+                    format!("{url} does not use central.url's scheme"),
+                ));
+            }
+        }
         if let Some(name) = &self.till.timezone
             && jiff::tz::TimeZone::get(name).is_err()
         {
@@ -413,6 +430,7 @@ mod tests {
             central: CentralSection {
                 url: Some("https://loyalty.example".to_owned()),
                 ca_file: Some(PathBuf::from("/etc/tillpass/central-ca.pem")),
+                fallback_urls: Vec::new(),
             },
             till: TillSection {
                 store: Some("S1".to_owned()),

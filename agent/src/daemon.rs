@@ -188,14 +188,17 @@ pub fn build(config: &Config, paths: &Paths, wall: WallClock) -> Result<Agent, D
     let has_key = key.is_some();
     let remote = match (&central, &who, key) {
         (Some(url), Some(who), Some(key)) => {
-            let client = Arc::new(CentralClient::new(
-                url,
-                who.till.clone(),
-                key,
-                clock.clone(),
-                trust_now.as_ref().map(|t| t.store.clone()),
-                config.central.ca_file.as_deref(),
-            )?);
+            let client = Arc::new(
+                CentralClient::new(
+                    url,
+                    who.till.clone(),
+                    key,
+                    clock.clone(),
+                    trust_now.as_ref().map(|t| t.store.clone()),
+                    config.central.ca_file.as_deref(),
+                )?
+                .with_fallbacks(&config.central.fallback_urls)?,
+            );
             let relay = Arc::new(
                 Relay::new(
                     store.clone(),

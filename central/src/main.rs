@@ -429,12 +429,23 @@ fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     out(&serde_json::to_string_pretty(value)?)
 }
 
-fn location(cli: &Cli) -> Location {
-    match (&cli.database, &cli.db) {
+/// The database the command line names. `--db` is a SQLite file: a PostgreSQL URL there
+/// is refused rather than made into a file of that name.
+fn location(cli: &Cli) -> anyhow::Result<Location> {
+    Ok(match (&cli.database, &cli.db) {
         (Some(location), _) => location.clone(),
-        (None, Some(path)) => Location::sqlite(path),
+        (None, Some(path)) => {
+            let text = path.to_string_lossy();
+            if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+                bail!(
+                    "--db names a SQLite file; give a PostgreSQL URL with --database \
+                     (or TILLPASS_CENTRAL_DATABASE)"
+                );
+            }
+            Location::sqlite(path)
+        }
         (None, None) => Location::sqlite(Path::new("central.db")),
-    }
+    })
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -444,7 +455,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Whatsapp(command) = &cli.command {
         return whatsapp_command(&cli, command);
     }
-    let location = location(&cli);
+    let location = location(&cli)?;
     let dir = KeyDir::open(&cli.keys)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let budget = match &cli.command {
@@ -917,11 +928,7 @@ fn whatsapp_command(cli: &Cli, command: &WhatsappCommand) -> anyhow::Result<()> 
             out(&link)
         }
         WhatsappCommand::Status => {
-            let location = match (&cli.database, &cli.db) {
-                (Some(location), _) => location.clone(),
-                (None, Some(path)) => Location::sqlite(path),
-                (None, None) => Location::sqlite(Path::new("central.db")),
-            };
+            let location = location(&cli)?;
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             let report = runtime.block_on(async {
                 let db = storage::Database::open(&location)

@@ -288,8 +288,13 @@ fn install_files_into(options: &InstallOptions, report: &mut Report) -> Result<(
         .exists()
         .then(|| central_ca_file(&Layout::new("/")));
     let existing = std::fs::read_to_string(layout.config_file()).ok();
+    // Central's other nodes, added by the operator to `[central]`, survive a rewrite.
+    let fallback_urls = existing
+        .as_deref()
+        .map(tillpass_tillfiles::config::central_fallback_urls)
+        .unwrap_or_default();
     let config = with_kept_settings(
-        render_config(&enrolment, ca_file.as_deref())?,
+        render_config(&enrolment, ca_file.as_deref(), &fallback_urls)?,
         existing.as_deref(),
     );
     let change = fsops::ensure_file(&layout.config_file(), config.as_bytes(), 0o640)?;
@@ -439,10 +444,11 @@ fn ensure_enrolled(
 /// The agent's configuration file for an enrolled till, in the schema the agent reads
 /// (`tillpass_tillfiles::config`). Paths are the live ones (the service reads them on the
 /// till, whatever folder the install was staged in); `ca_file` is central's CA file, when
-/// one was installed.
+/// one was installed; `fallback_urls` are central's other nodes, as the operator set them.
 pub fn render_config(
     enrolment: &Enrolment,
     ca_file: Option<&Path>,
+    fallback_urls: &[String],
 ) -> Result<String, InstallError> {
     use tillpass_tillfiles::config::{
         ApiSection, CentralSection, ConfigFile, StoreSection, TillSection,
@@ -452,6 +458,7 @@ pub fn render_config(
         central: CentralSection {
             url: Some(enrolment.central.clone()),
             ca_file: ca_file.map(Path::to_path_buf),
+            fallback_urls: fallback_urls.to_vec(),
         },
         till: TillSection {
             store: Some(enrolment.response.store.to_string()),

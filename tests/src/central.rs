@@ -18,6 +18,8 @@ pub const ADMIN_TOKEN: &str = "e2e-central-admin-token-0123456789";
 #[derive(Debug)]
 pub struct Central {
     dir: PathBuf,
+    /// `--db`: the SQLite file in `dir`, or a PostgreSQL URL.
+    db: String,
     child: Option<Child>,
     starts: u32,
     /// `127.0.0.1:port`, kept across a stop so a restart comes back on the same port.
@@ -27,10 +29,18 @@ pub struct Central {
 impl Central {
     /// Starts central with its files in `dir`, on a free port.
     pub fn start(dir: &Path) -> Result<Central, String> {
+        Central::start_on(dir, "central.db")
+    }
+
+    /// Starts central with its key folder and logs in `dir`, on a free port, on the
+    /// database `db` (a file in `dir`, or a PostgreSQL URL: several nodes may share one,
+    /// given the same key folder).
+    pub fn start_on(dir: &Path, db: &str) -> Result<Central, String> {
         std::fs::write(dir.join("admin.token"), ADMIN_TOKEN)
             .map_err(|e| format!("writing the admin token: {e}"))?;
         let mut central = Central {
             dir: dir.to_path_buf(),
+            db: db.to_owned(),
             child: None,
             starts: 0,
             addr: "127.0.0.1:0".to_owned(),
@@ -104,7 +114,7 @@ impl Central {
     fn command(&self) -> Result<Command, String> {
         let mut cmd = Command::new(binary::path(CENTRAL)?);
         cmd.current_dir(&self.dir)
-            .args(["--db", "central.db", "--keys", "keys"]);
+            .args(["--database", &self.db, "--keys", "keys"]);
         Ok(cmd)
     }
 

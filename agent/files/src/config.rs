@@ -55,6 +55,11 @@ pub struct CentralSection {
     /// `tillpass-install --central-ca`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// Other nodes of the same central, when no balancer stands in front of them: a
+    /// request that cannot reach the node in use goes to the next (the same scheme as
+    /// `url`; the till stays enrolled with `url`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback_urls: Vec<String>,
 }
 
 /// `[api]`.
@@ -183,6 +188,24 @@ impl ConfigFile {
     }
 }
 
+/// The file's `[central] fallback_urls` alone (other sections and keys ignored), for the
+/// installer to keep them when it rewrites the file; none when the text does not parse.
+pub fn central_fallback_urls(text: &str) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct CentralOnly {
+        #[serde(default)]
+        central: Fallbacks,
+    }
+    #[derive(Default, Deserialize)]
+    struct Fallbacks {
+        #[serde(default)]
+        fallback_urls: Vec<String>,
+    }
+    toml::from_str::<CentralOnly>(text)
+        .map(|file| file.central.fallback_urls)
+        .unwrap_or_default()
+}
+
 /// The address a client on this machine reaches the agent's API at, from the text of its
 /// configuration file (the default when `[api] listen` is absent).
 pub fn local_api_address(text: &str) -> Result<SocketAddr, ConfigFileError> {
@@ -204,6 +227,7 @@ mod tests {
             central: CentralSection {
                 url: Some("https://loyalty.example".to_owned()),
                 ca_file: None,
+                fallback_urls: Vec::new(),
             },
             till: TillSection {
                 store: Some("S1".to_owned()),

@@ -8,6 +8,7 @@
 //! (`tillpass_protocol::sync::check_central_url`).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -69,11 +70,15 @@ impl Answer {
     }
 }
 
-/// A client for one till and one central.
+/// A client for one till and one central (one node, or several nodes of it tried in
+/// turn: [`CentralClient::with_fallbacks`]).
 #[derive(Debug)]
 pub struct CentralClient {
     http: reqwest::Client,
-    base: String,
+    /// Central's nodes: the enrolled URL first, then `[central] fallback_urls`.
+    bases: Vec<String>,
+    /// The node requests go to, until it cannot be reached.
+    current: AtomicUsize,
     till: TillId,
     key: SigningKey,
     clock: Arc<Clock>,
@@ -109,12 +114,38 @@ impl CentralClient {
             .map_err(|e| SyncError::Internal(e.to_string()))?;
         Ok(CentralClient {
             http,
-            base: base.trim_end_matches('/').to_owned(),
+            bases: vec![base.trim_end_matches('/').to_owned()],
+            current: AtomicUsize::new(0),
             till,
             key,
             clock,
             trust: RwLock::new(trust),
         })
+    }
+
+    /// Adds other nodes of the same central (`[central] fallback_urls`): a request that
+    /// cannot reach the node in use goes to the next, signed afresh, and the client stays
+    /// with the node that answered. Only a failed exchange moves on; an answer, even `503`,
+    /// is the node's (its `Retry-After` is honoured). Every URL is checked as the first
+    /// was, and must use its scheme (one TLS configuration serves them all).
+    pub fn with_fallbacks(mut self, urls: &[String]) -> Result<CentralClient, SyncError> {
+        let https = self.bases.first().is_some_and(|b| is_https(b));
+        for url in urls {
+            check_central_url(url)?;
+            if is_https(url) != https {
+                return Err(SyncError::Refused(format!(
+                    "central.fallback_urls: {url} does not use central.url's scheme"
+                )));
+            }
+            self.bases.push(url.trim_end_matches('/').to_owned());
+        }
+        Ok(self)
+    }
+
+    /// The node requests go to now.
+    pub fn current_base(&self) -> &str {
+        let at = self.current.load(Ordering::Relaxed) % self.bases.len().max(1);
+        self.bases.get(at).map_or("", String::as_str)
     }
 
     /// The till this client signs for.
@@ -162,9 +193,57 @@ impl CentralClient {
         .await
     }
 
-    /// Sends a signed request, with `Accept: accept` when given.
+    /// Sends a signed request, with `Accept: accept` when given, to the node in use, or
+    /// to the next ones in turn while a node cannot be reached.
     async fn exchange(
         &self,
+        method: &str,
+        path_and_query: &str,
+        body: Vec<u8>,
+        content_type: Option<&str>,
+        if_none_match: Option<&str>,
+        accept: Option<&str>,
+    ) -> Result<Answer, SyncError> {
+        let nodes = self.bases.len();
+        let start = self.current.load(Ordering::Relaxed) % nodes.max(1);
+        let mut failed = None;
+        for step in 0..nodes {
+            let at = (start + step) % nodes;
+            let base = &self.bases[at];
+            let sent = self
+                .exchange_at(
+                    base,
+                    method,
+                    path_and_query,
+                    body.clone(),
+                    content_type,
+                    if_none_match,
+                    accept,
+                )
+                .await;
+            match sent {
+                Err(SyncError::Network(e)) if nodes > 1 => {
+                    tracing::warn!(central = %base, error = %e, "central node unreachable; trying the next");
+                    failed = Some(SyncError::Network(e));
+                }
+                Ok(answer) => {
+                    if at != start {
+                        self.current.store(at, Ordering::Relaxed);
+                        tracing::info!(central = %base, "now talking to this central node");
+                    }
+                    return Ok(answer);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(failed.unwrap_or_else(|| SyncError::Internal("no central URL".into())))
+    }
+
+    /// One signed exchange with the node at `base`.
+    #[allow(clippy::too_many_arguments)]
+    async fn exchange_at(
+        &self,
+        base: &str,
         method: &str,
         path_and_query: &str,
         body: Vec<u8>,
@@ -189,9 +268,7 @@ impl CentralClient {
         .map_err(|e| SyncError::Internal(e.to_string()))?;
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| SyncError::Internal(e.to_string()))?;
-        let mut request = self
-            .http
-            .request(method, format!("{}{path_and_query}", self.base));
+        let mut request = self.http.request(method, format!("{base}{path_and_query}"));
         for (name, value) in signed.to_headers() {
             request = request.header(name, value);
         }

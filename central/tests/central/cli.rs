@@ -166,3 +166,23 @@ fn the_cli_lists_and_resolves_flags_and_sweeps() {
     assert!(names.contains(&"superseded_changes"), "{swept}");
     assert!(names.contains(&"token_uses"), "{swept}");
 }
+
+#[test]
+fn a_postgresql_url_given_as_db_is_refused_not_made_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tillpass-central"))
+        .current_dir(dir.path())
+        .args(["--db", "postgres://postgres@127.0.0.1:5432/test", "flags"])
+        .env_remove("TILLPASS_CENTRAL_DB")
+        .env_remove("TILLPASS_CENTRAL_DATABASE")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--database"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no file made"
+    );
+}
