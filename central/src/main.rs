@@ -928,7 +928,7 @@ fn whatsapp_command(cli: &Cli, command: &WhatsappCommand) -> anyhow::Result<()> 
             out(&link)
         }
         WhatsappCommand::Status => {
-            let location = location(&cli)?;
+            let location = location(cli)?;
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             let report = runtime.block_on(async {
                 let db = storage::Database::open(&location)
