@@ -12,7 +12,8 @@
 //!   - `GET /phone` — the page (`phone.html`: HTML, CSS and JS in one file);
 //!   - `GET /phone/api/chat?after=N` — the chat's messages after N, as [`ChatView`];
 //!   - `POST /phone/api/send {text}` — the visitor writes;
-//!   - `POST /phone/api/tap {message, id, title}` — the visitor taps a reply button;
+//!   - `POST /phone/api/tap {message, id}` — the visitor taps a reply button (the
+//!     message that carried it, and the button's id);
 //!   - `POST /phone/api/scan {media}` — an image's QR to the scanner;
 //!   - `GET /phone/media/{id}` — an image the brand sent.
 //! - [`read_qr`]: the one QR code in a PNG.
