@@ -286,32 +286,30 @@ impl Day {
 
     /// The ledger a till holds: `till:holder:amount:short:outcome:source` per spend, by time.
     fn ledger_at(&self, i: usize) -> Option<Vec<String>> {
-        let db = self.tills[i].state_dir().join("tillpass.db");
-        let conn =
-            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .ok()?;
-        let mut stmt = conn
-            .prepare(
-                "SELECT till || ':' || holder || ':' || amount || ':' || short || ':' || outcome
-                        || ':' || source
-                 FROM store_ledger_spends ORDER BY at, till",
-            )
-            .ok()?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).ok()?;
-        rows.collect::<Result<Vec<_>, _>>().ok()
+        self.texts_at(
+            i,
+            "SELECT till || ':' || holder || ':' || amount || ':' || short || ':' || outcome
+                    || ':' || source
+             FROM store_ledger_spends ORDER BY at, till",
+        )
     }
 
     fn flags_at(&self, i: usize) -> Option<Vec<String>> {
+        self.texts_at(
+            i,
+            "SELECT kind || ':' || holder FROM store_ledger_flags WHERE resolved = 0
+             ORDER BY kind",
+        )
+    }
+
+    /// The one text column `sql` selects from till `i`'s database, read-only; `None`
+    /// while it cannot be read.
+    fn texts_at(&self, i: usize, sql: &str) -> Option<Vec<String>> {
         let db = self.tills[i].state_dir().join("tillpass.db");
         let conn =
             rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
                 .ok()?;
-        let mut stmt = conn
-            .prepare(
-                "SELECT kind || ':' || holder FROM store_ledger_flags WHERE resolved = 0
-                 ORDER BY kind",
-            )
-            .ok()?;
+        let mut stmt = conn.prepare(sql).ok()?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).ok()?;
         rows.collect::<Result<Vec<_>, _>>().ok()
     }
