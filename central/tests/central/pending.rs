@@ -136,13 +136,11 @@ async fn an_earn_stays_pending_until_its_window_closes_by_centrals_clock() {
 
     // One second before its time it is still pending; at its time central releases it
     // and the next balances page carries it.
-    central
-        .offset
-        .store(release - central.now() - 1, Ordering::SeqCst);
+    central.freeze_at(release - 1);
     let (items, _) = balances(&central, &till, &cursor).await;
     assert!(items.is_empty(), "nothing changed yet: {items:?}");
     assert_eq!(savings(&central, "C-1").await, (0, 3990, 0));
-    central.offset.fetch_add(1, Ordering::SeqCst);
+    central.freeze_at(release);
     let (items, _) = balances(&central, &till, &cursor).await;
     assert_eq!(items.len(), 1, "{items:?}");
     assert_eq!(items[0]["savings"]["amount"], 3990);

@@ -19,6 +19,9 @@ use tillpass_protocol::sync::{
 };
 use tillpass_protocol::trust::{KeyPurpose, RootKey, TrustStore};
 
+/// The value of [`Central::frozen`] while the clock runs.
+const RUNNING: i64 = i64::MIN;
+
 pub const ADMIN: &str = "test-admin-token-0123456789";
 
 /// A running central.
@@ -27,6 +30,8 @@ pub struct Central {
     pub client: reqwest::Client,
     /// Seconds added to the real clock.
     pub offset: Arc<AtomicI64>,
+    /// When set (not [`RUNNING`]), the in-process central's clock stands still at it.
+    frozen: Arc<AtomicI64>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     process: Option<Process>,
     dir: Folder,
@@ -209,6 +214,7 @@ impl Central {
             base: format!("{scheme}://{addr}"),
             client,
             offset: Arc::new(AtomicI64::new(0)),
+            frozen: Arc::new(AtomicI64::new(RUNNING)),
             shutdown: None,
             process: Some(Process { child, log }),
             dir,
@@ -256,9 +262,12 @@ impl Central {
         })
         .unwrap();
         let offset = Arc::new(AtomicI64::new(0));
-        let clock_offset = offset.clone();
-        let clock: clock::Clock =
-            Arc::new(move || clock::now() + clock_offset.load(Ordering::SeqCst));
+        let frozen = Arc::new(AtomicI64::new(RUNNING));
+        let (clock_offset, clock_frozen) = (offset.clone(), frozen.clone());
+        let clock: clock::Clock = Arc::new(move || match clock_frozen.load(Ordering::SeqCst) {
+            RUNNING => clock::now() + clock_offset.load(Ordering::SeqCst),
+            at => at,
+        });
         let mut state = AppState::new(
             db.clone(),
             keys.clone(),
@@ -298,6 +307,7 @@ impl Central {
             base,
             client: client(),
             offset,
+            frozen,
             shutdown: Some(tx),
             process: None,
             dir: Folder::Own(dir),
@@ -306,7 +316,16 @@ impl Central {
     }
 
     pub fn now(&self) -> i64 {
-        clock::now() + self.offset.load(Ordering::SeqCst)
+        match self.frozen.load(Ordering::SeqCst) {
+            RUNNING => clock::now() + self.offset.load(Ordering::SeqCst),
+            at => at,
+        }
+    }
+
+    /// Stops the in-process central's clock at `at` (unix seconds): a test that looks at
+    /// the second before a deadline must not race the wall clock's next tick.
+    pub fn freeze_at(&self, at: i64) {
+        self.frozen.store(at, Ordering::SeqCst);
     }
 
     pub fn url(&self, path: &str) -> String {
