@@ -99,15 +99,16 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let enrolling = Instant::now();
     let tills = setup_tills(plan, &http, &central, &admin, &stats, &gate).await?;
     let enrol_seconds = enrolling.elapsed().as_secs_f64();
-    if !plan.cold_start && !plan.ceiling {
-        if let Some((pioneer, others)) = tills.split_first() {
-            pioneer
-                .sync_round(&http, &central, &stats)
-                .await
-                .map_err(|f| anyhow!("the first till's first sync round: {f:?}"))?;
-            for till in others {
-                till.follow(pioneer).await;
-            }
+    if !plan.cold_start
+        && !plan.ceiling
+        && let Some((pioneer, others)) = tills.split_first()
+    {
+        pioneer
+            .sync_round(&http, &central, &stats)
+            .await
+            .map_err(|f| anyhow!("the first till's first sync round: {f:?}"))?;
+        for till in others {
+            till.follow(pioneer).await;
         }
     }
     let _ = writeln!(
@@ -131,8 +132,10 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             plan, &tills, &customers, &admin, &http, &central, &stats, &gate, deadline, &mut tasks,
         );
     }
-    tokio::time::sleep_until(measured_from).await;
-    stats.reset();
+    if plan.warmup_secs > 0 {
+        tokio::time::sleep_until(measured_from).await;
+        stats.reset();
+    }
     let size_before = match &database {
         Some(db) => Some(db.size().await?),
         None => None,
