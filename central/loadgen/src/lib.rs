@@ -8,7 +8,8 @@
 //!
 //! ## Map
 //! - [`plan`]: what to simulate — tills, stores, the sync interval, the sale, return and
-//!   pass rates, the duration ([`plan::Plan`], from the command line).
+//!   pass rates, customers' stores, the duration and warm-up, or the ingest ceiling
+//!   ([`plan::Plan`], from the command line).
 //! - [`admin`]: the admin API calls that set a run up (enrolment codes, customers) and the
 //!   pass requests the chat would make.
 //! - [`till`]: one simulated till: enrolment, its signed client, a sync round (trust list,
@@ -19,10 +20,17 @@
 //!   events.
 //! - [`growth`]: the database's size before and after (a SQLite file or a PostgreSQL
 //!   database), scaled to a simulated day.
+//! - [`audit`]: the run's events counted in central's database — every one stored exactly
+//!   once, none lost, none doubled.
+//! - [`cpu`]: the generator's own CPU time and the machine's, so a run says what share of
+//!   the machine the generator took.
 //! - [`run`]: the schedule — every till's rounds every interval with jitter, sales and
-//!   passes at their rates — and the report.
+//!   passes at their rates, failed uploads sent again as a till's relay does; or the
+//!   ingest ceiling (batches back to back) — the warm-up left out, and the report.
 
 pub mod admin;
+pub mod audit;
+pub mod cpu;
 pub mod growth;
 pub mod plan;
 pub mod run;

@@ -39,9 +39,12 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Fails the run (exit 1) when any request failed or any event was refused or doubled.
+/// Fails the run (exit 1) when any request failed, any event was refused or doubled, or the
+/// audit found an event lost or doubled in central's database.
 fn verdict(report: &Report) -> std::process::ExitCode {
-    if report.errors == 0 && report.events_rejected == 0 && report.events_duplicate == 0 {
+    let audited = report.audit.is_none_or(|a| a.holds());
+    if report.errors == 0 && report.events_rejected == 0 && report.events_duplicate == 0 && audited
+    {
         std::process::ExitCode::SUCCESS
     } else {
         std::process::ExitCode::FAILURE
@@ -50,8 +53,15 @@ fn verdict(report: &Report) -> std::process::ExitCode {
 
 fn print_table(report: &Report) {
     println!(
-        "{} tills, {:.0} s: {:.1} sync rounds/s, {:.1} events/s accepted",
-        report.tills, report.seconds, report.rounds_per_sec, report.events_per_sec
+        "{} tills ({}; enrolled in {:.0} s), {:.0} s measured after {:.0} s of warm-up: \
+         {:.1} sync rounds/s, {:.1} events/s accepted",
+        report.tills,
+        report.mode,
+        report.enrol_seconds,
+        report.seconds,
+        report.warmup_seconds,
+        report.rounds_per_sec,
+        report.events_per_sec
     );
     println!(
         "{:<13} {:>9} {:>9} {:>9} {:>9} {:>10}  errors",
@@ -73,8 +83,23 @@ fn print_table(report: &Report) {
         );
     }
     println!(
-        "events: {} accepted, {} duplicate, {} rejected; {} failed requests",
-        report.events_accepted, report.events_duplicate, report.events_rejected, report.errors
+        "events: {} accepted, {} duplicate, {} rejected, {} redelivered; {} failed requests",
+        report.events_accepted,
+        report.events_duplicate,
+        report.events_rejected,
+        report.events_redelivered,
+        report.errors
+    );
+    if let Some(audit) = &report.audit {
+        println!(
+            "audit: {} events sent, {} stored, {} lost, {} doubled",
+            audit.sent, audit.stored, audit.lost, audit.doubled
+        );
+    }
+    println!(
+        "cpu: generator {:.0} % of the machine, machine busy {:.0} %",
+        report.cpu.generator_share * 100.0,
+        report.cpu.machine_busy_share * 100.0
     );
     if let (Some(grown), Some(per_day)) = (report.db_growth_bytes, report.db_growth_per_day_bytes) {
         println!(

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use tillpass_protocol::sync::MAX_BATCH_EVENTS;
 
 /// The highest rate of sales or passes a run offers, per second.
 pub const MAX_RATE: f64 = 100_000.0;
@@ -45,9 +46,28 @@ pub struct Plan {
     /// Pass requests per second (the chat asking central for a customer's QR).
     #[arg(long, default_value_t = 1.0)]
     pub passes_per_sec: f64,
-    /// How long to run, after enrolment, in seconds.
+    /// How long to run, after enrolment, in seconds (the warm-up included).
     #[arg(long, default_value_t = 60)]
     pub duration_secs: u64,
+    /// Seconds at the start of the run left out of the figures: the tills' first rounds
+    /// and the connections being opened. At least one sync interval for a steady state.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_secs: u64,
+    /// The share of a customer's sales made at one of the stores the customer belongs to
+    /// (customers are spread over the stores), the rest at any store of the chain.
+    #[arg(long, default_value_t = 0.9)]
+    pub local_customers: f64,
+    /// Every till pulls the delta streams from their start (every customer created for
+    /// the run) instead of starting where a till already in step stands.
+    #[arg(long)]
+    pub cold_start: bool,
+    /// The ingest ceiling instead of the chain's schedule: every till uploads batches of
+    /// --batch-events back to back (closed loop), with no sync rounds and no passes.
+    #[arg(long)]
+    pub ceiling: bool,
+    /// Events per batch in --ceiling mode.
+    #[arg(long, default_value_t = 100)]
+    pub batch_events: usize,
     /// How many requests may be in flight at once (the HTTP client's connections).
     #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
@@ -84,6 +104,16 @@ impl Plan {
         every(self.passes_per_sec)
     }
 
+    /// The warm-up, never longer than the run.
+    pub fn warmup(&self) -> Duration {
+        Duration::from_secs(self.warmup_secs).min(self.duration())
+    }
+
+    /// How many stores the run's tills make.
+    pub fn stores(&self) -> usize {
+        self.tills.div_ceil(self.tills_per_store.max(1)).max(1)
+    }
+
     /// The store of the `index`-th till.
     pub fn store_of(&self, index: usize) -> String {
         format!("LG{:04}", index / self.tills_per_store.max(1) + 1)
@@ -107,6 +137,17 @@ impl Plan {
             if !(0.0..=MAX_RATE).contains(&rate) {
                 return Some(format!("{name} must be between 0 and {MAX_RATE}"));
             }
+        }
+        if !(0.0..=1.0).contains(&self.local_customers) {
+            return Some("--local-customers must be between 0 and 1".into());
+        }
+        if self.warmup_secs >= self.duration_secs.max(1) {
+            return Some("--warmup-secs must be shorter than --duration-secs".into());
+        }
+        if !(1..=MAX_BATCH_EVENTS).contains(&self.batch_events) {
+            return Some(format!(
+                "--batch-events must be between 1 and {MAX_BATCH_EVENTS}"
+            ));
         }
         if self.concurrency == 0 {
             return Some("--concurrency must be at least 1".into());

@@ -59,6 +59,7 @@ struct Inner {
     events_accepted: u64,
     events_duplicate: u64,
     events_rejected: u64,
+    events_redelivered: u64,
 }
 
 /// Shared by every simulated till.
@@ -103,17 +104,32 @@ impl Stats {
         *inner.bytes_in.entry(kind).or_default() += bytes_in as u64;
     }
 
+    /// Forgets everything recorded so far: the warm-up is left out of the figures.
+    pub fn reset(&self) {
+        *self.lock() = Inner::default();
+    }
+
     /// Records a failure.
     pub fn failed(&self, kind: Kind, failure: Failure) {
         *self.lock().failures.entry((kind, failure)).or_default() += 1;
     }
 
-    /// Records central's acknowledgements of an upload.
-    pub fn acks(&self, accepted: u64, duplicate: u64, rejected: u64) {
+    /// Records central's acknowledgements of an upload; the duplicates of a `retried` one
+    /// are redeliveries (its first attempt landed and its answer was lost), not doubles.
+    pub fn acks(&self, accepted: u64, duplicate: u64, rejected: u64, retried: bool) {
         let mut inner = self.lock();
         inner.events_accepted += accepted;
-        inner.events_duplicate += duplicate;
+        if retried {
+            inner.events_redelivered += duplicate;
+        } else {
+            inner.events_duplicate += duplicate;
+        }
         inner.events_rejected += rejected;
+    }
+
+    /// Events a retried upload found already applied.
+    pub fn redelivered(&self) -> u64 {
+        self.lock().events_redelivered
     }
 
     /// Accepted, duplicate and rejected events so far.

@@ -50,6 +50,7 @@ pub struct SimTill {
     key: SigningKey,
     root: RootKey,
     seq: AtomicU64,
+    first_seq: u64,
     sync: Mutex<SyncState>,
     sold: std::sync::Mutex<Vec<SoldLine>>,
 }
@@ -126,6 +127,7 @@ impl SimTill {
             secret: enrolled.secret,
             root_hex: enrolled.root,
             seq: AtomicU64::new(enrolled.seq),
+            first_seq: enrolled.seq,
             sync: Mutex::new(SyncState {
                 trust: None,
                 trust_etag: None,
@@ -148,6 +150,32 @@ impl SimTill {
             root: self.root_hex.clone(),
             seq: self.seq.load(Ordering::SeqCst),
         }
+    }
+
+    /// The events this till sent since it was made or resumed, for the audit.
+    pub fn sent(&self) -> crate::audit::Sent {
+        crate::audit::Sent {
+            till: self.till.as_str().to_owned(),
+            after: self.first_seq,
+            upto: self.seq.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Its store's id.
+    pub fn store(&self) -> &StoreId {
+        &self.store
+    }
+
+    /// Starts the delta streams and the catalog where `other` stands: a till already in
+    /// step with central, as a chain's tills are, instead of one pulling every change ever.
+    pub async fn follow(&self, other: &SimTill) {
+        let (cursors, catalog_etag) = {
+            let other = other.sync.lock().await;
+            (other.cursors.clone(), other.catalog_etag.clone())
+        };
+        let mut state = self.sync.lock().await;
+        state.cursors = cursors;
+        state.catalog_etag = catalog_etag;
     }
 
     /// Where this till's events happen, now.
@@ -267,12 +295,14 @@ impl SimTill {
         Ok(bytes)
     }
 
-    /// Uploads `events` as one batch, recorded as `upload`; counts central's acks.
+    /// Uploads `events` as one batch, recorded as `upload`; counts central's acks (those
+    /// of a `retried` batch apart: its events may have landed before).
     pub async fn upload(
         &self,
         http: &reqwest::Client,
         central: &str,
         events: Vec<JournalEvent>,
+        retried: bool,
         stats: &Stats,
     ) -> Result<(), Failure> {
         let count = events.len();
@@ -311,7 +341,7 @@ impl SimTill {
                 AckOutcome::Rejected { .. } => rejected += 1,
             }
         }
-        stats.acks(accepted, duplicate, rejected);
+        stats.acks(accepted, duplicate, rejected, retried);
         Ok(())
     }
 
