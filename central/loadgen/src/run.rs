@@ -95,13 +95,13 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             stats.clone(),
             gate.clone(),
         );
-        let interval = plan.sync_interval();
+        let (interval, legacy) = (plan.sync_interval(), plan.legacy_sync);
         tasks.spawn(async move {
             let first = interval.mul_f64(rand::rng().random_range(0.0..1.0));
             tokio::time::sleep(first).await;
             while tokio::time::Instant::now() < deadline {
                 if let Ok(_permit) = gate.acquire().await {
-                    let _ = till.sync_round(&http, &central, &stats).await;
+                    let _ = till.sync_round(&http, &central, &stats, legacy).await;
                 }
                 let next = interval.mul_f64(rand::rng().random_range(0.8..1.2));
                 tokio::time::sleep(next).await;
