@@ -11,6 +11,7 @@
 //! | `tillpass_central_http_requests_total{route, status}` | counter | answers by [route kind](route) and HTTP status |
 //! | `tillpass_central_http_request_duration_seconds{route}` | histogram | time to answer, by route kind |
 //! | `tillpass_central_events_ingested_total{outcome}` | counter | journal events by `accepted`, `duplicate`, `rejected` |
+//! | `tillpass_central_delta_items_total{kind}` | counter | delta items served, by stream: with scoped feeds (`crate::scope`), a customer's change counts once per store page that carries it, so this over changes is the fan-out |
 //! | `tillpass_central_ingest_lag_seconds` | histogram | an accepted event's arrival minus its till-clock time |
 //! | `tillpass_central_db_connections{state}` | gauge | database connections `open` and `in_use` (SQLite: its one) |
 //! | `tillpass_central_db_connections_max` | gauge | the pool's bound (SQLite: 1) |
@@ -80,6 +81,7 @@ struct Inner {
     requests: Family<RequestLabels, Counter>,
     durations: Histograms,
     events: Family<OutcomeLabels, Counter>,
+    delta_items: Family<OutcomeLabels, Counter>,
     ingest_lag: Histogram,
     snapshot: RwLock<Snapshot>,
 }
@@ -124,6 +126,7 @@ impl Default for Metrics {
             requests: Family::default(),
             durations: Family::new_with_constructor(histogram),
             events: Family::default(),
+            delta_items: Family::default(),
             ingest_lag: Histogram::new(LAG_BUCKETS),
             snapshot: RwLock::new(Snapshot::default()),
         }))
@@ -164,6 +167,14 @@ impl Metrics {
         }
     }
 
+    /// Records `items` delta items of `kind` served.
+    pub fn observe_delta_items(&self, kind: tillpass_protocol::sync::DeltaKind, items: usize) {
+        self.0
+            .delta_items
+            .get_or_create(&[("kind", kind.segment())])
+            .inc_by(u64::try_from(items).unwrap_or(u64::MAX));
+    }
+
     /// Replaces the refreshed snapshot.
     pub fn set_snapshot(&self, snapshot: Snapshot) {
         if let Ok(mut guard) = self.0.snapshot.write() {
@@ -198,6 +209,11 @@ impl Metrics {
             "tillpass_central_events_ingested",
             "Journal events by outcome",
             inner.events.clone(),
+        );
+        registry.register(
+            "tillpass_central_delta_items",
+            "Delta items served, by stream",
+            inner.delta_items.clone(),
         );
         registry.register(
             "tillpass_central_ingest_lag_seconds",
