@@ -1,12 +1,23 @@
 //! Who is calling: tills by their signed requests, administrators by a bearer token.
 //!
-//! A till request is checked in two steps, so that its body is read only for a till that
+//! A till request is checked in steps, so that its body is read only for a till that
 //! could have sent it: [`precheck_till`] (before the body: the time window, then the till
-//! must be enrolled and not revoked) and [`verify_till`] (after: the signature with
-//! [`tillpass_protocol::sync::verify_request`] against the till's enrolled key, then the
-//! nonce goes into the database's `nonces` table — shared by every node — until the
-//! request would be stale anyway, and a nonce seen before is refused as a replay).
-//! A till's `last_seen_at` is written at most once every [`LAST_SEEN_EVERY_SECS`].
+//! must be enrolled and not revoked) and [`verify_signature`] (after: the signature with
+//! [`tillpass_protocol::sync::verify_request`] against the till's enrolled key, within
+//! the time window).
+//!
+//! **Replays.** Only a request whose replay could change state — a write: a journal
+//! upload, a lookup, an enrolment — keeps its nonce: [`record_nonce`] puts it into the
+//! database's `nonces` table, shared by every node, until the request would be stale
+//! anyway, and a nonce seen before is refused as a replay. A read (delta pages, the trust
+//! list, the catalog, a sync round) keeps the time window but writes nothing: a replay
+//! within it is answered again, bound to the same nonce, which the till that sent it has
+//! already used — harmless.
+//!
+//! A till's `last_seen_at` is written at most once every [`LAST_SEEN_EVERY_SECS`]: by a
+//! write's transaction, and, for reads, when this node's memory of that till's last write
+//! of it is older than that ([`crate::http::seen`]; each node keeps its own, so with `n`
+//! nodes a till costs at most `n` writes a minute).
 //!
 //! An unknown or revoked till and a bad signature get one and the same answer
 //! ([`REFUSED`]), so the answer does not tell which till ids exist.
@@ -14,7 +25,9 @@
 use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tillpass_protocol::sync::{RequestError, RequestParts, SignedHeaders, verify_request};
+use tillpass_protocol::sync::{
+    RequestError, RequestParts, SignedHeaders, VerifiedRequest, verify_request,
+};
 
 use crate::enrol::Till;
 use crate::error::{Error, Result};
@@ -51,23 +64,35 @@ pub async fn precheck_till(
     }
 }
 
-/// Verifies a till's signed request (the till from [`precheck_till`]) and records its
-/// nonce.
-pub async fn verify_till(
-    db: &Database,
+/// Verifies a till's signed request (the till from [`precheck_till`]): the signature
+/// over method, path, body, timestamp, nonce and till, within the time window. Records
+/// nothing: a read stops here; a write then keeps its nonce ([`record_nonce`]).
+pub fn verify_signature(
     till: &Till,
     parts: &RequestParts<'_>,
     headers: &SignedHeaders,
     now: i64,
     window_secs: u64,
-) -> Result<()> {
-    let verified = verify_request(parts, headers, &till.key, now, window_secs).map_err(|e| {
+) -> Result<VerifiedRequest> {
+    verify_request(parts, headers, &till.key, now, window_secs).map_err(|e| {
         tracing::warn!(till = %till.id, reason = %e, "till request refused");
         match e {
             RequestError::Stale { .. } => Error::Unauthorized(e.to_string()),
             _ => Error::Unauthorized(REFUSED.into()),
         }
-    })?;
+    })
+}
+
+/// Keeps a verified write's nonce in the replay cache (shared by every node) until the
+/// request would be stale anyway; a nonce seen before is refused as a replay. Notes the
+/// till as seen, as any request does.
+pub async fn record_nonce(
+    db: &Database,
+    till: &Till,
+    verified: &VerifiedRequest,
+    now: i64,
+    window_secs: u64,
+) -> Result<()> {
     let nonce = verified.nonce.to_hex();
     let fresh = db
         .record_request(

@@ -212,6 +212,13 @@ struct LimitArgs {
     /// Seconds without a byte either way after which a connection is closed.
     #[arg(long, env = "TILLPASS_CENTRAL_IDLE_TIMEOUT", default_value_t = Limits::default().idle_timeout.as_secs())]
     idle_timeout_secs: u64,
+    /// Signed requests one till may send this node at once (its bucket); past it and its
+    /// refill, `429 rate_limited` with `Retry-After`. `0` turns the quota off.
+    #[arg(long, env = "TILLPASS_CENTRAL_TILL_BURST", default_value_t = Limits::default().per_till.burst)]
+    till_burst: u32,
+    /// Signed requests a second one till's bucket gets back. `0` turns the quota off.
+    #[arg(long, env = "TILLPASS_CENTRAL_TILL_RATE", default_value_t = Limits::default().per_till.per_sec)]
+    till_rate: u32,
 }
 
 /// What `serve` takes of its database.
@@ -242,6 +249,10 @@ impl LimitArgs {
             max_connections: self.max_connections.max(1),
             header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            per_till: tillpass_central::http::quota::TillRate {
+                burst: self.till_burst,
+                per_sec: self.till_rate,
+            },
             ..Limits::default()
         }
     }

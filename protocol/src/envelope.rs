@@ -63,17 +63,21 @@ pub enum EnvelopePurpose {
     /// A delta page (customers, balances, gift cards, offers, revocations, sales), signed
     /// by a `sync` key for the one request it answers.
     DeltaPage,
+    /// A sync round's streams (`crate::sync::round`), signed by a `sync` key for the one
+    /// request it answers.
+    SyncRound,
 }
 
 impl EnvelopePurpose {
-    /// The wire name in the protected header: `trust-list`, `revocations`, `catalog` or
-    /// `delta-page`.
+    /// The wire name in the protected header: `trust-list`, `revocations`, `catalog`,
+    /// `delta-page` or `sync-round`.
     pub fn code(self) -> &'static str {
         match self {
             EnvelopePurpose::TrustList => "trust-list",
             EnvelopePurpose::Revocations => "revocations",
             EnvelopePurpose::Catalog => "catalog",
             EnvelopePurpose::DeltaPage => "delta-page",
+            EnvelopePurpose::SyncRound => "sync-round",
         }
     }
 
@@ -84,6 +88,7 @@ impl EnvelopePurpose {
             EnvelopePurpose::Revocations,
             EnvelopePurpose::Catalog,
             EnvelopePurpose::DeltaPage,
+            EnvelopePurpose::SyncRound,
         ]
         .into_iter()
         .find(|p| p.code() == code)
@@ -95,7 +100,7 @@ impl EnvelopePurpose {
             EnvelopePurpose::TrustList => KeyPurpose::Root,
             EnvelopePurpose::Revocations => KeyPurpose::Sync,
             EnvelopePurpose::Catalog => KeyPurpose::Catalog,
-            EnvelopePurpose::DeltaPage => KeyPurpose::Sync,
+            EnvelopePurpose::DeltaPage | EnvelopePurpose::SyncRound => KeyPurpose::Sync,
         }
     }
 
@@ -106,7 +111,7 @@ impl EnvelopePurpose {
             EnvelopePurpose::Revocations => 1024 * 1024,
             EnvelopePurpose::Catalog => 4 * 1024 * 1024,
             // The till reads no answer above 5 MiB, signed or not.
-            EnvelopePurpose::DeltaPage => 5 * 1024 * 1024,
+            EnvelopePurpose::DeltaPage | EnvelopePurpose::SyncRound => 5 * 1024 * 1024,
         }
     }
 }

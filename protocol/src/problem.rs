@@ -153,6 +153,9 @@ codes! {
     /// An operation this central does not offer on its database's backend yet (an admin
     /// operation on PostgreSQL not yet behind the storage contract).
     NotOnThisBackend = ("not_on_this_backend", 501, "Not implemented"),
+    /// One till sent more signed requests than its share of a node; retry after
+    /// `Retry-After`.
+    RateLimited = ("rate_limited", 429, "Too many requests"),
 }
 
 impl ErrorCode {
@@ -168,6 +171,7 @@ impl ErrorCode {
                 | ErrorCode::BadSignature
                 | ErrorCode::Forbidden
                 | ErrorCode::NotOnThisBackend
+                | ErrorCode::RateLimited
         )
     }
 

@@ -193,7 +193,8 @@ pub fn of(code: ErrorCode) -> Option<Bilingual> {
         ErrorCode::DatabaseUnavailable
         | ErrorCode::BadSignature
         | ErrorCode::Forbidden
-        | ErrorCode::NotOnThisBackend => {
+        | ErrorCode::NotOnThisBackend
+        | ErrorCode::RateLimited => {
             return None;
         }
     };

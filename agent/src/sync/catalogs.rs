@@ -365,10 +365,27 @@ pub async fn pull(
         _ if !answer.is_success() => return Err(answer.error()),
         _ => {}
     }
+    take(client, store, catalogs, policy, answer.body, answer.etag).await
+}
+
+/// The catalog's ETag the till holds.
+pub async fn etag(store: &std::sync::Arc<Store>) -> Result<Option<String>, SyncError> {
+    let s = store.clone();
+    super::blocking(move || Ok(sync_state::get(&s.conn(), ETAG_KEY)?)).await
+}
+
+/// Installs a catalog envelope central sent (with its ETag), as a pulled one is: the ETag
+/// is remembered when it installed or was refused for good.
+pub async fn take(
+    client: &CentralClient,
+    store: &std::sync::Arc<Store>,
+    catalogs: &std::sync::Arc<Catalogs>,
+    policy: Option<&OfflinePolicy>,
+    bytes: Vec<u8>,
+    tag: Option<String>,
+) -> Result<Pulled, SyncError> {
     let (s, c, p) = (store.clone(), catalogs.clone(), policy.cloned());
     let now = client.clock().now();
-    let tag = answer.etag.clone();
-    let bytes = answer.body;
     super::blocking(move || {
         let outcome = install(&s, &c, now, p.as_ref(), &bytes, None);
         let remember = match &outcome {

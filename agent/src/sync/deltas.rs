@@ -193,16 +193,10 @@ impl Puller {
         let money = matches!(kind, DeltaKind::Balances | DeltaKind::GiftCards);
         let gate = if money {
             let guard = self.relay.gate().lock().await;
-            if self.relay.in_doubt().await.map_err(relay_error)? {
-                self.relay
-                    .upload_locked(&guard)
-                    .await
-                    .map_err(relay_error)?;
-                if self.relay.in_doubt().await.map_err(relay_error)? {
-                    return Err(SyncError::Network(
-                        "a journal upload is still in doubt; balances wait".into(),
-                    ));
-                }
+            if !self.settled(&guard).await? {
+                return Err(SyncError::Network(
+                    "a journal upload is still in doubt; balances wait".into(),
+                ));
             }
             Some(guard)
         } else {
@@ -223,6 +217,21 @@ impl Puller {
             return Err(answer.error());
         }
         let body = self.verified(kind, &cursor, &answer)?;
+        let (applied, has_more) = self.apply(kind, &cursor, body).await?;
+        drop(gate);
+        Ok((applied, has_more))
+    }
+
+    /// Applies a verified page of `kind` asked from `cursor` (its JSON bytes) in one
+    /// transaction with its cursor, then what must follow outside the store; returns the
+    /// items applied and whether more wait. The caller holds the relay's gate for money
+    /// pages.
+    pub async fn apply(
+        &self,
+        kind: DeltaKind,
+        cursor: &Cursor,
+        body: Vec<u8>,
+    ) -> Result<(usize, bool), SyncError> {
         let now = i64::try_from(self.client.clock().now()).unwrap_or(i64::MAX);
         let store = self.store.clone();
         let (applied, has_more, next) = match kind {
@@ -274,8 +283,7 @@ impl Puller {
                 .await?
             }
         };
-        drop(gate);
-        if has_more && next == cursor {
+        if has_more && next == *cursor {
             return Err(SyncError::Refused(format!(
                 "{kind} page says more follow but its cursor did not move"
             )));
@@ -285,6 +293,16 @@ impl Puller {
             tracing::debug!(%kind, items = applied.items, "delta page applied");
         }
         Ok((applied.items, has_more))
+    }
+
+    /// Whether money pages may be read now (the caller holds the relay's `gate`): no
+    /// upload in doubt, or one settled by uploading again.
+    pub async fn settled(&self, gate: &tokio::sync::MutexGuard<'_, ()>) -> Result<bool, SyncError> {
+        if self.relay.in_doubt().await.map_err(relay_error)? {
+            self.relay.upload_locked(gate).await.map_err(relay_error)?;
+            return Ok(!self.relay.in_doubt().await.map_err(relay_error)?);
+        }
+        Ok(true)
     }
 
     /// The page's JSON bytes, once the answer proved to be a page signed by central's sync

@@ -6,6 +6,9 @@
 //!   acknowledged).
 //! - [`client`]: [`CentralClient`] — requests signed with the till key; every answer's
 //!   signed server time is verified and fed to the clock ([`time`]).
+//! - [`round`]: the sync round in one signed request (`POST /v1/sync/round`): every
+//!   stream's cursor and the envelopes' ETags in, what changed out, sealed for the
+//!   request; a central that answers `404` gets the per-stream requests below.
 //! - [`deltas`]: customers, balances, gift cards, personal promotions and revocations,
 //!   pulled by cursor and applied one page per SQLite transaction, cursor included. How
 //!   balances stay consistent with what this till spent but central has not seen yet is
@@ -44,6 +47,7 @@ pub mod lookup;
 pub mod policy;
 pub mod relay;
 pub mod retention;
+pub mod round;
 pub mod store_sales;
 pub mod task;
 pub mod time;

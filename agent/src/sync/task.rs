@@ -1,5 +1,7 @@
 //! The sync task: every `[sync] interval_secs` it pulls the trust list, the deltas and the
-//! catalog from central; between rounds it keeps the offline policy's verdict current
+//! catalog from central — in one request when central offers the round ([`super::round`]),
+//! else stream by stream (trust list, every delta stream to its end, catalog; a central
+//! that answered `404` to the round is asked again after [`round::RECHECK_AFTER`]); between rounds it keeps the offline policy's verdict current
 //! (every [`POLICY_TICK`]), activates scheduled catalogs when their time comes, and purges
 //! old synced rows hourly. A failed round is retried with exponential backoff and jitter
 //! (a quarter of a second doubling up to `[sync] retry_max_secs`).
@@ -13,6 +15,7 @@ use backon::BackoffBuilder;
 use tokio::time::Instant;
 
 use super::deltas::Puller;
+use super::round::{self, Exchanged, Fallback};
 use super::{CentralClient, SyncError, blocking, catalogs, policy, retention, trust};
 use crate::config::SyncSection;
 use crate::sync::relay::Relay;
@@ -58,6 +61,8 @@ pub struct Syncer {
     state: Till,
     remote: Option<Remote>,
     settings: SyncSettings,
+    /// Set while central lacks the one-request round.
+    fallback: Fallback,
 }
 
 impl Syncer {
@@ -68,6 +73,7 @@ impl Syncer {
             state,
             remote,
             settings,
+            fallback: Fallback::default(),
         }
     }
 
@@ -83,6 +89,8 @@ impl Syncer {
     }
 
     /// One round with central: trust list, deltas, catalog. Updates the status.
+    /// A central answering `429` or `503` with `Retry-After` is waited for at least that
+    /// long ([`super::backoff`]), on either kind of round.
     pub async fn round(&self) -> Result<(), SyncError> {
         let (Some(remote), Some(puller)) = (&self.remote, self.puller()) else {
             return Ok(());
@@ -92,12 +100,13 @@ impl Syncer {
         let started = state.clock.now();
         state.sync.update(|s| s.last_attempt_at = Some(started));
         let outcome = async {
-            if let Some(t) = trust::pull(&remote.client, &store, Some(&state.identifier)).await? {
+            let exchanged = self.exchange(remote, &puller).await?;
+            if let Some(t) = &exchanged.trust {
                 state
                     .sync
                     .update(|s| s.trust_expires_at = Some((t.sequence, t.expires_at)));
             }
-            let pulled = puller.pull_all().await?;
+            let pulled = exchanged.pulled;
             for page in &pulled.refused {
                 state
                     .metrics
@@ -111,22 +120,16 @@ impl Syncer {
                     s.delta_refused = Some(format!("{} {}: {}", last.kind, last.code, last.detail));
                 }
             });
-            let policy = state.sync.offline_policy();
-            match catalogs::pull(&remote.client, &store, &state.catalogs, policy.as_ref()).await? {
-                catalogs::Pulled::Refused(refusal) => {
-                    tracing::warn!(
-                        reason = refusal.code(),
-                        error = %refusal,
-                        source = "central",
-                        "catalog refused; the previous catalog stays in force"
-                    );
-                    state.sync.update(|s| {
-                        s.catalog_refused = Some(format!("{}: {refusal}", refusal.code()))
-                    });
-                }
-                catalogs::Pulled::Installed(_)
-                | catalogs::Pulled::Unchanged
-                | catalogs::Pulled::NoCatalog => {}
+            if let Some(catalogs::Pulled::Refused(refusal)) = &exchanged.catalog {
+                tracing::warn!(
+                    reason = refusal.code(),
+                    error = %refusal,
+                    source = "central",
+                    "catalog refused; the previous catalog stays in force"
+                );
+                state
+                    .sync
+                    .update(|s| s.catalog_refused = Some(format!("{}: {refusal}", refusal.code())));
             }
             if let Some(page) = pulled.refused.into_iter().next() {
                 // The round went on; it still did not bring the till in sync.
@@ -166,6 +169,35 @@ impl Syncer {
                 Err(e)
             }
         }
+    }
+
+    /// The exchange of a round: one request (repeated while central has more) when central
+    /// offers it, else the per-stream requests — trust list, every delta stream, catalog.
+    async fn exchange(&self, remote: &Remote, puller: &Puller) -> Result<Exchanged, SyncError> {
+        if !self.fallback.active() {
+            match round::run(puller, &self.state).await? {
+                Some(exchanged) => return Ok(exchanged),
+                None => {
+                    tracing::info!(
+                        "central does not offer the one-request sync round; using the per-stream requests"
+                    );
+                    self.fallback.start();
+                }
+            }
+        }
+        let state = &self.state;
+        let store = state.store.clone();
+        let trust = trust::pull(&remote.client, &store, Some(&state.identifier)).await?;
+        let pulled = puller.pull_all().await?;
+        let policy = state.sync.offline_policy();
+        let catalog =
+            catalogs::pull(&remote.client, &store, &state.catalogs, policy.as_ref()).await?;
+        Ok(Exchanged {
+            trust,
+            pulled,
+            catalog: Some(catalog),
+            requests: 0,
+        })
     }
 
     /// Between rounds: scheduled catalogs whose time came, then the policy's verdict.

@@ -17,6 +17,12 @@ use crate::store::{Store, sync_state};
 /// The `sync_state` key of the trust list's ETag.
 pub const ETAG_KEY: &str = "etag.trust-list";
 
+/// The trust list's ETag the till holds.
+pub async fn etag(store: &Arc<Store>) -> Result<Option<String>, SyncError> {
+    let s = store.clone();
+    blocking(move || Ok(sync_state::get(&s.conn(), ETAG_KEY)?)).await
+}
+
 /// Pulls central's trust list; returns the list now in force if it changed.
 pub async fn pull(
     client: &CentralClient,
@@ -31,10 +37,21 @@ pub async fn pull(
         _ if !answer.is_success() => return Err(answer.error()),
         _ => {}
     }
+    accept(client, store, identifier, answer.body, answer.etag).await
+}
+
+/// Takes a trust list central sent (with its ETag): a newer one, signed by the pinned root,
+/// replaces the one in force; the list in force again changes nothing. Returns the list
+/// now in force if it changed.
+pub async fn accept(
+    client: &CentralClient,
+    store: &Arc<Store>,
+    identifier: Option<&Arc<Identifier>>,
+    bytes: Vec<u8>,
+    tag: Option<String>,
+) -> Result<Option<StoredTrust>, SyncError> {
     let s = store.clone();
     let now = client.clock().now();
-    let tag = answer.etag.clone();
-    let bytes = answer.body;
     let accepted = blocking(move || {
         let conn = s.conn();
         let Some(current) = tokens::load_trust(&conn).map_err(trust_error)? else {

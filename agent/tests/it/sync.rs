@@ -76,6 +76,10 @@ struct CentralServer {
     wait: Duration,
     /// The database the server runs on.
     db: Option<Db>,
+    /// Whether central answers the one-request round `404`, as a central older than it.
+    old: bool,
+    /// Till requests central received, by path (without the query).
+    seen: Arc<Mutex<BTreeMap<String, usize>>>,
 }
 
 impl CentralServer {
@@ -83,7 +87,16 @@ impl CentralServer {
         CentralServer::start_with_wait(tillpass_central::db::QUEUE_WAIT)
     }
 
+    /// A central that does not offer the one-request round (an older one).
+    fn start_old() -> CentralServer {
+        CentralServer::start_as(tillpass_central::db::QUEUE_WAIT, true)
+    }
+
     fn start_with_wait(wait: Duration) -> CentralServer {
+        CentralServer::start_as(wait, false)
+    }
+
+    fn start_as(wait: Duration, old: bool) -> CentralServer {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("central.db")).unwrap();
         let keys = KeyDir::open(&dir.path().join("keys")).unwrap();
@@ -101,6 +114,8 @@ impl CentralServer {
             offset: Arc::new(AtomicI64::new(0)),
             wait,
             db: None,
+            old,
+            seen: Arc::default(),
         };
         central.serve();
         central
@@ -128,11 +143,28 @@ impl CentralServer {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         self.addr = listener.local_addr().unwrap();
-        rt.spawn(tillpass_central::http::serve(
-            listener,
-            state,
-            std::future::pending(),
+        let (old, seen) = (self.old, self.seen.clone());
+        let app = tillpass_central::http::router(state).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let seen = seen.clone();
+                async move {
+                    let path = request.uri().path().to_owned();
+                    if path.starts_with("/v1/") {
+                        *seen.lock().unwrap().entry(path.clone()).or_default() += 1;
+                    }
+                    if old && path == tillpass_protocol::sync::paths::ROUND {
+                        let problem = r#"{"type":"about:blank","title":"Not found","status":404,"code":"not_found"}"#;
+                        return axum::response::IntoResponse::into_response((
+                            axum::http::StatusCode::NOT_FOUND,
+                            [("content-type", "application/problem+json")],
+                            problem,
+                        ));
+                    }
+                    next.run(request).await
+                }
+            },
         ));
+        rt.spawn(async move { axum::serve(listener, app).await });
         self.rt = Some(rt);
     }
 
@@ -147,6 +179,20 @@ impl CentralServer {
 
     fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// How many till requests central received on `path`.
+    fn seen(&self, path: &str) -> usize {
+        self.seen.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// How many till requests central received on paths starting with `prefix`.
+    fn seen_under(&self, prefix: &str) -> usize {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .filter(|(p, _)| p.starts_with(prefix))
+            .map(|(_, n)| n)
+            .sum()
     }
 
     fn call(&self, method: &str, path: &str, body: Option<(Vec<u8>, &str)>) -> (u16, Value) {
@@ -509,6 +555,61 @@ fn balances_gift_cards_offers_and_erasures_reach_the_till() {
     assert!(s["last_delta_at"].as_u64().is_some(), "{s}");
     assert!(s["earn_only"].is_null(), "{s}");
     agent.stop();
+}
+
+#[test]
+fn a_till_syncs_in_one_request_a_round_and_the_old_way_with_an_older_central() {
+    for old in [false, true] {
+        let central = if old {
+            CentralServer::start_old()
+        } else {
+            CentralServer::start()
+        };
+        central.create_customer("ana", 1234);
+        central.publish_catalog(&catalog_toml(1));
+        let enrolled = enrol(&central, "S1", &central.url());
+        let db = enrolled.db_path();
+        let agent = enrolled.till.start();
+        wait_for(
+            "central's balance and catalog at the till",
+            Duration::from_secs(30),
+            || agent.output(),
+            || {
+                let ana = query_i64(
+                    &db,
+                    "SELECT synced_balance FROM savings_accounts WHERE customer_ref = 'ana'",
+                )?;
+                let catalog = sync_status(&agent)["catalog_sequence"].as_u64();
+                (ana == 1234 && catalog.is_some()).then_some(())
+            },
+        );
+        // A few more rounds (one a second), each of them idle.
+        let rounds = central.seen(tillpass_protocol::sync::paths::ROUND);
+        wait_for(
+            "more rounds",
+            Duration::from_secs(30),
+            || agent.output(),
+            || {
+                let now = central.seen(tillpass_protocol::sync::paths::ROUND)
+                    + central.seen("/v1/trust-list");
+                (now >= rounds + 3).then_some(())
+            },
+        );
+        let s = sync_status(&agent);
+        assert_eq!(s["online"], true, "{s}");
+        let deltas = central.seen_under("/v1/deltas/");
+        let envelopes = central.seen("/v1/trust-list") + central.seen("/v1/catalog");
+        let round = central.seen(tillpass_protocol::sync::paths::ROUND);
+        if old {
+            // Asked once, refused, then the per-stream requests for the next hour.
+            assert_eq!(round, 1, "the round is asked once");
+            assert!(deltas >= 7 && envelopes >= 2, "{deltas} {envelopes}");
+        } else {
+            assert!(round >= 4, "{round}");
+            assert_eq!((deltas, envelopes), (0, 0), "every round in one request");
+        }
+        agent.stop();
+    }
 }
 
 #[test]

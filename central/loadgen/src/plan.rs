@@ -78,6 +78,10 @@ pub struct Plan {
     /// Central's database, to measure its growth: a SQLite file's path or a PostgreSQL URL.
     #[arg(long)]
     pub database: Option<String>,
+    /// Syncs as agents before the one-request round did: trust list, every delta stream,
+    /// catalog, one request each (to compare the two).
+    #[arg(long)]
+    pub legacy_sync: bool,
     /// Prints the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -233,7 +233,7 @@ fn spawn_chain(
             stats.clone(),
             gate.clone(),
         );
-        let interval = plan.sync_interval();
+        let (interval, legacy) = (plan.sync_interval(), plan.legacy_sync);
         tasks.spawn(async move {
             let first = interval.mul_f64(rand::rng().random_range(0.0..1.0));
             tokio::time::sleep_until((tokio::time::Instant::now() + first).min(deadline)).await;
@@ -243,7 +243,7 @@ fn spawn_chain(
                     if tokio::time::Instant::now() >= deadline {
                         break;
                     }
-                    let _ = till.sync_round(&http, &central, &stats).await;
+                    let _ = till.sync_round(&http, &central, &stats, legacy).await;
                 }
                 let next = interval.mul_f64(rand::rng().random_range(0.8..1.2));
                 tokio::time::sleep_until((tokio::time::Instant::now() + next).min(deadline)).await;

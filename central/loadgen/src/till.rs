@@ -1,9 +1,12 @@
 //! One simulated till: enrolled with its own key, speaking the protocol as the agent does.
 //!
-//! A sync round is what the agent's `Syncer::round` asks: the trust list with
-//! `If-None-Match`, every delta stream from its cursor to its end (signed pages, opened with
-//! the trust list and checked against the request they answer), then the catalog with
-//! `If-None-Match`. Uploads are journal batches, acknowledged event by event.
+//! A sync round is what the agent's `Syncer::round` asks: one `POST /v1/sync/round` with
+//! every stream's cursor and the envelopes' ETags (the answer's streams opened with the
+//! trust list and checked against the request they answer), again at once while central
+//! says `more`. With `--legacy-sync`, the per-stream round of earlier agents: the trust
+//! list with `If-None-Match`, every delta stream from its cursor to its end (signed
+//! pages), then the catalog with `If-None-Match`. Uploads are journal batches,
+//! acknowledged event by event.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,8 +18,10 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use serde::{Deserialize, Serialize};
 use tillpass_protocol::sync::{
     AckOutcome, BatchAck, Cursor, DeltaKind, DeltaPage, DeltaQuery, EnrolRequest, EnrolResponse,
-    JournalEvent, MAX_PAGE_ITEMS, PageRequest, RequestNonce, RequestParts, SIGNED_PAGE_MEDIA_TYPE,
-    SignedHeaders, StoreId, TillId, UploadBatch, open_page, paths,
+    EnvelopeVersions, JournalEvent, MAX_PAGE_ITEMS, PageRequest, ROUND_PAGE_ITEMS, ROUND_PROTOCOLS,
+    RequestNonce, RequestParts, RoundAnswer, RoundBinding, RoundRequest, RoundStreams,
+    SIGNED_PAGE_MEDIA_TYPE, SignedHeaders, StoreId, TillId, UploadBatch, VERSION, open_page,
+    open_round, paths,
 };
 use tillpass_protocol::trust::{RootKey, TrustStore};
 use tokio::sync::Mutex;
@@ -206,16 +211,21 @@ impl SimTill {
         self.sold.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
 
-    /// One sync round; every request is recorded as `sync_request`, the round as
-    /// `sync_round`. Returns the bytes received.
+    /// One sync round — in one request, or per stream when `legacy`; every request is
+    /// recorded as `sync_request`, the round as `sync_round`. Returns the bytes received.
     pub async fn sync_round(
         &self,
         http: &reqwest::Client,
         central: &str,
         stats: &Stats,
+        legacy: bool,
     ) -> Result<usize, Failure> {
         let started = Instant::now();
-        let outcome = self.round(http, central, stats).await;
+        let outcome = if legacy {
+            self.round(http, central, stats).await
+        } else {
+            self.one_request_round(http, central, stats).await
+        };
         match &outcome {
             Ok(bytes) => stats.ok(Kind::SyncRound, started.elapsed(), *bytes),
             Err(failure) => stats.failed(Kind::SyncRound, failure.clone()),
@@ -223,6 +233,86 @@ impl SimTill {
         outcome
     }
 
+    /// The round in one request (`POST /v1/sync/round`), repeated while central has more.
+    async fn one_request_round(
+        &self,
+        http: &reqwest::Client,
+        central: &str,
+        stats: &Stats,
+    ) -> Result<usize, Failure> {
+        let mut state = self.sync.lock().await;
+        let state = &mut *state;
+        let mut bytes = 0;
+        loop {
+            let request = RoundRequest {
+                v: VERSION,
+                protocols: ROUND_PROTOCOLS.to_vec(),
+                cursors: state.cursors.iter().cloned().collect(),
+                limit: Some(ROUND_PAGE_ITEMS),
+                envelopes: EnvelopeVersions {
+                    trust_list: state.trust_etag.clone(),
+                    catalog: state.catalog_etag.clone(),
+                },
+            };
+            let body = serde_json::to_vec(&request).map_err(|_| Failure::Answer)?;
+            let nonce = fresh_nonce();
+            let started = Instant::now();
+            let sent = self
+                .send(
+                    http,
+                    central,
+                    ("POST", paths::ROUND),
+                    body,
+                    None,
+                    None,
+                    nonce,
+                )
+                .await;
+            let answer = match sent {
+                Ok(a) if a.status.is_success() => a,
+                Ok(a) => return fail(stats, Kind::SyncRequest, Failure::Status(a.status.as_u16())),
+                Err(f) => return fail(stats, Kind::SyncRequest, f),
+            };
+            stats.ok(Kind::SyncRequest, started.elapsed(), answer.body.len());
+            bytes += answer.body.len();
+            let answer: RoundAnswer =
+                serde_json::from_slice(&answer.body).map_err(|_| Failure::Answer)?;
+            if let Some(list) = answer.trust_list {
+                let current = state.trust.as_ref().map_or(0, TrustStore::sequence);
+                match TrustStore::open(&list.envelope, &self.root, now(), current) {
+                    Ok((trust, _)) => state.trust = Some(trust),
+                    Err(_) if current > 0 => {}
+                    Err(_) => return Err(Failure::Answer),
+                }
+                state.trust_etag = Some(list.etag);
+            }
+            let trust = state.trust.as_ref().ok_or(Failure::Answer)?;
+            let binding = RoundBinding {
+                till: self.till.clone(),
+                nonce,
+                protocol: answer.protocol,
+            };
+            let json =
+                open_round(&answer.sealed, &binding, trust, now()).map_err(|_| Failure::Answer)?;
+            let streams: RoundStreams =
+                serde_json::from_slice(&json).map_err(|_| Failure::Answer)?;
+            for (kind, page) in streams.streams {
+                let page: DeltaPage<serde_json::Value> =
+                    serde_json::from_value(page).map_err(|_| Failure::Answer)?;
+                if let Some(entry) = state.cursors.iter_mut().find(|(k, _)| *k == kind) {
+                    entry.1 = page.next_cursor;
+                }
+            }
+            if let Some(catalog) = answer.catalog {
+                state.catalog_etag = Some(catalog.etag);
+            }
+            if !streams.more {
+                return Ok(bytes);
+            }
+        }
+    }
+
+    /// The per-stream round of earlier agents.
     async fn round(
         &self,
         http: &reqwest::Client,

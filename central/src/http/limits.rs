@@ -49,6 +49,8 @@ pub struct Limits {
     pub permit_wait: Duration,
     /// Bodies larger than [`SMALL_BODY_BYTES`] read or processed at once.
     pub large_bodies_in_flight: usize,
+    /// Each till's share of this node ([`super::quota`]).
+    pub per_till: super::quota::TillRate,
 }
 
 impl Default for Limits {
@@ -60,6 +62,7 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(60),
             permit_wait: Duration::from_secs(5),
             large_bodies_in_flight: 8,
+            per_till: super::quota::TillRate::default(),
         }
     }
 }

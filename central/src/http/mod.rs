@@ -3,7 +3,13 @@
 //!
 //! - [`till`]: what tills call — enrolment (`POST /v1/enrol`, by one-time code), and,
 //!   signed with the till key, journal upload, deltas, trust list and catalog (ETag).
-//! - [`signed`]: a till's signed request, authenticated before its body is read.
+//! - [`signed`]: a till's signed request, authenticated before its body is read; a write
+//!   keeps its nonce against replays, a read does not and writes nothing.
+//! - [`round`]: the sync round in one signed request (`POST /v1/sync/round`), answered
+//!   from the per-stream delta pages; an idle round writes nothing.
+//! - [`quota`]: each till's token bucket on this node (`429 rate_limited`).
+//! - [`seen`]: when this node last wrote each till's `last_seen_at` (at most once a
+//!   minute for reads).
 //! - the WhatsApp webhook and its admin routes: [`crate::whatsapp::routes`].
 //! - [`admin`]: what administrators and the WhatsApp bot call with the admin bearer token
 //!   (checked before any body is read) — customers, gift cards, personal promotions,
@@ -36,6 +42,9 @@ pub mod admin;
 pub mod extract;
 pub mod limits;
 pub mod problem;
+pub mod quota;
+pub mod round;
+pub(crate) mod seen;
 pub(crate) mod server;
 pub mod signed;
 pub mod till;
@@ -97,6 +106,8 @@ pub struct AppState {
     refresh_every: std::time::Duration,
     bodies: limits::BodyPermits,
     sync_key: Arc<RwLock<Option<CachedKey>>>,
+    quotas: quota::Quotas,
+    seen: seen::SeenTills,
 }
 
 impl std::fmt::Debug for AppState {
@@ -128,12 +139,15 @@ impl AppState {
             refresh_every: crate::metrics::refresh::EVERY,
             bodies: limits::BodyPermits::new(&Limits::default()),
             sync_key: Arc::new(RwLock::new(None)),
+            quotas: quota::Quotas::new(Limits::default().per_till),
+            seen: seen::SeenTills::default(),
         }
     }
 
     /// The same state with other limits.
     pub fn with_limits(mut self, limits: Limits) -> AppState {
         self.bodies = limits::BodyPermits::new(&limits);
+        self.quotas = quota::Quotas::new(limits.per_till);
         self.limits = limits;
         self
     }

@@ -29,6 +29,12 @@ impl Problem {
         Problem(Box::new(p))
     }
 
+    /// The same problem asking the client to wait `secs` (`Retry-After`).
+    pub fn with_retry_after(mut self, secs: u64) -> Problem {
+        self.0.retry_after = Some(secs);
+        self
+    }
+
     /// The same problem naming the field at fault.
     pub fn with_field(mut self, field: impl Into<String>) -> Problem {
         self.0.field = Some(field.into());

@@ -1,4 +1,5 @@
-//! [`Signed`]: a till's signed request, authenticated before its body is read.
+//! [`Signed`] and [`SignedRead`]: a till's signed request, authenticated before its body is
+//! read.
 //!
 //! In order, each step answering before the next one costs anything:
 //! 1. the four signature headers parse (`401`);
@@ -6,13 +7,21 @@
 //!    one indexed read, no body read yet (`401`, the same answer for an unknown or revoked
 //!    till as for a bad signature: [`crate::auth::REFUSED`]);
 //! 3. the body is read up to the route's real maximum `MAX` ([`super::limits`]);
-//! 4. the signature over method, path, body, timestamp, nonce and till verifies and the
-//!    nonce is new (`401`).
+//! 4. the signature over method, path, body, timestamp, nonce and till verifies (`401`);
+//! 5. the till's quota on this node has a token left ([`super::quota`]: `429
+//!    rate_limited` with `Retry-After`);
+//! 6. a write ([`Signed`]: journal uploads, lookups) keeps its nonce, and a nonce seen
+//!    before is refused as a replay (`401`); a read ([`SignedRead`]: sync rounds, delta
+//!    pages, trust list, catalog) keeps nothing, and writes the till's `last_seen_at` at
+//!    most once a minute ([`super::seen`]) — an idle read writes nothing
+//!    ([`crate::auth`], "Replays").
 
 use axum::extract::{FromRequest, Request};
 use axum::http::HeaderMap;
+use tillpass_protocol::problem::ErrorCode;
 use tillpass_protocol::sync::{
-    HEADER_NONCE, HEADER_SIGNATURE, HEADER_TILL, HEADER_TIMESTAMP, RequestParts, SignedHeaders,
+    HEADER_NONCE, HEADER_SIGNATURE, HEADER_TILL, HEADER_TIMESTAMP, RequestNonce, RequestParts,
+    SignedHeaders, VerifiedRequest,
 };
 
 use super::limits::{self, Limited};
@@ -21,7 +30,8 @@ use crate::auth;
 use crate::enrol::Till;
 use crate::error::Error;
 
-/// A verified till request whose body is at most `MAX` bytes.
+/// A verified till request whose body is at most `MAX` bytes, whose replay would change
+/// state: its nonce is kept, and a replay refused.
 #[derive(Debug)]
 pub struct Signed<const MAX: usize> {
     /// The till that signed it.
@@ -30,30 +40,85 @@ pub struct Signed<const MAX: usize> {
     pub body: Limited<MAX>,
 }
 
-/// A signed request without a body (`GET`).
-pub type SignedGet = Signed<0>;
+/// A verified till request that changes nothing: its nonce is not kept (the answer is
+/// bound to it instead, where the answer is signed).
+#[derive(Debug)]
+pub struct SignedRead<const MAX: usize> {
+    /// The till that signed it.
+    pub till: Till,
+    /// Its body.
+    pub body: Limited<MAX>,
+    /// The request's nonce.
+    pub nonce: RequestNonce,
+}
+
+/// A signed read without a body (`GET`).
+pub type SignedGet = SignedRead<0>;
 
 impl<const MAX: usize> FromRequest<AppState> for Signed<MAX> {
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Problem> {
-        let (parts, body) = request.into_parts();
-        let headers = signature_headers(&parts.headers)?;
-        let (now, window) = (state.now(), state.window_secs);
-        let till = auth::precheck_till(&state.db, &headers, now, window).await?;
-        let body = limits::read_body::<MAX>(state, &parts.headers, body).await?;
-        let path = parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
-        let request = RequestParts {
-            method: parts.method.as_str(),
-            path_and_query: &path,
-            body: &body.bytes,
-        };
-        auth::verify_till(&state.db, &till, &request, &headers, now, window).await?;
+        let (till, body, verified) = authenticate::<MAX>(request, state).await?;
+        let now = state.now();
+        auth::record_nonce(&state.db, &till, &verified, now, state.window_secs).await?;
+        state.seen.written(till.id.as_str(), now);
         Ok(Signed { till, body })
     }
+}
+
+impl<const MAX: usize> FromRequest<AppState> for SignedRead<MAX> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Problem> {
+        let (till, body, verified) = authenticate::<MAX>(request, state).await?;
+        let now = state.now();
+        if state.seen.due(till.id.as_str(), now)
+            && let Err(e) = state.db.touch_till(till.id.as_str(), now).await
+        {
+            // Only a note: the read is answered all the same.
+            tracing::warn!(till = %till.id, error = %e, "last seen not written");
+        }
+        Ok(SignedRead {
+            till,
+            body,
+            nonce: verified.nonce,
+        })
+    }
+}
+
+/// Steps 1 to 5: the till, its body and the verified request.
+async fn authenticate<const MAX: usize>(
+    request: Request,
+    state: &AppState,
+) -> Result<(Till, Limited<MAX>, VerifiedRequest), Problem> {
+    let (parts, body) = request.into_parts();
+    let headers = signature_headers(&parts.headers)?;
+    let (now, window) = (state.now(), state.window_secs);
+    let till = auth::precheck_till(&state.db, &headers, now, window).await?;
+    let body = limits::read_body::<MAX>(state, &parts.headers, body).await?;
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+    let request = RequestParts {
+        method: parts.method.as_str(),
+        path_and_query: &path,
+        body: &body.bytes,
+    };
+    let verified = auth::verify_signature(&till, &request, &headers, now, window)?;
+    if let Err(wait) = state
+        .quotas
+        .take(till.id.as_str(), tokio::time::Instant::now())
+    {
+        tracing::warn!(till = %till.id, retry_after = wait, "till over its request quota");
+        return Err(Problem::new(
+            ErrorCode::RateLimited,
+            "this till sent too many requests; retry after the time given",
+        )
+        .with_retry_after(wait));
+    }
+    Ok((till, body, verified))
 }
 
 fn signature_headers(headers: &HeaderMap) -> Result<SignedHeaders, Problem> {

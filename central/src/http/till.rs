@@ -4,15 +4,19 @@
 //! |---|---|---|---|
 //! | `POST` | `/v1/enrol` | one-time code | `EnrolRequest` → `EnrolResponse` |
 //! | `POST` | `/v1/journal` | till signature | `UploadBatch` → `BatchAck` |
-//! | `GET` | `/v1/deltas/{kind}?cursor=&limit=` | till signature | → `DeltaPage`, or with `Accept: application/cose` the page signed for this request (`application/cose`) |
-//! | `GET` | `/v1/trust-list` | till signature | → envelope (`application/cose`), ETag |
-//! | `GET` | `/v1/catalog` | till signature | → envelope (`application/cose`), ETag |
+//! | `POST` | `/v1/sync/round` | till signature (a read) | `RoundRequest` → `RoundAnswer`: every asked stream's news sealed for this request, changed envelopes ([`super::round`]) |
+//! | `GET` | `/v1/deltas/{kind}?cursor=&limit=` | till signature (a read) | → `DeltaPage`, or with `Accept: application/cose` the page signed for this request (`application/cose`) |
+//! | `GET` | `/v1/trust-list` | till signature (a read) | → envelope (`application/cose`), ETag |
+//! | `GET` | `/v1/catalog` | till signature (a read) | → envelope (`application/cose`), ETag |
 //! | `POST` | `/v1/lookup` | till signature | `LookupRequest` → `LookupAnswer` |
 //! | `GET` | `/v1/time` | none | → `ServerTime` |
 //!
 //! A signed route reads its body only after the till's headers passed
 //! ([`super::signed`]), and at most its real maximum: a journal batch's
-//! [`MAX_BATCH_BYTES`], nothing for a `GET`, [`MAX_ENROL_BYTES`] for an enrolment.
+//! [`MAX_BATCH_BYTES`], nothing for a `GET`, [`MAX_ENROL_BYTES`] for an enrolment,
+//! `MAX_ROUND_BYTES` for a round. A read keeps no nonce and, idle, writes nothing; a
+//! write (journal, lookup) keeps its nonce and refuses a replay ([`super::signed`]).
+//! Every signed request takes a token of its till's quota (`429 rate_limited`).
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -48,6 +52,7 @@ pub fn routes() -> Router<AppState> {
         .route(paths::TRUST_LIST, get(trust_list))
         .route(paths::CATALOG, get(catalog))
         .route(paths::LOOKUP, post(lookup))
+        .route(paths::ROUND, post(super::round::round))
         .route(paths::TIME, get(super::time))
 }
 

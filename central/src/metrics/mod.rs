@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | `tillpass_central_http_requests_total{route, status}` | counter | answers by [route kind](route) and HTTP status |
 //! | `tillpass_central_http_request_duration_seconds{route}` | histogram | time to answer, by route kind |
+//! | `tillpass_central_sync_rounds_total{answer}` | counter | one-request sync rounds (route `round`) answered `idle` (nothing new) or `changed` |
 //! | `tillpass_central_events_ingested_total{outcome}` | counter | journal events by `accepted`, `duplicate`, `rejected` |
 //! | `tillpass_central_ingest_lag_seconds` | histogram | an accepted event's arrival minus its till-clock time |
 //! | `tillpass_central_db_connections{state}` | gauge | database connections `open` and `in_use` (SQLite: its one) |
@@ -80,6 +81,7 @@ struct Inner {
     requests: Family<RequestLabels, Counter>,
     durations: Histograms,
     events: Family<OutcomeLabels, Counter>,
+    rounds: Family<OutcomeLabels, Counter>,
     ingest_lag: Histogram,
     snapshot: RwLock<Snapshot>,
 }
@@ -124,6 +126,7 @@ impl Default for Metrics {
             requests: Family::default(),
             durations: Family::new_with_constructor(histogram),
             events: Family::default(),
+            rounds: Family::default(),
             ingest_lag: Histogram::new(LAG_BUCKETS),
             snapshot: RwLock::new(Snapshot::default()),
         }))
@@ -131,6 +134,12 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts one sync round, `idle` when its answer held nothing new.
+    pub fn observe_round(&self, idle: bool) {
+        let answer = if idle { "idle" } else { "changed" };
+        self.0.rounds.get_or_create(&[("answer", answer)]).inc();
+    }
+
     /// Records one answer on a route of `kind`.
     pub fn observe_request(&self, kind: &'static str, status: u16, took: Duration) {
         self.0
@@ -198,6 +207,11 @@ impl Metrics {
             "tillpass_central_events_ingested",
             "Journal events by outcome",
             inner.events.clone(),
+        );
+        registry.register(
+            "tillpass_central_sync_rounds",
+            "One-request sync rounds by answer: idle or changed",
+            inner.rounds.clone(),
         );
         registry.register(
             "tillpass_central_ingest_lag_seconds",

@@ -45,6 +45,37 @@ impl Database {
         }
     }
 
+    /// Notes the till as seen at `now` unless it was seen less than
+    /// [`LAST_SEEN_EVERY_SECS`](crate::auth::LAST_SEEN_EVERY_SECS) before: a read's one
+    /// write, which [`crate::http::seen`] makes at most once a minute per till and node.
+    pub async fn touch_till(&self, id: &str, now: i64) -> Result<()> {
+        const SQL: &str = "UPDATE tills SET last_seen_at = $2
+             WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at <= $2 - $3)";
+        let every = crate::auth::LAST_SEEN_EVERY_SECS;
+        match self {
+            Database::Sqlite(db) => {
+                let id = id.to_owned();
+                db.call(move |c| {
+                    let sql = SQL
+                        .replace("$1", "?1")
+                        .replace("$2", "?2")
+                        .replace("$3", "?3");
+                    c.prepare_cached(&sql)?
+                        .execute(rusqlite::params![id, now, every])?;
+                    Ok(())
+                })
+                .await
+            }
+            Database::Postgres(pg) => {
+                pg.client()
+                    .await?
+                    .execute(SQL, &[&id, &now, &every])
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
     /// Makes a one-time enrolment code.
     pub async fn create_enrolment_code(&self, new: &NewCode, now: i64) -> Result<IssuedCode> {
         match self {

@@ -157,6 +157,7 @@ const ROUTES: &[(&str, &str, Caller, Body)] = &[
     ("GET", "/v1/trust-list", Caller::Till, Body::None),
     ("GET", "/v1/catalog", Caller::Till, Body::None),
     ("POST", "/v1/lookup", Caller::Till, Body::Json),
+    ("POST", "/v1/sync/round", Caller::Till, Body::Json),
 ];
 
 /// Asserts `response` is a problem with `status` and a code of the enum; its document.

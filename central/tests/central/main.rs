@@ -20,6 +20,7 @@ mod pending;
 mod pg;
 mod process;
 mod reconcile;
+mod round;
 mod segments;
 mod signed;
 mod storage;

@@ -1,7 +1,7 @@
 //! Stateless nodes: two real `tillpass-central serve` processes on two loopback ports,
 //! one PostgreSQL database, one key directory. A till enrolled through one node syncs and
-//! uploads through the other; both serve the same envelope bytes; a nonce seen by one is
-//! a replay at the other; a key rotated with the CLI is used by both without a restart.
+//! uploads through the other; both serve the same envelope bytes; a write's nonce seen by
+//! one is a replay at the other (a read keeps no nonce); a key rotated with the CLI is used by both without a restart.
 
 use std::time::{Duration, Instant};
 
@@ -199,16 +199,38 @@ async fn two_nodes_on_one_postgresql_serve_one_central() {
     );
     assert_eq!(items[0]["sale"]["sale"]["sale_id"], "SALE-1", "{page}");
 
-    // One replay cache: a request accepted by A is a replay at B.
-    let headers = first.headers("GET", "/v1/trust-list", b"", a.now(), RequestNonce(rand()));
+    // One replay cache for writes: a lookup or an upload accepted by A is a replay at B.
+    // A read keeps no nonce: replayed at B it is answered, as a read changes nothing.
+    let lookup = br#"{"kind":"customer","subject":"C-1"}"#.to_vec();
+    let headers = first.headers("POST", "/v1/lookup", &lookup, a.now(), RequestNonce(rand()));
     let response = first
-        .send_with(&a, Method::GET, "/v1/trust-list", vec![], &headers)
+        .send_with(&a, Method::POST, "/v1/lookup", lookup.clone(), &headers)
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let response = first
-        .send_with(&b, Method::GET, "/v1/trust-list", vec![], &headers)
+        .send_with(&b, Method::POST, "/v1/lookup", lookup, &headers)
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["detail"], "replayed request", "{problem}");
+    let events = vec![first.event(anonymous_sale("SALE-2"))];
+    let batch = serde_json::to_vec(&UploadBatch::new(first.id.clone(), events).unwrap()).unwrap();
+    let headers = first.headers("POST", "/v1/journal", &batch, a.now(), RequestNonce(rand()));
+    let response = first
+        .send_with(&a, Method::POST, "/v1/journal", batch.clone(), &headers)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = first
+        .send_with(&b, Method::POST, "/v1/journal", batch, &headers)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let headers = first.headers("GET", "/v1/trust-list", b"", a.now(), RequestNonce(rand()));
+    for node in [&a, &b] {
+        let response = first
+            .send_with(node, Method::GET, "/v1/trust-list", vec![], &headers)
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{}", node.base);
+    }
 
     // A rotation made with the CLI reaches both nodes without a restart.
     let before = time_kid(&first.send(&a, Method::GET, "/v1/trust-list", vec![]).await);

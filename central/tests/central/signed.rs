@@ -1,4 +1,5 @@
-//! Signed till requests: good, tampered, stale, replayed; the signed server time.
+//! Signed till requests: good, tampered, stale, replayed (a read is answered again, a
+//! write refused); the signed server time.
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -92,20 +93,62 @@ async fn a_stale_request_is_refused() {
 }
 
 #[tokio::test]
-async fn a_replayed_nonce_is_refused() {
+async fn a_replayed_read_is_answered_and_a_replayed_write_refused() {
     let central = Central::start().await;
     let till = central.enrol("S001", "S001-T01").await;
+    // A read changes nothing: its replay within the time window is answered again, and
+    // a signed page stays bound to the same nonce, which the till has already used.
     let headers = till.headers("GET", PATH, b"", central.now(), RequestNonce(rand()));
+    for _ in 0..2 {
+        let response = till
+            .send_with(&central, Method::GET, PATH, vec![], &headers)
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    // A write's replay is refused: its nonce is kept.
+    let events = vec![till.event(crate::journal::sale("C-1", "SALE-R1"))];
+    let batch = tillpass_protocol::sync::UploadBatch::new(till.id.clone(), events).unwrap();
+    let body = serde_json::to_vec(&batch).unwrap();
+    let headers = till.headers(
+        "POST",
+        "/v1/journal",
+        &body,
+        central.now(),
+        RequestNonce(rand()),
+    );
     let first = till
-        .send_with(&central, Method::GET, PATH, vec![], &headers)
+        .send_with(
+            &central,
+            Method::POST,
+            "/v1/journal",
+            body.clone(),
+            &headers,
+        )
         .await;
     assert_eq!(first.status(), StatusCode::OK);
     let replay = till
-        .send_with(&central, Method::GET, PATH, vec![], &headers)
+        .send_with(&central, Method::POST, "/v1/journal", body, &headers)
         .await;
     assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
     let problem: Value = replay.json().await.unwrap();
     assert_eq!(problem["detail"], "replayed request");
+    // So is a lookup's.
+    let body = br#"{"kind":"customer","subject":"C-1"}"#.to_vec();
+    let headers = till.headers(
+        "POST",
+        "/v1/lookup",
+        &body,
+        central.now(),
+        RequestNonce(rand()),
+    );
+    let first = till
+        .send_with(&central, Method::POST, "/v1/lookup", body.clone(), &headers)
+        .await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let replay = till
+        .send_with(&central, Method::POST, "/v1/lookup", body, &headers)
+        .await;
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -48,7 +48,7 @@ pub const MAX_PAGE_ITEMS: u32 = 1000;
 pub const MAX_CURSOR_LEN: usize = 256;
 
 /// The kinds of delta.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeltaKind {
     /// Customer profiles and erasure tombstones: [`CustomerDelta`].

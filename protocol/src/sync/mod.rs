@@ -24,6 +24,10 @@
 //! - [`ledger`] — the store's offline-risk ledger ([`LedgerDelta`]: spends with central's
 //!   outcome, flags concerning the store), returned to every till of the store; references
 //!   only [`mask`]ed.
+//! - [`round`] — the sync round in one signed request: [`RoundRequest`] (protocols,
+//!   every stream's cursor, the envelopes' ETags) and [`RoundAnswer`] (the chosen
+//!   protocol, the streams with something new sealed for the request, changed envelopes);
+//!   [`choose_protocol`], [`seal_round`], [`open_round`], [`MAX_ROUND_BYTES`].
 //! - [`request`] — the signed-request scheme (headers, canonical string,
 //!   [`verify_request`]).
 //! - [`lookup`] — the live lookup: [`LookupRequest`] (customer or gift card, by the
@@ -53,6 +57,7 @@ pub mod lookup;
 pub mod movement;
 pub mod request;
 pub mod returns;
+pub mod round;
 pub mod time;
 
 pub use batch::{
@@ -91,6 +96,11 @@ pub use request::{
     verify_request,
 };
 pub use returns::{ReturnedMoreThanSold, left_to_return};
+pub use round::{
+    EnvelopeUpdate, EnvelopeVersions, MAX_ROUND_BYTES, ROUND_PAGE_ITEMS, ROUND_PROTOCOLS,
+    RoundAnswer, RoundBinding, RoundRequest, RoundRequestError, RoundStreams, choose_protocol,
+    open_round, seal_round,
+};
 pub use time::{HEADER_SERVER_TIME, ServerTime, ServerTimeError, key_id_of};
 
 /// The version of every sync message defined here.
@@ -118,6 +128,9 @@ pub mod paths {
     /// `POST`, signed: the current balance of a customer or a gift card the till does
     /// not hold ([`super::LookupRequest`] → [`super::LookupAnswer`]).
     pub const LOOKUP: &str = "/v1/lookup";
+    /// `POST`, signed: a whole sync round in one request ([`super::RoundRequest`] →
+    /// [`super::RoundAnswer`]); `404` from a central older than it.
+    pub const ROUND: &str = "/v1/sync/round";
     /// The prefix of delta paths.
     pub const DELTAS_PREFIX: &str = "/v1/deltas/";
 
