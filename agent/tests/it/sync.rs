@@ -2179,6 +2179,19 @@ async fn tamper_exchange(
         }
     }
     let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+    // Pages are tampered with one by one: the proxy stands for a central older than the
+    // one-request round, so the till asks stream by stream.
+    if path == tillpass_protocol::sync::paths::ROUND {
+        let body = r#"{"type":"about:blank","title":"Not found","status":404,"code":"not_found"}"#;
+        let answer = format!(
+            "HTTP/1.1 404 Not Found\r\ncontent-type: application/problem+json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = client.write_all(answer.as_bytes()).await;
+        let _ = client.shutdown().await;
+        return;
+    }
     // One exchange per connection, both ways.
     let mut lines: Vec<&str> = head
         .trim_end()

@@ -107,7 +107,7 @@ pub(crate) async fn round(
 fn update(held: Option<&str>, published: Option<Published>) -> Option<EnvelopeUpdate> {
     let published = published?;
     let same = held.is_some_and(|t| t.trim_start_matches("W/") == published.etag);
-    (!same).then(|| EnvelopeUpdate {
+    (!same).then_some(EnvelopeUpdate {
         etag: published.etag,
         envelope: published.envelope,
     })
