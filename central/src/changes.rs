@@ -8,6 +8,8 @@ use rusqlite::{Connection, params};
 use tillpass_protocol::sync::{Cursor, DeltaKind};
 
 use crate::error::{Error, Result};
+use crate::ledger::sqlite;
+use crate::scope;
 
 /// Records that `key` (of `kind`, belonging to `owner` when the key alone does not say
 /// whose it is) changed.
@@ -84,6 +86,92 @@ pub fn since(
     let has_more = changed.len() > limit;
     changed.truncate(limit);
     Ok((changed, has_more))
+}
+
+/// The keys of a customer-scoped `kind` (customers, balances, personal promotions, gift
+/// cards) changed after `after` that `store` receives ([`crate::scope`]): as [`since`],
+/// each at its latest change, kept when its subject is known nowhere or in the store's
+/// scope at `horizon`. At most [`scope::SCAN_ROWS`] rows of the log are read: the cursor
+/// returned is the last change sent when the page is full, or else the last change read
+/// (so a page may be empty and still say more follow).
+pub fn since_in_scope(
+    conn: &Connection,
+    kind: DeltaKind,
+    store: &str,
+    horizon: i64,
+    after: i64,
+    limit: u32,
+) -> Result<ScopedPage> {
+    let subjects = scope::subjects_of(kind)
+        .ok_or_else(|| Error::internal(format!("{kind} is not scoped by customer")))?;
+    let fetch = i64::from(limit) + 1;
+    let changed = conn
+        .prepare_cached(&sqlite(&scope::page_sql(subjects)))?
+        .query_map(
+            params![
+                kind.segment(),
+                after,
+                scope::SCAN_ROWS,
+                store,
+                horizon,
+                fetch
+            ],
+            |row| {
+                Ok(Changed {
+                    key: row.get(0)?,
+                    owner: row.get(1)?,
+                    seq: row.get(2)?,
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let window = if changed.len() > usize::try_from(limit).map_err(Error::internal)? {
+        None
+    } else {
+        Some(
+            conn.prepare_cached(&sqlite(&scope::window_end_sql()))?
+                .query_row(params![kind.segment(), after, scope::SCAN_ROWS], |row| {
+                    Ok((row.get::<_, Option<i64>>(0)?, row.get::<_, i64>(1)?))
+                })?,
+        )
+    };
+    ScopedPage::assemble(changed, window, after, limit)
+}
+
+/// A scoped page's changes, its next cursor and whether more follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopedPage {
+    /// The changes the store receives, oldest first.
+    pub changed: Vec<Changed>,
+    /// The sequence number of the next cursor.
+    pub next: i64,
+    /// Whether more follow.
+    pub has_more: bool,
+}
+
+impl ScopedPage {
+    /// From up to `limit + 1` visible `changed` and, when no more than `limit` came, the
+    /// window read (`(last seq, rows)`).
+    pub fn assemble(
+        mut changed: Vec<Changed>,
+        window: Option<(Option<i64>, i64)>,
+        after: i64,
+        limit: u32,
+    ) -> Result<ScopedPage> {
+        let limit = usize::try_from(limit).map_err(Error::internal)?;
+        let (next, has_more) = match window {
+            None => {
+                changed.truncate(limit);
+                (changed.last().map_or(after, |c| c.seq), true)
+            }
+            Some((last, rows)) => (last.unwrap_or(after), rows >= scope::SCAN_ROWS),
+        };
+        Ok(ScopedPage {
+            changed,
+            next,
+            has_more,
+        })
+    }
 }
 
 /// The sequence number a cursor stands for.

@@ -1,6 +1,6 @@
-//! Delta pages for tills: the current state of every customer, balance, gift card,
-//! personal promotion, sale and ledger item of the till's store changed after the cursor (from
-//! [`crate::changes`]), or the revocations made after it, sealed as one envelope
+//! Delta pages for tills: the current state of every customer, balance, gift card and
+//! personal promotion in the till's store's scope ([`crate::scope`]), and every sale and
+//! ledger item of its store, changed after the cursor (from [`crate::changes`]), or the revocations made after it, sealed as one envelope
 //! ([`crate::revocations`]). Before a page of balances, pending savings due by central's
 //! clock are released ([`crate::pending::release_due`]), so the page carries them.
 //!
@@ -22,7 +22,7 @@ use tillpass_protocol::sync::{
 use crate::changes::{self, Changed, decode_cursor, encode_cursor};
 use crate::clock::to_u64;
 use crate::error::{Error, Result};
-use crate::{customers, giftcards, ledger, pending, revocations, settings, store_sales};
+use crate::{customers, giftcards, ledger, pending, revocations, scope, settings, store_sales};
 
 /// Items per page when the till does not say.
 pub const DEFAULT_LIMIT: u32 = 200;
@@ -72,10 +72,17 @@ pub fn page(
         pending::release_due(&tx, None, now)?;
         tx.commit()?;
     }
-    let scoped = matches!(kind, DeltaKind::Sales | DeltaKind::Ledger);
-    let owner = scoped.then_some(store.as_str());
-    let (changed, has_more) = changes::since(conn, kind, owner, after, limit)?;
-    let next = encode_cursor(changed.last().map_or(after, |c| c.seq))?;
+    let (changed, next, has_more) = if scope::subjects_of(kind).is_some() {
+        let horizon = scope::horizon(now, scope::days(conn)?);
+        let page = changes::since_in_scope(conn, kind, store.as_str(), horizon, after, limit)?;
+        (page.changed, page.next, page.has_more)
+    } else {
+        // Sales and the ledger: the store's own keys.
+        let (changed, has_more) = changes::since(conn, kind, Some(store.as_str()), after, limit)?;
+        let next = changed.last().map_or(after, |c| c.seq);
+        (changed, next, has_more)
+    };
+    let next = encode_cursor(next)?;
     Ok(match kind {
         DeltaKind::Customers => AnyPage::Customers(DeltaPage::new(
             collect(conn, &changed, customer)?,

@@ -195,6 +195,7 @@ fn one(
     )?;
     match apply(&sp, event, now)? {
         Applied::Accepted(flags) => {
+            crate::scope::see_event(&sp, event, now)?;
             sp.commit()?;
             Ok((AckOutcome::Accepted, flags))
         }

@@ -46,6 +46,9 @@
 //!   outcome and the flags concerning it, the `ledger` delta stream, references masked.
 //! - [`changes`], [`deltas`], [`revocations`]: the change log, delta pages by cursor
 //!   (signed for their request when the till asks), and revocations sealed as envelopes.
+//! - [`scope`]: scoped feeds — the stores where a customer or a gift card is known (seen
+//!   within the scope period, assigned, looked up live), which stores' tills receive their
+//!   changes, and the fresh changes a store entering a scope gets.
 //! - [`catalogs`]: catalog publication (validated TOML), activation, signed envelopes.
 //! - [`settings`]: the offline policy and envelope sequence counters.
 //! - [`http`]: the axum API (till, admin, problem+json, signed server time on every answer)
@@ -97,6 +100,7 @@ pub mod receipts;
 pub mod reconcile;
 pub mod retention;
 pub mod revocations;
+pub mod scope;
 pub mod settings;
 pub mod storage;
 pub mod store_sales;

@@ -97,6 +97,12 @@ enum Command {
         metrics_refresh_secs: u64,
         #[command(flatten)]
         budget: BudgetArgs,
+        /// Days a customer stays in a store's scope after their last journal event or
+        /// live lookup there: their changes reach that store's tills (assigned
+        /// customers stay; a customer known at no store reaches every store). Stored in
+        /// the database, so every node of a chain applies the last one given.
+        #[arg(long, env = "TILLPASS_CENTRAL_SCOPE_DAYS", default_value_t = tillpass_central::scope::DEFAULT_DAYS)]
+        scope_days: u32,
     },
     /// Signing keys.
     #[command(subcommand)]
@@ -488,7 +494,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             metrics_listen,
             metrics_refresh_secs,
             budget: _,
+            scope_days,
         } => {
+            runtime.block_on(database.set_scope_days(scope_days))?;
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => Some(http::tls::acceptor(&cert, &key)?),
                 _ => None,

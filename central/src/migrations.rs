@@ -37,6 +37,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "retention",
         sql: V8,
     },
+    Migration {
+        name: "store_scopes",
+        sql: V9,
+    },
 ];
 
 use tillpass_migrate::Migration;
@@ -475,4 +479,23 @@ CREATE INDEX changes_at ON changes (at);
 CREATE INDEX token_uses_used_at ON token_uses (used_at);
 CREATE INDEX issued_tokens_expires ON issued_tokens (expires_at);
 CREATE INDEX store_sales_closed ON store_sales (closed_at);
+"#;
+
+/// Version 9: scoped feeds — the stores where each customer is known (seen there by a
+/// sale, a journal event or a live lookup, or assigned by central IT) and where each gift
+/// card was sold or used (`crate::scope`). Rows go with their customer or card.
+const V9: &str = r#"
+CREATE TABLE customer_stores (
+    customer    TEXT NOT NULL REFERENCES customers (ref) ON DELETE CASCADE,
+    store       TEXT NOT NULL,
+    assigned    INTEGER NOT NULL DEFAULT 0,
+    seen_at     INTEGER,
+    PRIMARY KEY (customer, store)
+);
+CREATE TABLE gift_card_stores (
+    card        TEXT NOT NULL REFERENCES gift_cards (ref) ON DELETE CASCADE,
+    store       TEXT NOT NULL,
+    seen_at     INTEGER NOT NULL,
+    PRIMARY KEY (card, store)
+);
 "#;

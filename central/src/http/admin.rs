@@ -78,6 +78,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/admin/v1/customers/{customer}/receipts",
             get(list_receipts),
         )
+        .route(
+            "/admin/v1/customers/{customer}/stores",
+            get(get_stores).put(put_stores),
+        )
         .route("/v1/customers/{customer}/pass", post(issue_pass))
         .route("/admin/v1/gift-cards", post(create_gift_card))
         .route("/admin/v1/gift-cards/{card}", get(get_gift_card))
@@ -230,6 +234,36 @@ async fn delete_promotion(
     let now = s.now();
     s.db.remove_promotion(&id, now).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT /admin/v1/customers/{customer}/stores`: the stores the customer is assigned to.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoresBody {
+    stores: Vec<String>,
+}
+
+async fn get_stores(State(s): State<AppState>, ApiPath(customer): ApiPath<String>) -> Answer {
+    let now = s.now();
+    let stores =
+        s.db.customer_stores(&customer, now)
+            .await?
+            .ok_or(Error::NotFound("customer"))?;
+    Ok(Json(stores).into_response())
+}
+
+async fn put_stores(
+    State(s): State<AppState>,
+    ApiPath(customer): ApiPath<String>,
+    body: Body,
+) -> Answer {
+    let b: StoresBody = json(&body)?;
+    let now = s.now();
+    let stores =
+        s.db.assign_stores(&customer, &b.stores, now)
+            .await?
+            .ok_or(Error::NotFound("customer"))?;
+    Ok(Json(stores).into_response())
 }
 
 async fn list_receipts(State(s): State<AppState>, ApiPath(customer): ApiPath<String>) -> Answer {

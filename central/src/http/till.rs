@@ -92,6 +92,17 @@ async fn lookup(
         extract::json(request.body.content_type.as_deref(), &request.body.bytes)?;
     let now = state.now();
     let answer = state.db.lookup(&asked, now).await?;
+    if answer.found {
+        // The asking store's scope grows by what it met (`crate::scope`); the answer
+        // stands even when that cannot be recorded now.
+        if let Err(e) = state
+            .db
+            .see_lookup(asked.kind, asked.subject.as_str(), &request.till.store, now)
+            .await
+        {
+            tracing::warn!(error = %e, store = %request.till.store, "a lookup's scope was not recorded");
+        }
+    }
     Ok(Json(answer).into_response())
 }
 

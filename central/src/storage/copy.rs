@@ -60,6 +60,8 @@ pub const TABLES: &[&str] = &[
     "wa_status",
     "account_moves",
     "flag_resolutions",
+    "customer_stores",
+    "gift_card_stores",
 ];
 
 /// The identity columns, numbered by SQLite (`INTEGER PRIMARY KEY`).
@@ -76,10 +78,10 @@ const IDENTITIES: &[(&str, &str)] = &[
 ];
 
 /// The SQLite schema version whose tables [`TABLES`] lists.
-pub const SQLITE_VERSION: i64 = 8;
+pub const SQLITE_VERSION: i64 = 9;
 
 /// The PostgreSQL schema version with the same tables.
-pub const POSTGRES_VERSION: i64 = 5;
+pub const POSTGRES_VERSION: i64 = 6;
 
 /// How many rows are read from SQLite at once.
 pub const PAGE: i64 = 500;

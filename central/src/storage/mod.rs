@@ -15,6 +15,8 @@
 //!   - [`customers`]: a customer's profile, savings adjustments, personal promotions,
 //!     digital receipts, erasure;
 //!   - [`lookup`]: the till's live lookup;
+//!   - [`scope`]: scoped feeds — the scope period, a customer's stores and their
+//!     assignment, the scope a live lookup adds;
 //!   - [`tills`]: enrolment codes, enrolment, revocation, request signers and the shared
 //!     replay cache;
 //!   - [`keys`]: making, rotating, revoking and reading keys (secrets in the key
@@ -54,6 +56,7 @@ pub mod migrate;
 pub mod passes;
 pub mod postgres;
 pub mod retention;
+pub mod scope;
 pub mod tills;
 
 use std::path::{Path, PathBuf};

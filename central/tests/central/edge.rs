@@ -68,6 +68,18 @@ const ROUTES: &[(&str, &str, Caller, Body)] = &[
         Caller::Admin,
         Body::None,
     ),
+    (
+        "GET",
+        "/admin/v1/customers/{}/stores",
+        Caller::Admin,
+        Body::None,
+    ),
+    (
+        "PUT",
+        "/admin/v1/customers/{}/stores",
+        Caller::Admin,
+        Body::Json,
+    ),
     ("POST", "/v1/customers/{}/pass", Caller::Admin, Body::Json),
     ("POST", "/admin/v1/gift-cards", Caller::Admin, Body::Json),
     ("GET", "/admin/v1/gift-cards/{}", Caller::Admin, Body::None),

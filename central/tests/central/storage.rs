@@ -4,6 +4,7 @@
 
 mod accounts;
 mod retention;
+mod scope;
 mod serving;
 
 use ed25519_dalek::SigningKey;
@@ -143,7 +144,7 @@ pub fn redeem(customer: &str, amount: i64) -> EventPayload {
     })
 }
 
-fn card_move(card: &str, amount: i64) -> GiftCardMovement {
+pub fn card_move(card: &str, amount: i64) -> GiftCardMovement {
     GiftCardMovement {
         card: GiftCardRef::new(card).unwrap(),
         amount: eur(amount),

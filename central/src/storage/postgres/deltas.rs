@@ -1,5 +1,6 @@
 //! Delta pages on PostgreSQL, as [`crate::deltas`] builds them on SQLite: the keys of a
-//! stream changed after the cursor, each once at its latest change, with their current
+//! stream changed after the cursor (customers, balances, personal promotions and gift
+//! cards within the store's scope, [`crate::scope`]), each once at its latest change, with their current
 //! state read in one set-based query per page (`= ANY($1)`), not one per item.
 //!
 //! Before a page of balances, the pending savings due by central's clock are released in
@@ -21,12 +22,12 @@ use tillpass_protocol::sync::{
 };
 
 use super::{Pg, accounts, settings};
-use crate::changes::{Changed, decode_cursor, encode_cursor};
+use crate::changes::{Changed, ScopedPage, decode_cursor, encode_cursor};
 use crate::clock::to_u64;
 use crate::deltas::{AnyPage, DEFAULT_LIMIT};
 use crate::error::{Error, Result};
 use crate::storage::money;
-use crate::{revocations, store_sales};
+use crate::{revocations, scope, store_sales};
 
 /// The page of `kind` after `query.cursor` for a till of `store` (as
 /// [`crate::deltas::page`]).
@@ -76,9 +77,17 @@ async fn build(
     if kind == DeltaKind::Balances {
         release_due(c, now).await?;
     }
-    let owner = matches!(kind, DeltaKind::Sales | DeltaKind::Ledger).then_some(store.as_str());
-    let (changed, has_more) = since(c, kind, owner, after, limit).await?;
-    let next = encode_cursor(changed.last().map_or(after, |c| c.seq))?;
+    let (changed, next, has_more) = if let Some(subjects) = scope::subjects_of(kind) {
+        let horizon = scope::horizon(now, super::scope::days(c).await?);
+        let page = since_in_scope(c, kind, subjects, store.as_str(), horizon, after, limit).await?;
+        (page.changed, page.next, page.has_more)
+    } else {
+        // Sales and the ledger: the store's own keys.
+        let (changed, has_more) = since(c, kind, Some(store.as_str()), after, limit).await?;
+        let next = changed.last().map_or(after, |c| c.seq);
+        (changed, next, has_more)
+    };
+    let next = encode_cursor(next)?;
     let keys: Vec<&str> = changed.iter().map(|c| c.key.as_str()).collect();
     Ok(match kind {
         DeltaKind::Customers => AnyPage::Customers(DeltaPage::new(
@@ -152,6 +161,52 @@ async fn since(
     let has_more = changed.len() > limit;
     changed.truncate(limit);
     Ok((changed, has_more))
+}
+
+/// The changes of a customer-scoped `kind` that `store` receives (as
+/// [`crate::changes::since_in_scope`], with the same SQL).
+async fn since_in_scope(
+    c: &impl GenericClient,
+    kind: DeltaKind,
+    subjects: scope::Subjects,
+    store: &str,
+    horizon: i64,
+    after: i64,
+    limit: u32,
+) -> Result<ScopedPage> {
+    let fetch = i64::from(limit) + 1;
+    let changed: Vec<Changed> = c
+        .query(
+            &scope::page_sql(subjects),
+            &[
+                &kind.segment(),
+                &after,
+                &scope::SCAN_ROWS,
+                &store,
+                &horizon,
+                &fetch,
+            ],
+        )
+        .await?
+        .iter()
+        .map(|r| Changed {
+            key: r.get(0),
+            owner: r.get(1),
+            seq: r.get(2),
+        })
+        .collect();
+    let window = if changed.len() > usize::try_from(limit).map_err(Error::internal)? {
+        None
+    } else {
+        let r = c
+            .query_one(
+                &scope::window_end_sql(),
+                &[&kind.segment(), &after, &scope::SCAN_ROWS],
+            )
+            .await?;
+        Some((r.get::<_, Option<i64>>(0), r.get::<_, i64>(1)))
+    };
+    ScopedPage::assemble(changed, window, after, limit)
 }
 
 /// Releases every pending saving due at `now` (as [`crate::pending::release_due`] for

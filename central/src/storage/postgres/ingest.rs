@@ -202,6 +202,7 @@ async fn one(
     }
     match apply(&sp, event, now).await? {
         Applied::Accepted(flags) => {
+            super::scope::see_event(&sp, event, now).await?;
             sp.commit().await?;
             Ok((AckOutcome::Accepted, flags))
         }

@@ -28,6 +28,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "retention",
         sql: V5,
     },
+    Migration {
+        name: "store_scopes",
+        sql: V6,
+    },
 ];
 
 use tillpass_migrate::Migration;
@@ -423,4 +427,22 @@ CREATE INDEX changes_at ON changes (at);
 CREATE INDEX token_uses_used_at ON token_uses (used_at);
 CREATE INDEX issued_tokens_expires ON issued_tokens (expires_at);
 CREATE INDEX store_sales_closed ON store_sales (closed_at);
+"#;
+
+/// Version 6: SQLite version 9 — scoped feeds: the stores where each customer is known
+/// and where each gift card was sold or used (`crate::scope`).
+const V6: &str = r#"
+CREATE TABLE customer_stores (
+    customer    TEXT NOT NULL REFERENCES customers (ref) ON DELETE CASCADE,
+    store       TEXT NOT NULL,
+    assigned    BIGINT NOT NULL DEFAULT 0,
+    seen_at     BIGINT,
+    PRIMARY KEY (customer, store)
+);
+CREATE TABLE gift_card_stores (
+    card        TEXT NOT NULL REFERENCES gift_cards (ref) ON DELETE CASCADE,
+    store       TEXT NOT NULL,
+    seen_at     BIGINT NOT NULL,
+    PRIMARY KEY (card, store)
+);
 "#;

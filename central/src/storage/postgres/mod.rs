@@ -28,6 +28,7 @@ pub mod lookup;
 pub mod migrations;
 pub mod passes;
 pub mod retention;
+pub mod scope;
 pub mod settings;
 pub mod tills;
 

@@ -1,0 +1,538 @@
+//! Scoped feeds: which stores' tills receive a customer's or a gift card's changes.
+//!
+//! ## The rule
+//! A store's **scope** holds a customer when
+//! - the customer had a journal event at one of its tills (a sale, a token use, a savings
+//!   movement, a sign-up) within the scope period (`serve --scope-days`, [`DEFAULT_DAYS`]
+//!   by default), or
+//! - central IT assigned the customer to the store (`PUT /admin/v1/customers/{ref}/stores`,
+//!   kept until unassigned), or
+//! - a till of the store looked the customer up live (`POST /v1/lookup`), within the scope
+//!   period.
+//!
+//! Customer, balance and personal-promotion changes go to the tills of the stores whose
+//! scope holds the customer. **A customer known at no store** — no row at all: never seen,
+//! never assigned, never looked up (just signed up from the chat, say) — goes to every
+//! store, as before scoping: a new customer can walk in anywhere, and a small chain or the
+//! demo works unchanged. Once a customer has any row, even an expired one, only the stores
+//! in scope receive their changes; a store whose scope lapsed stops receiving them, and
+//! its tills ask central live when they meet the customer.
+//!
+//! A gift card owned by a customer follows its owner's scope. An unowned card is scoped
+//! to the stores where it was sold or used ([`SEE_CARD`]); a card known nowhere goes
+//! everywhere. Revocations, catalogs, the trust list and the offline policy go everywhere;
+//! store sales and the ledger were already per store.
+//!
+//! An erased customer's rows go with the customer (`ON DELETE CASCADE`): the erasure's
+//! tombstones are then known nowhere and reach every store.
+//!
+//! ## Entering a scope
+//! When a customer enters a store's scope (a first sale there, an assignment, a lookup, or
+//! after the scope had lapsed), that store's tills hold nothing of them, and the changes
+//! that made their state are older than the tills' cursors: [`FRESH_CUSTOMER`] appends a
+//! fresh change for the customer's profile, balance, personal promotions and owned cards,
+//! so the page sends their current state. Stores already holding the customer receive the
+//! same state again (an upsert of what they hold).
+//!
+//! ## Pages
+//! The change log is not fanned out: a change is one row, and a page for a store is a
+//! range scan over the log from the cursor ([`crate::changes::since_in_scope`]), each row
+//! kept if its subject is in the store's scope (two probes of `customer_stores`' primary
+//! key) — at most [`SCAN_ROWS`] rows a page, so a till far behind pages through the log
+//! in bounded steps instead of one long scan.
+//!
+//! The SQL shared by both backends is one text with `$n` parameters (SQLite runs it
+//! through [`crate::ledger::sqlite`]).
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tillpass_protocol::sync::{DeltaKind, EventPayload, JournalEvent, LookupKind};
+use tillpass_protocol::token::TokenKind;
+
+use crate::error::Result;
+use crate::ledger::sqlite;
+
+/// The scope period when `serve` is not told: 90 days.
+pub const DEFAULT_DAYS: u32 = 90;
+
+/// The longest scope period accepted: ten years.
+pub const MAX_DAYS: u32 = 3_650;
+
+/// The key of the scope period (days, as text) in `settings`.
+pub const DAYS_KEY: &str = "scope_days";
+
+/// Change-log rows a page reads at most.
+pub const SCAN_ROWS: i64 = 5_000;
+
+/// A customer's or a card's `seen_at` is rewritten at most this often (a customer's
+/// every sale does not rewrite it).
+pub const REFRESH_SECS: i64 = 86_400;
+
+/// The oldest `seen_at` still in scope at `now` with a period of `days`.
+pub fn horizon(now: i64, days: u32) -> i64 {
+    now.saturating_sub(i64::from(days).saturating_mul(86_400))
+}
+
+/// The scope period stored as `text`: [`DEFAULT_DAYS`] when none or unreadable.
+pub fn days_from(text: Option<String>) -> u32 {
+    text.and_then(|t| t.parse::<u32>().ok())
+        .filter(|d| (1..=MAX_DAYS).contains(d))
+        .unwrap_or(DEFAULT_DAYS)
+}
+
+/// Checks a scope period given to `serve` or the contract.
+pub fn check_days(days: u32) -> Result<u32> {
+    if (1..=MAX_DAYS).contains(&days) {
+        Ok(days)
+    } else {
+        Err(crate::error::Error::invalid(format!(
+            "scope days: 1 to {MAX_DAYS}"
+        )))
+    }
+}
+
+/// Whether a row `(assigned, seen_at)` holds its subject in scope at `horizon`.
+pub fn holds(assigned: i64, seen_at: Option<i64>, horizon: i64) -> bool {
+    assigned != 0 || seen_at.is_some_and(|s| s >= horizon)
+}
+
+/// What a journal event shows a store knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject<'a> {
+    /// A customer, by reference.
+    Customer(&'a str),
+    /// A gift card, by reference.
+    GiftCard(&'a str),
+}
+
+/// The customers and cards `event` shows its store knows.
+pub fn subjects(event: &JournalEvent) -> Vec<Subject<'_>> {
+    use tillpass_protocol::sync::movement::Account;
+    let mut found = Vec::new();
+    match &event.payload {
+        EventPayload::SaleClosed(sale) => {
+            if let Some(c) = &sale.customer {
+                found.push(Subject::Customer(c.as_str()));
+            }
+        }
+        EventPayload::TokenUsed(used) => match used.kind {
+            TokenKind::CustomerPass => found.push(Subject::Customer(used.subject.as_str())),
+            TokenKind::GiftCard => found.push(Subject::GiftCard(used.subject.as_str())),
+            _ => {}
+        },
+        EventPayload::CustomerCreated(c) => found.push(Subject::Customer(c.customer.as_str())),
+        EventPayload::GiftCardHeld(h) => found.push(Subject::GiftCard(h.card.as_str())),
+        payload => match payload.movement().map(|m| m.account) {
+            Some(Account::Savings(c)) => found.push(Subject::Customer(c.as_str())),
+            Some(Account::GiftCard(card)) => found.push(Subject::GiftCard(card.as_str())),
+            None => {}
+        },
+    }
+    found
+}
+
+/// When an event at `occurred_at` counts as seen, ingested at `now`: never later than
+/// central's clock.
+pub fn seen_at(occurred_at: i64, now: i64) -> i64 {
+    occurred_at.min(now)
+}
+
+/// The scope period: no parameter.
+pub const DAYS: &str = "SELECT value FROM settings WHERE key = 'scope_days'";
+
+/// Stores the scope period: `$1` days as text.
+pub const SET_DAYS: &str = "INSERT INTO settings (key, value) VALUES ('scope_days', $1)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+/// A customer's row at a store: `$1` customer, `$2` store → `(assigned, seen_at)`.
+pub const CUSTOMER_ROW: &str =
+    "SELECT assigned, seen_at FROM customer_stores WHERE customer = $1 AND store = $2";
+
+/// A card's owner and its row at a store: `$1` card, `$2` store → `(owner, seen_at)`;
+/// no row for an unknown card.
+pub const CARD_ROW: &str = "SELECT g.owner, s.seen_at FROM gift_cards g
+     LEFT JOIN gift_card_stores s ON s.card = g.ref AND s.store = $2
+     WHERE g.ref = $1";
+
+/// Records that `$2` (store) saw `$1` (customer) at `$3`, for a customer central holds;
+/// an existing row's time moves at most once per [`REFRESH_SECS`].
+pub const SEE_CUSTOMER: &str = "INSERT INTO customer_stores (customer, store, assigned, seen_at)
+     SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), 0, CAST($3 AS BIGINT)
+     WHERE EXISTS (SELECT 1 FROM customers WHERE ref = $1)
+     ON CONFLICT (customer, store) DO UPDATE SET seen_at = excluded.seen_at
+     WHERE customer_stores.seen_at IS NULL OR customer_stores.seen_at < excluded.seen_at - 86400";
+
+/// Records that `$2` (store) saw the card `$1` at `$3` (as [`SEE_CUSTOMER`]).
+pub const SEE_CARD: &str = "INSERT INTO gift_card_stores (card, store, seen_at)
+     SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS BIGINT)
+     WHERE EXISTS (SELECT 1 FROM gift_cards WHERE ref = $1)
+     ON CONFLICT (card, store) DO UPDATE SET seen_at = excluded.seen_at
+     WHERE gift_card_stores.seen_at < excluded.seen_at - 86400";
+
+/// Assigns `$1` (customer) to `$2` (store).
+pub const ASSIGN: &str = "INSERT INTO customer_stores (customer, store, assigned, seen_at)
+     VALUES ($1, $2, 1, NULL)
+     ON CONFLICT (customer, store) DO UPDATE SET assigned = 1";
+
+/// Ends `$1`'s assignment to `$2`; a row never seen goes (the store's scope of them was
+/// only the assignment).
+pub const UNASSIGN: &str = "UPDATE customer_stores SET assigned = 0
+     WHERE customer = $1 AND store = $2";
+
+/// Removes the rows left with neither an assignment nor a visit: `$1` customer.
+pub const DROP_EMPTY: &str =
+    "DELETE FROM customer_stores WHERE customer = $1 AND assigned = 0 AND seen_at IS NULL";
+
+/// A customer's rows: `$1` customer → `(store, assigned, seen_at)` by store.
+pub const ROWS: &str = "SELECT store, assigned, seen_at FROM customer_stores
+     WHERE customer = $1 ORDER BY store";
+
+/// Fresh changes for everything of `$1` (customer) a till holds, at `$2`: profile,
+/// balance, personal promotions, owned gift cards.
+pub const FRESH_CUSTOMER: &str = "INSERT INTO changes (kind, key, owner, at)
+     SELECT 'customers', ref, NULL, CAST($2 AS BIGINT) FROM customers WHERE ref = $1
+     UNION ALL
+     SELECT 'balances', customer, NULL, CAST($2 AS BIGINT) FROM savings_accounts
+     WHERE customer = $1
+     UNION ALL
+     SELECT 'personal-promotions', id, customer, CAST($2 AS BIGINT) FROM personal_promotions
+     WHERE customer = $1
+     UNION ALL
+     SELECT 'gift-cards', ref, NULL, CAST($2 AS BIGINT) FROM gift_cards WHERE owner = $1";
+
+/// A fresh change for the card `$1`, at `$2`.
+pub const FRESH_CARD: &str = "INSERT INTO changes (kind, key, owner, at)
+     SELECT 'gift-cards', ref, NULL, CAST($2 AS BIGINT) FROM gift_cards WHERE ref = $1";
+
+/// Whether the customer `{who}` reaches the store `$4` at horizon `$5`: known nowhere,
+/// or in the store's scope.
+fn customer_visible(who: &str) -> String {
+    format!(
+        "(NOT EXISTS (SELECT 1 FROM customer_stores s WHERE s.customer = {who})
+          OR EXISTS (SELECT 1 FROM customer_stores s WHERE s.customer = {who}
+                     AND s.store = $4 AND (s.assigned = 1 OR s.seen_at >= $5)))"
+    )
+}
+
+/// The latest changes of `$1` (kind) after `$2` (seq), at most `$3` rows of the log.
+const WINDOW: &str = "SELECT c.key, c.owner, c.seq FROM changes c
+     WHERE c.kind = $1 AND c.seq > $2
+       AND NOT EXISTS (SELECT 1 FROM changes d
+                       WHERE d.kind = c.kind AND d.key = c.key AND d.seq > c.seq)
+     ORDER BY c.seq LIMIT $3";
+
+/// How the subject of a kind's change is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subjects {
+    /// The key is the customer (customers, balances).
+    Key,
+    /// The owner is the customer (personal promotions).
+    Owner,
+    /// The key is a gift card: its owner's scope, or its own when unowned.
+    GiftCard,
+}
+
+/// How the subject of `kind`'s changes is found; `None` for a kind not scoped by customer.
+pub fn subjects_of(kind: DeltaKind) -> Option<Subjects> {
+    match kind {
+        DeltaKind::Customers | DeltaKind::Balances => Some(Subjects::Key),
+        DeltaKind::PersonalPromotions => Some(Subjects::Owner),
+        DeltaKind::GiftCards => Some(Subjects::GiftCard),
+        DeltaKind::Revocations | DeltaKind::Sales | DeltaKind::Ledger => None,
+    }
+}
+
+/// The page query of a scoped kind: `$1` kind, `$2` after, `$3` rows read at most
+/// ([`SCAN_ROWS`]), `$4` store, `$5` horizon, `$6` items at most → `(key, owner, seq)`
+/// of the changes the store receives, oldest first.
+pub fn page_sql(subjects: Subjects) -> String {
+    let visible = match subjects {
+        Subjects::Key => customer_visible("w.key"),
+        Subjects::Owner => customer_visible("w.owner"),
+        Subjects::GiftCard => format!(
+            "(CASE WHEN g.owner IS NOT NULL THEN {owner}
+              ELSE (NOT EXISTS (SELECT 1 FROM gift_card_stores t WHERE t.card = w.key)
+                    OR EXISTS (SELECT 1 FROM gift_card_stores t WHERE t.card = w.key
+                               AND t.store = $4 AND t.seen_at >= $5)) END)",
+            owner = customer_visible("g.owner")
+        ),
+    };
+    let join = if subjects == Subjects::GiftCard {
+        "LEFT JOIN gift_cards g ON g.ref = w.key"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT w.key, w.owner, w.seq FROM ({WINDOW}) w {join}
+         WHERE {visible} ORDER BY w.seq LIMIT $6"
+    )
+}
+
+/// The end of the window a page read: `$1` kind, `$2` after, `$3` rows at most →
+/// `(max seq, rows)`.
+pub fn window_end_sql() -> String {
+    format!("SELECT max(w.seq), count(*) FROM ({WINDOW}) w")
+}
+
+/// Stores a customer may be assigned to at once.
+pub const MAX_ASSIGNED_STORES: usize = 1_000;
+
+/// A customer's standing at one store, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoreScope {
+    /// The store.
+    pub store: String,
+    /// Assigned by central IT.
+    pub assigned: bool,
+    /// Last seen there (a journal event or a live lookup), unix seconds.
+    pub seen_at: Option<i64>,
+    /// Whether the store's tills receive the customer's changes now.
+    pub in_scope: bool,
+}
+
+/// A customer's stores, as the admin API shows them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CustomerStores {
+    /// The customer.
+    pub customer: String,
+    /// The scope period in force, days.
+    pub scope_days: u32,
+    /// Known at no store: their changes go to every store.
+    pub everywhere: bool,
+    /// Each store with a row, by store.
+    pub stores: Vec<StoreScope>,
+}
+
+/// Builds [`CustomerStores`] from `rows` (`(store, assigned, seen_at)`).
+pub fn customer_stores(
+    customer: &str,
+    days: u32,
+    rows: Vec<(String, i64, Option<i64>)>,
+    now: i64,
+) -> CustomerStores {
+    let h = horizon(now, days);
+    CustomerStores {
+        customer: customer.to_owned(),
+        scope_days: days,
+        everywhere: rows.is_empty(),
+        stores: rows
+            .into_iter()
+            .map(|(store, assigned, seen_at)| StoreScope {
+                in_scope: holds(assigned, seen_at, h),
+                store,
+                assigned: assigned != 0,
+                seen_at,
+            })
+            .collect(),
+    }
+}
+
+/// Checks an assignment's stores: each a store id, at most [`MAX_ASSIGNED_STORES`];
+/// returns them sorted, once each.
+pub fn check_stores(stores: &[String]) -> Result<Vec<String>> {
+    if stores.len() > MAX_ASSIGNED_STORES {
+        return Err(crate::error::Error::invalid(format!(
+            "stores: at most {MAX_ASSIGNED_STORES}"
+        )));
+    }
+    let mut checked = stores
+        .iter()
+        .map(|s| {
+            tillpass_protocol::sync::StoreId::new(s.clone())
+                .map(|s| s.as_str().to_owned())
+                .map_err(|_| crate::error::Error::invalid("stores: not a store id"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    checked.sort();
+    checked.dedup();
+    Ok(checked)
+}
+
+// ---- SQLite ----
+
+/// The scope period in force (SQLite).
+pub fn days(conn: &Connection) -> Result<u32> {
+    let text: Option<String> = conn.query_row(&sqlite(DAYS), [], |r| r.get(0)).optional()?;
+    Ok(days_from(text))
+}
+
+/// Sets the scope period (SQLite).
+pub fn set_days(conn: &Connection, days: u32) -> Result<()> {
+    let days = check_days(days)?;
+    conn.execute(&sqlite(SET_DAYS), [days.to_string()])?;
+    Ok(())
+}
+
+/// Records what `event` shows its store knows, ingested at `now` (SQLite).
+pub fn see_event(conn: &Connection, event: &JournalEvent, now: i64) -> Result<()> {
+    let subjects = subjects(event);
+    if subjects.is_empty() {
+        return Ok(());
+    }
+    let h = horizon(now, days(conn)?);
+    let at = seen_at(event.occurred_at, now);
+    for subject in subjects {
+        see(conn, subject, event.store.as_str(), at, h, now)?;
+    }
+    Ok(())
+}
+
+/// Records that `store` saw `subject` at `at` (SQLite); a subject entering the store's
+/// scope gets fresh changes.
+pub fn see(
+    conn: &Connection,
+    subject: Subject<'_>,
+    store: &str,
+    at: i64,
+    horizon: i64,
+    now: i64,
+) -> Result<()> {
+    match subject {
+        Subject::Customer(customer) => see_customer(conn, customer, store, at, horizon, now),
+        Subject::GiftCard(card) => {
+            let row: Option<(Option<String>, Option<i64>)> = conn
+                .prepare_cached(&sqlite(CARD_ROW))?
+                .query_row(params![card, store], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((owner, seen)) = row else {
+                return Ok(());
+            };
+            conn.prepare_cached(&sqlite(SEE_CARD))?
+                .execute(params![card, store, at])?;
+            match owner {
+                Some(owner) => see_customer(conn, &owner, store, at, horizon, now),
+                None => {
+                    if !holds(0, seen, horizon) && at >= horizon {
+                        conn.execute(&sqlite(FRESH_CARD), params![card, now])?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+fn see_customer(
+    conn: &Connection,
+    customer: &str,
+    store: &str,
+    at: i64,
+    horizon: i64,
+    now: i64,
+) -> Result<()> {
+    let before: Option<(i64, Option<i64>)> = conn
+        .prepare_cached(&sqlite(CUSTOMER_ROW))?
+        .query_row(params![customer, store], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let held = before.is_some_and(|(a, s)| holds(a, s, horizon));
+    let written = conn
+        .prepare_cached(&sqlite(SEE_CUSTOMER))?
+        .execute(params![customer, store, at])?;
+    if written > 0 && !held && at >= horizon {
+        conn.execute(&sqlite(FRESH_CUSTOMER), params![customer, now])?;
+    }
+    Ok(())
+}
+
+/// A customer's stores (SQLite); `None` for an unknown customer.
+pub fn stores_of(conn: &Connection, customer: &str, now: i64) -> Result<Option<CustomerStores>> {
+    if crate::customers::record(conn, customer)?.is_none() {
+        return Ok(None);
+    }
+    let rows = conn
+        .prepare(&sqlite(ROWS))?
+        .query_map([customer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(customer_stores(customer, days(conn)?, rows, now)))
+}
+
+/// Makes `stores` the stores `customer` is assigned to (SQLite): a store newly in scope
+/// gets the customer's current state. `None` for an unknown customer.
+pub fn assign(
+    conn: &mut Connection,
+    customer: &str,
+    stores: &[String],
+    now: i64,
+) -> Result<Option<CustomerStores>> {
+    let stores = check_stores(stores)?;
+    let tx = conn.transaction()?;
+    if crate::customers::record(&tx, customer)?.is_none() {
+        return Ok(None);
+    }
+    let h = horizon(now, days(&tx)?);
+    let rows = tx
+        .prepare(&sqlite(ROWS))?
+        .query_map([customer], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut entered = false;
+    for store in &stores {
+        let held = rows
+            .iter()
+            .any(|(s, a, seen)| s == store && holds(*a, *seen, h));
+        entered |= !held;
+        tx.execute(&sqlite(ASSIGN), params![customer, store])?;
+    }
+    for (store, assigned, _) in &rows {
+        if *assigned != 0 && stores.binary_search(store).is_err() {
+            tx.execute(&sqlite(UNASSIGN), params![customer, store])?;
+        }
+    }
+    tx.execute(&sqlite(DROP_EMPTY), [customer])?;
+    if entered {
+        tx.execute(&sqlite(FRESH_CUSTOMER), params![customer, now])?;
+    }
+    let found = stores_of(&tx, customer, now)?;
+    tx.commit()?;
+    Ok(found)
+}
+
+/// Records a live lookup of `kind`'s `subject` by a till of `store` (SQLite): the
+/// store's scope grows by it.
+pub fn see_lookup(
+    conn: &mut Connection,
+    kind: LookupKind,
+    subject: &str,
+    store: &str,
+    now: i64,
+) -> Result<()> {
+    let tx = conn.transaction()?;
+    let h = horizon(now, days(&tx)?);
+    see(&tx, lookup_subject(kind, subject), store, now, h, now)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// What a lookup of `kind` names.
+pub fn lookup_subject(kind: LookupKind, subject: &str) -> Subject<'_> {
+    match kind {
+        LookupKind::Customer => Subject::Customer(subject),
+        LookupKind::GiftCard => Subject::GiftCard(subject),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_period_is_read_with_a_default() {
+        assert_eq!(days_from(None), DEFAULT_DAYS);
+        assert_eq!(days_from(Some("7".into())), 7);
+        assert_eq!(days_from(Some("0".into())), DEFAULT_DAYS);
+        assert_eq!(days_from(Some("x".into())), DEFAULT_DAYS);
+        assert!(check_days(0).is_err());
+        assert!(check_days(MAX_DAYS + 1).is_err());
+        assert_eq!(check_days(30).unwrap(), 30);
+    }
+
+    #[test]
+    fn a_row_holds_when_assigned_or_seen_since_the_horizon() {
+        let h = horizon(100 * 86_400, 90);
+        assert_eq!(h, 10 * 86_400);
+        assert!(holds(1, None, h));
+        assert!(holds(0, Some(h), h));
+        assert!(!holds(0, Some(h - 1), h));
+        assert!(!holds(0, None, h));
+    }
+}

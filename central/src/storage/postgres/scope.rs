@@ -1,0 +1,201 @@
+//! Scoped feeds on PostgreSQL, as [`crate::scope`] keeps them on SQLite, with the same SQL
+//! texts: what a journal event or a live lookup shows a store knows, assignments by
+//! central IT, and the scope period.
+
+use deadpool_postgres::GenericClient;
+use tillpass_protocol::sync::{JournalEvent, LookupKind};
+
+use super::{Pg, retry};
+use crate::error::Result;
+use crate::scope::{self, CustomerStores, Subject, holds, horizon};
+
+/// The scope period in force.
+pub async fn days(c: &impl GenericClient) -> Result<u32> {
+    let text: Option<String> = c.query_opt(scope::DAYS, &[]).await?.map(|r| r.get(0));
+    Ok(scope::days_from(text))
+}
+
+/// Sets the scope period.
+pub async fn set_days(pg: &Pg, days: u32) -> Result<()> {
+    let days = scope::check_days(days)?.to_string();
+    pg.client()
+        .await?
+        .execute(scope::SET_DAYS, &[&days])
+        .await?;
+    Ok(())
+}
+
+/// Records what `event` shows its store knows, ingested at `now`, in the batch's
+/// transaction.
+pub async fn see_event(c: &impl GenericClient, event: &JournalEvent, now: i64) -> Result<()> {
+    let subjects = scope::subjects(event);
+    if subjects.is_empty() {
+        return Ok(());
+    }
+    let h = horizon(now, days(c).await?);
+    let at = scope::seen_at(event.occurred_at, now);
+    for subject in subjects {
+        see(c, subject, event.store.as_str(), at, h, now).await?;
+    }
+    Ok(())
+}
+
+/// Records that `store` saw `subject` at `at` (as [`crate::scope::see`]).
+pub async fn see(
+    c: &impl GenericClient,
+    subject: Subject<'_>,
+    store: &str,
+    at: i64,
+    horizon: i64,
+    now: i64,
+) -> Result<()> {
+    match subject {
+        Subject::Customer(customer) => see_customer(c, customer, store, at, horizon, now).await,
+        Subject::GiftCard(card) => {
+            let Some(row) = c.query_opt(scope::CARD_ROW, &[&card, &store]).await? else {
+                return Ok(());
+            };
+            let (owner, seen): (Option<String>, Option<i64>) = (row.get(0), row.get(1));
+            c.execute(scope::SEE_CARD, &[&card, &store, &at]).await?;
+            match owner {
+                Some(owner) => see_customer(c, &owner, store, at, horizon, now).await,
+                None => {
+                    if !holds(0, seen, horizon) && at >= horizon {
+                        c.execute(scope::FRESH_CARD, &[&card, &now]).await?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+async fn see_customer(
+    c: &impl GenericClient,
+    customer: &str,
+    store: &str,
+    at: i64,
+    horizon: i64,
+    now: i64,
+) -> Result<()> {
+    let held = c
+        .query_opt(scope::CUSTOMER_ROW, &[&customer, &store])
+        .await?
+        .is_some_and(|r| holds(r.get(0), r.get(1), horizon));
+    let written = c
+        .execute(scope::SEE_CUSTOMER, &[&customer, &store, &at])
+        .await?;
+    if written > 0 && !held && at >= horizon {
+        c.execute(scope::FRESH_CUSTOMER, &[&customer, &now]).await?;
+    }
+    Ok(())
+}
+
+async fn rows(c: &impl GenericClient, customer: &str) -> Result<Vec<(String, i64, Option<i64>)>> {
+    Ok(c.query(scope::ROWS, &[&customer])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+async fn exists(c: &impl GenericClient, customer: &str) -> Result<bool> {
+    Ok(
+        c.query_opt("SELECT 1 FROM customers WHERE ref = $1", &[&customer])
+            .await?
+            .is_some(),
+    )
+}
+
+/// A customer's stores; `None` for an unknown customer.
+pub async fn stores_of(pg: &Pg, customer: &str, now: i64) -> Result<Option<CustomerStores>> {
+    let c = pg.client().await?;
+    if !exists(&c, customer).await? {
+        return Ok(None);
+    }
+    let rows = rows(&c, customer).await?;
+    Ok(Some(scope::customer_stores(
+        customer,
+        days(&c).await?,
+        rows,
+        now,
+    )))
+}
+
+/// Makes `stores` the stores `customer` is assigned to (as [`crate::scope::assign`]).
+pub async fn assign(
+    pg: &Pg,
+    customer: &str,
+    stores: &[String],
+    now: i64,
+) -> Result<Option<CustomerStores>> {
+    let stores = scope::check_stores(stores)?;
+    retry(|| {
+        let stores = stores.clone();
+        async move {
+            let mut client = pg.client().await?;
+            let tx = client.transaction().await?;
+            if tx
+                .query_opt(
+                    "SELECT 1 FROM customers WHERE ref = $1 FOR UPDATE",
+                    &[&customer],
+                )
+                .await?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            let days = days(&tx).await?;
+            let h = horizon(now, days);
+            let before = rows(&tx, customer).await?;
+            let mut entered = false;
+            for store in &stores {
+                entered |= !before
+                    .iter()
+                    .any(|(s, a, seen)| s == store && holds(*a, *seen, h));
+                tx.execute(scope::ASSIGN, &[&customer, store]).await?;
+            }
+            for (store, assigned, _) in &before {
+                if *assigned != 0 && stores.binary_search(store).is_err() {
+                    tx.execute(scope::UNASSIGN, &[&customer, store]).await?;
+                }
+            }
+            tx.execute(scope::DROP_EMPTY, &[&customer]).await?;
+            if entered {
+                tx.execute(scope::FRESH_CUSTOMER, &[&customer, &now])
+                    .await?;
+            }
+            let after = rows(&tx, customer).await?;
+            tx.commit().await?;
+            Ok(Some(scope::customer_stores(customer, days, after, now)))
+        }
+    })
+    .await
+}
+
+/// Records a live lookup by a till of `store` (as [`crate::scope::see_lookup`]).
+pub async fn see_lookup(
+    pg: &Pg,
+    kind: LookupKind,
+    subject: &str,
+    store: &str,
+    now: i64,
+) -> Result<()> {
+    retry(|| async move {
+        let mut client = pg.client().await?;
+        let tx = client.transaction().await?;
+        let h = horizon(now, days(&tx).await?);
+        see(
+            &tx,
+            scope::lookup_subject(kind, subject),
+            store,
+            now,
+            h,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    })
+    .await
+}

@@ -1,0 +1,338 @@
+//! The contract cases of scoped feeds, on both backends: a customer's changes reach the
+//! stores where the customer is known — seen there, assigned, looked up — and every store
+//! while known nowhere; a store entering a scope receives the current state; a lapsed
+//! scope stops the changes; an erasure reaches every store.
+
+use ed25519_dalek::SigningKey;
+use serde_json::Value;
+use tillpass_central::giftcards::NewGiftCard;
+use tillpass_central::storage::Database;
+use tillpass_protocol::sync::{Cursor, DeltaKind, DeltaQuery, GiftCardRef, LookupKind, StoreId};
+
+use super::{backends, batch, card_move, customer, earn, events, outcomes, till};
+use crate::journal::sale;
+
+const DAY: i64 = 86_400;
+
+/// Every item of `kind` a till of `store` receives after `cursor`, page by page, and the
+/// cursor after them.
+async fn pull(
+    db: &Database,
+    kind: DeltaKind,
+    store: &str,
+    cursor: &Cursor,
+    now: i64,
+) -> (Vec<Value>, Cursor) {
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let store = StoreId::new(store).unwrap();
+    let mut cursor = cursor.clone();
+    let mut items = Vec::new();
+    for _ in 0..10_000 {
+        let query = DeltaQuery {
+            cursor: cursor.clone(),
+            limit: Some(2),
+        };
+        let page = db
+            .delta_page(kind, &query, &store, &key, now)
+            .await
+            .unwrap();
+        let page = serde_json::to_value(page).unwrap();
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        cursor = serde_json::from_value(page["next_cursor"].clone()).unwrap();
+        if !page["has_more"].as_bool().unwrap() {
+            return (items, cursor);
+        }
+    }
+    panic!("{kind}: pages never ended");
+}
+
+/// Whether `items` name `reference`.
+fn names(items: &[Value], reference: &str) -> bool {
+    let quoted = format!("\"{reference}\"");
+    items.iter().any(|i| i.to_string().contains(&quoted))
+}
+
+/// The stores (of `stores`) whose tills receive a `kind` item naming `reference` after
+/// their `cursors`; the cursors move on.
+async fn reached(
+    db: &Database,
+    kind: DeltaKind,
+    stores: &[&str],
+    cursors: &mut [Cursor],
+    reference: &str,
+    now: i64,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    for (store, cursor) in stores.iter().zip(cursors.iter_mut()) {
+        let (items, next) = pull(db, kind, store, cursor, now).await;
+        if names(&items, reference) {
+            found.push((*store).to_owned());
+        }
+        *cursor = next;
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_customers_changes_reach_the_stores_where_they_are_known() {
+    let stores = ["S1", "S2", "S3", "S4"];
+    for b in backends("scope_customer").await {
+        let (db, name) = (&b.db, b.name);
+        let t0 = 1_000 * DAY;
+        db.create_customer(&customer("C-1", 500), t0).await.unwrap();
+        db.create_customer(&customer("C-2", 500), t0).await.unwrap();
+        let mut balances = vec![Cursor::start(); 4];
+        let mut profiles = vec![Cursor::start(); 4];
+        // Known nowhere yet: every store receives both.
+        assert_eq!(
+            reached(db, DeltaKind::Balances, &stores, &mut balances, "C-1", t0).await,
+            stores,
+            "{name}"
+        );
+        reached(db, DeltaKind::Customers, &stores, &mut profiles, "C-1", t0).await;
+
+        // C-1 shops at S1: their balance changes reach S1's tills only.
+        let t1 = till("S1-T1", "S1");
+        let mut evs = events(&t1, 1, vec![sale("C-1", "SALE-1"), earn("C-1", 40)]);
+        for e in &mut evs {
+            e.occurred_at = t0 + 10;
+        }
+        let ack = db.ingest(&t1, &batch(&t1, evs), t0 + 20).await.unwrap();
+        assert_eq!(outcomes(&ack), ["accepted", "accepted"], "{name}");
+        reached(
+            db,
+            DeltaKind::Balances,
+            &stores,
+            &mut balances,
+            "C-1",
+            t0 + 30,
+        )
+        .await;
+        db.adjust_savings("C-1", 100, t0 + 40).await.unwrap();
+        assert_eq!(
+            reached(
+                db,
+                DeltaKind::Balances,
+                &stores,
+                &mut balances,
+                "C-1",
+                t0 + 50
+            )
+            .await,
+            ["S1"],
+            "{name}: a balance change of a customer who shopped at S1"
+        );
+        // C-2, known nowhere, still reaches every store.
+        db.adjust_savings("C-2", 100, t0 + 40).await.unwrap();
+        let mut again = balances.clone();
+        assert_eq!(
+            reached(db, DeltaKind::Balances, &stores, &mut again, "C-2", t0 + 50).await,
+            stores,
+            "{name}: a customer known nowhere"
+        );
+
+        // Assigned to S2: S2 receives the current state, though older than its cursors.
+        let assigned = db
+            .assign_stores("C-1", &["S2".to_owned()], t0 + 60)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!assigned.everywhere, "{name}");
+        assert_eq!(assigned.stores.len(), 2, "{name}: S1 seen, S2 assigned");
+        let (items, next) = pull(db, DeltaKind::Balances, "S2", &balances[1], t0 + 70).await;
+        assert!(names(&items, "C-1"), "{name}: S2 receives C-1's balance");
+        assert!(
+            items
+                .iter()
+                .any(|i| i["savings"]["amount"] == 640 || i.to_string().contains("640")),
+            "{name}: the current balance (500 + 40 + 100): {items:?}"
+        );
+        balances[1] = next;
+        assert_eq!(
+            reached(
+                db,
+                DeltaKind::Customers,
+                &stores[1..],
+                &mut profiles[1..],
+                "C-1",
+                t0 + 70
+            )
+            .await,
+            ["S2"],
+            "{name}: S2 receives the profile, S3 and S4 do not"
+        );
+
+        // A till of S3 looks C-1 up live: S3 is added.
+        db.see_lookup(
+            LookupKind::Customer,
+            "C-1",
+            &StoreId::new("S3").unwrap(),
+            t0 + 80,
+        )
+        .await
+        .unwrap();
+        let mut s3 = vec![balances[2].clone()];
+        assert_eq!(
+            reached(db, DeltaKind::Balances, &["S3"], &mut s3, "C-1", t0 + 90).await,
+            ["S3"],
+            "{name}: a lookup adds S3"
+        );
+        balances[2] = s3.remove(0);
+        reached(
+            db,
+            DeltaKind::Balances,
+            &stores,
+            &mut balances,
+            "C-1",
+            t0 + 90,
+        )
+        .await;
+        db.adjust_savings("C-1", 1, t0 + 100).await.unwrap();
+        assert_eq!(
+            reached(
+                db,
+                DeltaKind::Balances,
+                &stores,
+                &mut balances,
+                "C-1",
+                t0 + 110
+            )
+            .await,
+            ["S1", "S2", "S3"],
+            "{name}"
+        );
+
+        // Past the scope period, a seen or looked-up store stops receiving them; an
+        // assigned one does not.
+        db.set_scope_days(30).await.unwrap();
+        assert_eq!(db.scope_days().await.unwrap(), 30, "{name}");
+        let later = t0 + 31 * DAY;
+        db.adjust_savings("C-1", 1, later).await.unwrap();
+        assert_eq!(
+            reached(
+                db,
+                DeltaKind::Balances,
+                &stores,
+                &mut balances,
+                "C-1",
+                later
+            )
+            .await,
+            ["S2"],
+            "{name}: scope expiry after scope_days"
+        );
+        let shown = db.customer_stores("C-1", later).await.unwrap().unwrap();
+        assert_eq!(
+            shown
+                .stores
+                .iter()
+                .filter(|s| s.in_scope)
+                .map(|s| s.store.as_str())
+                .collect::<Vec<_>>(),
+            ["S2"],
+            "{name}"
+        );
+
+        // Erasure reaches every store, in scope or not.
+        db.erase_customer("C-1", later + 10).await.unwrap();
+        assert_eq!(
+            reached(
+                db,
+                DeltaKind::Customers,
+                &stores,
+                &mut profiles,
+                "C-1",
+                later + 20
+            )
+            .await,
+            stores,
+            "{name}: the erasure's tombstone"
+        );
+        assert_eq!(
+            reached(
+                db,
+                DeltaKind::Balances,
+                &stores,
+                &mut balances,
+                "C-1",
+                later + 20
+            )
+            .await,
+            stores,
+            "{name}: the balance's removal"
+        );
+        assert!(db.customer_stores("C-1", later).await.unwrap().is_none());
+        assert!(db.assign_stores("C-9", &[], later).await.unwrap().is_none());
+        assert!(
+            db.assign_stores("C-2", &["not a store!".to_owned()], later)
+                .await
+                .is_err()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_gift_card_follows_its_owner_or_where_it_was_used() {
+    let stores = ["S1", "S2"];
+    for b in backends("scope_gift_card").await {
+        let (db, name) = (&b.db, b.name);
+        let t0 = 1_000 * DAY;
+        for card in ["GC-1", "GC-2"] {
+            db.create_gift_card(
+                &NewGiftCard {
+                    card: GiftCardRef::new(card).unwrap(),
+                    currency: None,
+                    balance: 2_000,
+                    expires_at: None,
+                },
+                t0,
+            )
+            .await
+            .unwrap();
+        }
+        let mut cursors = vec![Cursor::start(); 2];
+        assert_eq!(
+            reached(db, DeltaKind::GiftCards, &stores, &mut cursors, "GC-1", t0).await,
+            stores,
+            "{name}: a card known nowhere goes everywhere"
+        );
+        let t1 = till("S1-T1", "S1");
+        let mut evs = events(
+            &t1,
+            1,
+            vec![tillpass_protocol::sync::EventPayload::GiftCardDebited(
+                card_move("GC-1", 300),
+            )],
+        );
+        evs[0].occurred_at = t0 + 5;
+        let ack = db.ingest(&t1, &batch(&t1, evs), t0 + 10).await.unwrap();
+        assert_eq!(outcomes(&ack), ["accepted"], "{name}");
+        assert_eq!(
+            reached(
+                db,
+                DeltaKind::GiftCards,
+                &stores,
+                &mut cursors,
+                "GC-1",
+                t0 + 20
+            )
+            .await,
+            ["S1"],
+            "{name}: an unowned card goes where it was used"
+        );
+        let mut again = vec![Cursor::start(); 2];
+        assert_eq!(
+            reached(
+                db,
+                DeltaKind::GiftCards,
+                &stores,
+                &mut again,
+                "GC-2",
+                t0 + 20
+            )
+            .await,
+            stores,
+            "{name}"
+        );
+    }
+}
