@@ -1,6 +1,8 @@
 //! The change log behind the deltas: every change to a customer, balance, gift card,
 //! personal promotion or store sale appends `(seq, kind, key, owner)`; a delta page reads the keys changed
-//! after a cursor, each once, at its latest change, and sends their current state.
+//! after a cursor, each once, at its latest change, and sends their current state — for
+//! customers, balances, personal promotions and gift cards, only those in the asking
+//! store's scope ([`since_in_scope`], [`crate::scope`]).
 //!
 //! Cursors are opaque to tills; here they are `v1.{seq}` (the empty cursor is the start).
 

@@ -47,6 +47,26 @@ pub enum AnyPage {
     Ledger(DeltaPage<LedgerDelta>),
 }
 
+impl AnyPage {
+    /// Its items.
+    pub fn len(&self) -> usize {
+        match self {
+            AnyPage::Customers(p) => p.items.len(),
+            AnyPage::Balances(p) => p.items.len(),
+            AnyPage::GiftCards(p) => p.items.len(),
+            AnyPage::PersonalPromotions(p) => p.items.len(),
+            AnyPage::Revocations(p) => p.items.len(),
+            AnyPage::Sales(p) => p.items.len(),
+            AnyPage::Ledger(p) => p.items.len(),
+        }
+    }
+
+    /// Whether it has no items.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The page of `kind` after `query.cursor` for a till of `store`. `sync_key` seals
 /// revocations.
 pub fn page(
@@ -128,11 +148,24 @@ pub fn signed_page(
     sync_key: &SigningKey,
     now: i64,
 ) -> Result<Vec<u8>> {
-    let json = serde_json::to_vec(&page(conn, request.kind, query, store, sync_key, now)?)
-        .map_err(Error::internal)?;
+    signed_page_counted(conn, request, query, store, sync_key, now).map(|(sealed, _)| sealed)
+}
+
+/// [`signed_page`], with the number of items it carries.
+pub fn signed_page_counted(
+    conn: &Connection,
+    request: &PageRequest,
+    query: &DeltaQuery,
+    store: &StoreId,
+    sync_key: &SigningKey,
+    now: i64,
+) -> Result<(Vec<u8>, usize)> {
+    let page = page(conn, request.kind, query, store, sync_key, now)?;
+    let json = serde_json::to_vec(&page).map_err(Error::internal)?;
     let sequence = settings::next_sequence(conn, EnvelopePurpose::DeltaPage.code())?;
-    seal_page(request, &json, sequence, to_u64(now), sync_key)
-        .map_err(|e| Error::internal(format!("sealing a delta page: {e}")))
+    let sealed = seal_page(request, &json, sequence, to_u64(now), sync_key)
+        .map_err(|e| Error::internal(format!("sealing a delta page: {e}")))?;
+    Ok((sealed, page.len()))
 }
 
 fn collect<T>(

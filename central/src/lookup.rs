@@ -5,9 +5,10 @@
 //! written. The rule is here once ([`customer_answer`], [`gift_card_answer`]); each backend
 //! reads the facts it needs ([`answer`] on SQLite, `storage::postgres::lookup`).
 //!
-//! Scope: central sends every customer and card to every till today, so there is no
-//! per-store scope to add the customer to; when scoped feeds arrive, this is where the
-//! asking store's scope grows.
+//! Scope: a lookup that finds its customer or card adds the asking till's store to its
+//! scope (`Database::see_lookup`, called by the route after the answer, [`crate::scope`]),
+//! so that store's tills receive the subject's current state and its changes from then
+//! on.
 
 use rusqlite::Connection;
 use tillpass_protocol::money::Money;

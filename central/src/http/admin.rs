@@ -7,6 +7,7 @@
 //! | `POST` | `/admin/v1/customers/{ref}/savings` | `{amount}`: credit or debit savings |
 //! | `PUT`, `DELETE` | `/admin/v1/customers/{ref}/promotions/{id}` | personal promotions |
 //! | `GET` | `/admin/v1/customers/{ref}/receipts` | digital receipts |
+//! | `GET`, `PUT` | `/admin/v1/customers/{ref}/stores` | the stores whose tills receive the customer's changes (`crate::scope`); `PUT {stores}` sets the stores assigned, and a store newly in scope receives the customer's current state |
 //! | `POST` | `/v1/customers/{ref}/pass` | issue a pass: text, SVG, PNG |
 //! | `POST` | `/admin/v1/gift-cards` | create a gift card |
 //! | `GET` | `/admin/v1/gift-cards/{card}` | read it |

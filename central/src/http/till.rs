@@ -125,6 +125,7 @@ async fn delta(
             .db
             .delta_page(kind, &query, &till.store, &sync_key, now)
             .await?;
+        state.metrics.observe_delta_items(kind, page.len());
         return Ok(Json(page).into_response());
     }
     let nonce = headers
@@ -138,10 +139,11 @@ async fn delta(
         cursor: query.cursor.clone(),
         nonce,
     };
-    let sealed = state
+    let (sealed, items) = state
         .db
-        .signed_delta_page(&request, &query, &till.store, &sync_key, now)
+        .signed_delta_page_counted(&request, &query, &till.store, &sync_key, now)
         .await?;
+    state.metrics.observe_delta_items(kind, items);
     let mut response = sealed.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -12,6 +12,7 @@
 //! | `tillpass_central_http_request_duration_seconds{route}` | histogram | time to answer, by route kind |
 //! | `tillpass_central_sync_rounds_total{answer}` | counter | one-request sync rounds (route `round`) answered `idle` (nothing new) or `changed` |
 //! | `tillpass_central_events_ingested_total{outcome}` | counter | journal events by `accepted`, `duplicate`, `rejected` |
+//! | `tillpass_central_delta_items_total{kind}` | counter | delta items served, by stream: with scoped feeds (`crate::scope`), a customer's change counts once per store page that carries it, so this over changes is the fan-out |
 //! | `tillpass_central_ingest_lag_seconds` | histogram | an accepted event's arrival minus its till-clock time |
 //! | `tillpass_central_db_connections{state}` | gauge | database connections `open` and `in_use` (SQLite: its one) |
 //! | `tillpass_central_db_connections_max` | gauge | the pool's bound (SQLite: 1) |
@@ -82,6 +83,7 @@ struct Inner {
     durations: Histograms,
     events: Family<OutcomeLabels, Counter>,
     rounds: Family<OutcomeLabels, Counter>,
+    delta_items: Family<OutcomeLabels, Counter>,
     ingest_lag: Histogram,
     snapshot: RwLock<Snapshot>,
 }
@@ -127,6 +129,7 @@ impl Default for Metrics {
             durations: Family::new_with_constructor(histogram),
             events: Family::default(),
             rounds: Family::default(),
+            delta_items: Family::default(),
             ingest_lag: Histogram::new(LAG_BUCKETS),
             snapshot: RwLock::new(Snapshot::default()),
         }))
@@ -173,6 +176,14 @@ impl Metrics {
         }
     }
 
+    /// Records `items` delta items of `kind` served.
+    pub fn observe_delta_items(&self, kind: tillpass_protocol::sync::DeltaKind, items: usize) {
+        self.0
+            .delta_items
+            .get_or_create(&[("kind", kind.segment())])
+            .inc_by(u64::try_from(items).unwrap_or(u64::MAX));
+    }
+
     /// Replaces the refreshed snapshot.
     pub fn set_snapshot(&self, snapshot: Snapshot) {
         if let Ok(mut guard) = self.0.snapshot.write() {
@@ -212,6 +223,11 @@ impl Metrics {
             "tillpass_central_sync_rounds",
             "One-request sync rounds by answer: idle or changed",
             inner.rounds.clone(),
+        );
+        registry.register(
+            "tillpass_central_delta_items",
+            "Delta items served, by stream",
+            inner.delta_items.clone(),
         );
         registry.register(
             "tillpass_central_ingest_lag_seconds",

@@ -31,6 +31,32 @@ impl Database {
         }
     }
 
+    /// [`Database::signed_delta_page`], with the number of items the page carries (for
+    /// the fan-out metric).
+    pub async fn signed_delta_page_counted(
+        &self,
+        request: &PageRequest,
+        query: &DeltaQuery,
+        store: &StoreId,
+        sync_key: &SigningKey,
+        now: i64,
+    ) -> Result<(Vec<u8>, usize)> {
+        match self {
+            Database::Sqlite(db) => {
+                let (request, query) = (request.clone(), query.clone());
+                let (store, key) = (store.clone(), sync_key.clone());
+                db.call(move |c| {
+                    deltas::signed_page_counted(c, &request, &query, &store, &key, now)
+                })
+                .await
+            }
+            Database::Postgres(pg) => {
+                postgres::deltas::signed_page_counted(pg, request, query, store, sync_key, now)
+                    .await
+            }
+        }
+    }
+
     /// The page `request` asks for, sealed by `sync_key` for that one request.
     pub async fn signed_delta_page(
         &self,

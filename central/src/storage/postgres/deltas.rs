@@ -53,12 +53,27 @@ pub async fn signed_page(
     sync_key: &SigningKey,
     now: i64,
 ) -> Result<Vec<u8>> {
+    signed_page_counted(pg, request, query, store, sync_key, now)
+        .await
+        .map(|(sealed, _)| sealed)
+}
+
+/// [`signed_page`], with the number of items it carries.
+pub async fn signed_page_counted(
+    pg: &Pg,
+    request: &PageRequest,
+    query: &DeltaQuery,
+    store: &StoreId,
+    sync_key: &SigningKey,
+    now: i64,
+) -> Result<(Vec<u8>, usize)> {
     let client = pg.client().await?;
     let page = build(&client, request.kind, query, store, sync_key, now).await?;
     let json = serde_json::to_vec(&page).map_err(Error::internal)?;
     let sequence = settings::next_sequence(&client, EnvelopePurpose::DeltaPage.code()).await?;
-    seal_page(request, &json, sequence, to_u64(now), sync_key)
-        .map_err(|e| Error::internal(format!("sealing a delta page: {e}")))
+    let sealed = seal_page(request, &json, sequence, to_u64(now), sync_key)
+        .map_err(|e| Error::internal(format!("sealing a delta page: {e}")))?;
+    Ok((sealed, page.len()))
 }
 
 async fn build(

@@ -336,3 +336,111 @@ async fn a_gift_card_follows_its_owner_or_where_it_was_used() {
         );
     }
 }
+
+/// Measures scoped feeds on PostgreSQL: 100,000 customers known at 2 of 200 stores each,
+/// a change log of one profile and one balance change per customer. Prints how many
+/// stores receive one balance change, and a delta page's p50/p99 for a till starting
+/// from the beginning and for an idle till (1,000 changes behind). Run with
+/// `cargo test -p tillpass-central --test central -- --ignored --nocapture scope_measure`.
+#[tokio::test]
+#[ignore = "a measurement: minutes, PostgreSQL"]
+async fn scope_measure() {
+    const CUSTOMERS: i64 = 100_000;
+    const STORES: i64 = 200;
+    let Some(test_db) = crate::pg::database("scope_measure").await else {
+        panic!("scope_measure needs PostgreSQL");
+    };
+    let location = tillpass_central::storage::Location::Postgres(test_db.url().to_owned());
+    let db = Database::open(&location).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(test_db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let t0 = 1_000 * DAY;
+    client
+        .batch_execute(&format!(
+            "INSERT INTO customers (ref, first_name, lang, consent_receipts, consent_marketing,
+                                    created_by, created_at, updated_at)
+             SELECT 'C-' || i, 'Ana', 'es', 1, 0, 'admin', {t0}, {t0}
+             FROM generate_series(1, {CUSTOMERS}) i;
+             INSERT INTO savings_accounts (customer, currency, balance, updated_at)
+             SELECT 'C-' || i, 'EUR', 500, {t0} FROM generate_series(1, {CUSTOMERS}) i;
+             INSERT INTO customer_stores (customer, store, assigned, seen_at)
+             SELECT 'C-' || i, 'S' || (i % {STORES}), 0, {t0} FROM generate_series(1, {CUSTOMERS}) i
+             UNION ALL
+             SELECT 'C-' || i, 'S' || ((i * 7 + 3) % {STORES}), 0, {t0}
+             FROM generate_series(1, {CUSTOMERS}) i WHERE (i * 7 + 3) % {STORES} != i % {STORES};
+             INSERT INTO changes (kind, key, owner, at)
+             SELECT k, 'C-' || i, NULL, {t0} FROM generate_series(1, {CUSTOMERS}) i,
+                 (VALUES ('customers'), ('balances')) AS kinds(k) ORDER BY random();
+             ANALYZE;"
+        ))
+        .await
+        .unwrap();
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let all: Vec<String> = (0..STORES).map(|s| format!("S{s}")).collect();
+
+    // Items sent for one balance change of a customer known at 2 stores.
+    let before: i64 = client
+        .query_one("SELECT max(seq) FROM changes", &[])
+        .await
+        .unwrap()
+        .get(0);
+    db.adjust_savings("C-12345", 100, t0 + 10).await.unwrap();
+    let cursor = Cursor::new(format!("v1.{before}")).unwrap();
+    let mut sent = 0;
+    for store in &all {
+        let (items, _) = pull(&db, DeltaKind::Balances, store, &cursor, t0 + 20).await;
+        sent += items.len();
+    }
+    println!(
+        "one balance change, customer known at 2 of {STORES} stores: {sent} store pages carry it"
+    );
+    assert_eq!(sent, 2);
+
+    // A page for a till starting from the beginning, and for a till 1,000 changes behind.
+    let mut idle_from = before;
+    for (label, from) in [
+        ("first page (cursor 0)", 0),
+        ("idle till, 1,000 changes behind", -1),
+    ] {
+        if from < 0 {
+            idle_from = client
+                .query_one("SELECT max(seq) FROM changes", &[])
+                .await
+                .unwrap()
+                .get(0);
+            for i in 0..1_000 {
+                db.adjust_savings(&format!("C-{}", 1 + i * 97), 1, t0 + 30)
+                    .await
+                    .unwrap();
+            }
+        }
+        let start = if from < 0 { idle_from } else { 0 };
+        let mut took = Vec::new();
+        for n in 0..400 {
+            let store = StoreId::new(all[n % all.len()].clone()).unwrap();
+            let query = DeltaQuery {
+                cursor: if start == 0 {
+                    Cursor::start()
+                } else {
+                    Cursor::new(format!("v1.{start}")).unwrap()
+                },
+                limit: Some(200),
+            };
+            let at = std::time::Instant::now();
+            db.delta_page(DeltaKind::Balances, &query, &store, &key, t0 + 40)
+                .await
+                .unwrap();
+            took.push(at.elapsed());
+        }
+        took.sort();
+        println!(
+            "{label}: p50 {:?}, p99 {:?} ({} pages, limit 200, {SCAN} log rows read at most)",
+            took[took.len() / 2],
+            took[took.len() * 99 / 100],
+            took.len(),
+            SCAN = tillpass_central::scope::SCAN_ROWS,
+        );
+    }
+}
