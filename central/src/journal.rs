@@ -60,13 +60,21 @@ pub fn ingest(conn: &mut Connection, till: &Till, batch: RawBatch, now: i64) -> 
     let ids = batch_ids(till, &batch)?;
     let mut tx = conn.transaction()?;
     let mut acks = Vec::with_capacity(ids.len());
+    let mut seen = crate::scope::Seen::default();
     for (id, raw) in ids.into_iter().zip(batch.events) {
         let (outcome, flags) = match admit(raw, till) {
             Err(refused) => (refused, vec![]),
-            Ok(event) => one(&mut tx, &event, now)?,
+            Ok(event) => {
+                let (outcome, flags) = one(&mut tx, &event, now)?;
+                if matches!(outcome, AckOutcome::Accepted) {
+                    seen.add(&event, now);
+                }
+                (outcome, flags)
+            }
         };
         acks.push(EventAck { id, outcome, flags });
     }
+    crate::scope::see_all(&tx, till.store.as_str(), &seen, now)?;
     tx.commit()?;
     Ok(BatchAck { v: VERSION, acks })
 }
@@ -195,7 +203,6 @@ fn one(
     )?;
     match apply(&sp, event, now)? {
         Applied::Accepted(flags) => {
-            crate::scope::see_event(&sp, event, now)?;
             sp.commit()?;
             Ok((AckOutcome::Accepted, flags))
         }

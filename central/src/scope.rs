@@ -130,6 +130,46 @@ pub fn subjects(event: &JournalEvent) -> Vec<Subject<'_>> {
     found
 }
 
+/// What a batch's accepted events show their store knows: each subject once, at its
+/// latest time, so a batch costs one scope write per customer or card, not per event.
+#[derive(Debug, Default)]
+pub struct Seen {
+    customers: std::collections::BTreeMap<String, i64>,
+    cards: std::collections::BTreeMap<String, i64>,
+}
+
+impl Seen {
+    /// Adds what `event` shows, ingested at `now`.
+    pub fn add(&mut self, event: &JournalEvent, now: i64) {
+        let at = seen_at(event.occurred_at, now);
+        for subject in subjects(event) {
+            let (map, key) = match subject {
+                Subject::Customer(c) => (&mut self.customers, c),
+                Subject::GiftCard(c) => (&mut self.cards, c),
+            };
+            let entry = map.entry(key.to_owned()).or_insert(at);
+            *entry = (*entry).max(at);
+        }
+    }
+
+    /// Each subject and when it was last seen.
+    pub fn each(&self) -> impl Iterator<Item = (Subject<'_>, i64)> {
+        self.customers
+            .iter()
+            .map(|(c, at)| (Subject::Customer(c.as_str()), *at))
+            .chain(
+                self.cards
+                    .iter()
+                    .map(|(c, at)| (Subject::GiftCard(c.as_str()), *at)),
+            )
+    }
+
+    /// Whether nothing was seen.
+    pub fn is_empty(&self) -> bool {
+        self.customers.is_empty() && self.cards.is_empty()
+    }
+}
+
 /// When an event at `occurred_at` counts as seen, ingested at `now`: never later than
 /// central's clock.
 pub fn seen_at(occurred_at: i64, now: i64) -> i64 {
@@ -362,16 +402,15 @@ pub fn set_days(conn: &Connection, days: u32) -> Result<()> {
     Ok(())
 }
 
-/// Records what `event` shows its store knows, ingested at `now` (SQLite).
-pub fn see_event(conn: &Connection, event: &JournalEvent, now: i64) -> Result<()> {
-    let subjects = subjects(event);
-    if subjects.is_empty() {
+/// Records what a batch's events showed `store` knows, ingested at `now`, in the batch's
+/// transaction (SQLite).
+pub fn see_all(conn: &Connection, store: &str, seen: &Seen, now: i64) -> Result<()> {
+    if seen.is_empty() {
         return Ok(());
     }
     let h = horizon(now, days(conn)?);
-    let at = seen_at(event.occurred_at, now);
-    for subject in subjects {
-        see(conn, subject, event.store.as_str(), at, h, now)?;
+    for (subject, at) in seen.each() {
+        see(conn, subject, store, at, h, now)?;
     }
     Ok(())
 }

@@ -63,10 +63,17 @@ async fn once(
     let mut tx = client.transaction().await?;
     lock_accounts(&tx, &admitted).await?;
     let mut acks = Vec::with_capacity(ids.len());
+    let mut seen = crate::scope::Seen::default();
     for (id, admitted) in ids.iter().zip(admitted) {
         let (outcome, flags) = match admitted {
             Err(refused) => (refused, vec![]),
-            Ok(event) => one(&mut tx, &event, now).await?,
+            Ok(event) => {
+                let (outcome, flags) = one(&mut tx, &event, now).await?;
+                if matches!(outcome, AckOutcome::Accepted) {
+                    seen.add(&event, now);
+                }
+                (outcome, flags)
+            }
         };
         acks.push(EventAck {
             id: *id,
@@ -74,6 +81,7 @@ async fn once(
             flags,
         });
     }
+    super::scope::see_all(&tx, till.store.as_str(), &seen, now).await?;
     tx.commit().await?;
     Ok(BatchAck { v: VERSION, acks })
 }
@@ -202,7 +210,6 @@ async fn one(
     }
     match apply(&sp, event, now).await? {
         Applied::Accepted(flags) => {
-            super::scope::see_event(&sp, event, now).await?;
             sp.commit().await?;
             Ok((AckOutcome::Accepted, flags))
         }

@@ -3,7 +3,7 @@
 //! central IT, and the scope period.
 
 use deadpool_postgres::GenericClient;
-use tillpass_protocol::sync::{JournalEvent, LookupKind};
+use tillpass_protocol::sync::LookupKind;
 
 use super::{Pg, retry};
 use crate::error::Result;
@@ -25,17 +25,20 @@ pub async fn set_days(pg: &Pg, days: u32) -> Result<()> {
     Ok(())
 }
 
-/// Records what `event` shows its store knows, ingested at `now`, in the batch's
-/// transaction.
-pub async fn see_event(c: &impl GenericClient, event: &JournalEvent, now: i64) -> Result<()> {
-    let subjects = scope::subjects(event);
-    if subjects.is_empty() {
+/// Records what a batch's events showed `store` knows, ingested at `now`, in the batch's
+/// transaction (as [`crate::scope::see_all`]).
+pub async fn see_all(
+    c: &impl GenericClient,
+    store: &str,
+    seen: &scope::Seen,
+    now: i64,
+) -> Result<()> {
+    if seen.is_empty() {
         return Ok(());
     }
     let h = horizon(now, days(c).await?);
-    let at = scope::seen_at(event.occurred_at, now);
-    for subject in subjects {
-        see(c, subject, event.store.as_str(), at, h, now).await?;
+    for (subject, at) in seen.each() {
+        see(c, subject, store, at, h, now).await?;
     }
     Ok(())
 }
