@@ -64,6 +64,7 @@ pub(crate) async fn round(
             .db
             .delta_page(*kind, &query, &till.store, &sync_key, now)
             .await?;
+        state.metrics.observe_delta_items(*kind, page.len());
         let page = serde_json::to_value(&page).map_err(Error::internal)?;
         let has_more = page["has_more"].as_bool().unwrap_or(false);
         let has_items = page["items"].as_array().is_some_and(|i| !i.is_empty());
