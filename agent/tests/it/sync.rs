@@ -196,6 +196,17 @@ impl CentralServer {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<(Vec<u8>, &str)>) -> (u16, Value) {
+        let (status, answer, _) = self.call_once(method, path, body);
+        (status, answer)
+    }
+
+    /// One request: status, JSON body, and `Retry-After` in seconds when central gave one.
+    fn call_once(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(Vec<u8>, &str)>,
+    ) -> (u16, Value, Option<u64>) {
         let url = format!("{}{path}", self.url());
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         self.rt.as_ref().unwrap().block_on(async move {
@@ -207,19 +218,37 @@ impl CentralServer {
             }
             let response = request.send().await.unwrap();
             let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
             let text = response.text().await.unwrap();
-            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+            let answer = serde_json::from_str(&text).unwrap_or(Value::Null);
+            (status, answer, retry_after)
         })
     }
 
+    /// An admin call that must succeed. A `503 busy` (central's database queue was full; it
+    /// applied nothing) is asked again after its `Retry-After`, as central's clients do,
+    /// until a deadline: on a loaded machine central's one SQLite connection can be busy.
     fn admin(&self, method: &str, path: &str, body: Value) -> Value {
         let body = (!body.is_null()).then(|| (body.to_string().into_bytes(), "application/json"));
-        let (status, answer) = self.call(method, path, body);
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {answer}"
-        );
-        answer
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let sent = body.as_ref().map(|(b, t)| (b.clone(), *t));
+            let (status, answer, retry_after) = self.call_once(method, path, sent);
+            if status == 503 && answer["code"] == "busy" && Instant::now() < deadline {
+                let wait = Duration::from_secs(retry_after.unwrap_or(1).clamp(1, 5));
+                std::thread::sleep(wait.min(deadline.saturating_duration_since(Instant::now())));
+                continue;
+            }
+            assert!(
+                (200..300).contains(&status),
+                "{method} {path}: {status} {answer}"
+            );
+            return answer;
+        }
     }
 
     fn create_customer(&self, reference: &str, savings: i64) {

@@ -104,7 +104,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         && let Some((pioneer, others)) = tills.split_first()
     {
         pioneer
-            .sync_round(&http, &central, &stats)
+            .sync_round(&http, &central, &stats, plan.legacy_sync)
             .await
             .map_err(|f| anyhow!("the first till's first sync round: {f:?}"))?;
         for till in others {
