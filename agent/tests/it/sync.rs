@@ -240,7 +240,9 @@ impl CentralServer {
             let (status, answer, retry_after) = self.call_once(method, path, sent);
             if status == 503 && answer["code"] == "busy" && Instant::now() < deadline {
                 let wait = Duration::from_secs(retry_after.unwrap_or(1).clamp(1, 5));
-                std::thread::sleep(wait.min(deadline.saturating_duration_since(Instant::now())));
+                std::thread::park_timeout(
+                    wait.min(deadline.saturating_duration_since(Instant::now())),
+                );
                 continue;
             }
             assert!(
