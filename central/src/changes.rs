@@ -2,7 +2,9 @@
 //! personal promotion or store sale appends `(seq, kind, key, owner)`; a delta page reads the keys changed
 //! after a cursor, each once, at its latest change, and sends their current state — for
 //! customers, balances, personal promotions and gift cards, only those in the asking
-//! store's scope ([`since_in_scope`], [`crate::scope`]).
+//! store's scope ([`since_in_scope`], [`crate::scope`]). A `left-scope` row is a lapse
+//! notice for one store (owner), merged into that store's customers pages for round
+//! protocol 2 ([`ScopedPage::with_notices`], [`notices`]).
 //!
 //! Cursors are opaque to tills; here they are `v1.{seq}` (the empty cursor is the start).
 
@@ -176,6 +178,87 @@ impl ScopedPage {
     }
 }
 
+/// A lapse notice for one store ([`crate::scope::LAPSE_STORE`]): its customer left the
+/// store's scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The customer.
+    pub customer: String,
+    /// Its place in the log.
+    pub seq: i64,
+    /// When central told it.
+    pub at: i64,
+}
+
+/// One entry of a scoped page, in log order: a change, or (customers pages for round
+/// protocol 2) a lapse notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A change of the page's kind.
+    Change(Changed),
+    /// The store's tills no longer receive this customer's changes.
+    Notice(Notice),
+}
+
+impl Entry {
+    /// Its place in the log.
+    pub fn seq(&self) -> i64 {
+        match self {
+            Entry::Change(c) => c.seq,
+            Entry::Notice(n) => n.seq,
+        }
+    }
+}
+
+impl ScopedPage {
+    /// The page with the store's lapse `notices` after the same cursor (read before the
+    /// page, at most `limit + 1`) merged in log order: a notice past the page's window is
+    /// left for a later page while the window says more follow; at most `limit` entries,
+    /// the cursor at the last one sent when that cuts the page; otherwise the cursor moves
+    /// past the notices sent. Returns the entries, the next cursor's sequence number and
+    /// whether more follow.
+    pub fn with_notices(self, notices: Vec<Notice>, limit: u32) -> Result<(Vec<Entry>, i64, bool)> {
+        let limit = usize::try_from(limit).map_err(Error::internal)?;
+        let ScopedPage {
+            changed,
+            next,
+            has_more,
+        } = self;
+        let notices = notices
+            .into_iter()
+            .filter(|n| !has_more || n.seq <= next)
+            .map(Entry::Notice);
+        let mut entries: Vec<Entry> = changed
+            .into_iter()
+            .map(Entry::Change)
+            .chain(notices)
+            .collect();
+        entries.sort_by_key(Entry::seq);
+        if entries.len() > limit {
+            entries.truncate(limit);
+            let next = entries.last().map_or(next, Entry::seq);
+            return Ok((entries, next, true));
+        }
+        let next = entries.last().map_or(next, |e| e.seq().max(next));
+        Ok((entries, next, has_more))
+    }
+}
+
+/// The lapse notices for `store` after `after`, at most `limit + 1`, oldest first
+/// ([`crate::scope::NOTICES`]).
+pub fn notices(conn: &Connection, store: &str, after: i64, limit: u32) -> Result<Vec<Notice>> {
+    Ok(conn
+        .prepare_cached(&sqlite(scope::NOTICES))?
+        .query_map(params![store, after, i64::from(limit) + 1], |row| {
+            Ok(Notice {
+                customer: row.get(0)?,
+                seq: row.get(1)?,
+                at: row.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
 /// The sequence number a cursor stands for.
 pub fn decode_cursor(cursor: &Cursor) -> Result<i64> {
     if cursor.is_start() {
@@ -198,6 +281,57 @@ pub fn encode_cursor(seq: i64) -> Result<Cursor> {
 mod tests {
     use super::*;
     use crate::db::Db;
+
+    #[test]
+    fn notices_merge_in_log_order_and_the_cursor_passes_what_was_sent() {
+        let change = |seq| Changed {
+            key: format!("c{seq}"),
+            owner: None,
+            seq,
+        };
+        let notice = |seq| Notice {
+            customer: format!("n{seq}"),
+            seq,
+            at: 1,
+        };
+        let seqs = |entries: &[Entry]| entries.iter().map(Entry::seq).collect::<Vec<_>>();
+        // The window read everything: notices past it are sent, the cursor passes them.
+        let page = ScopedPage {
+            changed: vec![change(3), change(7)],
+            next: 8,
+            has_more: false,
+        };
+        let (entries, next, more) = page.with_notices(vec![notice(5), notice(9)], 10).unwrap();
+        assert_eq!(seqs(&entries), [3, 5, 7, 9]);
+        assert_eq!((next, more), (9, false));
+        // More follow past the window: notices past it wait for a later page.
+        let page = ScopedPage {
+            changed: vec![change(3)],
+            next: 6,
+            has_more: true,
+        };
+        let (entries, next, more) = page.with_notices(vec![notice(5), notice(9)], 10).unwrap();
+        assert_eq!(seqs(&entries), [3, 5]);
+        assert_eq!((next, more), (6, true));
+        // A full page stops at its last entry.
+        let page = ScopedPage {
+            changed: vec![change(3), change(7)],
+            next: 8,
+            has_more: false,
+        };
+        let (entries, next, more) = page.with_notices(vec![notice(1), notice(5)], 2).unwrap();
+        assert_eq!(seqs(&entries), [1, 3]);
+        assert_eq!((next, more), (3, true));
+        // Nothing at all: the window's end.
+        let page = ScopedPage {
+            changed: vec![],
+            next: 4,
+            has_more: false,
+        };
+        let (entries, next, more) = page.with_notices(vec![], 2).unwrap();
+        assert!(entries.is_empty());
+        assert_eq!((next, more), (4, false));
+    }
 
     #[test]
     fn keys_appear_once_at_their_latest_change() {

@@ -19,7 +19,7 @@ use tillpass_protocol::sync::{
     seal_page,
 };
 
-use crate::changes::{self, Changed, decode_cursor, encode_cursor};
+use crate::changes::{self, Changed, Entry, decode_cursor, encode_cursor};
 use crate::clock::to_u64;
 use crate::error::{Error, Result};
 use crate::{customers, giftcards, ledger, pending, revocations, scope, settings, store_sales};
@@ -68,7 +68,8 @@ impl AnyPage {
 }
 
 /// The page of `kind` after `query.cursor` for a till of `store`. `sync_key` seals
-/// revocations.
+/// revocations. A customers page carries no lapse notices ([`page_for`]): the page of
+/// `GET /v1/deltas/{kind}` and of round protocol 1.
 pub fn page(
     conn: &Connection,
     kind: DeltaKind,
@@ -76,6 +77,22 @@ pub fn page(
     store: &StoreId,
     sync_key: &SigningKey,
     now: i64,
+) -> Result<AnyPage> {
+    page_for(conn, kind, query, store, sync_key, now, false)
+}
+
+/// [`page`], a customers page carrying the store's lapse notices
+/// ([`CustomerDelta::LeftScope`]) when `notices` (round protocol 2). Either way a
+/// customers page first tells the store of the customers whose scope there lapsed
+/// ([`scope::tell_lapses`]: writes only when there is one).
+pub fn page_for(
+    conn: &Connection,
+    kind: DeltaKind,
+    query: &DeltaQuery,
+    store: &StoreId,
+    sync_key: &SigningKey,
+    now: i64,
+    notices: bool,
 ) -> Result<AnyPage> {
     let after = decode_cursor(&query.cursor)?;
     let limit = query.effective_limit(DEFAULT_LIMIT);
@@ -92,23 +109,53 @@ pub fn page(
         pending::release_due(&tx, None, now)?;
         tx.commit()?;
     }
-    let (changed, next, has_more) = if scope::subjects_of(kind).is_some() {
+    let (entries, next, has_more) = if scope::subjects_of(kind).is_some() {
         let horizon = scope::horizon(now, scope::days(conn)?);
+        let notices = if kind == DeltaKind::Customers {
+            scope::tell_lapses(conn, store.as_str(), horizon, now)?;
+            if notices {
+                changes::notices(conn, store.as_str(), after, limit)?
+            } else {
+                Vec::new()
+            }
+        } else {
+            Vec::new()
+        };
         let page = changes::since_in_scope(conn, kind, store.as_str(), horizon, after, limit)?;
-        (page.changed, page.next, page.has_more)
+        page.with_notices(notices, limit)?
     } else {
         // Sales and the ledger: the store's own keys.
         let (changed, has_more) = changes::since(conn, kind, Some(store.as_str()), after, limit)?;
         let next = changed.last().map_or(after, |c| c.seq);
-        (changed, next, has_more)
-    };
-    let next = encode_cursor(next)?;
-    Ok(match kind {
-        DeltaKind::Customers => AnyPage::Customers(DeltaPage::new(
-            collect(conn, &changed, customer)?,
+        (
+            changed.into_iter().map(Entry::Change).collect(),
             next,
             has_more,
-        )),
+        )
+    };
+    let next = encode_cursor(next)?;
+    if kind == DeltaKind::Customers {
+        let mut items = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            match entry {
+                Entry::Change(c) => items.extend(customer(conn, c)?),
+                Entry::Notice(n) => items.push(CustomerDelta::LeftScope {
+                    customer: CustomerRef::new(n.customer.clone()).map_err(Error::internal)?,
+                    at: n.at,
+                }),
+            }
+        }
+        return Ok(AnyPage::Customers(DeltaPage::new(items, next, has_more)));
+    }
+    let changed: Vec<Changed> = entries
+        .into_iter()
+        .filter_map(|e| match e {
+            Entry::Change(c) => Some(c),
+            Entry::Notice(_) => None,
+        })
+        .collect();
+    Ok(match kind {
+        DeltaKind::Customers => unreachable_customers()?,
         DeltaKind::Balances => AnyPage::Balances(DeltaPage::new(
             collect(conn, &changed, balance)?,
             next,
@@ -135,6 +182,11 @@ pub fn page(
             has_more,
         )),
     })
+}
+
+/// Customers pages are built above; reaching the kind's arm again is a bug.
+fn unreachable_customers() -> Result<AnyPage> {
+    Err(Error::internal("customers page built twice"))
 }
 
 /// The page of `request.kind` after `query.cursor` for a till of `store`, sealed by

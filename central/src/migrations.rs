@@ -41,6 +41,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "store_scopes",
         sql: V9,
     },
+    Migration {
+        name: "scope_lapses",
+        sql: V10,
+    },
 ];
 
 use tillpass_migrate::Migration;
@@ -498,4 +502,15 @@ CREATE TABLE gift_card_stores (
     seen_at     INTEGER NOT NULL,
     PRIMARY KEY (card, store)
 );
+"#;
+
+/// Version 10: lapsed scopes — `customer_stores.lapsed_at`, when central told the store's
+/// tills that the customer left its scope (a `left-scope` change row for the store), so
+/// that a lapse is told once; cleared when the customer is seen there or assigned again.
+/// The index holds only the rows not yet told, by store and last visit, so a page finds
+/// the store's new lapses without walking its old ones (`crate::scope::LAPSE`).
+const V10: &str = r#"
+ALTER TABLE customer_stores ADD COLUMN lapsed_at INTEGER;
+CREATE INDEX customer_stores_untold ON customer_stores (store, seen_at)
+    WHERE assigned = 0 AND lapsed_at IS NULL;
 "#;

@@ -17,6 +17,10 @@
 //!   is kept, tombstones included (an erased customer, a withdrawn flag). So a till with a
 //!   cursor of any age still receives every key's current state. It never needs a snapshot
 //!   or a reset, and the log holds one row per key plus the last week of changes.
+//! - **Lapse notices** (`left-scope` changes, [`crate::scope`]) are not superseded by one
+//!   another (each is for one store). One goes past [`Policy::compact_after_secs`] once
+//!   the store no longer has the customer's scope row marked told: the customer entered
+//!   its scope again (the fresh changes that followed carry their state), or was erased.
 //! - **Ledger spends and store sales past their serving age**. The `ledger` stream serves no
 //!   spend older than [`LEDGER_RETENTION_SECS`], and the `sales` stream no sale older than
 //!   [`store_sales::MAX_AGE_SECS`]. Their change rows past that age are deleted, since they
@@ -97,9 +101,20 @@ pub const SWEEPS: &[Sweep] = &[
         name: "superseded_changes",
         sql: "DELETE FROM changes WHERE seq IN (
                   SELECT c.seq FROM changes c
-                  WHERE c.at < $1
+                  WHERE c.at < $1 AND c.kind <> 'left-scope'
                     AND EXISTS (SELECT 1 FROM changes d
                                 WHERE d.kind = c.kind AND d.key = c.key AND d.seq > c.seq)
+                  ORDER BY c.seq LIMIT $2)",
+        horizon: |p, now| now - p.compact_after_secs,
+    },
+    Sweep {
+        name: "lapse_notices",
+        sql: "DELETE FROM changes WHERE seq IN (
+                  SELECT c.seq FROM changes c
+                  WHERE c.kind = 'left-scope' AND c.at < $1
+                    AND NOT EXISTS (SELECT 1 FROM customer_stores s
+                                    WHERE s.customer = c.key AND s.store = c.owner
+                                      AND s.lapsed_at IS NOT NULL)
                   ORDER BY c.seq LIMIT $2)",
         horizon: |p, now| now - p.compact_after_secs,
     },

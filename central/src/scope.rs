@@ -15,8 +15,8 @@
 //! never assigned, never looked up (just signed up from the chat, say) — goes to every
 //! store, as before scoping: a new customer can walk in anywhere, and a small chain or the
 //! demo works unchanged. Once a customer has any row, even an expired one, only the stores
-//! in scope receive their changes; a store whose scope lapsed stops receiving them, and
-//! its tills ask central live when they meet the customer.
+//! in scope receive their changes; a store whose scope lapsed stops receiving them, is
+//! told so once (below), and its tills ask central live when they meet the customer.
 //!
 //! A gift card owned by a customer follows its owner's scope. An unowned card is scoped
 //! to the stores where it was sold or used ([`SEE_CARD`]); a card known nowhere goes
@@ -33,6 +33,44 @@
 //! fresh change for the customer's profile, balance, personal promotions and owned cards,
 //! so the page sends their current state. Stores already holding the customer receive the
 //! same state again (an upsert of what they hold).
+//!
+//! ## Leaving a scope
+//! A store's tills cached what they received of a customer; once the store stops
+//! receiving the customer's changes, that cache goes stale (a balance spent elsewhere
+//! would be spent again). So a store is **told** when a customer leaves its scope: a
+//! `left-scope` row in the change log ([`LEFT_SCOPE_KIND`]: key the customer, owner the
+//! store), which reaches that store's tills alone, as a `CustomerDelta::LeftScope` item
+//! of the `customers` stream; the till then drops the cached profile, balance and offers
+//! (keeping what it has not synced) and asks central live next time.
+//! - **When.** A row lapses when it is not assigned and its `seen_at` fell behind the
+//!   horizon. Each customers page first tells its store of the rows that lapsed and were
+//!   not told yet ([`tell_lapses`], [`LAPSE_STORE`]): a `left-scope` change each, and
+//!   `customer_stores.lapsed_at` set, in one transaction (PostgreSQL: one statement, so two
+//!   nodes tell a lapse once). It reads one partial index (the rows not yet told, by store
+//!   and visit) and writes only when a lapse is due: an idle round still writes nothing.
+//!   A round's customers page comes before its balances, offers and cards pages, so a
+//!   till is told in the round in which those stop carrying the customer (or, when the
+//!   customers stream has more pages, in the rounds that follow at once). An unassignment that leaves a
+//!   store without the customer tells it in the assignment's transaction
+//!   ([`LAPSE_CUSTOMER`]).
+//! - **Once.** A told row is not told again until it enters the scope again: a visit or a
+//!   lookup that brings it back (with [`FRESH_CUSTOMER`]) or an assignment clears
+//!   `lapsed_at` ([`CLEAR_LAPSE`], [`ASSIGN`]); a late event older than the horizon does
+//!   not.
+//! - **Who hears it.** Tills of round protocol 2 or later (`ROUND_PROTOCOLS`). Pages of
+//!   round protocol 1 and of `GET /v1/deltas/customers` skip the notices (a till of an
+//!   earlier build refuses a page holding an `op` it does not know) — a known limit: an
+//!   old till keeps trusting its cache of a lapsed customer until it is upgraded, and an
+//!   upgraded till whose cursor already passed the notice does not get it again.
+//! - **Pages.** The notices for the store after the cursor ([`NOTICES`], on the
+//!   `(kind, owner, seq)` index) are merged in log order with the page's changes
+//!   ([`crate::changes::ScopedPage::with_notices`]); the cursor moves past the notices
+//!   sent.
+//! - **Compaction.** Notices are never superseded by one another (one per store);
+//!   `crate::retention` deletes one past its week once the store's row is no longer
+//!   marked told (the customer came back, or was erased).
+//! - Gift cards: an owned card follows its owner, but the till is not told to drop it;
+//!   an unowned card's lapse is not told (a known limit).
 //!
 //! ## Pages
 //! The change log is not fanned out: a change is one row, and a page for a store is a
@@ -208,10 +246,67 @@ pub const SEE_CARD: &str = "INSERT INTO gift_card_stores (card, store, seen_at)
      ON CONFLICT (card, store) DO UPDATE SET seen_at = excluded.seen_at
      WHERE gift_card_stores.seen_at < excluded.seen_at - 86400";
 
-/// Assigns `$1` (customer) to `$2` (store).
+/// Assigns `$1` (customer) to `$2` (store): in scope again, so a later lapse is told
+/// again.
 pub const ASSIGN: &str = "INSERT INTO customer_stores (customer, store, assigned, seen_at)
      VALUES ($1, $2, 1, NULL)
-     ON CONFLICT (customer, store) DO UPDATE SET assigned = 1";
+     ON CONFLICT (customer, store) DO UPDATE SET assigned = 1, lapsed_at = NULL";
+
+/// The change-log kind of a lapse notice: key the customer, owner the store told.
+pub const LEFT_SCOPE_KIND: &str = "left-scope";
+
+/// Tells the store `$1` of every customer whose scope there lapsed at horizon `$2` and
+/// was not told yet: a `left-scope` change for the store at `$3`, and the row marked
+/// told (SQLite: run with [`TOLD_STORE`] after it, in one transaction).
+pub const LAPSE_STORE: &str = "INSERT INTO changes (kind, key, owner, at)
+     SELECT 'left-scope', customer, store, CAST($3 AS BIGINT) FROM customer_stores
+     WHERE store = $1 AND assigned = 0 AND lapsed_at IS NULL AND seen_at < $2
+     ORDER BY customer";
+
+/// Marks the rows [`LAPSE_STORE`] told (same parameters).
+pub const TOLD_STORE: &str = "UPDATE customer_stores SET lapsed_at = $3
+     WHERE store = $1 AND assigned = 0 AND lapsed_at IS NULL AND seen_at < $2";
+
+/// [`LAPSE_STORE`] and [`TOLD_STORE`] as one statement (PostgreSQL): two nodes serving
+/// the store at once tell each lapse once (the second `UPDATE` finds the row told).
+pub const LAPSE_STORE_PG: &str = "WITH told AS (
+         UPDATE customer_stores SET lapsed_at = $3
+         WHERE store = $1 AND assigned = 0 AND lapsed_at IS NULL AND seen_at < $2
+         RETURNING customer, store)
+     INSERT INTO changes (kind, key, owner, at)
+     SELECT 'left-scope', customer, store, $3 FROM told ORDER BY customer";
+
+/// Tells every store that no longer holds the customer `$1` at horizon `$2` (after an
+/// unassignment) and was not told yet, at `$3`; with [`TOLD_CUSTOMER`] after it, in the
+/// assignment's transaction.
+pub const LAPSE_CUSTOMER: &str = "INSERT INTO changes (kind, key, owner, at)
+     SELECT 'left-scope', customer, store, CAST($3 AS BIGINT) FROM customer_stores
+     WHERE customer = $1 AND assigned = 0 AND lapsed_at IS NULL
+       AND (seen_at IS NULL OR seen_at < $2)
+     ORDER BY store";
+
+/// [`LAPSE_CUSTOMER`] and [`TOLD_CUSTOMER`] as one statement (PostgreSQL).
+pub const LAPSE_CUSTOMER_PG: &str = "WITH told AS (
+         UPDATE customer_stores SET lapsed_at = $3
+         WHERE customer = $1 AND assigned = 0 AND lapsed_at IS NULL
+           AND (seen_at IS NULL OR seen_at < $2)
+         RETURNING customer, store)
+     INSERT INTO changes (kind, key, owner, at)
+     SELECT 'left-scope', customer, store, $3 FROM told ORDER BY store";
+
+/// Marks the rows [`LAPSE_CUSTOMER`] told (same parameters).
+pub const TOLD_CUSTOMER: &str = "UPDATE customer_stores SET lapsed_at = $3
+     WHERE customer = $1 AND assigned = 0 AND lapsed_at IS NULL
+       AND (seen_at IS NULL OR seen_at < $2)";
+
+/// Clears the lapse told to `$2` (store) of `$1` (customer): they entered its scope again.
+pub const CLEAR_LAPSE: &str = "UPDATE customer_stores SET lapsed_at = NULL
+     WHERE customer = $1 AND store = $2 AND lapsed_at IS NOT NULL";
+
+/// The lapse notices for the store `$1` after `$2` (seq), at most `$3` →
+/// `(customer, seq, at)`, oldest first.
+pub const NOTICES: &str = "SELECT key, seq, at FROM changes
+     WHERE kind = 'left-scope' AND owner = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 
 /// Ends `$1`'s assignment to `$2`; a row never seen goes (the store's scope of them was
 /// only the assignment).
@@ -468,7 +563,30 @@ fn see_customer(
         .execute(params![customer, store, at])?;
     if written > 0 && !held && at >= horizon {
         conn.execute(&sqlite(FRESH_CUSTOMER), params![customer, now])?;
+        conn.prepare_cached(&sqlite(CLEAR_LAPSE))?
+            .execute(params![customer, store])?;
     }
+    Ok(())
+}
+
+/// Tells `store`'s tills of every customer whose scope there lapsed at `horizon` and who
+/// was not told yet (SQLite): one `left-scope` change each, at `now`. Writes nothing when
+/// there is none.
+pub fn tell_lapses(conn: &Connection, store: &str, horizon: i64, now: i64) -> Result<()> {
+    let due: Option<i64> = conn
+        .prepare_cached(
+            "SELECT 1 FROM customer_stores
+             WHERE store = ?1 AND assigned = 0 AND lapsed_at IS NULL AND seen_at < ?2 LIMIT 1",
+        )?
+        .query_row(params![store, horizon], |r| r.get(0))
+        .optional()?;
+    if due.is_none() {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(&sqlite(LAPSE_STORE), params![store, horizon, now])?;
+    tx.execute(&sqlite(TOLD_STORE), params![store, horizon, now])?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -517,6 +635,8 @@ pub fn assign(
             tx.execute(&sqlite(UNASSIGN), params![customer, store])?;
         }
     }
+    tx.execute(&sqlite(LAPSE_CUSTOMER), params![customer, h, now])?;
+    tx.execute(&sqlite(TOLD_CUSTOMER), params![customer, h, now])?;
     tx.execute(&sqlite(DROP_EMPTY), [customer])?;
     if entered {
         tx.execute(&sqlite(FRESH_CUSTOMER), params![customer, now])?;

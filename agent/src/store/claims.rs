@@ -162,6 +162,47 @@ pub fn apply(
     Ok(true)
 }
 
+/// Marks the balance the till holds for `subject` unconfirmed (central stopped sending it,
+/// `CustomerDelta::LeftScope`): it becomes a `snapshot` claim of what it was (never
+/// negative), as of 0, so that the till no longer holds it as cached — the next scan asks
+/// central live, and any newer claim (a live answer, a token's snapshot) replaces it —
+/// while `unsynced_spent` and `pending` stay as they are. A claim already held is kept.
+/// Returns whether a balance was there to mark.
+pub fn unconfirm(conn: &Connection, kind: Kind, subject: &str) -> Result<bool, StoreError> {
+    let held = match kind {
+        Kind::Customer => {
+            "SELECT synced_balance, currency FROM savings_accounts
+                           WHERE customer_ref = ?1"
+        }
+        Kind::GiftCard => "SELECT synced_balance, currency FROM gift_cards WHERE card_ref = ?1",
+    };
+    let Some((balance, currency)) = conn
+        .prepare_cached(held)
+        .map_err(sql)?
+        .query_row([subject], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
+        .optional()
+        .map_err(sql)?
+    else {
+        return Ok(false);
+    };
+    conn.execute(
+        "INSERT INTO balance_claims(kind, subject, source, token_id, amount, currency, as_of)
+         VALUES (?1, ?2, ?3, NULL, ?4, ?5, 0)
+         ON CONFLICT(kind, subject) DO NOTHING",
+        params![
+            kind.code(),
+            subject,
+            BalanceSource::Snapshot.code(),
+            balance.max(0),
+            currency
+        ],
+    )
+    .map_err(sql)?;
+    Ok(true)
+}
+
 /// Forgets the claim on `subject`: central's own balance has arrived.
 pub fn forget(conn: &Connection, kind: Kind, subject: &str) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM balance_claims WHERE kind = ?1 AND subject = ?2")

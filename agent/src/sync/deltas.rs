@@ -71,11 +71,25 @@
 //! records a local revocation of their passes (as central does) and empties the
 //! current-customer slot if they are in it. Outbox events naming them stay until central
 //! acknowledges them (central refuses them as `customer_erased`).
+//!
+//! ## Leaving the store's scope
+//! Central sends a customer's changes only to the stores whose scope holds them; when the
+//! scope lapses it tells the store once, [`CustomerDelta::LeftScope`] (round protocol 2).
+//! What the till cached would go stale, so it stops trusting it: the personal promotions
+//! go, and — when the till has nothing unsynced for the customer — the profile and the
+//! savings account too (and any claim), so the next scan asks central live or uses the
+//! token's snapshot, exactly as for a customer the till never held. When the till still
+//! counts savings central has not applied (`pending`, `unsynced_spent`, or savings
+//! events in the outbox), the account and profile stay and the balance is marked
+//! unconfirmed instead ([`claims::unconfirm`]: a `snapshot` claim as of 0), so the next
+//! scan still asks central live and any newer claim replaces it, while the counters keep
+//! what the journal has not delivered. Sales, store sales, the ledger, token and
+//! promotion uses stay: they are the store's history. It is not an erasure: no revocation.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::de::DeserializeOwned;
 use tillpass_protocol::sync::{
     Account, BalanceDelta, Cursor, CustomerDelta, DeltaKind, DeltaPage, DeltaQuery, GiftCardDelta,
@@ -475,10 +489,50 @@ pub fn apply_customers(
                 erase(conn, customer.as_str(), *erased_at)?;
                 applied.erased.push(customer.as_str().to_owned());
             }
+            CustomerDelta::LeftScope { customer, .. } => {
+                leave_scope(conn, customer.as_str())?;
+            }
         }
         applied.items += 1;
     }
     Ok(applied)
+}
+
+/// Stops trusting what the till cached of a customer its store no longer receives updates
+/// for (see the module documentation, "Leaving the store's scope").
+fn leave_scope(conn: &Connection, customer: &str) -> Result<(), SyncError> {
+    conn.execute(
+        "DELETE FROM personal_promotions WHERE customer_ref = ?1",
+        [customer],
+    )
+    .map_err(sql)?;
+    let wanted = HashSet::from([customer]);
+    let in_outbox = savings_in_outbox(conn, &wanted)?.contains_key(customer);
+    let counted: Option<bool> = conn
+        .prepare_cached(
+            "SELECT pending <> 0 OR unsynced_spent <> 0 FROM savings_accounts
+             WHERE customer_ref = ?1",
+        )
+        .map_err(sql)?
+        .query_row([customer], |r| r.get(0))
+        .optional()
+        .map_err(sql)?;
+    match counted {
+        Some(counted) if counted || in_outbox => {
+            // What this till has not synced lives in the account's counters: keep them,
+            // and the account with its profile; only the balance stops being central's.
+            claims::unconfirm(conn, claims::Kind::Customer, customer)?;
+        }
+        _ => {
+            // Nothing unsynced: the customer goes as if never held (the account and
+            // offers go with the profile). The store's sales, ledger and promotion uses
+            // stay: they are the store's history.
+            claims::forget(conn, claims::Kind::Customer, customer)?;
+            conn.execute("DELETE FROM customers WHERE customer_ref = ?1", [customer])
+                .map_err(sql)?;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes every trace of an erased customer (see the module documentation).
@@ -1163,6 +1217,124 @@ mod tests {
         };
         apply_gift_cards(&conn, &[delta], 4).unwrap();
         assert_eq!(card(&conn, "G1"), Some((5000, 1300, false)));
+    }
+
+    /// `left_scope`: a customer with nothing unsynced goes as if never held (the store's
+    /// sales stay); one with unsynced spends and earns keeps them, the balance marked
+    /// unconfirmed, so the next scan asks central live and a newer claim or central's own
+    /// balance replaces it without losing what this till spent or earned.
+    #[test]
+    fn a_customer_who_left_the_scope_is_not_trusted_and_nothing_unsynced_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        let record = |r: &str| CustomerRecord {
+            customer: c(r),
+            first_name: "Lucía".into(),
+            tier: Some("gold".into()),
+            lang: tillpass_protocol::lang::Lang::Es,
+            consent: Consent::default(),
+            earn_only: false,
+            segments: vec![],
+        };
+        apply_customers(
+            &conn,
+            &[
+                CustomerDelta::Upsert {
+                    customer: record("ana"),
+                },
+                CustomerDelta::Upsert {
+                    customer: record("bob"),
+                },
+            ],
+            1,
+        )
+        .unwrap();
+        apply_balances(&conn, &[upsert("ana", 1000, 0), upsert("bob", 500, 0)], 1).unwrap();
+        for who in ["ana", "bob"] {
+            apply_personal_promotions(
+                &conn,
+                &[PersonalPromotionDelta::Upsert {
+                    promotion: tillpass_protocol::sync::PersonalPromotion {
+                        id: tillpass_protocol::sync::PromotionId::new(format!("OFFER-{who}"))
+                            .unwrap(),
+                        customer: c(who),
+                        promotion_id: tillpass_protocol::sync::PromotionId::new("P1").unwrap(),
+                        enabled: true,
+                        valid_from: None,
+                        valid_until: None,
+                    },
+                }],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO sales(sale_id, till_id, origin, closed_at, customer_ref, currency, gross,
+               discount, net, savings_earned, savings_redeemed, gift_card_tendered, line_count,
+               sale, receipt)
+             VALUES ('S-0', 'T1', 'local', 1, 'ana', 'EUR', 100, 0, 100, 1, 0, 0, 1, '{}', '{}')",
+            [],
+        )
+        .unwrap();
+        // Bob spent 30 and earned 5 here; central has not seen it.
+        redeem(&conn, "bob", 30);
+        earned(&conn, "bob", 5);
+        assert!(claims::holds_cached(&conn, claims::Kind::Customer, "ana").unwrap());
+
+        let left = |r: &str| CustomerDelta::LeftScope {
+            customer: c(r),
+            at: 7,
+        };
+        let applied = apply_customers(&conn, &[left("ana"), left("bob")], 2).unwrap();
+        assert_eq!(applied.items, 2);
+        assert!(applied.erased.is_empty(), "not an erasure");
+
+        // Ana: as if never held — no profile, account, offers or claim; her sale stays.
+        assert!(customers::lookup(&conn, "ana", 10).unwrap().is_none());
+        assert!(!claims::holds_cached(&conn, claims::Kind::Customer, "ana").unwrap());
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(
+            count("SELECT count(*) FROM personal_promotions WHERE customer_ref = 'ana'"),
+            0
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM sales WHERE customer_ref = 'ana'"),
+            1
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM revocations"),
+            0,
+            "no revocation"
+        );
+
+        // Bob: what he spent and earned here stays, with its events; the balance is no
+        // longer central's (a snapshot claim as of 0), so the next scan asks live.
+        assert_eq!(savings(&conn, "bob"), (500, 5, 30));
+        assert_eq!(journal::depth(&conn).unwrap().0, 2);
+        assert!(!claims::holds_cached(&conn, claims::Kind::Customer, "bob").unwrap());
+        let view = customers::lookup(&conn, "bob", 10).unwrap().unwrap();
+        assert_eq!(
+            view.balance_source,
+            tillpass_protocol::sync::BalanceSource::Snapshot
+        );
+        assert!(view.active_promotions.is_empty());
+        // Central's live answer replaces the balance and keeps what was spent here.
+        let live = claims::Claim {
+            source: tillpass_protocol::sync::BalanceSource::Live,
+            token_id: None,
+            amount: 450,
+            currency: "EUR".into(),
+            as_of: 10,
+        };
+        assert!(claims::apply(&conn, claims::Kind::Customer, "bob", &live, 10).unwrap());
+        assert_eq!(savings(&conn, "bob"), (450, 5, 30));
+        // Back in scope, central's own balance replaces the claim, still counting them.
+        apply_balances(&conn, &[upsert("bob", 420, 0)], 11).unwrap();
+        assert_eq!(savings(&conn, "bob"), (420, 5, 30));
+        assert!(claims::holds_cached(&conn, claims::Kind::Customer, "bob").unwrap());
+        // Told again with nothing unsynced left? Still kept while the outbox holds them.
+        apply_customers(&conn, &[left("bob")], 12).unwrap();
+        assert_eq!(savings(&conn, "bob"), (420, 5, 30));
     }
 
     #[test]

@@ -16,6 +16,10 @@
 //! refusal is counted (`tillpass_delta_pages_refused_total{kind="round"}`) and the round
 //! fails.
 //!
+//! The till offers round protocols 1 and 2 (`ROUND_PROTOCOLS`); under protocol 2 a
+//! customers page may carry `left_scope` items (the store stopped receiving a customer:
+//! [`super::deltas`], "Leaving the store's scope"). An older central chooses 1.
+//!
 //! A central that answers `404` does not offer the round (an older central): the caller
 //! goes back to the per-stream requests ([`run`] returns `None`).
 

@@ -588,6 +588,110 @@ fn balances_gift_cards_offers_and_erasures_reach_the_till() {
     agent.stop();
 }
 
+/// A store whose scope of a customer lapsed is told (`left_scope`, round protocol 2):
+/// the till forgets the cached customer, so identifying them with central reachable asks
+/// central live and spends from central's balance, not the stale cache; the lookup brings
+/// the customer back into the store's scope and its deltas again.
+#[test]
+fn a_customer_who_left_the_stores_scope_is_looked_up_live_again() {
+    let central = CentralServer::start();
+    central.create_customer("ana", 1234);
+    let enrolled = enrol(&central, "S1", &central.url());
+    let db = enrolled.db_path();
+    let agent = enrolled.till.start();
+    let balance = || {
+        query_i64(
+            &db,
+            "SELECT synced_balance FROM savings_accounts WHERE customer_ref = 'ana'",
+        )
+    };
+    wait_for(
+        "ana's balance at the till",
+        Duration::from_secs(30),
+        || agent.output(),
+        || (balance()? == 1234).then_some(()),
+    );
+    let (status, id) = agent.identify(&central.pass("ana"));
+    assert_eq!(status, 200, "{id}");
+    assert_eq!(id["customer"]["balance_source"], "cached", "{id}");
+
+    // The scan's token use reaches central: S1's scope holds ana.
+    let scope_row = || -> Option<i64> {
+        central
+            .db()
+            .query_row(
+                "SELECT count(*) FROM customer_stores WHERE customer = 'ana' AND store = 'S1'",
+                [],
+                |r| r.get(0),
+            )
+            .ok()
+    };
+    wait_for(
+        "ana in S1's scope",
+        Duration::from_secs(30),
+        || agent.output(),
+        || (scope_row()? == 1).then_some(()),
+    );
+    wait_for(
+        "the till's outbox to empty",
+        Duration::from_secs(30),
+        || agent.output(),
+        || (query_i64(&db, "SELECT count(*) FROM outbox")? == 0).then_some(()),
+    );
+    // Her visit was 200 days ago: S1's scope lapsed. Central credits her; S1 no longer
+    // receives it, and is told instead.
+    central
+        .db()
+        .execute(
+            "UPDATE customer_stores SET seen_at = seen_at - 200 * 86400 WHERE customer = 'ana'",
+            [],
+        )
+        .unwrap();
+    central.admin(
+        "POST",
+        "/admin/v1/customers/ana/savings",
+        json!({ "amount": 100 }),
+    );
+    wait_for(
+        "the till to forget ana",
+        Duration::from_secs(30),
+        || agent.output(),
+        || {
+            let gone = query_i64(
+                &db,
+                "SELECT count(*) FROM customers WHERE customer_ref = 'ana'",
+            )? == 0;
+            gone.then_some(())
+        },
+    );
+    assert_eq!(balance(), None, "the stale balance is gone");
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM revocations"),
+        Some(0),
+        "not an erasure"
+    );
+
+    // Central reachable: the scan asks central live and gets its balance (1234 + 100).
+    let (status, id) = agent.identify(&central.pass("ana"));
+    assert_eq!(status, 200, "{id}");
+    assert_eq!(id["customer"]["balance_source"], "live", "{id}");
+    assert_eq!(id["customer"]["savings"]["synced"], 1334, "{id}");
+    // The lookup put ana back in S1's scope: central's deltas bring her balance again.
+    wait_for(
+        "ana back in the till's deltas",
+        Duration::from_secs(30),
+        || agent.output(),
+        || {
+            let claims = query_i64(
+                &db,
+                "SELECT count(*) FROM balance_claims WHERE subject = 'ana'",
+            )?;
+            (claims == 0 && balance()? == 1334).then_some(())
+        },
+    );
+    agent.stop();
+}
+
 #[test]
 fn a_till_syncs_in_one_request_a_round_and_the_old_way_with_an_older_central() {
     for old in [false, true] {

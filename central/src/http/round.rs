@@ -4,7 +4,9 @@
 //! The till names the round protocols it speaks, every stream's cursor and the ETags of
 //! the trust list and catalog it holds; central chooses the newest protocol both speak
 //! (`422 invalid` on `protocols` when there is none), reads each asked stream's page with
-//! the same page function `GET /v1/deltas/{kind}` uses (up to the request's `limit` items),
+//! the same page function `GET /v1/deltas/{kind}` uses (up to the request's `limit` items;
+//! from protocol 2 on, a customers page also carries the store's lapse notices,
+//! `crate::scope`, "Leaving a scope"),
 //! keeps the streams with something new (items, a cursor that moved, more to come), seals
 //! them for this request (till, nonce, protocol) with the sync key, and adds the trust list
 //! and catalog when the till's ETag is not theirs.
@@ -62,7 +64,7 @@ pub(crate) async fn round(
         };
         let page = state
             .db
-            .delta_page(*kind, &query, &till.store, &sync_key, now)
+            .round_page(*kind, &query, &till.store, &sync_key, now, protocol)
             .await?;
         state.metrics.observe_delta_items(*kind, page.len());
         let page = serde_json::to_value(&page).map_err(Error::internal)?;

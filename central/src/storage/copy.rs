@@ -78,10 +78,10 @@ const IDENTITIES: &[(&str, &str)] = &[
 ];
 
 /// The SQLite schema version whose tables [`TABLES`] lists.
-pub const SQLITE_VERSION: i64 = 9;
+pub const SQLITE_VERSION: i64 = 10;
 
 /// The PostgreSQL schema version with the same tables.
-pub const POSTGRES_VERSION: i64 = 6;
+pub const POSTGRES_VERSION: i64 = 7;
 
 /// How many rows are read from SQLite at once.
 pub const PAGE: i64 = 500;

@@ -2,7 +2,7 @@
 //! [`super::postgres::deltas`]).
 
 use ed25519_dalek::SigningKey;
-use tillpass_protocol::sync::{DeltaKind, DeltaQuery, PageRequest, StoreId};
+use tillpass_protocol::sync::{DeltaKind, DeltaQuery, LEFT_SCOPE_PROTOCOL, PageRequest, StoreId};
 
 use super::{Database, postgres};
 use crate::deltas::{self, AnyPage};
@@ -10,7 +10,8 @@ use crate::error::Result;
 
 impl Database {
     /// The page of `kind` after `query.cursor` for a till of `store`; `sync_key` seals
-    /// revocations.
+    /// revocations. A customers page carries no lapse notices: the page of
+    /// `GET /v1/deltas/{kind}` and of round protocol 1.
     pub async fn delta_page(
         &self,
         kind: DeltaKind,
@@ -19,14 +20,31 @@ impl Database {
         sync_key: &SigningKey,
         now: i64,
     ) -> Result<AnyPage> {
+        self.round_page(kind, query, store, sync_key, now, 1).await
+    }
+
+    /// The page of `kind` for a sync round of `protocol`: from
+    /// [`LEFT_SCOPE_PROTOCOL`] on, a customers page carries the store's lapse notices
+    /// (`CustomerDelta::LeftScope`). Any customers page first tells the store of the
+    /// customers whose scope there lapsed (a write only when there is one).
+    pub async fn round_page(
+        &self,
+        kind: DeltaKind,
+        query: &DeltaQuery,
+        store: &StoreId,
+        sync_key: &SigningKey,
+        now: i64,
+        protocol: u16,
+    ) -> Result<AnyPage> {
+        let notices = protocol >= LEFT_SCOPE_PROTOCOL;
         match self {
             Database::Sqlite(db) => {
                 let (query, store, key) = (query.clone(), store.clone(), sync_key.clone());
-                db.call(move |c| deltas::page(c, kind, &query, &store, &key, now))
+                db.call(move |c| deltas::page_for(c, kind, &query, &store, &key, now, notices))
                     .await
             }
             Database::Postgres(pg) => {
-                postgres::deltas::page(pg, kind, query, store, sync_key, now).await
+                postgres::deltas::page(pg, kind, query, store, sync_key, now, notices).await
             }
         }
     }

@@ -117,7 +117,7 @@ async fn an_idle_round_is_one_small_signed_answer_and_writes_nothing() {
     let mut held = Held::new();
     // The first round brings the trust list (the till names none).
     let (_, first, streams) = round(&central, &till, &mut held, None).await;
-    assert_eq!(first.protocol, 1);
+    assert_eq!(first.protocol, 2, "the newest protocol both speak");
     assert!(
         first.trust_list.is_some(),
         "a till without an ETag gets the list"

@@ -9,6 +9,14 @@
 //! that changed several times since the cursor appears once. Erasing a customer at central
 //! (GDPR) yields [`CustomerDelta::Erased`]: the till deletes every trace of that customer.
 //!
+//! A store whose scope no longer holds a customer (central's scoped feeds: the customer was
+//! not seen there within the scope period, or was unassigned from it) stops receiving the
+//! customer's changes; its tills get one [`CustomerDelta::LeftScope`] in the `customers`
+//! stream: they stop trusting what they cached of the customer (not an erasure). Tills
+//! that speak round protocol 2 or later ([`super::round::ROUND_PROTOCOLS`]) receive it; a
+//! page for round protocol 1 or `GET /v1/deltas/customers` never carries it, because a
+//! till of an earlier build refuses a whole page holding an `op` it does not know.
+//!
 //! The `sales` kind is the one stream scoped to the asking till's **store**: every sale
 //! closed at a till of the store, with the returns recorded against it so far
 //! ([`SaleDelta`]), so that goods bought at one till can be returned at another. A sale
@@ -281,6 +289,17 @@ pub enum CustomerDelta {
         customer: CustomerRef,
         /// When central erased them: unix seconds.
         erased_at: i64,
+    },
+    /// This till's store no longer receives the customer's changes (their scope at the
+    /// store lapsed, or central IT unassigned them): forget the cached profile, balance
+    /// and personal promotions — keeping what this till has not synced — so that the
+    /// next scan asks central live, as for a customer the till never held. Sent only for
+    /// round protocol 2 or later.
+    LeftScope {
+        /// Who.
+        customer: CustomerRef,
+        /// When central noticed: unix seconds.
+        at: i64,
     },
 }
 
@@ -865,6 +884,43 @@ mod tests {
             serde_json::from_str::<OldCustomerDelta>(&json).is_ok(),
             "{json}"
         );
+    }
+
+    /// A `left_scope` item round-trips; a till built before it refuses a whole customers
+    /// page that holds one (an unknown `op`), which is why central sends it only for round
+    /// protocol 2 ([`super::super::round::LEFT_SCOPE_PROTOCOL`]).
+    #[test]
+    fn left_scope_round_trips_and_an_old_till_cannot_read_it() {
+        #[derive(Deserialize)]
+        #[serde(tag = "op", rename_all = "snake_case")]
+        #[allow(dead_code)]
+        enum OldCustomerDelta {
+            Upsert {
+                customer: serde_json::Value,
+            },
+            Erased {
+                customer: CustomerRef,
+                erased_at: i64,
+            },
+        }
+        let page = DeltaPage::new(
+            vec![CustomerDelta::LeftScope {
+                customer: CustomerRef::new("c1").unwrap(),
+                at: 7,
+            }],
+            Cursor::new("v1.9").unwrap(),
+            false,
+        );
+        let json = serde_json::to_string(&page).unwrap();
+        assert!(
+            json.contains(r#"{"op":"left_scope","customer":"c1","at":7}"#),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<DeltaPage<CustomerDelta>>(&json).unwrap(),
+            page
+        );
+        assert!(serde_json::from_str::<DeltaPage<OldCustomerDelta>>(&json).is_err());
     }
 
     #[test]

@@ -97,9 +97,9 @@ pub use request::{
 };
 pub use returns::{ReturnedMoreThanSold, left_to_return};
 pub use round::{
-    EnvelopeUpdate, EnvelopeVersions, MAX_ROUND_BYTES, ROUND_PAGE_ITEMS, ROUND_PROTOCOLS,
-    RoundAnswer, RoundBinding, RoundRequest, RoundRequestError, RoundStreams, choose_protocol,
-    open_round, seal_round,
+    EnvelopeUpdate, EnvelopeVersions, LEFT_SCOPE_PROTOCOL, MAX_ROUND_BYTES, ROUND_PAGE_ITEMS,
+    ROUND_PROTOCOLS, RoundAnswer, RoundBinding, RoundRequest, RoundRequestError, RoundStreams,
+    choose_protocol, open_round, seal_round,
 };
 pub use time::{HEADER_SERVER_TIME, ServerTime, ServerTimeError, key_id_of};
 

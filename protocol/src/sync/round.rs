@@ -39,8 +39,14 @@ use crate::envelope::{
     self, CborBytes, EnvelopeError, EnvelopeHeader, EnvelopePurpose, SignerKeys,
 };
 
-/// The round protocols this build speaks, oldest first.
-pub const ROUND_PROTOCOLS: &[u16] = &[1];
+/// The round protocols this build speaks, oldest first. Protocol 2 adds
+/// [`super::CustomerDelta::LeftScope`] items to the `customers` stream; a till that offers
+/// only 1 never receives them.
+pub const ROUND_PROTOCOLS: &[u16] = &[1, 2];
+
+/// The first round protocol whose `customers` pages may carry
+/// [`super::CustomerDelta::LeftScope`].
+pub const LEFT_SCOPE_PROTOCOL: u16 = 2;
 
 /// The largest round request body, in bytes: seven cursors of [`super::MAX_CURSOR_LEN`],
 /// two ETags and the protocols fit many times over.
@@ -360,6 +366,10 @@ mod tests {
     #[test]
     fn the_newest_common_protocol_is_chosen() {
         assert_eq!(choose_protocol(&[1], ROUND_PROTOCOLS), Some(1));
+        assert_eq!(
+            choose_protocol(&[1, 2], ROUND_PROTOCOLS),
+            Some(LEFT_SCOPE_PROTOCOL)
+        );
         assert_eq!(choose_protocol(&[1, 2, 7], &[1, 2]), Some(2));
         assert_eq!(choose_protocol(&[9], &[1, 2]), None);
         assert_eq!(choose_protocol(&[], &[1]), None);

@@ -22,7 +22,7 @@ use tillpass_protocol::sync::{
 };
 
 use super::{Pg, accounts, settings};
-use crate::changes::{Changed, ScopedPage, decode_cursor, encode_cursor};
+use crate::changes::{Changed, Entry, Notice, ScopedPage, decode_cursor, encode_cursor};
 use crate::clock::to_u64;
 use crate::deltas::{AnyPage, DEFAULT_LIMIT};
 use crate::error::{Error, Result};
@@ -38,9 +38,10 @@ pub async fn page(
     store: &StoreId,
     sync_key: &SigningKey,
     now: i64,
+    notices: bool,
 ) -> Result<AnyPage> {
     let client = pg.client().await?;
-    build(&client, kind, query, store, sync_key, now).await
+    build(&client, kind, query, store, sync_key, now, notices).await
 }
 
 /// The page of `request.kind`, sealed by `sync_key` for `request` (as
@@ -68,7 +69,7 @@ pub async fn signed_page_counted(
     now: i64,
 ) -> Result<(Vec<u8>, usize)> {
     let client = pg.client().await?;
-    let page = build(&client, request.kind, query, store, sync_key, now).await?;
+    let page = build(&client, request.kind, query, store, sync_key, now, false).await?;
     let json = serde_json::to_vec(&page).map_err(Error::internal)?;
     let sequence = settings::next_sequence(&client, EnvelopePurpose::DeltaPage.code()).await?;
     let sealed = seal_page(request, &json, sequence, to_u64(now), sync_key)
@@ -83,6 +84,7 @@ async fn build(
     store: &StoreId,
     sync_key: &SigningKey,
     now: i64,
+    notices: bool,
 ) -> Result<AnyPage> {
     let after = decode_cursor(&query.cursor)?;
     let limit = query.effective_limit(DEFAULT_LIMIT);
@@ -92,24 +94,50 @@ async fn build(
     if kind == DeltaKind::Balances {
         release_due(c, now).await?;
     }
-    let (changed, next, has_more) = if let Some(subjects) = scope::subjects_of(kind) {
+    let (entries, next, has_more) = if let Some(subjects) = scope::subjects_of(kind) {
         let horizon = scope::horizon(now, super::scope::days(c).await?);
+        let notices = if kind == DeltaKind::Customers {
+            super::scope::tell_lapses(c, store.as_str(), horizon, now).await?;
+            if notices {
+                lapse_notices(c, store.as_str(), after, limit).await?
+            } else {
+                Vec::new()
+            }
+        } else {
+            Vec::new()
+        };
         let page = since_in_scope(c, kind, subjects, store.as_str(), horizon, after, limit).await?;
-        (page.changed, page.next, page.has_more)
+        page.with_notices(notices, limit)?
     } else {
         // Sales and the ledger: the store's own keys.
         let (changed, has_more) = since(c, kind, Some(store.as_str()), after, limit).await?;
         let next = changed.last().map_or(after, |c| c.seq);
-        (changed, next, has_more)
-    };
-    let next = encode_cursor(next)?;
-    let keys: Vec<&str> = changed.iter().map(|c| c.key.as_str()).collect();
-    Ok(match kind {
-        DeltaKind::Customers => AnyPage::Customers(DeltaPage::new(
-            customers(c, &changed, &keys).await?,
+        (
+            changed.into_iter().map(Entry::Change).collect(),
             next,
             has_more,
-        )),
+        )
+    };
+    let next = encode_cursor(next)?;
+    if kind == DeltaKind::Customers {
+        return Ok(AnyPage::Customers(DeltaPage::new(
+            customers(c, &entries).await?,
+            next,
+            has_more,
+        )));
+    }
+    let changed: Vec<Changed> = entries
+        .into_iter()
+        .filter_map(|e| match e {
+            Entry::Change(c) => Some(c),
+            Entry::Notice(_) => None,
+        })
+        .collect();
+    let keys: Vec<&str> = changed.iter().map(|c| c.key.as_str()).collect();
+    Ok(match kind {
+        DeltaKind::Customers => {
+            return Err(Error::internal("customers page built twice"));
+        }
         DeltaKind::Balances => AnyPage::Balances(DeltaPage::new(
             balances(c, &changed, &keys).await?,
             next,
@@ -248,11 +276,34 @@ async fn release_due(c: &impl GenericClient, now: i64) -> Result<()> {
     Ok(())
 }
 
-async fn customers(
+/// The lapse notices for `store` after `after` (as [`crate::changes::notices`]).
+async fn lapse_notices(
     c: &impl GenericClient,
-    changed: &[Changed],
-    keys: &[&str],
-) -> Result<Vec<CustomerDelta>> {
+    store: &str,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Notice>> {
+    let fetch = i64::from(limit) + 1;
+    Ok(c.query(scope::NOTICES, &[&store, &after, &fetch])
+        .await?
+        .iter()
+        .map(|r| Notice {
+            customer: r.get(0),
+            seq: r.get(1),
+            at: r.get(2),
+        })
+        .collect())
+}
+
+async fn customers(c: &impl GenericClient, entries: &[Entry]) -> Result<Vec<CustomerDelta>> {
+    let keys: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Change(ch) => Some(ch.key.as_str()),
+            Entry::Notice(_) => None,
+        })
+        .collect();
+    let keys: &[&str] = &keys;
     let mut records = HashMap::new();
     for r in c
         .query(
@@ -290,8 +341,18 @@ async fn customers(
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let mut items = Vec::with_capacity(changed.len());
-    for ch in changed {
+    let mut items = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let ch = match entry {
+            Entry::Change(ch) => ch,
+            Entry::Notice(n) => {
+                items.push(CustomerDelta::LeftScope {
+                    customer: CustomerRef::new(n.customer.clone()).map_err(Error::internal)?,
+                    at: n.at,
+                });
+                continue;
+            }
+        };
         if let Some(record) = records.remove(&ch.key) {
             items.push(CustomerDelta::Upsert { customer: record });
         } else if let Some(erased_at) = erased.get(&ch.key) {

@@ -32,6 +32,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "store_scopes",
         sql: V6,
     },
+    Migration {
+        name: "scope_lapses",
+        sql: V7,
+    },
 ];
 
 use tillpass_migrate::Migration;
@@ -445,4 +449,12 @@ CREATE TABLE gift_card_stores (
     seen_at     BIGINT NOT NULL,
     PRIMARY KEY (card, store)
 );
+"#;
+
+/// Version 7: SQLite version 10 — lapsed scopes: when central told a store's tills that
+/// a customer left its scope (`crate::scope::LAPSE`).
+const V7: &str = r#"
+ALTER TABLE customer_stores ADD COLUMN lapsed_at BIGINT;
+CREATE INDEX customer_stores_untold ON customer_stores (store, seen_at)
+    WHERE assigned = 0 AND lapsed_at IS NULL;
 "#;

@@ -90,7 +90,21 @@ async fn see_customer(
         .await?;
     if written > 0 && !held && at >= horizon {
         c.execute(scope::FRESH_CUSTOMER, &[&customer, &now]).await?;
+        c.execute(scope::CLEAR_LAPSE, &[&customer, &store]).await?;
     }
+    Ok(())
+}
+
+/// Tells `store`'s tills of the customers whose scope there lapsed at `horizon` (as
+/// [`crate::scope::tell_lapses`]), in one statement that writes nothing when there is none.
+pub async fn tell_lapses(
+    c: &impl GenericClient,
+    store: &str,
+    horizon: i64,
+    now: i64,
+) -> Result<()> {
+    c.execute(scope::LAPSE_STORE_PG, &[&store, &horizon, &now])
+        .await?;
     Ok(())
 }
 
@@ -163,6 +177,8 @@ pub async fn assign(
                     tx.execute(scope::UNASSIGN, &[&customer, store]).await?;
                 }
             }
+            tx.execute(scope::LAPSE_CUSTOMER_PG, &[&customer, &h, &now])
+                .await?;
             tx.execute(scope::DROP_EMPTY, &[&customer]).await?;
             if entered {
                 tx.execute(scope::FRESH_CUSTOMER, &[&customer, &now])

@@ -23,6 +23,18 @@ async fn pull(
     cursor: &Cursor,
     now: i64,
 ) -> (Vec<Value>, Cursor) {
+    pull_as(db, kind, store, cursor, now, 1).await
+}
+
+/// [`pull`], as a till speaking round `protocol`.
+async fn pull_as(
+    db: &Database,
+    kind: DeltaKind,
+    store: &str,
+    cursor: &Cursor,
+    now: i64,
+    protocol: u16,
+) -> (Vec<Value>, Cursor) {
     let key = SigningKey::from_bytes(&[9; 32]);
     let store = StoreId::new(store).unwrap();
     let mut cursor = cursor.clone();
@@ -33,7 +45,7 @@ async fn pull(
             limit: Some(2),
         };
         let page = db
-            .delta_page(kind, &query, &store, &key, now)
+            .round_page(kind, &query, &store, &key, now, protocol)
             .await
             .unwrap();
         let page = serde_json::to_value(page).unwrap();
@@ -333,6 +345,171 @@ async fn a_gift_card_follows_its_owner_or_where_it_was_used() {
             .await,
             stores,
             "{name}"
+        );
+    }
+}
+
+/// The `left_scope` items of `items` naming `reference`.
+fn left_scope(items: &[Value], reference: &str) -> usize {
+    items
+        .iter()
+        .filter(|i| i["op"] == "left_scope" && i["customer"] == reference)
+        .count()
+}
+
+/// A store whose scope of a customer lapses is told once (round protocol 2), the
+/// other stores not; the customer's later changes reach only the stores in scope; the
+/// customer shopping there again brings the store their current state; an unassignment
+/// is told too; a till of round protocol 1 never receives the notice; the notice is kept
+/// by compaction while it is the store's word, and goes once the customer is back.
+#[tokio::test]
+async fn a_lapsed_scope_tells_its_store_once_and_re_entry_brings_the_state_back() {
+    use tillpass_central::retention::Policy;
+    let stores = ["S1", "S2"];
+    for b in backends("scope_lapse").await {
+        let (db, name) = (&b.db, b.name);
+        db.set_scope_days(30).await.unwrap();
+        let t0 = 1_000 * DAY;
+        db.create_customer(&customer("C-1", 500), t0).await.unwrap();
+        // C-1 shops at S1 on day 0 and at S2 on day 20.
+        for (n, (store, day)) in [("S1", 0), ("S2", 20)].into_iter().enumerate() {
+            let t = till(&format!("{store}-T1"), store);
+            let mut evs = events(&t, 1, vec![sale("C-1", &format!("SALE-{n}"))]);
+            evs[0].occurred_at = t0 + day * DAY;
+            let ack = db
+                .ingest(&t, &batch(&t, evs), t0 + day * DAY + 1)
+                .await
+                .unwrap();
+            assert_eq!(outcomes(&ack), ["accepted"], "{name}");
+        }
+        let day21 = t0 + 21 * DAY;
+        let mut profiles = vec![Cursor::start(); 2];
+        let mut balances = vec![Cursor::start(); 2];
+        let mut old = Cursor::start();
+        for (i, store) in stores.iter().enumerate() {
+            let (items, next) =
+                pull_as(db, DeltaKind::Customers, store, &profiles[i], day21, 2).await;
+            assert!(names(&items, "C-1"), "{name}: {store} holds C-1");
+            assert_eq!(left_scope(&items, "C-1"), 0, "{name}");
+            profiles[i] = next;
+            balances[i] = pull(db, DeltaKind::Balances, store, &balances[i], day21)
+                .await
+                .1;
+        }
+        old = pull(db, DeltaKind::Customers, "S1", &old, day21).await.1;
+
+        // Day 31: S1's scope (last visit day 0) lapsed, S2's (day 20) holds.
+        let day31 = t0 + 31 * DAY;
+        let (s1, next) = pull_as(db, DeltaKind::Customers, "S1", &profiles[0], day31, 2).await;
+        assert_eq!(left_scope(&s1, "C-1"), 1, "{name}: S1 is told: {s1:?}");
+        assert_eq!(s1.len(), 1, "{name}: {s1:?}");
+        assert_eq!(s1[0]["at"], day31, "{name}");
+        profiles[0] = next;
+        let (s2, next) = pull_as(db, DeltaKind::Customers, "S2", &profiles[1], day31, 2).await;
+        assert!(s2.is_empty(), "{name}: S2 is not told: {s2:?}");
+        profiles[1] = next;
+        // Once: S1's next pages, and a fresh cursor's page past the notice, carry no other.
+        let (again, _) = pull_as(db, DeltaKind::Customers, "S1", &profiles[0], day31 + 60, 2).await;
+        assert!(again.is_empty(), "{name}: told once: {again:?}");
+        let (from_start, _) = pull_as(
+            db,
+            DeltaKind::Customers,
+            "S1",
+            &Cursor::start(),
+            day31 + 60,
+            2,
+        )
+        .await;
+        assert_eq!(left_scope(&from_start, "C-1"), 1, "{name}: {from_start:?}");
+        // Round protocol 1 and the per-stream pages never carry it.
+        let (one, _) = pull(db, DeltaKind::Customers, "S1", &old, day31 + 60).await;
+        assert_eq!(left_scope(&one, "C-1"), 0, "{name}: protocol 1: {one:?}");
+
+        // Later balance changes reach S2 only.
+        db.adjust_savings("C-1", 100, day31 + 100).await.unwrap();
+        assert_eq!(
+            reached(
+                db,
+                DeltaKind::Balances,
+                &stores,
+                &mut balances,
+                "C-1",
+                day31 + 110
+            )
+            .await,
+            ["S2"],
+            "{name}: a lapsed store receives no change"
+        );
+
+        // A week on, compaction keeps the notice: it is still S1's word.
+        let swept = db.sweep(&Policy::default(), day31 + 8 * DAY).await.unwrap();
+        assert_eq!(swept.of("lapse_notices"), 0, "{name}: {swept:?}");
+
+        // Day 40: C-1 shops at S1 again: S1 re-enters and receives the current state.
+        let day40 = t0 + 40 * DAY;
+        let t = till("S1-T1", "S1");
+        let mut evs = events(&t, 2, vec![sale("C-1", "SALE-9")]);
+        evs[0].occurred_at = day40;
+        let ack = db.ingest(&t, &batch(&t, evs), day40 + 1).await.unwrap();
+        assert_eq!(outcomes(&ack), ["accepted"], "{name}");
+        let (back, next) =
+            pull_as(db, DeltaKind::Customers, "S1", &profiles[0], day40 + 10, 2).await;
+        assert_eq!(
+            left_scope(&back, "C-1"),
+            0,
+            "{name}: not told again: {back:?}"
+        );
+        assert!(
+            back.iter()
+                .any(|i| i["op"] == "upsert" && i["customer"]["customer"] == "C-1"),
+            "{name}: S1 receives the profile again: {back:?}"
+        );
+        profiles[0] = next;
+        let (money, next) = pull(db, DeltaKind::Balances, "S1", &balances[0], day40 + 10).await;
+        assert!(
+            money
+                .iter()
+                .any(|i| i["customer"] == "C-1" && i["savings"]["amount"] == 600),
+            "{name}: the current balance (500 + 100): {money:?}"
+        );
+        balances[0] = next;
+        // Back in scope, the notice goes at the next compaction past its week.
+        let swept = db.sweep(&Policy::default(), day40 + 8 * DAY).await.unwrap();
+        assert_eq!(swept.of("lapse_notices"), 1, "{name}: {swept:?}");
+
+        // Lapsing again (day 71) is told again, once.
+        let day71 = t0 + 71 * DAY;
+        let (s1, next) = pull_as(db, DeltaKind::Customers, "S1", &profiles[0], day71, 2).await;
+        assert_eq!(left_scope(&s1, "C-1"), 1, "{name}: a second lapse: {s1:?}");
+        profiles[0] = next;
+
+        // An unassignment is a lapse too: S3, assigned and unassigned, is told.
+        db.assign_stores("C-1", &["S3".to_owned()], day71 + 10)
+            .await
+            .unwrap()
+            .unwrap();
+        let (s3, s3_next) = pull_as(
+            db,
+            DeltaKind::Customers,
+            "S3",
+            &Cursor::start(),
+            day71 + 20,
+            2,
+        )
+        .await;
+        assert!(names(&s3, "C-1"), "{name}: {s3:?}");
+        assert_eq!(left_scope(&s3, "C-1"), 0, "{name}: {s3:?}");
+        db.assign_stores("C-1", &[], day71 + 30)
+            .await
+            .unwrap()
+            .unwrap();
+        let (s3, _) = pull_as(db, DeltaKind::Customers, "S3", &s3_next, day71 + 40, 2).await;
+        assert_eq!(left_scope(&s3, "C-1"), 1, "{name}: unassigned: {s3:?}");
+        let (s1, _) = pull_as(db, DeltaKind::Customers, "S1", &profiles[0], day71 + 40, 2).await;
+        assert_eq!(
+            left_scope(&s1, "C-1"),
+            0,
+            "{name}: S1 was told already: {s1:?}"
         );
     }
 }
