@@ -356,6 +356,138 @@ async fn an_event_id_is_applied_once_and_a_rejected_event_leaves_no_trace() {
 }
 
 #[tokio::test]
+async fn a_sale_id_used_twice_in_one_batch_keeps_the_first_and_its_return_finds_it() {
+    for b in backends("sale_id_twice").await {
+        let db = &b.db;
+        let t = till("S001-T01", "S001");
+        db.create_customer(&customer("C-1", 0), 1).await.unwrap();
+        let ret = EventPayload::ReturnRecorded(tillpass_protocol::sync::ReturnRecorded {
+            return_id: tillpass_protocol::sync::SaleId::new("R-1").unwrap(),
+            original_sale_id: tillpass_protocol::sync::SaleId::new("S-1").unwrap(),
+            customer: None,
+            lines: vec![tillpass_protocol::sync::ReturnLine {
+                line_id: "1".into(),
+                quantity: tillpass_protocol::sync::Quantity::Units(2),
+                refund: eur(1000),
+                discount: None,
+                savings_reversed: None,
+            }],
+            refunds: vec![],
+            savings_reversed: eur(0),
+        });
+        let sent = events(
+            &t,
+            1,
+            vec![
+                sale("C-1", "S-1"),
+                sale("C-1", "S-1"),
+                ret,
+                sale("C-1", "S-2"),
+            ],
+        );
+        let ack = db.ingest(&t, &batch(&t, sent), 10).await.unwrap();
+        assert_eq!(
+            outcomes(&ack),
+            ["accepted", "accepted", "accepted", "accepted"],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            ack.acks[2].flags,
+            [tillpass_protocol::sync::EventFlag::ReturnExceedsSale],
+            "{}",
+            b.name
+        );
+        assert_eq!(db.count_rows("store_sales").await.unwrap(), 2, "{}", b.name);
+        // As SQLite keeps it: a change per sale kept (S-1 once, S-2), the return's, the
+        // flag's, and the customer's feeds once the store knows them.
+        assert_eq!(db.count_rows("changes").await.unwrap(), 8, "{}", b.name);
+    }
+}
+
+#[tokio::test]
+async fn an_id_repeated_in_one_batch_is_judged_at_its_turn() {
+    for b in backends("id_repeated").await {
+        let db = &b.db;
+        let t = till("S001-T01", "S001");
+        db.create_customer(&customer("C-1", 1000), 1).await.unwrap();
+        let sent = events(&t, 1, vec![earn("NOBODY", 50), redeem("C-1", 100)]);
+        // Refused, its id is free again for the next event that has it.
+        let mut again = sent[0].clone();
+        again.payload = redeem("C-1", 100);
+        let mut other = sent[1].clone();
+        other.payload = redeem("C-1", 7);
+        let repeated = vec![
+            sent[0].clone(),
+            again.clone(),
+            again,
+            sent[1].clone(),
+            other,
+        ];
+        let ack = db.ingest(&t, &batch(&t, repeated), 10).await.unwrap();
+        assert_eq!(
+            outcomes(&ack),
+            [
+                "unknown_customer",
+                "accepted",
+                "duplicate",
+                "accepted",
+                "id_conflict"
+            ],
+            "{}",
+            b.name
+        );
+        assert_eq!(savings(db, "C-1").await, (800, 0), "{}", b.name);
+        assert_eq!(db.count_rows("events").await.unwrap(), 2, "{}", b.name);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_event_undoes_the_release_it_made_and_the_next_one_releases() {
+    for b in backends("release_refused").await {
+        let db = &b.db;
+        let t = till("S001-T01", "S001");
+        execute(
+            &b,
+            "INSERT INTO catalogs (source_sha256, body_cbor, promotions, published_at,
+                                   activates_at, return_window_secs)
+             VALUES ('x', x'00', 0, 0, 0, 1000)",
+        )
+        .await;
+        db.create_customer(&customer("C-1", 40), 1).await.unwrap();
+        let ack = db
+            .ingest(&t, &batch(&t, events(&t, 1, vec![earn("C-1", 100)])), 1_000)
+            .await
+            .unwrap();
+        assert_eq!(outcomes(&ack), ["accepted"], "{}", b.name);
+        // Due at 2,000: the first event releases it, then is refused; the second
+        // releases it again and spends from it; the earn (at 1,000) is due at once.
+        let usd = EventPayload::SavingsRedeemed(SavingsMovement {
+            customer: CustomerRef::new("C-1").unwrap(),
+            amount: Money::new(10, Currency::from_code("USD").unwrap()),
+            sale_id: None,
+            basis: None,
+        });
+        let sent = events(&t, 2, vec![usd, redeem("C-1", 120), earn("C-1", 5)]);
+        let ack = db.ingest(&t, &batch(&t, sent), 3_000).await.unwrap();
+        assert_eq!(
+            outcomes(&ack),
+            ["currency_mismatch", "accepted", "accepted"],
+            "{}",
+            b.name
+        );
+        assert_eq!(savings(db, "C-1").await, (25, 0), "{}", b.name);
+        assert_eq!(db.count_rows("events").await.unwrap(), 3, "{}", b.name);
+        assert_eq!(
+            db.count_rows("pending_savings").await.unwrap(),
+            0,
+            "{}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
 async fn gift_cards_move_and_an_unknown_card_is_refused() {
     for b in backends("gift_cards_move").await {
         let db = &b.db;

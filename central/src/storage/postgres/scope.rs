@@ -26,7 +26,8 @@ pub async fn set_days(pg: &Pg, days: u32) -> Result<()> {
 }
 
 /// Records what a batch's events showed `store` knows, ingested at `now`, in the batch's
-/// transaction (as [`crate::scope::see_all`]).
+/// transaction (as [`crate::scope::see_all`]): the customers in three pipelined round
+/// trips (their rows, the writes, the fresh feeds in order), then the gift cards.
 pub async fn see_all(
     c: &impl GenericClient,
     store: &str,
@@ -36,10 +37,72 @@ pub async fn see_all(
     if seen.is_empty() {
         return Ok(());
     }
-    let h = horizon(now, days(c).await?);
+    let days = c.prepare_cached(scope::DAYS).await?;
+    let text: Option<String> = c.query_opt(&days, &[]).await?.map(|r| r.get(0));
+    let h = horizon(now, scope::days_from(text));
+    let customers: Vec<(&str, i64)> = seen
+        .each()
+        .filter_map(|(subject, at)| match subject {
+            Subject::Customer(customer) => Some((customer, at)),
+            Subject::GiftCard(_) => None,
+        })
+        .collect();
+    see_customers(c, &customers, store, h, now).await?;
     for (subject, at) in seen.each() {
-        see(c, subject, store, at, h, now).await?;
+        if let Subject::GiftCard(_) = subject {
+            see(c, subject, store, at, h, now).await?;
+        }
     }
+    Ok(())
+}
+
+/// [`see_customer`] for each of `customers` (each once), pipelined: every customer's
+/// row is read before its own write, and the fresh feeds are appended in order — what
+/// one customer's statements touch, another's do not.
+async fn see_customers(
+    c: &impl GenericClient,
+    customers: &[(&str, i64)],
+    store: &str,
+    horizon: i64,
+    now: i64,
+) -> Result<()> {
+    use futures_util::future::try_join_all;
+    if customers.is_empty() {
+        return Ok(());
+    }
+    let (row, see, fresh) = tokio::try_join!(
+        c.prepare_cached(scope::CUSTOMER_ROW),
+        c.prepare_cached(scope::SEE_CUSTOMER),
+        c.prepare_cached(scope::FRESH_CUSTOMER),
+    )?;
+    let (row, see, fresh) = (&row, &see, &fresh);
+    let held = try_join_all(
+        customers
+            .iter()
+            .map(|(customer, _)| async move { c.query_opt(row, &[customer, &store]).await }),
+    )
+    .await?;
+    let written = try_join_all(
+        customers
+            .iter()
+            .map(|(customer, at)| async move { c.execute(see, &[customer, &store, at]).await }),
+    )
+    .await?;
+    let fresh_ones = customers
+        .iter()
+        .zip(held)
+        .zip(written)
+        .filter(|(((_, at), held), written)| {
+            let held = held
+                .as_ref()
+                .is_some_and(|r| holds(r.get(0), r.get(1), horizon));
+            *written > 0 && !held && *at >= horizon
+        })
+        .map(|(((customer, _), _), _)| *customer);
+    try_join_all(
+        fresh_ones.map(|customer| async move { c.execute(fresh, &[&customer, &now]).await }),
+    )
+    .await?;
     Ok(())
 }
 
