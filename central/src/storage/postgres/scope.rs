@@ -70,12 +70,13 @@ async fn see_customers(
     if customers.is_empty() {
         return Ok(());
     }
-    let (row, see, fresh) = tokio::try_join!(
+    let (row, see, fresh, clear) = tokio::try_join!(
         c.prepare_cached(scope::CUSTOMER_ROW),
         c.prepare_cached(scope::SEE_CUSTOMER),
         c.prepare_cached(scope::FRESH_CUSTOMER),
+        c.prepare_cached(scope::CLEAR_LAPSE),
     )?;
-    let (row, see, fresh) = (&row, &see, &fresh);
+    let (row, see, fresh, clear) = (&row, &see, &fresh, &clear);
     let held = try_join_all(
         customers
             .iter()
@@ -99,9 +100,11 @@ async fn see_customers(
             *written > 0 && !held && *at >= horizon
         })
         .map(|(((customer, _), _), _)| *customer);
-    try_join_all(
-        fresh_ones.map(|customer| async move { c.execute(fresh, &[&customer, &now]).await }),
-    )
+    // As `see_customer`: an entering customer's current state, and its lapse forgotten.
+    try_join_all(fresh_ones.map(|customer| async move {
+        c.execute(fresh, &[&customer, &now]).await?;
+        c.execute(clear, &[&customer, &store]).await
+    }))
     .await?;
     Ok(())
 }
@@ -136,6 +139,7 @@ pub async fn see(
     }
 }
 
+/// One customer: [`see_customers`], so the rule has one place.
 async fn see_customer(
     c: &impl GenericClient,
     customer: &str,
@@ -144,18 +148,7 @@ async fn see_customer(
     horizon: i64,
     now: i64,
 ) -> Result<()> {
-    let held = c
-        .query_opt(scope::CUSTOMER_ROW, &[&customer, &store])
-        .await?
-        .is_some_and(|r| holds(r.get(0), r.get(1), horizon));
-    let written = c
-        .execute(scope::SEE_CUSTOMER, &[&customer, &store, &at])
-        .await?;
-    if written > 0 && !held && at >= horizon {
-        c.execute(scope::FRESH_CUSTOMER, &[&customer, &now]).await?;
-        c.execute(scope::CLEAR_LAPSE, &[&customer, &store]).await?;
-    }
-    Ok(())
+    see_customers(c, &[(customer, at)], store, horizon, now).await
 }
 
 /// Tells `store`'s tills of the customers whose scope there lapsed at `horizon` (as
