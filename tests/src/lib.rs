@@ -13,6 +13,8 @@
 //! - [`http`]: a small HTTP/1.1 client over a plain socket, as a POS talks to the agent.
 //! - [`proxy`]: a man in the middle in front of central, in plain HTTP or over TLS with a
 //!   test CA's certificate, that can rewrite central's answers.
+//! - [`postgres`]: a PostgreSQL database of its own per test, skipped loudly without a
+//!   server (a failure under `TILLPASS_REQUIRE_POSTGRES=1`).
 //! - [`process`]: a child process that is killed when dropped, whose output is kept in a
 //!   file for the failure message, and whose announced listening address can be awaited.
 //! - [`pty`]: a serial scanner on a pseudo-terminal, typed into by the test.
@@ -26,6 +28,7 @@ pub mod binary;
 pub mod browser;
 pub mod central;
 pub mod http;
+pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod pty;

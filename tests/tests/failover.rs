@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tillpass_tests::central::Central;
+use tillpass_tests::postgres::{self, TestDb};
 use tillpass_tests::till::{Agent, Till};
 
 const CATALOG: &str = r#"
@@ -21,98 +22,28 @@ format = 1
 currency = "EUR"
 "#;
 
-const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 fn parse(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()))
 }
 
-/// A fresh database on the test server, dropped at the end; `None` (said loudly) when no
-/// server answers and PostgreSQL is not required.
-struct TestDb {
-    server: String,
-    name: String,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl TestDb {
-    #[allow(clippy::print_stderr)] // the skip must be seen in the test run's output
-    fn create(case: &str) -> Option<TestDb> {
-        let server =
-            std::env::var("TILLPASS_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let name = format!("tillpass_{case}_{}", std::process::id());
-        let made = runtime.block_on(async {
-            let (client, conn) = tokio_postgres::connect(&server, tokio_postgres::NoTls).await?;
-            tokio::spawn(conn);
-            client
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-                .await?;
-            client
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .await
-        });
-        match made {
-            Ok(()) => Some(TestDb {
-                server,
-                name,
-                runtime,
-            }),
-            Err(e) => {
-                let required =
-                    std::env::var_os("TILLPASS_REQUIRE_POSTGRES").is_some_and(|v| v == "1");
-                assert!(!required, "PostgreSQL is required and did not answer: {e}");
-                eprintln!(
-                    "SKIPPED {case}: no PostgreSQL at {server} ({e}); start one or set \
-                     TILLPASS_TEST_POSTGRES to run it"
-                );
-                None
-            }
-        }
-    }
-
-    fn url(&self) -> String {
-        let (base, _) = self.server.rsplit_once('/').unwrap();
-        format!("{base}/{}", self.name)
-    }
-
-    /// `(events, distinct seqs, lowest seq, highest seq)` of `till` at central.
-    fn events_of(&self, till: &str) -> (i64, i64, i64, i64) {
-        let url = self.url();
-        let till = till.to_owned();
-        self.runtime.block_on(async move {
-            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            let row = client
-                .query_one(
-                    "SELECT count(*), count(DISTINCT seq), coalesce(min(seq), 0),
-                            coalesce(max(seq), 0)
-                     FROM events WHERE till = $1",
-                    &[&till],
-                )
-                .await
-                .unwrap();
-            (row.get(0), row.get(1), row.get(2), row.get(3))
-        })
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        let _ = self.runtime.block_on(async move {
-            let (client, conn) = tokio_postgres::connect(&server, tokio_postgres::NoTls).await?;
-            tokio::spawn(conn);
-            client
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await
-        });
-    }
+/// `(events, distinct seqs, lowest seq, highest seq)` of `till` in central's database.
+fn events_of(db: &TestDb, till: &str) -> (i64, i64, i64, i64) {
+    let url = db.url().to_owned();
+    let till = till.to_owned();
+    postgres::on_own_runtime(move || async move {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        let row = client
+            .query_one(
+                "SELECT count(*), count(DISTINCT seq), coalesce(min(seq), 0),
+                        coalesce(max(seq), 0)
+                 FROM events WHERE till = $1",
+                &[&till],
+            )
+            .await?;
+        Ok((row.get(0), row.get(1), row.get(2), row.get(3)))
+    })
+    .unwrap()
 }
 
 fn sell(agent: &Agent, id: &str) {
@@ -163,15 +94,15 @@ fn add_fallback(till: &Till, url: &str) {
 
 #[test]
 fn a_till_carries_on_with_the_second_node_when_the_first_is_killed() {
-    let Some(db) = TestDb::create("failover") else {
+    let Some(db) = postgres::database("failover") else {
         return;
     };
     let dir_a = tempfile::tempdir().unwrap();
     let dir_b = tempfile::tempdir().unwrap();
-    let mut a = Central::start_on(dir_a.path(), &db.url()).unwrap();
+    let mut a = Central::start_on(dir_a.path(), db.url()).unwrap();
     // One key folder for both nodes (a secret mount on a real deployment).
     std::os::unix::fs::symlink(dir_a.path().join("keys"), dir_b.path().join("keys")).unwrap();
-    let b = Central::start_on(dir_b.path(), &db.url()).unwrap();
+    let b = Central::start_on(dir_b.path(), db.url()).unwrap();
     let catalog = dir_a.path().join("catalog.toml");
     std::fs::write(&catalog, CATALOG).unwrap();
     a.cli(&["catalog", "publish", catalog.to_str().unwrap()])
@@ -223,7 +154,7 @@ fn a_till_carries_on_with_the_second_node_when_the_first_is_killed() {
         &std::fs::read_to_string(root.path().join("var/lib/tillpass/enrolment.json")).unwrap(),
     );
     let till_id = enrolment["response"]["till"].as_str().unwrap();
-    let (events, seqs, low, high) = db.events_of(till_id);
+    let (events, seqs, low, high) = events_of(&db, till_id);
     assert!(events >= 10, "ten sales at least: {events}");
     assert_eq!(events, seqs, "no event twice");
     assert_eq!((low, high), (1, events), "no event lost");

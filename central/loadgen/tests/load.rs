@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::ffi::OsString;
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -16,37 +18,29 @@ fn simulated_tills_load_central_and_every_event_lands_once() {
     let db = central.db_path();
     let state = dir.path().join("tills.json");
     let run = |extra: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_tillpass-loadgen"))
-            .args(["--central", &central.url()])
-            .arg("--admin-token-file")
-            .arg(dir.path().join("admin.token"))
-            .args([
-                "--tills",
-                "6",
-                "--tills-per-store",
-                "3",
-                "--customers",
-                "20",
-            ])
-            .args(["--sync-interval-secs", "1", "--sales-per-sec", "20"])
-            .args(["--return-ratio", "0.3", "--passes-per-sec", "3"])
-            .args(extra)
-            .arg("--json")
-            .arg("--state")
-            .arg(&state)
-            .arg("--database")
-            .arg(&db)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "tillpass-loadgen failed ({}):\n{stdout}\n{}\ncentral:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr),
-            central.output()
-        );
-        serde_json::from_str::<Value>(&stdout).unwrap()
+        let mut args: Vec<OsString> = [
+            "--tills",
+            "6",
+            "--tills-per-store",
+            "3",
+            "--customers",
+            "20",
+            "--sync-interval-secs",
+            "1",
+            "--sales-per-sec",
+            "20",
+            "--return-ratio",
+            "0.3",
+            "--passes-per-sec",
+            "3",
+        ]
+        .iter()
+        .chain(extra)
+        .map(OsString::from)
+        .collect();
+        args.extend(["--state".into(), state.clone().into_os_string()]);
+        args.extend(["--database".into(), db.clone().into_os_string()]);
+        loadgen(&central, dir.path(), &args)
     };
     let first = run(&["--duration-secs", "4"]);
     // A second run reuses the enrolled tills (the state file) and goes on with their
@@ -115,29 +109,28 @@ fn simulated_tills_load_central_and_every_event_lands_once() {
 /// the audit finds every event in central's PostgreSQL database exactly once.
 #[test]
 fn the_ingest_ceiling_on_postgresql_lands_every_event_once() {
-    let Some(db) = pg::database("loadgen_ceiling") else {
+    let Some(db) = tillpass_tests::postgres::database("loadgen_ceiling") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let central = Central::start_on(dir.path(), db.url()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tillpass-loadgen"))
-        .args(["--central", &central.url()])
-        .arg("--admin-token-file")
-        .arg(dir.path().join("admin.token"))
-        .args(["--tills", "3", "--customers", "10", "--ceiling"])
-        .args(["--batch-events", "40", "--duration-secs", "3", "--json"])
-        .args(["--database", db.url()])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "tillpass-loadgen failed ({}):\n{stdout}\n{}\ncentral:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        central.output()
-    );
-    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let args: Vec<OsString> = [
+        "--tills",
+        "3",
+        "--customers",
+        "10",
+        "--ceiling",
+        "--batch-events",
+        "40",
+        "--duration-secs",
+        "3",
+        "--database",
+        db.url(),
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    let report = loadgen(&central, dir.path(), &args);
     assert_eq!(report["mode"], "ceiling", "{report}");
     let kinds = report["kinds"].as_array().unwrap();
     assert!(kinds.iter().all(|k| k["kind"] != "sync_round"), "{report}");
@@ -154,80 +147,24 @@ fn the_ingest_ceiling_on_postgresql_lands_every_event_once() {
     assert_eq!(report["audit"]["lost"], 0, "{report}");
 }
 
-/// A PostgreSQL database of its own for one test, dropped at the end.
-mod pg {
-    use std::io::Write;
-
-    use tokio_postgres::NoTls;
-
-    const SERVER: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-    pub struct TestDb {
-        name: String,
-        url: String,
-    }
-
-    impl TestDb {
-        pub fn url(&self) -> &str {
-            &self.url
-        }
-    }
-
-    fn server() -> String {
-        std::env::var("TILLPASS_TEST_POSTGRES").unwrap_or_else(|_| SERVER.to_owned())
-    }
-
-    /// Runs each statement on its own (`CREATE DATABASE` refuses a transaction block).
-    fn admin(sql: &[String]) -> Result<(), tokio_postgres::Error> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let (client, connection) = tokio_postgres::connect(&server(), NoTls).await?;
-            tokio::spawn(connection);
-            for statement in sql {
-                client.batch_execute(statement).await?;
-            }
-            Ok(())
-        })
-    }
-
-    /// A fresh database, or none (said on stderr) when no PostgreSQL answers and
-    /// `TILLPASS_REQUIRE_POSTGRES=1` is not set.
-    pub fn database(case: &str) -> Option<TestDb> {
-        let name = format!("{case}_{}", std::process::id());
-        match admin(&[
-            format!("DROP DATABASE IF EXISTS {name}"),
-            format!("CREATE DATABASE {name}"),
-        ]) {
-            Ok(()) => {
-                let base = server();
-                let url = match base.rfind('/') {
-                    Some(i) => format!("{}/{name}", &base[..i]),
-                    None => panic!("not a PostgreSQL URL: {base}"),
-                };
-                Some(TestDb { name, url })
-            }
-            Err(e) if std::env::var_os("TILLPASS_REQUIRE_POSTGRES").is_some_and(|v| v == "1") => {
-                panic!("TILLPASS_REQUIRE_POSTGRES=1 and no PostgreSQL answers: {e}")
-            }
-            Err(e) => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "*** PostgreSQL case {case} skipped: {e}; set TILLPASS_REQUIRE_POSTGRES=1 to fail instead ***"
-                );
-                None
-            }
-        }
-    }
-
-    impl Drop for TestDb {
-        fn drop(&mut self) {
-            let _ = admin(&[format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )]);
-        }
-    }
+/// Runs `tillpass-loadgen` against `central` (its admin token in `dir`) with `args` and
+/// `--json`, and reads its report; fails with both outputs when it fails.
+fn loadgen(central: &Central, dir: &Path, args: &[OsString]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_tillpass-loadgen"))
+        .args(["--central", &central.url()])
+        .arg("--admin-token-file")
+        .arg(dir.join("admin.token"))
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "tillpass-loadgen failed ({}):\n{stdout}\n{}\ncentral:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        central.output()
+    );
+    serde_json::from_str(&stdout).unwrap()
 }
