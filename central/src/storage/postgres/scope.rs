@@ -57,7 +57,8 @@ pub async fn see_all(
 }
 
 /// [`see_customer`] for each of `customers` (each once), pipelined: every customer's
-/// row is read before its own write, and the fresh feeds are appended in order — what
+/// row is read before its own write, and the fresh feeds are appended in order (with the
+/// lapse told to the store cleared, as [`see_customer`] does) — what
 /// one customer's statements touch, another's do not.
 async fn see_customers(
     c: &impl GenericClient,
@@ -70,12 +71,13 @@ async fn see_customers(
     if customers.is_empty() {
         return Ok(());
     }
-    let (row, see, fresh) = tokio::try_join!(
+    let (row, see, fresh, clear) = tokio::try_join!(
         c.prepare_cached(scope::CUSTOMER_ROW),
         c.prepare_cached(scope::SEE_CUSTOMER),
         c.prepare_cached(scope::FRESH_CUSTOMER),
+        c.prepare_cached(scope::CLEAR_LAPSE),
     )?;
-    let (row, see, fresh) = (&row, &see, &fresh);
+    let (row, see, fresh, clear) = (&row, &see, &fresh, &clear);
     let held = try_join_all(
         customers
             .iter()
@@ -99,9 +101,10 @@ async fn see_customers(
             *written > 0 && !held && *at >= horizon
         })
         .map(|(((customer, _), _), _)| *customer);
-    try_join_all(
-        fresh_ones.map(|customer| async move { c.execute(fresh, &[&customer, &now]).await }),
-    )
+    try_join_all(fresh_ones.map(|customer| async move {
+        c.execute(fresh, &[&customer, &now]).await?;
+        c.execute(clear, &[&customer, &store]).await
+    }))
     .await?;
     Ok(())
 }
