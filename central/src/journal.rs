@@ -356,6 +356,19 @@ fn apply(conn: &Connection, event: &JournalEvent, now: i64) -> Result<Applied> {
     }
 }
 
+/// Why a gift-card movement that earns or takes back is refused.
+pub(crate) const NOT_A_CARD_MOVE: &str = "a gift card neither earns nor takes back";
+
+/// A gift-card movement's direction on the card: spending debits it, giving back credits
+/// it; `None` for directions a card does not have (earn, take back), refused as invalid.
+pub(crate) fn card_direction(direction: Direction) -> Option<Dir> {
+    match direction {
+        Direction::Spend => Some(Dir::Debit),
+        Direction::GiveBack => Some(Dir::Credit),
+        Direction::Earn | Direction::TakeBack => None,
+    }
+}
+
 /// Applies one movement of money ([`tillpass_protocol::sync::movement`]): a savings
 /// movement to the customer's savings (an earn held pending until its release time), a
 /// gift-card movement to the card.
@@ -387,15 +400,11 @@ fn moves(
             )
         }
         movement::Account::GiftCard(card) => {
-            let direction = match movement.direction {
-                Direction::Spend => Dir::Debit,
-                Direction::GiveBack => Dir::Credit,
-                Direction::Earn | Direction::TakeBack => {
-                    return Ok(Applied::Rejected(
-                        RejectCode::Invalid,
-                        "a gift card neither earns nor takes back".into(),
-                    ));
-                }
+            let Some(direction) = card_direction(movement.direction) else {
+                return Ok(Applied::Rejected(
+                    RejectCode::Invalid,
+                    NOT_A_CARD_MOVE.into(),
+                ));
             };
             gift_card(conn, event, card.as_str(), movement.amount, direction, now)
         }

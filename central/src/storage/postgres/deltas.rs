@@ -192,14 +192,7 @@ async fn since(
                 .await?
         }
     };
-    let mut changed: Vec<Changed> = rows
-        .iter()
-        .map(|r| Changed {
-            key: r.get(0),
-            owner: r.get(1),
-            seq: r.get(2),
-        })
-        .collect();
+    let mut changed: Vec<Changed> = rows.iter().map(changed_row).collect();
     let limit = usize::try_from(limit).map_err(Error::internal)?;
     let has_more = changed.len() > limit;
     changed.truncate(limit);
@@ -232,11 +225,7 @@ async fn since_in_scope(
         )
         .await?
         .iter()
-        .map(|r| Changed {
-            key: r.get(0),
-            owner: r.get(1),
-            seq: r.get(2),
-        })
+        .map(changed_row)
         .collect();
     let window = if changed.len() > usize::try_from(limit).map_err(Error::internal)? {
         None
@@ -610,4 +599,13 @@ async fn revocations_page(
         encode_cursor(last)?,
         has_more,
     )))
+}
+
+/// A change-log row read as `(key, owner, seq)`.
+fn changed_row(r: &tokio_postgres::Row) -> Changed {
+    Changed {
+        key: r.get(0),
+        owner: r.get(1),
+        seq: r.get(2),
+    }
 }

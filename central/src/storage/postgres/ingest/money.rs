@@ -17,9 +17,9 @@ use tokio_postgres::types::ToSql;
 use super::batch::{self, Batch};
 use super::{Applied, exec, flag, is_erased, one_row, opt, rows};
 use crate::error::{Error, Result};
-use crate::ledger;
 use crate::reconcile::{self, Dir, Outcome, Replayed, State};
 use crate::settings;
+use crate::{journal, ledger};
 
 /// Whether `event` may be refused after it wrote something (so it needs a savepoint):
 /// a savings movement that releases due pending savings or takes some back, and any
@@ -71,15 +71,11 @@ pub(super) async fn moves(
             .await
         }
         movement::Account::GiftCard(card) => {
-            let direction = match movement.direction {
-                Direction::Spend => Dir::Debit,
-                Direction::GiveBack => Dir::Credit,
-                Direction::Earn | Direction::TakeBack => {
-                    return Ok(Applied::Rejected(
-                        RejectCode::Invalid,
-                        "a gift card neither earns nor takes back".into(),
-                    ));
-                }
+            let Some(direction) = journal::card_direction(movement.direction) else {
+                return Ok(Applied::Rejected(
+                    RejectCode::Invalid,
+                    journal::NOT_A_CARD_MOVE.into(),
+                ));
             };
             gift_card(tx, batch, event, card.as_str(), movement.amount, direction).await
         }
