@@ -1,8 +1,8 @@
 //! The change log behind the deltas: every change to a customer, balance, gift card,
 //! personal promotion or store sale appends `(seq, kind, key, owner)`; a delta page reads the keys changed
 //! after a cursor, each once, at its latest change, and sends their current state — for
-//! customers, balances, personal promotions and gift cards, only those in the asking
-//! store's scope ([`since_in_scope`], [`crate::scope`]). A `left-scope` row is a lapse
+//! customers, balances, personal promotions and gift cards, only those fanned out to the
+//! asking store when they were appended ([`since_in_scope`], [`crate::scope`]). A `left-scope` row is a lapse
 //! notice for one store (owner), merged into that store's customers pages for round
 //! protocol 2 ([`ScopedPage::with_notices`], [`notices`]).
 //!
@@ -94,52 +94,34 @@ pub fn since(
 
 /// The keys of a customer-scoped `kind` (customers, balances, personal promotions, gift
 /// cards) changed after `after` that `store` receives ([`crate::scope`]): as [`since`],
-/// each at its latest change, kept when its subject is known nowhere or in the store's
-/// scope at `horizon`. At most [`scope::SCAN_ROWS`] rows of the log are read: the cursor
-/// returned is the last change sent when the page is full, or else the last change read
-/// (so a page may be empty and still say more follow).
+/// each at its latest change, among the changes fanned out to the store or to every
+/// store when they were appended ([`scope::FAN_OUT`]). The log's end for the kind is read
+/// first; a page that is not full moves the cursor there.
 pub fn since_in_scope(
     conn: &Connection,
     kind: DeltaKind,
     store: &str,
-    horizon: i64,
     after: i64,
     limit: u32,
 ) -> Result<ScopedPage> {
-    let subjects = scope::subjects_of(kind)
+    scope::subjects_of(kind)
         .ok_or_else(|| Error::internal(format!("{kind} is not scoped by customer")))?;
+    let end: Option<i64> = conn
+        .prepare_cached(&sqlite(scope::KIND_END))?
+        .query_row([kind.segment()], |row| row.get(0))?;
+    let end = end.unwrap_or(after).max(after);
     let fetch = i64::from(limit) + 1;
     let changed = conn
-        .prepare_cached(&sqlite(&scope::page_sql(subjects)))?
-        .query_map(
-            params![
-                kind.segment(),
-                after,
-                scope::SCAN_ROWS,
-                store,
-                horizon,
-                fetch
-            ],
-            |row| {
-                Ok(Changed {
-                    key: row.get(0)?,
-                    owner: row.get(1)?,
-                    seq: row.get(2)?,
-                })
-            },
-        )?
+        .prepare_cached(&sqlite(&scope::page_sql()))?
+        .query_map(params![kind.segment(), after, end, fetch, store], |row| {
+            Ok(Changed {
+                key: row.get(0)?,
+                owner: row.get(1)?,
+                seq: row.get(2)?,
+            })
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let window = if changed.len() > usize::try_from(limit).map_err(Error::internal)? {
-        None
-    } else {
-        Some(
-            conn.prepare_cached(&sqlite(&scope::window_end_sql()))?
-                .query_row(params![kind.segment(), after, scope::SCAN_ROWS], |row| {
-                    Ok((row.get::<_, Option<i64>>(0)?, row.get::<_, i64>(1)?))
-                })?,
-        )
-    };
-    ScopedPage::assemble(changed, window, after, limit)
+    ScopedPage::assemble(changed, end, limit)
 }
 
 /// A scoped page's changes, its next cursor and whether more follow.
@@ -154,26 +136,24 @@ pub struct ScopedPage {
 }
 
 impl ScopedPage {
-    /// From up to `limit + 1` visible `changed` and, when no more than `limit` came, the
-    /// window read (`(last seq, rows)`).
-    pub fn assemble(
-        mut changed: Vec<Changed>,
-        window: Option<(Option<i64>, i64)>,
-        after: i64,
-        limit: u32,
-    ) -> Result<ScopedPage> {
+    /// From up to `limit + 1` `changed` the store receives up to `end`, the log's end
+    /// read before them: a full page stops at its last change and says more follow;
+    /// otherwise the cursor moves to `end`.
+    pub fn assemble(mut changed: Vec<Changed>, end: i64, limit: u32) -> Result<ScopedPage> {
         let limit = usize::try_from(limit).map_err(Error::internal)?;
-        let (next, has_more) = match window {
-            None => {
-                changed.truncate(limit);
-                (changed.last().map_or(after, |c| c.seq), true)
-            }
-            Some((last, rows)) => (last.unwrap_or(after), rows >= scope::SCAN_ROWS),
-        };
+        if changed.len() > limit {
+            changed.truncate(limit);
+            let next = changed.last().map_or(end, |c| c.seq);
+            return Ok(ScopedPage {
+                changed,
+                next,
+                has_more: true,
+            });
+        }
         Ok(ScopedPage {
             changed,
-            next,
-            has_more,
+            next: end,
+            has_more: false,
         })
     }
 }
@@ -212,8 +192,8 @@ impl Entry {
 
 impl ScopedPage {
     /// The page with the store's lapse `notices` after the same cursor (read before the
-    /// page, at most `limit + 1`) merged in log order: a notice past the page's window is
-    /// left for a later page while the window says more follow; at most `limit` entries,
+    /// page, at most `limit + 1`) merged in log order: a notice past the page's end is
+    /// left for a later page while more changes follow; at most `limit` entries,
     /// the cursor at the last one sent when that cuts the page; otherwise the cursor moves
     /// past the notices sent. Returns the entries, the next cursor's sequence number and
     /// whether more follow.
@@ -295,7 +275,7 @@ mod tests {
             at: 1,
         };
         let seqs = |entries: &[Entry]| entries.iter().map(Entry::seq).collect::<Vec<_>>();
-        // The window read everything: notices past it are sent, the cursor passes them.
+        // The page read everything: notices past it are sent, the cursor passes them.
         let page = ScopedPage {
             changed: vec![change(3), change(7)],
             next: 8,
@@ -304,7 +284,7 @@ mod tests {
         let (entries, next, more) = page.with_notices(vec![notice(5), notice(9)], 10).unwrap();
         assert_eq!(seqs(&entries), [3, 5, 7, 9]);
         assert_eq!((next, more), (9, false));
-        // More follow past the window: notices past it wait for a later page.
+        // More follow past the page: notices past it wait for a later page.
         let page = ScopedPage {
             changed: vec![change(3)],
             next: 6,
@@ -322,7 +302,7 @@ mod tests {
         let (entries, next, more) = page.with_notices(vec![notice(1), notice(5)], 2).unwrap();
         assert_eq!(seqs(&entries), [1, 3]);
         assert_eq!((next, more), (3, true));
-        // Nothing at all: the window's end.
+        // Nothing at all: the log's end.
         let page = ScopedPage {
             changed: vec![],
             next: 4,

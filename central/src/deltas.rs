@@ -110,8 +110,8 @@ pub fn page_for(
         tx.commit()?;
     }
     let (entries, next, has_more) = if scope::subjects_of(kind).is_some() {
-        let horizon = scope::horizon(now, scope::days(conn)?);
         let notices = if kind == DeltaKind::Customers {
+            let horizon = scope::horizon(now, scope::days(conn)?);
             scope::tell_lapses(conn, store.as_str(), horizon, now)?;
             if notices {
                 changes::notices(conn, store.as_str(), after, limit)?
@@ -121,7 +121,7 @@ pub fn page_for(
         } else {
             Vec::new()
         };
-        let page = changes::since_in_scope(conn, kind, store.as_str(), horizon, after, limit)?;
+        let page = changes::since_in_scope(conn, kind, store.as_str(), after, limit)?;
         page.with_notices(notices, limit)?
     } else {
         // Sales and the ledger: the store's own keys.

@@ -45,6 +45,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "scope_lapses",
         sql: V10,
     },
+    Migration {
+        name: "change_stores",
+        sql: V11,
+    },
 ];
 
 use tillpass_migrate::Migration;
@@ -514,3 +518,35 @@ ALTER TABLE customer_stores ADD COLUMN lapsed_at INTEGER;
 CREATE INDEX customer_stores_untold ON customer_stores (store, seen_at)
     WHERE assigned = 0 AND lapsed_at IS NULL;
 "#;
+
+/// Version 11: scoped pages fanned out at write time — `change_stores`, one row per store
+/// that receives a customer's, balance's, personal promotion's or gift card's change (or
+/// one for every store, `'*'`, when its subject is known nowhere), written by the trigger
+/// `change_stores_fan_out` with the rule of `crate::scope::fan_out_v1`, so a store's page
+/// is a range scan over its own rows. Rows go with their change (`ON DELETE CASCADE`,
+/// found by `seq`). The changes already logged are each key's latest sent to every store:
+/// a store may receive a change it would not have (its tills upsert what they hold),
+/// never miss one.
+const V11: &str = concat!(
+    r#"
+CREATE TABLE change_stores (
+    kind    TEXT NOT NULL,
+    store   TEXT NOT NULL,
+    seq     INTEGER NOT NULL REFERENCES changes (seq) ON DELETE CASCADE,
+    PRIMARY KEY (kind, store, seq)
+);
+CREATE INDEX change_stores_seq ON change_stores (seq);
+INSERT INTO change_stores (kind, store, seq)
+    SELECT c.kind, '*', c.seq FROM changes c
+    WHERE c.kind IN ('customers', 'balances', 'personal-promotions', 'gift-cards')
+      AND NOT EXISTS (SELECT 1 FROM changes d
+                      WHERE d.kind = c.kind AND d.key = c.key AND d.seq > c.seq);
+CREATE TRIGGER change_stores_fan_out AFTER INSERT ON changes
+WHEN NEW.kind IN ('customers', 'balances', 'personal-promotions', 'gift-cards')
+BEGIN
+"#,
+    crate::scope::fan_out_v1!(),
+    r#";
+END;
+"#
+);

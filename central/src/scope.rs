@@ -73,11 +73,26 @@
 //!   an unowned card's lapse is not told (a known limit).
 //!
 //! ## Pages
-//! The change log is not fanned out: a change is one row, and a page for a store is a
-//! range scan over the log from the cursor ([`crate::changes::since_in_scope`]), each row
-//! kept if its subject is in the store's scope (two probes of `customer_stores`' primary
-//! key) — at most [`SCAN_ROWS`] rows a page, so a till far behind pages through the log
-//! in bounded steps instead of one long scan.
+//! The log is fanned out at write time: each change of a scoped kind gets a
+//! `change_stores` row `(kind, store, seq)` for every store whose scope holds its subject
+//! at the change's time, or one row for every store ([`EVERY_STORE`]) when the subject is
+//! known nowhere. One rule writes them, [`FAN_OUT`], run by a database trigger on every
+//! insert into `changes` (SQLite migration 11, PostgreSQL migration 8), so every append
+//! (customers, balances, ingest, admin, the chat, [`FRESH_CUSTOMER`]) is covered. A page
+//! for a store is then an index range scan over its own rows and the every-store rows
+//! after the cursor ([`page_sql`]), each kept when it is its key's latest change: its cost
+//! is the store's changes, not the chain's. The log's end for the kind is read first
+//! ([`KIND_END`]); a page that is not full moves the cursor there.
+//!
+//! Scope is judged when a change is written, not when it is read. A store entering a
+//! scope is written first (the scope row), then [`FRESH_CUSTOMER`] / [`FRESH_CARD`], so
+//! the fresh changes are fanned out to it. A change written while the store held the
+//! customer is still sent after the scope lapsed; the lapse notice, later in the log,
+//! follows it. A change fanned out to every store and then superseded by a change for
+//! fewer stores is not sent (a page sends each key's latest change only). Lapse notices
+//! are not fanned out: [`NOTICES`] reads the store's own on `changes (kind, owner, seq)`.
+//! Rows go with their change (`ON DELETE CASCADE`), so compaction and retention need
+//! nothing more.
 //!
 //! The SQL shared by both backends is one text with `$n` parameters (SQLite runs it
 //! through [`crate::ledger::sqlite`]).
@@ -97,9 +112,6 @@ pub const MAX_DAYS: u32 = 3_650;
 
 /// The key of the scope period (days, as text) in `settings`.
 pub const DAYS_KEY: &str = "scope_days";
-
-/// Change-log rows a page reads at most.
-pub const SCAN_ROWS: i64 = 5_000;
 
 /// A customer's or a card's `seen_at` is rewritten at most this often (a customer's
 /// every sale does not rewrite it).
@@ -338,24 +350,81 @@ pub const FRESH_CUSTOMER: &str = "INSERT INTO changes (kind, key, owner, at)
 pub const FRESH_CARD: &str = "INSERT INTO changes (kind, key, owner, at)
      SELECT 'gift-cards', ref, NULL, CAST($2 AS BIGINT) FROM gift_cards WHERE ref = $1";
 
-/// Whether the customer `{who}` reaches the store `$4` at horizon `$5`: known nowhere,
-/// or in the store's scope.
-fn customer_visible(who: &str) -> String {
-    format!(
-        "(NOT EXISTS (SELECT 1 FROM customer_stores s WHERE s.customer = {who})
-          OR EXISTS (SELECT 1 FROM customer_stores s WHERE s.customer = {who}
-                     AND s.store = $4 AND (s.assigned = 1 OR s.seen_at >= $5)))"
-    )
+/// The store of a fan-out row for a change whose subject is known at no store: every
+/// store receives it. Not a store id (those hold only letters, digits, `-`, `_`, `.`).
+pub const EVERY_STORE: &str = "*";
+
+/// The rule, as SQL run for each new change row `NEW` of a scoped kind: one
+/// `change_stores` row per store whose scope holds the change's subject at the change's
+/// time (`NEW.at`, with the scope period in `settings`), or one [`EVERY_STORE`] row when
+/// the subject is known at no store. The subject is the key (customers, balances), the
+/// owner (personal promotions), a gift card's owner, or for an unowned card the card
+/// itself (the stores where it was sold or used).
+///
+/// It is the body of the trigger `change_stores_fan_out` of SQLite migration 11 and
+/// PostgreSQL migration 8, so every append — customers, balances, ingest, admin, the
+/// chat, [`FRESH_CUSTOMER`] — is fanned out by one rule. It is a landed migration's text:
+/// a change to the rule is a new macro and a new migration replacing the trigger, never
+/// an edit of this one.
+macro_rules! fan_out_v1 {
+    () => {
+        "INSERT INTO change_stores (kind, store, seq)
+     SELECT NEW.kind, f.store, NEW.seq FROM (
+         SELECT s.store FROM customer_stores s
+         WHERE s.customer = (CASE NEW.kind
+                 WHEN 'personal-promotions' THEN NEW.owner
+                 WHEN 'gift-cards' THEN (SELECT g.owner FROM gift_cards g WHERE g.ref = NEW.key)
+                 ELSE NEW.key END)
+           AND (s.assigned = 1 OR s.seen_at >= NEW.at - 86400 * COALESCE(
+                (SELECT CAST(v.value AS BIGINT) FROM settings v WHERE v.key = 'scope_days'), 90))
+         UNION ALL
+         SELECT '*' WHERE NOT EXISTS (SELECT 1 FROM customer_stores s
+                 WHERE s.customer = (CASE NEW.kind
+                     WHEN 'personal-promotions' THEN NEW.owner
+                     WHEN 'gift-cards' THEN (SELECT g.owner FROM gift_cards g WHERE g.ref = NEW.key)
+                     ELSE NEW.key END))
+           AND (NEW.kind <> 'gift-cards'
+                OR (SELECT g.owner FROM gift_cards g WHERE g.ref = NEW.key) IS NOT NULL)
+         UNION ALL
+         SELECT t.store FROM gift_card_stores t
+         WHERE NEW.kind = 'gift-cards' AND t.card = NEW.key
+           AND (SELECT g.owner FROM gift_cards g WHERE g.ref = NEW.key) IS NULL
+           AND t.seen_at >= NEW.at - 86400 * COALESCE(
+                (SELECT CAST(v.value AS BIGINT) FROM settings v WHERE v.key = 'scope_days'), 90)
+         UNION ALL
+         SELECT '*' WHERE NEW.kind = 'gift-cards'
+           AND (SELECT g.owner FROM gift_cards g WHERE g.ref = NEW.key) IS NULL
+           AND NOT EXISTS (SELECT 1 FROM gift_card_stores t WHERE t.card = NEW.key)
+     ) f"
+    };
 }
+pub(crate) use fan_out_v1;
 
-/// The latest changes of `$1` (kind) after `$2` (seq), at most `$3` rows of the log.
-const WINDOW: &str = "SELECT c.key, c.owner, c.seq FROM changes c
-     WHERE c.kind = $1 AND c.seq > $2
-       AND NOT EXISTS (SELECT 1 FROM changes d
-                       WHERE d.kind = c.kind AND d.key = c.key AND d.seq > c.seq)
-     ORDER BY c.seq LIMIT $3";
+/// PostgreSQL: a store entering a subject's scope takes this lock (`$1` the customer,
+/// or an unowned card) before writing the scope row, and the fan-out trigger takes it
+/// shared before reading the scopes. Without it a change appended by another transaction
+/// while the scope row is not yet committed would be fanned out without the entering
+/// store and, being later than [`FRESH_CUSTOMER`]'s change for the same key, supersede
+/// it: the store would miss the subject's state. With it, the change waits and reads the
+/// committed row (each statement of the trigger's function reads anew), or commits
+/// first and the fresh change comes after it. Appenders share it, so they never wait for
+/// each other. (SQLite runs one writer at a time.)
+pub const ENTER_LOCK_PG: &str = "SELECT pg_advisory_xact_lock(hashtext('scope'), hashtext($1))";
 
-/// How the subject of a kind's change is found.
+/// [`ENTER_LOCK_PG`] for every customer of `$1`, in one order (an ingest batch, after its
+/// changes are appended). The lock is taken after the rows a writer updates (accounts,
+/// customers), as the trigger takes it when the change is appended, so the two wait in
+/// one order.
+pub const ENTER_LOCKS_PG: &str = "SELECT pg_advisory_xact_lock(hashtext('scope'), hashtext(x.s))
+     FROM (SELECT DISTINCT s FROM unnest(CAST($1 AS TEXT[])) AS u (s) ORDER BY s) x";
+
+/// The text of [`fan_out_v1`], for reading.
+pub const FAN_OUT: &str = fan_out_v1!();
+
+/// The change-log kinds fanned out to stores (the trigger's `WHEN`).
+pub const FANNED_KINDS: [&str; 4] = ["customers", "balances", "personal-promotions", "gift-cards"];
+
+/// How the subject of a kind's change is found ([`FAN_OUT`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subjects {
     /// The key is the customer (customers, balances).
@@ -376,37 +445,39 @@ pub fn subjects_of(kind: DeltaKind) -> Option<Subjects> {
     }
 }
 
-/// The page query of a scoped kind: `$1` kind, `$2` after, `$3` rows read at most
-/// ([`SCAN_ROWS`]), `$4` store, `$5` horizon, `$6` items at most → `(key, owner, seq)`
-/// of the changes the store receives, oldest first.
-pub fn page_sql(subjects: Subjects) -> String {
-    let visible = match subjects {
-        Subjects::Key => customer_visible("w.key"),
-        Subjects::Owner => customer_visible("w.owner"),
-        Subjects::GiftCard => format!(
-            "(CASE WHEN g.owner IS NOT NULL THEN {owner}
-              ELSE (NOT EXISTS (SELECT 1 FROM gift_card_stores t WHERE t.card = w.key)
-                    OR EXISTS (SELECT 1 FROM gift_card_stores t WHERE t.card = w.key
-                               AND t.store = $4 AND t.seen_at >= $5)) END)",
-            owner = customer_visible("g.owner")
-        ),
-    };
-    let join = if subjects == Subjects::GiftCard {
-        "LEFT JOIN gift_cards g ON g.ref = w.key"
-    } else {
-        ""
-    };
+/// The entries of one store (`{store}`) for `$1` (kind) after `$2` (seq), up to `$3`
+/// (seq), each kept when it is its key's latest change, at most `$4` → `(key, owner,
+/// seq)`, oldest first: a range scan of the store's `change_stores` entries.
+fn entries(store: &str) -> String {
     format!(
-        "SELECT w.key, w.owner, w.seq FROM ({WINDOW}) w {join}
-         WHERE {visible} ORDER BY w.seq LIMIT $6"
+        "SELECT c.key, c.owner, c.seq FROM change_stores e JOIN changes c ON c.seq = e.seq
+         WHERE e.kind = $1 AND e.store = {store} AND e.seq > $2 AND e.seq <= $3
+           AND NOT EXISTS (SELECT 1 FROM changes d
+                           WHERE d.kind = c.kind AND d.key = c.key AND d.seq > c.seq)
+         ORDER BY e.seq LIMIT $4"
     )
 }
 
-/// The end of the window a page read: `$1` kind, `$2` after, `$3` rows at most →
-/// `(max seq, rows)`.
-pub fn window_end_sql() -> String {
-    format!("SELECT max(w.seq), count(*) FROM ({WINDOW}) w")
+/// The page query of a scoped kind: `$1` kind, `$2` after, `$3` the log's end read
+/// before ([`KIND_END`]), `$4` items at most (the page's limit + 1), `$5` store →
+/// `(key, owner, seq)` of the changes the store receives, oldest first: its own entries
+/// and those for every store ([`EVERY_STORE`]), each an index range scan that stops at
+/// the page's end, merged. What it costs is the store's changes (and the chain's
+/// changes of subjects known nowhere), not the chain's.
+pub fn page_sql() -> String {
+    format!(
+        "SELECT key, owner, seq FROM ({own}) a
+         UNION ALL
+         SELECT key, owner, seq FROM ({every}) b
+         ORDER BY seq LIMIT $4",
+        own = entries("$5"),
+        every = entries("'*'"),
+    )
 }
+
+/// The end of `$1`'s (kind) log: its last sequence number, `NULL` when empty. Read before
+/// a page, so a page that is not full moves the cursor there.
+pub const KIND_END: &str = "SELECT max(seq) FROM changes WHERE kind = $1";
 
 /// Stores a customer may be assigned to at once.
 pub const MAX_ASSIGNED_STORES: usize = 1_000;

@@ -94,9 +94,9 @@ async fn build(
     if kind == DeltaKind::Balances {
         release_due(c, now).await?;
     }
-    let (entries, next, has_more) = if let Some(subjects) = scope::subjects_of(kind) {
-        let horizon = scope::horizon(now, super::scope::days(c).await?);
+    let (entries, next, has_more) = if scope::subjects_of(kind).is_some() {
         let notices = if kind == DeltaKind::Customers {
+            let horizon = scope::horizon(now, super::scope::days(c).await?);
             super::scope::tell_lapses(c, store.as_str(), horizon, now).await?;
             if notices {
                 lapse_notices(c, store.as_str(), after, limit).await?
@@ -106,7 +106,7 @@ async fn build(
         } else {
             Vec::new()
         };
-        let page = since_in_scope(c, kind, subjects, store.as_str(), horizon, after, limit).await?;
+        let page = since_in_scope(c, kind, store.as_str(), after, limit).await?;
         page.with_notices(notices, limit)?
     } else {
         // Sales and the ledger: the store's own keys.
@@ -204,41 +204,26 @@ async fn since(
 async fn since_in_scope(
     c: &impl GenericClient,
     kind: DeltaKind,
-    subjects: scope::Subjects,
     store: &str,
-    horizon: i64,
     after: i64,
     limit: u32,
 ) -> Result<ScopedPage> {
+    let end: Option<i64> = c
+        .query_one(scope::KIND_END, &[&kind.segment()])
+        .await?
+        .get(0);
+    let end = end.unwrap_or(after).max(after);
     let fetch = i64::from(limit) + 1;
     let changed: Vec<Changed> = c
         .query(
-            &scope::page_sql(subjects),
-            &[
-                &kind.segment(),
-                &after,
-                &scope::SCAN_ROWS,
-                &store,
-                &horizon,
-                &fetch,
-            ],
+            &scope::page_sql(),
+            &[&kind.segment(), &after, &end, &fetch, &store],
         )
         .await?
         .iter()
         .map(changed_row)
         .collect();
-    let window = if changed.len() > usize::try_from(limit).map_err(Error::internal)? {
-        None
-    } else {
-        let r = c
-            .query_one(
-                &scope::window_end_sql(),
-                &[&kind.segment(), &after, &scope::SCAN_ROWS],
-            )
-            .await?;
-        Some((r.get::<_, Option<i64>>(0), r.get::<_, i64>(1)))
-    };
-    ScopedPage::assemble(changed, window, after, limit)
+    ScopedPage::assemble(changed, end, limit)
 }
 
 /// Releases every pending saving due at `now` (as [`crate::pending::release_due`] for

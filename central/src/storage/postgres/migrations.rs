@@ -36,6 +36,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "scope_lapses",
         sql: V7,
     },
+    Migration {
+        name: "change_stores",
+        sql: V8,
+    },
 ];
 
 use tillpass_migrate::Migration;
@@ -458,3 +462,41 @@ ALTER TABLE customer_stores ADD COLUMN lapsed_at BIGINT;
 CREATE INDEX customer_stores_untold ON customer_stores (store, seen_at)
     WHERE assigned = 0 AND lapsed_at IS NULL;
 "#;
+
+/// Version 8: SQLite version 11 — scoped pages fanned out at write time:
+/// `change_stores`, filled by the trigger `change_stores_fan_out` (a PL/pgSQL function
+/// running the rule of `crate::scope::fan_out_v1` under the subject's lock shared,
+/// `crate::scope::ENTER_LOCK_PG`), the changes already logged (each key's latest) sent
+/// to every store.
+const V8: &str = concat!(
+    r#"
+CREATE TABLE change_stores (
+    kind    TEXT NOT NULL,
+    store   TEXT NOT NULL,
+    seq     BIGINT NOT NULL REFERENCES changes (seq) ON DELETE CASCADE,
+    PRIMARY KEY (kind, store, seq)
+);
+CREATE INDEX change_stores_seq ON change_stores (seq);
+INSERT INTO change_stores (kind, store, seq)
+    SELECT c.kind, '*', c.seq FROM changes c
+    WHERE c.kind IN ('customers', 'balances', 'personal-promotions', 'gift-cards')
+      AND NOT EXISTS (SELECT 1 FROM changes d
+                      WHERE d.kind = c.kind AND d.key = c.key AND d.seq > c.seq);
+CREATE FUNCTION change_stores_fan_out() RETURNS trigger LANGUAGE plpgsql AS $fan_out$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(hashtext('scope'), hashtext(CASE NEW.kind
+        WHEN 'personal-promotions' THEN NEW.owner
+        WHEN 'gift-cards' THEN COALESCE(
+            (SELECT g.owner FROM gift_cards g WHERE g.ref = NEW.key), NEW.key)
+        ELSE NEW.key END));
+"#,
+    crate::scope::fan_out_v1!(),
+    r#";
+    RETURN NULL;
+END
+$fan_out$;
+CREATE TRIGGER change_stores_fan_out AFTER INSERT ON changes FOR EACH ROW
+WHEN (NEW.kind IN ('customers', 'balances', 'personal-promotions', 'gift-cards'))
+EXECUTE FUNCTION change_stores_fan_out();
+"#
+);

@@ -70,6 +70,9 @@ async fn see_customers(
     if customers.is_empty() {
         return Ok(());
     }
+    let mut locked: Vec<&str> = customers.iter().map(|(customer, _)| *customer).collect();
+    locked.sort_unstable();
+    c.execute(scope::ENTER_LOCKS_PG, &[&locked]).await?;
     let (row, see, fresh, clear) = tokio::try_join!(
         c.prepare_cached(scope::CUSTOMER_ROW),
         c.prepare_cached(scope::SEE_CUSTOMER),
@@ -125,6 +128,9 @@ pub async fn see(
                 return Ok(());
             };
             let (owner, seen): (Option<String>, Option<i64>) = (row.get(0), row.get(1));
+            if owner.is_none() {
+                c.execute(scope::ENTER_LOCK_PG, &[&card]).await?;
+            }
             c.execute(scope::SEE_CARD, &[&card, &store, &at]).await?;
             match owner {
                 Some(owner) => see_customer(c, &owner, store, at, horizon, now).await,
@@ -218,6 +224,7 @@ pub async fn assign(
             {
                 return Ok(None);
             }
+            tx.execute(scope::ENTER_LOCK_PG, &[&customer]).await?;
             let days = days(&tx).await?;
             let h = horizon(now, days);
             let before = rows(&tx, customer).await?;
