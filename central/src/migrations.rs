@@ -522,8 +522,9 @@ CREATE INDEX customer_stores_untold ON customer_stores (store, seen_at)
 /// Version 11: scoped pages fanned out at write time — `change_stores`, one row per store
 /// that receives a customer's, balance's, personal promotion's or gift card's change (or
 /// one for every store, `'*'`, when its subject is known nowhere), written by the trigger
-/// `change_stores_fan_out` with the rule of `crate::scope::fan_out_v1`, so a store's page
-/// is a range scan over its own rows. Rows go with their change (`ON DELETE CASCADE`,
+/// `change_stores_fan_out` with the rule of `crate::scope::fan_out_v1` (and the rows of
+/// the change it supersedes deleted, `crate::scope::supersede_v1`), so a store's page is
+/// a range scan over its own rows. Rows go with their change (`ON DELETE CASCADE`,
 /// found by `seq`). The changes already logged are each key's latest sent to every store:
 /// a store may receive a change it would not have (its tills upsert what they hold),
 /// never miss one.
@@ -546,6 +547,9 @@ WHEN NEW.kind IN ('customers', 'balances', 'personal-promotions', 'gift-cards')
 BEGIN
 "#,
     crate::scope::fan_out_v1!(),
+    ";
+",
+    crate::scope::supersede_v1!(),
     r#";
 END;
 "#

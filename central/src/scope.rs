@@ -80,8 +80,10 @@
 //! insert into `changes` (SQLite migration 11, PostgreSQL migration 8), so every append
 //! (customers, balances, ingest, admin, the chat, [`FRESH_CUSTOMER`]) is covered. A page
 //! for a store is then an index range scan over its own rows and the every-store rows
-//! after the cursor ([`page_sql`]), each kept when it is its key's latest change: its cost
-//! is the store's changes, not the chain's. The log's end for the kind is read first
+//! after the cursor ([`page_sql`]), each kept when it is its key's latest change; the
+//! trigger also deletes the rows of the change it supersedes ([`SUPERSEDE`]), so those
+//! scans walk about one row per live key: a page's cost is the store's changes, not the
+//! chain's. The log's end for the kind is read first
 //! ([`KIND_END`]); a page that is not full moves the cursor there.
 //!
 //! Scope is judged when a change is written, not when it is read. A store entering a
@@ -417,6 +419,22 @@ pub const ENTER_LOCK_PG: &str = "SELECT pg_advisory_xact_lock(hashtext('scope'),
 /// one order.
 pub const ENTER_LOCKS_PG: &str = "SELECT pg_advisory_xact_lock(hashtext('scope'), hashtext(x.s))
      FROM (SELECT DISTINCT s FROM unnest(CAST($1 AS TEXT[])) AS u (s) ORDER BY s) x";
+
+/// The second statement of the trigger (after [`fan_out_v1`]): the fan-out rows of the
+/// key's previous change go, as that change is superseded and will never be sent (a page
+/// sends each key's latest change). So a store's rows and the every-store rows hold about
+/// one row per live key, and a page walks no superseded ones. (A change committed out of
+/// order on PostgreSQL may keep its rows: the page still sends only each key's latest.)
+macro_rules! supersede_v1 {
+    () => {
+        "DELETE FROM change_stores WHERE seq = (SELECT max(p.seq) FROM changes p
+         WHERE p.kind = NEW.kind AND p.key = NEW.key AND p.seq < NEW.seq)"
+    };
+}
+pub(crate) use supersede_v1;
+
+/// The text of [`supersede_v1`], for reading.
+pub const SUPERSEDE: &str = supersede_v1!();
 
 /// The text of [`fan_out_v1`], for reading.
 pub const FAN_OUT: &str = fan_out_v1!();

@@ -491,6 +491,9 @@ BEGIN
         ELSE NEW.key END));
 "#,
     crate::scope::fan_out_v1!(),
+    ";
+",
+    crate::scope::supersede_v1!(),
     r#";
     RETURN NULL;
 END
