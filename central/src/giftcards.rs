@@ -5,7 +5,9 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 use tillpass_protocol::money::{Currency, Money};
-use tillpass_protocol::sync::{DeltaKind, GiftCardRecord, GiftCardRef, GiftCardStatus};
+use tillpass_protocol::sync::{
+    CustomerRef, DeltaKind, GiftCardRecord, GiftCardRef, GiftCardStatus,
+};
 
 use crate::error::{Error, Result};
 use crate::{changes, settings};
@@ -63,7 +65,8 @@ pub fn create(conn: &mut Connection, new: &NewGiftCard, now: i64) -> Result<Gift
 pub fn get(conn: &Connection, card: &str) -> Result<Option<GiftCardRecord>> {
     let row = conn
         .query_row(
-            "SELECT ref, currency, balance, debt, status, expires_at FROM gift_cards WHERE ref = ?1",
+            "SELECT ref, currency, balance, debt, status, expires_at, owner FROM gift_cards
+             WHERE ref = ?1",
             [card],
             |row| {
                 Ok((
@@ -73,25 +76,54 @@ pub fn get(conn: &Connection, card: &str) -> Result<Option<GiftCardRecord>> {
                     row.get::<_, i64>(3)?,
                     row.get::<_, String>(4)?,
                     row.get::<_, Option<i64>>(5)?,
+                    row.get::<_, Option<String>>(6)?,
                 ))
             },
         )
         .optional()?;
-    row.map(|(card, currency, balance, debt, status, expires_at)| {
-        let currency = Currency::from_code(&currency).map_err(Error::internal)?;
-        Ok(GiftCardRecord {
-            card: GiftCardRef::new(card).map_err(Error::internal)?,
-            balance: Money::new(balance, currency),
-            debt: Money::new(debt, currency),
-            status: if status == "blocked" {
-                GiftCardStatus::Blocked
-            } else {
-                GiftCardStatus::Active
-            },
-            expires_at,
-        })
-    })
+    row.map(
+        |(card, currency, balance, debt, status, expires_at, owner)| {
+            let currency = Currency::from_code(&currency).map_err(Error::internal)?;
+            Ok(GiftCardRecord {
+                card: GiftCardRef::new(card).map_err(Error::internal)?,
+                balance: Money::new(balance, currency),
+                debt: Money::new(debt, currency),
+                status: if status == "blocked" {
+                    GiftCardStatus::Blocked
+                } else {
+                    GiftCardStatus::Active
+                },
+                expires_at,
+                owner: owner
+                    .map(CustomerRef::new)
+                    .transpose()
+                    .map_err(Error::internal)?,
+            })
+        },
+    )
     .transpose()
+}
+
+/// Makes `owner` the card's owner (`None`: nobody), and logs a change of the card: it
+/// reaches its owner's stores (`crate::scope`) carrying the owner, so their tills drop it
+/// with the owner when the owner leaves their scope. Answers the card.
+pub fn set_owner(
+    conn: &mut Connection,
+    card: &str,
+    owner: Option<&str>,
+    now: i64,
+) -> Result<GiftCardRecord> {
+    let tx = conn.transaction()?;
+    let changed = tx.execute(
+        "UPDATE gift_cards SET owner = ?2, updated_at = ?3 WHERE ref = ?1",
+        params![card, owner, now],
+    )?;
+    if changed == 0 {
+        return Err(Error::NotFound("gift card"));
+    }
+    changes::record(&tx, DeltaKind::GiftCards, card, None, now)?;
+    tx.commit()?;
+    get(conn, card)?.ok_or(Error::NotFound("gift card"))
 }
 
 /// Blocks or unblocks a card.

@@ -69,8 +69,13 @@
 //! - **Compaction.** Notices are never superseded by one another (one per store);
 //!   `crate::retention` deletes one past its week once the store's row is no longer
 //!   marked told (the customer came back, or was erased).
-//! - Gift cards: an owned card follows its owner, but the till is not told to drop it;
-//!   an unowned card's lapse is not told (a known limit).
+//! - Gift cards: an owned card follows its owner, and every item of it names the owner
+//!   (`GiftCardRecord::owner`; giving a card an owner logs a change of the card, so it
+//!   reaches the owner's stores at once), so a till told its store left the owner drops
+//!   the owner's cards too (or marks them unconfirmed, keeping what it has not synced).
+//!   Known limits: an unowned card's lapse is not told, nor is the store where an
+//!   unowned card was used when the card gets an owner known elsewhere; a card cached
+//!   by a till before this build names no owner until its next change.
 //!
 //! ## Pages
 //! The log is fanned out at write time: each change of a scoped kind gets a

@@ -83,8 +83,13 @@
 //! events in the outbox), the account and profile stay and the balance is marked
 //! unconfirmed instead ([`claims::unconfirm`]: a `snapshot` claim as of 0), so the next
 //! scan still asks central live and any newer claim replaces it, while the counters keep
-//! what the journal has not delivered. Sales, store sales, the ledger, token and
-//! promotion uses stay: they are the store's history. It is not an erasure: no revocation.
+//! what the journal has not delivered. The gift cards the customer owns
+//! (`GiftCardRecord::owner`, kept as `gift_cards.owner_ref`) stop reaching the store with
+//! their owner, so they go the same way, each on its own: a card with nothing unsynced
+//! (no `unsynced_spent`, no card movement in the outbox, no hold of a sale in progress)
+//! goes with any claim; another stays and its balance becomes unconfirmed. Sales, store
+//! sales, the ledger, token and promotion uses stay: they are the store's history. It is
+//! not an erasure: no revocation.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -92,9 +97,9 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::de::DeserializeOwned;
 use tillpass_protocol::sync::{
-    Account, BalanceDelta, Cursor, CustomerDelta, DeltaKind, DeltaPage, DeltaQuery, GiftCardDelta,
-    GiftCardStatus, MAX_PAGE_ITEMS, PageRequest, PersonalPromotionDelta, RevocationEnvelope,
-    SIGNED_PAGE_MEDIA_TYPE, TillDelta, open_page, paths, segments_problem,
+    Account, BalanceDelta, Cursor, CustomerDelta, CustomerRef, DeltaKind, DeltaPage, DeltaQuery,
+    GiftCardDelta, GiftCardStatus, MAX_PAGE_ITEMS, PageRequest, PersonalPromotionDelta,
+    RevocationEnvelope, SIGNED_PAGE_MEDIA_TYPE, TillDelta, open_page, paths, segments_problem,
 };
 use tillpass_protocol::token::{
     RevocationDelta, Subject, SubjectRevocation, TokenKind as TokenType,
@@ -532,6 +537,37 @@ fn leave_scope(conn: &Connection, customer: &str) -> Result<(), SyncError> {
                 .map_err(sql)?;
         }
     }
+    leave_scope_cards(conn, customer)
+}
+
+/// [`leave_scope`] for the gift cards `customer` owns: each goes, or when this till has
+/// not synced all it did with the card, stays with its balance unconfirmed.
+fn leave_scope_cards(conn: &Connection, customer: &str) -> Result<(), SyncError> {
+    let owned: Vec<(String, bool)> = conn
+        .prepare_cached(
+            "SELECT card_ref, unsynced_spent <> 0
+               OR EXISTS (SELECT 1 FROM gift_card_holds h WHERE h.card_ref = g.card_ref)
+             FROM gift_cards g WHERE owner_ref = ?1 ORDER BY card_ref",
+        )
+        .map_err(sql)?
+        .query_map([customer], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(sql)?
+        .collect::<Result<_, _>>()
+        .map_err(sql)?;
+    if owned.is_empty() {
+        return Ok(());
+    }
+    let wanted: HashSet<&str> = owned.iter().map(|(card, _)| card.as_str()).collect();
+    let in_outbox = cards_in_outbox(conn, &wanted)?;
+    for (card, counted) in &owned {
+        if *counted || in_outbox.contains_key(card) {
+            claims::unconfirm(conn, claims::Kind::GiftCard, card)?;
+        } else {
+            claims::forget(conn, claims::Kind::GiftCard, card)?;
+            conn.execute("DELETE FROM gift_cards WHERE card_ref = ?1", [card])
+                .map_err(sql)?;
+        }
+    }
     Ok(())
 }
 
@@ -706,11 +742,13 @@ pub fn apply_gift_cards(
     let mut upsert = conn
         .prepare_cached(
             "INSERT INTO gift_cards(card_ref, currency, synced_balance, unsynced_spent,
-               expires_at, blocked, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+               expires_at, blocked, updated_at, owner_ref)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT(card_ref) DO UPDATE SET currency = excluded.currency,
                synced_balance = excluded.synced_balance,
                unsynced_spent = excluded.unsynced_spent, expires_at = excluded.expires_at,
-               blocked = excluded.blocked, updated_at = excluded.updated_at",
+               blocked = excluded.blocked, updated_at = excluded.updated_at,
+               owner_ref = excluded.owner_ref",
         )
         .map_err(sql)?;
     let mut applied = Applied::default();
@@ -725,7 +763,8 @@ pub fn apply_gift_cards(
                         unreflected.get(card.card.as_str()).copied().unwrap_or(0),
                         card.expires_at,
                         card.status == GiftCardStatus::Blocked,
-                        now
+                        now,
+                        card.owner.as_ref().map(CustomerRef::as_str)
                     ])
                     .map_err(sql)?;
                 claims::forget(conn, claims::Kind::GiftCard, card.card.as_str())?;
@@ -1093,6 +1132,7 @@ mod tests {
                 debt: eur(debt),
                 status,
                 expires_at: None,
+                owner: None,
             },
         };
         apply_gift_cards(&conn, &[delta(5000, 0, GiftCardStatus::Active)], 1).unwrap();
@@ -1156,6 +1196,7 @@ mod tests {
                 debt: eur(0),
                 status: GiftCardStatus::Active,
                 expires_at: None,
+                owner: None,
             },
         };
         apply_gift_cards(&conn, std::slice::from_ref(&card_delta), 1).unwrap();
@@ -1213,6 +1254,7 @@ mod tests {
                 debt: eur(0),
                 status: GiftCardStatus::Active,
                 expires_at: None,
+                owner: None,
             },
         };
         apply_gift_cards(&conn, &[delta], 4).unwrap();
@@ -1335,6 +1377,90 @@ mod tests {
         // Told again with nothing unsynced left? Still kept while the outbox holds them.
         apply_customers(&conn, &[left("bob")], 12).unwrap();
         assert_eq!(savings(&conn, "bob"), (420, 5, 30));
+    }
+
+    /// `left_scope` and the gift cards the customer owns: central stops sending an owned
+    /// card's changes with its owner's, so each of her cards goes (nothing unsynced) or
+    /// stays with its balance unconfirmed (a debit not yet synced, a hold of a sale in
+    /// progress) — never trusted as cached. Cards of others and unowned cards stay.
+    #[test]
+    fn the_cards_of_a_customer_who_left_the_scope_are_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        let card_of = |card: &str, owner: Option<&str>| GiftCardDelta::Upsert {
+            card: GiftCardRecord {
+                card: GiftCardRef::new(card).unwrap(),
+                balance: eur(5000),
+                debt: eur(0),
+                status: GiftCardStatus::Active,
+                expires_at: None,
+                owner: owner.map(c),
+            },
+        };
+        apply_gift_cards(
+            &conn,
+            &[
+                card_of("G-IDLE", Some("ana")),
+                card_of("G-DEBITED", Some("ana")),
+                card_of("G-HELD", Some("ana")),
+                card_of("G-BOB", Some("bob")),
+                card_of("G-NOBODY", None),
+            ],
+            1,
+        )
+        .unwrap();
+        // A debit of G-DEBITED not yet synced; a hold on G-HELD for a sale in progress.
+        card_spent(&conn, "G-DEBITED", 2000);
+        journal::append(
+            &conn,
+            &who(),
+            1,
+            EventPayload::GiftCardDebited(GiftCardMovement {
+                card: GiftCardRef::new("G-DEBITED").unwrap(),
+                amount: eur(2000),
+                sale_id: None,
+                hold_id: None,
+                basis: None,
+            }),
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO gift_card_holds(hold_id, card_ref, session_id, amount, expires_at)
+             VALUES ('H1', 'G-HELD', 'S1', 100, 99)",
+            [],
+        )
+        .unwrap();
+        for card in ["G-IDLE", "G-DEBITED", "G-HELD"] {
+            assert!(claims::holds_cached(&conn, claims::Kind::GiftCard, card).unwrap());
+        }
+
+        let left = CustomerDelta::LeftScope {
+            customer: c("ana"),
+            at: 7,
+        };
+        apply_customers(&conn, &[left], 2).unwrap();
+
+        assert_eq!(card(&conn, "G-IDLE"), None, "as if never held");
+        for card_ref in ["G-DEBITED", "G-HELD"] {
+            assert!(
+                !claims::holds_cached(&conn, claims::Kind::GiftCard, card_ref).unwrap(),
+                "{card_ref} is no longer trusted as cached"
+            );
+        }
+        assert_eq!(
+            card(&conn, "G-DEBITED"),
+            Some((5000, 2000, false)),
+            "the debit stays"
+        );
+        assert_eq!(card(&conn, "G-HELD"), Some((5000, 0, false)));
+        for card_ref in ["G-BOB", "G-NOBODY"] {
+            assert!(claims::holds_cached(&conn, claims::Kind::GiftCard, card_ref).unwrap());
+        }
+        // Back in scope, central's card replaces the claim and keeps the debit.
+        apply_gift_cards(&conn, &[card_of("G-DEBITED", Some("ana"))], 3).unwrap();
+        assert!(claims::holds_cached(&conn, claims::Kind::GiftCard, "G-DEBITED").unwrap());
+        assert_eq!(card(&conn, "G-DEBITED"), Some((5000, 2000, false)));
     }
 
     #[test]

@@ -72,6 +72,26 @@ impl Database {
         }
     }
 
+    /// Makes `owner` a gift card's owner (`None`: nobody), logging a change of the card;
+    /// answers the card.
+    pub async fn set_gift_card_owner(
+        &self,
+        card: &str,
+        owner: Option<&str>,
+        now: i64,
+    ) -> Result<GiftCardRecord> {
+        match self {
+            Database::Sqlite(db) => {
+                let (card, owner) = (card.to_owned(), owner.map(str::to_owned));
+                db.call(move |c| giftcards::set_owner(c, &card, owner.as_deref(), now))
+                    .await
+            }
+            Database::Postgres(pg) => {
+                postgres::accounts::set_gift_card_owner(pg, card, owner, now).await
+            }
+        }
+    }
+
     /// Blocks or unblocks a gift card; answers the card.
     pub async fn set_gift_card_status(
         &self,

@@ -6,7 +6,7 @@
 //! | `POST` | `/webhooks/whatsapp` | a delivery: `401` without a good `X-Hub-Signature-256` (nothing stored), `200` once stored |
 //! | `GET` | `/admin/v1/whatsapp/status` | inbox and outbox depths, dead letters, Meta's last error |
 //! | `GET` | `/admin/v1/customers/{ref}/consents` | a customer's consent evidence |
-//! | `PUT` | `/admin/v1/gift-cards/{card}/owner` | `{customer}`: who owns a gift card (`null`: nobody) |
+//! | `PUT` | `/admin/v1/gift-cards/{card}/owner` | `{customer}`: who owns a gift card (`null`: nobody); a change of the card, sent to its owner's stores |
 //! | `GET` | `/admin/v1/whatsapp/poster.png`, `.svg` | the click-to-chat QR (`?text=` the first message) |
 //!
 //! The webhook routes exist when the channel is configured; the admin ones always (behind
@@ -22,8 +22,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tillpass_protocol::problem::ErrorCode;
 
-use super::sql::{self, stmt};
 use super::{Refusal, poster, store};
+use crate::error::Error;
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::limits::{Limited, MAX_ADMIN_JSON_BYTES};
 use crate::http::{AppState, Problem};
@@ -168,19 +168,14 @@ async fn set_owner(
             "no such customer",
         ));
     }
-    let changed = sql::execute(
-        &db,
-        stmt!(
-            "UPDATE gift_cards SET owner = $1 WHERE ref = $2",
-            owner.customer.clone(),
-            card.as_str()
-        ),
-    )
-    .await?;
-    if changed == 0 {
-        return Err(Problem::new(ErrorCode::NotFound, "no such gift card"));
+    match db
+        .set_gift_card_owner(&card, owner.customer.as_deref(), s.now())
+        .await
+    {
+        Ok(_) => Ok(Json(json!({"card": card, "owner": owner.customer})).into_response()),
+        Err(Error::NotFound(_)) => Err(Problem::new(ErrorCode::NotFound, "no such gift card")),
+        Err(e) => Err(e.into()),
     }
-    Ok(Json(json!({"card": card, "owner": owner.customer})).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -291,10 +291,10 @@ pub enum CustomerDelta {
         erased_at: i64,
     },
     /// This till's store no longer receives the customer's changes (their scope at the
-    /// store lapsed, or central IT unassigned them): forget the cached profile, balance
-    /// and personal promotions — keeping what this till has not synced — so that the
-    /// next scan asks central live, as for a customer the till never held. Sent only for
-    /// round protocol 2 or later.
+    /// store lapsed, or central IT unassigned them): forget the cached profile, balance,
+    /// personal promotions and the gift cards they own ([`GiftCardRecord::owner`]) —
+    /// keeping what this till has not synced — so that the next scan asks central live,
+    /// as for a customer the till never held. Sent only for round protocol 2 or later.
     LeftScope {
         /// Who.
         customer: CustomerRef,
@@ -362,6 +362,12 @@ pub struct GiftCardRecord {
     /// When it stops being usable: unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// The customer who owns it (a card in their chat wallet), if any. A till keeps it
+    /// so that a [`CustomerDelta::LeftScope`] for the owner also stops it trusting the
+    /// card's cached balance: the store stops receiving an owned card's changes with its
+    /// owner's. Absent from centrals before it was sent, and for an unowned card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<CustomerRef>,
 }
 
 /// A change to a gift card. Serialized with an `op` tag.
@@ -921,6 +927,48 @@ mod tests {
             page
         );
         assert!(serde_json::from_str::<DeltaPage<OldCustomerDelta>>(&json).is_err());
+    }
+
+    /// A card's owner is optional both ways: a till reads a card from a central that does
+    /// not name owners, and an older till (whose record has no `owner`) reads one that
+    /// does — so it needs no new round protocol.
+    #[test]
+    fn a_cards_owner_is_read_by_old_and_new_tills() {
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct OldGiftCardRecord {
+            card: GiftCardRef,
+            balance: Money,
+            debt: Money,
+            status: GiftCardStatus,
+            #[serde(default)]
+            expires_at: Option<i64>,
+        }
+        let owned = GiftCardRecord {
+            card: GiftCardRef::new("G1").unwrap(),
+            balance: Money::new(500, Currency::EUR),
+            debt: Money::new(0, Currency::EUR),
+            status: GiftCardStatus::Active,
+            expires_at: None,
+            owner: Some(CustomerRef::new("c1").unwrap()),
+        };
+        let json = serde_json::to_string(&owned).unwrap();
+        assert!(json.contains(r#""owner":"c1""#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<GiftCardRecord>(&json).unwrap(),
+            owned
+        );
+        assert!(serde_json::from_str::<OldGiftCardRecord>(&json).is_ok());
+        let unowned = GiftCardRecord {
+            owner: None,
+            ..owned
+        };
+        let json = serde_json::to_string(&unowned).unwrap();
+        assert!(!json.contains("owner"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<GiftCardRecord>(&json).unwrap(),
+            unowned
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! [`crate::customers`] and [`crate::giftcards`].
 
 use tillpass_protocol::money::Money;
-use tillpass_protocol::sync::{DeltaKind, GiftCardRecord, GiftCardRef, GiftCardStatus};
+use tillpass_protocol::sync::{
+    CustomerRef, DeltaKind, GiftCardRecord, GiftCardRef, GiftCardStatus,
+};
 
 use super::Pg;
 use crate::customers::{self, NewCustomer};
@@ -199,7 +201,7 @@ pub async fn gift_card(pg: &Pg, card: &str) -> Result<Option<GiftCardRecord>> {
         .client()
         .await?
         .query_opt(
-            "SELECT ref, currency, balance, debt, status, expires_at FROM gift_cards
+            "SELECT ref, currency, balance, debt, status, expires_at, owner FROM gift_cards
              WHERE ref = $1",
             &[&card],
         )
@@ -207,7 +209,7 @@ pub async fn gift_card(pg: &Pg, card: &str) -> Result<Option<GiftCardRecord>> {
     row.as_ref().map(gift_card_of).transpose()
 }
 
-/// A gift card from its row: `ref, currency, balance, debt, status, expires_at`.
+/// A gift card from its row: `ref, currency, balance, debt, status, expires_at, owner`.
 pub(crate) fn gift_card_of(r: &tokio_postgres::Row) -> Result<GiftCardRecord> {
     {
         let currency: String = r.get(1);
@@ -222,8 +224,42 @@ pub(crate) fn gift_card_of(r: &tokio_postgres::Row) -> Result<GiftCardRecord> {
                 GiftCardStatus::Active
             },
             expires_at: r.get(5),
+            owner: r
+                .get::<_, Option<String>>(6)
+                .map(CustomerRef::new)
+                .transpose()
+                .map_err(Error::internal)?,
         })
     }
+}
+
+/// Makes `owner` the card's owner (as [`crate::giftcards::set_owner`]); answers the card.
+pub async fn set_gift_card_owner(
+    pg: &Pg,
+    card: &str,
+    owner: Option<&str>,
+    now: i64,
+) -> Result<GiftCardRecord> {
+    super::retry(|| async move {
+        let mut client = pg.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "UPDATE gift_cards SET owner = $2, updated_at = $3 WHERE ref = $1
+                 RETURNING ref, currency, balance, debt, status, expires_at, owner",
+                &[&card, &owner, &now],
+            )
+            .await?
+            .ok_or(Error::NotFound("gift card"))?;
+        tx.execute(
+            "INSERT INTO changes (kind, key, owner, at) VALUES ($1, $2, NULL, $3)",
+            &[&DeltaKind::GiftCards.segment(), &card, &now],
+        )
+        .await?;
+        tx.commit().await?;
+        gift_card_of(&row)
+    })
+    .await
 }
 
 /// Blocks or unblocks a card (as [`crate::giftcards::set_status`]); answers the card.
@@ -243,7 +279,7 @@ pub async fn set_gift_card_status(
         let row = tx
             .query_opt(
                 "UPDATE gift_cards SET status = $2, updated_at = $3 WHERE ref = $1
-                 RETURNING ref, currency, balance, debt, status, expires_at",
+                 RETURNING ref, currency, balance, debt, status, expires_at, owner",
                 &[&card, &code, &now],
             )
             .await?

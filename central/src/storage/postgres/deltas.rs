@@ -402,7 +402,7 @@ async fn gift_cards(
     let mut cards = HashMap::new();
     for r in c
         .query(
-            "SELECT ref, currency, balance, debt, status, expires_at FROM gift_cards
+            "SELECT ref, currency, balance, debt, status, expires_at, owner FROM gift_cards
              WHERE ref = ANY($1)",
             &[&keys],
         )

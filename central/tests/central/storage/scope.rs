@@ -349,6 +349,69 @@ async fn a_gift_card_follows_its_owner_or_where_it_was_used() {
     }
 }
 
+/// Giving a card an owner is a change of the card: it reaches the owner's stores at once
+/// (not only when the card next moves), and every item of an owned card names its owner,
+/// which is how a till knows to drop the card when the owner leaves its store's scope.
+#[tokio::test]
+async fn an_owned_card_reaches_its_owners_stores_naming_the_owner() {
+    let stores = ["S1", "S2"];
+    for b in backends("scope_card_owner").await {
+        let (db, name) = (&b.db, b.name);
+        let t0 = 1_000 * DAY;
+        db.create_customer(&customer("C-1", 500), t0).await.unwrap();
+        let t1 = till("S1-T1", "S1");
+        let mut evs = events(&t1, 1, vec![sale("C-1", "SALE-1")]);
+        evs[0].occurred_at = t0 + 5;
+        let ack = db.ingest(&t1, &batch(&t1, evs), t0 + 10).await.unwrap();
+        assert_eq!(outcomes(&ack), ["accepted"], "{name}");
+        db.create_gift_card(
+            &NewGiftCard {
+                card: GiftCardRef::new("GC-1").unwrap(),
+                currency: None,
+                balance: 2_000,
+                expires_at: None,
+            },
+            t0 + 20,
+        )
+        .await
+        .unwrap();
+        let mut cursors = vec![Cursor::start(); 2];
+        assert_eq!(
+            reached(
+                db,
+                DeltaKind::GiftCards,
+                &stores,
+                &mut cursors,
+                "GC-1",
+                t0 + 30
+            )
+            .await,
+            stores,
+            "{name}: unowned and known nowhere, it goes everywhere"
+        );
+        let owned = db
+            .set_gift_card_owner("GC-1", Some("C-1"), t0 + 40)
+            .await
+            .unwrap();
+        assert_eq!(owned.owner.as_ref().map(|o| o.as_str()), Some("C-1"));
+        let (s1, _) = pull(db, DeltaKind::GiftCards, "S1", &cursors[0], t0 + 50).await;
+        assert_eq!(s1.len(), 1, "{name}: {s1:?}");
+        assert_eq!(s1[0]["card"]["owner"], "C-1", "{name}: {s1:?}");
+        let (s2, _) = pull(db, DeltaKind::GiftCards, "S2", &cursors[1], t0 + 50).await;
+        assert!(s2.is_empty(), "{name}: S2 does not know C-1: {s2:?}");
+        assert_eq!(
+            db.gift_card("GC-1").await.unwrap().unwrap().owner,
+            owned.owner,
+            "{name}"
+        );
+        let unknown = db.set_gift_card_owner("GC-404", Some("C-1"), t0 + 60).await;
+        assert!(
+            matches!(unknown, Err(tillpass_central::error::Error::NotFound(_))),
+            "{name}: {unknown:?}"
+        );
+    }
+}
+
 /// A store's page is a range scan over its own entries: the changes of 6,000 customers
 /// who signed up at another store (more than a page of the old design read of the log)
 /// do not stand between a till far behind and its store's one change, which comes in
