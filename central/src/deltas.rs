@@ -14,9 +14,9 @@ use serde::Serialize;
 use tillpass_protocol::envelope::EnvelopePurpose;
 use tillpass_protocol::money::Money;
 use tillpass_protocol::sync::{
-    BalanceDelta, CustomerDelta, CustomerRef, DeltaKind, DeltaPage, DeltaQuery, GiftCardDelta,
-    GiftCardRef, LedgerDelta, PageRequest, PersonalPromotionDelta, PromotionId, SaleDelta, StoreId,
-    seal_page,
+    BalanceDelta, Cursor, CustomerDelta, CustomerRef, DeltaKind, DeltaPage, DeltaQuery,
+    GiftCardDelta, GiftCardRef, LedgerDelta, PageRequest, PersonalPromotionDelta, PromotionId,
+    SaleDelta, StoreId, seal_page,
 };
 
 use crate::changes::{self, Changed, Entry, decode_cursor, encode_cursor};
@@ -64,6 +64,32 @@ impl AnyPage {
     /// Whether it has no items.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Where the next page starts.
+    pub fn next_cursor(&self) -> &Cursor {
+        match self {
+            AnyPage::Customers(p) => &p.next_cursor,
+            AnyPage::Balances(p) => &p.next_cursor,
+            AnyPage::GiftCards(p) => &p.next_cursor,
+            AnyPage::PersonalPromotions(p) => &p.next_cursor,
+            AnyPage::Revocations(p) => &p.next_cursor,
+            AnyPage::Sales(p) => &p.next_cursor,
+            AnyPage::Ledger(p) => &p.next_cursor,
+        }
+    }
+
+    /// Whether more items wait past it.
+    pub fn has_more(&self) -> bool {
+        match self {
+            AnyPage::Customers(p) => p.has_more,
+            AnyPage::Balances(p) => p.has_more,
+            AnyPage::GiftCards(p) => p.has_more,
+            AnyPage::PersonalPromotions(p) => p.has_more,
+            AnyPage::Revocations(p) => p.has_more,
+            AnyPage::Sales(p) => p.has_more,
+            AnyPage::Ledger(p) => p.has_more,
+        }
     }
 }
 

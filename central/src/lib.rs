@@ -50,6 +50,8 @@
 //!   within the scope period, assigned, looked up live), which stores' tills receive their
 //!   changes, and the fresh changes a store entering a scope gets.
 //! - [`catalogs`]: catalog publication (validated TOML), activation, signed envelopes.
+//! - [`published`]: the trust list and catalog a node hands to sync rounds, held in
+//!   memory and checked against the stored versions on every round.
 //! - [`settings`]: the offline policy and envelope sequence counters.
 //! - [`http`]: the axum API (till, admin, problem+json, signed server time on every answer)
 //!   on central's own listener: connection limit, header-read and idle timeouts, bodies
@@ -96,6 +98,7 @@ pub mod metrics;
 pub mod migrations;
 pub mod passes;
 pub mod pending;
+pub mod published;
 pub mod receipts;
 pub mod reconcile;
 pub mod retention;

@@ -108,6 +108,7 @@ pub struct AppState {
     sync_key: Arc<RwLock<Option<CachedKey>>>,
     quotas: quota::Quotas,
     seen: seen::SeenTills,
+    published: crate::published::Held,
 }
 
 impl std::fmt::Debug for AppState {
@@ -141,6 +142,7 @@ impl AppState {
             sync_key: Arc::new(RwLock::new(None)),
             quotas: quota::Quotas::new(Limits::default().per_till),
             seen: seen::SeenTills::default(),
+            published: crate::published::Held::default(),
         }
     }
 

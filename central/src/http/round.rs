@@ -11,6 +11,12 @@
 //! them for this request (till, nonce, protocol) with the sync key, and adds the trust list
 //! and catalog when the till's ETag is not theirs.
 //!
+//! The pages and the envelopes' stored versions are read in one unit
+//! ([`crate::storage::Database::round_read`]: on PostgreSQL one pooled connection, its
+//! statements pipelined and prepared once per connection); the pages are serialized
+//! once, straight from their types, and the trust list and catalog come from the node's
+//! memory while the versions read name the ones it holds ([`crate::published`]).
+//!
 //! The request is a read ([`super::signed::SignedRead`]): its nonce is not kept. The
 //! round's envelope takes its sequence from central's clock, not from a stored counter
 //! (freshness comes from the nonce), so an idle round — nothing new in any stream, the
@@ -21,16 +27,18 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use tillpass_protocol::problem::ErrorCode;
 use tillpass_protocol::sync::{
-    DeltaQuery, EnvelopeUpdate, MAX_ROUND_BYTES, ROUND_PROTOCOLS, RoundAnswer, RoundBinding,
-    RoundRequest, RoundStreams, VERSION, choose_protocol, seal_round,
+    DeltaKind, DeltaQuery, EnvelopeUpdate, MAX_ROUND_BYTES, ROUND_PROTOCOLS, RoundAnswer,
+    RoundBinding, RoundRequest, VERSION, choose_protocol, seal_round,
 };
 
 use super::extract;
 use super::signed::SignedRead;
 use super::{AppState, Problem};
 use crate::clock::to_u64;
+use crate::deltas::AnyPage;
 use crate::envelopes::Published;
 use crate::error::Error;
 
@@ -55,29 +63,34 @@ pub(crate) async fn round(
     let sync_key = state.sync_key().await?;
     let now = state.now();
     let limit = asked.page_limit();
+    let pages: Vec<(DeltaKind, DeltaQuery)> = asked
+        .cursors
+        .iter()
+        .map(|(kind, cursor)| {
+            let query = DeltaQuery {
+                cursor: cursor.clone(),
+                limit: Some(limit),
+            };
+            (*kind, query)
+        })
+        .collect();
+    let read = state
+        .db
+        .round_read(&pages, &till.store, &sync_key, now, protocol)
+        .await?;
     let mut streams = BTreeMap::new();
     let mut more = false;
-    for (kind, cursor) in &asked.cursors {
-        let query = DeltaQuery {
-            cursor: cursor.clone(),
-            limit: Some(limit),
-        };
-        let page = state
-            .db
-            .round_page(*kind, &query, &till.store, &sync_key, now, protocol)
-            .await?;
+    for ((kind, query), page) in pages.iter().zip(&read.pages) {
         state.metrics.observe_delta_items(*kind, page.len());
-        let page = serde_json::to_value(&page).map_err(Error::internal)?;
-        let has_more = page["has_more"].as_bool().unwrap_or(false);
-        let has_items = page["items"].as_array().is_some_and(|i| !i.is_empty());
-        let moved = page["next_cursor"].as_str() != Some(cursor.as_str());
-        if has_items || moved || has_more {
+        let has_more = page.has_more();
+        let moved = *page.next_cursor() != query.cursor;
+        if !page.is_empty() || moved || has_more {
             more |= has_more;
             streams.insert(*kind, page);
         }
     }
     let streams_idle = streams.is_empty();
-    let answer = RoundStreams {
+    let answer = Streams {
         v: VERSION,
         streams,
         more,
@@ -91,8 +104,13 @@ pub(crate) async fn round(
     };
     let sealed = seal_round(&binding, &json, to_u64(now), to_u64(now), &sync_key)
         .map_err(|e| Error::internal(format!("sealing a sync round: {e}")))?;
-    let trust = state.db.trust_list(&state.keys, now).await?;
-    let catalog = state.db.current_catalog(&state.keys, now).await?;
+    let held = &state.published;
+    let trust = held
+        .trust_list(&state.db, &state.keys, &read.versions, now)
+        .await?;
+    let catalog = held
+        .catalog(&state.db, &state.keys, &read.versions, now)
+        .await?;
     let envelopes = &asked.envelopes;
     let answer = RoundAnswer {
         v: VERSION,
@@ -104,6 +122,15 @@ pub(crate) async fn round(
     let idle = streams_idle && answer.trust_list.is_none() && answer.catalog.is_none();
     state.metrics.observe_round(idle);
     Ok(Json(answer).into_response())
+}
+
+/// [`tillpass_protocol::sync::RoundStreams`] as it is sealed, its pages serialized once, straight from their types.
+#[derive(Serialize)]
+struct Streams<'a> {
+    v: u16,
+    streams: BTreeMap<DeltaKind, &'a AnyPage>,
+    more: bool,
+    time: i64,
 }
 
 /// The envelope, unless the till's ETag names it.

@@ -22,6 +22,8 @@
 //!   - [`keys`]: making, rotating, revoking and reading keys (secrets in the key
 //!     directory every node is given);
 //!   - [`deltas`]: delta pages, bare or signed for their request;
+//!   - [`round`]: a sync round's reads — its streams' pages and the envelopes'
+//!     versions — in one unit;
 //!   - [`passes`]: passes, gift-card and voucher tokens, revocations, flags;
 //!   - [`envelopes`]: the trust list and catalogs, sealed once and stored, and the
 //!     offline policy;
@@ -56,6 +58,7 @@ pub mod migrate;
 pub mod passes;
 pub mod postgres;
 pub mod retention;
+pub mod round;
 pub mod scope;
 pub mod tills;
 

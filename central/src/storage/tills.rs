@@ -67,10 +67,8 @@ impl Database {
                 .await
             }
             Database::Postgres(pg) => {
-                pg.client()
-                    .await?
-                    .execute(SQL, &[&id, &now, &every])
-                    .await?;
+                let client = pg.client().await?;
+                postgres::cached::execute(&client, SQL, &[&id, &now, &every]).await?;
                 Ok(())
             }
         }

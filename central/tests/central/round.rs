@@ -2,7 +2,8 @@
 //! signed answer and writes nothing (SQLite: the file's data version and WAL; PostgreSQL:
 //! no WAL record for the database); streams come back sealed for the request, paged with
 //! `more`; protocols are negotiated; a replayed round is answered for the same nonce;
-//! `last_seen_at` moves at most once a minute; one till over its quota gets `429`.
+//! `last_seen_at` moves at most once a minute; one till over its quota gets `429`; a
+//! catalog or trust list published anywhere reaches the next round.
 
 use std::time::Duration;
 
@@ -404,6 +405,77 @@ async fn a_till_over_its_quota_gets_429_and_others_carry_on() {
         assert!(std::time::Instant::now() < deadline, "never served again");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+const CATALOG: &str = r#"
+format = 1
+currency = "EUR"
+tiers = ["silver", "gold"]
+
+[[promotions]]
+id = "SUMMER-10"
+label = { es = "Verano -10 %", en = "Summer 10 % off" }
+valid_from = 1751328000
+valid_until = 1756684800
+rules = [{ type = "percent_off", percent = 1000 }]
+"#;
+
+/// A till's rounds at `serving` once it holds the envelopes: a catalog published and a
+/// key rotated through `publishing` (after `serving` served the envelopes it held) reach
+/// its very next round, and the rounds after it are idle again.
+async fn publications_reach_the_next_round(serving: &Central, publishing: &Central) {
+    let till = serving.enrol("S1", "S1-T1").await;
+    let mut held = Held::new();
+    let (_, first, _) = round(serving, &till, &mut held, None).await;
+    assert!(first.trust_list.is_some() && first.catalog.is_none());
+    let (_, idle, _) = round(serving, &till, &mut held, None).await;
+    assert!(idle.trust_list.is_none() && idle.catalog.is_none());
+
+    let response = publishing
+        .admin(Method::POST, "/admin/v1/catalogs")
+        .header("content-type", "application/toml")
+        .body(CATALOG)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let (_, next, _) = round(serving, &till, &mut held, None).await;
+    assert!(next.catalog.is_some(), "the new catalog at the next round");
+    assert!(next.trust_list.is_none());
+    let (_, idle, _) = round(serving, &till, &mut held, None).await;
+    assert!(idle.trust_list.is_none() && idle.catalog.is_none());
+
+    let before = held.envelopes.trust_list.clone();
+    let (status, made) = publishing
+        .admin_json(Method::POST, "/admin/v1/keys/token/rotate", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let (_, next, _) = round(serving, &till, &mut held, None).await;
+    let list = next
+        .trust_list
+        .expect("the new trust list at the next round");
+    assert_ne!(Some(list.etag), before);
+    let (_, idle, _) = round(serving, &till, &mut held, None).await;
+    assert!(idle.trust_list.is_none() && idle.catalog.is_none());
+}
+
+#[tokio::test]
+async fn publications_reach_the_next_round_on_sqlite() {
+    let central = Central::start().await;
+    publications_reach_the_next_round(&central, &central).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publications_on_another_node_reach_the_next_round_on_postgresql() {
+    let Some(database) =
+        pg::database("publications_on_another_node_reach_the_next_round_on_postgresql").await
+    else {
+        return;
+    };
+    let folder = tempfile::tempdir().unwrap();
+    let a = Central::spawn_node(folder.path(), database.url(), client()).await;
+    let b = Central::spawn_node(folder.path(), database.url(), client()).await;
+    publications_reach_the_next_round(&a, &b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use deadpool_postgres::GenericClient;
 use ed25519_dalek::SigningKey;
+use futures_util::future::try_join_all;
 use tillpass_protocol::envelope::EnvelopePurpose;
 use tillpass_protocol::lang::Lang;
 use tillpass_protocol::money::Money;
@@ -21,11 +22,12 @@ use tillpass_protocol::sync::{
     PersonalPromotionDelta, PromotionId, SaleDelta, StoreId, seal_page,
 };
 
-use super::{Pg, accounts, settings};
+use super::{Pg, accounts, cached, settings};
 use crate::changes::{Changed, Entry, Notice, ScopedPage, decode_cursor, encode_cursor};
 use crate::clock::to_u64;
 use crate::deltas::{AnyPage, DEFAULT_LIMIT};
 use crate::error::{Error, Result};
+use crate::published::{self, Versions};
 use crate::storage::money;
 use crate::{revocations, scope, store_sales};
 
@@ -42,6 +44,35 @@ pub async fn page(
 ) -> Result<AnyPage> {
     let client = pg.client().await?;
     build(&client, kind, query, store, sync_key, now, notices).await
+}
+
+/// A sync round's reads (as [`crate::storage::round`] on SQLite): the page of each of
+/// `asked` for a till of `store` and the envelopes' versions, on one connection, its
+/// statements pipelined — every stream's first statement goes out before any answer is
+/// awaited — so a round waits for the database about as long as its longest stream.
+pub async fn round_read(
+    pg: &Pg,
+    asked: &[(DeltaKind, DeltaQuery)],
+    store: &StoreId,
+    sync_key: &SigningKey,
+    now: i64,
+    notices: bool,
+) -> Result<(Vec<AnyPage>, Versions)> {
+    let client = pg.client().await?;
+    let client = &client;
+    let pages = try_join_all(asked.iter().map(|(kind, query)| async move {
+        build(client, *kind, query, store, sync_key, now, notices).await
+    }));
+    let versions = async {
+        let (trust, catalog, now) = published::params(now);
+        let row = cached::query_one(client, published::VERSIONS, &[&trust, &catalog, &now]).await?;
+        Ok(Versions {
+            trust_list: row.get(0),
+            catalog: row.get(1),
+            newest_catalog: row.get(2),
+        })
+    };
+    tokio::try_join!(pages, versions)
 }
 
 /// The page of `request.kind`, sealed by `sync_key` for `request` (as
@@ -181,15 +212,14 @@ async fn since(
                 "SELECT c.key, c.owner, c.seq FROM changes c
                  WHERE c.kind = $1 AND c.seq > $2 {LATEST}"
             );
-            c.query(&sql, &[&kind.segment(), &after, &fetch]).await?
+            cached::query(c, &sql, &[&kind.segment(), &after, &fetch]).await?
         }
         Some(owner) => {
             let sql = format!(
                 "SELECT c.key, c.owner, c.seq FROM changes c
                  WHERE c.kind = $1 AND c.owner = $4 AND c.seq > $2 {LATEST}"
             );
-            c.query(&sql, &[&kind.segment(), &after, &fetch, &owner])
-                .await?
+            cached::query(c, &sql, &[&kind.segment(), &after, &fetch, &owner]).await?
         }
     };
     let mut changed: Vec<Changed> = rows.iter().map(changed_row).collect();
@@ -208,28 +238,28 @@ async fn since_in_scope(
     after: i64,
     limit: u32,
 ) -> Result<ScopedPage> {
-    let end: Option<i64> = c
-        .query_one(scope::KIND_END, &[&kind.segment()])
+    let end: Option<i64> = cached::query_one(c, scope::KIND_END, &[&kind.segment()])
         .await?
         .get(0);
     let end = end.unwrap_or(after).max(after);
     let fetch = i64::from(limit) + 1;
-    let changed: Vec<Changed> = c
-        .query(
-            &scope::page_sql(),
-            &[&kind.segment(), &after, &end, &fetch, &store],
-        )
-        .await?
-        .iter()
-        .map(changed_row)
-        .collect();
+    let changed: Vec<Changed> = cached::query(
+        c,
+        &scope::page_sql(),
+        &[&kind.segment(), &after, &end, &fetch, &store],
+    )
+    .await?
+    .iter()
+    .map(changed_row)
+    .collect();
     ScopedPage::assemble(changed, end, limit)
 }
 
 /// Releases every pending saving due at `now` (as [`crate::pending::release_due`] for
 /// everyone), in one statement.
 async fn release_due(c: &impl GenericClient, now: i64) -> Result<()> {
-    c.execute(
+    cached::execute(
+        c,
         "WITH due AS (
              DELETE FROM pending_savings WHERE release_at <= $1 RETURNING customer, amount
          ), sums AS (
@@ -258,7 +288,7 @@ async fn lapse_notices(
     limit: u32,
 ) -> Result<Vec<Notice>> {
     let fetch = i64::from(limit) + 1;
-    Ok(c.query(scope::NOTICES, &[&store, &after, &fetch])
+    Ok(cached::query(c, scope::NOTICES, &[&store, &after, &fetch])
         .await?
         .iter()
         .map(|r| Notice {
@@ -270,6 +300,9 @@ async fn lapse_notices(
 }
 
 async fn customers(c: &impl GenericClient, entries: &[Entry]) -> Result<Vec<CustomerDelta>> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
     let keys: Vec<&str> = entries
         .iter()
         .filter_map(|e| match e {
@@ -279,16 +312,16 @@ async fn customers(c: &impl GenericClient, entries: &[Entry]) -> Result<Vec<Cust
         .collect();
     let keys: &[&str] = &keys;
     let mut records = HashMap::new();
-    for r in c
-        .query(
-            "SELECT c.ref, c.first_name, c.tier, c.lang, c.consent_receipts,
+    for r in cached::query(
+        c,
+        "SELECT c.ref, c.first_name, c.tier, c.lang, c.consent_receipts,
                     c.consent_marketing, c.earn_only,
                     COALESCE((SELECT array_agg(s.segment ORDER BY s.segment)
                               FROM customer_segments s WHERE s.customer = c.ref), '{}')
              FROM customers c WHERE c.ref = ANY($1)",
-            &[&keys],
-        )
-        .await?
+        &[&keys],
+    )
+    .await?
     {
         let reference: String = r.get(0);
         let lang: String = r.get(3);
@@ -306,15 +339,15 @@ async fn customers(c: &impl GenericClient, entries: &[Entry]) -> Result<Vec<Cust
         };
         records.insert(reference, record);
     }
-    let erased: HashMap<String, i64> = c
-        .query(
-            "SELECT ref, erased_at FROM erased_customers WHERE ref = ANY($1)",
-            &[&keys],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let erased: HashMap<String, i64> = cached::query(
+        c,
+        "SELECT ref, erased_at FROM erased_customers WHERE ref = ANY($1)",
+        &[&keys],
+    )
+    .await?
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
     let mut items = Vec::with_capacity(entries.len());
     for entry in entries {
         let ch = match entry {
@@ -344,10 +377,13 @@ async fn balances(
     changed: &[Changed],
     keys: &[&str],
 ) -> Result<Vec<BalanceDelta>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut accounts = HashMap::new();
-    for r in c
-        .query(
-            "SELECT a.customer, a.currency, a.balance, a.debt, a.updated_at,
+    for r in cached::query(
+        c,
+        "SELECT a.customer, a.currency, a.balance, a.debt, a.updated_at,
                     p.amount, p.next_release_at
              FROM savings_accounts a
              LEFT JOIN LATERAL (
@@ -355,9 +391,9 @@ async fn balances(
                  FROM pending_savings WHERE customer = a.customer
              ) p ON true
              WHERE a.customer = ANY($1)",
-            &[&keys],
-        )
-        .await?
+        &[&keys],
+    )
+    .await?
     {
         let currency: String = r.get(1);
         let savings = money(&currency, r.get(2))?;
@@ -399,14 +435,17 @@ async fn gift_cards(
     changed: &[Changed],
     keys: &[&str],
 ) -> Result<Vec<GiftCardDelta>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut cards = HashMap::new();
-    for r in c
-        .query(
-            "SELECT ref, currency, balance, debt, status, expires_at, owner FROM gift_cards
+    for r in cached::query(
+        c,
+        "SELECT ref, currency, balance, debt, status, expires_at, owner FROM gift_cards
              WHERE ref = ANY($1)",
-            &[&keys],
-        )
-        .await?
+        &[&keys],
+    )
+    .await?
     {
         cards.insert(r.get::<_, String>(0), accounts::gift_card_of(&r)?);
     }
@@ -428,14 +467,17 @@ async fn promotions(
     changed: &[Changed],
     keys: &[&str],
 ) -> Result<Vec<PersonalPromotionDelta>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut found = HashMap::new();
-    for r in c
-        .query(
-            "SELECT id, customer, promotion_id, enabled, valid_from, valid_until
+    for r in cached::query(
+        c,
+        "SELECT id, customer, promotion_id, enabled, valid_from, valid_until
              FROM personal_promotions WHERE id = ANY($1)",
-            &[&keys],
-        )
-        .await?
+        &[&keys],
+    )
+    .await?
     {
         let id: String = r.get(0);
         let promotion = PersonalPromotion {
@@ -465,33 +507,36 @@ async fn promotions(
 /// The store's sales among `keys` (sale event ids), each as it is now (as
 /// [`crate::store_sales::item`]): those changed within [`store_sales::MAX_AGE_SECS`].
 async fn sales(c: &impl GenericClient, keys: &[&str], now: i64) -> Result<Vec<SaleDelta>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
     let oldest = now.saturating_sub(store_sales::MAX_AGE_SECS);
     let mut sales = HashMap::new();
-    for r in c
-        .query(
-            "SELECT s.event_id, s.till, s.closed_at, e.payload FROM store_sales s
+    for r in cached::query(
+        c,
+        "SELECT s.event_id, s.till, s.closed_at, e.payload FROM store_sales s
              JOIN events e ON e.id = s.event_id
              WHERE s.event_id = ANY($1)
                  AND GREATEST(s.closed_at, COALESCE((SELECT max(r.returned_at)
                      FROM store_returns r WHERE r.sale_event = s.event_id), s.closed_at)) >= $2",
-            &[&keys, &oldest],
-        )
-        .await?
+        &[&keys, &oldest],
+    )
+    .await?
     {
         let (id, till, closed_at, payload): (String, String, i64, String) =
             (r.get(0), r.get(1), r.get(2), r.get(3));
         sales.insert(id, (till, closed_at, payload));
     }
     let mut returns: HashMap<String, Vec<(String, i64, String)>> = HashMap::new();
-    for r in c
-        .query(
-            "SELECT r.sale_event, r.till, r.returned_at, e.payload FROM store_returns r
+    for r in cached::query(
+        c,
+        "SELECT r.sale_event, r.till, r.returned_at, e.payload FROM store_returns r
              JOIN events e ON e.id = r.event_id
              WHERE r.sale_event = ANY($1)
              ORDER BY r.returned_at, e.received_at, e.till, e.seq",
-            &[&keys],
-        )
-        .await?
+        &[&keys],
+    )
+    .await?
     {
         returns
             .entry(r.get(0))
@@ -502,15 +547,15 @@ async fn sales(c: &impl GenericClient, keys: &[&str], now: i64) -> Result<Vec<Sa
         .values()
         .filter_map(|(_, _, payload)| sale_customer(payload))
         .collect();
-    let erased: std::collections::HashSet<String> = c
-        .query(
-            "SELECT ref FROM erased_customers WHERE ref = ANY($1)",
-            &[&customers],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let erased: std::collections::HashSet<String> = cached::query(
+        c,
+        "SELECT ref FROM erased_customers WHERE ref = ANY($1)",
+        &[&customers],
+    )
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
     let mut items = Vec::with_capacity(keys.len());
     for key in keys {
         let Some((till, closed_at, payload)) = sales.remove(*key) else {
@@ -557,16 +602,16 @@ async fn revocations_page(
     limit: u32,
     now: i64,
 ) -> Result<AnyPage> {
-    let mut rows: Vec<revocations::Row> = c
-        .query(
-            "SELECT seq, what, value, token_kind, before FROM revocations
+    let mut rows: Vec<revocations::Row> = cached::query(
+        c,
+        "SELECT seq, what, value, token_kind, before FROM revocations
              WHERE seq > $1 ORDER BY seq LIMIT $2",
-            &[&after, &(i64::from(limit) + 1)],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-        .collect();
+        &[&after, &(i64::from(limit) + 1)],
+    )
+    .await?
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+    .collect();
     let limit = usize::try_from(limit).map_err(Error::internal)?;
     let has_more = rows.len() > limit;
     rows.truncate(limit);

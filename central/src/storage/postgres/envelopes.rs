@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tillpass_protocol::envelope::{EnvelopeHeader, EnvelopePurpose};
 use tokio_postgres::Row;
 
-use super::{Pg, keys, settings};
+use super::{Pg, cached, keys, settings};
 use crate::catalogs::{self, CATALOG, Publication};
 use crate::clock::to_u64;
 use crate::envelopes::{self, ListedKey, Published, TRUST_LIST};
@@ -36,7 +36,8 @@ fn published(row: &Row) -> Result<Published> {
 
 /// The newest stored envelope of `purpose`.
 pub async fn latest(c: &impl GenericClient, purpose: &str) -> Result<Option<Published>> {
-    c.query_opt(
+    cached::query_opt(
+        c,
         "SELECT sequence, issued_at, max_age, envelope, etag, source FROM envelopes
          WHERE purpose = $1 ORDER BY sequence DESC LIMIT 1",
         &[&purpose],
@@ -151,7 +152,8 @@ pub async fn trust_list(pg: &Pg, dir: &KeyDir, now: i64) -> Result<Published> {
 
 /// The newest activated catalog: its number and CBOR body.
 async fn newest_catalog(c: &impl GenericClient, now: i64) -> Result<Option<(i64, Vec<u8>)>> {
-    Ok(c.query_opt(
+    Ok(cached::query_opt(
+        c,
         "SELECT id, body_cbor FROM catalogs WHERE activates_at <= $1
              ORDER BY activates_at DESC, id DESC LIMIT 1",
         &[&now],

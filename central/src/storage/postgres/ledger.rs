@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use deadpool_postgres::GenericClient;
 use tillpass_protocol::sync::LedgerDelta;
 
+use super::cached;
 use crate::error::Result;
 use crate::ledger::{self, FlagRow, Key, SpendRow};
 
@@ -23,9 +24,9 @@ pub async fn items(c: &impl GenericClient, keys: &[&str], now: i64) -> Result<Ve
         .collect();
     let mut rows: HashMap<String, SpendRow> = HashMap::new();
     if !spends.is_empty() {
-        for r in c
-            .query(
-                "SELECT m.event_id, m.account, m.holder, m.at, m.till, m.amount, m.short,
+        for r in cached::query(
+            c,
+            "SELECT m.event_id, m.account, m.holder, m.at, m.till, m.amount, m.short,
                         m.source, coalesce(s.currency, g.currency),
                         coalesce(s.debt, g.debt, 0)
                  FROM account_moves m
@@ -33,9 +34,9 @@ pub async fn items(c: &impl GenericClient, keys: &[&str], now: i64) -> Result<Ve
                      ON m.account = 'savings' AND s.customer = m.holder
                  LEFT JOIN gift_cards g ON m.account = 'gift_card' AND g.ref = m.holder
                  WHERE m.event_id = ANY($1) AND m.direction = 'debit' AND m.at >= $2",
-                &[&spends, &ledger::oldest_kept(now)],
-            )
-            .await?
+            &[&spends, &ledger::oldest_kept(now)],
+        )
+        .await?
         {
             rows.insert(
                 r.get(0),
@@ -65,7 +66,7 @@ pub async fn items(c: &impl GenericClient, keys: &[&str], now: i64) -> Result<Ve
                         .iter()
                         .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
                         .collect();
-                    let row = c.query_opt(sql, &params).await?.map(|r| FlagRow {
+                    let row = cached::query_opt(c, sql, &params).await?.map(|r| FlagRow {
                         detail: r.get(0),
                         raised_at: r.get(1),
                         holder: r.get(2),

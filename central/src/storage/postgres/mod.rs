@@ -18,6 +18,7 @@
 //! times, then the caller answers `503` with `Retry-After`.
 
 pub mod accounts;
+pub mod cached;
 pub mod customers;
 pub mod deltas;
 pub mod envelopes;

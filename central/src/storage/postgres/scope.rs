@@ -5,13 +5,15 @@
 use deadpool_postgres::GenericClient;
 use tillpass_protocol::sync::LookupKind;
 
-use super::{Pg, retry};
+use super::{Pg, cached, retry};
 use crate::error::Result;
 use crate::scope::{self, CustomerStores, Subject, holds, horizon};
 
 /// The scope period in force.
 pub async fn days(c: &impl GenericClient) -> Result<u32> {
-    let text: Option<String> = c.query_opt(scope::DAYS, &[]).await?.map(|r| r.get(0));
+    let text: Option<String> = cached::query_opt(c, scope::DAYS, &[])
+        .await?
+        .map(|r| r.get(0));
     Ok(scope::days_from(text))
 }
 
@@ -165,8 +167,7 @@ pub async fn tell_lapses(
     horizon: i64,
     now: i64,
 ) -> Result<()> {
-    c.execute(scope::LAPSE_STORE_PG, &[&store, &horizon, &now])
-        .await?;
+    cached::execute(c, scope::LAPSE_STORE_PG, &[&store, &horizon, &now]).await?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use tillpass_protocol::sync::{
     EnrolCode, EnrolRequest, EnrolResponse, RegionId, RootFingerprint, StoreId, TillId, VERSION,
 };
 
-use super::{Pg, envelopes, keys, settings};
+use super::{Pg, cached, envelopes, keys, settings};
 use crate::auth::LAST_SEEN_EVERY_SECS;
 use crate::enrol::{self, IssuedCode, NewCode, Till};
 use crate::error::{Error, Result};
@@ -16,12 +16,12 @@ use crate::keys::KeyDir;
 /// An enrolled, unrevoked till.
 pub async fn till(pg: &Pg, id: &str) -> Result<Option<Till>> {
     let client = pg.client().await?;
-    let row = client
-        .query_opt(
-            "SELECT id, store, region, public_key FROM tills WHERE id = $1 AND revoked_at IS NULL",
-            &[&id],
-        )
-        .await?;
+    let row = cached::query_opt(
+        &client,
+        "SELECT id, store, region, public_key FROM tills WHERE id = $1 AND revoked_at IS NULL",
+        &[&id],
+    )
+    .await?;
     row.map(|r| enrol::till_of(r.get(0), r.get(1), r.get(2), r.get(3)))
         .transpose()
 }
