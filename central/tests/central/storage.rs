@@ -3,6 +3,7 @@
 //! [`crate::pg`]). A case states what [`Database`] promises, whichever backend holds it.
 
 mod accounts;
+mod batches;
 mod retention;
 mod scope;
 mod serving;

@@ -4,7 +4,8 @@
 //! Map: this file runs a batch and applies the events that move no money; [`batch`]
 //! holds what a batch reads once and writes once (its event rows, its change log, the
 //! customers' consents, due pending savings, return windows); [`money`] moves savings
-//! and gift cards.
+//! and gift cards; [`savings`] holds the batch's savings accounts as locked, and the
+//! movements replayed on them in memory, written once.
 //!
 //! - **One transaction per batch**: a rejected event leaves no trace (its event row is
 //!   deleted, and a savepoint undoes what it wrote when it can be refused after writing),
@@ -26,6 +27,7 @@
 
 mod batch;
 mod money;
+mod savings;
 
 use deadpool_postgres::Transaction;
 use tillpass_protocol::sync::{
@@ -76,9 +78,12 @@ async fn once(
         .collect::<Result<Vec<_>>>()?;
     let mut client = pg.client().await?;
     let mut tx = client.transaction().await?;
-    lock_accounts(&tx, &admitted).await?;
-    let claims = batch::claim_all(&tx, &rows, now).await?;
-    let mut batch = Batch::load(&tx, &admitted, now).await?;
+    let locked = lock_accounts(&tx, &admitted).await?;
+    // The batch's reads take no lock and do not depend on the claim: one round trip.
+    let (claims, mut batch) = tokio::try_join!(
+        batch::claim_all(&tx, &rows, now),
+        Batch::load(&tx, &admitted, &locked, now)
+    )?;
     let mut acks = Vec::with_capacity(ids.len());
     let mut seen = crate::scope::Seen::default();
     for ((id, admitted), (row, claim)) in ids.iter().zip(admitted).zip(rows.iter().zip(claims)) {
@@ -108,11 +113,12 @@ async fn once(
 /// Locks, in one order (savings by customer, then gift cards by reference), every account
 /// the batch's events move, before any event is applied: batches of different tills on
 /// the same customers then wait for each other instead of deadlocking (which PostgreSQL
-/// would only notice after its `deadlock_timeout`).
+/// would only notice after its `deadlock_timeout`). Answers the savings accounts' rows
+/// (`customer, currency, balance, debt`).
 async fn lock_accounts(
     tx: &Transaction<'_>,
     admitted: &[std::result::Result<JournalEvent, AckOutcome>],
-) -> Result<()> {
+) -> Result<Vec<Row>> {
     let mut customers = std::collections::BTreeSet::new();
     let mut cards = std::collections::BTreeSet::new();
     for event in admitted.iter().flatten() {
@@ -126,12 +132,13 @@ async fn lock_accounts(
             None => {}
         }
     }
+    let mut savings = vec![];
     if !customers.is_empty() {
         let customers: Vec<&str> = customers.into_iter().collect();
-        exec(
+        savings = rows(
             tx,
-            "SELECT 1 FROM savings_accounts WHERE customer = ANY($1) ORDER BY customer
-             FOR UPDATE",
+            "SELECT customer, currency, balance, debt FROM savings_accounts
+              WHERE customer = ANY($1) ORDER BY customer FOR UPDATE",
             &[&customers],
         )
         .await?;
@@ -145,7 +152,7 @@ async fn lock_accounts(
         )
         .await?;
     }
-    Ok(())
+    Ok(savings)
 }
 
 /// Runs a statement, prepared once per connection.
@@ -413,7 +420,9 @@ async fn apply(tx: &Transaction<'_>, batch: &mut Batch, event: &JournalEvent) ->
         }
         EventPayload::ReturnRecorded(ret) => {
             // The store's sales so far, this batch's included.
-            batch.flush(tx).await?;
+            if batch.sells(event.store.as_str(), ret.original_sale_id.as_str()) {
+                batch.flush(tx).await?;
+            }
             let Some(detail) = record_return(tx, batch, event, ret).await? else {
                 return Ok(Applied::Accepted(vec![]));
             };
@@ -535,16 +544,19 @@ async fn over_returned(
     sale: &str,
     ret: &ReturnRecorded,
 ) -> Result<Option<String>> {
-    let EventPayload::SaleClosed(closed) = stored_event(tx, sale).await?.payload else {
+    let params: [&(dyn ToSql + Sync); 1] = [&sale];
+    let (stored, rows) = tokio::try_join!(
+        stored_event(tx, sale),
+        rows(
+            tx,
+            "SELECT e.payload FROM store_returns r JOIN events e ON e.id = r.event_id
+                 WHERE r.sale_event = $1",
+            &params,
+        )
+    )?;
+    let EventPayload::SaleClosed(closed) = stored.payload else {
         return Err(Error::internal("a store sale is not a sale event"));
     };
-    let rows = rows(
-        tx,
-        "SELECT e.payload FROM store_returns r JOIN events e ON e.id = r.event_id
-             WHERE r.sale_event = $1",
-        &[&sale],
-    )
-    .await?;
     let mut records = Vec::with_capacity(rows.len());
     for row in rows {
         let payload: String = row.get(0);

@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 use deadpool_postgres::Transaction;
 use sha2::{Digest, Sha256};
 use tillpass_protocol::sync::{AckOutcome, DeltaKind, EventPayload, JournalEvent, movement};
+use tokio_postgres::Row;
 
+use super::savings::Savings;
 use super::{exec, one_row, opt, rows};
 use crate::error::{Error, Result};
 
@@ -195,14 +197,18 @@ pub(super) struct Batch {
     pending: Vec<Change>,
     /// The sales to add to `store_sales`, in order.
     sales: Vec<Sale>,
+    /// The savings accounts as locked, and the movements held back.
+    pub savings: Savings,
 }
 
 impl Batch {
-    /// Reads what the batch's events would each ask, once. The accounts are locked, so
-    /// what is due stays due until this batch releases it.
+    /// Reads what the batch's events would each ask, once, in one round trip. The
+    /// accounts are locked (`locked` their savings rows), so what is due stays due until
+    /// this batch releases it.
     pub async fn load(
         tx: &Transaction<'_>,
         admitted: &[std::result::Result<JournalEvent, AckOutcome>],
+        locked: &[Row],
         now: i64,
     ) -> Result<Batch> {
         let mut buyers = HashSet::new();
@@ -219,41 +225,54 @@ impl Batch {
                 savers.insert(customer.as_str());
             }
         }
-        let mut batch = Batch {
+        let consenting = async {
+            if buyers.is_empty() {
+                return Ok(HashSet::new());
+            }
+            let buyers: Vec<&str> = buyers.iter().copied().collect();
+            Ok::<_, Error>(
+                rows(
+                    tx,
+                    "SELECT ref FROM customers WHERE ref = ANY($1) AND consent_receipts != 0",
+                    &[&buyers],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+            )
+        };
+        let due = async {
+            if savers.is_empty() {
+                return Ok(HashSet::new());
+            }
+            let savers: Vec<&str> = savers.iter().copied().collect();
+            Ok::<_, Error>(
+                rows(
+                    tx,
+                    "SELECT DISTINCT customer FROM pending_savings
+                     WHERE customer = ANY($1) AND release_at <= $2",
+                    &[&savers, &now],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+            )
+        };
+        let (consenting, due, savings) =
+            tokio::try_join!(consenting, due, Savings::load(tx, locked, admitted))?;
+        let batch = Batch {
             now,
-            consenting: HashSet::new(),
-            due: HashSet::new(),
+            consenting,
+            due,
             released: vec![],
             windows: HashMap::new(),
             changes: vec![],
             pending: vec![],
             sales: vec![],
+            savings,
         };
-        if !buyers.is_empty() {
-            let buyers: Vec<&str> = buyers.into_iter().collect();
-            batch.consenting = rows(
-                tx,
-                "SELECT ref FROM customers WHERE ref = ANY($1) AND consent_receipts != 0",
-                &[&buyers],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        }
-        if !savers.is_empty() {
-            let savers: Vec<&str> = savers.into_iter().collect();
-            batch.due = rows(
-                tx,
-                "SELECT DISTINCT customer FROM pending_savings
-                 WHERE customer = ANY($1) AND release_at <= $2",
-                &[&savers, &now],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        }
         Ok(batch)
     }
 
@@ -311,31 +330,16 @@ impl Batch {
         });
     }
 
-    /// Adds the sales kept so far, in order, in one statement; drops the changes of those
-    /// whose id the store had already used.
-    async fn add_sales(&mut self, tx: &Transaction<'_>) -> Result<()> {
-        if self.sales.is_empty() {
-            return Ok(());
-        }
-        let stores: Vec<&str> = self.sales.iter().map(|s| s.store.as_str()).collect();
-        let ids: Vec<&str> = self.sales.iter().map(|s| s.sale_id.as_str()).collect();
-        let tills: Vec<&str> = self.sales.iter().map(|s| s.till.as_str()).collect();
-        let events: Vec<&str> = self.sales.iter().map(|s| s.event_id.as_str()).collect();
-        let times: Vec<i64> = self.sales.iter().map(|s| s.closed_at).collect();
-        let added: HashSet<String> = rows(
-            tx,
-            "INSERT INTO store_sales (store, sale_id, till, event_id, closed_at)
-             SELECT store, sale_id, till, event_id, closed_at
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-                    WITH ORDINALITY AS u(store, sale_id, till, event_id, closed_at, n)
-              ORDER BY n
-             ON CONFLICT (store, sale_id) DO NOTHING RETURNING event_id",
-            &[&stores, &ids, &tills, &events, &times],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    /// Whether the batch adds the sale `sale_id` of `store` at its next flush.
+    pub fn sells(&self, store: &str, sale_id: &str) -> bool {
+        self.sales
+            .iter()
+            .any(|s| s.store == store && s.sale_id == sale_id)
+    }
+
+    /// Drops the sales added (their event ids `added`) and the changes of those whose id
+    /// the store had already used.
+    fn sales_added(&mut self, added: &HashSet<String>) {
         for sale in self.sales.drain(..) {
             if !added.contains(&sale.event_id) {
                 tracing::warn!(
@@ -349,7 +353,12 @@ impl Batch {
         let kept = |c: &Change| !c.if_sold || added.contains(&c.key);
         self.changes.retain(kept);
         self.pending.retain(kept);
-        Ok(())
+    }
+
+    /// Writes the savings movements held back (before anything reads an account's log,
+    /// balance or pending entries from the database).
+    pub async fn flush_savings(&mut self, tx: &Transaction<'_>) -> Result<()> {
+        self.savings.flush(tx, self.now).await
     }
 
     /// The event being applied is accepted: what it did stands.
@@ -366,13 +375,18 @@ impl Batch {
         self.released.clear();
     }
 
-    /// Adds the sales kept so far, then appends the change log kept so far (the accepted
-    /// events', then the event being applied's), in order, in one statement: before any
-    /// statement that appends to the log itself or reads the store's sales, before a
-    /// savepoint, and at the end of the batch — the log's order is the order in which the
-    /// events changed things, as on SQLite.
+    /// Adds the sales kept so far and writes the savings movements held back (one round
+    /// trip), then appends the change log kept so far (the accepted events', then the event
+    /// being applied's), in order, in one statement: before any statement that appends to
+    /// the log itself or reads a sale the batch adds, before a savepoint, and at the end of
+    /// the batch — the log's order is the order in which the events changed things, as on
+    /// SQLite.
     pub async fn flush(&mut self, tx: &Transaction<'_>) -> Result<()> {
-        self.add_sales(tx).await?;
+        let (added, ()) =
+            tokio::try_join!(add_sales(tx, &self.sales), self.savings.flush(tx, self.now))?;
+        if let Some(added) = added {
+            self.sales_added(&added);
+        }
         if self.changes.is_empty() && self.pending.is_empty() {
             return Ok(());
         }
@@ -394,6 +408,35 @@ impl Batch {
         self.pending.clear();
         Ok(())
     }
+}
+
+/// Adds `sales`, in order, in one statement (first come, first served on their store and
+/// sale id); answers the event ids of those added, `None` for no sales.
+async fn add_sales(tx: &Transaction<'_>, sales: &[Sale]) -> Result<Option<HashSet<String>>> {
+    if sales.is_empty() {
+        return Ok(None);
+    }
+    let stores: Vec<&str> = sales.iter().map(|s| s.store.as_str()).collect();
+    let ids: Vec<&str> = sales.iter().map(|s| s.sale_id.as_str()).collect();
+    let tills: Vec<&str> = sales.iter().map(|s| s.till.as_str()).collect();
+    let events: Vec<&str> = sales.iter().map(|s| s.event_id.as_str()).collect();
+    let times: Vec<i64> = sales.iter().map(|s| s.closed_at).collect();
+    Ok(Some(
+        rows(
+            tx,
+            "INSERT INTO store_sales (store, sale_id, till, event_id, closed_at)
+             SELECT store, sale_id, till, event_id, closed_at
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+                    WITH ORDINALITY AS u(store, sale_id, till, event_id, closed_at, n)
+              ORDER BY n
+             ON CONFLICT (store, sale_id) DO NOTHING RETURNING event_id",
+            &[&stores, &ids, &tills, &events, &times],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect(),
+    ))
 }
 
 /// The return window of the catalog in force at `at` (as [`crate::pending::window_secs`]),

@@ -2,9 +2,12 @@
 //! [`crate::journal`] applies them on SQLite: the account's log replayed
 //! ([`crate::reconcile`]), its balance, debts and flags.
 //!
-//! A savings movement reads first (the account, its later log rows, in one round trip)
-//! and refuses before it writes, unless pending savings must be released or taken first;
-//! those, and gift-card movements, run under a savepoint ([`may_refuse_after_writing`]).
+//! A savings movement on an account the batch holds as locked, with nothing logged after
+//! it, is replayed in memory and held back to be written with the batch's others
+//! ([`super::savings`]) unless it must be judged or enters the ledger. Any other reads
+//! first (the account, its later log rows, in one round trip) and refuses before it
+//! writes, unless pending savings must be released or taken first; those, and gift-card
+//! movements, run under a savepoint ([`may_refuse_after_writing`]).
 
 use deadpool_postgres::Transaction;
 use tillpass_protocol::money::{Currency, Money};
@@ -168,25 +171,32 @@ async fn savings(
         key: customer,
         currency: amount.currency,
     };
-    // The account row first, then its pending entries: one order for every transaction,
-    // so two batches on one customer wait for each other instead of deadlocking.
-    let (mut held, later) = tokio::try_join!(
-        lock(tx, Account::Savings, customer),
-        later(tx, &holder, event)
-    )?;
-    if held.is_some() && batch.due(customer) {
-        batch.released(customer);
-        if release(tx, customer, now).await? {
-            batch.change(DeltaKind::Balances, customer, None);
-            held = lock(tx, Account::Savings, customer).await?;
-        }
-    }
-    let Some(held) = held else {
-        return Ok(if is_erased(tx, customer).await? {
-            Applied::Rejected(RejectCode::CustomerErased, "the customer was erased".into())
-        } else {
-            Applied::Rejected(RejectCode::UnknownCustomer, "no such customer".into())
+    // A movement the batch can replay on the account as locked is held back; any other
+    // leaves the account to the database (what is held back written first).
+    let replayable = !batch.due(customer) && !matches!(direction, SavingsMove::TakeBack { .. });
+    let known = replayable
+        .then(|| batch.savings.known(customer, event))
+        .flatten()
+        .map(|(currency, state)| Locked {
+            currency: currency.to_owned(),
+            balance: state.balance,
+            debt: state.debt,
         });
+    let from_batch = known.is_some();
+    let (held, later) = match known {
+        Some(held) => (held, vec![]),
+        None => {
+            batch.savings.forget(customer);
+            batch.flush_savings(tx).await?;
+            let Some(found) = read_savings(tx, batch, customer, &holder, event).await? else {
+                return Ok(if is_erased(tx, customer).await? {
+                    Applied::Rejected(RejectCode::CustomerErased, "the customer was erased".into())
+                } else {
+                    Applied::Rejected(RejectCode::UnknownCustomer, "no such customer".into())
+                });
+            };
+            found
+        }
     };
     if held.currency != amount.currency.code() {
         return Ok(Applied::Rejected(
@@ -211,6 +221,22 @@ async fn savings(
             "amount: balance overflow".into(),
         ));
     };
+    if from_batch && quiet(&held, direction, &replayed) {
+        // Nothing to judge and no ledger entry: the batch writes it with the others.
+        if let Some((release_at, sale)) = pending {
+            batch
+                .savings
+                .hold_pending(customer, amount.amount, release_at, sale, event_id);
+        }
+        batch.savings.hold_move(customer, event, &replayed.new);
+        batch
+            .savings
+            .moved(customer, event, replayed.account, false);
+        batch.change(DeltaKind::Balances, customer, None);
+        return Ok(Applied::Accepted(vec![]));
+    }
+    // What the batch held back comes first in the log and the ledger.
+    batch.flush_savings(tx).await?;
     let add_pending = async {
         if let Some((release_at, sale)) = pending {
             exec(
@@ -229,8 +255,47 @@ async fn savings(
             tx, batch, &holder, &held, event, amount_now, direction, &replayed, now
         )
     )?;
+    batch.savings.moved(customer, event, replayed.account, true);
     batch.change(DeltaKind::Balances, customer, None);
     Ok(Applied::Accepted(logged))
+}
+
+/// The account's row (locked) and its log rows placed after `event`, read from the
+/// database; due pending savings released first. `None` for no account.
+async fn read_savings(
+    tx: &Transaction<'_>,
+    batch: &mut Batch,
+    customer: &str,
+    holder: &Holder<'_>,
+    event: &JournalEvent,
+) -> Result<Option<(Locked, Vec<reconcile::Row>)>> {
+    // The account row first, then its pending entries: one order for every transaction,
+    // so two batches on one customer wait for each other instead of deadlocking.
+    let (mut held, later) = tokio::try_join!(
+        lock(tx, Account::Savings, customer),
+        later(tx, holder, event)
+    )?;
+    if held.is_some() && batch.due(customer) {
+        batch.released(customer);
+        if release(tx, customer, batch.now).await? {
+            batch.change(DeltaKind::Balances, customer, None);
+            held = lock(tx, Account::Savings, customer).await?;
+        }
+    }
+    Ok(held.map(|held| (held, later)))
+}
+
+/// Whether a replayed movement asks for nothing but its row and the account's state: no
+/// later row moved, no shortfall or clamp, the debt neither begun nor paid off, and no
+/// spend for the ledger.
+fn quiet(held: &Locked, dir: Dir, replayed: &Replayed) -> bool {
+    let new = &replayed.new;
+    dir != Dir::Debit
+        && replayed.changed.is_empty()
+        && !replayed.judged_again
+        && new.did.short == 0
+        && !new.did.clamped
+        && (held.debt > 0) == (replayed.account.debt > 0)
 }
 
 async fn gift_card(
