@@ -65,12 +65,15 @@ pub(super) struct Savings {
 }
 
 /// The savings events of a batch whose account's log has rows placed after them.
+/// (A lateral probe of the log's order index per event: as `EXISTS` the planner may hash
+/// every savings row of the log instead.)
 const FOLLOWED: &str = "SELECT u.id
        FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[])
-            AS u(id, holder, at, till, seq)
-      WHERE EXISTS (SELECT 1 FROM account_moves m
-                     WHERE m.account = 'savings' AND m.holder = u.holder
-                       AND (m.at, m.till, m.seq) > (u.at, u.till, u.seq))";
+            AS u(id, holder, at, till, seq),
+            LATERAL (SELECT 1 FROM account_moves m
+                      WHERE m.account = 'savings' AND m.holder = u.holder
+                        AND (m.at, m.till, m.seq) > (u.at, u.till, u.seq)
+                      ORDER BY m.at, m.till, m.seq LIMIT 1) AS after";
 
 impl Savings {
     /// The accounts from their locked rows (`customer, currency, balance, debt`), and
