@@ -40,6 +40,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "change_stores",
         sql: V8,
     },
+    Migration {
+        name: "fan_out_generic_plans",
+        sql: V9,
+    },
 ];
 
 use tillpass_migrate::Migration;
@@ -503,3 +507,11 @@ WHEN (NEW.kind IN ('customers', 'balances', 'personal-promotions', 'gift-cards')
 EXECUTE FUNCTION change_stores_fan_out();
 "#
 );
+
+/// Version 9 (PostgreSQL only, no SQLite counterpart) — the fan-out trigger's statements
+/// keep one generic plan per connection. PL/pgSQL otherwise planned them again for every
+/// change row (their custom plans looked cheaper than the generic one): under the ingest
+/// ceiling that planning was about a quarter of the server's time on the batches.
+const V9: &str = "
+ALTER FUNCTION change_stores_fan_out() SET plan_cache_mode = force_generic_plan;
+";
