@@ -47,7 +47,8 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// How long a large body waits for a permit (`503` with `Retry-After` after it).
     pub permit_wait: Duration,
-    /// Bodies larger than [`SMALL_BODY_BYTES`] read or processed at once.
+    /// Bodies larger than [`SMALL_BODY_BYTES`] (by their declared length; without one, a
+    /// route's that takes more) read or processed at once.
     pub large_bodies_in_flight: usize,
     /// Each till's share of this node ([`super::quota`]).
     pub per_till: super::quota::TillRate,
@@ -121,7 +122,7 @@ pub(crate) async fn read_body<const MAX: usize>(
             _permit: None,
         });
     }
-    let permit = if MAX > SMALL_BODY_BYTES {
+    let permit = if is_large::<MAX>(declared) {
         let semaphore = state.bodies.0.clone();
         match tokio::time::timeout(state.limits.permit_wait, semaphore.acquire_owned()).await {
             Ok(Ok(permit)) => Some(permit),
@@ -150,6 +151,15 @@ pub(crate) async fn read_body<const MAX: usize>(
     }
 }
 
+/// Whether a body needs a permit: one that may be larger than [`SMALL_BODY_BYTES`] —
+/// declared so, or of undeclared length on a route that takes more. A small body on a
+/// route that takes large ones (a one-sale journal upload) is not held up by the large
+/// ones in flight: its memory is bounded by the number of connections, as any small
+/// body's.
+fn is_large<const MAX: usize>(declared: Option<usize>) -> bool {
+    MAX > SMALL_BODY_BYTES && declared.is_none_or(|length| length > SMALL_BODY_BYTES)
+}
+
 /// The `Content-Length`, if declared; a malformed one is refused.
 fn declared_length(headers: &HeaderMap) -> Result<Option<usize>, Problem> {
     let Some(value) = headers.get(header::CONTENT_LENGTH) else {
@@ -173,4 +183,21 @@ fn too_large(max: usize) -> Problem {
 /// `503` (with `Retry-After`): central is at its limit of large bodies in flight.
 fn busy() -> Problem {
     Problem::new(ErrorCode::Busy, "central is busy; retry shortly")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SMALL_BODY_BYTES, is_large};
+
+    const BIG_ROUTE: usize = 4 * SMALL_BODY_BYTES;
+
+    #[test]
+    fn a_permit_goes_by_the_body_not_the_route() {
+        assert!(!is_large::<BIG_ROUTE>(Some(300)));
+        assert!(!is_large::<BIG_ROUTE>(Some(SMALL_BODY_BYTES)));
+        assert!(is_large::<BIG_ROUTE>(Some(SMALL_BODY_BYTES + 1)));
+        // Without a declared length, the route's maximum decides.
+        assert!(is_large::<BIG_ROUTE>(None));
+        assert!(!is_large::<SMALL_BODY_BYTES>(None));
+    }
 }

@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
+use crate::journal::sale;
 use crate::util::{ADMIN, Central, TestTill, client, rand};
 
 const PATH: &str = "/v1/deltas/customers?cursor=&limit=10";
@@ -449,7 +450,14 @@ async fn large_bodies_in_flight_are_bounded() {
     };
     assert_eq!(status, 503);
 
-    // Requests without a large body were never held up.
+    // Requests without a large body were never held up: a read, and an upload of one
+    // sale on the route that takes large bodies, while the permit is still held.
     let (status, _) = till.get_json(&central, PATH).await;
     assert_eq!(status, StatusCode::OK);
+    let sale = till.event(sale("C001", "SALE-1"));
+    let (status, ack) = timeout(within, till.upload(&central, vec![sale]))
+        .await
+        .expect("a small upload answered while the permit is held");
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    drop((first, second));
 }
