@@ -49,8 +49,10 @@ impl Database {
     /// [`LAST_SEEN_EVERY_SECS`](crate::auth::LAST_SEEN_EVERY_SECS) before: a read's one
     /// write, which [`crate::http::seen`] makes at most once a minute per till and node.
     pub async fn touch_till(&self, id: &str, now: i64) -> Result<()> {
+        // Typed: PostgreSQL cannot tell the type of `$2 - $3` from two untyped parameters.
         const SQL: &str = "UPDATE tills SET last_seen_at = $2
-             WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at <= $2 - $3)";
+             WHERE id = $1
+               AND (last_seen_at IS NULL OR last_seen_at <= CAST($2 AS BIGINT) - CAST($3 AS BIGINT))";
         let every = crate::auth::LAST_SEEN_EVERY_SECS;
         match self {
             Database::Sqlite(db) => {

@@ -479,6 +479,30 @@ async fn publications_on_another_node_reach_the_next_round_on_postgresql() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_writes_last_seen_on_postgresql() {
+    let Some(database) = pg::database("a_read_writes_last_seen_on_postgresql").await else {
+        return;
+    };
+    let folder = tempfile::tempdir().unwrap();
+    let node = Central::spawn_node(folder.path(), database.url(), client()).await;
+    let till = node.enrol("S1", "S1-T1").await;
+    let (pg, connection) = tokio_postgres::connect(database.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    pg.execute("UPDATE tills SET last_seen_at = 0 WHERE id = 'S1-T1'", &[])
+        .await
+        .unwrap();
+    round(&node, &till, &mut Held::new(), None).await;
+    let seen: Option<i64> = pg
+        .query_one("SELECT last_seen_at FROM tills WHERE id = 'S1-T1'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(seen.unwrap_or(0) > 0, "a round notes the till: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_round_writes_no_wal_on_postgresql() {
     let Some(database) = pg::database("an_idle_round_writes_no_wal_on_postgresql").await else {
         return;
