@@ -113,17 +113,13 @@ pub fn set_owner(
     owner: Option<&str>,
     now: i64,
 ) -> Result<GiftCardRecord> {
-    let tx = conn.transaction()?;
-    let changed = tx.execute(
+    update_and_log(
+        conn,
         "UPDATE gift_cards SET owner = ?2, updated_at = ?3 WHERE ref = ?1",
-        params![card, owner, now],
-    )?;
-    if changed == 0 {
-        return Err(Error::NotFound("gift card"));
-    }
-    changes::record(&tx, DeltaKind::GiftCards, card, None, now)?;
-    tx.commit()?;
-    get(conn, card)?.ok_or(Error::NotFound("gift card"))
+        card,
+        &owner,
+        now,
+    )
 }
 
 /// Blocks or unblocks a card.
@@ -137,12 +133,26 @@ pub fn set_status(
         GiftCardStatus::Active => "active",
         GiftCardStatus::Blocked => "blocked",
     };
-    let tx = conn.transaction()?;
-    let changed = tx.execute(
+    update_and_log(
+        conn,
         "UPDATE gift_cards SET status = ?2, updated_at = ?3 WHERE ref = ?1",
-        params![card, code, now],
-    )?;
-    if changed == 0 {
+        card,
+        &code,
+        now,
+    )
+}
+
+/// Runs `update` (`?1` the card, `?2` `value`, `?3` `now`) and logs a change of the card,
+/// in one transaction; answers the card.
+fn update_and_log(
+    conn: &mut Connection,
+    update: &str,
+    card: &str,
+    value: &dyn rusqlite::ToSql,
+    now: i64,
+) -> Result<GiftCardRecord> {
+    let tx = conn.transaction()?;
+    if tx.execute(update, params![card, value, now])? == 0 {
         return Err(Error::NotFound("gift card"));
     }
     changes::record(&tx, DeltaKind::GiftCards, card, None, now)?;

@@ -240,25 +240,14 @@ pub async fn set_gift_card_owner(
     owner: Option<&str>,
     now: i64,
 ) -> Result<GiftCardRecord> {
-    super::retry(|| async move {
-        let mut client = pg.client().await?;
-        let tx = client.transaction().await?;
-        let row = tx
-            .query_opt(
-                "UPDATE gift_cards SET owner = $2, updated_at = $3 WHERE ref = $1
-                 RETURNING ref, currency, balance, debt, status, expires_at, owner",
-                &[&card, &owner, &now],
-            )
-            .await?
-            .ok_or(Error::NotFound("gift card"))?;
-        tx.execute(
-            "INSERT INTO changes (kind, key, owner, at) VALUES ($1, $2, NULL, $3)",
-            &[&DeltaKind::GiftCards.segment(), &card, &now],
-        )
-        .await?;
-        tx.commit().await?;
-        gift_card_of(&row)
-    })
+    update_and_log(
+        pg,
+        "UPDATE gift_cards SET owner = $2, updated_at = $3 WHERE ref = $1
+         RETURNING ref, currency, balance, debt, status, expires_at, owner",
+        card,
+        &owner,
+        now,
+    )
     .await
 }
 
@@ -273,15 +262,31 @@ pub async fn set_gift_card_status(
         GiftCardStatus::Active => "active",
         GiftCardStatus::Blocked => "blocked",
     };
+    update_and_log(
+        pg,
+        "UPDATE gift_cards SET status = $2, updated_at = $3 WHERE ref = $1
+         RETURNING ref, currency, balance, debt, status, expires_at, owner",
+        card,
+        &code,
+        now,
+    )
+    .await
+}
+
+/// Runs `update` (`$1` the card, `$2` `value`, `$3` `now`, returning the card's row) and
+/// logs a change of the card, in one transaction; answers the card.
+async fn update_and_log(
+    pg: &Pg,
+    update: &str,
+    card: &str,
+    value: &(dyn tokio_postgres::types::ToSql + Sync),
+    now: i64,
+) -> Result<GiftCardRecord> {
     super::retry(|| async move {
         let mut client = pg.client().await?;
         let tx = client.transaction().await?;
         let row = tx
-            .query_opt(
-                "UPDATE gift_cards SET status = $2, updated_at = $3 WHERE ref = $1
-                 RETURNING ref, currency, balance, debt, status, expires_at, owner",
-                &[&card, &code, &now],
-            )
+            .query_opt(update, &[&card, value, &now])
             .await?
             .ok_or(Error::NotFound("gift card"))?;
         tx.execute(
