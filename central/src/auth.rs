@@ -7,17 +7,17 @@
 //! the time window).
 //!
 //! **Replays.** Only a request whose replay could change state — a write: a journal
-//! upload, a lookup, an enrolment — keeps its nonce: [`record_nonce`] puts it into the
-//! database's `nonces` table, shared by every node, until the request would be stale
-//! anyway, and a nonce seen before is refused as a replay. A read (delta pages, the trust
+//! upload, a lookup — keeps its nonce ([`KeptNonce`]) in the database's `nonces` table,
+//! shared by every node, until the request would be stale anyway, and a nonce seen before
+//! is refused as a replay: a lookup's by [`record_nonce`] before it is answered, a journal
+//! upload's in its batch's transaction ([`keep_nonce`]), so an upload commits once. A read (delta pages, the trust
 //! list, the catalog, a sync round) keeps the time window but writes nothing: a replay
 //! within it is answered again, bound to the same nonce, which the till that sent it has
 //! already used — harmless.
 //!
-//! A till's `last_seen_at` is written at most once every [`LAST_SEEN_EVERY_SECS`]: by a
-//! write's transaction, and, for reads, when this node's memory of that till's last write
-//! of it is older than that ([`crate::http::seen`]; each node keeps its own, so with `n`
-//! nodes a till costs at most `n` writes a minute).
+//! A till's `last_seen_at` is noted at most once every [`LAST_SEEN_EVERY_SECS`] by each
+//! node, for any verified request, and written off the request path, many tills in one
+//! statement ([`crate::http::seen`]).
 //!
 //! An unknown or revoked till and a bad signature get one and the same answer
 //! ([`REFUSED`]), so the answer does not tell which till ids exist.
@@ -83,34 +83,49 @@ pub fn verify_signature(
     })
 }
 
-/// Keeps a verified write's nonce in the replay cache (shared by every node) until the
-/// request would be stale anyway; a nonce seen before is refused as a replay. Notes the
-/// till as seen, as any request does.
-pub async fn record_nonce(
-    db: &Database,
-    till: &Till,
-    verified: &VerifiedRequest,
-    now: i64,
-    window_secs: u64,
-) -> Result<()> {
-    let nonce = verified.nonce.to_hex();
+/// A verified write's nonce, as the replay cache keeps it: until the request would be
+/// stale anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptNonce {
+    /// The till that signed the request.
+    pub till: String,
+    /// The nonce, in hex.
+    pub nonce: String,
+    /// When it may be forgotten (unix seconds).
+    pub forget_after: i64,
+}
+
+impl KeptNonce {
+    /// The nonce of `verified`, from `till`, with a time window of `window_secs`.
+    pub fn of(till: &Till, verified: &VerifiedRequest, window_secs: u64) -> KeptNonce {
+        KeptNonce {
+            till: till.id.as_str().to_owned(),
+            nonce: verified.nonce.to_hex(),
+            forget_after: verified.forget_after(window_secs),
+        }
+    }
+}
+
+/// The refusal of a nonce seen before.
+pub fn replayed() -> Error {
+    Error::Unauthorized("replayed request".into())
+}
+
+/// Keeps a verified write's nonce in the replay cache (shared by every node) on its own
+/// (a lookup); a nonce seen before is refused as a replay. A journal upload keeps its
+/// nonce in its batch's transaction instead ([`crate::storage::Database::ingest_signed`]).
+pub async fn record_nonce(db: &Database, nonce: &KeptNonce, now: i64) -> Result<()> {
     let fresh = db
-        .record_request(
-            till.id.as_str(),
-            &nonce,
-            verified.forget_after(window_secs),
-            now,
-        )
+        .record_request(&nonce.till, &nonce.nonce, nonce.forget_after, now)
         .await?;
     if !fresh {
-        return Err(Error::Unauthorized("replayed request".into()));
+        return Err(replayed());
     }
     Ok(())
 }
 
-/// Records a verified request's nonce on SQLite, in one transaction: forgets the stale
-/// ones, keeps this one until `forget_after`, and notes when the till was last seen (at
-/// most every [`LAST_SEEN_EVERY_SECS`]). `false` when the nonce was seen before.
+/// Records a verified request's nonce on SQLite, in one transaction ([`keep_nonce`]).
+/// `false` when the nonce was seen before.
 pub fn record_request(
     conn: &mut Connection,
     till: &str,
@@ -119,22 +134,30 @@ pub fn record_request(
     now: i64,
 ) -> Result<bool> {
     let tx = conn.transaction()?;
-    tx.execute("DELETE FROM nonces WHERE forget_after < ?1", [now])?;
-    let inserted = tx.execute(
-        "INSERT INTO nonces (till, nonce, forget_after) VALUES (?1, ?2, ?3)
-         ON CONFLICT (till, nonce) DO NOTHING",
-        params![till, nonce, forget_after],
-    )?;
-    if inserted == 0 {
-        return Ok(false);
+    let nonce = KeptNonce {
+        till: till.to_owned(),
+        nonce: nonce.to_owned(),
+        forget_after,
+    };
+    let fresh = keep_nonce(&tx, &nonce, now)?;
+    if fresh {
+        tx.commit()?;
     }
-    tx.execute(
-        "UPDATE tills SET last_seen_at = ?2
-         WHERE id = ?1 AND (last_seen_at IS NULL OR last_seen_at <= ?2 - ?3)",
-        params![till, now, LAST_SEEN_EVERY_SECS],
-    )?;
-    tx.commit()?;
-    Ok(true)
+    Ok(fresh)
+}
+
+/// On SQLite, within the caller's transaction: forgets the stale nonces and keeps this
+/// one until its `forget_after`. `false` when it was seen before (and is not stale).
+pub fn keep_nonce(conn: &Connection, nonce: &KeptNonce, now: i64) -> Result<bool> {
+    conn.prepare_cached("DELETE FROM nonces WHERE forget_after < ?1")?
+        .execute([now])?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO nonces (till, nonce, forget_after) VALUES (?1, ?2, ?3)
+             ON CONFLICT (till, nonce) DO NOTHING",
+        )?
+        .execute(params![nonce.till, nonce.nonce, nonce.forget_after])?;
+    Ok(inserted == 1)
 }
 
 /// The administrator's bearer token, kept as its SHA-256 so comparisons take the same

@@ -38,6 +38,7 @@ use tillpass_protocol::sync::{
     TokenKind, VERSION, movement,
 };
 
+use crate::auth::KeptNonce;
 use crate::enrol::Till;
 use crate::error::{Error, Result};
 use crate::reconcile::{self, Dir, Outcome, State};
@@ -55,10 +56,22 @@ pub struct RawBatch {
     pub events: Vec<serde_json::Value>,
 }
 
-/// Applies a batch from `till` (the verified signer).
-pub fn ingest(conn: &mut Connection, till: &Till, batch: RawBatch, now: i64) -> Result<BatchAck> {
+/// Applies a batch from `till` (the verified signer), keeping the upload's `nonce` in
+/// the same transaction when given (a replay applies nothing: [`crate::auth::replayed`]).
+pub fn ingest(
+    conn: &mut Connection,
+    till: &Till,
+    batch: RawBatch,
+    now: i64,
+    nonce: Option<&KeptNonce>,
+) -> Result<BatchAck> {
     let ids = batch_ids(till, &batch)?;
     let mut tx = conn.transaction()?;
+    if let Some(nonce) = nonce
+        && !crate::auth::keep_nonce(&tx, nonce, now)?
+    {
+        return Err(crate::auth::replayed());
+    }
     let mut acks = Vec::with_capacity(ids.len());
     let mut seen = crate::scope::Seen::default();
     for (id, raw) in ids.into_iter().zip(batch.events) {

@@ -8,8 +8,8 @@
 //! - [`round`]: the sync round in one signed request (`POST /v1/sync/round`), answered
 //!   from the per-stream delta pages; an idle round writes nothing.
 //! - [`quota`]: each till's token bucket on this node (`429 rate_limited`).
-//! - [`seen`]: when this node last wrote each till's `last_seen_at` (at most once a
-//!   minute for reads).
+//! - [`seen`]: the tills' last-seen notes (at most once a minute per till and node),
+//!   written off the request path, many tills in one statement.
 //! - the WhatsApp webhook and its admin routes: [`crate::whatsapp::routes`].
 //! - [`admin`]: what administrators and the WhatsApp bot call with the admin bearer token
 //!   (checked before any body is read) — customers, gift cards, personal promotions,
@@ -262,9 +262,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.limits;
-    let refresh = crate::metrics::refresh::run(state.clone(), state.refresh_every);
-    let served = server::run(listener, router(state), limits, None, shutdown);
-    with_refresh(served, refresh).await
+    let served = server::run(listener, router(state.clone()), limits, None, shutdown);
+    with_background(served, state).await
 }
 
 /// [`serve`] over TLS ([`tls::acceptor`]).
@@ -275,9 +274,8 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.limits;
-    let refresh = crate::metrics::refresh::run(state.clone(), state.refresh_every);
-    let served = server::run(listener, router(state), limits, Some(tls), shutdown);
-    with_refresh(served, refresh).await
+    let served = server::run(listener, router(state.clone()), limits, Some(tls), shutdown);
+    with_background(served, state).await
 }
 
 /// Serves [`ops_router`] over plain HTTP on `listener` until `shutdown` completes.
@@ -290,18 +288,24 @@ pub async fn serve_ops(
     server::run(listener, ops_router(state), limits, None, shutdown).await
 }
 
-/// Runs `served` to its end, refreshing meanwhile.
-async fn with_refresh(
+/// Runs `served` to its end, meanwhile refreshing the metrics and writing the tills'
+/// last-seen notes ([`seen`]); writes the last notes once it has stopped.
+async fn with_background(
     served: impl Future<Output = std::io::Result<()>>,
-    refresh: impl Future<Output = ()>,
+    state: AppState,
 ) -> std::io::Result<()> {
-    tokio::pin!(served, refresh);
-    loop {
+    let refresh = crate::metrics::refresh::run(state.clone(), state.refresh_every);
+    let notes = seen::flush_every(state.seen.clone(), state.db.clone(), seen::FLUSH_EVERY);
+    tokio::pin!(served, refresh, notes);
+    let result = loop {
         tokio::select! {
-            result = &mut served => return result,
+            result = &mut served => break result,
             () = &mut refresh => {}
+            () = &mut notes => {}
         }
-    }
+    };
+    state.seen.flush(&state.db).await;
+    result
 }
 
 async fn livez() -> &'static str {

@@ -10,11 +10,14 @@
 //! 4. the signature over method, path, body, timestamp, nonce and till verifies (`401`);
 //! 5. the till's quota on this node has a token left ([`super::quota`]: `429
 //!    rate_limited` with `Retry-After`);
-//! 6. a write ([`Signed`]: journal uploads, lookups) keeps its nonce, and a nonce seen
-//!    before is refused as a replay (`401`); a read ([`SignedRead`]: sync rounds, delta
-//!    pages, trust list, catalog) keeps nothing, and writes the till's `last_seen_at` at
-//!    most once a minute ([`super::seen`]) — an idle read writes nothing
-//!    ([`crate::auth`], "Replays").
+//! 6. a write keeps its nonce, and a nonce seen before is refused as a replay (`401`):
+//!    a lookup ([`Signed`]) before it is answered, a journal upload ([`SignedWrite`]) in
+//!    its batch's own transaction; a read ([`SignedRead`]: sync rounds, delta pages,
+//!    trust list, catalog) keeps nothing — an idle read writes nothing ([`crate::auth`],
+//!    "Replays").
+//!
+//! Every verified request notes its till as seen; the notes reach `last_seen_at` off the
+//! request path, at most once a minute per till ([`super::seen`]).
 
 use axum::extract::{FromRequest, Request};
 use axum::http::HeaderMap;
@@ -26,7 +29,7 @@ use tillpass_protocol::sync::{
 
 use super::limits::{self, Limited};
 use super::{AppState, Problem};
-use crate::auth;
+use crate::auth::{self, KeptNonce};
 use crate::enrol::Till;
 use crate::error::Error;
 
@@ -38,6 +41,19 @@ pub struct Signed<const MAX: usize> {
     pub till: Till,
     /// Its body.
     pub body: Limited<MAX>,
+}
+
+/// A verified till request whose replay would change state, whose handler keeps its
+/// nonce in the write's own transaction (a journal upload:
+/// [`crate::storage::Database::ingest_signed`]), so the request commits once.
+#[derive(Debug)]
+pub struct SignedWrite<const MAX: usize> {
+    /// The till that signed it.
+    pub till: Till,
+    /// Its body.
+    pub body: Limited<MAX>,
+    /// Its nonce, for the write to keep (a replay is refused there).
+    pub nonce: KeptNonce,
 }
 
 /// A verified till request that changes nothing: its nonce is not kept (the answer is
@@ -60,10 +76,19 @@ impl<const MAX: usize> FromRequest<AppState> for Signed<MAX> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Problem> {
         let (till, body, verified) = authenticate::<MAX>(request, state).await?;
-        let now = state.now();
-        auth::record_nonce(&state.db, &till, &verified, now, state.window_secs).await?;
-        state.seen.written(till.id.as_str(), now);
+        let nonce = KeptNonce::of(&till, &verified, state.window_secs);
+        auth::record_nonce(&state.db, &nonce, state.now()).await?;
         Ok(Signed { till, body })
+    }
+}
+
+impl<const MAX: usize> FromRequest<AppState> for SignedWrite<MAX> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Problem> {
+        let (till, body, verified) = authenticate::<MAX>(request, state).await?;
+        let nonce = KeptNonce::of(&till, &verified, state.window_secs);
+        Ok(SignedWrite { till, body, nonce })
     }
 }
 
@@ -72,13 +97,6 @@ impl<const MAX: usize> FromRequest<AppState> for SignedRead<MAX> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Problem> {
         let (till, body, verified) = authenticate::<MAX>(request, state).await?;
-        let now = state.now();
-        if state.seen.due(till.id.as_str(), now)
-            && let Err(e) = state.db.touch_till(till.id.as_str(), now).await
-        {
-            // Only a note: the read is answered all the same.
-            tracing::warn!(till = %till.id, error = %e, "last seen not written");
-        }
         Ok(SignedRead {
             till,
             body,
@@ -87,7 +105,7 @@ impl<const MAX: usize> FromRequest<AppState> for SignedRead<MAX> {
     }
 }
 
-/// Steps 1 to 5: the till, its body and the verified request.
+/// Steps 1 to 5: the till, its body and the verified request; the till noted as seen.
 async fn authenticate<const MAX: usize>(
     request: Request,
     state: &AppState,
@@ -118,6 +136,7 @@ async fn authenticate<const MAX: usize>(
         )
         .with_retry_after(wait));
     }
+    state.seen.note(till.id.as_str(), now);
     Ok((till, body, verified))
 }
 

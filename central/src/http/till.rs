@@ -15,7 +15,8 @@
 //! ([`super::signed`]), and at most its real maximum: a journal batch's
 //! [`MAX_BATCH_BYTES`], nothing for a `GET`, [`MAX_ENROL_BYTES`] for an enrolment,
 //! `MAX_ROUND_BYTES` for a round. A read keeps no nonce and, idle, writes nothing; a
-//! write (journal, lookup) keeps its nonce and refuses a replay ([`super::signed`]).
+//! write (journal, lookup) keeps its nonce and refuses a replay, a journal upload in its
+//! batch's transaction ([`super::signed`]).
 //! Every signed request takes a token of its till's quota (`429 rate_limited`).
 
 use axum::extract::{Query, State};
@@ -34,7 +35,7 @@ use tillpass_protocol::problem::ErrorCode;
 
 use super::extract::{self, ApiPath};
 use super::limits::Limited;
-use super::signed::{Signed, SignedGet};
+use super::signed::{Signed, SignedGet, SignedWrite};
 use super::{AppState, Problem};
 use crate::envelopes::Published;
 use crate::error::Error;
@@ -68,13 +69,16 @@ async fn enrol_till(
 
 async fn upload(
     State(state): State<AppState>,
-    request: Signed<MAX_BATCH_BYTES>,
+    request: SignedWrite<MAX_BATCH_BYTES>,
 ) -> Result<Response, Problem> {
     let batch =
         extract::json::<RawBatch>(request.body.content_type.as_deref(), &request.body.bytes)?;
     drop(request.body);
     let now = state.now();
-    let ack = state.db.ingest(&request.till, &batch, now).await?;
+    let ack = state
+        .db
+        .ingest_signed(&request.till, &batch, now, &request.nonce)
+        .await?;
     let occurred_at: Vec<Option<i64>> = batch
         .events
         .iter()

@@ -22,10 +22,9 @@ impl Database {
         }
     }
 
-    /// Records the nonce of a verified request from `till`, kept until `forget_after`, and
-    /// notes the till as seen (at most once every
-    /// [`LAST_SEEN_EVERY_SECS`](crate::auth::LAST_SEEN_EVERY_SECS)). `false` when the
-    /// nonce was seen before: a replay, which changes nothing.
+    /// Records the nonce of a verified request from `till`, kept until `forget_after`, in
+    /// a transaction of its own. `false` when the nonce was seen before: a replay, which
+    /// changes nothing.
     pub async fn record_request(
         &self,
         till: &str,
@@ -45,34 +44,36 @@ impl Database {
         }
     }
 
-    /// Notes the till as seen at `now` unless it was seen less than
-    /// [`LAST_SEEN_EVERY_SECS`](crate::auth::LAST_SEEN_EVERY_SECS) before: a read's one
-    /// write, which [`crate::http::seen`] makes at most once a minute per till and node.
-    pub async fn touch_till(&self, id: &str, now: i64) -> Result<()> {
-        // Typed: PostgreSQL cannot tell the type of `$2 - $3` from two untyped parameters.
-        const SQL: &str = "UPDATE tills SET last_seen_at = $2
-             WHERE id = $1
-               AND (last_seen_at IS NULL OR last_seen_at <= CAST($2 AS BIGINT) - CAST($3 AS BIGINT))";
+    /// Notes each till of `notes` as seen at its time, unless it was seen less than
+    /// [`LAST_SEEN_EVERY_SECS`](crate::auth::LAST_SEEN_EVERY_SECS) before that (another
+    /// node may have noted it): one statement, one commit ([`crate::http::seen`] writes a
+    /// node's notes so). On PostgreSQL the commit does not wait for its WAL flush: a
+    /// last-seen lost to a crash is only a note, and no request waits for this one.
+    pub async fn touch_tills(&self, notes: &[(String, i64)]) -> Result<()> {
+        if notes.is_empty() {
+            return Ok(());
+        }
         let every = crate::auth::LAST_SEEN_EVERY_SECS;
         match self {
             Database::Sqlite(db) => {
-                let id = id.to_owned();
+                let notes = notes.to_vec();
                 db.call(move |c| {
-                    let sql = SQL
-                        .replace("$1", "?1")
-                        .replace("$2", "?2")
-                        .replace("$3", "?3");
-                    c.prepare_cached(&sql)?
-                        .execute(rusqlite::params![id, now, every])?;
+                    let tx = c.transaction()?;
+                    {
+                        let mut touch = tx.prepare_cached(
+                            "UPDATE tills SET last_seen_at = ?2
+                             WHERE id = ?1 AND (last_seen_at IS NULL OR last_seen_at <= ?2 - ?3)",
+                        )?;
+                        for (till, at) in &notes {
+                            touch.execute(rusqlite::params![till, at, every])?;
+                        }
+                    }
+                    tx.commit()?;
                     Ok(())
                 })
                 .await
             }
-            Database::Postgres(pg) => {
-                let client = pg.client().await?;
-                postgres::cached::execute(&client, SQL, &[&id, &now, &every]).await?;
-                Ok(())
-            }
+            Database::Postgres(pg) => postgres::tills::touch(pg, notes).await,
         }
     }
 

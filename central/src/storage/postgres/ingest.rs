@@ -38,6 +38,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{ATTEMPTS, Pg};
+use crate::auth::KeptNonce;
 use crate::enrol::Till;
 use crate::error::{Error, Result};
 use crate::journal::{self, RawBatch, rejected};
@@ -47,11 +48,18 @@ use batch::{Batch, Claim, EventRow};
 pub(crate) use money::release_due;
 
 /// Applies a batch from `till` (the verified signer), as [`crate::journal::ingest`] does.
-pub async fn ingest(pg: &Pg, till: &Till, batch: &RawBatch, now: i64) -> Result<BatchAck> {
+/// With `nonce`, keeps it in the batch's transaction, first (a replay applies nothing).
+pub async fn ingest(
+    pg: &Pg,
+    till: &Till,
+    batch: &RawBatch,
+    now: i64,
+    nonce: Option<&KeptNonce>,
+) -> Result<BatchAck> {
     let ids = journal::batch_ids(till, batch)?;
     let mut attempt = 1;
     loop {
-        match once(pg, till, &ids, &batch.events, now).await {
+        match once(pg, till, &ids, &batch.events, now, nonce).await {
             Err(e) if e.is_busy() && attempt < ATTEMPTS => {
                 tracing::debug!(error = %e, attempt, "database busy; ingesting again");
                 attempt += 1;
@@ -67,6 +75,7 @@ async fn once(
     ids: &[EventId],
     events: &[serde_json::Value],
     now: i64,
+    nonce: Option<&KeptNonce>,
 ) -> Result<BatchAck> {
     let admitted: Vec<_> = events
         .iter()
@@ -78,6 +87,11 @@ async fn once(
         .collect::<Result<Vec<_>>>()?;
     let mut client = pg.client().await?;
     let mut tx = client.transaction().await?;
+    if let Some(nonce) = nonce
+        && !super::tills::keep_nonce(&tx, nonce, now).await?
+    {
+        return Err(crate::auth::replayed());
+    }
     let locked = lock_accounts(&tx, &admitted).await?;
     // The batch's reads take no lock and do not depend on the claim: one round trip.
     let (claims, mut batch) = tokio::try_join!(

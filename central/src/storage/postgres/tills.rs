@@ -8,7 +8,7 @@ use tillpass_protocol::sync::{
 };
 
 use super::{Pg, cached, envelopes, keys, settings};
-use crate::auth::LAST_SEEN_EVERY_SECS;
+use crate::auth::{KeptNonce, LAST_SEEN_EVERY_SECS};
 use crate::enrol::{self, IssuedCode, NewCode, Till};
 use crate::error::{Error, Result};
 use crate::keys::KeyDir;
@@ -26,11 +26,8 @@ pub async fn till(pg: &Pg, id: &str) -> Result<Option<Till>> {
         .transpose()
 }
 
-/// Records a verified request's nonce (as [`crate::auth::record_request`]), in one
-/// statement: forgets this till's stale nonces, keeps this one, and notes when the till
-/// was last seen at most every [`LAST_SEEN_EVERY_SECS`]. `false` for a nonce seen before
-/// and not yet stale. (The statement's parts share one snapshot: a stale row of this very
-/// nonce is renewed by the insert rather than deleted beside it.)
+/// Records a verified request's nonce (as [`crate::auth::record_request`]) on its own.
+/// `false` for a nonce seen before and not yet stale.
 pub async fn record_request(
     pg: &Pg,
     till: &str,
@@ -39,31 +36,63 @@ pub async fn record_request(
     now: i64,
 ) -> Result<bool> {
     let client = pg.client().await?;
-    let statement = client
-        .prepare_cached(
-            "WITH purged AS (
-                 DELETE FROM nonces WHERE till = $1 AND forget_after < $4 AND nonce <> $2
-             ), fresh AS (
-                 INSERT INTO nonces (till, nonce, forget_after) VALUES ($1, $2, $3)
-                 ON CONFLICT (till, nonce) DO UPDATE SET forget_after = excluded.forget_after
-                     WHERE nonces.forget_after < $4
-                 RETURNING 1
-             ), seen AS (
-                 UPDATE tills SET last_seen_at = $4
-                 WHERE id = $1 AND EXISTS (SELECT 1 FROM fresh)
-                     AND (last_seen_at IS NULL OR last_seen_at <= $4 - $5)
-             )
-             SELECT count(*) FROM fresh",
-        )
-        .await?;
-    let fresh: i64 = client
-        .query_one(
-            &statement,
-            &[&till, &nonce, &forget_after, &now, &LAST_SEEN_EVERY_SECS],
-        )
-        .await?
-        .get(0);
+    let nonce = KeptNonce {
+        till: till.to_owned(),
+        nonce: nonce.to_owned(),
+        forget_after,
+    };
+    keep_nonce(&client, &nonce, now).await
+}
+
+/// Keeps `nonce` (as [`crate::auth::keep_nonce`]) in one statement, within the caller's
+/// transaction when there is one: forgets this till's stale nonces and keeps this one.
+/// `false` for a nonce seen before and not yet stale. (The statement's parts share one
+/// snapshot: a stale row of this very nonce is renewed by the insert rather than deleted
+/// beside it.)
+pub async fn keep_nonce(c: &impl GenericClient, nonce: &KeptNonce, now: i64) -> Result<bool> {
+    let fresh: i64 = cached::query_one(
+        c,
+        "WITH purged AS (
+             DELETE FROM nonces WHERE till = $1 AND forget_after < $4 AND nonce <> $2
+         ), fresh AS (
+             INSERT INTO nonces (till, nonce, forget_after) VALUES ($1, $2, $3)
+             ON CONFLICT (till, nonce) DO UPDATE SET forget_after = excluded.forget_after
+                 WHERE nonces.forget_after < $4
+             RETURNING 1
+         )
+         SELECT count(*) FROM fresh",
+        &[&nonce.till, &nonce.nonce, &nonce.forget_after, &now],
+    )
+    .await?
+    .get(0);
     Ok(fresh == 1)
+}
+
+/// Notes tills as seen (as [`crate::storage::Database::touch_tills`]): one statement that
+/// locks the rows due a note in one order (two nodes' flushes wait for each other rather
+/// than deadlock) and writes them, its commit not waiting for the WAL flush.
+pub async fn touch(pg: &Pg, notes: &[(String, i64)]) -> Result<()> {
+    let (tills, at): (Vec<&str>, Vec<i64>) = notes.iter().map(|(t, a)| (t.as_str(), *a)).unzip();
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await?;
+    tx.batch_execute("SET LOCAL synchronous_commit = off")
+        .await?;
+    cached::execute(
+        &tx,
+        "WITH v AS (
+             SELECT * FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS BIGINT[])) AS v (id, at)
+         ), locked AS (
+             SELECT t.id FROM tills t JOIN v ON v.id = t.id
+             WHERE t.last_seen_at IS NULL OR t.last_seen_at <= v.at - CAST($3 AS BIGINT)
+             ORDER BY t.id FOR UPDATE OF t
+         )
+         UPDATE tills t SET last_seen_at = GREATEST(COALESCE(t.last_seen_at, v.at), v.at)
+         FROM v WHERE t.id = v.id AND t.id IN (SELECT id FROM locked)",
+        &[&tills, &at, &LAST_SEEN_EVERY_SECS],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Makes a one-time enrolment code (as [`enrol::create_code`]).

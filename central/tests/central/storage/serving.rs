@@ -187,8 +187,7 @@ async fn a_code_enrols_once_and_a_nonce_is_accepted_once() {
         assert_eq!(known.key, key.verifying_key(), "{name}");
         assert!(db.till("S1-T9").await.unwrap().is_none(), "{name}");
 
-        // The replay cache and `last_seen`, written at most once a minute.
-        assert_eq!(db.last_seen("S1-T1").await.unwrap(), None, "{name}");
+        // The replay cache: a nonce is kept once.
         assert!(
             db.record_request("S1-T1", "n1", 1_400, 1_200)
                 .await
@@ -200,19 +199,32 @@ async fn a_code_enrols_once_and_a_nonce_is_accepted_once() {
                 .unwrap(),
             "{name}"
         );
-        assert_eq!(db.last_seen("S1-T1").await.unwrap(), Some(1_200), "{name}");
         assert!(
             db.record_request("S1-T1", "n2", 1_400, 1_259)
                 .await
                 .unwrap()
         );
+        // `last_seen`: many tills' notes in one write, each moving at most once a minute.
+        assert_eq!(db.last_seen("S1-T1").await.unwrap(), None, "{name}");
+        let note = |till: &str, at: i64| (till.to_owned(), at);
+        db.touch_tills(&[note("S1-T1", 1_200), note("S1-T9", 1_200)])
+            .await
+            .unwrap();
         assert_eq!(db.last_seen("S1-T1").await.unwrap(), Some(1_200), "{name}");
-        assert!(
-            db.record_request("S1-T1", "n3", 1_500, 1_260)
-                .await
-                .unwrap()
+        db.touch_tills(&[note("S1-T1", 1_259)]).await.unwrap();
+        assert_eq!(
+            db.last_seen("S1-T1").await.unwrap(),
+            Some(1_200),
+            "not again within the minute: {name}"
         );
+        db.touch_tills(&[note("S1-T1", 1_260)]).await.unwrap();
         assert_eq!(db.last_seen("S1-T1").await.unwrap(), Some(1_260), "{name}");
+        db.touch_tills(&[note("S1-T1", 1_100)]).await.unwrap();
+        assert_eq!(
+            db.last_seen("S1-T1").await.unwrap(),
+            Some(1_260),
+            "an older note does not move it back: {name}"
+        );
         // Once stale, a nonce is forgotten (the time window refuses its request anyway).
         assert!(
             db.record_request("S1-T1", "n1", 1_900, 1_401)
