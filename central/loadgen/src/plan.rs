@@ -82,6 +82,10 @@ pub struct Plan {
     /// catalog, one request each (to compare the two).
     #[arg(long)]
     pub legacy_sync: bool,
+    /// Writes a timeline to this file (CSV: second, kind, requests, slowest ms), one row
+    /// per second of the measured run and request kind.
+    #[arg(long)]
+    pub timeline: Option<PathBuf>,
     /// Prints the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,

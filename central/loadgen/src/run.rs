@@ -182,6 +182,18 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         }
         None => None,
     };
+    if let Some(path) = &plan.timeline {
+        let mut csv = String::from("second,kind,requests,slowest_ms\n");
+        for (second, kind, s) in stats.timeline() {
+            let slowest = s.max_micros as f64 / 1000.0;
+            csv.push_str(&format!(
+                "{second},{},{},{slowest:.1}\n",
+                kind.name(),
+                s.count
+            ));
+        }
+        std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
+    }
     let (accepted, duplicate, rejected) = stats.events();
     let kinds = stats.report();
     let rounds = kinds

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -51,15 +51,43 @@ pub enum Failure {
     Answer,
 }
 
-#[derive(Default)]
 struct Inner {
+    /// When the figures began (the end of the warm-up).
+    since: Instant,
     latencies: BTreeMap<Kind, Histogram<u64>>,
+    /// Per whole second since `since` and kind: requests ended, and the slowest.
+    timeline: BTreeMap<(u64, Kind), Second>,
     failures: BTreeMap<(Kind, Failure), u64>,
     bytes_in: BTreeMap<Kind, u64>,
     events_accepted: u64,
     events_duplicate: u64,
     events_rejected: u64,
     events_redelivered: u64,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            since: Instant::now(),
+            latencies: BTreeMap::new(),
+            timeline: BTreeMap::new(),
+            failures: BTreeMap::new(),
+            bytes_in: BTreeMap::new(),
+            events_accepted: 0,
+            events_duplicate: 0,
+            events_rejected: 0,
+            events_redelivered: 0,
+        }
+    }
+}
+
+/// One second of one kind in the timeline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Second {
+    /// Requests that ended in it.
+    pub count: u64,
+    /// The slowest of them, in microseconds.
+    pub max_micros: u64,
 }
 
 /// Shared by every simulated till.
@@ -102,6 +130,21 @@ impl Stats {
         };
         histogram.saturating_record(micros);
         *inner.bytes_in.entry(kind).or_default() += bytes_in as u64;
+        let second = inner.since.elapsed().as_secs();
+        let slot = inner.timeline.entry((second, kind)).or_default();
+        slot.count += 1;
+        slot.max_micros = slot.max_micros.max(micros);
+    }
+
+    /// Per second since the figures began (the warm-up left out) and kind: the requests
+    /// that ended in it and the slowest, in order. Shows when a tail happened: a stall
+    /// of the whole machine, or requests queued behind one slow part.
+    pub fn timeline(&self) -> Vec<(u64, Kind, Second)> {
+        self.lock()
+            .timeline
+            .iter()
+            .map(|(&(second, kind), &s)| (second, kind, s))
+            .collect()
     }
 
     /// Forgets everything recorded so far: the warm-up is left out of the figures.
