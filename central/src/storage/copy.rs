@@ -84,7 +84,7 @@ const IDENTITIES: &[(&str, &str)] = &[
 pub const SQLITE_VERSION: i64 = 11;
 
 /// The PostgreSQL schema version with the same tables.
-pub const POSTGRES_VERSION: i64 = 9;
+pub const POSTGRES_VERSION: i64 = 10;
 
 /// How many rows are read from SQLite at once.
 pub const PAGE: i64 = 500;

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod batches;
+mod commit_order;
 mod retention;
 mod scope;
 mod serving;

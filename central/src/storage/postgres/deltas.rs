@@ -43,13 +43,16 @@ pub async fn page(
     notices: bool,
 ) -> Result<AnyPage> {
     let client = pg.client().await?;
-    build(&client, kind, query, store, sync_key, now, notices).await
+    prepare(&client, kind, store, now).await?;
+    let settled = settled(&client).await?;
+    build(&client, kind, query, store, sync_key, now, notices, settled).await
 }
 
 /// A sync round's reads (as [`crate::storage::round`] on SQLite): the page of each of
 /// `asked` for a till of `store` and the envelopes' versions, on one connection, its
-/// statements pipelined — every stream's first statement goes out before any answer is
-/// awaited — so a round waits for the database about as long as its longest stream.
+/// statements pipelined — the streams' writes first ([`prepare`]), then where the log is
+/// settled ([`settled`]), then every stream's first statement goes out before any answer
+/// is awaited — so a round waits for the database about as long as its longest stream.
 pub async fn round_read(
     pg: &Pg,
     asked: &[(DeltaKind, DeltaQuery)],
@@ -60,8 +63,15 @@ pub async fn round_read(
 ) -> Result<(Vec<AnyPage>, Versions)> {
     let client = pg.client().await?;
     let client = &client;
+    try_join_all(
+        asked
+            .iter()
+            .map(|(kind, _)| async move { prepare(client, *kind, store, now).await }),
+    )
+    .await?;
+    let settled = settled(client).await?;
     let pages = try_join_all(asked.iter().map(|(kind, query)| async move {
-        build(client, *kind, query, store, sync_key, now, notices).await
+        build(client, *kind, query, store, sync_key, now, notices, settled).await
     }));
     let versions = async {
         let (trust, catalog, now) = published::params(now);
@@ -100,7 +110,19 @@ pub async fn signed_page_counted(
     now: i64,
 ) -> Result<(Vec<u8>, usize)> {
     let client = pg.client().await?;
-    let page = build(&client, request.kind, query, store, sync_key, now, false).await?;
+    prepare(&client, request.kind, store, now).await?;
+    let settled = settled(&client).await?;
+    let page = build(
+        &client,
+        request.kind,
+        query,
+        store,
+        sync_key,
+        now,
+        false,
+        settled,
+    )
+    .await?;
     let json = serde_json::to_vec(&page).map_err(Error::internal)?;
     let sequence = settings::next_sequence(&client, EnvelopePurpose::DeltaPage.code()).await?;
     let sealed = seal_page(request, &json, sequence, to_u64(now), sync_key)
@@ -108,6 +130,56 @@ pub async fn signed_page_counted(
     Ok((sealed, page.len()))
 }
 
+/// What a page of `kind` writes before it is read: the pending savings due at `now`
+/// released (balances), the store told of the customers whose scope there lapsed
+/// (customers). Each writes only when something is due.
+async fn prepare(c: &impl GenericClient, kind: DeltaKind, store: &StoreId, now: i64) -> Result<()> {
+    match kind {
+        DeltaKind::Balances => release_due(c, now).await,
+        DeltaKind::Customers => {
+            let horizon = scope::horizon(now, super::scope::days(c).await?);
+            super::scope::tell_lapses(c, store.as_str(), horizon, now).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The top 16 bits of the advisory lock keys a statement appending to `changes` takes
+/// (PostgreSQL migration 10, `changes_in_flight`); the low 48 hold the log's sequence as
+/// it stood before the statement took any number.
+pub const CHANGES_IN_FLIGHT: i64 = 0x6368;
+
+/// Where the change log is settled: the highest sequence number at or below which every
+/// change is committed (visible to the next statement) or never will be (rolled back).
+/// Read before a page, in a statement of its own; a page reads no change past it:
+/// - the newest change visible to this statement's snapshot bounds it, so a transaction
+///   appending after the snapshot gets a higher number;
+/// - the appenders still in flight when the locks are read bound it by their keys
+///   ([`CHANGES_IN_FLIGHT`]), below any number they took or will take;
+/// - a change below both that was in flight at the snapshot and has committed since is
+///   visible to the page's statement, which comes after.
+///
+/// `NULL` (an empty log, nobody appending) reads as no bound. A transaction that appends
+/// and stays open holds every page at its key until it ends: appenders commit within
+/// their request.
+const SETTLED: &str = "SELECT LEAST(
+         (SELECT max(seq) FROM changes),
+         (SELECT min(((CAST(l.classid AS BIGINT) << 32) | CAST(l.objid AS BIGINT))
+                     & 281474976710655)
+          FROM pg_locks l
+          WHERE l.locktype = 'advisory' AND l.objsubid = 1
+            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            AND (CAST(l.classid AS BIGINT) >> 16) = 25448))";
+
+/// [`SETTLED`], read now.
+async fn settled(c: &impl GenericClient) -> Result<i64> {
+    let settled: Option<i64> = cached::query_one(c, SETTLED, &[]).await?.get(0);
+    Ok(settled.unwrap_or(i64::MAX))
+}
+
+/// The page of `kind` after `query.cursor`, reading no change numbered past `settled`
+/// ([`SETTLED`]): its cursor never passes a change still in flight.
+#[allow(clippy::too_many_arguments)]
 async fn build(
     c: &impl GenericClient,
     kind: DeltaKind,
@@ -116,32 +188,25 @@ async fn build(
     sync_key: &SigningKey,
     now: i64,
     notices: bool,
+    settled: i64,
 ) -> Result<AnyPage> {
     let after = decode_cursor(&query.cursor)?;
     let limit = query.effective_limit(DEFAULT_LIMIT);
     if kind == DeltaKind::Revocations {
         return revocations_page(c, sync_key, after, limit, now).await;
     }
-    if kind == DeltaKind::Balances {
-        release_due(c, now).await?;
-    }
     let (entries, next, has_more) = if scope::subjects_of(kind).is_some() {
-        let notices = if kind == DeltaKind::Customers {
-            let horizon = scope::horizon(now, super::scope::days(c).await?);
-            super::scope::tell_lapses(c, store.as_str(), horizon, now).await?;
-            if notices {
-                lapse_notices(c, store.as_str(), after, limit).await?
-            } else {
-                Vec::new()
-            }
+        let notices = if kind == DeltaKind::Customers && notices {
+            lapse_notices(c, store.as_str(), after, limit, settled).await?
         } else {
             Vec::new()
         };
-        let page = since_in_scope(c, kind, store.as_str(), after, limit).await?;
+        let page = since_in_scope(c, kind, store.as_str(), after, limit, settled).await?;
         page.with_notices(notices, limit)?
     } else {
         // Sales and the ledger: the store's own keys.
-        let (changed, has_more) = since(c, kind, Some(store.as_str()), after, limit).await?;
+        let (changed, has_more) = since(c, kind, store.as_str(), after, limit, settled).await?;
+
         let next = changed.last().map_or(after, |c| c.seq);
         (
             changed.into_iter().map(Entry::Change).collect(),
@@ -193,35 +258,30 @@ async fn build(
     })
 }
 
-/// The keys of `kind` changed after `after`, each at its latest change (as
-/// [`crate::changes::since`]), at most `limit`; and whether more follow.
+/// The keys of `kind` of `owner` changed after `after` and at or before `settled`, each at its
+/// latest change (as [`crate::changes::since`]), at most `limit`; and whether more follow.
 async fn since(
     c: &impl GenericClient,
     kind: DeltaKind,
-    owner: Option<&str>,
+    owner: &str,
     after: i64,
     limit: u32,
+    settled: i64,
 ) -> Result<(Vec<Changed>, bool)> {
-    const LATEST: &str = "AND NOT EXISTS (SELECT 1 FROM changes d
+    const LATEST: &str = "AND c.seq <= $5 AND NOT EXISTS (SELECT 1 FROM changes d
                            WHERE d.kind = c.kind AND d.key = c.key AND d.seq > c.seq)
          ORDER BY c.seq LIMIT $3";
     let fetch = i64::from(limit) + 1;
-    let rows = match owner {
-        None => {
-            let sql = format!(
-                "SELECT c.key, c.owner, c.seq FROM changes c
-                 WHERE c.kind = $1 AND c.seq > $2 {LATEST}"
-            );
-            cached::query(c, &sql, &[&kind.segment(), &after, &fetch]).await?
-        }
-        Some(owner) => {
-            let sql = format!(
-                "SELECT c.key, c.owner, c.seq FROM changes c
-                 WHERE c.kind = $1 AND c.owner = $4 AND c.seq > $2 {LATEST}"
-            );
-            cached::query(c, &sql, &[&kind.segment(), &after, &fetch, &owner]).await?
-        }
-    };
+    let sql = format!(
+        "SELECT c.key, c.owner, c.seq FROM changes c
+         WHERE c.kind = $1 AND c.owner = $4 AND c.seq > $2 {LATEST}"
+    );
+    let rows = cached::query(
+        c,
+        &sql,
+        &[&kind.segment(), &after, &fetch, &owner, &settled],
+    )
+    .await?;
     let mut changed: Vec<Changed> = rows.iter().map(changed_row).collect();
     let limit = usize::try_from(limit).map_err(Error::internal)?;
     let has_more = changed.len() > limit;
@@ -230,18 +290,20 @@ async fn since(
 }
 
 /// The changes of a customer-scoped `kind` that `store` receives (as
-/// [`crate::changes::since_in_scope`], with the same SQL).
+/// [`crate::changes::since_in_scope`], with the same SQL), up to the end of the kind's
+/// log or `settled`, whichever comes first.
 async fn since_in_scope(
     c: &impl GenericClient,
     kind: DeltaKind,
     store: &str,
     after: i64,
     limit: u32,
+    settled: i64,
 ) -> Result<ScopedPage> {
     let end: Option<i64> = cached::query_one(c, scope::KIND_END, &[&kind.segment()])
         .await?
         .get(0);
-    let end = end.unwrap_or(after).max(after);
+    let end = end.unwrap_or(after).min(settled).max(after);
     let fetch = i64::from(limit) + 1;
     let changed: Vec<Changed> = cached::query(
         c,
@@ -280,12 +342,14 @@ async fn release_due(c: &impl GenericClient, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// The lapse notices for `store` after `after` (as [`crate::changes::notices`]).
+/// The lapse notices for `store` after `after` and at or before `settled` (as
+/// [`crate::changes::notices`]).
 async fn lapse_notices(
     c: &impl GenericClient,
     store: &str,
     after: i64,
     limit: u32,
+    settled: i64,
 ) -> Result<Vec<Notice>> {
     let fetch = i64::from(limit) + 1;
     Ok(cached::query(c, scope::NOTICES, &[&store, &after, &fetch])
@@ -296,6 +360,7 @@ async fn lapse_notices(
             seq: r.get(1),
             at: r.get(2),
         })
+        .filter(|n| n.seq <= settled)
         .collect())
 }
 

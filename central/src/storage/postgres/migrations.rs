@@ -44,6 +44,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "fan_out_generic_plans",
         sql: V9,
     },
+    Migration {
+        name: "changes_in_flight",
+        sql: V10,
+    },
 ];
 
 use tillpass_migrate::Migration;
@@ -514,4 +518,24 @@ EXECUTE FUNCTION change_stores_fan_out();
 /// ceiling that planning was about a quarter of the server's time on the batches.
 const V9: &str = "
 ALTER FUNCTION change_stores_fan_out() SET plan_cache_mode = force_generic_plan;
+";
+
+/// Version 10 (PostgreSQL only, no SQLite counterpart) — a statement appending to
+/// `changes` first takes a shared advisory lock, held until its transaction ends, whose
+/// key is `CHANGES_IN_FLIGHT` (`crate::storage::postgres::deltas`) in the top 16 bits and
+/// the change log's sequence as it stands in the low 48: no change of that transaction
+/// can get a number at or below it. A reader bounds its pages by the lowest such key
+/// (`SETTLED`), so a page never moves a till's cursor past a change appended but not yet
+/// committed (a change's number is taken when it is appended, not when it commits). Shared
+/// locks never wait for one another: appenders are not slowed.
+const V10: &str = "
+CREATE FUNCTION changes_in_flight() RETURNS trigger LANGUAGE plpgsql AS $in_flight$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared((CAST(25448 AS BIGINT) << 48) | COALESCE(
+        pg_sequence_last_value(CAST(pg_get_serial_sequence('changes', 'seq') AS regclass)), 0));
+    RETURN NULL;
+END
+$in_flight$;
+CREATE TRIGGER changes_in_flight BEFORE INSERT ON changes FOR EACH STATEMENT
+EXECUTE FUNCTION changes_in_flight();
 ";
