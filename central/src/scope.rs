@@ -89,7 +89,10 @@
 //! trigger also deletes the rows of the change it supersedes ([`SUPERSEDE`]), so those
 //! scans walk about one row per live key: a page's cost is the store's changes, not the
 //! chain's. The log's end for the kind is read first
-//! ([`KIND_END`]); a page that is not full moves the cursor there.
+//! ([`KIND_END`]); a page that is not full moves the cursor there. On PostgreSQL that end,
+//! and every page, stops where the log is settled (no change at or below it still in
+//! flight: `crate::storage::postgres::deltas`, `SETTLED`), so a change committed after
+//! a later-numbered one is not passed over.
 //!
 //! Scope is judged when a change is written, not when it is read. A store entering a
 //! scope is written first (the scope row), then [`FRESH_CUSTOMER`] / [`FRESH_CARD`], so

@@ -44,14 +44,14 @@ pub async fn page(
 ) -> Result<AnyPage> {
     let client = pg.client().await?;
     prepare(&client, kind, store, now).await?;
-    let settled = settled(&client).await?;
-    build(&client, kind, query, store, sync_key, now, notices, settled).await
+    let log = log_now(&client).await?;
+    build(&client, kind, query, store, sync_key, now, notices, log).await
 }
 
 /// A sync round's reads (as [`crate::storage::round`] on SQLite): the page of each of
 /// `asked` for a till of `store` and the envelopes' versions, on one connection, its
 /// statements pipelined — the streams' writes first ([`prepare`]), then where the log is
-/// settled ([`settled`]), then every stream's first statement goes out before any answer
+/// settled ([`log_now`]), then every stream's first statement goes out before any answer
 /// is awaited — so a round waits for the database about as long as its longest stream.
 pub async fn round_read(
     pg: &Pg,
@@ -69,9 +69,9 @@ pub async fn round_read(
             .map(|(kind, _)| async move { prepare(client, *kind, store, now).await }),
     )
     .await?;
-    let settled = settled(client).await?;
+    let log = log_now(client).await?;
     let pages = try_join_all(asked.iter().map(|(kind, query)| async move {
-        build(client, *kind, query, store, sync_key, now, notices, settled).await
+        build(client, *kind, query, store, sync_key, now, notices, log).await
     }));
     let versions = async {
         let (trust, catalog, now) = published::params(now);
@@ -111,7 +111,7 @@ pub async fn signed_page_counted(
 ) -> Result<(Vec<u8>, usize)> {
     let client = pg.client().await?;
     prepare(&client, request.kind, store, now).await?;
-    let settled = settled(&client).await?;
+    let log = log_now(&client).await?;
     let page = build(
         &client,
         request.kind,
@@ -120,7 +120,7 @@ pub async fn signed_page_counted(
         sync_key,
         now,
         false,
-        settled,
+        log,
     )
     .await?;
     let json = serde_json::to_vec(&page).map_err(Error::internal)?;
@@ -162,6 +162,12 @@ pub const CHANGES_IN_FLIGHT: i64 = 0x6368;
 /// `NULL` (an empty log, nobody appending) reads as no bound. A transaction that appends
 /// and stays open holds every page at its key until it ends: appenders commit within
 /// their request.
+///
+/// The same statement reads the end of each scoped kind's log ([`SCOPED`], as
+/// [`scope::KIND_END`] does one at a time): a page that is not full moves its cursor to
+/// the lower of its kind's end and where the log is settled. (An end from this snapshot
+/// is never past a change the page's later statement cannot see: every change at or
+/// below the settled number is visible by then.)
 const SETTLED: &str = "SELECT LEAST(
          (SELECT max(seq) FROM changes),
          (SELECT min(((CAST(l.classid AS BIGINT) << 32) | CAST(l.objid AS BIGINT))
@@ -169,16 +175,51 @@ const SETTLED: &str = "SELECT LEAST(
           FROM pg_locks l
           WHERE l.locktype = 'advisory' AND l.objsubid = 1
             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-            AND (CAST(l.classid AS BIGINT) >> 16) = 25448))";
+            AND (CAST(l.classid AS BIGINT) >> 16) = 25448)),
+         (SELECT max(seq) FROM changes WHERE kind = 'customers'),
+         (SELECT max(seq) FROM changes WHERE kind = 'balances'),
+         (SELECT max(seq) FROM changes WHERE kind = 'gift-cards'),
+         (SELECT max(seq) FROM changes WHERE kind = 'personal-promotions')";
 
-/// [`SETTLED`], read now.
-async fn settled(c: &impl GenericClient) -> Result<i64> {
-    let settled: Option<i64> = cached::query_one(c, SETTLED, &[]).await?.get(0);
-    Ok(settled.unwrap_or(i64::MAX))
+/// The scoped kinds whose ends [`SETTLED`] reads, in its order.
+const SCOPED: [DeltaKind; 4] = [
+    DeltaKind::Customers,
+    DeltaKind::Balances,
+    DeltaKind::GiftCards,
+    DeltaKind::PersonalPromotions,
+];
+
+/// Where the change log stands for the pages about to be read ([`SETTLED`]).
+#[derive(Debug, Clone, Copy)]
+struct Log {
+    /// No change numbered past it is read.
+    settled: i64,
+    /// The end of each of [`SCOPED`]'s logs.
+    ends: [Option<i64>; 4],
 }
 
-/// The page of `kind` after `query.cursor`, reading no change numbered past `settled`
-/// ([`SETTLED`]): its cursor never passes a change still in flight.
+impl Log {
+    /// The end of `kind`'s log, if scoped and not empty.
+    fn end(&self, kind: DeltaKind) -> Option<i64> {
+        SCOPED
+            .iter()
+            .position(|k| *k == kind)
+            .and_then(|i| self.ends[i])
+    }
+}
+
+/// [`SETTLED`], read now.
+async fn log_now(c: &impl GenericClient) -> Result<Log> {
+    let row = cached::query_one(c, SETTLED, &[]).await?;
+    let settled: Option<i64> = row.get(0);
+    Ok(Log {
+        settled: settled.unwrap_or(i64::MAX),
+        ends: [row.get(1), row.get(2), row.get(3), row.get(4)],
+    })
+}
+
+/// The page of `kind` after `query.cursor`, reading no change numbered past where the
+/// log is settled ([`SETTLED`]): its cursor never passes a change still in flight.
 #[allow(clippy::too_many_arguments)]
 async fn build(
     c: &impl GenericClient,
@@ -188,8 +229,9 @@ async fn build(
     sync_key: &SigningKey,
     now: i64,
     notices: bool,
-    settled: i64,
+    log: Log,
 ) -> Result<AnyPage> {
+    let settled = log.settled;
     let after = decode_cursor(&query.cursor)?;
     let limit = query.effective_limit(DEFAULT_LIMIT);
     if kind == DeltaKind::Revocations {
@@ -201,7 +243,8 @@ async fn build(
         } else {
             Vec::new()
         };
-        let page = since_in_scope(c, kind, store.as_str(), after, limit, settled).await?;
+        let end = log.end(kind).unwrap_or(after).min(settled).max(after);
+        let page = since_in_scope(c, kind, store.as_str(), after, limit, end).await?;
         page.with_notices(notices, limit)?
     } else {
         // Sales and the ledger: the store's own keys.
@@ -290,20 +333,15 @@ async fn since(
 }
 
 /// The changes of a customer-scoped `kind` that `store` receives (as
-/// [`crate::changes::since_in_scope`], with the same SQL), up to the end of the kind's
-/// log or `settled`, whichever comes first.
+/// [`crate::changes::since_in_scope`], with the same SQL), up to `end` ([`Log`]).
 async fn since_in_scope(
     c: &impl GenericClient,
     kind: DeltaKind,
     store: &str,
     after: i64,
     limit: u32,
-    settled: i64,
+    end: i64,
 ) -> Result<ScopedPage> {
-    let end: Option<i64> = cached::query_one(c, scope::KIND_END, &[&kind.segment()])
-        .await?
-        .get(0);
-    let end = end.unwrap_or(after).min(settled).max(after);
     let fetch = i64::from(limit) + 1;
     let changed: Vec<Changed> = cached::query(
         c,
