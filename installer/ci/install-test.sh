@@ -146,12 +146,18 @@ if grep -q 'FAIL' "$work/doctor.log"; then fail "doctor reports a FAIL on a fres
 mkdir -p "$work/central"
 echo "install-test-admin-token-0123456789" > "$work/central/admin.token"
 central() { (cd "$work/central" && "$central_bin" --db central.db --keys keys "$@"); }
+# How many times central said it listens, so far.
+listened() { grep -c 'tillpass-central listening' "$work/central.log" 2>/dev/null || true; }
+listened_more_than() { [ "$(listened)" -gt "$1" ]; }
 start_central() {
-    local listen="$1"
-    central serve --listen "$listen" --admin-token-file admin.token \
-        >> "$work/central.log" 2>&1 &
+    local listen="$1" before
+    before="$(listened)"
+    # `exec`: $! is central itself, so stopping it stops central, not a subshell that
+    # would leave central running (and the "central is down" steps untrue).
+    (cd "$work/central" && exec "$central_bin" --db central.db --keys keys \
+        serve --listen "$listen" --admin-token-file admin.token) >> "$work/central.log" 2>&1 &
     central_pid=$!
-    wait_until 30 "central to listen" grep -q 'tillpass-central listening' "$work/central.log"
+    wait_until 30 "central to listen" listened_more_than "${before:-0}"
 }
 logs+=("$work/central.log")
 start_central 127.0.0.1:0
