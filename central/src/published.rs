@@ -24,10 +24,12 @@ use crate::storage::Database;
 
 /// The envelopes' versions at `$3` (now): the newest stored sequence of `$1` (the trust
 /// list) and of `$2` (the catalog), and the newest catalog activated by then, each `NULL`
-/// when there is none.
+/// when there is none. Each an index's last entry, never `max()` (a generic plan made on
+/// stale statistics aggregates the whole range: `storage::postgres::deltas`, the round's
+/// standing).
 pub const VERSIONS: &str = "SELECT
-         (SELECT max(sequence) FROM envelopes WHERE purpose = $1),
-         (SELECT max(sequence) FROM envelopes WHERE purpose = $2),
+         (SELECT sequence FROM envelopes WHERE purpose = $1 ORDER BY sequence DESC LIMIT 1),
+         (SELECT sequence FROM envelopes WHERE purpose = $2 ORDER BY sequence DESC LIMIT 1),
          (SELECT id FROM catalogs WHERE activates_at <= $3
           ORDER BY activates_at DESC, id DESC LIMIT 1)";
 

@@ -589,6 +589,73 @@ async fn an_idle_round_writes_no_wal_on_postgresql() {
     assert!(!ours(&pg, inspect, &start, &end, oid).await.is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rounds_standing_reads_last_entries_under_stale_statistics_on_postgresql() {
+    let Some(database) = pg::database("round_standing_plans_on_postgresql").await else {
+        return;
+    };
+    let folder = tempfile::tempdir().unwrap();
+    let _node = Central::spawn_node(folder.path(), database.url(), client()).await;
+    let (pg, connection) = tokio_postgres::connect(database.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // Statistics taken on a young database, then a chain-wide feed: a customer with no
+    // store yet is fanned out to every store.
+    pg.batch_execute(
+        "ANALYZE;
+         INSERT INTO changes (kind, key, owner, at)
+             SELECT 'customers', 'C-' || g, NULL, 0 FROM generate_series(1, 3000) g;
+         SET plan_cache_mode = force_generic_plan;",
+    )
+    .await
+    .unwrap();
+    let [settled, store] = tillpass_central::storage::postgres::deltas::standing_statements();
+    let runs = [
+        (settled, "EXECUTE p0(0, 'S1')"),
+        (store, "EXECUTE p1('trust-list', 'catalog', 0, 'S1')"),
+    ];
+    for (i, (statement, execute)) in runs.into_iter().enumerate() {
+        pg.batch_execute(&format!("PREPARE p{i} AS {statement}"))
+            .await
+            .unwrap();
+        let plan = pg
+            .simple_query(&format!("EXPLAIN (FORMAT JSON) {execute}"))
+            .await
+            .unwrap()
+            .into_iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .unwrap();
+        let plan: Value = serde_json::from_str(&plan).unwrap();
+        let mut scans = Vec::new();
+        aggregated_tables(&plan[0]["Plan"], false, &mut scans);
+        assert!(
+            scans.is_empty(),
+            "statement {i} aggregates a table's range instead of reading its last entry: \
+             {scans:?}\n{plan:#}"
+        );
+    }
+}
+
+/// The tables scanned under an `Aggregate` node of `plan` (the catalogs' `pg_locks` aside).
+fn aggregated_tables(plan: &Value, under: bool, out: &mut Vec<String>) {
+    let under = under || plan["Node Type"] == "Aggregate";
+    if let Some(table) = plan["Relation Name"].as_str()
+        && under
+        && !table.starts_with("pg_")
+    {
+        out.push(table.to_owned());
+    }
+    for child in plan["Plans"].as_array().into_iter().flatten() {
+        // An init plan below an aggregate is its own statement, not its input.
+        let input = child["Parent Relationship"] != "InitPlan";
+        aggregated_tables(child, under && input, out);
+    }
+}
+
 /// The WAL records between `start` and `end` that touch a table of database `oid` (with
 /// pg_walinspect; PostgreSQL's own catalogs, below relation 16384, left out: it prunes
 /// them on its own after the extension's creation), or, without it, a record for any
