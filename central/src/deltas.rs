@@ -48,6 +48,21 @@ pub enum AnyPage {
 }
 
 impl AnyPage {
+    /// An empty page of `kind` whose next page starts at `next`.
+    pub fn empty(kind: DeltaKind, next: Cursor) -> AnyPage {
+        match kind {
+            DeltaKind::Customers => AnyPage::Customers(DeltaPage::new(Vec::new(), next, false)),
+            DeltaKind::Balances => AnyPage::Balances(DeltaPage::new(Vec::new(), next, false)),
+            DeltaKind::GiftCards => AnyPage::GiftCards(DeltaPage::new(Vec::new(), next, false)),
+            DeltaKind::PersonalPromotions => {
+                AnyPage::PersonalPromotions(DeltaPage::new(Vec::new(), next, false))
+            }
+            DeltaKind::Revocations => AnyPage::Revocations(DeltaPage::new(Vec::new(), next, false)),
+            DeltaKind::Sales => AnyPage::Sales(DeltaPage::new(Vec::new(), next, false)),
+            DeltaKind::Ledger => AnyPage::Ledger(DeltaPage::new(Vec::new(), next, false)),
+        }
+    }
+
     /// Its items.
     pub fn len(&self) -> usize {
         match self {

@@ -94,7 +94,10 @@ pub async fn round_read(
     let pages = try_join_all(asked.iter().map(|(kind, query)| async move {
         let after = decode_cursor(&query.cursor)?;
         if standing.idle(*kind, after, notices) {
-            return empty_page(*kind, standing.idle_next(*kind, after));
+            return Ok(AnyPage::empty(
+                *kind,
+                encode_cursor(standing.idle_next(*kind, after))?,
+            ));
         }
         build(c, *kind, query, store, sync_key, now, notices, standing.log).await
     }))
@@ -268,22 +271,6 @@ impl Standing {
             after
         }
     }
-}
-
-/// An empty page of `kind` whose cursor is `next`.
-fn empty_page(kind: DeltaKind, next: i64) -> Result<AnyPage> {
-    let next = encode_cursor(next)?;
-    Ok(match kind {
-        DeltaKind::Customers => AnyPage::Customers(DeltaPage::new(Vec::new(), next, false)),
-        DeltaKind::Balances => AnyPage::Balances(DeltaPage::new(Vec::new(), next, false)),
-        DeltaKind::GiftCards => AnyPage::GiftCards(DeltaPage::new(Vec::new(), next, false)),
-        DeltaKind::PersonalPromotions => {
-            AnyPage::PersonalPromotions(DeltaPage::new(Vec::new(), next, false))
-        }
-        DeltaKind::Revocations => AnyPage::Revocations(DeltaPage::new(Vec::new(), next, false)),
-        DeltaKind::Sales => AnyPage::Sales(DeltaPage::new(Vec::new(), next, false)),
-        DeltaKind::Ledger => AnyPage::Ledger(DeltaPage::new(Vec::new(), next, false)),
-    })
 }
 
 /// The page of `request.kind`, sealed by `sync_key` for `request` (as
