@@ -48,11 +48,12 @@
 //!   `customer_stores.lapsed_at` set, in one transaction (PostgreSQL: one statement, so two
 //!   nodes tell a lapse once). It reads one partial index (the rows not yet told, by store
 //!   and visit) and writes only when a lapse is due: an idle round still writes nothing.
-//!   A round's customers page comes before its balances, offers and cards pages, so a
-//!   till is told in the round in which those stop carrying the customer (or, when the
-//!   customers stream has more pages, in the rounds that follow at once). An unassignment that leaves a
-//!   store without the customer tells it in the assignment's transaction
-//!   ([`LAPSE_CUSTOMER`]).
+//!   What was queued for the store of the customer (the fan-out rows of their changes)
+//!   goes with the notice ([`UNQUEUE_STORE`]): a till reads its customers page before
+//!   its balances, offers and cards pages, and one of those must not bring back, after
+//!   the notice, what the till just dropped. An unassignment that leaves a store without
+//!   the customer tells it in the assignment's transaction ([`LAPSE_CUSTOMER`],
+//!   [`UNQUEUE_CUSTOMER`]).
 //! - **Once.** A told row is not told again until it enters the scope again: a visit or a
 //!   lookup that brings it back (with [`FRESH_CUSTOMER`]) or an assignment clears
 //!   `lapsed_at` ([`CLEAR_LAPSE`], [`ASSIGN`]); a late event older than the horizon does
@@ -277,6 +278,26 @@ pub const ASSIGN: &str = "INSERT INTO customer_stores (customer, store, assigned
 /// The change-log kind of a lapse notice: key the customer, owner the store told.
 pub const LEFT_SCOPE_KIND: &str = "left-scope";
 
+/// The fan-out rows `(store, seq)` of every change of a customer for a store, for each
+/// `(customer, store)` of the relation `$told`: their profile and balance, their personal
+/// promotions, the gift cards they own.
+macro_rules! queued_for {
+    ($told:literal) => {
+        concat!(
+            "SELECT t.store, c.seq FROM ",
+            $told,
+            " t JOIN changes c ON c.kind IN ('customers', 'balances') AND c.key = t.customer
+         UNION ALL SELECT t.store, c.seq FROM ",
+            $told,
+            " t JOIN changes c ON c.kind = 'personal-promotions' AND c.owner = t.customer
+         UNION ALL SELECT t.store, c.seq FROM ",
+            $told,
+            " t JOIN gift_cards g ON g.owner = t.customer
+             JOIN changes c ON c.kind = 'gift-cards' AND c.key = g.ref"
+        )
+    };
+}
+
 /// Tells the store `$1` of every customer whose scope there lapsed at horizon `$2` and
 /// was not told yet: a `left-scope` change for the store at `$3`, and the row marked
 /// told (SQLite: run with [`TOLD_STORE`] after it, in one transaction).
@@ -289,14 +310,47 @@ pub const LAPSE_STORE: &str = "INSERT INTO changes (kind, key, owner, at)
 pub const TOLD_STORE: &str = "UPDATE customer_stores SET lapsed_at = $3
      WHERE store = $1 AND assigned = 0 AND lapsed_at IS NULL AND seen_at < $2";
 
-/// [`LAPSE_STORE`] and [`TOLD_STORE`] as one statement (PostgreSQL): two nodes serving
-/// the store at once tell each lapse once (the second `UPDATE` finds the row told).
-pub const LAPSE_STORE_PG: &str = "WITH told AS (
+/// [`LAPSE_STORE`], [`UNQUEUE_STORE`] and [`TOLD_STORE`] as one statement (PostgreSQL):
+/// two nodes serving the store at once tell each lapse once (the second `UPDATE` finds
+/// the row told).
+pub const LAPSE_STORE_PG: &str = concat!(
+    "WITH told AS (
          UPDATE customer_stores SET lapsed_at = $3
          WHERE store = $1 AND assigned = 0 AND lapsed_at IS NULL AND seen_at < $2
-         RETURNING customer, store)
+         RETURNING customer, store),
+     unqueued AS (DELETE FROM change_stores WHERE (store, seq) IN (",
+    queued_for!("told"),
+    "))
      INSERT INTO changes (kind, key, owner, at)
-     SELECT 'left-scope', customer, store, $3 FROM told ORDER BY customer";
+     SELECT 'left-scope', customer, store, $3 FROM told ORDER BY customer"
+);
+
+/// What was queued for the stores told by [`LAPSE_STORE`] (same `$1` store and `$2`
+/// horizon; SQLite, before [`TOLD_STORE`]): the told store's fan-out rows of the
+/// customer's changes go. A store told that a customer left its scope must not receive
+/// an older change of theirs on another stream after the notice (a till would hold it
+/// again, untrusted): the rows of changes queued before the notice go with it. The
+/// customer entering the scope again brings fresh changes ([`FRESH_CUSTOMER`]).
+pub const UNQUEUE_STORE: &str = concat!(
+    "DELETE FROM change_stores WHERE (store, seq) IN (",
+    queued_for!(
+        "(SELECT customer, store FROM customer_stores
+          WHERE store = $1 AND assigned = 0 AND lapsed_at IS NULL AND seen_at < $2)"
+    ),
+    ")"
+);
+
+/// [`UNQUEUE_STORE`] for the stores told by [`LAPSE_CUSTOMER`] (same `$1` customer and
+/// `$2` horizon; SQLite, before [`TOLD_CUSTOMER`]).
+pub const UNQUEUE_CUSTOMER: &str = concat!(
+    "DELETE FROM change_stores WHERE (store, seq) IN (",
+    queued_for!(
+        "(SELECT customer, store FROM customer_stores
+          WHERE customer = $1 AND assigned = 0 AND lapsed_at IS NULL
+            AND (seen_at IS NULL OR seen_at < $2))"
+    ),
+    ")"
+);
 
 /// Tells every store that no longer holds the customer `$1` at horizon `$2` (after an
 /// unassignment) and was not told yet, at `$3`; with [`TOLD_CUSTOMER`] after it, in the
@@ -307,14 +361,20 @@ pub const LAPSE_CUSTOMER: &str = "INSERT INTO changes (kind, key, owner, at)
        AND (seen_at IS NULL OR seen_at < $2)
      ORDER BY store";
 
-/// [`LAPSE_CUSTOMER`] and [`TOLD_CUSTOMER`] as one statement (PostgreSQL).
-pub const LAPSE_CUSTOMER_PG: &str = "WITH told AS (
+/// [`LAPSE_CUSTOMER`], [`UNQUEUE_CUSTOMER`] and [`TOLD_CUSTOMER`] as one statement
+/// (PostgreSQL).
+pub const LAPSE_CUSTOMER_PG: &str = concat!(
+    "WITH told AS (
          UPDATE customer_stores SET lapsed_at = $3
          WHERE customer = $1 AND assigned = 0 AND lapsed_at IS NULL
            AND (seen_at IS NULL OR seen_at < $2)
-         RETURNING customer, store)
+         RETURNING customer, store),
+     unqueued AS (DELETE FROM change_stores WHERE (store, seq) IN (",
+    queued_for!("told"),
+    "))
      INSERT INTO changes (kind, key, owner, at)
-     SELECT 'left-scope', customer, store, $3 FROM told ORDER BY store";
+     SELECT 'left-scope', customer, store, $3 FROM told ORDER BY store"
+);
 
 /// Marks the rows [`LAPSE_CUSTOMER`] told (same parameters).
 pub const TOLD_CUSTOMER: &str = "UPDATE customer_stores SET lapsed_at = $3
@@ -682,6 +742,7 @@ pub fn tell_lapses(conn: &Connection, store: &str, horizon: i64, now: i64) -> Re
     }
     let tx = conn.unchecked_transaction()?;
     tx.execute(&sqlite(LAPSE_STORE), params![store, horizon, now])?;
+    tx.execute(&sqlite(UNQUEUE_STORE), params![store, horizon])?;
     tx.execute(&sqlite(TOLD_STORE), params![store, horizon, now])?;
     tx.commit()?;
     Ok(())
@@ -733,6 +794,7 @@ pub fn assign(
         }
     }
     tx.execute(&sqlite(LAPSE_CUSTOMER), params![customer, h, now])?;
+    tx.execute(&sqlite(UNQUEUE_CUSTOMER), params![customer, h])?;
     tx.execute(&sqlite(TOLD_CUSTOMER), params![customer, h, now])?;
     tx.execute(&sqlite(DROP_EMPTY), [customer])?;
     if entered {

@@ -291,6 +291,35 @@ impl CentralServer {
         conn
     }
 
+    /// What central holds of `customer`'s scope and changes, for a failure's message.
+    fn dump_scope(&self, customer: &str) -> String {
+        let db = self.db();
+        let mut out = String::new();
+        for sql in [
+            "SELECT 'scope', store, assigned, seen_at, lapsed_at, NULL FROM customer_stores
+             WHERE customer = ?1",
+            "SELECT 'change', seq, kind, key, owner, at FROM changes
+             WHERE key = ?1 OR owner = ?1 ORDER BY seq",
+            "SELECT 'fan-out', e.seq, e.kind, e.store, NULL, NULL FROM change_stores e
+             JOIN changes c ON c.seq = e.seq WHERE c.key = ?1 ORDER BY e.seq",
+        ] {
+            let mut statement = db.prepare(sql).unwrap();
+            let rows = statement
+                .query_map([customer], |r| {
+                    Ok((0..6)
+                        .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i)))
+                        .collect::<Vec<_>>()
+                        .join(" "))
+                })
+                .unwrap();
+            for row in rows {
+                out.push_str(&row.unwrap());
+                out.push('\n');
+            }
+        }
+        out
+    }
+
     fn key(&self, purpose: Purpose) -> SigningKey {
         let dir = KeyDir::open(&self.dir.path().join("keys")).unwrap();
         keys::active(&self.db(), &dir, purpose).unwrap()
@@ -655,7 +684,13 @@ fn a_customer_who_left_the_stores_scope_is_looked_up_live_again() {
     wait_for(
         "the till to forget ana",
         Duration::from_secs(30),
-        || agent.output(),
+        || {
+            format!(
+                "{}\ncentral:\n{}",
+                agent.output(),
+                central.dump_scope("ana")
+            )
+        },
         || {
             let gone = query_i64(
                 &db,

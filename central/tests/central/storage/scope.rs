@@ -647,6 +647,63 @@ async fn a_lapsed_scope_tells_its_store_once_and_re_entry_brings_the_state_back(
     }
 }
 
+/// A store told that a customer left its scope receives nothing older of the customer on
+/// the other streams: what was queued for the store before the notice goes with it. (A
+/// till applies the customers page before the balances page: a balance queued before the
+/// notice would come back after the till forgot the customer, as a stale balance with
+/// nobody to trust it.) By a lapse and by an unassignment alike.
+#[tokio::test]
+async fn a_lapse_takes_back_what_was_queued_for_the_store() {
+    for b in backends("scope_lapse_queue").await {
+        let (db, name) = (&b.db, b.name);
+        db.set_scope_days(30).await.unwrap();
+        let t0 = 1_000 * DAY;
+        db.create_customer(&customer("C-1", 500), t0).await.unwrap();
+        let t = till("S1-T1", "S1");
+        let mut evs = events(&t, 1, vec![sale("C-1", "SALE-1")]);
+        evs[0].occurred_at = t0;
+        let ack = db.ingest(&t, &batch(&t, evs), t0 + 1).await.unwrap();
+        assert_eq!(outcomes(&ack), ["accepted"], "{name}");
+        let (queued, _) = pull(db, DeltaKind::Balances, "S1", &Cursor::start(), t0 + 2).await;
+        assert!(names(&queued, "C-1"), "{name}: S1 holds C-1: {queued:?}");
+
+        // Day 31: the till's round reads the customers page first, then the balances.
+        let day31 = t0 + 31 * DAY;
+        let (told, _) = pull_as(db, DeltaKind::Customers, "S1", &Cursor::start(), day31, 2).await;
+        assert_eq!(left_scope(&told, "C-1"), 1, "{name}: {told:?}");
+        let (after, _) = pull(db, DeltaKind::Balances, "S1", &Cursor::start(), day31).await;
+        assert!(
+            !names(&after, "C-1"),
+            "{name}: a balance from before the notice: {after:?}"
+        );
+
+        // Assigned to S2, then unassigned before S2's till read its balances.
+        db.assign_stores("C-1", &["S2".to_owned()], day31 + 10)
+            .await
+            .unwrap()
+            .unwrap();
+        db.assign_stores("C-1", &[], day31 + 20)
+            .await
+            .unwrap()
+            .unwrap();
+        let (told, _) = pull_as(
+            db,
+            DeltaKind::Customers,
+            "S2",
+            &Cursor::start(),
+            day31 + 30,
+            2,
+        )
+        .await;
+        assert_eq!(left_scope(&told, "C-1"), 1, "{name}: {told:?}");
+        let (after, _) = pull(db, DeltaKind::Balances, "S2", &Cursor::start(), day31 + 30).await;
+        assert!(
+            !names(&after, "C-1"),
+            "{name}: unassigned: a balance from before the notice: {after:?}"
+        );
+    }
+}
+
 /// Measures scoped feeds on PostgreSQL: 100,000 customers known at 2 of 200 stores each,
 /// a change log of one profile and one balance change per customer. Prints how many
 /// stores receive one balance change, and a delta page's p50/p99 for a till starting
