@@ -12,8 +12,10 @@
 //! - Identity counters continue after the highest number SQLite ever gave (its
 //!   `sqlite_sequence`), so change-log cursors tills hold stay valid.
 //! - Afterwards every table's row count is compared.
-//! - `change_stores` is copied as it is: what the target's fan-out trigger wrote while
-//!   `changes` was copied (before the scopes it reads) is deleted first.
+//! - `change_stores` is copied as it is: the triggers of `changes` are off during the
+//!   move (their work would be thrown away, and the fan-out's would hold a lock per
+//!   customer in the move's one transaction: a chain's log holds more than PostgreSQL's
+//!   lock table, "out of shared memory"), on again before it commits.
 //!
 //! The column lists are PostgreSQL's (`information_schema`), so a column added on one
 //! backend and not the other fails the move instead of dropping data; the schema
@@ -130,13 +132,10 @@ pub async fn copy(source: &Db, target: &Pg) -> Result<Copied> {
             )));
         }
     }
+    tx.batch_execute("ALTER TABLE changes DISABLE TRIGGER USER")
+        .await?;
     let mut copied = Vec::with_capacity(TABLES.len());
     for table in TABLES {
-        if *table == "change_stores" {
-            // Copying `changes` fired the target's fan-out trigger before the scopes it
-            // reads were copied: the source's rows are the truth.
-            tx.execute("DELETE FROM change_stores", &[]).await?;
-        }
         let columns: Vec<(String, Kind)> = tx
             .query(
                 "SELECT column_name, data_type FROM information_schema.columns
@@ -247,6 +246,8 @@ pub async fn copy(source: &Db, target: &Pg) -> Result<Copied> {
             )));
         }
     }
+    tx.batch_execute("ALTER TABLE changes ENABLE TRIGGER USER")
+        .await?;
     tx.commit().await?;
     Ok(Copied { tables: copied })
 }

@@ -266,3 +266,70 @@ fn database_takes_a_path_or_a_url_and_never_shows_a_password() {
         "--db and --database are one setting"
     );
 }
+
+/// A chain's central moves whole too: its change log names more customers than
+/// PostgreSQL's lock table holds locks (about 12,000 on a default server), and the move
+/// is one transaction. Copying `changes` ran the target's fan-out trigger on every row,
+/// each taking its customer's scope lock: the move failed with "out of shared memory".
+#[tokio::test]
+async fn a_central_with_many_customers_moves_in_one_transaction() {
+    const CUSTOMERS: i64 = 15_000;
+    let Some(target) = pg::database("migrate_db_many").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("central.db");
+    let db = tillpass_central::db::Db::open(&source).unwrap();
+    db.with(|c| {
+        c.execute_batch(&format!(
+            "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {CUSTOMERS})
+             INSERT INTO customers (ref, first_name, lang, consent_receipts, consent_marketing,
+                                    created_by, created_at, updated_at)
+             SELECT 'C-' || i, 'Ana', 'es', 1, 0, 'admin', 1000, 1000 FROM n;
+             INSERT INTO changes (kind, key, owner, at)
+             SELECT 'customers', ref, NULL, 1000 FROM customers ORDER BY ref;"
+        ))?;
+        Ok(())
+    })
+    .unwrap();
+    drop(db);
+
+    let output = binary()
+        .args(["migrate-db", "--from"])
+        .arg(&source)
+        .args(["--to", target.url()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (client, conn) = tokio_postgres::connect(target.url(), NoTls).await.unwrap();
+    tokio::spawn(conn);
+    for (table, rows) in [("changes", CUSTOMERS), ("change_stores", CUSTOMERS)] {
+        let moved: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(moved, rows, "{table}");
+    }
+    // The fan-out is on again after the move.
+    let seq: i64 = client
+        .query_one(
+            "INSERT INTO changes (kind, key, owner, at) VALUES ('customers', 'C-1', NULL, 2000)
+             RETURNING seq",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let fanned: i64 = client
+        .query_one("SELECT count(*) FROM change_stores WHERE seq = $1", &[&seq])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fanned, 1, "a change after the move is fanned out");
+}

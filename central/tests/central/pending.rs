@@ -220,3 +220,76 @@ async fn an_earn_uploaded_after_its_window_is_spendable_at_once_and_pays_a_debt_
     central.offset.store(14 * DAY + 5, Ordering::SeqCst);
     assert_eq!(savings(&central, "C-1").await, (300, 0, 0));
 }
+
+/// Pending savings coming due for many customers at once (a campaign's release date, a
+/// central back from an outage) are released by the rounds, a bounded step each: in one
+/// statement, the fan-out of the balance changes took a scope lock per customer in one
+/// transaction and PostgreSQL's lock table ran out ("out of shared memory"), so every
+/// round failed, on every node, for as long as they were due.
+#[tokio::test]
+async fn savings_due_for_many_customers_at_once_are_released_by_the_rounds() {
+    use ed25519_dalek::SigningKey;
+    use tillpass_central::storage::{Database, Location};
+    use tillpass_protocol::sync::{Cursor, DeltaKind, DeltaQuery, StoreId};
+    const CUSTOMERS: i64 = 15_000;
+    let Some(test_db) = crate::pg::database("pending_many").await else {
+        return;
+    };
+    let db = Database::open(&Location::Postgres(test_db.url().to_owned()))
+        .await
+        .unwrap();
+    let (client, conn) = tokio_postgres::connect(test_db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let t0: i64 = 1_000 * 86_400;
+    client
+        .batch_execute(&format!(
+            "INSERT INTO customers (ref, first_name, lang, consent_receipts, consent_marketing,
+                                    created_by, created_at, updated_at)
+             SELECT 'C-' || i, 'Ana', 'es', 1, 0, 'admin', {t0}, {t0}
+             FROM generate_series(1, {CUSTOMERS}) i;
+             INSERT INTO savings_accounts (customer, currency, balance, updated_at)
+             SELECT 'C-' || i, 'EUR', 0, {t0} FROM generate_series(1, {CUSTOMERS}) i;
+             INSERT INTO events (id, till, store, seq, kind, occurred_at, received_at,
+                                 sha256, payload)
+             SELECT 'E-' || i, 'S1-T1', 'S1', i, 'savings_earned', {t0}, {t0}, '', '{{}}'
+             FROM generate_series(1, {CUSTOMERS}) i;
+             INSERT INTO pending_savings (customer, amount, release_at, event_id)
+             SELECT 'C-' || i, 7, {t0}, 'E-' || i FROM generate_series(1, {CUSTOMERS}) i;
+             ANALYZE;"
+        ))
+        .await
+        .unwrap();
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let store = StoreId::new("S1").unwrap();
+    let query = DeltaQuery {
+        cursor: Cursor::start(),
+        limit: Some(1),
+    };
+    for round in 1.. {
+        db.delta_page(DeltaKind::Balances, &query, &store, &key, t0 + 10)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let left: i64 = client
+            .query_one("SELECT count(*) FROM pending_savings", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        assert!(round < 1_000, "{left} still pending after {round} rounds");
+    }
+    let row = client
+        .query_one(
+            "SELECT (SELECT sum(balance)::BIGINT FROM savings_accounts),
+                    (SELECT count(*) FROM changes WHERE kind = 'balances')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (credited, changes): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(credited, 7 * CUSTOMERS, "every saving credited once");
+    assert_eq!(changes, CUSTOMERS, "one balance change each");
+}

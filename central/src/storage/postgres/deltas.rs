@@ -549,13 +549,23 @@ async fn since_in_scope(
     ScopedPage::assemble(changed, end, limit)
 }
 
-/// Releases every pending saving due at `now` (as [`crate::pending::release_due`] for
-/// everyone), in one statement.
+/// How many customers' due pending savings one round releases at most. Each customer
+/// credited appends a balance change, whose fan-out takes the customer's scope lock
+/// until the statement's transaction ends: unbounded, a release date shared by a chain's
+/// customers (or a central back from an outage) held more locks than PostgreSQL's lock
+/// table has room for ("out of shared memory"), and every round failed while they were
+/// due. The next rounds release the rest (their standing reads that savings are due).
+pub const RELEASE_CUSTOMERS: i64 = 1_000;
+
+/// Releases the pending savings due at `now` (as [`crate::pending::release_due`] for
+/// everyone) of at most [`RELEASE_CUSTOMERS`] customers, in one statement.
 async fn release_due(c: &impl GenericClient, now: i64) -> Result<()> {
     cached::execute(
         c,
         "WITH due AS (
-             DELETE FROM pending_savings WHERE release_at <= $1 RETURNING customer, amount
+             DELETE FROM pending_savings WHERE release_at <= $1 AND customer IN (
+                 SELECT customer FROM pending_savings WHERE release_at <= $1 LIMIT $3)
+             RETURNING customer, amount
          ), sums AS (
              SELECT customer, sum(amount)::BIGINT AS amount FROM due GROUP BY customer
          ), credited AS (
@@ -568,7 +578,7 @@ async fn release_due(c: &impl GenericClient, now: i64) -> Result<()> {
          )
          INSERT INTO changes (kind, key, owner, at)
          SELECT $2, customer, NULL, $1 FROM credited ORDER BY customer",
-        &[&now, &DeltaKind::Balances.segment()],
+        &[&now, &DeltaKind::Balances.segment(), &RELEASE_CUSTOMERS],
     )
     .await?;
     Ok(())
