@@ -86,7 +86,7 @@ const IDENTITIES: &[(&str, &str)] = &[
 pub const SQLITE_VERSION: i64 = 11;
 
 /// The PostgreSQL schema version with the same tables.
-pub const POSTGRES_VERSION: i64 = 10;
+pub const POSTGRES_VERSION: i64 = 11;
 
 /// How many rows are read from SQLite at once.
 pub const PAGE: i64 = 500;

@@ -65,6 +65,7 @@ mod tests {
         "8a3b3fbdfeef0b865a76ef76dc21d2b47286c963ed5988d9426cb3b8a41a4287",
         "717ba4cc3a634d6370eafbef79757d131293e94334e2362143b29e681d0f1a0f",
         "93cc1661c2610c1f0536aa5892f9e2501ad74420897a194f3898e7f25f5b4e91",
+        "e26ad8ad872f7ead57d98d69b6310bd5aeb0e8192be05ce8f7c1142f4ecec1e0",
     ];
 
     fn digests(all: &[Migration]) -> Vec<String> {

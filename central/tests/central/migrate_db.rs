@@ -9,7 +9,6 @@ use tillpass_central::enrol::Till;
 use tillpass_central::storage::copy::TABLES;
 use tillpass_central::storage::{Database, Location};
 use tillpass_protocol::sync::{LookupRequest, RegionId};
-use tokio_postgres::NoTls;
 
 use crate::journal::sale;
 use crate::pg;
@@ -22,6 +21,23 @@ fn binary() -> std::process::Command {
         .env_remove("TILLPASS_CENTRAL_DB")
         .env_remove("TILLPASS_CENTRAL_DATABASE");
     command
+}
+
+/// Runs `migrate-db` from the SQLite file `source` to `url`: its output, once it succeeded.
+fn migrate_db(source: &std::path::Path, url: &str) -> String {
+    let output = binary()
+        .args(["migrate-db", "--from"])
+        .arg(source)
+        .args(["--to", url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 #[tokio::test]
@@ -63,24 +79,12 @@ async fn a_sqlite_central_moves_to_postgresql_whole_and_goes_on_there() {
     }
     let source = central.dir().join("central.db");
 
-    let output = binary()
-        .args(["migrate-db", "--from"])
-        .arg(&source)
-        .args(["--to", target.url()])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = migrate_db(&source, target.url());
     assert!(stdout.contains("moved "), "{stdout}");
 
     // Every table, row for row; envelopes, keys and events byte for byte.
     let sqlite = rusqlite::Connection::open(&source).unwrap();
-    let (client, connection) = tokio_postgres::connect(target.url(), NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let client = crate::pg::connect(target.url()).await;
     for table in TABLES {
         let sql = format!("SELECT count(*) FROM {table}");
         let here: i64 = sqlite.query_row(&sql, [], |r| r.get(0)).unwrap();
@@ -294,20 +298,8 @@ async fn a_central_with_many_customers_moves_in_one_transaction() {
     .unwrap();
     drop(db);
 
-    let output = binary()
-        .args(["migrate-db", "--from"])
-        .arg(&source)
-        .args(["--to", target.url()])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let (client, conn) = tokio_postgres::connect(target.url(), NoTls).await.unwrap();
-    tokio::spawn(conn);
+    migrate_db(&source, target.url());
+    let client = crate::pg::connect(target.url()).await;
     for (table, rows) in [("changes", CUSTOMERS), ("change_stores", CUSTOMERS)] {
         let moved: i64 = client
             .query_one(&format!("SELECT count(*) FROM {table}"), &[])

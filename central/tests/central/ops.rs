@@ -358,10 +358,7 @@ async fn a_saturated_pool_answers_503_with_retry_after_and_applies_nothing() {
 
     // The test locks the events table: the first upload's transaction waits on it,
     // holding the node's one pooled connection.
-    let (lock, connection) = tokio_postgres::connect(database.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let lock = crate::pg::connect(database.url()).await;
     lock.batch_execute("BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();

@@ -238,20 +238,12 @@ async fn savings_due_for_many_customers_at_once_are_released_by_the_rounds() {
     let db = Database::open(&Location::Postgres(test_db.url().to_owned()))
         .await
         .unwrap();
-    let (client, conn) = tokio_postgres::connect(test_db.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = crate::pg::connect(test_db.url()).await;
     let t0: i64 = 1_000 * 86_400;
+    crate::pg::many_customers(&client, CUSTOMERS, 0, t0).await;
     client
         .batch_execute(&format!(
-            "INSERT INTO customers (ref, first_name, lang, consent_receipts, consent_marketing,
-                                    created_by, created_at, updated_at)
-             SELECT 'C-' || i, 'Ana', 'es', 1, 0, 'admin', {t0}, {t0}
-             FROM generate_series(1, {CUSTOMERS}) i;
-             INSERT INTO savings_accounts (customer, currency, balance, updated_at)
-             SELECT 'C-' || i, 'EUR', 0, {t0} FROM generate_series(1, {CUSTOMERS}) i;
-             INSERT INTO events (id, till, store, seq, kind, occurred_at, received_at,
+            "INSERT INTO events (id, till, store, seq, kind, occurred_at, received_at,
                                  sha256, payload)
              SELECT 'E-' || i, 'S1-T1', 'S1', i, 'savings_earned', {t0}, {t0}, '', '{{}}'
              FROM generate_series(1, {CUSTOMERS}) i;

@@ -825,10 +825,7 @@ async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
         let latest = i64::try_from(db.latest_version()).unwrap();
         assert_eq!(db.schema_version().await.unwrap(), latest);
     }
-    let (client, connection) = tokio_postgres::connect(test_db.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = crate::pg::connect(test_db.url()).await;
     client
         .batch_execute("UPDATE schema_version SET version = 999")
         .await
@@ -850,10 +847,7 @@ async fn execute(b: &Backend, sql: &str) {
                 .unwrap();
         }
         Location::Postgres(url) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
+            let client = crate::pg::connect(url).await;
             // PostgreSQL writes a byte string as '\x…', not SQLite's x'…'.
             let sql = sql.replace("x'00'", "'\\x00'::bytea");
             client.batch_execute(&sql).await.unwrap();

@@ -70,10 +70,7 @@ async fn everything(b: &Backend) -> String {
             }
         }
         Location::Postgres(url) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
+            let client = crate::pg::connect(url).await;
             for table in TABLES {
                 for row in client
                     .query(&format!("SELECT t::text FROM {table} t"), &[])
@@ -97,10 +94,7 @@ async fn count(b: &Backend, sql: &str) -> i64 {
             .query_row(sql, [], |r| r.get(0))
             .unwrap(),
         Location::Postgres(url) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
+            let client = crate::pg::connect(url).await;
             client.query_one(sql, &[]).await.unwrap().get(0)
         }
     }

@@ -20,10 +20,7 @@ async fn texts(b: &Backend, sql: &str) -> Vec<String> {
                 .unwrap()
         }
         Location::Postgres(url) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
+            let client = crate::pg::connect(url).await;
             client
                 .query(sql, &[])
                 .await

@@ -77,10 +77,7 @@ async fn a_change_committed_after_a_later_one_still_reaches_the_till() {
     let append = "INSERT INTO changes (kind, key, owner, at) VALUES ('customers', $1, NULL, 2000)";
     let in_flight = early.transaction().await.unwrap();
     in_flight.execute(append, &[&"C-1"]).await.unwrap();
-    let (late, connection) = tokio_postgres::connect(test_db.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let late = crate::pg::connect(test_db.url()).await;
     late.execute(append, &[&"C-2"]).await.unwrap();
 
     let (first, cursor) = read_from(&db, &dir, kind, &start, 2_001).await;

@@ -719,25 +719,17 @@ async fn scope_measure() {
     };
     let location = tillpass_central::storage::Location::Postgres(test_db.url().to_owned());
     let db = Database::open(&location).await.unwrap();
-    let (client, conn) = tokio_postgres::connect(test_db.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = crate::pg::connect(test_db.url()).await;
     let t0 = 1_000 * DAY;
+    crate::pg::many_customers(&client, CUSTOMERS, 500, t0).await;
     client
         .batch_execute(&format!(
-            "INSERT INTO customers (ref, first_name, lang, consent_receipts, consent_marketing,
-                                    created_by, created_at, updated_at)
-             SELECT 'C-' || i, 'Ana', 'es', 1, 0, 'admin', {t0}, {t0}
-             FROM generate_series(1, {CUSTOMERS}) i;
-             INSERT INTO savings_accounts (customer, currency, balance, updated_at)
-             SELECT 'C-' || i, 'EUR', 500, {t0} FROM generate_series(1, {CUSTOMERS}) i;
-             INSERT INTO customer_stores (customer, store, assigned, seen_at)
+            "INSERT INTO customer_stores (customer, store, assigned, seen_at)
              SELECT 'C-' || i, 'S' || (i % {STORES}), 0, {t0} FROM generate_series(1, {CUSTOMERS}) i
              UNION ALL
              SELECT 'C-' || i, 'S' || ((i * 7 + 3) % {STORES}), 0, {t0}
              FROM generate_series(1, {CUSTOMERS}) i WHERE (i * 7 + 3) % {STORES} != i % {STORES};
-             ANALYZE;"
+"
         ))
         .await
         .unwrap();
