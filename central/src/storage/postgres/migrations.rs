@@ -553,3 +553,21 @@ EXECUTE FUNCTION changes_in_flight();
 const V11: &str = "
 ALTER FUNCTION change_stores_fan_out() SET enable_seqscan = off;
 ";
+
+#[cfg(test)]
+mod tests {
+    /// Migration 10's trigger writes the in-flight lock's key space as a number of its own:
+    /// it must be the one the pages' `SETTLED` reads (`deltas::CHANGES_IN_FLIGHT`).
+    #[test]
+    fn the_in_flight_key_space_is_the_one_the_pages_read() {
+        let written = format!(
+            "CAST({} AS BIGINT) << 48",
+            super::super::deltas::CHANGES_IN_FLIGHT
+        );
+        assert!(
+            super::V10.contains(&written),
+            "{written} not in:{}",
+            super::V10
+        );
+    }
+}
