@@ -297,45 +297,26 @@ pub async fn signed_page_counted(
     sync_key: &SigningKey,
     now: i64,
 ) -> Result<(Vec<u8>, usize)> {
-    let client = pg.client().await?;
-    prepare(&client, request.kind, store, now).await?;
-    let log = log_now(&client).await?;
-    let page = build(
-        &client,
-        request.kind,
-        query,
-        store,
-        sync_key,
-        now,
-        false,
-        log,
-    )
-    .await?;
+    let page = page(pg, request.kind, query, store, sync_key, now, false).await?;
     let json = serde_json::to_vec(&page).map_err(Error::internal)?;
+    let client = pg.client().await?;
     let sequence = settings::next_sequence(&client, EnvelopePurpose::DeltaPage.code()).await?;
     let sealed = seal_page(request, &json, sequence, to_u64(now), sync_key)
         .map_err(|e| Error::internal(format!("sealing a delta page: {e}")))?;
     Ok((sealed, page.len()))
 }
 
-/// What a page of `kind` writes before it is read: the pending savings due at `now`
-/// released (balances), the store told of the customers whose scope there lapsed
-/// (customers). Each writes only when something is due.
-async fn prepare(c: &impl GenericClient, kind: DeltaKind, store: &StoreId, now: i64) -> Result<()> {
-    match kind {
-        DeltaKind::Balances => release_due(c, now).await,
-        DeltaKind::Customers => {
-            let horizon = scope::horizon(now, super::scope::days(c).await?);
-            super::scope::tell_lapses(c, store.as_str(), horizon, now).await
-        }
-        _ => Ok(()),
-    }
+/// [`CHANGES_IN_FLIGHT`] as a literal (0x6368, "ch"), for the SQL texts built from it.
+macro_rules! changes_in_flight {
+    () => {
+        25448
+    };
 }
 
 /// The top 16 bits of the advisory lock keys a statement appending to `changes` takes
 /// (PostgreSQL migration 10, `changes_in_flight`); the low 48 hold the log's sequence as
 /// it stood before the statement took any number.
-pub const CHANGES_IN_FLIGHT: i64 = 0x6368;
+pub const CHANGES_IN_FLIGHT: i64 = changes_in_flight!();
 
 /// Where the change log is settled: the highest sequence number at or below which every
 /// change is committed (visible to the next statement) or never will be (rolled back).
@@ -356,18 +337,22 @@ pub const CHANGES_IN_FLIGHT: i64 = 0x6368;
 /// the lower of its kind's end and where the log is settled. (An end from this snapshot
 /// is never past a change the page's later statement cannot see: every change at or
 /// below the settled number is visible by then.)
-const SETTLED: &str = "SELECT LEAST(
+const SETTLED: &str = concat!(
+    "SELECT LEAST(
          (SELECT seq FROM changes ORDER BY seq DESC LIMIT 1),
          (SELECT min(((CAST(l.classid AS BIGINT) << 32) | CAST(l.objid AS BIGINT))
                      & 281474976710655)
           FROM pg_locks l
           WHERE l.locktype = 'advisory' AND l.objsubid = 1
             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-            AND (CAST(l.classid AS BIGINT) >> 16) = 25448)),
+            AND (CAST(l.classid AS BIGINT) >> 16) = ",
+    changes_in_flight!(),
+    ")),
          (SELECT seq FROM changes WHERE kind = 'customers' ORDER BY seq DESC LIMIT 1),
          (SELECT seq FROM changes WHERE kind = 'balances' ORDER BY seq DESC LIMIT 1),
          (SELECT seq FROM changes WHERE kind = 'gift-cards' ORDER BY seq DESC LIMIT 1),
-         (SELECT seq FROM changes WHERE kind = 'personal-promotions' ORDER BY seq DESC LIMIT 1)";
+         (SELECT seq FROM changes WHERE kind = 'personal-promotions' ORDER BY seq DESC LIMIT 1)"
+);
 
 /// The scoped kinds whose ends [`SETTLED`] reads, in its order.
 const SCOPED: [DeltaKind; 4] = [
@@ -400,16 +385,6 @@ impl Log {
     fn scoped_end(&self, kind: DeltaKind, after: i64) -> i64 {
         self.end(kind).unwrap_or(after).min(self.settled).max(after)
     }
-}
-
-/// [`SETTLED`], read now.
-async fn log_now(c: &impl GenericClient) -> Result<Log> {
-    let row = cached::query_one(c, SETTLED, &[]).await?;
-    let settled: Option<i64> = row.get(0);
-    Ok(Log {
-        settled: settled.unwrap_or(i64::MAX),
-        ends: [row.get(1), row.get(2), row.get(3), row.get(4)],
-    })
 }
 
 /// The page of `kind` after `query.cursor`, reading no change numbered past where the
